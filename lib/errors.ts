@@ -1,0 +1,89 @@
+// The one registry of error codes (../shared/api-contract.md). Every GraphQLError that Switchboard
+// raises is built here, so `extensions.code` is always one of these and docs/errors.md can be
+// generated from the same table.
+import { GraphQLError } from 'graphql';
+
+export const errorCodes = {
+  UNAUTHENTICATED: {
+    http: 401,
+    description:
+      'No valid credentials: missing, malformed, expired or forged token, or wrong password.',
+  },
+  FORBIDDEN: {
+    http: 403,
+    description:
+      'Authenticated, but not allowed: e.g. a MEMBER calling an ADMIN operation, or a non-member reading a room.',
+  },
+  BAD_USER_INPUT: {
+    http: 400,
+    description: 'An argument or request body is invalid; the message says which and why.',
+  },
+  NOT_FOUND: {
+    http: 404,
+    description: 'An id names nothing that exists (or nothing the caller may see).',
+  },
+  NODE_UNAVAILABLE: {
+    http: 503,
+    description:
+      'No chat node that stores the data could answer; the rest of the response is intact.',
+  },
+  CONFLICT: {
+    http: 409,
+    description: 'The change collides with existing data, e.g. a duplicate name.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    http: 413,
+    description: 'The request body or a value in it exceeds a configured limit.',
+  },
+  INTERNAL_SERVER_ERROR: {
+    http: 500,
+    description: 'An unexpected failure; details are logged on the server, never sent to clients.',
+  },
+} as const satisfies Record<string, { http: number; description: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface ErrorOptions {
+  /** Extra extensions, e.g. `{ node: 'node-a' }` for errors passed up from a node. */
+  readonly extensions?: Record<string, unknown>;
+  readonly cause?: unknown;
+  /** Set the HTTP status when this error fails the whole request (context creation, limits). */
+  readonly httpStatus?: boolean;
+}
+
+export function appError(
+  code: ErrorCode,
+  message: string,
+  options: ErrorOptions = {},
+): GraphQLError {
+  return new GraphQLError(message, {
+    ...(options.cause === undefined ? {} : { originalError: toError(options.cause) }),
+    extensions: {
+      ...options.extensions,
+      code,
+      ...(options.httpStatus ? { http: { status: errorCodes[code].http } } : {}),
+    },
+  });
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}
+
+/** The code of a GraphQLError made by `appError` (or by Apollo Server), if any. */
+export function codeOf(error: unknown): string | undefined {
+  if (error instanceof GraphQLError) {
+    const code = error.extensions['code'];
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+/** A JSON body in GraphQL response shape, for failures outside GraphQL execution (body limits...). */
+export function errorBody(code: ErrorCode, message: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}

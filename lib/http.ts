@@ -1,0 +1,133 @@
+// node:http plumbing shared by every server: Apollo Server 5 has no HTTP framework built in, so
+// this turns an IncomingMessage into an HTTPGraphQLRequest (with a body size limit) and back.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { errorBody } from './errors.ts';
+
+export class PayloadTooLargeError extends Error {
+  override readonly name = 'PayloadTooLargeError';
+}
+
+/** Reads a request body, refusing more than `maxBytes` as soon as it is exceeded. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw new PayloadTooLargeError(`request body exceeds ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new PayloadTooLargeError(`request body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: string | object): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(text);
+}
+
+export function toHeaderMap(req: IncomingMessage): HeaderMap {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
+}
+
+export interface GraphQLHandlerOptions<TContext extends BaseContext> {
+  readonly server: ApolloServer<TContext>;
+  readonly context: (req: IncomingMessage) => Promise<TContext>;
+  /** @default 1_048_576 (1 MiB) */
+  readonly maxBodyBytes?: number;
+}
+
+/** Serves one GraphQL request through Apollo Server. */
+export function graphqlHandler<TContext extends BaseContext>(
+  options: GraphQLHandlerOptions<TContext>,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
+  return async (req, res) => {
+    let body: unknown = undefined;
+    if (req.method === 'POST') {
+      let raw: Buffer;
+      try {
+        raw = await readBody(req, maxBodyBytes);
+      } catch (error) {
+        if (error instanceof PayloadTooLargeError) {
+          sendJson(res, 413, errorBody('PAYLOAD_TOO_LARGE', error.message));
+          return;
+        }
+        throw error;
+      }
+      const type = req.headers['content-type'] ?? '';
+      if (type.includes('application/json')) {
+        try {
+          body = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
+        } catch {
+          sendJson(res, 400, errorBody('BAD_USER_INPUT', 'request body is not valid JSON'));
+          return;
+        }
+      } else {
+        body = raw.toString('utf8');
+      }
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const response = await options.server.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: {
+        method: req.method ?? 'GET',
+        headers: toHeaderMap(req),
+        search: url.search,
+        body,
+      },
+      context: () => options.context(req),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+}
+
+/** Listens and resolves with the port actually bound (tests pass port 0). */
+export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, lets in-flight requests finish for `graceMs`, then cuts what is left. */
+export async function closeServer(server: Server, graceMs = 2000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
+}
+
+/** `http://host:port` for a bound server; `127.0.0.1` when it listens on every address. */
+export function baseUrl(host: string, port: number): string {
+  const shown =
+    host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}

@@ -1,0 +1,83 @@
+// graphql-ws (the graphql-transport-ws protocol) on an existing node:http server, so HTTP and
+// subscriptions share one port and one path.
+import type { IncomingMessage, Server } from 'node:http';
+import { GraphQLError, parse, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { appError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export interface SubscriptionServerOptions<TContext> {
+  readonly server: Server;
+  readonly schema: GraphQLSchema;
+  readonly log: Logger;
+  /** @default '/graphql' */
+  readonly path?: string;
+  /** Builds the operation context from `connectionParams` (e.g. `authorization`). Throw to refuse. */
+  readonly context: (
+    connectionParams: Readonly<Record<string, unknown>>,
+    request: IncomingMessage,
+  ) => Promise<TContext>;
+  /** @default 1_048_576 */
+  readonly maxPayloadBytes?: number;
+  /** @default 10_000 */
+  readonly connectionInitWaitTimeoutMs?: number;
+}
+
+export interface SubscriptionServer {
+  /** Open WebSocket connections, for tests and metrics. */
+  readonly connections: () => number;
+  close(): Promise<void>;
+}
+
+export function attachSubscriptionServer<TContext>(
+  options: SubscriptionServerOptions<TContext>,
+): SubscriptionServer {
+  const wss = new WebSocketServer({
+    server: options.server,
+    path: options.path ?? '/graphql',
+    maxPayload: options.maxPayloadBytes ?? 1_048_576,
+  });
+  const disposable = useServer<Record<string, unknown>>(
+    {
+      schema: options.schema,
+      connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 10_000,
+      // The context is built per operation in onSubscribe so that a refused token comes back as
+      // a GraphQL error with its code (UNAUTHENTICATED...) rather than a closed socket.
+      onSubscribe: async (ctx, _id, payload) => {
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        const errors = validate(options.schema, document);
+        if (errors.length > 0) return errors;
+        let contextValue: TContext;
+        try {
+          contextValue = await options.context(ctx.connectionParams ?? {}, ctx.extra.request);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          options.log.error('subscription context failed', error);
+          return [appError('INTERNAL_SERVER_ERROR', 'internal server error')];
+        }
+        const args: ExecutionArgs = {
+          schema: options.schema,
+          document,
+          contextValue,
+          variableValues: payload.variables ?? null,
+          operationName: payload.operationName ?? null,
+        };
+        return args;
+      },
+    },
+    wss,
+  );
+  return {
+    connections: () => wss.clients.size,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await disposable.dispose();
+    },
+  };
+}

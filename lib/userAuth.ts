@@ -1,0 +1,76 @@
+// User identity: central signs short-lived JWTs (EdDSA); every other process verifies them with
+// central's public keys (JWKS), so no shared secret has to be copied to nodes or gateways.
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { appError } from './errors.ts';
+
+export const TOKEN_ISSUER = 'switchboard-central';
+export const TOKEN_AUDIENCE = 'switchboard';
+export const JWKS_PATH = '/.well-known/jwks.json';
+
+export type Role = 'ADMIN' | 'MEMBER';
+
+/** The authenticated user a request acts for. */
+export interface Viewer {
+  readonly id: string;
+  readonly username: string;
+  readonly role: Role;
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header: undefined when there is no header,
+ * and an UNAUTHENTICATED error when the header is there but is not a bearer token.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header === '') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) {
+    throw appError('UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"', {
+      httpStatus: true,
+    });
+  }
+  return match[1];
+}
+
+export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Promise<Viewer> {
+  try {
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: TOKEN_ISSUER,
+      audience: TOKEN_AUDIENCE,
+      algorithms: ['EdDSA'],
+    });
+    const role = payload['role'];
+    const username = payload['username'];
+    if (
+      typeof payload.sub !== 'string' ||
+      typeof username !== 'string' ||
+      (role !== 'ADMIN' && role !== 'MEMBER')
+    ) {
+      throw appError('UNAUTHENTICATED', 'token is missing its subject, username or role', {
+        httpStatus: true,
+      });
+    }
+    return { id: payload.sub, username, role };
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) {
+      throw appError('UNAUTHENTICATED', 'token has expired: log in again', { httpStatus: true });
+    }
+    if (error instanceof joseErrors.JOSEError) {
+      throw appError('UNAUTHENTICATED', `invalid token (${error.code})`, { httpStatus: true });
+    }
+    throw error;
+  }
+}
+
+/** The viewer of an Authorization header; null when there is none; throws when it is invalid. */
+export async function viewerFromAuthorization(
+  header: string | undefined,
+  keys: JWTVerifyGetKey,
+): Promise<Viewer | null> {
+  const token = bearerToken(header);
+  return token === undefined ? null : verifyUserToken(token, keys);
+}
+
+/** Central's public keys, fetched on first use and again when a token names an unknown key id. */
+export function remoteUserKeys(centralUrl: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), { cooldownDuration: 5_000 });
+}

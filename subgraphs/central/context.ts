@@ -1,0 +1,60 @@
+// What every central resolver receives.
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../../lib/log.ts';
+import { appError } from '../../lib/errors.ts';
+import { viewerFromAuthorization, type Viewer } from '../../lib/userAuth.ts';
+import type { CentralDatabase } from './db/open.ts';
+import type { EventBus } from './events.ts';
+import { createLoaders, type Loaders } from './loaders.ts';
+import type { TokenSigner } from './tokens.ts';
+
+/** Shared by every request: built once when central starts. */
+export interface CentralServices {
+  readonly db: CentralDatabase;
+  readonly events: EventBus;
+  readonly tokens: TokenSigner;
+  readonly log: Logger;
+  readonly heartbeatIntervalMs: number;
+}
+
+export interface CentralContext extends CentralServices {
+  /** The user the request acts for, verified from its bearer token; null when anonymous. */
+  readonly viewer: Viewer | null;
+  readonly loaders: Loaders;
+}
+
+export async function createContext(
+  services: CentralServices,
+  authorization: string | undefined,
+): Promise<CentralContext> {
+  const claimed = await viewerFromAuthorization(authorization, services.tokens.keys);
+  const loaders = createLoaders(services.db);
+  let viewer: Viewer | null = null;
+  if (claimed) {
+    // The token proves who; the database says what they may do now (a role change or a deleted
+    // user takes effect before the token expires).
+    const row = await loaders.user.load(claimed.id);
+    if (!row)
+      throw appError('UNAUTHENTICATED', 'the token names a user that no longer exists', {
+        httpStatus: true,
+      });
+    viewer = { id: row.id, username: row.username, role: row.role };
+  }
+  return { ...services, viewer, loaders };
+}
+
+export function authorizationOf(req: IncomingMessage): string | undefined {
+  return req.headers.authorization;
+}
+
+export function requireViewer(ctx: CentralContext): Viewer {
+  if (!ctx.viewer)
+    throw appError('UNAUTHENTICATED', 'log in first: this operation needs a bearer token');
+  return ctx.viewer;
+}
+
+export function requireAdmin(ctx: CentralContext): Viewer {
+  const viewer = requireViewer(ctx);
+  if (viewer.role !== 'ADMIN') throw appError('FORBIDDEN', 'only an ADMIN may do this');
+  return viewer;
+}

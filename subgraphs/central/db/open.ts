@@ -1,0 +1,71 @@
+// Opens central's database: embedded PGlite in the data dir by default, real PostgreSQL (through
+// `pg`) when a URL is given. Both are driven by the same drizzle Postgres schema and migrations.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import * as schema from './schema.ts';
+
+export type CentralSchema = typeof schema;
+export type CentralDatabase = PgDatabase<PgQueryResultHKT, CentralSchema>;
+
+const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+// Any fixed number: every central replica takes this advisory lock around migrations so two
+// starting at once do not both try to create the tables.
+const MIGRATION_LOCK = 727_001;
+
+export interface OpenCentralDbOptions {
+  /** Folder for the embedded PGlite database (ignored with `databaseUrl`). */
+  readonly dataDir?: string;
+  /** `postgres://...`: use real PostgreSQL instead of PGlite. */
+  readonly databaseUrl?: string;
+  /** Called with every SQL statement; tests count queries with it. */
+  readonly onQuery?: (sql: string) => void;
+}
+
+export interface CentralDb {
+  readonly db: CentralDatabase;
+  readonly kind: 'pglite' | 'postgres';
+  /** Real PostgreSQL only: a connection string, for LISTEN/NOTIFY on a dedicated client. */
+  readonly databaseUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function openCentralDb(options: OpenCentralDbOptions): Promise<CentralDb> {
+  const logger = options.onQuery
+    ? { logQuery: (query: string) => options.onQuery?.(query) }
+    : false;
+  if (options.databaseUrl !== undefined) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    // An idle client that loses its server must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    const client = await pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+      client.release();
+    }
+    const db = drizzlePg(pool, { schema, logger }) as unknown as CentralDatabase;
+    return { db, kind: 'postgres', databaseUrl: options.databaseUrl, close: () => pool.end() };
+  }
+  let client: PGlite;
+  if (options.dataDir === undefined) {
+    client = new PGlite();
+  } else {
+    const dir = path.join(options.dataDir, 'central-pglite');
+    await mkdir(dir, { recursive: true });
+    client = new PGlite(dir);
+  }
+  await client.waitReady;
+  await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
+  const db = drizzlePglite(client, { schema, logger }) as unknown as CentralDatabase;
+  return { db, kind: 'pglite', databaseUrl: undefined, close: () => client.close() };
+}

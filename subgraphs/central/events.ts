@@ -1,0 +1,88 @@
+// Central's change events (node status, registrations, rooms). In process by default; on real
+// PostgreSQL they travel through LISTEN/NOTIFY so every central (and later gateway) replica sees
+// every change, whichever replica made it.
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Logger } from '../../lib/log.ts';
+
+export type CentralEvent =
+  | { readonly type: 'nodeStatusChanged'; readonly nodeId: string; readonly status: string }
+  | { readonly type: 'nodeChanged'; readonly nodeId: string }
+  | { readonly type: 'roomChanged'; readonly roomId: string };
+
+export type EventListener = (event: CentralEvent) => void;
+
+export interface EventBus {
+  publish(event: CentralEvent): Promise<void>;
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: EventListener): () => void;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'switchboard_events';
+
+export function createLocalEventBus(): EventBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    publish(event) {
+      emitter.emit('event', event);
+      return Promise.resolve();
+    },
+    subscribe(listener) {
+      emitter.on('event', listener);
+      return () => emitter.off('event', listener);
+    },
+    close() {
+      emitter.removeAllListeners();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * LISTEN/NOTIFY bus. Local listeners hear events only through NOTIFY, including this replica's
+ * own, so every replica sees the same events in the same order.
+ */
+export async function createPostgresEventBus(databaseUrl: string, log: Logger): Promise<EventBus> {
+  const local = createLocalEventBus();
+  let closed = false;
+  let listener: pg.Client | undefined;
+  const publisher = new pg.Client({ connectionString: databaseUrl });
+  publisher.on('error', (error) => log.warn(`event publisher: ${error.message}`));
+  await publisher.connect();
+
+  const connect = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    client.on('notification', (message) => {
+      if (message.channel !== CHANNEL || message.payload === undefined) return;
+      try {
+        void local.publish(JSON.parse(message.payload) as CentralEvent);
+      } catch (error) {
+        log.warn(`ignored malformed event: ${(error as Error).message}`);
+      }
+    });
+    client.on('error', (error) => {
+      log.warn(`event listener lost its connection (${error.message}); reconnecting`);
+      void client.end().catch(() => {});
+      if (!closed)
+        setTimeout(() => void connect().catch((e: Error) => log.warn(e.message)), 1000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    listener = client;
+  };
+  await connect();
+
+  return {
+    async publish(event) {
+      await publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(event)]);
+    },
+    subscribe: (l) => local.subscribe(l),
+    async close() {
+      closed = true;
+      await local.close();
+      await Promise.allSettled([listener?.end(), publisher.end()]);
+    },
+  };
+}

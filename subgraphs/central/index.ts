@@ -1,0 +1,102 @@
+// `switchboard central`: reads configuration from flags and environment, then listens.
+import path from 'node:path';
+import { helpText, option, parseConfig, parsers } from '../../lib/config.ts';
+import { createLogger } from '../../lib/log.ts';
+import { stopOnSignals } from '../../lib/process.ts';
+import { startCentral } from './server.ts';
+
+export const centralOptions = {
+  port: option({
+    flag: 'port',
+    env: 'SWITCHBOARD_CENTRAL_PORT',
+    description: 'Port to listen on (0 = any free port)',
+    default: 4001,
+    parse: parsers.port,
+  }),
+  host: option({
+    flag: 'host',
+    env: 'SWITCHBOARD_CENTRAL_HOST',
+    description: 'Address to listen on',
+    default: '127.0.0.1',
+    parse: parsers.string,
+  }),
+  dataDir: option({
+    flag: 'data-dir',
+    env: 'SWITCHBOARD_DATA_DIR',
+    description: 'Folder for the embedded PGlite database',
+    default: './data',
+    parse: parsers.string,
+  }),
+  databaseUrl: option<string | undefined>({
+    flag: 'database-url',
+    env: 'DATABASE_URL',
+    description: 'Use real PostgreSQL (postgres://...) instead of PGlite',
+    parse: parsers.postgresUrl,
+  }),
+  adminPassword: option<string | undefined>({
+    flag: 'admin-password',
+    env: 'SWITCHBOARD_ADMIN_PASSWORD',
+    description:
+      'Password of the admin user created on first start (prefer the env var: flags show in ps); generated and printed once if unset',
+    parse: parsers.string,
+  }),
+  heartbeatIntervalMs: option({
+    flag: 'heartbeat-interval-ms',
+    env: 'SWITCHBOARD_HEARTBEAT_INTERVAL_MS',
+    description: 'Node heartbeat interval; 3 missed = OFFLINE',
+    default: 5000,
+    parse: parsers.positiveInt,
+  }),
+  tokenTtlSeconds: option({
+    flag: 'token-ttl',
+    env: 'SWITCHBOARD_TOKEN_TTL',
+    description: "Lifetime of users' tokens in seconds",
+    default: 43_200,
+    parse: parsers.positiveInt,
+  }),
+  maxBodyBytes: option({
+    flag: 'max-body-bytes',
+    env: 'SWITCHBOARD_MAX_BODY_BYTES',
+    description: 'Largest accepted request body',
+    default: 1_048_576,
+    parse: parsers.positiveInt,
+  }),
+  help: option({
+    flag: 'help',
+    description: 'Show this help',
+    default: false,
+    boolean: true,
+    parse: parsers.boolean,
+  }),
+};
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const config = parseConfig(centralOptions, argv, env);
+  if (config.help) {
+    const { help: _help, ...shown } = centralOptions;
+    process.stdout.write(
+      helpText('central', 'Runs the central subgraph: users, rooms, the node registry.', shown),
+    );
+    return;
+  }
+  const log = createLogger('central');
+  const central = await startCentral({
+    port: config.port,
+    host: config.host,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    maxBodyBytes: config.maxBodyBytes,
+    logger: log,
+    ...(config.databaseUrl === undefined
+      ? { dataDir: path.resolve(config.dataDir) }
+      : { databaseUrl: config.databaseUrl }),
+    ...(config.adminPassword === undefined ? {} : { adminPassword: config.adminPassword }),
+  });
+  if (central.generatedAdminPassword !== undefined) {
+    log.info(
+      `created user "admin" with password: ${central.generatedAdminPassword} (shown once; set SWITCHBOARD_ADMIN_PASSWORD to choose it)`,
+    );
+  }
+  log.info(`ready at ${central.url}/graphql`);
+  stopOnSignals(log, () => central.close());
+}

@@ -1,0 +1,77 @@
+// Central's internal HTTP API for nodes (never through the gateway): heartbeats and membership
+// checks, authenticated by X-Node-API-Key. Users' public keys are served here too.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { and, eq } from 'drizzle-orm';
+import { errorBody } from '../../lib/errors.ts';
+import { readBody, sendJson } from '../../lib/http.ts';
+import { JWKS_PATH } from '../../lib/userAuth.ts';
+import type { CentralServices } from './context.ts';
+import { roomMembers, rooms } from './db/schema.ts';
+import { authenticateNode } from './nodeAuth.ts';
+import { recordHeartbeat } from './nodeLiveness.ts';
+
+/** Wire shapes of the internal API, shared with the node's client. */
+export interface HeartbeatResponse {
+  readonly nodeId: string;
+  readonly name: string;
+  readonly heartbeatIntervalMs: number;
+}
+export interface MembershipResponse {
+  readonly roomExists: boolean;
+  readonly member: boolean;
+}
+
+export const INTERNAL_PREFIX = '/internal/';
+
+/** Handles the request if it is for the internal API or the JWKS; returns false otherwise. */
+export async function handleInternal(
+  services: CentralServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<boolean> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === JWKS_PATH && req.method === 'GET') {
+    sendJson(res, 200, services.tokens.jwks);
+    return true;
+  }
+  if (!url.pathname.startsWith(INTERNAL_PREFIX)) return false;
+
+  const node = await authenticateNode(services.db, req);
+  if (!node) {
+    sendJson(res, 401, errorBody('UNAUTHENTICATED', 'a valid X-Node-API-Key header is required'));
+    return true;
+  }
+  if (url.pathname === '/internal/heartbeat' && req.method === 'POST') {
+    await readBody(req, 64 * 1024);
+    await recordHeartbeat(services, node);
+    const body: HeartbeatResponse = {
+      nodeId: node.id,
+      name: node.name,
+      heartbeatIntervalMs: services.heartbeatIntervalMs,
+    };
+    sendJson(res, 200, body);
+    return true;
+  }
+  if (url.pathname === '/internal/membership' && req.method === 'GET') {
+    const roomId = url.searchParams.get('roomId') ?? '';
+    const userId = url.searchParams.get('userId') ?? '';
+    const [room] = await services.db
+      .select({ id: rooms.id })
+      .from(rooms)
+      .where(eq(rooms.id, roomId));
+    const [member] = room
+      ? await services.db
+          .select({ userId: roomMembers.userId })
+          .from(roomMembers)
+          .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+      : [];
+    const body: MembershipResponse = {
+      roomExists: room !== undefined,
+      member: member !== undefined,
+    };
+    sendJson(res, 200, body);
+    return true;
+  }
+  sendJson(res, 404, errorBody('NOT_FOUND', `no internal endpoint ${req.method} ${url.pathname}`));
+  return true;
+}

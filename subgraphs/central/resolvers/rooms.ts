@@ -1,0 +1,105 @@
+import { and, asc, count, eq } from 'drizzle-orm';
+import { v7 as uuidv7 } from 'uuid';
+import { appError } from '../../../lib/errors.ts';
+import { requireViewer, type CentralContext } from '../context.ts';
+import { nodes, roomMembers, rooms, type RoomRow } from '../db/schema.ts';
+import type { Resolvers } from '../__generated__/resolvers-types.ts';
+import * as valid from '../validation.ts';
+
+async function roomOrNotFound(ctx: CentralContext, rawId: string): Promise<RoomRow> {
+  const room = await ctx.loaders.room.load(valid.id(rawId, 'roomId'));
+  if (!room) throw appError('NOT_FOUND', `no room with id ${rawId}`);
+  return room;
+}
+
+/** The ONLINE node homing the fewest rooms: new rooms spread over the cluster. */
+async function leastLoadedOnlineNode(ctx: CentralContext): Promise<string> {
+  const [row] = await ctx.db
+    .select({ id: nodes.id, rooms: count(rooms.id) })
+    .from(nodes)
+    .leftJoin(rooms, eq(rooms.homeNodeId, nodes.id))
+    .where(eq(nodes.status, 'ONLINE'))
+    .groupBy(nodes.id, nodes.name)
+    .orderBy(asc(count(rooms.id)), asc(nodes.name))
+    .limit(1);
+  if (!row)
+    throw appError('NODE_UNAVAILABLE', 'no chat node is online to home the room; pass homeNodeId');
+  return row.id;
+}
+
+export const roomResolvers: Resolvers = {
+  Query: {
+    room: (_parent, args, ctx) => {
+      requireViewer(ctx);
+      return ctx.loaders.room.load(valid.id(args.id));
+    },
+    // Rooms are open to join, so every authenticated user sees the list; their messages are
+    // private to members (enforced by the nodes).
+    rooms: (_parent, _args, ctx) => {
+      requireViewer(ctx);
+      return ctx.db.select().from(rooms).orderBy(asc(rooms.createdAt), asc(rooms.id));
+    },
+  },
+  Mutation: {
+    createRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const name = valid.roomName(args.name);
+      let homeNodeId: string;
+      if (args.homeNodeId !== undefined && args.homeNodeId !== null) {
+        const node = await ctx.loaders.node.load(valid.id(args.homeNodeId, 'homeNodeId'));
+        if (!node) throw appError('NOT_FOUND', `no node with id ${args.homeNodeId}`);
+        homeNodeId = node.id;
+      } else {
+        homeNodeId = await leastLoadedOnlineNode(ctx);
+      }
+      const room = await ctx.db.transaction(async (tx) => {
+        const [created] = await tx
+          .insert(rooms)
+          .values({ id: uuidv7(), name, homeNodeId, createdBy: viewer.id })
+          .returning();
+        if (!created) throw new Error('insert returned no room');
+        await tx.insert(roomMembers).values({ roomId: created.id, userId: viewer.id });
+        return created;
+      });
+      await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+      ctx.log.info(`room "${room.name}" created by ${viewer.username}`);
+      return room;
+    },
+    joinRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const room = await roomOrNotFound(ctx, args.roomId);
+      const inserted = await ctx.db
+        .insert(roomMembers)
+        .values({ roomId: room.id, userId: viewer.id })
+        .onConflictDoNothing()
+        .returning();
+      if (inserted.length > 0) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+      ctx.loaders.roomMembers.clear(room.id);
+      return room;
+    },
+    leaveRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const room = await roomOrNotFound(ctx, args.roomId);
+      const removed = await ctx.db
+        .delete(roomMembers)
+        .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, viewer.id)))
+        .returning();
+      if (removed.length > 0) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+      ctx.loaders.roomMembers.clear(room.id);
+      return room;
+    },
+  },
+  Room: {
+    __resolveReference: (ref, ctx) => ctx.loaders.room.load(ref.id),
+    homeNode: async (room, _args, ctx) => {
+      const node = await ctx.loaders.node.load(room.homeNodeId);
+      if (!node) throw new Error(`room ${room.id} names a missing home node ${room.homeNodeId}`);
+      return node;
+    },
+    // Every registered node replicates every room (the default the issue sets); the home node is
+    // listed separately.
+    replicaNodes: async (room, _args, ctx) =>
+      (await ctx.loaders.allNodes()).filter((n) => n.id !== room.homeNodeId),
+    members: (room, _args, ctx) => ctx.loaders.roomMembers.load(room.id),
+  },
+};

@@ -1,0 +1,21 @@
+// Central's executable subgraph schema: the SDL of schema/central.graphql plus its resolvers.
+import { readFileSync } from 'node:fs';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse, type GraphQLSchema } from 'graphql';
+import { DateTimeScalar } from '../../lib/dateTime.ts';
+import { mergeResolvers } from '../../lib/mergeResolvers.ts';
+import { nodeResolvers } from './resolvers/nodes.ts';
+import { roomResolvers } from './resolvers/rooms.ts';
+import { userResolvers } from './resolvers/users.ts';
+
+export const centralSdl = readFileSync(
+  new URL('../../schema/central.graphql', import.meta.url),
+  'utf8',
+);
+
+export function buildCentralSchema(): GraphQLSchema {
+  const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, {
+    DateTime: DateTimeScalar,
+  });
+  return buildSubgraphSchema({ typeDefs: parse(centralSdl), resolvers: resolvers as never });
+}

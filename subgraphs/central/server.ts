@@ -1,0 +1,153 @@
+// Builds and starts central: database, token signer, event bus, the GraphQL subgraph (HTTP and
+// graphql-ws on one port), the internal node API and the liveness sweep. Tests import this.
+import { createServer, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { sql } from 'drizzle-orm';
+import { maskingFormatError } from '../../lib/errorMasking.ts';
+import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../lib/http.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
+import { ensureAdmin } from './bootstrap.ts';
+import { createContext, type CentralContext, type CentralServices } from './context.ts';
+import { openCentralDb, type CentralDb } from './db/open.ts';
+import { createLocalEventBus, createPostgresEventBus } from './events.ts';
+import { handleInternal } from './internalApi.ts';
+import { startLivenessSweep } from './nodeLiveness.ts';
+import { buildCentralSchema } from './schema.ts';
+import { createTokenSigner } from './tokens.ts';
+
+export interface CentralOptions {
+  /** @default 0 (any free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Folder for the embedded PGlite database. Required unless `databaseUrl` is set. */
+  readonly dataDir?: string;
+  /** `postgres://...`: store everything in real PostgreSQL instead of PGlite. */
+  readonly databaseUrl?: string;
+  /** Password of the `admin` user created on first start. @default a generated one, printed once */
+  readonly adminPassword?: string;
+  /** How often nodes heartbeat; three missed intervals mark a node OFFLINE. @default 5000 */
+  readonly heartbeatIntervalMs?: number;
+  /** Lifetime of users' tokens. @default 43200 (12 hours) */
+  readonly tokenTtlSeconds?: number;
+  /** Largest accepted request body. @default 1048576 */
+  readonly maxBodyBytes?: number;
+  /** @default a logger writing `[central] ...` lines to stderr */
+  readonly logger?: Logger;
+  /** Called with every SQL statement (tests count queries). */
+  readonly onQuery?: (sql: string) => void;
+}
+
+export interface CentralServer {
+  readonly url: string;
+  readonly port: number;
+  readonly services: CentralServices;
+  readonly db: CentralDb;
+  readonly subscriptions: SubscriptionServer;
+  /** Set on a first start without `adminPassword`: show it once, it is not stored anywhere. */
+  readonly generatedAdminPassword: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startCentral(options: CentralOptions): Promise<CentralServer> {
+  const log = options.logger ?? createLogger('central');
+  if (options.databaseUrl === undefined && options.dataDir === undefined) {
+    throw new Error('central needs a dataDir (embedded PGlite) or a databaseUrl');
+  }
+  const db = await openCentralDb({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
+  });
+  const events =
+    db.databaseUrl === undefined
+      ? createLocalEventBus()
+      : await createPostgresEventBus(db.databaseUrl, log.child('events'));
+  const services: CentralServices = {
+    db: db.db,
+    events,
+    tokens: await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200),
+    log,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+  };
+  const generatedAdminPassword = await ensureAdmin(db.db, options.adminPassword);
+
+  const schema = buildCentralSchema();
+  const apollo = new ApolloServer<CentralContext>({
+    schema,
+    includeStacktraceInErrorResponses: false,
+    formatError: maskingFormatError(log),
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+  });
+  await apollo.start();
+  const handleGraphQL = graphqlHandler({
+    server: apollo,
+    context: (req) => createContext(services, req.headers.authorization),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
+
+  const http: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const handled = (async () => {
+      if (path === '/graphql') return handleGraphQL(req, res);
+      if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (path === '/ready') {
+        await db.db.execute(sql`select 1`);
+        return sendJson(res, 200, { status: 'ready' });
+      }
+      if (await handleInternal(services, req, res)) return;
+      sendJson(res, 404, { errors: [{ message: 'not found', extensions: { code: 'NOT_FOUND' } }] });
+    })();
+    handled.catch((error: unknown) => {
+      log.error(`${req.method} ${req.url} failed`, error);
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          errors: [
+            { message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+          ],
+        });
+      else res.destroy();
+    });
+  });
+  const subscriptions = attachSubscriptionServer({
+    server: http,
+    schema,
+    log: log.child('ws'),
+    context: (params) =>
+      createContext(
+        services,
+        typeof params['authorization'] === 'string' ? params['authorization'] : undefined,
+      ),
+  });
+  const host = options.host ?? '127.0.0.1';
+  const port = await listen(http, options.port ?? 0, host);
+  const stopSweep = startLivenessSweep(services);
+  const url = baseUrl(host, port);
+  log.info(
+    `listening on ${url}/graphql (${db.kind === 'pglite' ? 'embedded PGlite' : 'PostgreSQL'})`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    services,
+    db,
+    subscriptions,
+    generatedAdminPassword,
+    close: () =>
+      (closing ??= (async () => {
+        await stopSweep();
+        await subscriptions.close();
+        await closeServer(http);
+        await apollo.stop();
+        await events.close();
+        await db.close();
+      })()),
+  };
+}

@@ -1,0 +1,3 @@
+import { defineCentralSuite } from './centralSuite.ts';
+
+defineCentralSuite('PGlite', { setup: () => Promise.resolve(undefined) });

@@ -1,0 +1,79 @@
+// Starts a real central on port 0 (PGlite in a temp dir, or a given PostgreSQL database) and
+// offers the few calls most tests need: log in, create users, register nodes.
+import { createLogger, silentLogger } from '../../lib/log.ts';
+import {
+  startCentral,
+  type CentralOptions,
+  type CentralServer,
+} from '../../subgraphs/central/server.ts';
+import { gql, ok } from './graphql.ts';
+import type { Leftovers } from './leftovers.ts';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+
+export interface TestCentral {
+  readonly central: CentralServer;
+  readonly url: string;
+  readonly adminToken: string;
+  login(username: string, password: string): Promise<string>;
+  /** Creates a user (as admin) and returns its id and token. */
+  createUser(username: string, role?: 'ADMIN' | 'MEMBER'): Promise<{ id: string; token: string }>;
+  registerNode(name: string, url?: string): Promise<{ id: string; apiKey: string }>;
+}
+
+export async function startTestCentral(
+  leftovers: Leftovers,
+  options: Partial<CentralOptions> = {},
+): Promise<TestCentral> {
+  const central = leftovers.add(
+    await startCentral({
+      port: 0,
+      adminPassword: ADMIN_PASSWORD,
+      logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger('central') : silentLogger,
+      ...(options.databaseUrl === undefined
+        ? { dataDir: await leftovers.tempDir('switchboard-central-') }
+        : {}),
+      ...options,
+    }),
+    (c) => c.close(),
+  );
+  const url = central.url;
+  const login = async (username: string, password: string) =>
+    ok(
+      await gql<{ login: { token: string } }>(
+        url,
+        'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+        { u: username, p: password },
+      ),
+    ).login.token;
+  const adminToken = await login('admin', ADMIN_PASSWORD);
+  return {
+    central,
+    url,
+    adminToken,
+    login,
+    async createUser(username, role = 'MEMBER') {
+      const password = `pw-${username}-secret`;
+      const created = ok(
+        await gql<{ createUser: { id: string } }>(
+          url,
+          'mutation($u: String!, $p: String!, $r: Role) { createUser(username: $u, password: $p, role: $r) { id } }',
+          { u: username, p: password, r: role },
+          { token: adminToken },
+        ),
+      );
+      return { id: created.createUser.id, token: await login(username, password) };
+    },
+    async registerNode(name, nodeUrl = `http://127.0.0.1:1/${name}`) {
+      const data = ok(
+        await gql<{ registerNode: { node: { id: string }; apiKey: string } }>(
+          url,
+          'mutation($n: String!, $u: String!) { registerNode(name: $n, url: $u) { node { id } apiKey } }',
+          { n: name, u: nodeUrl },
+          { token: adminToken },
+        ),
+      );
+      return { id: data.registerNode.node.id, apiKey: data.registerNode.apiKey };
+    },
+  };
+}
