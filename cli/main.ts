@@ -8,6 +8,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Main> }> =
     summary: 'Run the central subgraph (users, rooms, nodes, sync index)',
     load: async () => (await import('../subgraphs/central/index.ts')).main,
   },
+  gateway: {
+    summary: 'Run the gateway: one GraphQL endpoint over central and every node',
+    load: async () => (await import('../gateway/index.ts')).main,
+  },
   node: {
     summary: 'Run a chat node (messages in its own SQLite file)',
     load: async () => (await import('../subgraphs/node/index.ts')).main,

@@ -125,6 +125,10 @@ export const parsers = {
       throw new ConfigError(`${name} must start with postgres://`);
     return raw;
   },
+  secret: (raw: string, name: string): string => {
+    if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
+    return raw;
+  },
   boolean: (raw: string, name: string): boolean => {
     if (['true', '1', 'yes'].includes(raw)) return true;
     if (['false', '0', 'no'].includes(raw)) return false;

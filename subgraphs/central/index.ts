@@ -61,6 +61,12 @@ export const centralOptions = {
     default: 1_048_576,
     parse: parsers.positiveInt,
   }),
+  gatewaySecret: option<string | undefined>({
+    flag: 'gateway-secret',
+    env: 'SWITCHBOARD_GATEWAY_SECRET',
+    description: 'Secret shared with the gateways (prefer the env var)',
+    parse: parsers.secret,
+  }),
   help: option({
     flag: 'help',
     description: 'Show this help',
@@ -91,12 +97,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       ? { dataDir: path.resolve(config.dataDir) }
       : { databaseUrl: config.databaseUrl }),
     ...(config.adminPassword === undefined ? {} : { adminPassword: config.adminPassword }),
+    ...(config.gatewaySecret === undefined ? {} : { gatewaySecret: config.gatewaySecret }),
   });
   if (central.generatedAdminPassword !== undefined) {
     log.info(
       `created user "admin" with password: ${central.generatedAdminPassword} (shown once; set SWITCHBOARD_ADMIN_PASSWORD to choose it)`,
     );
   }
+  if (config.gatewaySecret === undefined)
+    log.warn('no SWITCHBOARD_GATEWAY_SECRET: gateways cannot connect');
   log.info(`ready at ${central.url}/graphql`);
   stopOnSignals(log, () => central.close());
 }

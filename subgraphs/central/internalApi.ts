@@ -9,6 +9,7 @@ import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { authenticateNode } from './nodeAuth.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
+import * as valid from './validation.ts';
 
 /** Wire shapes of the internal API, shared with the node's client. */
 export interface HeartbeatResponse {
@@ -42,8 +43,21 @@ export async function handleInternal(
     return true;
   }
   if (url.pathname === '/internal/heartbeat' && req.method === 'POST') {
-    await readBody(req, 64 * 1024);
-    await recordHeartbeat(services, node);
+    let reportedUrl: string | undefined;
+    try {
+      const body = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8') || '{}') as {
+        url?: unknown;
+      };
+      reportedUrl = typeof body.url === 'string' ? valid.nodeUrl(body.url) : undefined;
+    } catch {
+      sendJson(
+        res,
+        400,
+        errorBody('BAD_USER_INPUT', 'heartbeat body must be JSON with an http(s) "url"'),
+      );
+      return true;
+    }
+    await recordHeartbeat(services, node, reportedUrl);
     const body: HeartbeatResponse = {
       nodeId: node.id,
       name: node.name,

@@ -6,11 +6,25 @@ import { nodes, type NodeRow } from './db/schema.ts';
 
 export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
 
-export async function recordHeartbeat(services: CentralServices, node: NodeRow): Promise<void> {
+/**
+ * Records a heartbeat. `reportedUrl` is where the node says it can be reached: it knows that better
+ * than whoever registered it (it may listen on a port picked at start), and only its own key can
+ * change it.
+ */
+export async function recordHeartbeat(
+  services: CentralServices,
+  node: NodeRow,
+  reportedUrl: string | undefined,
+): Promise<void> {
+  const url = reportedUrl !== undefined && reportedUrl !== node.url ? reportedUrl : undefined;
   await services.db
     .update(nodes)
-    .set({ status: 'ONLINE', lastSeenAt: new Date() })
+    .set({ status: 'ONLINE', lastSeenAt: new Date(), ...(url === undefined ? {} : { url }) })
     .where(eq(nodes.id, node.id));
+  if (url !== undefined) {
+    services.log.info(`node ${node.name} now reachable at ${url}`);
+    await services.events.publish({ type: 'nodeChanged', nodeId: node.id });
+  }
   if (node.status !== 'ONLINE') {
     services.log.info(`node ${node.name} ONLINE`);
     await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'ONLINE' });

@@ -15,6 +15,7 @@ import { ensureAdmin } from './bootstrap.ts';
 import { createContext, type CentralContext, type CentralServices } from './context.ts';
 import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
+import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
 import { startLivenessSweep } from './nodeLiveness.ts';
 import { buildCentralSchema } from './schema.ts';
@@ -37,6 +38,11 @@ export interface CentralOptions {
   readonly tokenTtlSeconds?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /**
+   * Secret shared with the gateways (header X-Gateway-Secret) for the routing table and event
+   * stream. Without it, central serves no gateway.
+   */
+  readonly gatewaySecret?: string;
   /** @default a logger writing `[central] ...` lines to stderr */
   readonly logger?: Logger;
   /** Called with every SQL statement (tests count queries). */
@@ -100,6 +106,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
         await db.db.execute(sql`select 1`);
         return sendJson(res, 200, { status: 'ready' });
       }
+      if (await handleGatewayApi(services, options.gatewaySecret, req, res)) return;
       if (await handleInternal(services, req, res)) return;
       sendJson(res, 404, { errors: [{ message: 'not found', extensions: { code: 'NOT_FOUND' } }] });
     })();

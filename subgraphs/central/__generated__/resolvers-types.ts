@@ -34,7 +34,10 @@ export type AuthPayload = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** The caller becomes a member. Without homeNodeId: the online node with the fewest rooms. */
+  /**
+   * The caller becomes a member. Without homeNodeId: the online node with the fewest rooms.
+   * replicaNodeIds: the nodes that keep a copy besides the home node; omitted = every node.
+   */
   createRoom: Room;
   /** ADMIN only. */
   createUser: User;
@@ -52,6 +55,7 @@ export type Mutation = {
 export type MutationCreateRoomArgs = {
   homeNodeId?: InputMaybe<Scalars['ID']['input']>;
   name: Scalars['String']['input'];
+  replicaNodeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
 export type MutationCreateUserArgs = {

@@ -48,6 +48,8 @@ export const rooms = pgTable(
     homeNodeId: text('home_node_id')
       .notNull()
       .references(() => nodes.id),
+    /** The nodes that keep a copy besides the home node; null = every registered node. */
+    replicaNodeIds: text('replica_node_ids').array(),
     createdBy: text('created_by').references(() => users.id),
     createdAt: createdAt(),
   },

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../../lib/errors.ts';
 import { requireViewer, type CentralContext } from '../context.ts';
 import { nodes, roomMembers, rooms, type RoomRow } from '../db/schema.ts';
+import { replicaNodesOf } from '../placement.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
 
@@ -52,10 +53,19 @@ export const roomResolvers: Resolvers = {
       } else {
         homeNodeId = await leastLoadedOnlineNode(ctx);
       }
+      let replicaNodeIds: string[] | null = null;
+      if (args.replicaNodeIds !== undefined && args.replicaNodeIds !== null) {
+        const ids = [...new Set(args.replicaNodeIds.map((id) => valid.id(id, 'replicaNodeIds')))];
+        const found = await ctx.loaders.node.loadMany(ids);
+        const missing = ids.filter((_, i) => !found[i] || found[i] instanceof Error);
+        if (missing.length > 0)
+          throw appError('NOT_FOUND', `no node with id ${missing.join(', ')}`);
+        replicaNodeIds = ids.filter((id) => id !== homeNodeId);
+      }
       const room = await ctx.db.transaction(async (tx) => {
         const [created] = await tx
           .insert(rooms)
-          .values({ id: uuidv7(), name, homeNodeId, createdBy: viewer.id })
+          .values({ id: uuidv7(), name, homeNodeId, replicaNodeIds, createdBy: viewer.id })
           .returning();
         if (!created) throw new Error('insert returned no room');
         await tx.insert(roomMembers).values({ roomId: created.id, userId: viewer.id });
@@ -96,10 +106,7 @@ export const roomResolvers: Resolvers = {
       if (!node) throw new Error(`room ${room.id} names a missing home node ${room.homeNodeId}`);
       return node;
     },
-    // Every registered node replicates every room (the default the issue sets); the home node is
-    // listed separately.
-    replicaNodes: async (room, _args, ctx) =>
-      (await ctx.loaders.allNodes()).filter((n) => n.id !== room.homeNodeId),
+    replicaNodes: async (room, _args, ctx) => replicaNodesOf(room, await ctx.loaders.allNodes()),
     members: (room, _args, ctx) => ctx.loaders.roomMembers.load(room.id),
   },
 };

@@ -1,0 +1,115 @@
+// The gateway's link to central: the routing table (nodes and room placement) over central's
+// internal gateway API, and its event stream (server-sent events) to keep the table current.
+import {
+  GATEWAY_PREFIX,
+  GATEWAY_SECRET_HEADER,
+  type RoomPlacement,
+  type RoutingNode,
+} from '../lib/gatewayProtocol.ts';
+import type { Logger } from '../lib/log.ts';
+import type { CentralEvent } from '../subgraphs/central/events.ts';
+
+export type { RoomPlacement, RoutingNode, CentralEvent };
+
+export interface CentralLinkOptions {
+  readonly centralUrl: string;
+  readonly gatewaySecret: string;
+  /** @default 5000 */
+  readonly timeoutMs?: number;
+  readonly log: Logger;
+}
+
+export interface CentralLink {
+  nodes(): Promise<RoutingNode[]>;
+  rooms(ids: readonly string[]): Promise<RoomPlacement[]>;
+  /**
+   * Streams central's events until `stop()`. `onConnected` runs on every (re)connection, so the
+   * caller can reload what it may have missed while disconnected.
+   */
+  watch(onEvent: (event: CentralEvent) => void, onConnected: () => void): { stop(): void };
+}
+
+export function createCentralLink(options: CentralLinkOptions): CentralLink {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const headers = { [GATEWAY_SECRET_HEADER]: options.gatewaySecret };
+
+  async function getJson<T>(path: string): Promise<T> {
+    const response = await fetch(new URL(path, options.centralUrl), {
+      headers,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) {
+      const text = await response.text().catch(() => '');
+      throw new Error(`central ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+    }
+    return (await response.json()) as T;
+  }
+
+  return {
+    nodes: async () => (await getJson<{ nodes: RoutingNode[] }>(`${GATEWAY_PREFIX}nodes`)).nodes,
+    rooms: async (ids) =>
+      ids.length === 0
+        ? []
+        : (
+            await getJson<{ rooms: RoomPlacement[] }>(
+              `${GATEWAY_PREFIX}rooms?ids=${ids.map(encodeURIComponent).join(',')}`,
+            )
+          ).rooms,
+    watch(onEvent, onConnected) {
+      let stopped = false;
+      let controller: AbortController | undefined;
+      let delay = 250;
+      const loop = async () => {
+        while (!stopped) {
+          controller = new AbortController();
+          try {
+            const response = await fetch(new URL(`${GATEWAY_PREFIX}events`, options.centralUrl), {
+              headers,
+              signal: controller.signal,
+            });
+            if (!response.ok || !response.body)
+              throw new Error(`event stream answered ${response.status}`);
+            delay = 250;
+            onConnected();
+            let buffer = '';
+            const decoder = new TextDecoder();
+            for await (const chunk of response.body) {
+              buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+              let end: number;
+              while ((end = buffer.indexOf('\n\n')) >= 0) {
+                const block = buffer.slice(0, end);
+                buffer = buffer.slice(end + 2);
+                for (const line of block.split('\n')) {
+                  if (!line.startsWith('data: ')) continue;
+                  try {
+                    onEvent(JSON.parse(line.slice(6)) as CentralEvent);
+                  } catch (error) {
+                    options.log.warn(
+                      `ignored a malformed central event: ${(error as Error).message}`,
+                    );
+                  }
+                }
+              }
+            }
+            if (!stopped) options.log.warn('central closed the event stream; reconnecting');
+          } catch (error) {
+            if (stopped) return;
+            options.log.warn(
+              `central event stream: ${(error as Error).message}; retrying in ${delay} ms`,
+            );
+          }
+          if (stopped) return;
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+          delay = Math.min(delay * 2, 5000);
+        }
+      };
+      void loop();
+      return {
+        stop() {
+          stopped = true;
+          controller?.abort();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,417 @@
+// The "messages" subgraph's data source: one logical subgraph backed by N chat nodes. Every fetch
+// the query planner makes is routed at run time: room entities to the nodes that store each room
+// (answers merged), message lookups to every node (newest version kept), mutations to the room's
+// home node (or another ONLINE storage node when it is down), one root field at a time.
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import type { FieldNode, GraphQLFormattedError } from 'graphql';
+import { appError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import type { RoutingNode } from './centralLink.ts';
+import { forwardedHeaders, type GatewayContext } from './context.ts';
+import { mergeRoom, newestVersion, stripInjected, type PageArguments } from './merge.ts';
+import {
+  NodeUnreachableError,
+  sendToNode,
+  type NodeRequest,
+  type NodeResponse,
+} from './nodeClient.ts';
+import {
+  responseKey,
+  splitRootField,
+  type OperationPreparer,
+  type PreparedOperation,
+} from './operations.ts';
+import type { RoutingTable } from './routingTable.ts';
+
+type Obj = Record<string, unknown>;
+type Path = ReadonlyArray<string | number>;
+
+export interface NodeRouterOptions {
+  readonly routing: RoutingTable;
+  readonly preparer: OperationPreparer;
+  /** Per request to a node; a node slower than this counts as down for that request. */
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}
+
+/** What one node answered for one slot (an entity index or a root field). */
+interface SlotAnswers {
+  clean: unknown[];
+  partial: unknown[];
+  errors: GraphQLFormattedError[];
+  failures: string[];
+}
+
+const newSlot = (): SlotAnswers => ({ clean: [], partial: [], errors: [], failures: [] });
+
+const isObj = (value: unknown): value is Obj =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function unavailable(path: Path, what: string, failures: readonly string[]): GraphQLFormattedError {
+  const detail = failures.length > 0 ? ` (${failures.join('; ')})` : ' (no ONLINE node serves it)';
+  const error = appError('NODE_UNAVAILABLE', `no chat node holding ${what} answered${detail}`);
+  return { message: error.message, path, extensions: error.extensions };
+}
+
+function dedupe(errors: readonly GraphQLFormattedError[]): GraphQLFormattedError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${JSON.stringify(e.path)}|${String(e.extensions?.['code'])}|${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function withNode(
+  error: GraphQLFormattedError,
+  node: RoutingNode,
+  path?: Path,
+): GraphQLFormattedError {
+  return {
+    ...error,
+    ...(path ? { path } : {}),
+    extensions: { ...error.extensions, node: node.name },
+  };
+}
+
+export class NodeRouter implements GraphQLDataSource<GatewayContext> {
+  readonly #o: NodeRouterOptions;
+
+  constructor(options: NodeRouterOptions) {
+    this.#o = options;
+  }
+
+  async process(
+    options: GraphQLDataSourceProcessOptions<GatewayContext>,
+  ): Promise<GatewayGraphQLResponse> {
+    // The request-kind enum is not exported by @apollo/gateway; compare with its value.
+    if ((options.kind as string) !== 'incoming operation' || !options.request.query) {
+      return { errors: [{ message: 'the messages subgraph serves only incoming operations' }] };
+    }
+    const prepared = this.#o.preparer.prepare(options.request.query);
+    const variables = options.request.variables ?? {};
+    const headers = forwardedHeaders(options.context as GatewayContext);
+    let response: GatewayGraphQLResponse;
+    switch (prepared.operation.operation as string) {
+      case 'query':
+        response =
+          prepared.rootFields.length === 1 && prepared.rootFields[0]?.name.value === '_entities'
+            ? await this.#entities(prepared, variables, headers)
+            : await this.#queryRoots(prepared, variables, headers);
+        break;
+      case 'mutation':
+        response = await this.#mutations(prepared, variables, headers);
+        break;
+      default:
+        response = {
+          errors: [{ message: 'subscriptions are served by the gateway bridge, not fetched' }],
+        };
+    }
+    stripInjected(response.data);
+    return response;
+  }
+
+  /** Nodes to read from: the given candidates, leaving out those that just failed unless none is left. */
+  #readTargets(candidates: RoutingNode[]): RoutingNode[] {
+    const healthy = candidates.filter((n) => !this.#o.routing.isSuspect(n.id));
+    return healthy.length > 0 ? healthy : candidates;
+  }
+
+  async #send(
+    node: RoutingNode,
+    request: NodeRequest,
+    headers: Record<string, string>,
+  ): Promise<NodeResponse> {
+    try {
+      return await sendToNode(node, request, headers, this.#o.timeoutMs);
+    } catch (error) {
+      if (error instanceof NodeUnreachableError) {
+        this.#o.routing.markFailed(node.id);
+        this.#o.log.warn(error.message);
+      }
+      throw error;
+    }
+  }
+
+  // ---- _entities ------------------------------------------------------------------------------
+
+  async #entities(
+    prepared: PreparedOperation,
+    variables: Obj,
+    headers: Record<string, string>,
+  ): Promise<GatewayGraphQLResponse> {
+    const reps = Array.isArray(variables['representations'])
+      ? (variables['representations'] as Obj[])
+      : [];
+    const slots = reps.map(newSlot);
+    const tried = reps.map(() => new Set<string>());
+    const targetsOf = await Promise.all(reps.map((rep) => this.#entityTargets(rep)));
+
+    // Round 1: every healthy target; round 2: the others, for entities no node answered at all.
+    for (const round of [1, 2]) {
+      const byNode = new Map<string, { node: RoutingNode; indexes: number[] }>();
+      reps.forEach((_rep, i) => {
+        const slot = slots[i] as SlotAnswers;
+        if (
+          round === 2 &&
+          (slot.clean.length > 0 || slot.partial.length > 0 || slot.errors.length > 0)
+        )
+          return;
+        const all = targetsOf[i] ?? [];
+        const chosen =
+          round === 1 ? this.#readTargets(all) : all.filter((n) => !tried[i]?.has(n.id));
+        for (const node of chosen) {
+          tried[i]?.add(node.id);
+          const group = byNode.get(node.id) ?? { node, indexes: [] };
+          group.indexes.push(i);
+          byNode.set(node.id, group);
+        }
+      });
+      if (byNode.size === 0) break;
+      await Promise.all(
+        [...byNode.values()].map(async ({ node, indexes }) => {
+          let response: NodeResponse;
+          try {
+            response = await this.#send(
+              node,
+              {
+                query: prepared.text,
+                variables: { ...variables, representations: indexes.map((i) => reps[i]) },
+              },
+              headers,
+            );
+          } catch (error) {
+            if (!(error instanceof NodeUnreachableError)) throw error;
+            for (const i of indexes) slots[i]?.failures.push(error.message);
+            return;
+          }
+          const entities = Array.isArray(response.data?.['_entities'])
+            ? (response.data['_entities'] as unknown[])
+            : [];
+          const errorsAt = new Map<number, GraphQLFormattedError[]>();
+          for (const error of response.errors ?? []) {
+            const local = error.path?.[0] === '_entities' ? error.path[1] : undefined;
+            const indexesHit = typeof local === 'number' ? [local] : indexes.map((_, j) => j);
+            for (const j of indexesHit) {
+              const i = indexes[j];
+              if (i === undefined) continue;
+              const path =
+                error.path && typeof local === 'number'
+                  ? ['_entities', i, ...error.path.slice(2)]
+                  : ['_entities', i];
+              const list = errorsAt.get(j) ?? [];
+              list.push(withNode(error, node, path));
+              errorsAt.set(j, list);
+            }
+          }
+          indexes.forEach((i, j) => {
+            const slot = slots[i] as SlotAnswers;
+            const value = entities[j];
+            const errors = errorsAt.get(j) ?? [];
+            if (value != null && errors.length === 0) slot.clean.push(value);
+            else if (value != null) {
+              slot.partial.push(value);
+              slot.errors.push(...errors);
+            } else if (errors.length > 0) slot.errors.push(...errors);
+            else slot.clean.push(null);
+          });
+        }),
+      );
+    }
+
+    const errors: GraphQLFormattedError[] = [];
+    const data = reps.map((rep, i) => {
+      const slot = slots[i] as SlotAnswers;
+      const present = slot.clean.filter(isObj);
+      if (present.length > 0) return this.#mergeEntity(rep, present, prepared, variables);
+      if (slot.clean.length > 0) return null; // every node that answered cleanly holds nothing
+      if (slot.partial.length > 0 || slot.errors.length > 0) {
+        errors.push(...dedupe(slot.errors));
+        const partial = slot.partial.filter(isObj);
+        return partial.length > 0 ? this.#mergeEntity(rep, partial, prepared, variables) : null;
+      }
+      const what = `${String(rep['__typename'])} ${String(rep['id'])}`;
+      if (rep['__typename'] === 'Room' && prepared.roomMessages.length > 0) {
+        // Room.messages is nullable for this: the room's other fields (from central) and every
+        // other room of the response stay intact.
+        const room: Obj = { __typename: 'Room' };
+        for (const plan of prepared.roomMessages) {
+          room[plan.responseKey] = null;
+          errors.push(unavailable(['_entities', i, plan.responseKey], what, slot.failures));
+        }
+        return room;
+      }
+      errors.push(unavailable(['_entities', i], what, slot.failures));
+      return null;
+    });
+    return { data: { _entities: data }, ...(errors.length > 0 ? { errors } : {}) };
+  }
+
+  async #entityTargets(rep: Obj): Promise<RoutingNode[]> {
+    if (rep['__typename'] === 'Room' && typeof rep['id'] === 'string') {
+      const placement = await this.#o.routing.placement(rep['id']);
+      // A room central does not know: one node suffices to say so (with the right error code).
+      if (!placement) return (await this.#o.routing.candidates()).slice(0, 1);
+      return this.#o.routing.candidates(placement.storageNodeIds);
+    }
+    return this.#o.routing.candidates();
+  }
+
+  #mergeEntity(rep: Obj, answers: Obj[], prepared: PreparedOperation, variables: Obj): Obj {
+    if (rep['__typename'] === 'Room') {
+      return mergeRoom(
+        answers,
+        prepared.roomMessages,
+        (plan) => this.#o.preparer.argumentsOf(plan.node, 'Room', variables) as PageArguments,
+      );
+    }
+    return (newestVersion(answers) as Obj | null) ?? (answers[0] as Obj);
+  }
+
+  // ---- root query fields ------------------------------------------------------------------------
+
+  async #queryRoots(
+    prepared: PreparedOperation,
+    variables: Obj,
+    headers: Record<string, string>,
+  ): Promise<GatewayGraphQLResponse> {
+    const data: Obj = {};
+    const errors: GraphQLFormattedError[] = [];
+    await Promise.all(
+      prepared.rootFields.map(async (field) => {
+        const key = responseKey(field);
+        const request =
+          prepared.rootFields.length === 1
+            ? { query: prepared.text, variables }
+            : splitRootField(prepared, field, variables);
+        const targets = this.#readTargets(await this.#rootTargets(field, 'Query', variables));
+        const slot = newSlot();
+        await Promise.all(
+          targets.map(async (node) => {
+            try {
+              const response = await this.#send(node, request, headers);
+              const value = response.data?.[key];
+              const fieldErrors = (response.errors ?? []).map((e) => withNode(e, node));
+              if (fieldErrors.length === 0) slot.clean.push(value ?? null);
+              else {
+                if (value != null) slot.partial.push(value);
+                slot.errors.push(...fieldErrors);
+              }
+            } catch (error) {
+              if (!(error instanceof NodeUnreachableError)) throw error;
+              slot.failures.push(error.message);
+            }
+          }),
+        );
+        const present = slot.clean.filter((v) => v != null);
+        if (present.length > 0)
+          data[key] = present.every(isObj) ? newestVersion(present) : present[0];
+        else if (slot.clean.length > 0) data[key] = null;
+        else if (slot.errors.length > 0 || slot.partial.length > 0) {
+          errors.push(...dedupe(slot.errors));
+          data[key] = slot.partial[0] ?? null;
+        } else {
+          errors.push(unavailable([key], `the data of ${field.name.value}`, slot.failures));
+          data[key] = null;
+        }
+      }),
+    );
+    return { data, ...(errors.length > 0 ? { errors } : {}) };
+  }
+
+  /** The storage nodes of the field's `roomId` argument, or every routable node. */
+  async #rootTargets(field: FieldNode, parentType: string, variables: Obj): Promise<RoutingNode[]> {
+    const args = this.#o.preparer.argumentsOf(field, parentType, variables);
+    const roomId = args['roomId'];
+    if (typeof roomId === 'string') {
+      const placement = await this.#o.routing.placement(roomId);
+      if (placement) return this.#o.routing.candidates(placement.storageNodeIds);
+      return (await this.#o.routing.candidates()).slice(0, 1);
+    }
+    return this.#o.routing.candidates();
+  }
+
+  // ---- mutations ------------------------------------------------------------------------------
+
+  async #mutations(
+    prepared: PreparedOperation,
+    variables: Obj,
+    headers: Record<string, string>,
+  ): Promise<GatewayGraphQLResponse> {
+    const data: Obj = {};
+    const errors: GraphQLFormattedError[] = [];
+    // Serially, in order, as GraphQL requires of mutation fields.
+    for (const field of prepared.rootFields) {
+      const key = responseKey(field);
+      const request =
+        prepared.rootFields.length === 1
+          ? { query: prepared.text, variables }
+          : splitRootField(prepared, field, variables);
+      const targets = await this.#mutationTargets(field, variables, headers);
+      const failures: string[] = [];
+      let answered = false;
+      for (const node of targets) {
+        try {
+          const response = await this.#send(node, request, headers);
+          data[key] = response.data?.[key] ?? null;
+          errors.push(...(response.errors ?? []).map((e) => withNode(e, node)));
+          answered = true;
+          break;
+        } catch (error) {
+          if (!(error instanceof NodeUnreachableError)) throw error;
+          failures.push(error.message);
+          // Only a request that never reached the node may go elsewhere: one that timed out may
+          // have been applied, and sending it again could write it twice.
+          if (!error.neverSent) break;
+        }
+      }
+      if (!answered) {
+        errors.push(unavailable([key], `the target of ${field.name.value}`, failures));
+        data[key] = null;
+      }
+    }
+    return { data, ...(errors.length > 0 ? { errors } : {}) };
+  }
+
+  /** Where a mutation goes, best first: the room's home node, then its other storage nodes. */
+  async #mutationTargets(
+    field: FieldNode,
+    variables: Obj,
+    headers: Record<string, string>,
+  ): Promise<RoutingNode[]> {
+    const args = this.#o.preparer.argumentsOf(field, 'Mutation', variables);
+    if (typeof args['roomId'] === 'string') return this.#rootTargets(field, 'Mutation', variables);
+    const all = await this.#o.routing.candidates();
+    if (typeof args['id'] !== 'string') return all;
+    // Editing or deleting: go to a node that holds the message, its room's home node first.
+    const holders: Array<{ node: RoutingNode; roomId: string }> = [];
+    await Promise.all(
+      this.#readTargets(all).map(async (node) => {
+        try {
+          const response = await this.#send(
+            node,
+            {
+              query: 'query($id: ID!) { message(id: $id) { room { id } } }',
+              variables: { id: args['id'] },
+            },
+            headers,
+          );
+          const message = response.data?.['message'];
+          const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;
+          if (typeof room === 'string') holders.push({ node, roomId: room });
+        } catch (error) {
+          if (!(error instanceof NodeUnreachableError)) throw error;
+        }
+      }),
+    );
+    if (holders.length === 0) return all;
+    const placement = await this.#o.routing.placement(holders[0]?.roomId ?? '');
+    const order = placement?.storageNodeIds ?? [];
+    holders.sort(
+      (a, b) => (order.indexOf(a.node.id) + 1 || 1e9) - (order.indexOf(b.node.id) + 1 || 1e9),
+    );
+    return holders.map((h) => h.node);
+  }
+}

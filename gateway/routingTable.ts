@@ -1,0 +1,225 @@
+// The gateway's live view of the cluster: which nodes exist, which are ONLINE and serve the
+// expected schema, and which nodes store each room. Learned from central at start and kept
+// current from central's events, so nodes come and go without a restart or recomposition.
+import DataLoader from 'dataloader';
+import type { Logger } from '../lib/log.ts';
+import type { CentralEvent, CentralLink, RoomPlacement, RoutingNode } from './centralLink.ts';
+import { canonicalSdl, sdlDifference } from './schemaCheck.ts';
+
+export type SchemaState =
+  | { readonly state: 'pending' }
+  | { readonly state: 'ok' }
+  | { readonly state: 'mismatch'; readonly differences: readonly string[] }
+  | { readonly state: 'unreachable'; readonly reason: string };
+
+interface Entry {
+  node: RoutingNode;
+  schema: SchemaState;
+  check: Promise<void> | undefined;
+  /** Until then the node is only used when no other candidate is left (it just failed a request). */
+  suspectUntil: number;
+}
+
+export interface RoutingTableOptions {
+  readonly link: CentralLink;
+  /** Canonical SDL every node must serve (see schemaCheck.ts). */
+  readonly expectedSdl: string;
+  /** Fetches a node's `_service { sdl }`. */
+  readonly fetchSdl: (node: RoutingNode) => Promise<string>;
+  readonly log: Logger;
+  /** How long a node that failed a request is avoided. @default 3000 */
+  readonly suspectMs?: number;
+}
+
+export interface RoutingReport {
+  readonly centralConnected: boolean;
+  readonly nodes: ReadonlyArray<{
+    readonly id: string;
+    readonly name: string;
+    readonly url: string;
+    readonly status: string;
+    readonly schema: SchemaState;
+    readonly suspect: boolean;
+  }>;
+}
+
+export class RoutingTable {
+  readonly #options: RoutingTableOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #placements: DataLoader<string, RoomPlacement | null>;
+  #watch: { stop(): void } | undefined;
+  #connected = false;
+  #loaded: Promise<void> | undefined;
+  #reloading: Promise<void> | undefined;
+
+  constructor(options: RoutingTableOptions) {
+    this.#options = options;
+    this.#placements = new DataLoader(async (ids) => {
+      const found = new Map((await options.link.rooms(ids)).map((p) => [p.id, p]));
+      return ids.map((id) => found.get(id) ?? null);
+    });
+  }
+
+  /** Loads the table and follows central's events. Resolves once the first load is done. */
+  start(): Promise<void> {
+    this.#loaded ??= new Promise<void>((resolve) => {
+      this.#watch = this.#options.link.watch(
+        (event) => this.#onEvent(event),
+        () => {
+          this.#connected = true;
+          // Anything may have changed while disconnected: start over from central's state.
+          void this.reload().then(resolve, (error: unknown) => {
+            this.#options.log.warn(
+              `loading nodes from central failed: ${(error as Error).message}`,
+            );
+          });
+        },
+      );
+    });
+    return this.#loaded;
+  }
+
+  stop(): void {
+    this.#watch?.stop();
+    this.#connected = false;
+  }
+
+  async reload(): Promise<void> {
+    this.#reloading ??= (async () => {
+      try {
+        const nodes = await this.#options.link.nodes();
+        this.#placements.clearAll();
+        const seen = new Set<string>();
+        for (const node of nodes) {
+          seen.add(node.id);
+          this.#upsert(node);
+        }
+        for (const id of [...this.#entries.keys()]) if (!seen.has(id)) this.#entries.delete(id);
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  #upsert(node: RoutingNode): void {
+    const entry = this.#entries.get(node.id);
+    if (!entry) {
+      const created: Entry = {
+        node,
+        schema: { state: 'pending' },
+        check: undefined,
+        suspectUntil: 0,
+      };
+      this.#entries.set(node.id, created);
+      if (node.status === 'ONLINE') this.#checkSchema(created);
+      return;
+    }
+    const cameOnline = entry.node.status !== 'ONLINE' && node.status === 'ONLINE';
+    const moved = entry.node.url !== node.url;
+    entry.node = node;
+    if (cameOnline || moved) {
+      // A node that restarted may run another build: check its schema again.
+      entry.suspectUntil = 0;
+      entry.schema = { state: 'pending' };
+      this.#checkSchema(entry);
+    }
+  }
+
+  #onEvent(event: CentralEvent): void {
+    switch (event.type) {
+      case 'nodeStatusChanged': {
+        const entry = this.#entries.get(event.nodeId);
+        if (!entry) {
+          void this.reload().catch(() => {});
+          return;
+        }
+        this.#upsert({ ...entry.node, status: event.status as RoutingNode['status'] });
+        return;
+      }
+      case 'nodeChanged':
+        void this.reload().catch((error: unknown) =>
+          this.#options.log.warn(`reload failed: ${(error as Error).message}`),
+        );
+        return;
+      case 'roomChanged':
+        this.#placements.clear(event.roomId);
+        return;
+    }
+  }
+
+  #checkSchema(entry: Entry): void {
+    const node = entry.node;
+    entry.check = (async () => {
+      try {
+        const actual = canonicalSdl(await this.#options.fetchSdl(node));
+        if (entry.node !== node) return;
+        if (actual === this.#options.expectedSdl) {
+          entry.schema = { state: 'ok' };
+          this.#options.log.info(`node ${node.name} routable at ${node.url}`);
+        } else {
+          const differences = sdlDifference(this.#options.expectedSdl, actual);
+          entry.schema = { state: 'mismatch', differences };
+          this.#options.log.warn(
+            `node ${node.name} serves a different schema and will not be routed to: ${differences.join('; ')}`,
+          );
+        }
+      } catch (error) {
+        if (entry.node !== node) return;
+        entry.schema = { state: 'unreachable', reason: (error as Error).message };
+        this.#options.log.warn(
+          `node ${node.name}: schema check failed: ${(error as Error).message}`,
+        );
+      }
+    })();
+  }
+
+  /** The room's storage nodes, home first; null for a room central does not know. */
+  placement(roomId: string): Promise<RoomPlacement | null> {
+    return this.#placements.load(roomId);
+  }
+
+  /**
+   * Of the given node ids (all nodes when omitted), those a request can go to: ONLINE and
+   * serving the expected schema, in the given order, nodes that just failed last.
+   */
+  async candidates(ids?: readonly string[]): Promise<RoutingNode[]> {
+    const entries = (ids ?? [...this.#entries.keys()])
+      .map((id) => this.#entries.get(id))
+      .filter((e): e is Entry => e !== undefined && e.node.status === 'ONLINE');
+    // A node whose check was never finished (it was unreachable) gets another try now.
+    for (const entry of entries) if (entry.schema.state === 'unreachable') this.#checkSchema(entry);
+    await Promise.all(entries.map((e) => e.check ?? Promise.resolve()));
+    const now = Date.now();
+    const usable = entries.filter((e) => e.schema.state === 'ok');
+    return [
+      ...usable.filter((e) => e.suspectUntil <= now),
+      ...usable.filter((e) => e.suspectUntil > now),
+    ].map((e) => e.node);
+  }
+
+  /** True when the node just failed (it is then tried after the others). */
+  isSuspect(nodeId: string): boolean {
+    return (this.#entries.get(nodeId)?.suspectUntil ?? 0) > Date.now();
+  }
+
+  markFailed(nodeId: string): void {
+    const entry = this.#entries.get(nodeId);
+    if (entry) entry.suspectUntil = Date.now() + (this.#options.suspectMs ?? 3000);
+  }
+
+  report(): RoutingReport {
+    const now = Date.now();
+    return {
+      centralConnected: this.#connected,
+      nodes: [...this.#entries.values()].map((e) => ({
+        id: e.node.id,
+        name: e.node.name,
+        url: e.node.url,
+        status: e.node.status,
+        schema: e.schema,
+        suspect: e.suspectUntil > now,
+      })),
+    };
+  }
+}

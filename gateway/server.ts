@@ -1,0 +1,168 @@
+// Builds and starts the gateway: Apollo Server 5 + @apollo/gateway on node:http, with central as
+// a plain remote subgraph and the chat nodes behind one routing data source. Tests import this.
+import { createServer, type Server } from 'node:http';
+import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+import type { JWTVerifyGetKey } from 'jose';
+import { maskingFormatError } from '../lib/errorMasking.ts';
+import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { remoteUserKeys, viewerFromAuthorization } from '../lib/userAuth.ts';
+import { createCentralLink, type RoutingNode } from './centralLink.ts';
+import { forwardedHeaders, type GatewayContext } from './context.ts';
+import { NodeRouter } from './nodeRouter.ts';
+import { OperationPreparer } from './operations.ts';
+import { RoutingTable } from './routingTable.ts';
+import { expectedNodeSdl } from './schemaCheck.ts';
+import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
+
+export interface GatewayOptions {
+  /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
+  readonly centralUrl: string;
+  /** The secret central expects from gateways (SWITCHBOARD_GATEWAY_SECRET). */
+  readonly gatewaySecret: string;
+  /** @default 0 (any free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** A node slower than this counts as down for that request. @default 5000 */
+  readonly nodeTimeoutMs?: number;
+  /** Largest accepted request body. @default 1048576 */
+  readonly maxBodyBytes?: number;
+  /** Replace the SDL files of schema/ (tests). */
+  readonly sdl?: { readonly central?: string; readonly node?: string };
+  /** @default central's JWKS */
+  readonly userKeys?: JWTVerifyGetKey;
+  /** @default a logger writing `[gateway] ...` lines to stderr */
+  readonly logger?: Logger;
+}
+
+export interface GatewayServer {
+  readonly url: string;
+  readonly port: number;
+  readonly routing: RoutingTable;
+  close(): Promise<void>;
+}
+
+async function fetchNodeSdl(node: RoutingNode, timeoutMs: number): Promise<string> {
+  const response = await fetch(`${node.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ _service { sdl } }' }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await response.json()) as { data?: { _service?: { sdl?: string } } };
+  const sdl = body.data?._service?.sdl;
+  if (typeof sdl !== 'string')
+    throw new Error(`HTTP ${response.status}: no _service.sdl in the answer`);
+  return sdl;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<GatewayServer> {
+  const log = options.logger ?? createLogger('gateway');
+  const supergraph = composeSupergraph(options.sdl);
+  const nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
+  const link = createCentralLink({
+    centralUrl: options.centralUrl,
+    gatewaySecret: options.gatewaySecret,
+    log: log.child('central'),
+  });
+  const routing = new RoutingTable({
+    link,
+    expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
+    fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs),
+    log,
+  });
+  const router = new NodeRouter({
+    routing,
+    preparer: new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl))),
+    timeoutMs: nodeTimeoutMs,
+    log,
+  });
+  const gateway = new ApolloGateway({
+    supergraphSdl: supergraph.supergraphSdl,
+    buildService: ({ name }) => {
+      if (name === MESSAGES_SUBGRAPH) return router;
+      if (name !== CENTRAL_SUBGRAPH) throw new Error(`unknown subgraph ${name}`);
+      return new RemoteGraphQLDataSource<GatewayContext>({
+        url: `${options.centralUrl}/graphql`,
+        willSendRequest({ request, context }) {
+          for (const [key, value] of Object.entries(forwardedHeaders(context as GatewayContext))) {
+            request.http?.headers.set(key, value);
+          }
+        },
+      });
+    },
+  });
+  const keys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    includeStacktraceInErrorResponses: false,
+    formatError: maskingFormatError(log),
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+  });
+  await apollo.start();
+  const handleGraphQL = graphqlHandler<GatewayContext>({
+    server: apollo,
+    context: async (req) => ({
+      viewer: await viewerFromAuthorization(req.headers.authorization, keys),
+      authorization: req.headers.authorization,
+    }),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
+
+  const http: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const handled = (async () => {
+      if (path === '/graphql') return handleGraphQL(req, res);
+      if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (path === '/ready') {
+        const report = routing.report();
+        const routable = report.nodes.filter(
+          (n) => n.status === 'ONLINE' && n.schema.state === 'ok',
+        ).length;
+        return sendJson(res, report.centralConnected ? 200 : 503, {
+          status: report.centralConnected ? 'ready' : 'waiting for central',
+          routableNodes: routable,
+          nodes: report.nodes,
+        });
+      }
+      sendJson(res, 404, { errors: [{ message: 'not found', extensions: { code: 'NOT_FOUND' } }] });
+    })();
+    handled.catch((error: unknown) => {
+      log.error(`${req.method} ${req.url} failed`, error);
+      if (!res.headersSent) {
+        sendJson(res, 500, {
+          errors: [
+            { message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+          ],
+        });
+      } else res.destroy();
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  const port = await listen(http, options.port ?? 0, host);
+  const url = baseUrl(host, port);
+  // Serving starts now; routing fills in as soon as central answers (`/ready` tells when).
+  void routing.start();
+  log.info(`listening on ${url}/graphql`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    routing,
+    close: () =>
+      (closing ??= (async () => {
+        routing.stop();
+        await closeServer(http);
+        await apollo.stop();
+      })()),
+  };
+}

@@ -1,0 +1,104 @@
+// The `switchboard` command as users run it: real processes, real output.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { gql, ok } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { startProcess } from '../helpers/processes.ts';
+
+const run = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
+const leftovers = new Leftovers();
+afterAll(() => leftovers.dispose());
+
+async function switchboard(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('switchboard CLI', () => {
+  it('lists its commands and documents every option of each', async () => {
+    const top = await switchboard(['--help']);
+    expect(top.code).toBe(0);
+    for (const command of ['central', 'node', 'gateway']) expect(top.stdout).toContain(command);
+    const central = await switchboard(['central', '--help']);
+    expect(central.code).toBe(0);
+    for (const flag of [
+      '--port',
+      '--data-dir',
+      '--database-url',
+      '--heartbeat-interval-ms',
+      'SWITCHBOARD_ADMIN_PASSWORD',
+      'DATABASE_URL',
+    ]) {
+      expect(central.stdout).toContain(flag);
+    }
+    const gateway = await switchboard(['gateway', '--help']);
+    for (const flag of ['--central-url', '--gateway-secret', '--node-timeout-ms'])
+      expect(gateway.stdout).toContain(flag);
+  });
+
+  it('stops on invalid configuration with a one-line reason, not a stack trace', async () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [['central', '--port', 'eighty'], {}, /--port must be a port number/],
+      [['central', '--bogus'], {}, /Unknown option '--bogus'/],
+      [['central'], { DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres:\/\//],
+      [['gateway'], {}, /missing --gateway-secret \(or SWITCHBOARD_GATEWAY_SECRET\)/],
+      [['nonsense'], {}, /unknown command "nonsense"/],
+    ];
+    for (const [args, env, reason] of cases) {
+      const result = await switchboard(args, { SWITCHBOARD_GATEWAY_SECRET: '', ...env });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(reason);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('runs central on embedded PGlite, prints the generated admin password once, and stops on SIGTERM', async () => {
+    const dataDir = await leftovers.tempDir();
+    const first = startProcess(
+      leftovers,
+      'central',
+      ['central', '--port', '0', '--data-dir', dataDir],
+      { SWITCHBOARD_ADMIN_PASSWORD: '' },
+    );
+    const password = (await first.waitForLine(/password: (\S+) \(shown once/))[1] as string;
+    const url = (await first.waitForLine(/ready at (http:\/\/\S+)\/graphql/))[1] as string;
+    const login = ok(
+      await gql<{ login: { token: string } }>(
+        url,
+        'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
+        { p: password },
+      ),
+    );
+    expect(login.login.token).toMatch(/^ey/);
+    expect(await first.kill('SIGTERM')).toBe(0);
+
+    // A second start on the same data keeps the admin and prints no password.
+    const second = startProcess(
+      leftovers,
+      'central',
+      ['central', '--port', '0', '--data-dir', dataDir],
+      { SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    );
+    const url2 = (await second.waitForLine(/ready at (http:\/\/\S+)\/graphql/))[1] as string;
+    expect(second.lines.join('\n')).not.toMatch(/shown once/);
+    ok(
+      await gql(
+        url2,
+        'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
+        { p: password },
+      ),
+    );
+    expect(await second.kill('SIGINT')).toBe(0);
+  });
+});

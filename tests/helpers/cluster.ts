@@ -1,0 +1,188 @@
+// A real cluster for end-to-end tests: central, chat nodes and the gateway, each its own process
+// (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir.
+import { randomBytes } from 'node:crypto';
+import { ADMIN_PASSWORD } from './central.ts';
+import { gql, ok } from './graphql.ts';
+import type { Leftovers } from './leftovers.ts';
+import { startProcess, type Proc } from './processes.ts';
+
+export interface ClusterNode {
+  readonly name: string;
+  readonly id: string;
+  readonly apiKey: string;
+  proc: Proc;
+  url: string;
+}
+
+export interface ClusterOptions {
+  readonly nodes?: readonly string[];
+  /** @default 200: quick OFFLINE detection for failover tests */
+  readonly heartbeatIntervalMs?: number;
+  /** @default 1000 */
+  readonly nodeTimeoutMs?: number;
+}
+
+const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
+
+export class Cluster {
+  readonly leftovers: Leftovers;
+  readonly dataDir: string;
+  readonly secret = randomBytes(24).toString('base64url');
+  readonly nodes = new Map<string, ClusterNode>();
+  central!: Proc;
+  centralUrl!: string;
+  gateway!: Proc;
+  gatewayUrl!: string;
+  adminToken!: string;
+  readonly #options: ClusterOptions;
+
+  private constructor(leftovers: Leftovers, dataDir: string, options: ClusterOptions) {
+    this.leftovers = leftovers;
+    this.dataDir = dataDir;
+    this.#options = options;
+  }
+
+  static async start(leftovers: Leftovers, options: ClusterOptions = {}): Promise<Cluster> {
+    const cluster = new Cluster(
+      leftovers,
+      await leftovers.tempDir('switchboard-cluster-'),
+      options,
+    );
+    cluster.central = startProcess(
+      leftovers,
+      'central',
+      ['central', '--port', '0', '--data-dir', cluster.dataDir],
+      {
+        SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SWITCHBOARD_GATEWAY_SECRET: cluster.secret,
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(options.heartbeatIntervalMs ?? 200),
+      },
+    );
+    cluster.centralUrl = (await cluster.central.waitForLine(ready))[1] as string;
+    cluster.adminToken = ok(
+      await gql<{ login: { token: string } }>(
+        cluster.centralUrl,
+        'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
+        { p: ADMIN_PASSWORD },
+      ),
+    ).login.token;
+    await Promise.all(
+      (options.nodes ?? ['node-a', 'node-b', 'node-c']).map((name) => cluster.addNode(name)),
+    );
+    await cluster.startGateway();
+    return cluster;
+  }
+
+  async startGateway(): Promise<void> {
+    this.gateway = startProcess(
+      this.leftovers,
+      'gateway',
+      ['gateway', '--port', '0', '--central-url', this.centralUrl],
+      {
+        SWITCHBOARD_GATEWAY_SECRET: this.secret,
+        SWITCHBOARD_NODE_TIMEOUT_MS: String(this.#options.nodeTimeoutMs ?? 1000),
+      },
+    );
+    this.gatewayUrl = (await this.gateway.waitForLine(ready))[1] as string;
+    await this.waitUntilRoutable([...this.nodes.keys()]);
+  }
+
+  /** Registers a node at central and starts its process. */
+  async addNode(name: string): Promise<ClusterNode> {
+    const registered = ok(
+      await gql<{ registerNode: { node: { id: string }; apiKey: string } }>(
+        this.centralUrl,
+        'mutation($n: String!) { registerNode(name: $n, url: "http://127.0.0.1:1") { node { id } apiKey } }',
+        { n: name },
+        { token: this.adminToken },
+      ),
+    ).registerNode;
+    const node: ClusterNode = {
+      name,
+      id: registered.node.id,
+      apiKey: registered.apiKey,
+      proc: undefined as never,
+      url: '',
+    };
+    this.nodes.set(name, node);
+    await this.startNode(name);
+    return node;
+  }
+
+  /** (Re)starts a registered node's process on its data dir. */
+  async startNode(name: string): Promise<ClusterNode> {
+    const node = this.#node(name);
+    node.proc = startProcess(
+      this.leftovers,
+      name,
+      [
+        'node',
+        '--name',
+        name,
+        '--port',
+        '0',
+        '--data-dir',
+        this.dataDir,
+        '--central-url',
+        this.centralUrl,
+      ],
+      { SWITCHBOARD_NODE_API_KEY: node.apiKey },
+    );
+    node.url = (await node.proc.waitForLine(ready))[1] as string;
+    return node;
+  }
+
+  async killNode(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.#node(name).proc.kill(signal);
+  }
+
+  node(name: string): ClusterNode {
+    return this.#node(name);
+  }
+
+  #node(name: string): ClusterNode {
+    const node = this.nodes.get(name);
+    if (!node) throw new Error(`no node ${name} in this cluster`);
+    return node;
+  }
+
+  /** Waits until the gateway routes to every named node (ONLINE, schema checked), via /ready. */
+  async waitUntilRoutable(
+    names: readonly string[],
+    predicate = (n: ReadyNode) => n.status === 'ONLINE' && n.schema.state === 'ok',
+  ): Promise<void> {
+    await this.waitForReady((report) =>
+      names.every((name) => report.nodes.some((n) => n.name === name && predicate(n))),
+    );
+  }
+
+  /**
+   * Polls the gateway's /ready until `check` holds: routing changes arrive through central's event
+   * stream, and /ready is where the gateway shows them.
+   */
+  async waitForReady(
+    check: (report: ReadyReport) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<ReadyReport> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ReadyReport | undefined;
+    while (Date.now() < deadline) {
+      const response = await fetch(`${this.gatewayUrl}/ready`);
+      last = (await response.json()) as ReadyReport;
+      if (check(last)) return last;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`gateway /ready never satisfied the check: ${JSON.stringify(last)}`);
+  }
+}
+
+export interface ReadyNode {
+  readonly id: string;
+  readonly name: string;
+  readonly status: string;
+  readonly schema: { readonly state: string; readonly differences?: string[] };
+}
+export interface ReadyReport {
+  readonly status: string;
+  readonly nodes: readonly ReadyNode[];
+}
