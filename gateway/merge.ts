@@ -8,6 +8,12 @@ type Obj = Record<string, unknown>;
 const isObj = (value: unknown): value is Obj =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** The injected HLC of an answer ('' when absent: any real version is newer). */
+const hlcOf = (value: Obj): string => {
+  const hlc = value[INJECTED.hlc];
+  return typeof hlc === 'string' ? hlc : '';
+};
+
 /** Of several answers for one message, the newest version (null when no node has it). */
 export function newestVersion(candidates: readonly unknown[]): unknown {
   let best: Obj | null = null;
