@@ -1,0 +1,93 @@
+// What every node resolver receives, and the access rules they share.
+import type { JWTVerifyGetKey } from 'jose';
+import { appError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import { viewerFromAuthorization, type Viewer } from '../../lib/userAuth.ts';
+import {
+  CentralRejectedError,
+  CentralUnavailableError,
+  type MembershipResponse,
+} from './centralClient.ts';
+import type { MembershipCache } from './membership.ts';
+import type { MessageEvents } from './messageEvents.ts';
+import type { MessageStore } from './messageStore.ts';
+
+export interface NodeLimits {
+  /** Longest message content, in characters. */
+  readonly maxContentChars: number;
+  /** Largest `first`/`last` of `Room.messages`. */
+  readonly maxPageSize: number;
+}
+
+/** Shared by every request: built once when the node starts. */
+export interface NodeServices {
+  readonly store: MessageStore;
+  readonly events: MessageEvents;
+  readonly membership: MembershipCache;
+  /** Central's public keys, to verify users' tokens. */
+  readonly userKeys: JWTVerifyGetKey;
+  readonly limits: NodeLimits;
+  readonly log: Logger;
+}
+
+export interface NodeContext extends NodeServices {
+  /** The user the request acts for, verified from its bearer token; null when anonymous. */
+  readonly viewer: Viewer | null;
+}
+
+export async function createContext(
+  services: NodeServices,
+  authorization: string | undefined,
+): Promise<NodeContext> {
+  const viewer = await viewerFromAuthorization(authorization, services.userKeys);
+  return { ...services, viewer };
+}
+
+export function requireViewer(ctx: NodeContext): Viewer {
+  if (!ctx.viewer)
+    throw appError('UNAUTHENTICATED', 'log in first: this operation needs a bearer token');
+  return ctx.viewer;
+}
+
+/**
+ * Who may do what in a room: `read` (messages, subscriptions) needs membership or the ADMIN role;
+ * `write` (posting, editing or deleting one's own message) needs membership, whatever the role.
+ * An unknown room is NOT_FOUND either way.
+ */
+export async function requireRoomAccess(
+  ctx: NodeContext,
+  roomId: string,
+  mode: 'read' | 'write',
+): Promise<Viewer> {
+  const viewer = requireViewer(ctx);
+  const membership = await askCentral(ctx, roomId, viewer.id);
+  if (!membership.roomExists) throw appError('NOT_FOUND', `no room ${roomId}`);
+  if (membership.member || (mode === 'read' && viewer.role === 'ADMIN')) return viewer;
+  throw appError(
+    'FORBIDDEN',
+    `only members of room ${roomId} may ${mode === 'read' ? 'read' : 'write'} its messages`,
+  );
+}
+
+async function askCentral(
+  ctx: NodeContext,
+  roomId: string,
+  userId: string,
+): Promise<MembershipResponse> {
+  try {
+    return await ctx.membership.check(roomId, userId);
+  } catch (error) {
+    if (error instanceof CentralUnavailableError || error instanceof CentralRejectedError) {
+      // Without central the node cannot tell who may do what: it answers nothing rather than guess.
+      ctx.log.warn(`membership check failed: ${error.message}`);
+      throw appError(
+        'NODE_UNAVAILABLE',
+        'this node cannot check room membership right now (central is unreachable)',
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,64 @@
+// A chat node's tables (SQLite). Migrations in ../migrations are generated from this file with
+// `npm run db:generate:node` and applied on every start.
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+export const syncStatuses = ['PENDING', 'SYNCED', 'FAILED'] as const;
+export const changeOps = ['create', 'update', 'delete'] as const;
+export type ChangeOp = (typeof changeOps)[number];
+
+// Milliseconds since the epoch: sorts and compares as a number, reads back as a Date.
+const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' });
+
+export const messages = sqliteTable(
+  'messages',
+  {
+    /** UUIDv7, so ids from every node are unique and sort by creation time. */
+    id: text('id').primaryKey(),
+    roomId: text('room_id').notNull(),
+    senderId: text('sender_id').notNull(),
+    /** Empty once deleted. */
+    content: text('content').notNull(),
+    /** Lowercase hex SHA-256 of `content`. */
+    contentHash: text('content_hash').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+    deletedAt: timestamp('deleted_at'),
+    /** The HLC of this version (see ../hlc.ts); the greater one wins when versions meet. */
+    hlc: text('hlc').notNull(),
+    /** Central's id of the node the message was first posted on. */
+    originNode: text('origin_node').notNull(),
+    syncStatus: text('sync_status', { enum: syncStatuses }).notNull().default('PENDING'),
+    lastSyncAttempt: timestamp('last_sync_attempt'),
+  },
+  (t) => [index('messages_room_id_idx').on(t.roomId, t.id)],
+);
+
+/**
+ * The feed sync reads: one row per committed change, written in the same transaction as the
+ * change itself. AUTOINCREMENT keeps `seq` from ever being reused, even after the newest rows
+ * are deleted, so a peer's cursor can never point at a different change.
+ */
+export const changeLog = sqliteTable(
+  'change_log',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    messageId: text('message_id').notNull(),
+    roomId: text('room_id').notNull(),
+    op: text('op', { enum: changeOps }).notNull(),
+    hlc: text('hlc').notNull(),
+    /** The node that made this version (for an edit, not necessarily the message's origin). */
+    originNode: text('origin_node').notNull(),
+    contentHash: text('content_hash').notNull(),
+    at: timestamp('at').notNull(),
+  },
+  (t) => [index('change_log_message_id_idx').on(t.messageId)],
+);
+
+/** Small key/value state of the node, e.g. its id at central. */
+export const meta = sqliteTable('meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});
+
+export type MessageRow = typeof messages.$inferSelect;
+export type ChangeLogRow = typeof changeLog.$inferSelect;

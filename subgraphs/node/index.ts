@@ -1,0 +1,164 @@
+// `switchboard node`: reads configuration from flags and environment, starts the node, and stops
+// it cleanly on SIGTERM/SIGINT.
+import path from 'node:path';
+import { ConfigError, helpText, option, parseConfig, parsers } from '../../lib/config.ts';
+import { createLogger } from '../../lib/log.ts';
+import { stopOnSignals } from '../../lib/process.ts';
+import { NodeStartupError } from './heartbeat.ts';
+import { startNode } from './server.ts';
+
+function nodeName(raw: string, name: string): string {
+  // The name becomes a file name: keep it to what central accepts for node names.
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(raw)) {
+    throw new ConfigError(`${name} must be 1-63 lowercase letters, digits or "-", got "${raw}"`);
+  }
+  return raw;
+}
+
+export const nodeOptions = {
+  name: option({
+    flag: 'name',
+    env: 'SWITCHBOARD_NODE_NAME',
+    description: 'Node name; the database is <data-dir>/<name>.sqlite',
+    required: true,
+    parse: nodeName,
+  }),
+  port: option({
+    flag: 'port',
+    env: 'SWITCHBOARD_NODE_PORT',
+    description: 'Port to listen on (0 = any free port)',
+    default: 4002,
+    parse: parsers.port,
+  }),
+  host: option({
+    flag: 'host',
+    env: 'SWITCHBOARD_NODE_HOST',
+    description: 'Address to listen on',
+    default: '127.0.0.1',
+    parse: parsers.string,
+  }),
+  dataDir: option({
+    flag: 'data-dir',
+    env: 'SWITCHBOARD_DATA_DIR',
+    description: "Folder for the node's SQLite file",
+    default: './data',
+    parse: parsers.string,
+  }),
+  centralUrl: option({
+    flag: 'central-url',
+    env: 'SWITCHBOARD_CENTRAL_URL',
+    description: "Central's base URL",
+    required: true,
+    parse: parsers.url,
+  }),
+  apiKey: option({
+    flag: 'api-key',
+    env: 'SWITCHBOARD_NODE_API_KEY',
+    description: "The node's API key from registerNode (prefer the env var: flags show in ps)",
+    required: true,
+    parse: parsers.string,
+  }),
+  publicUrl: option<string | undefined>({
+    flag: 'public-url',
+    env: 'SWITCHBOARD_NODE_PUBLIC_URL',
+    description: 'Base URL others reach this node at (default http://<host>:<port>)',
+    parse: parsers.url,
+  }),
+  maxContentChars: option({
+    flag: 'max-message-chars',
+    env: 'SWITCHBOARD_MAX_MESSAGE_CHARS',
+    description: 'Longest message content in characters',
+    default: 4000,
+    parse: parsers.positiveInt,
+  }),
+  maxPageSize: option({
+    flag: 'max-page-size',
+    env: 'SWITCHBOARD_MAX_PAGE_SIZE',
+    description: 'Largest first/last of Room.messages',
+    default: 500,
+    parse: parsers.positiveInt,
+  }),
+  membershipCacheMs: option({
+    flag: 'membership-cache-ms',
+    env: 'SWITCHBOARD_MEMBERSHIP_CACHE_MS',
+    description: "How long central's 'is a member' answers are reused",
+    default: 5000,
+    parse: parsers.positiveInt,
+  }),
+  centralWaitMs: option({
+    flag: 'central-wait-ms',
+    env: 'SWITCHBOARD_CENTRAL_WAIT_MS',
+    description: 'How long a node that never reached central keeps trying at start',
+    default: 30_000,
+    parse: parsers.positiveInt,
+  }),
+  maxClockDriftMs: option({
+    flag: 'max-clock-drift-ms',
+    env: 'SWITCHBOARD_MAX_CLOCK_DRIFT_MS',
+    description: "How far ahead of this node's clock a peer's HLC may be",
+    default: 60_000,
+    parse: parsers.positiveInt,
+  }),
+  maxBodyBytes: option({
+    flag: 'max-body-bytes',
+    env: 'SWITCHBOARD_MAX_BODY_BYTES',
+    description: 'Largest accepted request body',
+    default: 1_048_576,
+    parse: parsers.positiveInt,
+  }),
+};
+
+const cliOptions = {
+  ...nodeOptions,
+  help: option({
+    flag: 'help',
+    description: 'Show this help',
+    default: false,
+    boolean: true,
+    parse: parsers.boolean,
+  }),
+};
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  // Before parsing: `--help` must work without the required options.
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(
+      helpText(
+        'node',
+        'Runs a chat node: the messages of its rooms in its own SQLite file.',
+        nodeOptions,
+      ),
+    );
+    return;
+  }
+  const config = parseConfig(cliOptions, argv, env);
+  const log = createLogger(`node/${config.name}`);
+  let node;
+  try {
+    node = await startNode({
+      name: config.name,
+      dataDir: path.resolve(config.dataDir),
+      centralUrl: config.centralUrl,
+      apiKey: config.apiKey,
+      port: config.port,
+      host: config.host,
+      maxContentChars: config.maxContentChars,
+      maxPageSize: config.maxPageSize,
+      membershipCacheMs: config.membershipCacheMs,
+      centralWaitMs: config.centralWaitMs,
+      maxClockDriftMs: config.maxClockDriftMs,
+      maxBodyBytes: config.maxBodyBytes,
+      logger: log,
+      ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
+    });
+  } catch (error) {
+    if (error instanceof NodeStartupError) {
+      log.error(`cannot start: ${error.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+  log.info(`ready at ${node.url}/graphql`);
+  stopOnSignals(log, () => node.close());
+}

@@ -1,0 +1,281 @@
+// Builds and starts a chat node: its SQLite file, its link to central, the GraphQL subgraph over
+// HTTP and graphql-ws on one port. Tests import this; `index.ts` only adds flags and signals.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import path from 'node:path';
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import type { JWTVerifyGetKey } from 'jose';
+import { maskingFormatError } from '../../lib/errorMasking.ts';
+import { errorBody } from '../../lib/errors.ts';
+import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../lib/http.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
+import { remoteUserKeys } from '../../lib/userAuth.ts';
+import { createCentralClient, type CentralClient } from './centralClient.ts';
+import { greatestHlc } from './changeLog.ts';
+import { createContext, type NodeContext, type NodeServices } from './context.ts';
+import { openNodeDb, type NodeDb } from './db/open.ts';
+import {
+  connectToCentral,
+  startHeartbeats,
+  type CentralIdentity,
+  type Heartbeats,
+} from './heartbeat.ts';
+import { HybridLogicalClock } from './hlc.ts';
+import { MembershipCache } from './membership.ts';
+import { MessageEvents } from './messageEvents.ts';
+import { MessageStore } from './messageStore.ts';
+import { buildNodeSchema } from './schema.ts';
+
+export interface NodeOptions {
+  /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
+  readonly name: string;
+  readonly dataDir: string;
+  /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
+  readonly centralUrl: string;
+  /** The API key central issued for this node (registerNode). */
+  readonly apiKey: string;
+  /** @default 0 (any free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** The base URL others reach this node at, sent with every heartbeat. @default `http://<host>:<port>` */
+  readonly publicUrl?: string;
+  /** Longest message content, in characters. @default 4000 */
+  readonly maxContentChars?: number;
+  /** Largest `first`/`last` of `Room.messages`. @default 500 */
+  readonly maxPageSize?: number;
+  /** How long a "member of the room" answer from central is reused. @default 5000 */
+  readonly membershipCacheMs?: number;
+  /** How long a node that never reached central keeps trying at start. @default 30000 */
+  readonly centralWaitMs?: number;
+  /** Timeout of each request to central. @default 5000 */
+  readonly centralTimeoutMs?: number;
+  /** How far ahead of this node's clock a peer's HLC may be. @default 60000 */
+  readonly maxClockDriftMs?: number;
+  /** Largest accepted request body. @default 1048576 */
+  readonly maxBodyBytes?: number;
+  /** The wall clock of messages' HLCs and timestamps (tests, fault injection). @default Date.now */
+  readonly now?: () => number;
+  /** @default a logger writing `[node/<name>] ...` lines to stderr */
+  readonly logger?: Logger;
+  /** Replaces the HTTP client of central's internal API (tests). */
+  readonly central?: CentralClient;
+  /** Replaces central's JWKS as the keys users' tokens are checked with (tests). */
+  readonly userKeys?: JWTVerifyGetKey;
+}
+
+export interface NodeServer {
+  /** Base URL; GraphQL (HTTP and graphql-ws) is served at `${url}/graphql`. */
+  readonly url: string;
+  readonly port: number;
+  readonly name: string;
+  /** Central's id of this node: the `originNode` of messages posted here. */
+  readonly nodeId: string;
+  readonly store: MessageStore;
+  readonly events: MessageEvents;
+  readonly clock: HybridLogicalClock;
+  readonly db: NodeDb;
+  readonly subscriptions: SubscriptionServer;
+  /** Stops accepting, lets requests in flight finish (their writes included), closes the database. */
+  close(): Promise<void>;
+}
+
+export function databaseFile(dataDir: string, name: string): string {
+  return path.join(dataDir, `${name}.sqlite`);
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * How long a request that arrives while the node is still starting waits for it. Central marks a
+ * node ONLINE on its first heartbeat, and the gateway may ask it for its schema at once: a few
+ * milliseconds before the node has finished setting up with the id that heartbeat returned.
+ */
+const STARTUP_WAIT_MS = 10_000;
+
+export async function startNode(options: NodeOptions): Promise<NodeServer> {
+  const log = options.logger ?? createLogger(`node/${options.name}`);
+  const db = openNodeDb(databaseFile(options.dataDir, options.name));
+  const host = options.host ?? '127.0.0.1';
+
+  // Everything that does not need the node's id is ready before the first heartbeat.
+  const schema = buildNodeSchema();
+  const apollo = new ApolloServer<NodeContext>({
+    schema,
+    includeStacktraceInErrorResponses: false,
+    formatError: maskingFormatError(log),
+    // Nothing reports to Apollo Studio, so inline (FTV1) traces would only cost time per request.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+  });
+  await apollo.start();
+
+  // Listen before asking central: with port 0 the public URL (sent in the heartbeat) is only
+  // known once bound. Requests that arrive before the node is ready wait for it (bounded).
+  let handler: Handler | undefined = undefined;
+  let markReady: (handler: Handler | undefined) => void = () => {};
+  const ready = new Promise<Handler | undefined>((resolve) => (markReady = resolve));
+  let closing = false;
+  const inFlight = new Set<Promise<void>>();
+  const unavailable = (res: ServerResponse) => {
+    res.setHeader('retry-after', '1');
+    const reason = closing ? 'node is shutting down' : 'node is starting';
+    sendJson(res, 503, errorBody('NODE_UNAVAILABLE', reason));
+  };
+  const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
+    let serve = handler;
+    if (!serve) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(resolve, STARTUP_WAIT_MS, undefined);
+      });
+      serve = await Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
+    }
+    if (!serve || closing) return unavailable(res);
+    return serve(req, res);
+  };
+  const http = createServer((req, res) => {
+    const route = (req.url ?? '/').split('?')[0];
+    if (route === '/health') return sendJson(res, 200, { status: 'ok' });
+    if (closing) return unavailable(res);
+    const handled = dispatch(req, res).catch((error: unknown) => {
+      log.error(`${req.method} ${req.url} failed`, error);
+      if (!res.headersSent)
+        sendJson(res, 500, errorBody('INTERNAL_SERVER_ERROR', 'internal server error'));
+      else res.destroy();
+    });
+    inFlight.add(handled);
+    void handled.finally(() => inFlight.delete(handled));
+  });
+
+  const abortStart = async (error: unknown): Promise<never> => {
+    markReady(undefined);
+    await closeServer(http);
+    await apollo.stop();
+    db.close();
+    throw error;
+  };
+
+  let port = 0;
+  try {
+    port = await listen(http, options.port ?? 0, host);
+  } catch (error) {
+    await abortStart(error);
+  }
+  const url = baseUrl(host, port);
+  const publicUrl = options.publicUrl ?? url;
+  const central =
+    options.central ??
+    createCentralClient({
+      centralUrl: options.centralUrl,
+      apiKey: options.apiKey,
+      ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
+    });
+
+  let identity: CentralIdentity | undefined;
+  try {
+    identity = await connectToCentral({
+      client: central,
+      db: db.db,
+      name: options.name,
+      publicUrl,
+      waitMs: options.centralWaitMs ?? 30_000,
+      log,
+    });
+  } catch (error) {
+    await abortStart(error);
+  }
+  if (!identity) throw new Error('unreachable: connectToCentral returned nothing');
+  const nodeId = identity.nodeId;
+
+  const clock = new HybridLogicalClock({
+    nodeId,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.maxClockDriftMs === undefined ? {} : { maxDriftMs: options.maxClockDriftMs }),
+    ...resumeFrom(greatestHlc(db.db)),
+  });
+  const events = new MessageEvents(log.child('events'));
+  const services: NodeServices = {
+    store: new MessageStore({
+      db: db.db,
+      clock,
+      events,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    }),
+    events,
+    membership: new MembershipCache({
+      client: central,
+      ...(options.membershipCacheMs === undefined ? {} : { ttlMs: options.membershipCacheMs }),
+    }),
+    userKeys: options.userKeys ?? remoteUserKeys(options.centralUrl),
+    limits: {
+      maxContentChars: options.maxContentChars ?? 4000,
+      maxPageSize: options.maxPageSize ?? 500,
+    },
+    log,
+  };
+
+  const handleGraphQL = graphqlHandler({
+    server: apollo,
+    context: (req) => createContext(services, req.headers.authorization),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
+  const subscriptions = attachSubscriptionServer({
+    server: http,
+    schema,
+    log,
+    context: (params) =>
+      createContext(
+        services,
+        typeof params['authorization'] === 'string' ? params['authorization'] : undefined,
+      ),
+  });
+  const heartbeats: Heartbeats = startHeartbeats({
+    client: central,
+    publicUrl,
+    nodeId,
+    intervalMs: identity.heartbeatIntervalMs,
+    log,
+  });
+  handler = async (req, res) => {
+    const route = (req.url ?? '/').split('?')[0];
+    if (route === '/graphql') return handleGraphQL(req, res);
+    if (route === '/ready') return sendJson(res, 200, { status: 'ready', nodeId });
+    sendJson(res, 404, errorBody('NOT_FOUND', `nothing at ${route}`));
+  };
+  markReady(handler);
+  log.info(`node ${options.name} (${nodeId}) listening on ${url}/graphql, data in ${db.file}`);
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    name: options.name,
+    nodeId,
+    store: services.store,
+    events,
+    clock,
+    db,
+    subscriptions,
+    close: () =>
+      (closed ??= (async () => {
+        closing = true;
+        await heartbeats.stop();
+        await subscriptions.close();
+        await closeServer(http);
+        // Connections are closed, but a request cut off mid-way may still be running its
+        // resolver: wait for it, so its write either commits or never starts, before closing.
+        await Promise.allSettled([...inFlight]);
+        await apollo.stop();
+        db.close();
+        log.info(`node ${options.name} stopped`);
+      })()),
+  };
+}
+
+function resumeFrom(hlc: string | undefined): { resumeFrom?: string } {
+  return hlc === undefined ? {} : { resumeFrom: hlc };
+}
