@@ -29,6 +29,19 @@ export class NodeUnreachableError extends Error {
   ) {
     super(`node ${node.name} did not answer: ${reason}`, options);
   }
+
+  /** What a client may be told: the node's name and the kind of failure, no addresses. */
+  get summary(): string {
+    const cause = this.cause instanceof Error ? this.cause : undefined;
+    const kind = this.neverSent
+      ? 'unreachable'
+      : cause?.name === 'TimeoutError'
+        ? 'timed out'
+        : cause === undefined
+          ? 'no GraphQL answer'
+          : 'connection failed';
+    return `${this.node.name}: ${kind}`;
+  }
 }
 
 const NOT_CONNECTED = new Set([

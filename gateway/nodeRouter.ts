@@ -184,7 +184,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
             );
           } catch (error) {
             if (!(error instanceof NodeUnreachableError)) throw error;
-            for (const i of indexes) slots[i]?.failures.push(error.message);
+            for (const i of indexes) slots[i]?.failures.push(error.summary);
             return;
           }
           const entities = Array.isArray(response.data?.['_entities'])
@@ -301,7 +301,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
               }
             } catch (error) {
               if (!(error instanceof NodeUnreachableError)) throw error;
-              slot.failures.push(error.message);
+              slot.failures.push(error.summary);
             }
           }),
         );
@@ -361,7 +361,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
           break;
         } catch (error) {
           if (!(error instanceof NodeUnreachableError)) throw error;
-          failures.push(error.message);
+          failures.push(error.summary);
           // Only a request that never reached the node may go elsewhere: one that timed out may
           // have been applied, and sending it again could write it twice.
           if (!error.neverSent) break;

@@ -148,7 +148,7 @@ export class RoutingTable {
     }
   }
 
-  #checkSchema(entry: Entry): void {
+  #checkSchema(entry: Entry, attempt = 0): void {
     const node = entry.node;
     entry.check = (async () => {
       try {
@@ -167,9 +167,21 @@ export class RoutingTable {
       } catch (error) {
         if (entry.node !== node) return;
         entry.schema = { state: 'unreachable', reason: (error as Error).message };
-        this.#options.log.warn(
-          `node ${node.name}: schema check failed: ${(error as Error).message}`,
+        // A node reports ONLINE as soon as it heartbeats, which may be a moment before it
+        // serves: ask again, less and less often, while it stays ONLINE.
+        const delay = Math.min(250 * 2 ** attempt, 10_000);
+        this.#options.log.debug(
+          `node ${node.name}: schema check failed (${(error as Error).message}); again in ${delay} ms`,
         );
+        setTimeout(() => {
+          if (
+            entry.node === node &&
+            node.status === 'ONLINE' &&
+            this.#entries.get(node.id) === entry
+          ) {
+            this.#checkSchema(entry, attempt + 1);
+          }
+        }, delay).unref();
       }
     })();
   }
@@ -187,8 +199,6 @@ export class RoutingTable {
     const entries = (ids ?? [...this.#entries.keys()])
       .map((id) => this.#entries.get(id))
       .filter((e): e is Entry => e !== undefined && e.node.status === 'ONLINE');
-    // A node whose check was never finished (it was unreachable) gets another try now.
-    for (const entry of entries) if (entry.schema.state === 'unreachable') this.#checkSchema(entry);
     await Promise.all(entries.map((e) => e.check ?? Promise.resolve()));
     const now = Date.now();
     const usable = entries.filter((e) => e.schema.state === 'ok');

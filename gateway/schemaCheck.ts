@@ -1,8 +1,8 @@
 // Every node must serve exactly schema/node.graphql: the gateway plans against that one schema,
 // so a node with another one (an old or newer build) would answer plans it cannot satisfy. Its
 // `_service { sdl }` is compared with the expected SDL, ignoring descriptions and order.
-import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
-import { Kind, parse, print, visit, type ASTNode, type DocumentNode } from 'graphql';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { graphqlSync, Kind, parse, print, visit, type ASTNode, type DocumentNode } from 'graphql';
 
 function nameOf(node: ASTNode): string {
   return 'name' in node && node.name && typeof node.name === 'object' && 'value' in node.name
@@ -42,9 +42,15 @@ export function canonicalSdl(sdl: string): string {
   return print({ ...doc, definitions });
 }
 
-/** What a correct node answers to `_service { sdl }`, in canonical form. */
+/** What a correct node answers to `_service { sdl }` (asked of a local build), in canonical form. */
 export function expectedNodeSdl(nodeSdl: string): string {
-  return canonicalSdl(printSubgraphSchema(buildSubgraphSchema(parse(nodeSdl))));
+  const result = graphqlSync({
+    schema: buildSubgraphSchema(parse(nodeSdl)),
+    source: '{ _service { sdl } }',
+  });
+  const sdl = (result.data?.['_service'] as { sdl?: unknown } | undefined)?.sdl;
+  if (typeof sdl !== 'string') throw new Error('the node schema does not answer _service { sdl }');
+  return canonicalSdl(sdl);
 }
 
 /** Lines of the canonical SDLs that differ (for the report), at most `limit`. */
