@@ -1,0 +1,127 @@
+// Wire shapes and paths of sync, shared by central (the coordinator) and the nodes (which pull
+// from each other). The protocol is documented in docs/sync.md. Every call carries the calling
+// node's API key in X-Node-API-Key; nothing here is reachable through the gateway.
+
+/**
+ * Central, GET, Server-Sent Events, caller = a node. Central pushes every session in which the
+ * caller is the TARGET (the puller) as one `job` event (data: SyncJob). On (re)connect central first
+ * fails the caller's sessions left IN_PROGRESS (the node restarted: its work up to the stored
+ * cursor is safe) and re-sends its PENDING ones.
+ */
+export const SYNC_JOBS_PATH = '/internal/sync/jobs';
+
+/** Central, POST SyncReport, caller = the session's target node. Answers SyncReportResponse. */
+export const SYNC_REPORT_PATH = '/internal/sync/report';
+
+/**
+ * Central, POST RoomsChanged, caller = a node that just committed local writes (debounced).
+ * Central enqueues CHANGE-triggered INCREMENTAL sessions from the caller to the rooms' other
+ * storage nodes (coalesced: at most one running and one queued per pair).
+ */
+export const SYNC_CHANGED_PATH = '/internal/sync/changed';
+
+/**
+ * Central, POST { apiKey } -> VerifiedNode | 401, caller = a node. Lets a source node check the key
+ * a peer presented without central ever handing out keys (central stores only their hashes).
+ */
+export const NODE_VERIFY_PATH = '/internal/nodes/verify';
+
+/**
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...> -> ChangeBatch, caller = a peer node
+ * (its key verified through central). `after` also acknowledges: every change up to it is held by
+ * the caller, so the source may mark those messages SYNCED.
+ */
+export const SYNC_CHANGES_PATH = '/internal/sync/changes';
+
+/** Source node, GET ?rooms=<id,...> -> RoomDigests, caller = a peer node. */
+export const SYNC_DIGESTS_PATH = '/internal/sync/digests';
+
+export type SyncType = 'FULL' | 'INCREMENTAL';
+export type SyncTrigger = 'SCHEDULE' | 'CHANGE' | 'MANUAL';
+export type SyncSessionStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+export type SyncAction = 'CREATE' | 'UPDATE' | 'DELETE';
+
+export interface SyncJob {
+  readonly sessionId: string;
+  readonly syncType: SyncType;
+  readonly sourceNodeId: string;
+  readonly sourceUrl: string;
+  /** The rooms both nodes store: the only ones the target asks for and applies. */
+  readonly roomIds: readonly string[];
+  readonly batchSize: number;
+}
+
+/** One version of a message as it travels; times are epoch milliseconds. */
+export interface WireVersion {
+  /** The source's change-log seq of this version. */
+  readonly seq: number;
+  readonly op: 'create' | 'update' | 'delete';
+  readonly id: string;
+  readonly roomId: string;
+  readonly senderId: string;
+  readonly content: string;
+  readonly contentHash: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly deletedAt: number | null;
+  readonly hlc: string;
+  readonly originNode: string;
+}
+
+export interface ChangeBatch {
+  readonly sourceNodeId: string;
+  /** Current versions of the changes after `after`, in seq order, at most `limit`. */
+  readonly versions: readonly WireVersion[];
+  /** The seq to ask after next (the last seq scanned, even if its room was filtered out). */
+  readonly nextAfter: number;
+  /** The source's newest seq when the batch was read: how far behind the caller is. */
+  readonly headSeq: number;
+}
+
+export interface RoomDigests {
+  /** roomId -> order-independent digest of (id | hlc | deleted) over the room's messages. */
+  readonly digests: Readonly<Record<string, { readonly digest: string; readonly count: number }>>;
+}
+
+/** What the target applied, for central's index and sync log. */
+export interface AppliedChange {
+  readonly messageId: string;
+  readonly roomId: string;
+  readonly senderId: string;
+  readonly contentHash: string;
+  readonly originNode: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly deleted: boolean;
+  readonly action: SyncAction;
+}
+
+export interface SyncReport {
+  readonly sessionId: string;
+  readonly status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  /** Cumulative over the session. */
+  readonly messagesSynced: number;
+  readonly messagesTotal?: number;
+  /** Changes applied since the previous report. */
+  readonly applied: readonly AppliedChange[];
+  /** The pair's cursor after this report (the target's stored cursor). */
+  readonly cursor: number;
+  readonly sourceHeadSeq?: number;
+  /** FULL only, with COMPLETED: whether the rooms' digests matched the source's at the end. */
+  readonly digestsMatch?: boolean;
+  readonly error?: string;
+}
+
+export interface SyncReportResponse {
+  /** False when central no longer considers the session running (e.g. it was failed): stop. */
+  readonly continue: boolean;
+}
+
+export interface RoomsChanged {
+  readonly roomIds: readonly string[];
+}
+
+export interface VerifiedNode {
+  readonly nodeId: string;
+  readonly name: string;
+}
