@@ -102,6 +102,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   });
   const keys = options.userKeys ?? remoteUserKeys(options.centralUrl);
   const apollo = new ApolloServer<GatewayContext>({
+    // The process's own signal handler stops everything in order; Apollo's would stop it twice.
+    stopOnTerminationSignals: false,
     gateway,
     includeStacktraceInErrorResponses: false,
     formatError: maskingFormatError(log),

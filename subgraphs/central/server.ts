@@ -85,6 +85,8 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
 
   const schema = buildCentralSchema();
   const apollo = new ApolloServer<CentralContext>({
+    // The process's own signal handler stops everything in order; Apollo's would stop it twice.
+    stopOnTerminationSignals: false,
     schema,
     includeStacktraceInErrorResponses: false,
     formatError: maskingFormatError(log),

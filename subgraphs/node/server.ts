@@ -105,6 +105,8 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   // Everything that does not need the node's id is ready before the first heartbeat.
   const schema = buildNodeSchema();
   const apollo = new ApolloServer<NodeContext>({
+    // The process's own signal handler stops everything in order; Apollo's would stop it twice.
+    stopOnTerminationSignals: false,
     schema,
     includeStacktraceInErrorResponses: false,
     formatError: maskingFormatError(log),
