@@ -4,6 +4,10 @@ import { ConfigError } from '../lib/config.ts';
 type Main = (argv: string[], env: NodeJS.ProcessEnv) => Promise<void>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Main> }> = {
+  demo: {
+    summary: 'Run a whole demo cluster (central, three nodes, gateway) on embedded defaults',
+    load: async () => (await import('./demo.ts')).main,
+  },
   central: {
     summary: 'Run the central subgraph (users, rooms, nodes, sync index)',
     load: async () => (await import('../subgraphs/central/index.ts')).main,

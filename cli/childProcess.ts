@@ -1,0 +1,85 @@
+// One `switchboard <component>` child of the demo: its log lines are passed through as they come
+// (they already carry their `[component]` prefix) and can be waited on, e.g. "ready at <url>".
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/switchboard.js', import.meta.url));
+
+export interface Child {
+  readonly name: string;
+  /** Resolves with the first match of `pattern` among the child's lines; rejects if it exits first. */
+  waitForLine(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves once the child has exited: its exit code, or the signal that ended it. */
+  readonly exited: Promise<number | NodeJS.Signals | null>;
+  /** SIGTERM, then SIGKILL after `graceMs` if it is still running. */
+  stop(graceMs?: number): Promise<number | NodeJS.Signals | null>;
+}
+
+export function spawnComponent(
+  name: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  write: (line: string) => void,
+): Child {
+  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in a terminal reaches only the demo, which then stops the
+    // children in order (gateway first, central last) instead of all of them racing at once.
+    detached: true,
+  });
+  const lines: string[] = [];
+  const listeners = new Set<() => void>();
+  const onData = (() => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        write(line);
+      }
+      // Only recent lines matter to a waiter; keep memory flat in a demo that runs for days.
+      if (lines.length > 200) lines.splice(0, lines.length - 200);
+      for (const listener of listeners) listener();
+    };
+  })();
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => {
+    child.once('exit', (code, signal) => {
+      resolve(code ?? signal);
+      for (const listener of listeners) listener();
+    });
+  });
+
+  return {
+    name,
+    exited,
+    waitForLine(pattern) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = lines.map((line) => line.match(pattern)).find((m) => m !== null);
+          if (match) {
+            listeners.delete(check);
+            resolve(match);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            listeners.delete(check);
+            reject(new Error(`${name} exited before it was ready`));
+          }
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop(graceMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
