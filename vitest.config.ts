@@ -11,7 +11,19 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['tests/**/*.test.ts'],
+    // Fast in-process tests and multi-process cluster tests (`*.e2e.test.ts`) run as separate
+    // projects: `npm run test:unit` stays quick while `npm test` runs both.
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['tests/**/*.test.ts'],
+          exclude: ['tests/**/*.e2e.test.ts'],
+        },
+      },
+      { extends: true, test: { name: 'e2e', include: ['tests/**/*.e2e.test.ts'] } },
+    ],
     // Servers, SQLite files and PostgreSQL clusters are real: give them room on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
