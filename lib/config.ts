@@ -76,8 +76,9 @@ export function parseConfig<S extends OptionSpecs>(
 }
 
 export function helpText(command: string, summary: string, specs: OptionSpecs): string {
+  const left = (s: OptionSpec<unknown>) => `  --${s.flag}${s.boolean ? '' : ' VALUE'}`;
+  const width = Math.max(10, ...Object.values(specs).map((s) => left(s).length)) + 2;
   const rows = Object.values(specs).map((s) => {
-    const left = `  --${s.flag}${s.boolean ? '' : ' VALUE'}`;
     const extra = [
       s.env ? `env ${s.env}` : undefined,
       s.required
@@ -86,9 +87,9 @@ export function helpText(command: string, summary: string, specs: OptionSpecs): 
           ? `default ${JSON.stringify(s.default)}`
           : undefined,
     ].filter(Boolean);
-    return `${left.padEnd(28)} ${s.description}${extra.length ? ` (${extra.join('; ')})` : ''}`;
+    return `${left(s).padEnd(width)}${s.description}${extra.length ? ` (${extra.join('; ')})` : ''}`;
   });
-  return `Usage: switchboard ${command} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n  --help                       Show this help\n`;
+  return `Usage: switchboard ${command} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n${'  --help'.padEnd(width)}Show this help\n`;
 }
 
 // Parsers shared by every component.
