@@ -1,0 +1,139 @@
+// What the gateway adds to a query: the same work through the gateway and sent directly to the
+// subgraphs, at 16 concurrent clients, alternating, several repetitions, medians.
+//  (a) a central-only query;
+//  (b) a room's last 50 messages with their senders' display names (node + central).
+import { gql, ok } from '../tests/helpers/graphql.ts';
+import { Cluster } from '../tests/helpers/cluster.ts';
+import { Leftovers } from '../tests/helpers/leftovers.ts';
+import { closedLoop, median, post, report, round, type LoadFigures } from './lib.ts';
+
+const CENTRAL_QUERY = '{ me { id displayName } rooms { id name } }';
+const ROOM_QUERY =
+  'query($id: ID!) { room(id: $id) { messages(last: 50) { edges { node { content sender { displayName } } } } } }';
+const NODE_ENTITIES =
+  'query($r: [_Any!]!) { _entities(representations: $r) { ... on Room { messages(last: 50) { edges { node { content sender { id } } } } } } }';
+const CENTRAL_USERS =
+  'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { displayName } } }';
+
+export async function run({ full }: { full: boolean }): Promise<void> {
+  const leftovers = new Leftovers();
+  try {
+    const cluster = await Cluster.start(leftovers, { nodes: ['node-a'] });
+    const nodeA = cluster.node('node-a');
+    const auth = { authorization: `Bearer ${cluster.adminToken}` };
+    const { createRoom } = ok(
+      await gql<{ createRoom: { id: string } }>(
+        cluster.gatewayUrl,
+        'mutation($h: ID!) { createRoom(name: "bench", homeNodeId: $h, replicaNodeIds: []) { id } }',
+        { h: nodeA.id },
+        { token: cluster.adminToken },
+      ),
+    );
+    // Five senders, so the central half of (b) resolves several users, as a real room would.
+    for (let u = 0; u < 5; u++) {
+      const username = `sender${u}`;
+      ok(
+        await gql(
+          cluster.gatewayUrl,
+          'mutation($u: String!) { createUser(username: $u, password: "bench-password", displayName: $u) { id } }',
+          { u: username },
+          { token: cluster.adminToken },
+        ),
+      );
+      const { login } = ok(
+        await gql<{ login: { token: string } }>(
+          cluster.gatewayUrl,
+          'mutation($u: String!) { login(username: $u, password: "bench-password") { token } }',
+          { u: username },
+        ),
+      );
+      ok(
+        await gql(
+          cluster.gatewayUrl,
+          'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+          {
+            r: createRoom.id,
+          },
+          { token: login.token },
+        ),
+      );
+      for (let i = 0; i < 12; i++) {
+        ok(
+          await gql(
+            cluster.gatewayUrl,
+            'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+            { r: createRoom.id, c: `message ${i} from ${username}` },
+            { token: login.token },
+          ),
+        );
+      }
+    }
+
+    const gateway = `${cluster.gatewayUrl}/graphql`;
+    const central = `${cluster.centralUrl}/graphql`;
+    const node = `${nodeA.url}/graphql`;
+    const room = [{ __typename: 'Room', id: createRoom.id }];
+    const paths = {
+      central: {
+        gateway: async () => void (await post(gateway, CENTRAL_QUERY, {}, auth)),
+        direct: async () => void (await post(central, CENTRAL_QUERY, {}, auth)),
+      },
+      roomMessages: {
+        gateway: async () => void (await post(gateway, ROOM_QUERY, { id: createRoom.id }, auth)),
+        // What the gateway's plan does, done by hand: the node's messages, then their senders.
+        direct: async () => {
+          const data = await post(node, NODE_ENTITIES, { r: room }, auth);
+          const [entity] = data['_entities'] as {
+            messages: { edges: { node: { sender: { id: string } } }[] };
+          }[];
+          const ids = [...new Set(entity?.messages.edges.map((e) => e.node.sender.id))];
+          await post(
+            central,
+            CENTRAL_USERS,
+            { r: ids.map((id) => ({ __typename: 'User', id })) },
+            auth,
+          );
+        },
+      },
+    };
+
+    const repetitions = full ? 7 : 3;
+    const total = full ? 4000 : 800;
+    const concurrency = 16;
+    for (const [name, pair] of Object.entries(paths)) {
+      // Warm both paths (JIT, connection pools, DataLoader caches are per request anyway).
+      await closedLoop(pair.gateway, { concurrency, total: 200 });
+      await closedLoop(pair.direct, { concurrency, total: 200 });
+      const runs: { gateway: LoadFigures[]; direct: LoadFigures[] } = { gateway: [], direct: [] };
+      for (let rep = 0; rep < repetitions; rep++) {
+        // Alternate which goes first so neither always runs on a warmer or cooler machine.
+        const order =
+          rep % 2 === 0 ? (['gateway', 'direct'] as const) : (['direct', 'gateway'] as const);
+        for (const which of order)
+          runs[which].push(await closedLoop(pair[which], { concurrency, total }));
+      }
+      const summary = (figures: LoadFigures[]) => ({
+        p50Ms: median(figures.map((f) => f.p50Ms)),
+        p99Ms: median(figures.map((f) => f.p99Ms)),
+        rps: median(figures.map((f) => f.rps)),
+      });
+      const g = summary(runs.gateway);
+      const d = summary(runs.direct);
+      report({
+        name: `gateway overhead: ${name}`,
+        parameters: { concurrency, requestsPerRun: total, repetitions },
+        figures: {
+          gateway: g,
+          direct: d,
+          p50Ratio: round(g.p50Ms / d.p50Ms),
+          target: name === 'roomMessages' ? 'gateway p50 <= 1.5x direct' : 'reported',
+        },
+      });
+    }
+  } finally {
+    await leftovers.dispose();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`)
+  await run({ full: process.argv.includes('--full') });

@@ -1,0 +1,16 @@
+// `npm run bench` (quick pass, a few minutes at most) and `npm run bench -- --full` (the sizes the
+// benchmark issue asks for). Runs every benchmark in turn; each prints one JSON line per result.
+// `npm run bench -- gateway` runs only the benchmarks whose name contains "gateway".
+const full = process.argv.includes('--full');
+const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+
+const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => Promise<void> }>> =
+  {
+    gatewayOverhead: () => import('./gatewayOverhead.ts'),
+  };
+
+for (const [name, load] of Object.entries(benchmarks)) {
+  if (only.length > 0 && !only.some((o) => name.toLowerCase().includes(o.toLowerCase()))) continue;
+  process.stderr.write(`bench: ${name}${full ? ' (full)' : ''}\n`);
+  await (await load()).run({ full });
+}
