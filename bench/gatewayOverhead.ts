@@ -80,8 +80,15 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       },
       roomMessages: {
         gateway: async () => void (await post(gateway, ROOM_QUERY, { id: createRoom.id }, auth)),
-        // What the gateway's plan does, done by hand: the node's messages, then their senders.
+        // What the gateway's plan does, done by hand: the room at central, the node's messages,
+        // then their senders at central.
         direct: async () => {
+          await post(
+            central,
+            'query($id: ID!) { room(id: $id) { id } }',
+            { id: createRoom.id },
+            auth,
+          );
           const data = await post(node, NODE_ENTITIES, { r: room }, auth);
           const [entity] = data['_entities'] as {
             messages: { edges: { node: { sender: { id: string } } }[] };
