@@ -54,6 +54,16 @@ export const changeLog = sqliteTable(
   (t) => [index('change_log_message_id_idx').on(t.messageId)],
 );
 
+/**
+ * Sync's resume point per source node: the last source change-log `seq` this node has applied.
+ * Written in the same transaction as the batch it follows, so it never runs ahead of the data.
+ */
+export const syncCursors = sqliteTable('sync_cursors', {
+  sourceNodeId: text('source_node_id').primaryKey(),
+  seq: integer('seq').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+});
+
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),
@@ -62,3 +72,4 @@ export const meta = sqliteTable('meta', {
 
 export type MessageRow = typeof messages.$inferSelect;
 export type ChangeLogRow = typeof changeLog.$inferSelect;
+export type SyncCursorRow = typeof syncCursors.$inferSelect;
