@@ -1,7 +1,7 @@
 // The batch validator: a valid batch passes unchanged; each malformed field is refused with a
 // message naming the field, its place and what is wrong.
 import { describe, expect, it } from 'vitest';
-import type { ChangeBatch, WireVersion } from '../../lib/syncProtocol.ts';
+import type { WireVersion } from '../../lib/syncProtocol.ts';
 import { encodeHlc } from '../../subgraphs/node/hlc.ts';
 import { sha256Hex } from '../../subgraphs/node/messageStore.ts';
 import {
