@@ -94,6 +94,11 @@ export interface AppliedChange {
   readonly updatedAt: number;
   readonly deleted: boolean;
   readonly action: SyncAction;
+  /**
+   * The HLC of the version applied. Optional; when sent, central's index orders versions by it
+   * (as the nodes do) instead of by `updatedAt`.
+   */
+  readonly hlc?: string;
 }
 
 export interface SyncReport {

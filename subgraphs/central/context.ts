@@ -6,6 +6,7 @@ import { viewerFromAuthorization, type Viewer } from '../../lib/userAuth.ts';
 import type { CentralDatabase } from './db/open.ts';
 import type { EventBus } from './events.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
+import type { SyncCoordinator } from './sync/coordinator.ts';
 import type { TokenSigner } from './tokens.ts';
 
 /** Shared by every request: built once when central starts. */
@@ -15,6 +16,7 @@ export interface CentralServices {
   readonly tokens: TokenSigner;
   readonly log: Logger;
   readonly heartbeatIntervalMs: number;
+  readonly sync: SyncCoordinator;
 }
 
 export interface CentralContext extends CentralServices {

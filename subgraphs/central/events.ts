@@ -1,14 +1,20 @@
-// Central's change events (node status, registrations, rooms). In process by default; on real
+// Central's change events (node status, registrations, rooms, sync sessions). In process by default; on real
 // PostgreSQL they travel through LISTEN/NOTIFY so every central (and later gateway) replica sees
 // every change, whichever replica made it.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../../lib/log.ts';
+import type { SyncSessionSnapshot } from './sync/snapshot.ts';
 
 export type CentralEvent =
   | { readonly type: 'nodeStatusChanged'; readonly nodeId: string; readonly status: string }
   | { readonly type: 'nodeChanged'; readonly nodeId: string }
-  | { readonly type: 'roomChanged'; readonly roomId: string };
+  | { readonly type: 'roomChanged'; readonly roomId: string }
+  /**
+   * Carries the session as it was at that change: a subscriber sees every state (PENDING, then
+   * IN_PROGRESS...) even when the row has moved on by the time the event is delivered.
+   */
+  | { readonly type: 'syncSessionUpdated'; readonly session: SyncSessionSnapshot };
 
 export type EventListener = (event: CentralEvent) => void;
 

@@ -1,5 +1,5 @@
 // Central's internal HTTP API for nodes (never through the gateway): heartbeats and membership
-// checks, authenticated by X-Node-API-Key. Users' public keys are served here too.
+// checks and sync (see sync/httpApi.ts), authenticated by X-Node-API-Key. Users' public keys are served here too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { and, eq } from 'drizzle-orm';
 import { errorBody } from '../../lib/errors.ts';
@@ -9,6 +9,7 @@ import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { authenticateNode } from './nodeAuth.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
+import { handleSyncApi } from './sync/httpApi.ts';
 import * as valid from './validation.ts';
 
 /** Wire shapes of the internal API, shared with the node's client. */
@@ -42,6 +43,16 @@ export async function handleInternal(
     sendJson(res, 401, errorBody('UNAUTHENTICATED', 'a valid X-Node-API-Key header is required'));
     return true;
   }
+  if (
+    await handleSyncApi(
+      { db: services.db, coordinator: services.sync },
+      node,
+      req,
+      res,
+      url.pathname,
+    )
+  )
+    return true;
   if (url.pathname === '/internal/heartbeat' && req.method === 'POST') {
     let reportedUrl: string | undefined;
     try {

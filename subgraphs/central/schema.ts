@@ -6,6 +6,7 @@ import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
 import { roomResolvers } from './resolvers/rooms.ts';
+import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
 
 export const centralSdl = readFileSync(
@@ -14,7 +15,7 @@ export const centralSdl = readFileSync(
 );
 
 export function buildCentralSchema(): GraphQLSchema {
-  const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, {
+  const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, syncResolvers, {
     DateTime: DateTimeScalar,
   });
   return buildSubgraphSchema({ typeDefs: parse(centralSdl), resolvers: resolvers as never });

@@ -18,6 +18,8 @@ import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
 import { startLivenessSweep } from './nodeLiveness.ts';
+import { SyncCoordinator } from './sync/coordinator.ts';
+import { startSyncScheduler } from './sync/scheduler.ts';
 import { buildCentralSchema } from './schema.ts';
 import { createTokenSigner } from './tokens.ts';
 
@@ -47,6 +49,10 @@ export interface CentralOptions {
   readonly logger?: Logger;
   /** Called with every SQL statement (tests count queries). */
   readonly onQuery?: (sql: string) => void;
+  /** Versions per batch the nodes are asked to pull in a sync session. @default 1000 */
+  readonly syncBatchSize?: number;
+  /** Milliseconds per second of a node's autoSyncInterval (tests shorten it). @default 1000 */
+  readonly syncIntervalUnitMs?: number;
 }
 
 export interface CentralServer {
@@ -74,14 +80,21 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     db.databaseUrl === undefined
       ? createLocalEventBus()
       : await createPostgresEventBus(db.databaseUrl, log.child('events'));
+  const sync = new SyncCoordinator({
+    services: { db: db.db, events, log: log.child('sync') },
+    ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+  });
   const services: CentralServices = {
     db: db.db,
     events,
     tokens: await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200),
     log,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+    sync,
   };
   const generatedAdminPassword = await ensureAdmin(db.db, options.adminPassword);
+  // Before listening: sessions a previous run left IN_PROGRESS are failed before any node attaches.
+  await sync.start();
 
   const schema = buildCentralSchema();
   const apollo = new ApolloServer<CentralContext>({
@@ -136,6 +149,12 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);
   const stopSweep = startLivenessSweep(services);
+  const scheduler = await startSyncScheduler({
+    services,
+    coordinator: sync,
+    ...(db.databaseUrl === undefined ? {} : { databaseUrl: db.databaseUrl }),
+    ...(options.syncIntervalUnitMs === undefined ? {} : { unitMs: options.syncIntervalUnitMs }),
+  });
   const url = baseUrl(host, port);
   log.info(
     `listening on ${url}/graphql (${db.kind === 'pglite' ? 'embedded PGlite' : 'PostgreSQL'})`,
@@ -152,6 +171,9 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     close: () =>
       (closing ??= (async () => {
         await stopSweep();
+        await scheduler.close();
+        // Job streams never go idle: end them first, or closing the server waits out its grace.
+        await sync.close();
         await subscriptions.close();
         await closeServer(http);
         await apollo.stop();

@@ -1,5 +1,13 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
-import type { UserRow, RoomRow, NodeRow } from '../db/schema.ts';
+import type {
+  UserRow,
+  RoomRow,
+  NodeRow,
+  SyncSessionRow,
+  MessageSyncLogRow,
+  DistributedMessageRow,
+} from '../db/schema.ts';
+import type { SyncPairView } from '../sync/pairs.ts';
 import type { CentralContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -32,6 +40,55 @@ export type AuthPayload = {
   user: User;
 };
 
+/** The central message index: metadata only, content stays on the nodes. */
+export type DistributedMessage = {
+  __typename?: 'DistributedMessage';
+  /** Lowercase hex SHA-256 of the content of the indexed version. */
+  contentHash: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  deleted: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  originatingNode: Node;
+  room: Room;
+  sender: User;
+  /** The nodes that hold the message, as sync results show. */
+  storageNodes: Array<Node>;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type DistributedMessageConnection = {
+  __typename?: 'DistributedMessageConnection';
+  edges: Array<DistributedMessageEdge>;
+  pageInfo: PageInfo;
+};
+
+export type DistributedMessageEdge = {
+  __typename?: 'DistributedMessageEdge';
+  cursor: Scalars['String']['output'];
+  node: DistributedMessage;
+};
+
+export type MessageSyncLog = {
+  __typename?: 'MessageSyncLog';
+  action: SyncAction;
+  id: Scalars['ID']['output'];
+  messageId: Scalars['ID']['output'];
+  syncedAt: Scalars['DateTime']['output'];
+};
+
+export type MessageSyncLogConnection = {
+  __typename?: 'MessageSyncLogConnection';
+  edges: Array<MessageSyncLogEdge>;
+  pageInfo: PageInfo;
+  totalCount: Scalars['Int']['output'];
+};
+
+export type MessageSyncLogEdge = {
+  __typename?: 'MessageSyncLogEdge';
+  cursor: Scalars['String']['output'];
+  node: MessageSyncLog;
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -48,6 +105,12 @@ export type Mutation = {
   registerNode: NodeRegistration;
   /** ADMIN only. The old key stops working at once. */
   rotateNodeApiKey: NodeRegistration;
+  /**
+   * ADMIN only. For a node N: N pulls from every other ONLINE node it shares a room with, and each
+   * of them pulls from N. Without nodeId: the same for every ONLINE node (every pair among them).
+   * Returns the sessions created, or the PENDING ones the requests coalesced into.
+   */
+  triggerSync: Array<SyncSession>;
   /** ADMIN only. */
   updateNode: Node;
 };
@@ -87,6 +150,11 @@ export type MutationRotateNodeApiKeyArgs = {
   nodeId: Scalars['ID']['input'];
 };
 
+export type MutationTriggerSyncArgs = {
+  nodeId?: InputMaybe<Scalars['ID']['input']>;
+  syncType?: InputMaybe<SyncType>;
+};
+
 export type MutationUpdateNodeArgs = {
   autoSyncInterval?: InputMaybe<Scalars['Int']['input']>;
   id: Scalars['ID']['input'];
@@ -116,17 +184,38 @@ export type NodeRegistration = {
 
 export type NodeStatus = 'DEGRADED' | 'OFFLINE' | 'ONLINE';
 
+export type PageInfo = {
+  __typename?: 'PageInfo';
+  endCursor: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+  hasPreviousPage: Scalars['Boolean']['output'];
+  startCursor: Maybe<Scalars['String']['output']>;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** The authenticated user, or null without a valid token. */
   me: Maybe<User>;
+  /** The index of a room's messages, oldest first. Members of the room or ADMIN. At most 500 per page. */
+  messageIndex: DistributedMessageConnection;
   node: Maybe<Node>;
   nodes: Array<Node>;
   room: Maybe<Room>;
   /** Rooms the caller may see: every room for an ADMIN, the caller's rooms for a MEMBER. */
   rooms: Array<Room>;
+  /** ADMIN only. Every ordered pair of nodes that share at least one room. */
+  syncPairs: Array<SyncPair>;
+  syncSession: Maybe<SyncSession>;
+  /** Newest first. nodeId: sessions where that node is the source or the target. At most 500. */
+  syncSessions: Array<SyncSession>;
   user: Maybe<User>;
   users: Array<User>;
+};
+
+export type QueryMessageIndexArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  roomId: Scalars['ID']['input'];
 };
 
 export type QueryNodeArgs = {
@@ -135,6 +224,16 @@ export type QueryNodeArgs = {
 
 export type QueryRoomArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type QuerySyncSessionArgs = {
+  id: Scalars['ID']['input'];
+};
+
+export type QuerySyncSessionsArgs = {
+  last?: InputMaybe<Scalars['Int']['input']>;
+  nodeId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<SyncStatus>;
 };
 
 export type QueryUserArgs = {
@@ -159,7 +258,85 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** Every change of a node's status (ONLINE, OFFLINE, DEGRADED). */
   nodeStatusChanged: Node;
+  /** ADMIN only. Every status or progress change of a session; nodeId filters on source or target. */
+  syncSessionUpdated: SyncSession;
 };
+
+export type SubscriptionSyncSessionUpdatedArgs = {
+  nodeId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+export type SyncAction = 'CREATE' | 'DELETE' | 'UPDATE';
+
+/** How far one node (the target) has pulled another's (the source's) changes. */
+export type SyncPair = {
+  __typename?: 'SyncPair';
+  /** A PENDING or IN_PROGRESS session of the pair, if any. */
+  activeSession: Maybe<SyncSession>;
+  /** Source changes the target has not pulled yet, as of the source's newest seq central has seen. */
+  behind: Scalars['Int']['output'];
+  /** Whether the rooms both store had equal digests at the end of the pair's last FULL sync. */
+  digestsMatch: Maybe<Scalars['Boolean']['output']>;
+  lastSyncAt: Maybe<Scalars['DateTime']['output']>;
+  sourceNode: Node;
+  targetNode: Node;
+};
+
+/**
+ * One pull of a node pair: the target fetches the source's changes after the pair's cursor. A pair
+ * has at most one PENDING and one IN_PROGRESS session; further requests coalesce into the PENDING one.
+ */
+export type SyncSession = {
+  __typename?: 'SyncSession';
+  completedAt: Maybe<Scalars['DateTime']['output']>;
+  cursorAfter: Maybe<Scalars['Float']['output']>;
+  /** The pair's cursor (source change-log seq) when the session started and where it ended. */
+  cursorBefore: Maybe<Scalars['Float']['output']>;
+  /** FULL only: whether the rooms' digests matched the source's at the end. */
+  digestsMatch: Maybe<Scalars['Boolean']['output']>;
+  /** Why the session FAILED. */
+  error: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  /** The changes the session applied, in order. */
+  log: MessageSyncLogConnection;
+  /** Changes applied on the target so far. */
+  messagesSynced: Scalars['Int']['output'];
+  /** Changes the target had to pull when it started, once it knows. */
+  messagesTotal: Maybe<Scalars['Int']['output']>;
+  sourceNode: Node;
+  /** When the session was requested. */
+  startedAt: Scalars['DateTime']['output'];
+  status: SyncStatus;
+  syncType: SyncType;
+  /** The node that pulls and applies. */
+  targetNode: Node;
+  trigger: SyncTrigger;
+};
+
+/**
+ * One pull of a node pair: the target fetches the source's changes after the pair's cursor. A pair
+ * has at most one PENDING and one IN_PROGRESS session; further requests coalesce into the PENDING one.
+ */
+export type SyncSessionLogArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type SyncStatus = 'COMPLETED' | 'FAILED' | 'IN_PROGRESS' | 'PENDING';
+
+export type SyncTrigger =
+  /** Local writes on the source. */
+  | 'CHANGE'
+  /** triggerSync. */
+  | 'MANUAL'
+  /** The target's autoSyncInterval elapsed. */
+  | 'SCHEDULE';
+
+export type SyncType =
+  /** From the start of the source's change log, ending with a digest check of the rooms. */
+  | 'FULL'
+  /** Only the changes after the pair's cursor. */
+  | 'INCREMENTAL';
 
 export type User = {
   __typename?: 'User';
@@ -284,6 +461,7 @@ export type DirectiveResolverFn<
 export type FederationTypes = ResolversObject<{
   Node: Node;
   Room: Room;
+  SyncSession: SyncSession;
   User: User;
 }>;
 
@@ -291,6 +469,10 @@ export type FederationTypes = ResolversObject<{
 export type FederationReferenceTypes = ResolversObject<{
   Node: { __typename: 'Node' } & GraphQLRecursivePick<FederationTypes['Node'], { id: true }>;
   Room: { __typename: 'Room' } & GraphQLRecursivePick<FederationTypes['Room'], { id: true }>;
+  SyncSession: { __typename: 'SyncSession' } & GraphQLRecursivePick<
+    FederationTypes['SyncSession'],
+    { id: true }
+  >;
   User: { __typename: 'User' } & GraphQLRecursivePick<FederationTypes['User'], { id: true }>;
 }>;
 
@@ -299,19 +481,43 @@ export type ResolversTypes = ResolversObject<{
   AuthPayload: ResolverTypeWrapper<Omit<AuthPayload, 'user'> & { user: ResolversTypes['User'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  DistributedMessage: ResolverTypeWrapper<DistributedMessageRow>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  DistributedMessageConnection: ResolverTypeWrapper<
+    Omit<DistributedMessageConnection, 'edges'> & {
+      edges: Array<ResolversTypes['DistributedMessageEdge']>;
+    }
+  >;
+  DistributedMessageEdge: ResolverTypeWrapper<
+    Omit<DistributedMessageEdge, 'node'> & { node: ResolversTypes['DistributedMessage'] }
+  >;
+  MessageSyncLog: ResolverTypeWrapper<MessageSyncLogRow>;
+  MessageSyncLogConnection: ResolverTypeWrapper<
+    Omit<MessageSyncLogConnection, 'edges'> & { edges: Array<ResolversTypes['MessageSyncLogEdge']> }
+  >;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  MessageSyncLogEdge: ResolverTypeWrapper<
+    Omit<MessageSyncLogEdge, 'node'> & { node: ResolversTypes['MessageSyncLog'] }
+  >;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Node: ResolverTypeWrapper<NodeRow>;
   NodeRegistration: ResolverTypeWrapper<
     Omit<NodeRegistration, 'node'> & { node: ResolversTypes['Node'] }
   >;
   NodeStatus: NodeStatus;
+  PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
   Room: ResolverTypeWrapper<RoomRow>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  SyncAction: SyncAction;
+  SyncPair: ResolverTypeWrapper<SyncPairView>;
+  SyncSession: ResolverTypeWrapper<SyncSessionRow>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  SyncStatus: SyncStatus;
+  SyncTrigger: SyncTrigger;
+  SyncType: SyncType;
   User: ResolverTypeWrapper<UserRow>;
 }>;
 
@@ -320,15 +526,33 @@ export type ResolversParentTypes = ResolversObject<{
   AuthPayload: Omit<AuthPayload, 'user'> & { user: ResolversParentTypes['User'] };
   String: Scalars['String']['output'];
   DateTime: Scalars['DateTime']['output'];
-  Mutation: Record<PropertyKey, never>;
-  ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
+  DistributedMessage: DistributedMessageRow;
   Boolean: Scalars['Boolean']['output'];
+  ID: Scalars['ID']['output'];
+  DistributedMessageConnection: Omit<DistributedMessageConnection, 'edges'> & {
+    edges: Array<ResolversParentTypes['DistributedMessageEdge']>;
+  };
+  DistributedMessageEdge: Omit<DistributedMessageEdge, 'node'> & {
+    node: ResolversParentTypes['DistributedMessage'];
+  };
+  MessageSyncLog: MessageSyncLogRow;
+  MessageSyncLogConnection: Omit<MessageSyncLogConnection, 'edges'> & {
+    edges: Array<ResolversParentTypes['MessageSyncLogEdge']>;
+  };
+  Int: Scalars['Int']['output'];
+  MessageSyncLogEdge: Omit<MessageSyncLogEdge, 'node'> & {
+    node: ResolversParentTypes['MessageSyncLog'];
+  };
+  Mutation: Record<PropertyKey, never>;
   Node: NodeRow;
   NodeRegistration: Omit<NodeRegistration, 'node'> & { node: ResolversParentTypes['Node'] };
+  PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   Room: RoomRow;
   Subscription: Record<PropertyKey, never>;
+  SyncPair: SyncPairView;
+  SyncSession: SyncSessionRow;
+  Float: Scalars['Float']['output'];
   User: UserRow;
 }>;
 
@@ -346,6 +570,70 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<
 > {
   name: 'DateTime';
 }
+
+export type DistributedMessageResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['DistributedMessage'] =
+    ResolversParentTypes['DistributedMessage'],
+> = ResolversObject<{
+  contentHash?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  originatingNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  room?: Resolver<ResolversTypes['Room'], ParentType, ContextType>;
+  sender?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  storageNodes?: Resolver<Array<ResolversTypes['Node']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type DistributedMessageConnectionResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['DistributedMessageConnection'] =
+    ResolversParentTypes['DistributedMessageConnection'],
+> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['DistributedMessageEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type DistributedMessageEdgeResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['DistributedMessageEdge'] =
+    ResolversParentTypes['DistributedMessageEdge'],
+> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['DistributedMessage'], ParentType, ContextType>;
+}>;
+
+export type MessageSyncLogResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['MessageSyncLog'] =
+    ResolversParentTypes['MessageSyncLog'],
+> = ResolversObject<{
+  action?: Resolver<ResolversTypes['SyncAction'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  syncedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type MessageSyncLogConnectionResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['MessageSyncLogConnection'] =
+    ResolversParentTypes['MessageSyncLogConnection'],
+> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['MessageSyncLogEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MessageSyncLogEdgeResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['MessageSyncLogEdge'] =
+    ResolversParentTypes['MessageSyncLogEdge'],
+> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['MessageSyncLog'], ParentType, ContextType>;
+}>;
 
 export type MutationResolvers<
   ContextType = CentralContext,
@@ -393,6 +681,12 @@ export type MutationResolvers<
     ContextType,
     RequireFields<MutationRotateNodeApiKeyArgs, 'nodeId'>
   >;
+  triggerSync?: Resolver<
+    Array<ResolversTypes['SyncSession']>,
+    ParentType,
+    ContextType,
+    RequireFields<MutationTriggerSyncArgs, 'syncType'>
+  >;
   updateNode?: Resolver<
     ResolversTypes['Node'],
     ParentType,
@@ -431,11 +725,27 @@ export type NodeRegistrationResolvers<
   node?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
 }>;
 
+export type PageInfoResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo'],
+> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<
   ContextType = CentralContext,
   ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query'],
 > = ResolversObject<{
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  messageIndex?: Resolver<
+    ResolversTypes['DistributedMessageConnection'],
+    ParentType,
+    ContextType,
+    RequireFields<QueryMessageIndexArgs, 'first' | 'roomId'>
+  >;
   node?: Resolver<
     Maybe<ResolversTypes['Node']>,
     ParentType,
@@ -450,6 +760,19 @@ export type QueryResolvers<
     RequireFields<QueryRoomArgs, 'id'>
   >;
   rooms?: Resolver<Array<ResolversTypes['Room']>, ParentType, ContextType>;
+  syncPairs?: Resolver<Array<ResolversTypes['SyncPair']>, ParentType, ContextType>;
+  syncSession?: Resolver<
+    Maybe<ResolversTypes['SyncSession']>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerySyncSessionArgs, 'id'>
+  >;
+  syncSessions?: Resolver<
+    Array<ResolversTypes['SyncSession']>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerySyncSessionsArgs, 'last'>
+  >;
   user?: Resolver<
     Maybe<ResolversTypes['User']>,
     ParentType,
@@ -488,6 +811,58 @@ export type SubscriptionResolvers<
     ParentType,
     ContextType
   >;
+  syncSessionUpdated?: SubscriptionResolver<
+    ResolversTypes['SyncSession'],
+    'syncSessionUpdated',
+    ParentType,
+    ContextType,
+    Partial<SubscriptionSyncSessionUpdatedArgs>
+  >;
+}>;
+
+export type SyncPairResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['SyncPair'] = ResolversParentTypes['SyncPair'],
+> = ResolversObject<{
+  activeSession?: Resolver<Maybe<ResolversTypes['SyncSession']>, ParentType, ContextType>;
+  behind?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  digestsMatch?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  lastSyncAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  sourceNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  targetNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+}>;
+
+export type SyncSessionResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['SyncSession'] = ResolversParentTypes['SyncSession'],
+  FederationReferenceType extends FederationReferenceTypes['SyncSession'] =
+    FederationReferenceTypes['SyncSession'],
+> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<
+    Maybe<ResolversTypes['SyncSession']> | FederationReferenceType,
+    FederationReferenceType,
+    ContextType
+  >;
+  completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  cursorAfter?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  cursorBefore?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  digestsMatch?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  log?: Resolver<
+    ResolversTypes['MessageSyncLogConnection'],
+    ParentType,
+    ContextType,
+    RequireFields<SyncSessionLogArgs, 'first'>
+  >;
+  messagesSynced?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  messagesTotal?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  sourceNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['SyncStatus'], ParentType, ContextType>;
+  syncType?: Resolver<ResolversTypes['SyncType'], ParentType, ContextType>;
+  targetNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  trigger?: Resolver<ResolversTypes['SyncTrigger'], ParentType, ContextType>;
 }>;
 
 export type UserResolvers<
@@ -511,11 +886,20 @@ export type UserResolvers<
 export type Resolvers<ContextType = CentralContext> = ResolversObject<{
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  DistributedMessage?: DistributedMessageResolvers<ContextType>;
+  DistributedMessageConnection?: DistributedMessageConnectionResolvers<ContextType>;
+  DistributedMessageEdge?: DistributedMessageEdgeResolvers<ContextType>;
+  MessageSyncLog?: MessageSyncLogResolvers<ContextType>;
+  MessageSyncLogConnection?: MessageSyncLogConnectionResolvers<ContextType>;
+  MessageSyncLogEdge?: MessageSyncLogEdgeResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Node?: NodeResolvers<ContextType>;
   NodeRegistration?: NodeRegistrationResolvers<ContextType>;
+  PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  SyncPair?: SyncPairResolvers<ContextType>;
+  SyncSession?: SyncSessionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;

@@ -2,6 +2,8 @@
 // Migrations in ../migrations are generated from this file with `npm run db:generate`.
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
+  bigserial,
   boolean,
   index,
   integer,
@@ -11,6 +13,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
 export const roleEnum = pgEnum('role', ['ADMIN', 'MEMBER']);
@@ -82,6 +85,129 @@ export const settings = pgTable('settings', {
     .default(sql`now()`),
 });
 
+export const syncStatusEnum = pgEnum('sync_status', [
+  'PENDING',
+  'IN_PROGRESS',
+  'COMPLETED',
+  'FAILED',
+]);
+export const syncTypeEnum = pgEnum('sync_type', ['FULL', 'INCREMENTAL']);
+export const syncTriggerEnum = pgEnum('sync_trigger', ['SCHEDULE', 'CHANGE', 'MANUAL']);
+export const syncActionEnum = pgEnum('sync_action', ['CREATE', 'UPDATE', 'DELETE']);
+
+/**
+ * One pull of a pair: the target fetches the source's changes after its cursor. A pair has at most
+ * one PENDING and at most one IN_PROGRESS session (the two partial unique indexes): requests
+ * coalesce into the PENDING one, which waits for the running one to end. The indexes make that hold
+ * with several central replicas too.
+ */
+export const syncSessions = pgTable(
+  'sync_sessions',
+  {
+    id: text('id').primaryKey(),
+    sourceNodeId: text('source_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    targetNodeId: text('target_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    status: syncStatusEnum('status').notNull().default('PENDING'),
+    syncType: syncTypeEnum('sync_type').notNull(),
+    trigger: syncTriggerEnum('trigger').notNull(),
+    messagesSynced: integer('messages_synced').notNull().default(0),
+    messagesTotal: integer('messages_total'),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    /** When the job was sent to the target (IN_PROGRESS); null while it waits. */
+    dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    error: text('error'),
+    cursorBefore: bigint('cursor_before', { mode: 'number' }),
+    cursorAfter: bigint('cursor_after', { mode: 'number' }),
+    digestsMatch: boolean('digests_match'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('sync_sessions_started_idx').on(t.startedAt, t.id),
+    index('sync_sessions_target_status_idx').on(t.targetNodeId, t.status),
+    index('sync_sessions_source_idx').on(t.sourceNodeId, t.startedAt),
+    uniqueIndex('sync_sessions_one_pending_per_pair')
+      .on(t.sourceNodeId, t.targetNodeId)
+      .where(sql`${t.status} = 'PENDING'`),
+    uniqueIndex('sync_sessions_one_running_per_pair')
+      .on(t.sourceNodeId, t.targetNodeId)
+      .where(sql`${t.status} = 'IN_PROGRESS'`),
+  ],
+);
+
+/** One row per change a session applied on its target. */
+export const messageSyncLog = pgTable(
+  'message_sync_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => syncSessions.id, { onDelete: 'cascade' }),
+    messageId: text('message_id').notNull(),
+    action: syncActionEnum('action').notNull(),
+    syncedAt: timestamp('synced_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('message_sync_log_session_idx').on(t.sessionId, t.id),
+    index('message_sync_log_message_idx').on(t.messageId),
+  ],
+);
+
+/**
+ * The message index: metadata of every message sync has moved, and which nodes hold it. Content
+ * stays on the nodes. Rows are updated from sync reports, so a message seen by no sync yet is
+ * absent.
+ */
+export const distributedMessages = pgTable(
+  'distributed_messages',
+  {
+    id: text('id').primaryKey(),
+    roomId: text('room_id').notNull(),
+    senderId: text('sender_id').notNull(),
+    contentHash: text('content_hash').notNull(),
+    originatingNodeId: text('originating_node_id').notNull(),
+    storageNodeIds: text('storage_node_ids').array().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+    deleted: boolean('deleted').notNull().default(false),
+    /** The HLC of the version indexed, when the reporting node sent it: orders versions exactly. */
+    hlc: text('hlc'),
+  },
+  (t) => [
+    index('distributed_messages_room_created_idx').on(t.roomId, t.createdAt, t.id),
+    index('distributed_messages_content_hash_idx').on(t.contentHash),
+  ],
+);
+
+/** Per ordered pair of nodes: how far the target has pulled the source's change log. */
+export const syncPairs = pgTable(
+  'sync_pairs',
+  {
+    sourceNodeId: text('source_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    targetNodeId: text('target_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    /** The last source seq the target applied (the target stores the same number). */
+    cursor: bigint('cursor', { mode: 'number' }).notNull().default(0),
+    /** The source's newest seq as last seen by any session pulling from it. */
+    sourceHeadSeq: bigint('source_head_seq', { mode: 'number' }).notNull().default(0),
+    digestsMatch: boolean('digests_match'),
+    lastSyncAt: timestamp('last_sync_at', { withTimezone: true }),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceNodeId, t.targetNodeId] })],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type RoomRow = typeof rooms.$inferSelect;
+export type SyncSessionRow = typeof syncSessions.$inferSelect;
+export type MessageSyncLogRow = typeof messageSyncLog.$inferSelect;
+export type DistributedMessageRow = typeof distributedMessages.$inferSelect;
+export type SyncPairRow = typeof syncPairs.$inferSelect;

@@ -1,0 +1,326 @@
+// The sync coordinator: turns triggers into coalesced sessions, sends each PENDING session to its
+// target node as a job over the node's job stream, records the target's reports, and recovers
+// sessions that a crash of the target (or of central) cut short. It knows nothing of HTTP: the
+// job stream is any `JobStream` (see ./httpApi.ts for the Server-Sent Events binding).
+//
+// Every state change is written to the database first and then published as `syncSessionUpdated`
+// on the event bus; replicas of central react to those events (dispatch to the targets whose
+// stream they hold), so the database stays the one source of truth.
+import { eq } from 'drizzle-orm';
+import { appError } from '../../../lib/errors.ts';
+import type {
+  SyncJob,
+  SyncReport,
+  SyncReportResponse,
+  SyncTrigger,
+  SyncType,
+} from '../../../lib/syncProtocol.ts';
+import type { CentralServices } from '../context.ts';
+import { syncSessions, type NodeRow, type SyncSessionRow } from '../db/schema.ts';
+import type { CentralEvent } from '../events.ts';
+import { recordReport } from './report.ts';
+import {
+  claimSession,
+  completeEmpty,
+  enqueueSession,
+  failRunning,
+  pairKey,
+  pendingSessionsOf,
+  runningOfTarget,
+  sessionsById,
+  type Pair,
+} from './sessions.ts';
+import { toSnapshot } from './snapshot.ts';
+import { loadTopology } from './topology.ts';
+
+/** One open job stream of a node (e.g. a Server-Sent Events response). */
+export interface JobStream {
+  send(job: SyncJob): void;
+  /** Ends the stream from central's side (a newer stream of the node replaces it, shutdown). */
+  close(): void;
+}
+
+export interface SyncCoordinatorOptions {
+  readonly services: Pick<CentralServices, 'db' | 'events' | 'log'>;
+  /** Versions per batch the targets are asked to pull. @default 1000 */
+  readonly batchSize?: number;
+}
+
+export const RESTART_REASON = 'central restarted; resumed in a new session';
+export const RECONNECT_REASON = 'target node reconnected; resumed in a new session';
+export const DISCONNECT_REASON =
+  'target node disconnected; resumes in a new session when it is back';
+
+interface Attached {
+  readonly node: NodeRow;
+  readonly stream: JobStream;
+  /** Sessions sent on this stream: the ones to fail if it drops. */
+  readonly sessions: Set<string>;
+  open: boolean;
+  /** Closed because a newer stream of the same node arrived: that one recovers the sessions. */
+  replaced: boolean;
+}
+
+export class SyncCoordinator {
+  readonly #db: SyncCoordinatorOptions['services']['db'];
+  readonly #events: SyncCoordinatorOptions['services']['events'];
+  readonly #log: SyncCoordinatorOptions['services']['log'];
+  readonly #batchSize: number;
+  readonly #streams = new Map<string, Set<Attached>>();
+  /** Per target node: connect, disconnect and dispatch run one after another. */
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #dispatchQueued = new Set<string>();
+  #unsubscribe: (() => void) | undefined;
+  #closing = false;
+
+  constructor(options: SyncCoordinatorOptions) {
+    this.#db = options.services.db;
+    this.#events = options.services.events;
+    this.#log = options.services.log;
+    this.#batchSize = options.batchSize ?? 1000;
+  }
+
+  /**
+   * Fails the sessions a previous run left IN_PROGRESS (their targets keep what they applied: the
+   * cursor is stored with it) and queues their continuation, then starts reacting to events.
+   */
+  async start(): Promise<void> {
+    const cut = await failRunning(this.#db, undefined, RESTART_REASON);
+    await this.#resume(cut);
+    this.#unsubscribe = this.#events.subscribe((event) => this.#onEvent(event));
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#unsubscribe?.();
+    for (const set of this.#streams.values()) for (const a of set) a.stream.close();
+    this.#streams.clear();
+    await Promise.allSettled([...this.#chains.values()]);
+  }
+
+  /** Queues a pull of `pair` (coalesced) and publishes what changed. */
+  async enqueue(pair: Pair, syncType: SyncType, trigger: SyncTrigger): Promise<SyncSessionRow> {
+    const result = await enqueueSession(this.#db, pair, syncType, trigger);
+    if (result.created || result.upgraded) await this.#publish(result.session);
+    return result.session;
+  }
+
+  /**
+   * For a node N: N pulls from every ONLINE node it shares a room with, and each of them pulls from
+   * N. Without a node: every ONLINE node pulls from every ONLINE node it shares a room with.
+   */
+  async trigger(
+    nodeId: string | undefined,
+    syncType: SyncType,
+    trigger: SyncTrigger,
+  ): Promise<SyncSessionRow[]> {
+    const topology = await loadTopology(this.#db);
+    const online = (n: NodeRow | undefined) => n !== undefined && n.status === 'ONLINE';
+    const pairs: Pair[] = [];
+    const targets =
+      nodeId === undefined
+        ? [...topology.nodes.values()].filter(online).map((n) => n.id)
+        : [nodeId];
+    for (const target of targets) {
+      for (const peer of topology.peersOf(target).filter(online)) {
+        pairs.push({ sourceNodeId: peer.id, targetNodeId: target });
+        if (nodeId !== undefined) pairs.push({ sourceNodeId: target, targetNodeId: peer.id });
+      }
+    }
+    return this.#enqueueAll(pairs, syncType, trigger);
+  }
+
+  /** A scheduled pull: `nodeId` pulls INCREMENTAL from every ONLINE peer. */
+  async schedule(nodeId: string): Promise<SyncSessionRow[]> {
+    const topology = await loadTopology(this.#db);
+    const node = topology.nodes.get(nodeId);
+    if (!node || node.status !== 'ONLINE' || !node.syncEnabled) return [];
+    const pairs = topology
+      .peersOf(nodeId)
+      .filter((peer) => peer.status === 'ONLINE')
+      .map((peer) => ({ sourceNodeId: peer.id, targetNodeId: nodeId }));
+    return this.#enqueueAll(pairs, 'INCREMENTAL', 'SCHEDULE');
+  }
+
+  /** Local writes on `node` changed these rooms: their other ONLINE storage nodes pull from it. */
+  async roomsChanged(node: NodeRow, roomIds: readonly string[]): Promise<SyncSessionRow[]> {
+    const topology = await loadTopology(this.#db);
+    const targets = new Set<string>();
+    for (const roomId of roomIds) {
+      const holders = topology.storage.get(roomId);
+      if (!holders?.includes(node.id)) continue;
+      for (const id of holders) {
+        if (id !== node.id && topology.nodes.get(id)?.status === 'ONLINE') targets.add(id);
+      }
+    }
+    const pairs = [...targets].map((target) => ({ sourceNodeId: node.id, targetNodeId: target }));
+    return this.#enqueueAll(pairs, 'INCREMENTAL', 'CHANGE');
+  }
+
+  async #enqueueAll(
+    pairs: readonly Pair[],
+    syncType: SyncType,
+    trigger: SyncTrigger,
+  ): Promise<SyncSessionRow[]> {
+    const seen = new Set<string>();
+    const sessions: SyncSessionRow[] = [];
+    for (const pair of pairs) {
+      if (seen.has(pairKey(pair))) continue;
+      seen.add(pairKey(pair));
+      sessions.push(await this.enqueue(pair, syncType, trigger));
+    }
+    return sessions;
+  }
+
+  /**
+   * A node opened its job stream. Its older streams are closed and every session it had IN_PROGRESS
+   * is failed and continued in a new one: the node restarted or lost the stream, and its stored
+   * cursor makes the new session a resume. Returns the function to call when the stream ends.
+   */
+  attach(node: NodeRow, stream: JobStream): () => void {
+    const attached: Attached = { node, stream, sessions: new Set(), open: true, replaced: false };
+    const set = this.#streams.get(node.id) ?? new Set<Attached>();
+    const older = [...set];
+    set.add(attached);
+    this.#streams.set(node.id, set);
+    void this.#serial(node.id, async () => {
+      for (const old of older) {
+        old.replaced = true;
+        old.open = false;
+        set.delete(old);
+        old.stream.close();
+      }
+      const live = [...set].flatMap((a) => [...a.sessions]);
+      await this.#resume(
+        await failRunning(this.#db, runningOfTarget(node.id, live), RECONNECT_REASON),
+      );
+      await this.#dispatch(node.id);
+    });
+    return () => this.#detach(attached);
+  }
+
+  #detach(attached: Attached): void {
+    attached.open = false;
+    this.#streams.get(attached.node.id)?.delete(attached);
+    if (this.#closing || attached.replaced || attached.sessions.size === 0) return;
+    void this.#serial(attached.node.id, async () => {
+      if (this.#closing) return;
+      const cut = await failRunning(
+        this.#db,
+        sessionsById([...attached.sessions]),
+        DISCONNECT_REASON,
+      );
+      await this.#resume(cut);
+    });
+  }
+
+  /**
+   * Records a report of `node`, which must be the session's target. Answers whether the target
+   * should go on (false once central no longer runs the session).
+   */
+  async report(node: NodeRow, report: SyncReport): Promise<SyncReportResponse> {
+    const [session] = await this.#db
+      .select()
+      .from(syncSessions)
+      .where(eq(syncSessions.id, report.sessionId));
+    if (!session) throw appError('NOT_FOUND', `no sync session ${report.sessionId}`);
+    if (session.targetNodeId !== node.id)
+      throw appError(
+        'FORBIDDEN',
+        `session ${session.id} is pulled by another node; only its target may report on it`,
+      );
+    const { updated } = await recordReport(this.#db, session, report);
+    if (!updated) return { continue: false };
+    if (updated.status !== 'IN_PROGRESS') {
+      for (const a of this.#streams.get(node.id) ?? []) a.sessions.delete(updated.id);
+    }
+    await this.#publish(updated);
+    return { continue: updated.status === 'IN_PROGRESS' };
+  }
+
+  /** Queues the continuation of sessions that were cut short. */
+  async #resume(cut: readonly SyncSessionRow[]): Promise<void> {
+    for (const session of cut) {
+      this.#log.info(`sync session ${session.id} FAILED: ${session.error ?? ''}`);
+      await this.#publish(session);
+      await this.enqueue(session, session.syncType, session.trigger);
+    }
+  }
+
+  #onEvent(event: CentralEvent): void {
+    if (this.#closing) return;
+    if (event.type === 'syncSessionUpdated') {
+      // A new PENDING session, or the end of one that may have a successor queued behind it.
+      if (event.session.status !== 'IN_PROGRESS') this.#kick(event.session.targetNodeId);
+    } else if (event.type === 'nodeStatusChanged' && event.status === 'ONLINE') {
+      // Sessions wait while their source is offline.
+      for (const target of this.#streams.keys()) this.#kick(target);
+    }
+  }
+
+  #kick(targetNodeId: string): void {
+    if (!this.#streams.get(targetNodeId)?.size || this.#dispatchQueued.has(targetNodeId)) return;
+    this.#dispatchQueued.add(targetNodeId);
+    void this.#serial(targetNodeId, () => {
+      this.#dispatchQueued.delete(targetNodeId);
+      return this.#dispatch(targetNodeId);
+    });
+  }
+
+  #serial(targetNodeId: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.#chains.get(targetNodeId) ?? Promise.resolve();
+    const next = previous.then(task).catch((error: unknown) => {
+      if (!this.#closing)
+        this.#log.error(`sync coordination for node ${targetNodeId} failed`, error);
+    });
+    this.#chains.set(targetNodeId, next);
+    void next.then(() => {
+      if (this.#chains.get(targetNodeId) === next) this.#chains.delete(targetNodeId);
+    });
+    return next;
+  }
+
+  /** Sends the target's PENDING sessions whose source is ONLINE and whose pair is not running. */
+  async #dispatch(targetNodeId: string): Promise<void> {
+    if (this.#closing) return;
+    const newest = () => [...(this.#streams.get(targetNodeId) ?? [])].at(-1);
+    if (!newest()) return;
+    const pending = await pendingSessionsOf(this.#db, targetNodeId);
+    if (pending.length === 0) return;
+    const topology = await loadTopology(this.#db);
+    for (const session of pending) {
+      const source = topology.nodes.get(session.sourceNodeId);
+      if (!source || source.status !== 'ONLINE') continue;
+      const roomIds = topology.sharedRooms(session.sourceNodeId, targetNodeId);
+      if (roomIds.length === 0) {
+        const done = await completeEmpty(this.#db, session);
+        if (done) await this.#publish(done);
+        continue;
+      }
+      const claimed = await claimSession(this.#db, session);
+      if (!claimed) continue;
+      const attached = newest();
+      if (!attached?.open) {
+        await this.#resume(
+          await failRunning(this.#db, sessionsById([claimed.id]), DISCONNECT_REASON),
+        );
+        return;
+      }
+      attached.sessions.add(claimed.id);
+      // Published before the job leaves: the target's first progress report must come after it.
+      await this.#publish(claimed);
+      attached.stream.send({
+        sessionId: claimed.id,
+        syncType: claimed.syncType,
+        sourceNodeId: source.id,
+        sourceUrl: source.url,
+        roomIds,
+        batchSize: this.#batchSize,
+      });
+    }
+  }
+
+  async #publish(session: SyncSessionRow): Promise<void> {
+    await this.#events.publish({ type: 'syncSessionUpdated', session: toSnapshot(session) });
+  }
+}

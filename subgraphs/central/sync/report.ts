@@ -1,0 +1,168 @@
+// Records a target's SyncReport in ONE transaction: the session's progress or outcome, a sync-log
+// row per applied change, the message index, the pair's cursor and the nodes' lastSyncAt. Either
+// all of it is visible or none, so the index never runs ahead of (or behind) the log.
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { AppliedChange, SyncReport } from '../../../lib/syncProtocol.ts';
+import type { CentralDatabase } from '../db/open.ts';
+import {
+  distributedMessages,
+  messageSyncLog,
+  nodes,
+  syncPairs,
+  syncSessions,
+  type SyncSessionRow,
+} from '../db/schema.ts';
+
+/** Rows per INSERT: far below Postgres's 65,535 bind parameters. */
+const CHUNK = 1000;
+
+export interface RecordedReport {
+  /** The session after the report; null when it was no longer IN_PROGRESS (only log and index changed). */
+  readonly updated: SyncSessionRow | null;
+}
+
+export async function recordReport(
+  db: CentralDatabase,
+  session: SyncSessionRow,
+  report: SyncReport,
+): Promise<RecordedReport> {
+  return db.transaction(async (tx) => {
+    const now = new Date();
+    const terminal = report.status !== 'IN_PROGRESS';
+    const [updated] = await tx
+      .update(syncSessions)
+      .set({
+        status: report.status,
+        messagesSynced: report.messagesSynced,
+        ...(report.messagesTotal === undefined ? {} : { messagesTotal: report.messagesTotal }),
+        cursorAfter: report.cursor,
+        updatedAt: now,
+        ...(terminal ? { completedAt: now } : {}),
+        ...(report.status === 'FAILED'
+          ? { error: report.error ?? 'the target reported a failure without a reason' }
+          : {}),
+        ...(report.digestsMatch === undefined ? {} : { digestsMatch: report.digestsMatch }),
+      })
+      .where(and(eq(syncSessions.id, session.id), eq(syncSessions.status, 'IN_PROGRESS')))
+      .returning();
+
+    // What the target applied is true whatever central thinks of the session now (e.g. it was
+    // failed when the target's stream dropped): record it, so log and index match the nodes.
+    for (let i = 0; i < report.applied.length; i += CHUNK) {
+      await tx.insert(messageSyncLog).values(
+        report.applied.slice(i, i + CHUNK).map((change) => ({
+          sessionId: session.id,
+          messageId: change.messageId,
+          action: change.action,
+          syncedAt: now,
+        })),
+      );
+    }
+    await upsertIndex(tx, report.applied, [session.sourceNodeId, session.targetNodeId]);
+
+    if (!updated) return { updated: null };
+    const completed = report.status === 'COMPLETED';
+    await tx
+      .insert(syncPairs)
+      .values({
+        sourceNodeId: session.sourceNodeId,
+        targetNodeId: session.targetNodeId,
+        cursor: report.cursor,
+        sourceHeadSeq: Math.max(report.sourceHeadSeq ?? 0, report.cursor),
+        digestsMatch: completed ? (report.digestsMatch ?? null) : null,
+        lastSyncAt: completed ? now : null,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: [syncPairs.sourceNodeId, syncPairs.targetNodeId],
+        set: {
+          cursor: report.cursor,
+          sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, excluded.source_head_seq)`,
+          updatedAt: now,
+          ...(completed ? { lastSyncAt: now } : {}),
+          ...(completed && report.digestsMatch !== undefined
+            ? { digestsMatch: report.digestsMatch }
+            : {}),
+        },
+      });
+    if (report.sourceHeadSeq !== undefined) {
+      // The source's head is the same for every target pulling from it: "how far behind" of the
+      // other pairs improves too.
+      await tx
+        .update(syncPairs)
+        .set({ sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, ${report.sourceHeadSeq})` })
+        .where(eq(syncPairs.sourceNodeId, session.sourceNodeId));
+    }
+    if (completed) {
+      await tx
+        .update(nodes)
+        .set({ lastSyncAt: now })
+        .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
+    }
+    return { updated };
+  });
+}
+
+type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
+
+interface IndexVersion {
+  readonly change: AppliedChange;
+  readonly holders: Set<string>;
+}
+
+/**
+ * Whether version `b` replaces `a` in the index: a tombstone is never replaced by a live version
+ * (the nodes never resurrect either); otherwise the greater HLC wins, or the later updatedAt when
+ * a side has no HLC.
+ */
+function replaces(a: AppliedChange, b: AppliedChange): boolean {
+  if (a.deleted !== b.deleted) return b.deleted;
+  if (a.hlc !== undefined && b.hlc !== undefined) return b.hlc > a.hlc;
+  return b.updatedAt > a.updatedAt;
+}
+
+async function upsertIndex(
+  tx: Tx,
+  applied: readonly AppliedChange[],
+  holders: readonly string[],
+): Promise<void> {
+  // One INSERT ... ON CONFLICT may not touch a row twice: fold repeated ids first.
+  const versions = new Map<string, IndexVersion>();
+  for (const change of applied) {
+    const seen = versions.get(change.messageId);
+    if (!seen) versions.set(change.messageId, { change, holders: new Set(holders) });
+    else if (replaces(seen.change, change)) versions.set(change.messageId, { ...seen, change });
+  }
+  const rows = [...versions.values()].map(({ change, holders: held }) => ({
+    id: change.messageId,
+    roomId: change.roomId,
+    senderId: change.senderId,
+    contentHash: change.contentHash,
+    originatingNodeId: change.originNode,
+    storageNodeIds: [...held].sort(),
+    createdAt: new Date(change.createdAt),
+    updatedAt: new Date(change.updatedAt),
+    deleted: change.deleted,
+    hlc: change.hlc ?? null,
+  }));
+  const dm = distributedMessages;
+  const wins = sql`(case
+    when ${dm.deleted} <> excluded.deleted then excluded.deleted
+    when ${dm.hlc} is not null and excluded.hlc is not null then excluded.hlc > ${dm.hlc}
+    else excluded.updated_at > ${dm.updatedAt} end)`;
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await tx
+      .insert(dm)
+      .values(rows.slice(i, i + CHUNK))
+      .onConflictDoUpdate({
+        target: dm.id,
+        set: {
+          contentHash: sql`case when ${wins} then excluded.content_hash else ${dm.contentHash} end`,
+          updatedAt: sql`case when ${wins} then excluded.updated_at else ${dm.updatedAt} end`,
+          hlc: sql`case when ${wins} then excluded.hlc else ${dm.hlc} end`,
+          deleted: sql`${dm.deleted} or excluded.deleted`,
+          storageNodeIds: sql`array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)`,
+        },
+      });
+  }
+}

@@ -1,0 +1,110 @@
+// Checks a SyncReport body before anything is written: every problem is named with its path, so
+// a node with a bug (or an impostor) learns exactly what was refused.
+import type { AppliedChange, SyncAction, SyncReport } from '../../../lib/syncProtocol.ts';
+
+export class InvalidSyncReportError extends Error {
+  override readonly name = 'InvalidSyncReportError';
+}
+
+/** Most applied changes one report may carry (a node's largest batch is 5000). */
+export const MAX_APPLIED_PER_REPORT = 20_000;
+const MAX_ID = 128;
+const MAX_ERROR = 2000;
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SHA256 = /^[0-9a-f]{64}$/;
+const STATUSES = new Set(['IN_PROGRESS', 'COMPLETED', 'FAILED']);
+const ACTIONS = new Set<string>(['CREATE', 'UPDATE', 'DELETE'] satisfies SyncAction[]);
+
+type Obj = Record<string, unknown>;
+
+function fail(path: string, rule: string): never {
+  throw new InvalidSyncReportError(`${path} ${rule}`);
+}
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function count(obj: Obj, key: string, path: string): number {
+  const value = obj[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    fail(`${path}${key}`, `must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalCount(obj: Obj, key: string, path: string): number | undefined {
+  return obj[key] === undefined || obj[key] === null ? undefined : count(obj, key, path);
+}
+
+function id(obj: Obj, key: string, path: string): string {
+  const value = obj[key];
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID)
+    fail(`${path}${key}`, `must be a string of 1-${MAX_ID} characters`);
+  return value;
+}
+
+function appliedChange(value: unknown, path: string): AppliedChange {
+  if (!isObject(value)) fail(path, 'must be an object');
+  const prefix = `${path}.`;
+  const contentHash = value['contentHash'];
+  if (typeof contentHash !== 'string' || !SHA256.test(contentHash))
+    fail(`${prefix}contentHash`, 'must be a lowercase hex SHA-256 (64 characters)');
+  const action = value['action'];
+  if (typeof action !== 'string' || !ACTIONS.has(action))
+    fail(`${prefix}action`, `must be one of ${[...ACTIONS].join(', ')}`);
+  if (typeof value['deleted'] !== 'boolean') fail(`${prefix}deleted`, 'must be a boolean');
+  const hlc = value['hlc'];
+  if (hlc !== undefined && (typeof hlc !== 'string' || hlc.length === 0 || hlc.length > MAX_ID))
+    fail(`${prefix}hlc`, `must be a string of 1-${MAX_ID} characters when present`);
+  const change: AppliedChange = {
+    messageId: id(value, 'messageId', prefix),
+    roomId: id(value, 'roomId', prefix),
+    senderId: id(value, 'senderId', prefix),
+    contentHash,
+    originNode: id(value, 'originNode', prefix),
+    createdAt: count(value, 'createdAt', prefix),
+    updatedAt: count(value, 'updatedAt', prefix),
+    deleted: value['deleted'],
+    action: action as SyncAction,
+    ...(hlc === undefined ? {} : { hlc }),
+  };
+  return change;
+}
+
+/**
+ * Returns the report typed, or throws InvalidSyncReportError saying what is wrong. Unknown fields
+ * are ignored (a newer node may send more); an over-long `error` is cut, not refused, so that a
+ * failure report always lands.
+ */
+export function validateSyncReport(value: unknown): SyncReport {
+  if (!isObject(value)) fail('the report', 'must be a JSON object');
+  const sessionId = value['sessionId'];
+  if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId))
+    fail('sessionId', 'must be a session id (UUID)');
+  const status = value['status'];
+  if (typeof status !== 'string' || !STATUSES.has(status))
+    fail('status', `must be one of ${[...STATUSES].join(', ')}`);
+  const applied = value['applied'];
+  if (!Array.isArray(applied)) fail('applied', 'must be an array');
+  if (applied.length > MAX_APPLIED_PER_REPORT)
+    fail('applied', `must hold at most ${MAX_APPLIED_PER_REPORT} changes per report`);
+  const digestsMatch = value['digestsMatch'];
+  if (digestsMatch !== undefined && digestsMatch !== null && typeof digestsMatch !== 'boolean')
+    fail('digestsMatch', 'must be a boolean when present');
+  const error = value['error'];
+  if (error !== undefined && error !== null && typeof error !== 'string')
+    fail('error', 'must be a string when present');
+  const messagesTotal = optionalCount(value, 'messagesTotal', '');
+  const sourceHeadSeq = optionalCount(value, 'sourceHeadSeq', '');
+  return {
+    sessionId: sessionId.toLowerCase(),
+    status: status as SyncReport['status'],
+    messagesSynced: count(value, 'messagesSynced', ''),
+    ...(messagesTotal === undefined ? {} : { messagesTotal }),
+    applied: applied.map((change, i) => appliedChange(change, `applied[${i}]`)),
+    cursor: count(value, 'cursor', ''),
+    ...(sourceHeadSeq === undefined ? {} : { sourceHeadSeq }),
+    ...(typeof digestsMatch === 'boolean' ? { digestsMatch } : {}),
+    ...(typeof error === 'string' ? { error: error.slice(0, MAX_ERROR) } : {}),
+  };
+}
