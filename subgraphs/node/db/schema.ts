@@ -1,6 +1,6 @@
 // A chat node's tables (SQLite). Migrations in ../migrations are generated from this file with
 // `npm run db:generate:node` and applied on every start.
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 export const syncStatuses = ['PENDING', 'SYNCED', 'FAILED'] as const;
 export const changeOps = ['create', 'update', 'delete'] as const;
@@ -55,14 +55,21 @@ export const changeLog = sqliteTable(
 );
 
 /**
- * Sync's resume point per source node: the last source change-log `seq` this node has applied.
- * Written in the same transaction as the batch it follows, so it never runs ahead of the data.
+ * Sync's resume point per source node and room: the last source change-log `seq` this node has
+ * applied for that room. Written in the same transaction as the batch it follows, so it never
+ * runs ahead of the data. Per room, not per pair: a room newly shared with a source starts from
+ * 0 instead of inheriting a cursor that already passed its older changes.
  */
-export const syncCursors = sqliteTable('sync_cursors', {
-  sourceNodeId: text('source_node_id').primaryKey(),
-  seq: integer('seq').notNull(),
-  updatedAt: timestamp('updated_at').notNull(),
-});
+export const syncCursors = sqliteTable(
+  'sync_cursors',
+  {
+    sourceNodeId: text('source_node_id').notNull(),
+    roomId: text('room_id').notNull(),
+    seq: integer('seq').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceNodeId, t.roomId] })],
+);
 
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {

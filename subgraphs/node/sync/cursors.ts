@@ -1,30 +1,48 @@
-// The pair cursor, kept on the target: how far into a source's change log this node has applied.
-// `saveCursor` runs inside the transaction that applies the batch (applyRemote's `inTransaction`),
-// so after a crash the cursor and the data agree and the next session resumes exactly there.
-import { eq } from 'drizzle-orm';
+// The pair cursors, kept on the target: how far into a source's change log this node has applied,
+// per room. `saveCursor` runs inside the transaction that applies the batch (applyRemote's
+// `inTransaction`), so after a crash the cursors and the data agree and the next session resumes
+// exactly there.
+//
+// A session covers several rooms but reads one feed: it starts after the LOWEST cursor of its
+// rooms (a room never pulled from this source has 0) and moves every room's cursor to the batch's
+// `nextAfter`. Versions of rooms that were further ahead are replayed, which applying makes a
+// no-op; none are ever skipped.
 import type { NodeQueryable } from '../db/open.ts';
 import { syncCursors } from '../db/schema.ts';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 
-/** The last seq of `sourceNodeId` applied here; 0 when this node never pulled from it. */
-export function readCursor(db: NodeQueryable, sourceNodeId: string): number {
-  return (
-    db
-      .select({ seq: syncCursors.seq })
-      .from(syncCursors)
-      .where(eq(syncCursors.sourceNodeId, sourceNodeId))
-      .get()?.seq ?? 0
-  );
+/** Where a session over `roomIds` from `sourceNodeId` starts: the lowest of the rooms' cursors. */
+export function readCursor(
+  db: NodeQueryable,
+  sourceNodeId: string,
+  roomIds: readonly string[],
+): number {
+  const rooms = [...new Set(roomIds)];
+  if (rooms.length === 0) return 0;
+  const stored = db
+    .select({ seq: syncCursors.seq })
+    .from(syncCursors)
+    .where(and(eq(syncCursors.sourceNodeId, sourceNodeId), inArray(syncCursors.roomId, rooms)))
+    .all();
+  if (stored.length < rooms.length) return 0;
+  return Math.min(...stored.map((row) => row.seq));
 }
 
-/** Stores the cursor of `sourceNodeId`. Call it inside the transaction that applied the batch. */
+/** Sets the cursors of `roomIds` from `sourceNodeId`. Call it inside the batch's transaction. */
 export function saveCursor(
   db: NodeQueryable,
   sourceNodeId: string,
+  roomIds: readonly string[],
   seq: number,
   at: Date = new Date(),
 ): void {
-  db.insert(syncCursors)
-    .values({ sourceNodeId, seq, updatedAt: at })
-    .onConflictDoUpdate({ target: syncCursors.sourceNodeId, set: { seq, updatedAt: at } })
-    .run();
+  const rooms = [...new Set(roomIds)];
+  if (rooms.length === 0) return;
+  // One statement for any number of rooms: the room list travels as one JSON parameter. (`WHERE
+  // true` is SQLite's required disambiguation between an upsert's ON CONFLICT and a join's ON.)
+  db.run(sql`
+    INSERT INTO ${syncCursors} (source_node_id, room_id, seq, updated_at)
+    SELECT ${sourceNodeId}, value, ${seq}, ${at.getTime()} FROM json_each(${JSON.stringify(rooms)})
+    WHERE true
+    ON CONFLICT (source_node_id, room_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`);
 }
