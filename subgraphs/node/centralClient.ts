@@ -1,7 +1,16 @@
-// The node's side of central's internal HTTP API (heartbeats, membership checks), authenticated
+// The node's side of central's internal HTTP API (heartbeats, membership checks, sync), authenticated
 // by the node's API key. Failures are told apart because they call for different reactions:
 // a refused key stops the node; an unreachable central is retried or reported as unavailable.
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import {
+  NODE_VERIFY_PATH,
+  SYNC_CHANGED_PATH,
+  SYNC_JOBS_PATH,
+  SYNC_REPORT_PATH,
+  type SyncReport,
+  type SyncReportResponse,
+  type VerifiedNode,
+} from '../../lib/syncProtocol.ts';
 import type { HeartbeatResponse, MembershipResponse } from '../central/internalApi.ts';
 
 export type { HeartbeatResponse, MembershipResponse };
@@ -20,6 +29,17 @@ export interface CentralClient {
   readonly centralUrl: string;
   heartbeat(publicUrl: string): Promise<HeartbeatResponse>;
   membership(roomId: string, userId: string): Promise<MembershipResponse>;
+  /** Whose key a peer presented to this node; null when central says it is no valid key. */
+  verifyNodeKey(apiKey: string): Promise<VerifiedNode | null>;
+  /** Progress or outcome of a session this node pulls in. */
+  reportSync(report: SyncReport): Promise<SyncReportResponse>;
+  /** Tells central that local writes changed these rooms (change-triggered sync). */
+  roomsChanged(roomIds: readonly string[]): Promise<void>;
+  /**
+   * Opens the Server-Sent Events stream of this node's sync jobs. Resolves once central answered
+   * with a stream (timing out only while waiting for that answer); `signal` closes it.
+   */
+  openSyncJobs(signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
 
 export interface CentralClientOptions {
@@ -32,7 +52,7 @@ export interface CentralClientOptions {
 export function createCentralClient(options: CentralClientOptions): CentralClient {
   const timeoutMs = options.timeoutMs ?? 5000;
 
-  async function call(path: string, init: RequestInit = {}): Promise<unknown> {
+  async function send(path: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
     const url = new URL(path, options.centralUrl);
     let response: Response;
     try {
@@ -43,7 +63,7 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
           'content-type': 'application/json',
           ...init.headers,
         },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
     } catch (error) {
       const reason =
@@ -55,17 +75,25 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         { cause: error },
       );
     }
-    const text = await response.text().catch(() => '');
     if (response.status === 401) {
+      await response.body?.cancel().catch(() => {});
       throw new CentralRejectedError(
         `central at ${options.centralUrl} refused this node's API key`,
       );
     }
     if (!response.ok) {
+      await response.body?.cancel().catch(() => {});
       throw new CentralUnavailableError(
         `central answered ${url.pathname} with HTTP ${response.status}`,
       );
     }
+    return response;
+  }
+
+  async function call(path: string, init: RequestInit = {}): Promise<unknown> {
+    const url = new URL(path, options.centralUrl);
+    const response = await send(path, init, AbortSignal.timeout(timeoutMs));
+    const text = await response.text().catch(() => '');
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -113,6 +141,54 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         );
       }
       return { roomExists: body['roomExists'], member: body['member'] };
+    },
+    async verifyNodeKey(apiKey) {
+      let body: unknown;
+      try {
+        body = await call(NODE_VERIFY_PATH, { method: 'POST', body: JSON.stringify({ apiKey }) });
+      } catch (error) {
+        // 401 here means "not a valid key". Should it mean that central refused OUR key, the
+        // answer is the same: without central's word no peer is trusted.
+        if (error instanceof CentralRejectedError) return null;
+        throw error;
+      }
+      if (!isRecord(body) || typeof body['nodeId'] !== 'string' || body['nodeId'] === '') {
+        throw new CentralUnavailableError('central answered the key check without a nodeId');
+      }
+      return {
+        nodeId: body['nodeId'],
+        name: typeof body['name'] === 'string' ? body['name'] : '',
+      };
+    },
+    async reportSync(report) {
+      const body = await call(SYNC_REPORT_PATH, { method: 'POST', body: JSON.stringify(report) });
+      if (!isRecord(body) || typeof body['continue'] !== 'boolean') {
+        throw new CentralUnavailableError('central answered the sync report without "continue"');
+      }
+      return { continue: body['continue'] };
+    },
+    async roomsChanged(roomIds) {
+      await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });
+    },
+    async openSyncJobs(signal) {
+      // The stream stays open for as long as the node runs: only the wait for the response
+      // headers is bounded, by an abort that is cancelled once they arrived.
+      const connecting = new AbortController();
+      const timer = setTimeout(
+        () => connecting.abort(new DOMException('timed out', 'TimeoutError')),
+        timeoutMs,
+      );
+      try {
+        const response = await send(
+          SYNC_JOBS_PATH,
+          { headers: { accept: 'text/event-stream' } },
+          AbortSignal.any([signal, connecting.signal]),
+        );
+        if (!response.body) throw new CentralUnavailableError('central sent no sync job stream');
+        return response.body;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

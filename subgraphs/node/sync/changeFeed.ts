@@ -1,0 +1,185 @@
+// The source side of sync: reads what a peer has not seen yet from the change log, as the
+// current version of each changed message, and records the peer's acknowledgement. Transport-free
+// (feedApi.ts binds it to HTTP), synchronous, and run in one SQLite transaction per request so the
+// batch, `headSeq` and the acknowledgement all see the same state of the log.
+import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
+import type { NodeDb } from '../db/open.ts';
+import { changeOps, type ChangeOp } from '../db/schema.ts';
+
+export interface ChangeRequest {
+  /** The caller's cursor: everything up to it is already on the caller (and acknowledged). */
+  readonly after: number;
+  /** At most this many versions (distinct messages). */
+  readonly limit: number;
+  readonly roomIds: readonly string[];
+  /** The node asking: acknowledgements are tracked per peer. */
+  readonly peerNodeId: string;
+  /** Also count the distinct messages changed after `after` (costs a scan; asked once per session). */
+  readonly countRemaining?: boolean;
+}
+
+/** The cursor names a change this log never had: the log was reset (e.g. a wiped data dir). */
+export class CursorAheadError extends Error {
+  override readonly name = 'CursorAheadError';
+  constructor(
+    readonly after: number,
+    readonly headSeq: number,
+  ) {
+    super(
+      `cursor ${after} is ahead of this node's change log (newest seq ${headSeq}): the log was ` +
+        'reset since the cursor was stored; only a FULL sync (from 0) can recover',
+    );
+  }
+}
+
+export interface ChangeFeedOptions {
+  readonly db: NodeDb;
+  /** This node's id, sent as `sourceNodeId`. */
+  readonly nodeId: string;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+interface MessageColumns {
+  id: string;
+  room_id: string;
+  sender_id: string;
+  content: string;
+  content_hash: string;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+  hlc: string;
+  origin_node: string;
+}
+
+// Room lists travel as one JSON parameter: no limit on SQLite's host parameters, one statement.
+const IN_ROOMS = 'room_id IN (SELECT value FROM json_each(?))';
+
+export class ChangeFeed {
+  readonly #db: NodeDb;
+  readonly #nodeId: string;
+  readonly #now: () => number;
+  /**
+   * The last cursor each peer acknowledged (for a room set), so an acknowledgement only looks at
+   * the changes since the previous one instead of the whole log. Lost on restart: the first
+   * acknowledgement afterwards scans from 0, which is merely slower.
+   */
+  readonly #acked = new Map<string, number>();
+
+  constructor(options: ChangeFeedOptions) {
+    this.#db = options.db;
+    this.#nodeId = options.nodeId;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Reads the batch after `request.after` and acknowledges `request.after`. */
+  read(request: ChangeRequest): ChangeBatch & { readonly remaining?: number } {
+    const sqlite = this.#db.sqlite;
+    const rooms = JSON.stringify([...new Set(request.roomIds)]);
+    return sqlite
+      .transaction(() => {
+        const headSeq =
+          sqlite.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM change_log').get()
+            ?.seq ?? 0;
+        if (request.after > headSeq) throw new CursorAheadError(request.after, headSeq);
+        this.#acknowledge(request, rooms);
+
+        // Only each message's newest change: a message changed three times is served once, at
+        // its newest seq, even when its older changes lie in earlier batches' range. Skipped rows
+        // are covered by that newer row, so everything up to `nextAfter` is served or superseded.
+        const latest = sqlite
+          .prepare<[number, string, number], { seq: number; message_id: string; op: string }>(
+            `SELECT c.seq, c.message_id, c.op FROM change_log c
+              WHERE c.seq > ? AND c.${IN_ROOMS}
+                AND c.seq = (SELECT max(l.seq) FROM change_log l WHERE l.message_id = c.message_id)
+              ORDER BY c.seq LIMIT ?`,
+          )
+          .all(request.after, rooms, request.limit);
+        // A short batch reached the head: the caller has seen everything up to it.
+        const nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
+
+        const ids = JSON.stringify(latest.map((change) => change.message_id));
+        const rows = sqlite
+          .prepare<[string], MessageColumns>(
+            `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at,
+                    deleted_at, hlc, origin_node
+               FROM messages WHERE id IN (SELECT value FROM json_each(?))`,
+          )
+          .all(ids);
+        const byId = new Map(rows.map((row) => [row.id, row]));
+        const versions: WireVersion[] = [];
+        for (const change of latest) {
+          const row = byId.get(change.message_id);
+          if (row) versions.push(toWire(row, change.seq, toOp(change.op)));
+        }
+        if (versions.length > 0) {
+          sqlite
+            .prepare(
+              'UPDATE messages SET last_sync_attempt = ? WHERE id IN (SELECT value FROM json_each(?))',
+            )
+            .run(this.#now(), ids);
+        }
+
+        const remaining = request.countRemaining
+          ? (sqlite
+              .prepare<
+                [number, string],
+                { n: number }
+              >(`SELECT count(DISTINCT message_id) AS n FROM change_log WHERE seq > ? AND ${IN_ROOMS}`)
+              .get(request.after, rooms)?.n ?? 0)
+          : undefined;
+        return {
+          sourceNodeId: this.#nodeId,
+          versions,
+          nextAfter,
+          headSeq,
+          ...(remaining === undefined ? {} : { remaining }),
+        };
+      })
+      .immediate();
+  }
+
+  // The peer holds every change up to `after` of these rooms: a message still PENDING whose
+  // newest change is among them now exists on another node. A message changed again after
+  // `after` stays PENDING until that change is acknowledged too.
+  #acknowledge(request: ChangeRequest, rooms: string): void {
+    if (request.after === 0) return;
+    const key = `${request.peerNodeId}|${rooms}`;
+    const previous = this.#acked.get(key) ?? 0;
+    const from = previous <= request.after ? previous : 0;
+    this.#db.sqlite
+      .prepare(
+        `UPDATE messages SET sync_status = 'SYNCED', last_sync_attempt = ?
+          WHERE sync_status = 'PENDING' AND ${IN_ROOMS}
+            AND id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ?)
+            AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
+      )
+      .run(this.#now(), rooms, from, request.after, request.after);
+    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
+    this.#acked.set(key, request.after);
+  }
+}
+
+function toOp(value: string): ChangeOp {
+  const op = changeOps.find((known) => known === value);
+  if (!op) throw new Error(`change log holds an unknown op "${value}"`);
+  return op;
+}
+
+function toWire(row: MessageColumns, seq: number, op: ChangeOp): WireVersion {
+  return {
+    seq,
+    op,
+    id: row.id,
+    roomId: row.room_id,
+    senderId: row.sender_id,
+    content: row.content,
+    contentHash: row.content_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
+    hlc: row.hlc,
+    originNode: row.origin_node,
+  };
+}
