@@ -106,6 +106,27 @@ export const nodeOptions = {
     default: 1_048_576,
     parse: parsers.positiveInt,
   }),
+  syncBatchSize: option({
+    flag: 'sync-batch-size',
+    env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
+    description: "Versions per batch asked from a source when central's job does not say",
+    default: 1000,
+    parse: parsers.positiveInt,
+  }),
+  syncMaxBatchSize: option({
+    flag: 'sync-max-batch-size',
+    env: 'SWITCHBOARD_SYNC_MAX_BATCH_SIZE',
+    description: "Most versions one batch of this node's change feed serves",
+    default: 5000,
+    parse: parsers.positiveInt,
+  }),
+  changeDebounceMs: option({
+    flag: 'change-debounce-ms',
+    env: 'SWITCHBOARD_CHANGE_DEBOUNCE_MS',
+    description: 'Delay after a local write before central is told which rooms changed',
+    default: 25,
+    parse: parsers.positiveInt,
+  }),
 };
 
 const cliOptions = {
@@ -148,6 +169,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       centralWaitMs: config.centralWaitMs,
       maxClockDriftMs: config.maxClockDriftMs,
       maxBodyBytes: config.maxBodyBytes,
+      syncBatchSize: config.syncBatchSize,
+      syncMaxBatchSize: config.syncMaxBatchSize,
+      changeDebounceMs: config.changeDebounceMs,
       logger: log,
       ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     });

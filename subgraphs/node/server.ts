@@ -29,6 +29,11 @@ import { MembershipCache } from './membership.ts';
 import { MessageEvents } from './messageEvents.ts';
 import { MessageStore } from './messageStore.ts';
 import { buildNodeSchema } from './schema.ts';
+import { startChangeNotifier, type ChangeNotifier } from './sync/changeNotifier.ts';
+import { createFeedApi } from './sync/feedApi.ts';
+import { startJobListener, type JobListener } from './sync/jobListener.ts';
+import { createPeerAuth } from './sync/peerAuth.ts';
+import { Puller } from './sync/puller.ts';
 
 export interface NodeOptions {
   /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
@@ -66,6 +71,27 @@ export interface NodeOptions {
   readonly central?: CentralClient;
   /** Replaces central's JWKS as the keys users' tokens are checked with (tests). */
   readonly userKeys?: JWTVerifyGetKey;
+  /** Versions per batch asked from a source when central's job does not say. @default 1000 */
+  readonly syncBatchSize?: number;
+  /** Most versions one batch of this node's change feed carries, whatever is asked. @default 5000 */
+  readonly syncMaxBatchSize?: number;
+  /**
+   * How long after a local write central is told which rooms changed; writes in between share
+   * the call. @default 25
+   */
+  readonly changeDebounceMs?: number;
+  /**
+   * How long a peer's API key, once confirmed by central, is trusted without asking again: a
+   * revoked or rotated key keeps working on this node's feed for at most this long. @default 5000
+   */
+  readonly peerKeyCacheMs?: number;
+  /** Timeout of each request to a source node while pulling. @default 30000 */
+  readonly syncRequestTimeoutMs?: number;
+  /**
+   * Whether the node listens for sync jobs and reports local writes to central. The change feed
+   * is served either way. @default true
+   */
+  readonly sync?: boolean;
 }
 
 export interface NodeServer {
@@ -80,6 +106,8 @@ export interface NodeServer {
   readonly clock: HybridLogicalClock;
   readonly db: NodeDb;
   readonly subscriptions: SubscriptionServer;
+  /** Runs the sync sessions in which this node is the target (pulls from a source). */
+  readonly puller: Puller;
   /** Stops accepting, lets requests in flight finish (their writes included), closes the database. */
   close(): Promise<void>;
 }
@@ -242,13 +270,54 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     intervalMs: identity.heartbeatIntervalMs,
     log,
   });
+  const handleFeed = createFeedApi({
+    db,
+    nodeId,
+    auth: createPeerAuth({
+      central,
+      ...(options.peerKeyCacheMs === undefined ? {} : { cacheMs: options.peerKeyCacheMs }),
+    }),
+    log: log.child('sync'),
+    ...(options.syncMaxBatchSize === undefined ? {} : { maxBatchSize: options.syncMaxBatchSize }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  const puller = new Puller({
+    db,
+    store: services.store,
+    clock,
+    apiKey: options.apiKey,
+    central,
+    log: log.child('sync'),
+    ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+    ...(options.syncRequestTimeoutMs === undefined
+      ? {}
+      : { requestTimeoutMs: options.syncRequestTimeoutMs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   handler = async (req, res) => {
     const route = (req.url ?? '/').split('?')[0];
     if (route === '/graphql') return handleGraphQL(req, res);
     if (route === '/ready') return sendJson(res, 200, { status: 'ready', nodeId });
+    if (await handleFeed(req, res)) return;
     sendJson(res, 404, errorBody('NOT_FOUND', `nothing at ${route}`));
   };
   markReady(handler);
+  // Only once peers can reach the feed: a job may name this node as another session's source.
+  let jobs: JobListener | undefined;
+  let changes: ChangeNotifier | undefined;
+  if (options.sync ?? true) {
+    jobs = startJobListener({
+      central,
+      onJob: (job) => void puller.enqueue(job),
+      log: log.child('sync'),
+    });
+    changes = startChangeNotifier({
+      events,
+      central,
+      log: log.child('sync'),
+      ...(options.changeDebounceMs === undefined ? {} : { debounceMs: options.changeDebounceMs }),
+    });
+  }
   log.info(`node ${options.name} (${nodeId}) listening on ${url}/graphql, data in ${db.file}`);
 
   let closed: Promise<void> | undefined;
@@ -262,9 +331,14 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     clock,
     db,
     subscriptions,
+    puller,
     close: () =>
       (closed ??= (async () => {
         closing = true;
+        await jobs?.close();
+        // A batch already received commits before the database closes; none starts after.
+        await puller.close();
+        await changes?.close();
         await heartbeats.stop();
         await subscriptions.close();
         await closeServer(http);

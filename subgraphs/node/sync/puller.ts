@@ -1,0 +1,483 @@
+// The target side of sync: runs the sessions central assigns to this node. A session pulls the
+// source's change log since the pair's cursor, batch by batch; each batch is validated whole,
+// then applied with the cursor in the same SQLite transaction, then reported to central. One
+// session at a time per source (others wait in order); sessions from different sources run
+// side by side, their applies serialized by SQLite's single writer.
+import type { Logger } from '../../../lib/log.ts';
+import { NODE_KEY_HEADER } from '../../../lib/nodeKeys.ts';
+import {
+  SYNC_CHANGES_PATH,
+  SYNC_DIGESTS_PATH,
+  type AppliedChange,
+  type ChangeBatch,
+  type RoomDigests,
+  type SyncJob,
+  type SyncReport,
+  type SyncReportResponse,
+} from '../../../lib/syncProtocol.ts';
+import type { CentralClient } from '../centralClient.ts';
+import { lastSeq } from '../changeLog.ts';
+import type { NodeDb } from '../db/open.ts';
+import type { HybridLogicalClock } from '../hlc.ts';
+import type { MessageStore, RemoteVersion } from '../messageStore.ts';
+import { readCursor, saveCursor } from './cursors.ts';
+import { differingRooms, roomDigests } from './digest.ts';
+import { validateChangeBatch, type BatchExpectations } from './validateBatch.ts';
+
+export interface PullerOptions {
+  readonly db: NodeDb;
+  readonly store: MessageStore;
+  /** Bounds how far ahead a version's HLC may be (its `maxDriftMs`, against its wall clock). */
+  readonly clock: HybridLogicalClock;
+  /** This node's API key, presented to the source (which checks it through central). */
+  readonly apiKey: string;
+  readonly central: Pick<CentralClient, 'reportSync'>;
+  /** Versions asked per batch when a job does not say (a job's `batchSize` wins). @default 1000 */
+  readonly batchSize?: number;
+  /** Timeout of each request to a source node. @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** Attempts per report to central before the session is given up. @default 3 */
+  readonly reportAttempts?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+  readonly log: Logger;
+}
+
+export interface SessionOutcome {
+  readonly sessionId: string;
+  /** `STOPPED`: this node is shutting down, or central said the session is no longer running. */
+  readonly status: 'COMPLETED' | 'FAILED' | 'STOPPED' | 'SKIPPED';
+  /** Versions received and checked (applied, or already held here). */
+  readonly messagesSynced: number;
+  /** Versions that changed this node. */
+  readonly applied: number;
+  /** The pair's cursor at the end. */
+  readonly cursor: number;
+  readonly digestsMatch?: boolean;
+  readonly error?: string;
+}
+
+/** Why a session stopped early; its message is what central records as the session's error. */
+class SessionError extends Error {
+  override readonly name = 'SessionError';
+}
+
+/** The source refused the cursor as ahead of its log (409): its log was reset. */
+class CursorAheadAtSource extends SessionError {}
+
+/** Stop without a FAILED report: the node is closing, or central no longer runs the session. */
+class SessionStopped extends Error {
+  override readonly name = 'SessionStopped';
+}
+
+/** How many finished session ids are remembered, so a job re-sent by central is not run twice. */
+const REMEMBERED_SESSIONS = 1000;
+/** FULL: further pull rounds when digests differ because the source changed during the session. */
+const DIGEST_ROUNDS = 3;
+/** How long a last report waits for central when the node is shutting down. */
+const SHUTDOWN_REPORT_MS = 1000;
+
+export class Puller {
+  readonly #options: PullerOptions;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #tails = new Map<string, Promise<unknown>>();
+  readonly #known = new Set<string>();
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #closing = new AbortController();
+
+  constructor(options: PullerOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Queues the session behind the ones already queued for the same source, and resolves when it
+   * ended. A session id already queued, running or recently finished is not run again (SKIPPED).
+   */
+  enqueue(job: SyncJob): Promise<SessionOutcome> {
+    if (this.#closing.signal.aborted || this.#known.has(job.sessionId)) {
+      return Promise.resolve(emptyOutcome(job.sessionId, 'SKIPPED'));
+    }
+    this.#remember(job.sessionId);
+    const previous = this.#tails.get(job.sourceNodeId) ?? Promise.resolve();
+    const run = previous.then(() => this.#run(job));
+    const tail = run.catch(() => {});
+    this.#tails.set(job.sourceNodeId, tail);
+    this.#running.add(tail);
+    void tail.finally(() => {
+      this.#running.delete(tail);
+      if (this.#tails.get(job.sourceNodeId) === tail) this.#tails.delete(job.sourceNodeId);
+    });
+    return run;
+  }
+
+  /**
+   * Stops taking sessions, cancels requests in flight to sources, and waits until every running
+   * session stopped: a batch already received either commits whole before that, or never starts.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  #remember(sessionId: string): void {
+    if (this.#known.size >= REMEMBERED_SESSIONS) {
+      const oldest = this.#known.values().next();
+      if (!oldest.done) this.#known.delete(oldest.value);
+    }
+    this.#known.add(sessionId);
+  }
+
+  async #run(job: SyncJob): Promise<SessionOutcome> {
+    const session = new Session(job, this.#options, this.#now, this.#closing.signal);
+    if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
+    this.#log.info(
+      `sync ${job.sessionId}: ${job.syncType} from ${job.sourceNodeId} (${job.roomIds.length} rooms)`,
+    );
+    try {
+      const outcome = await session.run();
+      this.#log.info(
+        `sync ${job.sessionId}: COMPLETED, ${outcome.messagesSynced} checked, ${outcome.applied} applied` +
+          (outcome.digestsMatch === false ? ', digests differ' : ''),
+      );
+      return outcome;
+    } catch (error) {
+      if (error instanceof SessionStopped) {
+        if (this.#closing.signal.aborted) {
+          await session.reportFinal('FAILED', 'the target node shut down during the session', true);
+        }
+        this.#log.info(`sync ${job.sessionId}: stopped (${error.message})`);
+        return session.outcome('STOPPED', error.message);
+      }
+      const reason =
+        error instanceof SessionError ? error.message : `unexpected: ${describe(error)}`;
+      if (!(error instanceof SessionError)) this.#log.error(`sync ${job.sessionId} failed`, error);
+      else this.#log.warn(`sync ${job.sessionId}: FAILED: ${reason}`);
+      await session.reportFinal('FAILED', reason, false);
+      return session.outcome('FAILED', reason);
+    }
+  }
+}
+
+class Session {
+  readonly #job: SyncJob;
+  readonly #options: PullerOptions;
+  readonly #now: () => number;
+  readonly #closing: AbortSignal;
+  readonly #batchSize: number;
+  readonly #timeoutMs: number;
+  #cursor = 0;
+  #synced = 0;
+  #appliedCount = 0;
+  #total: number | undefined;
+  #headSeq: number | undefined;
+  /** Applied but not yet accepted by central (a report failed): sent with the next one. */
+  #unreported: AppliedChange[] = [];
+
+  constructor(job: SyncJob, options: PullerOptions, now: () => number, closing: AbortSignal) {
+    this.#job = job;
+    this.#options = options;
+    this.#now = now;
+    this.#closing = closing;
+    this.#batchSize =
+      Number.isSafeInteger(job.batchSize) && job.batchSize > 0
+        ? job.batchSize
+        : (options.batchSize ?? 1000);
+    this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  async run(): Promise<SessionOutcome> {
+    const { db } = this.#options;
+    const full = this.#job.syncType === 'FULL';
+    this.#cursor = full ? 0 : readCursor(db.db, this.#job.sourceNodeId, this.#job.roomIds);
+    try {
+      await this.#pullUntilEmpty(true);
+    } catch (error) {
+      if (!(error instanceof CursorAheadAtSource) || full) throw error;
+      // The source's log restarted (a wiped data dir keeps its node id): what we hold from it
+      // stays, and pulling its new log from 0 is exactly a FULL sync, idempotent on our side.
+      this.#options.log.warn(`sync ${this.#job.sessionId}: ${error.message}; pulling from 0`);
+      this.#cursor = 0;
+      await this.#pullUntilEmpty(true);
+    }
+
+    let digestsMatch: boolean | undefined;
+    if (full) {
+      for (let round = 1; ; round += 1) {
+        const differing = await this.#compareDigests();
+        digestsMatch = differing.length === 0;
+        // The source may have changed since the last batch: pull that and compare again. If no
+        // new change came, the difference is ours (changes the source has not pulled yet).
+        if (digestsMatch || round >= DIGEST_ROUNDS || (await this.#pullUntilEmpty(false)) === 0) {
+          break;
+        }
+      }
+    }
+    // Nothing is left to stop if central answers `continue: false` to the last report.
+    await this.#report({
+      status: 'COMPLETED',
+      ...(digestsMatch === undefined ? {} : { digestsMatch }),
+    });
+    return {
+      ...this.outcome('COMPLETED'),
+      ...(digestsMatch === undefined ? {} : { digestsMatch }),
+    };
+  }
+
+  outcome(status: SessionOutcome['status'], error?: string): SessionOutcome {
+    return {
+      sessionId: this.#job.sessionId,
+      status,
+      messagesSynced: this.#synced,
+      applied: this.#appliedCount,
+      cursor: this.#cursor,
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+
+  /** Best effort: central fails sessions it never hears the end of when the node reconnects. */
+  async reportFinal(status: 'FAILED', error: string, shuttingDown: boolean): Promise<void> {
+    const report = this.#report({ status, error }, shuttingDown ? 1 : undefined);
+    const bounded = shuttingDown
+      ? Promise.race([
+          report,
+          new Promise((resolve) => setTimeout(resolve, SHUTDOWN_REPORT_MS).unref()),
+        ])
+      : report;
+    await bounded.catch((failure: unknown) =>
+      this.#options.log.warn(
+        `sync ${this.#job.sessionId}: could not report ${status}: ${describe(failure)}`,
+      ),
+    );
+  }
+
+  /** Pulls batches until one comes back empty; returns how many versions came. */
+  async #pullUntilEmpty(first: boolean): Promise<number> {
+    let received = 0;
+    for (let count = first; ; count = false) {
+      const batch = await this.#fetchBatch(count);
+      if (count && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
+      this.#apply(batch);
+      received += batch.versions.length;
+      // The empty batch is the last one; asking for it also acknowledged everything before.
+      if (batch.versions.length === 0) return received;
+      const response = await this.#report({ status: 'IN_PROGRESS' });
+      if (!response.continue) throw new SessionStopped('central no longer runs this session');
+    }
+  }
+
+  async #fetchBatch(count: boolean): Promise<ChangeBatch & { remaining?: number }> {
+    const after = this.#cursor;
+    const query = new URLSearchParams({
+      after: String(after),
+      limit: String(this.#batchSize),
+      rooms: this.#job.roomIds.join(','),
+      ...(count ? { count: '1' } : {}),
+    });
+    const body = await this.#get(`${SYNC_CHANGES_PATH}?${query.toString()}`);
+    const expected: BatchExpectations = {
+      sourceNodeId: this.#job.sourceNodeId,
+      after,
+      limit: this.#batchSize,
+      roomIds: this.#job.roomIds,
+      maxDriftMs: this.#options.clock.maxDriftMs,
+      now: this.#now(),
+    };
+    let batch: ChangeBatch;
+    try {
+      batch = validateChangeBatch(body, expected);
+    } catch (error) {
+      throw new SessionError(
+        `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
+      );
+    }
+    const remaining = (body as { remaining?: unknown }).remaining;
+    return typeof remaining === 'number' && Number.isSafeInteger(remaining) && remaining >= 0
+      ? { ...batch, remaining }
+      : batch;
+  }
+
+  #apply(batch: ChangeBatch): void {
+    // Close was asked while the batch was on its way: it never starts.
+    if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
+    const { db, store } = this.#options;
+    const source = this.#job.sourceNodeId;
+    const byId = new Map(batch.versions.map((version) => [version.id, version]));
+    const versions: RemoteVersion[] = batch.versions.map((v) => ({
+      id: v.id,
+      roomId: v.roomId,
+      senderId: v.senderId,
+      content: v.content,
+      contentHash: v.contentHash,
+      createdAt: new Date(v.createdAt),
+      updatedAt: new Date(v.updatedAt),
+      deletedAt: v.deletedAt === null ? null : new Date(v.deletedAt),
+      hlc: v.hlc,
+      originNode: v.originNode,
+    }));
+    // Read right before the (synchronous) apply: the change-log rows after it are the ones this
+    // batch wrote, i.e. exactly the versions that changed this node.
+    const seqBefore = lastSeq(db.db);
+    const applied: AppliedChange[] = [];
+    try {
+      store.applyRemote(versions, {
+        inTransaction: (tx) => {
+          saveCursor(tx, source, this.#job.roomIds, batch.nextAfter, new Date(this.#now()));
+          const rows = db.sqlite
+            .prepare<
+              [number],
+              { message_id: string; op: string; hlc: string }
+            >('SELECT message_id, op, hlc FROM change_log WHERE seq > ? ORDER BY seq')
+            .all(seqBefore);
+          for (const row of rows) {
+            const version = byId.get(row.message_id);
+            if (!version || version.hlc !== row.hlc) continue;
+            applied.push({
+              messageId: version.id,
+              roomId: version.roomId,
+              senderId: version.senderId,
+              contentHash: version.contentHash,
+              originNode: version.originNode,
+              createdAt: version.createdAt,
+              updatedAt: version.updatedAt,
+              deleted: version.deletedAt !== null,
+              hlc: version.hlc,
+              action:
+                row.op === 'create' ? 'CREATE' : version.deletedAt !== null ? 'DELETE' : 'UPDATE',
+            });
+          }
+        },
+      });
+    } catch (error) {
+      throw new SessionError(
+        `batch after seq ${this.#cursor} from ${source} could not be applied, nothing of it was: ${rootMessage(error)}`,
+      );
+    }
+    this.#cursor = batch.nextAfter;
+    this.#headSeq = batch.headSeq;
+    this.#synced += batch.versions.length;
+    this.#appliedCount += applied.length;
+    this.#unreported.push(...applied);
+    if (this.#total !== undefined && this.#total < this.#synced) this.#total = this.#synced;
+  }
+
+  async #compareDigests(): Promise<string[]> {
+    const query = new URLSearchParams({ rooms: this.#job.roomIds.join(',') });
+    const body = await this.#get(`${SYNC_DIGESTS_PATH}?${query.toString()}`);
+    const theirs = parseDigests(body);
+    const ours = roomDigests(this.#options.db, this.#job.roomIds);
+    return differingRooms(ours, theirs, this.#job.roomIds);
+  }
+
+  async #report(
+    fields: Pick<SyncReport, 'status'> & Partial<Pick<SyncReport, 'digestsMatch' | 'error'>>,
+    attempts = this.#options.reportAttempts ?? 3,
+  ): Promise<SyncReportResponse> {
+    const applied = this.#unreported;
+    const report: SyncReport = {
+      sessionId: this.#job.sessionId,
+      messagesSynced: this.#synced,
+      ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
+      applied,
+      cursor: this.#cursor,
+      ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
+      ...fields,
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const response = await this.#options.central.reportSync(report);
+        this.#unreported = this.#unreported.slice(applied.length);
+        return response;
+      } catch (error) {
+        if (attempt >= attempts || this.#closing.aborted) {
+          // Without central the session cannot be tracked: stop pulling. What was applied is
+          // safe (cursor committed with it); central fails the session when the node reconnects.
+          throw new SessionStopped(`central did not take the report: ${describe(error)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  async #get(pathAndQuery: string): Promise<unknown> {
+    const url = new URL(pathAndQuery, this.#job.sourceUrl);
+    const source = `source node ${this.#job.sourceNodeId} at ${this.#job.sourceUrl}`;
+    if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing]);
+    try {
+      const response = await fetch(url, {
+        headers: { [NODE_KEY_HEADER]: this.#options.apiKey, accept: 'application/json' },
+        signal,
+      });
+      const text = await response.text();
+      if (response.status === 409 && url.pathname === SYNC_CHANGES_PATH) {
+        throw new CursorAheadAtSource(`${source}: ${errorMessage(text)}`);
+      }
+      if (response.status === 401) {
+        throw new SessionError(`${source} refused this node's API key: ${errorMessage(text)}`);
+      }
+      if (!response.ok) {
+        throw new SessionError(
+          `${source} answered ${url.pathname} with HTTP ${response.status}: ${errorMessage(text)}`,
+        );
+      }
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new SessionError(`${source} answered ${url.pathname} with a body that is not JSON`);
+      }
+    } catch (error) {
+      if (error instanceof SessionError) throw error;
+      if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
+      if (error instanceof Error && error.name === 'TimeoutError') {
+        throw new SessionError(`${source} did not answer within ${this.#timeoutMs} ms`);
+      }
+      throw new SessionError(`${source} is unreachable: ${describe(error)}`);
+    }
+  }
+}
+
+function emptyOutcome(sessionId: string, status: SessionOutcome['status']): SessionOutcome {
+  return { sessionId, status, messagesSynced: 0, applied: 0, cursor: 0 };
+}
+
+function parseDigests(body: unknown): RoomDigests {
+  const digests = (body as { digests?: unknown } | null)?.digests;
+  if (typeof digests !== 'object' || digests === null || Array.isArray(digests)) {
+    throw new SessionError('the source answered the digests without a "digests" object');
+  }
+  for (const [roomId, entry] of Object.entries(digests)) {
+    const { digest, count } = (entry ?? {}) as { digest?: unknown; count?: unknown };
+    if (typeof digest !== 'string' || typeof count !== 'number') {
+      throw new SessionError(`the source's digest of room ${roomId} lacks digest or count`);
+    }
+  }
+  return { digests: digests as RoomDigests['digests'] };
+}
+
+/** The message of an `errorBody` answer, or the start of whatever else came. */
+function errorMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { errors?: Array<{ message?: unknown }> };
+    const message = parsed.errors?.[0]?.message;
+    if (typeof message === 'string') return message;
+  } catch {
+    // not JSON: shown as is
+  }
+  return text.slice(0, 200) || '(empty body)';
+}
+
+/** The innermost cause's message: drizzle wraps SQLite's error in one that quotes the query. */
+function rootMessage(error: unknown): string {
+  let inner = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  return inner instanceof Error ? inner.message : String(inner);
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
+}

@@ -1,0 +1,731 @@
+// Sync between real nodes in one process: each node is a real HTTP server with its own SQLite
+// file, started against a real central; the target pulls from the source's change feed over HTTP.
+// The nodes' central client answers two calls from this file: the key check (a table of the keys
+// central issued, so a test can take central "down" or revoke a key) and the sync reports (a
+// list, so a test can read every report and answer `continue: false`); sessions are handed to the
+// puller directly instead of through central's job stream. Central's real key check is tested
+// once below; central's side of sessions is tested with central's own tests.
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../../lib/http.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import {
+  SYNC_CHANGES_PATH,
+  SYNC_DIGESTS_PATH,
+  type ChangeBatch,
+  type RoomDigests,
+  type SyncJob,
+  type SyncReport,
+  type VerifiedNode,
+} from '../../lib/syncProtocol.ts';
+import {
+  CentralUnavailableError,
+  createCentralClient,
+  type CentralClient,
+} from '../../subgraphs/node/centralClient.ts';
+import { lastSeq } from '../../subgraphs/node/changeLog.ts';
+import type { RemoteVersion } from '../../subgraphs/node/messageStore.ts';
+import { startNode, type NodeOptions, type NodeServer } from '../../subgraphs/node/server.ts';
+import { readCursor, saveCursor } from '../../subgraphs/node/sync/cursors.ts';
+import { EMPTY_DIGEST, roomDigests } from '../../subgraphs/node/sync/digest.ts';
+import { createPeerAuth } from '../../subgraphs/node/sync/peerAuth.ts';
+import type { SessionOutcome } from '../../subgraphs/node/sync/puller.ts';
+import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { failInsertsInto, snapshot } from './helpers.ts';
+
+const leftovers = new Leftovers();
+afterAll(() => leftovers.dispose());
+
+interface SyncNode {
+  readonly node: NodeServer;
+  readonly apiKey: string;
+}
+
+let central: TestCentral;
+/** The keys central issued, as its key check would answer them. */
+const issuedKeys = new Map<string, VerifiedNode>();
+let centralDown = false;
+let keyChecks = 0;
+const reports: SyncReport[] = [];
+let continueSession: (report: SyncReport) => boolean = () => true;
+
+let a: SyncNode; // the usual source; its feed serves at most 3 versions per batch
+let b: SyncNode; // the usual target
+let c: SyncNode;
+
+async function startSyncNode(name: string, extra: Partial<NodeOptions> = {}): Promise<SyncNode> {
+  const registered = await central.registerNode(name);
+  const real = createCentralClient({ centralUrl: central.url, apiKey: registered.apiKey });
+  const client: CentralClient = {
+    ...real,
+    verifyNodeKey(apiKey) {
+      keyChecks += 1;
+      if (centralDown) return Promise.reject(new CentralUnavailableError('central is down (test)'));
+      return Promise.resolve(issuedKeys.get(apiKey) ?? null);
+    },
+    reportSync(report) {
+      reports.push(report);
+      return Promise.resolve({ continue: continueSession(report) });
+    },
+    async roomsChanged() {},
+    openSyncJobs: () => Promise.reject(new Error('not used: sync is off in these tests')),
+  };
+  const node = leftovers.add(
+    await startNode({
+      name,
+      dataDir: await leftovers.tempDir(`switchboard-${name}-`),
+      centralUrl: central.url,
+      apiKey: registered.apiKey,
+      central: client,
+      sync: false,
+      logger: silentLogger,
+      ...extra,
+    }),
+    (n) => n.close(),
+  );
+  issuedKeys.set(registered.apiKey, { nodeId: node.nodeId, name });
+  return { node, apiKey: registered.apiKey };
+}
+
+beforeAll(async () => {
+  central = await startTestCentral(leftovers);
+  a = await startSyncNode('sync-a', { syncMaxBatchSize: 3 });
+  b = await startSyncNode('sync-b');
+  c = await startSyncNode('sync-c');
+});
+
+function newRoom(): string {
+  return `room-${randomUUID()}`;
+}
+
+function post(n: SyncNode, roomId: string, content: string) {
+  return n.node.store.post({ roomId, senderId: 'user-1', content });
+}
+
+function job(
+  target: SyncNode,
+  source: SyncNode,
+  roomIds: string[],
+  syncType: SyncJob['syncType'] = 'INCREMENTAL',
+  batchSize = 1000,
+): SyncJob {
+  void target;
+  return {
+    sessionId: randomUUID(),
+    syncType,
+    sourceNodeId: source.node.nodeId,
+    sourceUrl: source.node.url,
+    roomIds,
+    batchSize,
+  };
+}
+
+function pull(
+  target: SyncNode,
+  source: SyncNode,
+  roomIds: string[],
+  syncType: SyncJob['syncType'] = 'INCREMENTAL',
+): Promise<SessionOutcome> {
+  return target.node.puller.enqueue(job(target, source, roomIds, syncType));
+}
+
+/** A room's rows as they sync: everything but the node-local sync status columns. */
+function rows(n: SyncNode, roomId: string): unknown[] {
+  return n.node.db.sqlite
+    .prepare(
+      `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at, deleted_at,
+              hlc, origin_node FROM messages WHERE room_id = ? ORDER BY id`,
+    )
+    .all(roomId);
+}
+
+function status(
+  n: SyncNode,
+  id: string,
+): { sync_status: string; last_sync_attempt: number | null } {
+  return n.node.db.sqlite
+    .prepare('SELECT sync_status, last_sync_attempt FROM messages WHERE id = ?')
+    .get(id) as { sync_status: string; last_sync_attempt: number | null };
+}
+
+function changeRows(n: SyncNode, roomId: string): number {
+  return (
+    n.node.db.sqlite
+      .prepare('SELECT count(*) AS n FROM change_log WHERE room_id = ?')
+      .get(roomId) as { n: number }
+  ).n;
+}
+
+function head(n: SyncNode): number {
+  return lastSeq(n.node.db.db);
+}
+
+function reportsOf(sessionId: string): SyncReport[] {
+  return reports.filter((report) => report.sessionId === sessionId);
+}
+
+async function feed(
+  source: SyncNode,
+  params: Record<string, string>,
+  apiKey: string | null = b.apiKey,
+  path = SYNC_CHANGES_PATH,
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(
+    `${source.node.url}${path}?${new URLSearchParams(params).toString()}`,
+    {
+      headers: apiKey === null ? {} : { [NODE_KEY_HEADER]: apiKey },
+    },
+  );
+  return { status: response.status, body: await response.json() };
+}
+
+async function changes(
+  source: SyncNode,
+  after: number,
+  roomIds: string[],
+  limit?: number,
+): Promise<ChangeBatch> {
+  const params: Record<string, string> = { after: String(after), rooms: roomIds.join(',') };
+  if (limit !== undefined) params['limit'] = String(limit);
+  const { status: code, body } = await feed(source, params);
+  expect(code).toBe(200);
+  return body as ChangeBatch;
+}
+
+describe('the change feed', () => {
+  it('refuses a request without a valid node key and changes nothing', async () => {
+    const room = newRoom();
+    post(a, room, 'pending');
+    const before = snapshot(a.node.db);
+    const params = { after: String(head(a)), rooms: room };
+
+    const missing = await feed(a, params, null);
+    expect(missing.status).toBe(401);
+    expect(missing.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const unknown = await feed(a, params, 'sbk_not-a-key-central-issued');
+    expect(unknown.status).toBe(401);
+    expect(unknown.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const digests = await feed(a, { rooms: room }, 'sbk_not-a-key', SYNC_DIGESTS_PATH);
+    expect(digests.status).toBe(401);
+    expect(snapshot(a.node.db)).toEqual(before);
+  });
+
+  it('answers 503 while central cannot check a key, and never caches that as success', async () => {
+    const room = newRoom();
+    const fresh = `sbk_${randomUUID()}`;
+    issuedKeys.set(fresh, { nodeId: 'peer-x', name: 'peer-x' });
+    centralDown = true;
+    try {
+      const down = await feed(a, { after: '0', rooms: room }, fresh);
+      expect(down.status).toBe(503);
+      expect(down.body.errors[0].extensions.code).toBe('NODE_UNAVAILABLE');
+      expect(down.body.errors[0].message).toMatch(/cannot verify the API key now/);
+    } finally {
+      centralDown = false;
+    }
+    expect((await feed(a, { after: '0', rooms: room }, fresh)).status).toBe(200);
+  });
+
+  it("checks keys with central's real key check", async () => {
+    const real = createPeerAuth({
+      central: createCentralClient({ centralUrl: central.url, apiKey: a.apiKey }),
+    });
+    expect(await real.verify(b.apiKey)).toEqual({ nodeId: b.node.nodeId, name: 'sync-b' });
+    expect(await real.verify('sbk_not-a-key-central-issued')).toBeNull();
+  });
+
+  it('asks central once per key within the cache window', async () => {
+    const room = newRoom();
+    const fresh = `sbk_${randomUUID()}`;
+    issuedKeys.set(fresh, { nodeId: 'peer-y', name: 'peer-y' });
+    const before = keyChecks;
+    for (let i = 0; i < 3; i += 1) {
+      expect((await feed(a, { after: '0', rooms: room }, fresh)).status).toBe(200);
+    }
+    expect(keyChecks - before).toBe(1);
+  });
+
+  it('serves each changed message once, as its current version at its newest seq', async () => {
+    const room = newRoom();
+    const base = head(a);
+    const m1 = post(a, room, 'v1');
+    a.node.store.edit(m1.id, 'v2');
+    const m2 = post(a, room, 'other');
+    a.node.store.edit(m1.id, 'v3');
+
+    const batch = await changes(a, base, [room]);
+    expect(batch.sourceNodeId).toBe(a.node.nodeId);
+    expect(batch.versions.map((v) => [v.id, v.seq, v.op, v.content])).toEqual([
+      [m2.id, base + 3, 'create', 'other'],
+      [m1.id, base + 4, 'update', 'v3'],
+    ]);
+    const current = a.node.store.get(m1.id);
+    expect(batch.versions[1]).toMatchObject({
+      roomId: room,
+      senderId: 'user-1',
+      contentHash: current?.contentHash,
+      hlc: current?.hlc,
+      originNode: a.node.nodeId,
+      createdAt: current?.createdAt.getTime(),
+      updatedAt: current?.updatedAt.getTime(),
+      deletedAt: null,
+    });
+    expect(batch.nextAfter).toBe(base + 4);
+    expect(batch.headSeq).toBe(base + 4);
+
+    // Older changes of a message are skipped even in a batch that ends before its newest one.
+    const one = await changes(a, base, [room], 1);
+    expect(one.versions.map((v) => v.id)).toEqual([m2.id]);
+    expect(one.nextAfter).toBe(base + 3);
+  });
+
+  it('filters rooms, and nextAfter moves past the rows it filtered out', async () => {
+    const [r1, r2] = [newRoom(), newRoom()];
+    const base = head(a);
+    const x = post(a, r1, 'x');
+    post(a, r2, 'skipped 1');
+    post(a, r2, 'skipped 2');
+    const y = post(a, r1, 'y');
+    post(a, r2, 'skipped 3');
+
+    const first = await changes(a, base, [r1], 1);
+    expect(first.versions.map((v) => v.id)).toEqual([x.id]);
+    expect(first.nextAfter).toBe(base + 1);
+    const second = await changes(a, first.nextAfter, [r1], 1);
+    expect(second.versions.map((v) => v.id)).toEqual([y.id]);
+    expect(second.nextAfter).toBe(base + 4);
+    // Short of the limit: nothing else of r1 up to the head, so the caller may skip to it.
+    const last = await changes(a, second.nextAfter, [r1], 1);
+    expect(last.versions).toEqual([]);
+    expect(last.nextAfter).toBe(base + 5);
+    expect(last.headSeq).toBe(base + 5);
+
+    const none = await changes(a, base, []);
+    expect(none.versions).toEqual([]);
+    expect(none.nextAfter).toBe(base + 5);
+  });
+
+  it('acknowledges `after`: messages changed up to it become SYNCED, later changes stay PENDING', async () => {
+    const room = newRoom();
+    const base = head(a);
+    const x = post(a, room, 'x');
+    const y = post(a, room, 'y');
+    expect(status(a, x.id)).toEqual({ sync_status: 'PENDING', last_sync_attempt: null });
+
+    const served = await changes(a, base, [room]);
+    expect(served.versions).toHaveLength(2);
+    expect(status(a, x.id).sync_status).toBe('PENDING');
+    expect(status(a, x.id).last_sync_attempt).toEqual(expect.any(Number));
+
+    a.node.store.edit(y.id, 'y2');
+    await changes(a, served.nextAfter, [room]);
+    expect(status(a, x.id).sync_status).toBe('SYNCED');
+    expect(status(a, y.id).sync_status).toBe('PENDING');
+
+    // Another room's acknowledgement does not touch this one.
+    await changes(a, head(a), [newRoom()]);
+    expect(status(a, y.id).sync_status).toBe('PENDING');
+    await changes(a, head(a), [room]);
+    expect(status(a, y.id).sync_status).toBe('SYNCED');
+  });
+
+  it('caps the batch at --sync-max-batch-size and refuses bad parameters', async () => {
+    const room = newRoom();
+    const base = head(a);
+    for (let i = 0; i < 5; i += 1) post(a, room, `m${i}`);
+    const capped = await changes(a, base, [room], 1000);
+    expect(capped.versions).toHaveLength(3);
+    expect(capped.nextAfter).toBe(base + 3);
+
+    const before = snapshot(a.node.db);
+    const ahead = await feed(a, { after: String(head(a) + 100), rooms: room });
+    expect(ahead.status).toBe(409);
+    expect(ahead.body.errors[0].extensions.code).toBe('CONFLICT');
+    expect(ahead.body.errors[0].message).toMatch(/ahead of this node's change log/);
+    for (const [params, message] of [
+      [{ after: '-1', rooms: room }, 'after must be a non-negative integer, got "-1"'],
+      [{ after: '0', rooms: room, limit: '0' }, 'limit must be at least 1'],
+      [
+        { after: '0', rooms: room, limit: 'ten' },
+        'limit must be a non-negative integer, got "ten"',
+      ],
+      [{ after: '0' }, 'rooms is required: a comma-separated list of room ids (may be empty)'],
+      [{ after: '0', rooms: `${room},` }, 'rooms must not contain an empty room id'],
+    ] as const) {
+      const refused = await feed(a, params);
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors[0]).toMatchObject({
+        message,
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+    }
+    const posted = await fetch(`${a.node.url}${SYNC_CHANGES_PATH}`, {
+      method: 'POST',
+      headers: { [NODE_KEY_HEADER]: b.apiKey },
+    });
+    expect(posted.status).toBe(405);
+    expect(snapshot(a.node.db)).toEqual(before);
+  });
+
+  it('serves per-room digests that do not depend on the order versions were written in', async () => {
+    const room = newRoom();
+    const m = [post(a, room, 'one'), post(a, room, 'two'), post(a, room, 'three')];
+    a.node.store.delete(m[1]!.id);
+    const versions: RemoteVersion[] = m.map((row) => {
+      const current = a.node.store.get(row.id)!;
+      return { ...current };
+    });
+    // The same versions, applied in opposite orders on two other nodes.
+    b.node.store.applyRemote(versions);
+    c.node.store.applyRemote([...versions].reverse());
+
+    const empty = newRoom();
+    const served = await feed(a, { rooms: `${room},${empty}` }, b.apiKey, SYNC_DIGESTS_PATH);
+    expect(served.status).toBe(200);
+    const digests = served.body as RoomDigests;
+    expect(digests.digests[room]).toEqual({
+      digest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      count: 3,
+    });
+    expect(digests.digests[empty]).toEqual({ digest: EMPTY_DIGEST, count: 0 });
+    expect(roomDigests(b.node.db, [room]).digests[room]).toEqual(digests.digests[room]);
+    expect(roomDigests(c.node.db, [room]).digests[room]).toEqual(digests.digests[room]);
+
+    c.node.store.edit(m[0]!.id, 'changed on c');
+    expect(roomDigests(c.node.db, [room]).digests[room]?.digest).not.toBe(
+      digests.digests[room]?.digest,
+    );
+  });
+});
+
+describe('pulling', () => {
+  it('INCREMENTAL moves a room to the target in batches, with the cursor, and reports each batch', async () => {
+    const room = newRoom();
+    const posted = Array.from({ length: 7 }, (_, i) => post(a, room, `message ${i}`));
+    a.node.store.edit(posted[2]!.id, 'edited before any sync');
+    a.node.store.delete(posted[4]!.id);
+    const sourceHead = head(a);
+
+    const outcome = await pull(b, a, [room]);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', messagesSynced: 7, applied: 7 });
+    expect(rows(b, room)).toEqual(rows(a, room));
+    expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(sourceHead);
+    expect(outcome.cursor).toBe(sourceHead);
+
+    const sent = reportsOf(outcome.sessionId);
+    expect(sent.map((r) => [r.status, r.messagesSynced, r.messagesTotal])).toEqual([
+      ['IN_PROGRESS', 3, 7],
+      ['IN_PROGRESS', 6, 7],
+      ['IN_PROGRESS', 7, 7],
+      ['COMPLETED', 7, 7],
+    ]);
+    expect(sent.at(-1)).toMatchObject({ cursor: sourceHead, sourceHeadSeq: sourceHead });
+    const applied = sent.flatMap((r) => r.applied);
+    expect(applied).toHaveLength(7);
+    expect(new Set(applied.map((change) => change.messageId))).toEqual(
+      new Set(posted.map((row) => row.id)),
+    );
+    // New on the target: CREATE, even for the one deleted before it ever synced.
+    expect(applied.every((change) => change.action === 'CREATE')).toBe(true);
+    expect(applied.find((change) => change.messageId === posted[4]!.id)).toMatchObject({
+      hlc: a.node.store.get(posted[4]!.id)?.hlc,
+      deleted: true,
+      roomId: room,
+      originNode: a.node.nodeId,
+    });
+    // The last (empty) request acknowledged everything: the source knows they are held elsewhere.
+    for (const row of posted) expect(status(a, row.id).sync_status).toBe('SYNCED');
+
+    // Nothing new: a second session moves nothing and writes nothing.
+    const logRows = changeRows(b, room);
+    const again = await pull(b, a, [room]);
+    expect(again).toMatchObject({ status: 'COMPLETED', messagesSynced: 0, applied: 0 });
+    expect(changeRows(b, room)).toBe(logRows);
+
+    // Edits and deletes after the cursor arrive as UPDATE and DELETE.
+    a.node.store.edit(posted[0]!.id, 'edited later');
+    a.node.store.delete(posted[1]!.id);
+    const later = await pull(b, a, [room]);
+    expect(later).toMatchObject({ status: 'COMPLETED', messagesSynced: 2, applied: 2 });
+    expect(
+      reportsOf(later.sessionId)
+        .flatMap((r) => r.applied)
+        .map((change) => [change.messageId, change.action]),
+    ).toEqual([
+      [posted[0]!.id, 'UPDATE'],
+      [posted[1]!.id, 'DELETE'],
+    ]);
+    expect(rows(b, room)).toEqual(rows(a, room));
+  });
+
+  it('FULL replays from 0 without changing anything already there, and checks digests', async () => {
+    const room = newRoom();
+    for (let i = 0; i < 4; i += 1) post(a, room, `full ${i}`);
+    const first = await pull(b, a, [room], 'FULL');
+    expect(first).toMatchObject({ status: 'COMPLETED', applied: 4, digestsMatch: true });
+    expect(reportsOf(first.sessionId).at(-1)).toMatchObject({
+      status: 'COMPLETED',
+      digestsMatch: true,
+    });
+
+    const before = snapshot(b.node.db);
+    const replay = await pull(b, a, [room], 'FULL');
+    expect(replay).toMatchObject({ status: 'COMPLETED', messagesSynced: 4, applied: 0 });
+    expect(replay.digestsMatch).toBe(true);
+    expect(snapshot(b.node.db)).toEqual(before);
+
+    // A cursor set back (a replayed batch) applies nothing twice either.
+    saveCursor(b.node.db.db, a.node.nodeId, [room], 0);
+    const rewound = await pull(b, a, [room]);
+    expect(rewound).toMatchObject({ status: 'COMPLETED', applied: 0 });
+    expect(snapshot(b.node.db)).toMatchObject({
+      messages: (before as { messages: unknown }).messages,
+      changeLog: (before as { changeLog: unknown }).changeLog,
+    });
+  });
+
+  it('FULL reports digests that differ when the target holds what the source lacks', async () => {
+    const room = newRoom();
+    post(a, room, 'on a');
+    post(c, room, 'only on c');
+    const outcome = await pull(c, a, [room], 'FULL');
+    expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 1, digestsMatch: false });
+  });
+
+  it('a room newly shared with the source starts from 0, not from the cursor of the others', async () => {
+    const [old, added] = [newRoom(), newRoom()];
+    post(a, added, 'written before the pair shared this room');
+    post(a, old, 'in the room the pair shared from the start');
+    expect((await pull(b, a, [old])).applied).toBe(1);
+    const outcome = await pull(b, a, [old, added]);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 1 });
+    expect(rows(b, added)).toEqual(rows(a, added));
+    expect(readCursor(b.node.db.db, a.node.nodeId, [old, added])).toBe(head(a));
+  });
+
+  it("pulls only the job's rooms", async () => {
+    const [wanted, other] = [newRoom(), newRoom()];
+    post(a, wanted, 'wanted');
+    post(a, other, 'not asked for');
+    const outcome = await pull(b, a, [wanted]);
+    expect(outcome.status).toBe('COMPLETED');
+    expect(rows(b, wanted)).toEqual(rows(a, wanted));
+    expect(rows(b, other)).toEqual([]);
+  });
+
+  it('refuses a batch with a wrong content hash whole: FAILED with the reason, target unchanged', async () => {
+    const room = newRoom();
+    const good = post(a, room, 'fine');
+    const bad = post(a, room, 'will be tampered with');
+    a.node.db.sqlite.prepare("UPDATE messages SET content = 'tampered' WHERE id = ?").run(bad.id);
+    const before = snapshot(b.node.db);
+    const cursor = readCursor(b.node.db.db, a.node.nodeId, [room]);
+
+    const outcome = await pull(b, a, [room]);
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toMatch(
+      /^batch after seq \d+ from .+ refused, nothing of it applied: versions\[1\]\.contentHash: [0-9a-f]{64} is not the SHA-256 of the content$/,
+    );
+    expect(reportsOf(outcome.sessionId).at(-1)).toMatchObject({
+      status: 'FAILED',
+      error: outcome.error,
+      applied: [],
+    });
+    expect(snapshot(b.node.db)).toEqual(before);
+    expect(b.node.store.get(good.id)).toBeUndefined();
+    expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(cursor);
+  });
+
+  it('a source that refuses the key fails the session with the reason, target unchanged', async () => {
+    const d = await startSyncNode('sync-d');
+    const room = newRoom();
+    post(a, room, 'not for d');
+    issuedKeys.delete(d.apiKey);
+    const before = snapshot(d.node.db);
+    const outcome = await pull(d, a, [room]);
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe(
+      `source node ${a.node.nodeId} at ${a.node.url} refused this node's API key: the X-Node-API-Key is not a valid node key`,
+    );
+    expect(snapshot(d.node.db)).toEqual(before);
+  });
+
+  it('an unreachable source fails the session with the reason', async () => {
+    const unused = createServer();
+    const port = await listen(unused, 0);
+    await new Promise((resolve) => unused.close(resolve));
+    const outcome = await b.node.puller.enqueue({
+      ...job(b, a, [newRoom()]),
+      sourceUrl: `http://127.0.0.1:${port}`,
+    });
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toMatch(
+      new RegExp(`^source node .+ at http://127.0.0.1:${port} is unreachable: .*ECONNREFUSED`),
+    );
+    expect(reportsOf(outcome.sessionId)).toMatchObject([{ status: 'FAILED' }]);
+  });
+
+  it('a failure inside the apply transaction keeps rows and cursor; the rerun applies each once', async () => {
+    const room = newRoom();
+    post(a, room, 'already there');
+    await pull(b, a, [room]);
+    for (let i = 0; i < 5; i += 1) post(a, room, `crash ${i}`);
+    const cursor = readCursor(b.node.db.db, a.node.nodeId, [room]);
+    const before = snapshot(b.node.db);
+
+    const restore = failInsertsInto(b.node.db.sqlite, 'sync_cursors');
+    let failed: SessionOutcome;
+    try {
+      failed = await pull(b, a, [room]);
+    } finally {
+      restore();
+    }
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toMatch(/could not be applied, nothing of it was: .*forced failure/);
+    expect(snapshot(b.node.db)).toEqual(before);
+    expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(cursor);
+
+    const rerun = await pull(b, a, [room]);
+    expect(rerun).toMatchObject({ status: 'COMPLETED', applied: 5 });
+    expect(rows(b, room)).toEqual(rows(a, room));
+    expect(changeRows(b, room)).toBe(6);
+  });
+
+  it('stops when central answers continue: false', async () => {
+    const room = newRoom();
+    for (let i = 0; i < 7; i += 1) post(a, room, `stop ${i}`);
+    const stopped = job(b, a, [room]);
+    continueSession = (report) => report.sessionId !== stopped.sessionId;
+    let outcome: SessionOutcome;
+    try {
+      outcome = await b.node.puller.enqueue(stopped);
+    } finally {
+      continueSession = () => true;
+    }
+    expect(outcome).toMatchObject({ status: 'STOPPED', applied: 3 });
+    expect(reportsOf(stopped.sessionId).map((r) => r.status)).toEqual(['IN_PROGRESS']);
+    expect(rows(b, room)).toHaveLength(3);
+  });
+
+  it('runs one session at a time per source, in order, and skips a session it already has', async () => {
+    const room = newRoom();
+    for (let i = 0; i < 7; i += 1) post(a, room, `queued ${i}`);
+    const first = job(b, a, [room]);
+    const second = job(b, a, [room]);
+    const outcomes = await Promise.all([
+      b.node.puller.enqueue(first),
+      b.node.puller.enqueue(second),
+      b.node.puller.enqueue(first),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED', 'SKIPPED']);
+    expect(outcomes[0]?.applied).toBe(7);
+    expect(outcomes[1]?.applied).toBe(0);
+    const order = reports
+      .filter((r) => r.sessionId === first.sessionId || r.sessionId === second.sessionId)
+      .map((r) => (r.sessionId === first.sessionId ? 'first' : 'second'));
+    expect(order.indexOf('second')).toBeGreaterThan(order.lastIndexOf('first'));
+  });
+});
+
+describe('convergence', () => {
+  const nodes = () => [a, b, c];
+  const pairs = () =>
+    nodes().flatMap((target) =>
+      nodes()
+        .filter((source) => source !== target)
+        .map((source) => [target, source] as const),
+    );
+
+  async function syncAll(roomId: string, order: ReadonlyArray<readonly [SyncNode, SyncNode]>) {
+    for (const [target, source] of order) {
+      expect((await pull(target, source, [roomId])).status).toBe('COMPLETED');
+    }
+  }
+
+  it('concurrent edits on three nodes converge to the same winner whatever the sync order', async () => {
+    const orders = [pairs(), [...pairs()].reverse(), [...pairs().slice(3), ...pairs().slice(0, 3)]];
+    for (const order of orders) {
+      const room = newRoom();
+      const m = post(a, room, 'original');
+      await syncAll(room, [
+        [b, a],
+        [c, a],
+      ]);
+      const edits = nodes().map((n) => n.node.store.edit(m.id, `edited on ${n.node.name}`));
+      const winner = edits.reduce((best, row) => (row.hlc > best.hlc ? row : best));
+
+      await syncAll(room, order);
+      for (const n of nodes()) {
+        expect(n.node.store.get(m.id)).toMatchObject({ content: winner.content, hlc: winner.hlc });
+      }
+      expect(rows(b, room)).toEqual(rows(a, room));
+      expect(rows(c, room)).toEqual(rows(a, room));
+      const digest = roomDigests(a.node.db, [room]);
+      expect(roomDigests(b.node.db, [room])).toEqual(digest);
+      expect(roomDigests(c.node.db, [room])).toEqual(digest);
+    }
+  });
+
+  it('a delete concurrent with a later edit is never undone by any sync', async () => {
+    const room = newRoom();
+    const m = post(a, room, 'to be deleted');
+    await syncAll(room, [[b, a]]);
+    const tombstone = a.node.store.delete(m.id);
+    const edit = b.node.store.edit(m.id, 'edited after the delete, elsewhere');
+    expect(edit.hlc > tombstone.hlc).toBe(true);
+
+    await syncAll(room, [
+      [a, b],
+      [b, a],
+      [c, b],
+      [c, a],
+      [a, c],
+    ]);
+    expect((await pull(a, b, [room], 'FULL')).status).toBe('COMPLETED');
+    for (const n of nodes()) {
+      expect(n.node.store.get(m.id)).toMatchObject({ content: '', hlc: tombstone.hlc });
+      expect(n.node.store.get(m.id)?.deletedAt).not.toBeNull();
+    }
+    expect(rows(b, room)).toEqual(rows(a, room));
+    expect(rows(c, room)).toEqual(rows(a, room));
+  });
+});
+
+describe('stopping', () => {
+  it('close() cancels the request in flight, starts no batch, and waits for the session', async () => {
+    const e = await startSyncNode('sync-e');
+    let requested: () => void = () => {};
+    const requestArrived = new Promise<void>((resolve) => (requested = resolve));
+    // A source that takes the request and never answers.
+    const hanging = createServer(() => requested());
+    const port = await listen(hanging, 0);
+    leftovers.defer(() => {
+      hanging.closeAllConnections();
+      return new Promise<void>((resolve) => hanging.close(() => resolve()));
+    });
+    const before = snapshot(e.node.db);
+
+    const session = e.node.puller.enqueue({
+      ...job(e, a, [newRoom()]),
+      sourceUrl: `http://127.0.0.1:${port}`,
+    });
+    await requestArrived;
+    await e.node.close();
+    const outcome = await session;
+    expect(outcome.status).toBe('STOPPED');
+    expect(reportsOf(outcome.sessionId)).toMatchObject([
+      { status: 'FAILED', error: 'the target node shut down during the session' },
+    ]);
+    // The database is closed now: reopen the file to show that nothing was written.
+    const { openNodeDb } = await import('../../subgraphs/node/db/open.ts');
+    const reopened = openNodeDb(e.node.db.file);
+    try {
+      expect(snapshot(reopened)).toEqual(before);
+    } finally {
+      reopened.close();
+    }
+  });
+});
