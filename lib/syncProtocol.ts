@@ -27,9 +27,9 @@ export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 export const NODE_VERIFY_PATH = '/internal/nodes/verify';
 
 /**
- * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...> -> ChangeBatch, caller = a peer node
- * (its key verified through central). `after` also acknowledges: every change up to it is held by
- * the caller, so the source may mark those messages SYNCED.
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&count=1] -> ChangeBatch, caller = a
+ * peer node (its key verified through central). `after` also acknowledges: every change up to it
+ * is held by the caller, so the source may mark those messages SYNCED.
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
 
@@ -76,6 +76,11 @@ export interface ChangeBatch {
   readonly nextAfter: number;
   /** The source's newest seq when the batch was read: how far behind the caller is. */
   readonly headSeq: number;
+  /**
+   * Only when asked with `count=1`: how many messages of the rooms changed after `after`, i.e.
+   * how many versions the caller will receive from here (new writes aside).
+   */
+  readonly remaining?: number;
 }
 
 export interface RoomDigests {

@@ -73,9 +73,14 @@ describe('validateChangeBatch', () => {
     expect(validateChangeBatch(empty, expected)).toEqual(empty);
   });
 
-  it('ignores fields it does not know (added later to the protocol)', () => {
-    const result = validateChangeBatch({ ...(batch([version()]) as object), remaining: 3 });
-    expect(result.versions).toHaveLength(1);
+  it('ignores fields it does not know (added later to the protocol) and checks `remaining`', () => {
+    const result = validateChangeBatch({ ...(batch([version()]) as object), newField: 'x' });
+    expect(result).toEqual(batch([version()]));
+    const counted = validateChangeBatch({ ...(batch([version()]) as object), remaining: 3 });
+    expect(counted.remaining).toBe(3);
+    expect(refusal({ ...(batch([]) as object), remaining: -1 })).toBe(
+      'remaining: expected a non-negative integer, got -1',
+    );
   });
 
   it.each<[string, unknown, string]>([

@@ -74,7 +74,7 @@ export class ChangeFeed {
   }
 
   /** Reads the batch after `request.after` and acknowledges `request.after`. */
-  read(request: ChangeRequest): ChangeBatch & { readonly remaining?: number } {
+  read(request: ChangeRequest): ChangeBatch {
     const sqlite = this.#db.sqlite;
     const rooms = JSON.stringify([...new Set(request.roomIds)]);
     return sqlite

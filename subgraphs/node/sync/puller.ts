@@ -268,7 +268,7 @@ class Session {
     }
   }
 
-  async #fetchBatch(count: boolean): Promise<ChangeBatch & { remaining?: number }> {
+  async #fetchBatch(count: boolean): Promise<ChangeBatch> {
     const after = this.#cursor;
     const query = new URLSearchParams({
       after: String(after),
@@ -285,18 +285,13 @@ class Session {
       maxDriftMs: this.#options.clock.maxDriftMs,
       now: this.#now(),
     };
-    let batch: ChangeBatch;
     try {
-      batch = validateChangeBatch(body, expected);
+      return validateChangeBatch(body, expected);
     } catch (error) {
       throw new SessionError(
         `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
       );
     }
-    const remaining = (body as { remaining?: unknown }).remaining;
-    return typeof remaining === 'number' && Number.isSafeInteger(remaining) && remaining >= 0
-      ? { ...batch, remaining }
-      : batch;
   }
 
   #apply(batch: ChangeBatch): void {

@@ -43,6 +43,8 @@ export function validateChangeBatch(value: unknown, expected?: BatchExpectations
   const nextAfter = seqNumber(batch['nextAfter'], 'nextAfter');
   const headSeq = seqNumber(batch['headSeq'], 'headSeq');
   if (headSeq < nextAfter) fail(`headSeq ${headSeq} is less than nextAfter ${nextAfter}`);
+  const remaining =
+    batch['remaining'] === undefined ? undefined : seqNumber(batch['remaining'], 'remaining');
   const list = batch['versions'];
   if (!Array.isArray(list)) fail(`versions: expected an array, got ${kind(list)}`);
 
@@ -85,7 +87,13 @@ export function validateChangeBatch(value: unknown, expected?: BatchExpectations
     }
     return version;
   });
-  return { sourceNodeId, versions, nextAfter, headSeq };
+  return {
+    sourceNodeId,
+    versions,
+    nextAfter,
+    headSeq,
+    ...(remaining === undefined ? {} : { remaining }),
+  };
 }
 
 function checkVersion(value: unknown, at: string): WireVersion {
@@ -167,6 +175,7 @@ function idString(value: unknown, at: string): string {
   return value;
 }
 
+/** A seq, or any other count: a non-negative integer. */
 function seqNumber(value: unknown, at: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     fail(`${at}: expected a non-negative integer, got ${quote(value)}`);
