@@ -140,13 +140,20 @@ export type RoomMessagesArgs = {
 
 export type Subscription = {
   __typename?: 'Subscription';
-  /** Every message that lands on this node: posted here or applied by sync. */
+  /**
+   * Every message that lands on this node: posted here or applied by sync. With `after` (the id of
+   * the last message the client saw, or a `Room.messages` cursor), the room's messages after it
+   * come first, oldest to newest, then live ones, with nothing missed or repeated in between: how a
+   * client that reconnects resumes. At most 10000 messages are replayed; page further back with
+   * `Room.messages`.
+   */
   messageAdded: Message;
   /** Edits and deletes. */
   messageChanged: Message;
 };
 
 export type SubscriptionMessageAddedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   roomId: Scalars['ID']['input'];
 };
 
