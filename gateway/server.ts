@@ -13,6 +13,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { maskingFormatError } from '../lib/errorMasking.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
+import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, viewerFromAuthorization } from '../lib/userAuth.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
 import { forwardedHeaders, type GatewayContext } from './context.ts';
@@ -20,6 +21,7 @@ import { NodeRouter } from './nodeRouter.ts';
 import { OperationPreparer } from './operations.ts';
 import { RoutingTable } from './routingTable.ts';
 import { expectedNodeSdl } from './schemaCheck.ts';
+import { GatewaySubscriptions, type SubscriptionStats } from './subscriptions/index.ts';
 import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
 
 export interface GatewayOptions {
@@ -47,6 +49,8 @@ export interface GatewayServer {
   readonly url: string;
   readonly port: number;
   readonly routing: RoutingTable;
+  /** graphql-ws on `/graphql`: counters of what it holds open. */
+  readonly subscriptions: { stats(): SubscriptionStats; upstreamCount(): number };
   close(): Promise<void>;
 }
 
@@ -85,19 +89,34 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     timeoutMs: nodeTimeoutMs,
     log,
   });
+  const subscriptions = new GatewaySubscriptions({
+    subgraphs: [
+      { name: CENTRAL_SUBGRAPH, sdl: supergraph.centralSdl },
+      { name: MESSAGES_SUBGRAPH, sdl: supergraph.nodeSdl },
+    ],
+    centralUrl: options.centralUrl,
+    routing,
+    link,
+    log: log.child('subscriptions'),
+  });
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.supergraphSdl,
     buildService: ({ name }) => {
-      if (name === MESSAGES_SUBGRAPH) return router;
+      if (name === MESSAGES_SUBGRAPH) return subscriptions.wrap(name, router);
       if (name !== CENTRAL_SUBGRAPH) throw new Error(`unknown subgraph ${name}`);
-      return new RemoteGraphQLDataSource<GatewayContext>({
-        url: `${options.centralUrl}/graphql`,
-        willSendRequest({ request, context }) {
-          for (const [key, value] of Object.entries(forwardedHeaders(context as GatewayContext))) {
-            request.http?.headers.set(key, value);
-          }
-        },
-      });
+      return subscriptions.wrap(
+        name,
+        new RemoteGraphQLDataSource<GatewayContext>({
+          url: `${options.centralUrl}/graphql`,
+          willSendRequest({ request, context }) {
+            for (const [key, value] of Object.entries(
+              forwardedHeaders(context as GatewayContext),
+            )) {
+              request.http?.headers.set(key, value);
+            }
+          },
+        }),
+      );
     },
   });
   const keys = options.userKeys ?? remoteUserKeys(options.centralUrl);
@@ -110,6 +129,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
   });
   await apollo.start();
+  if (!gateway.schema) throw new Error('the gateway has no API schema after start');
+  subscriptions.start(gateway.schema, async (request, contextValue) => {
+    const response = await apollo.executeOperation(request, { contextValue });
+    if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
+    return response.body.singleResult;
+  });
   const handleGraphQL = graphqlHandler<GatewayContext>({
     server: apollo,
     context: async (req) => ({
@@ -132,6 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
         return sendJson(res, report.centralConnected ? 200 : 503, {
           status: report.centralConnected ? 'ready' : 'waiting for central',
           routableNodes: routable,
+          subscriptions: subscriptions.stats(),
           nodes: report.nodes,
         });
       }
@@ -148,6 +174,17 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       } else res.destroy();
     });
   });
+  const graphqlWs = attachSubscriptionServer<GatewayContext>({
+    server: http,
+    schema: gateway.schema,
+    log,
+    context: async (params) => {
+      const authorization =
+        typeof params['authorization'] === 'string' ? params['authorization'] : undefined;
+      return { viewer: await viewerFromAuthorization(authorization, keys), authorization };
+    },
+    subscribe: (args) => subscriptions.subscribe(args),
+  });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);
   const url = baseUrl(host, port);
@@ -160,9 +197,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     url,
     port,
     routing,
+    subscriptions,
     close: () =>
       (closing ??= (async () => {
         routing.stop();
+        subscriptions.close();
+        await graphqlWs.close();
         await closeServer(http);
         await apollo.stop();
       })()),

@@ -1,7 +1,14 @@
 // graphql-ws (the graphql-transport-ws protocol) on an existing node:http server, so HTTP and
 // subscriptions share one port and one path.
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, parse, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  validate,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { appError } from './errors.ts';
@@ -22,6 +29,13 @@ export interface SubscriptionServerOptions<TContext> {
   readonly maxPayloadBytes?: number;
   /** @default 10_000 */
   readonly connectionInitWaitTimeoutMs?: number;
+  /**
+   * Runs a validated operation in place of graphql-js `subscribe` (the gateway bridges to
+   * upstream subgraphs rather than resolving locally). @default graphql-js `subscribe`
+   */
+  readonly subscribe?: (
+    args: ExecutionArgs,
+  ) => Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
 }
 
 export interface SubscriptionServer {
@@ -42,6 +56,7 @@ export function attachSubscriptionServer<TContext>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 10_000,
+      ...(options.subscribe ? { subscribe: options.subscribe } : {}),
       // The context is built per operation in onSubscribe so that a refused token comes back as
       // a GraphQL error with its code (UNAUTHENTICATED...) rather than a closed socket.
       onSubscribe: async (ctx, _id, payload) => {

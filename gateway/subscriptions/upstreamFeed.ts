@@ -1,0 +1,76 @@
+// One upstream subscription: a graphql-ws client of its own on one subgraph instance, one
+// operation. It does not reconnect by itself: the topic that owns it decides where to go next
+// (another storage node, the same one from a cursor) when it ends.
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface UpstreamFeedOptions {
+  /** The subgraph's base URL; the feed connects to `${url}/graphql` over WebSocket. */
+  readonly url: string;
+  readonly authorization: string | undefined;
+  readonly query: string;
+  readonly variables: Record<string, unknown>;
+  /** Each event's payload (`data`), in upstream order. */
+  readonly onData: (data: Record<string, unknown>) => void;
+  /** Once, when the feed ends for any reason but `close()`: `error` says why. */
+  readonly onEnd: (error: Error) => void;
+}
+
+export interface UpstreamFeed {
+  readonly url: string;
+  close(): void;
+}
+
+function describe(error: unknown): Error {
+  if (error instanceof Error) return error;
+  if (Array.isArray(error)) {
+    const first = error[0] as { message?: string; extensions?: { code?: string } } | undefined;
+    const failure = new Error(first?.message ?? 'upstream refused the subscription');
+    Object.assign(failure, { code: first?.extensions?.code });
+    return failure;
+  }
+  const close = error as { code?: number; reason?: string; type?: string };
+  if (close?.type === 'close' || typeof close?.code === 'number')
+    return new Error(`connection closed (${close.code ?? '?'} ${close.reason ?? ''})`.trim());
+  if ((error as { type?: string })?.type === 'error') return new Error('connection failed');
+  return new Error(String(error));
+}
+
+export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
+  let ended = false;
+  const client: Client = createClient({
+    url: options.url.replace(/^http/, 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    connectionParams: options.authorization ? { authorization: options.authorization } : {},
+    retryAttempts: 0,
+    lazy: true,
+    lazyCloseTimeout: 0,
+  });
+  const end = (error: Error) => {
+    if (ended) return;
+    ended = true;
+    void client.dispose();
+    options.onEnd(error);
+  };
+  const unsubscribe = client.subscribe<Record<string, unknown>>(
+    { query: options.query, variables: options.variables },
+    {
+      next: (result) => {
+        if (ended) return;
+        if (result.errors?.length) end(describe(result.errors));
+        else if (result.data) options.onData(result.data);
+      },
+      error: (error) => end(describe(error)),
+      complete: () => end(new Error('upstream completed the subscription')),
+    },
+  );
+  return {
+    url: options.url,
+    close() {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      void client.dispose();
+    },
+  };
+}

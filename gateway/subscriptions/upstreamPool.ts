@@ -1,0 +1,298 @@
+// Upstream subscriptions shared by every client: one topic per (subscription field, arguments),
+// opened when its first client arrives and closed the moment its last one leaves.
+// - a central field (nodeStatusChanged, syncSessionUpdated...): one feed to central;
+// - a room's messages (messageAdded, messageChanged): one feed to EVERY routable node storing the
+//   room. A message posted on one node and copied to others by sync arrives once per node: it is
+//   passed on once (append-only fields: once per id; others: once per newer version, by HLC).
+//   A feed that ends (the node died, restarted, was cut off) is opened again as soon as the node
+//   is routable, from the last message id heard from it: the node replays what was committed in
+//   between (`messageAdded(after:)`), so nothing is lost while the other storage nodes' feeds
+//   carry on. New topics start from their creation time the same way, which also covers the
+//   moment between asking a node to subscribe and its subscription being in place.
+import type { GraphQLError } from 'graphql';
+import { appError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { RoomPlacement, RoutingNode } from '../centralLink.ts';
+import type { BridgeEvent, Scope } from './eventExecutor.ts';
+import type { BridgedField } from './fieldCatalog.ts';
+import { openUpstreamFeed, type UpstreamFeed } from './upstreamFeed.ts';
+
+export interface Subscriber {
+  readonly scope: Scope;
+  /** Called synchronously for every subscriber of a topic, in upstream order. */
+  deliver(event: BridgeEvent): void;
+  /** Ends the client's subscription with this error. */
+  fail(error: GraphQLError): void;
+}
+
+export interface UpstreamPoolOptions {
+  readonly centralUrl: string;
+  /** ONLINE nodes serving the expected schema, among the given ids (RoutingTable.candidates). */
+  readonly candidates: (nodeIds: readonly string[]) => Promise<RoutingNode[]>;
+  /** The room's storage nodes, asked fresh (placement may just have changed). */
+  readonly placement: (roomId: string) => Promise<RoomPlacement | null>;
+  readonly log: Logger;
+  /** Message versions remembered per topic to pass each on once. @default 10_000 */
+  readonly dedupeWindow?: number;
+  /** First delay before opening a missing feed again; doubles up to 8x. @default 250 */
+  readonly retryMs?: number;
+}
+
+const CENTRAL = 'central';
+
+/** A UUIDv7-shaped id below every message id made from this millisecond on. */
+export function idAtTime(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7000-8000-000000000000`;
+}
+
+function stableKey(field: string, args: Readonly<Record<string, unknown>>): string {
+  const sorted = Object.keys(args)
+    .sort()
+    .map((k) => [k, args[k]]);
+  return `${field}(${JSON.stringify(sorted)})`;
+}
+
+class Topic {
+  readonly subscribers = new Set<Subscriber>();
+  readonly feeds = new Map<string, UpstreamFeed>();
+  /** Per node: the greatest message id heard from it, where its feed resumes. */
+  readonly #cursors = new Map<string, string>();
+  readonly #startId = idAtTime(Date.now());
+  /** Message id -> greatest version passed on; insertion order = age, for the bound. */
+  readonly #seen = new Map<string, string>();
+  readonly #upstreamQuery: string;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay: number;
+  #reconciling: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly field: BridgedField,
+    readonly args: Readonly<Record<string, unknown>>,
+    readonly roomId: string | undefined,
+  ) {
+    this.#retryDelay = pool.retryMs;
+    const declared = field.arguments.map((a) => `$${a.name}: ${a.type}`);
+    const passed = field.arguments.map((a) => `${a.name}: $${a.name}`);
+    this.#upstreamQuery =
+      `subscription Upstream${declared.length ? `(${declared.join(', ')})` : ''} ` +
+      `{ ${field.field}${passed.length ? `(${passed.join(', ')})` : ''} ${field.projection} }`;
+  }
+
+  /** Opens the feeds that should be open and are not; safe to call any time, from anywhere. */
+  reconcile(): void {
+    if (this.#closed) return;
+    if (this.#reconciling) {
+      this.#again = true;
+      return;
+    }
+    this.#reconciling = this.#reconcile()
+      .catch((error: unknown) => {
+        this.pool.log.warn(`${this.describe()}: ${(error as Error).message}`);
+        this.#scheduleRetry();
+      })
+      .finally(() => {
+        this.#reconciling = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.reconcile();
+        }
+      });
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.roomId === undefined) {
+      if (!this.feeds.has(CENTRAL)) this.#open(CENTRAL, this.pool.centralUrl);
+      return;
+    }
+    const placement = await this.pool.placement(this.roomId);
+    if (this.#closed) return;
+    if (!placement) {
+      for (const s of [...this.subscribers])
+        s.fail(appError('NOT_FOUND', `no room ${this.roomId}`));
+      return;
+    }
+    const nodes = await this.pool.candidates(placement.storageNodeIds);
+    if (this.#closed) return;
+    for (const node of nodes) {
+      const open = this.feeds.get(node.id);
+      if (open && open.url === node.url) continue;
+      open?.close();
+      this.#open(node.id, node.url, node.name);
+    }
+    // Nodes that are down are opened once they are routable again: look again later.
+    if (nodes.length < placement.storageNodeIds.length) this.#scheduleRetry();
+    else this.#retryDelay = this.pool.retryMs;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.reconcile();
+    }, this.#retryDelay);
+    this.#retryTimer.unref();
+    this.#retryDelay = Math.min(this.#retryDelay * 2, this.pool.retryMs * 8);
+  }
+
+  #authorization(): string | undefined {
+    // The newest subscriber's token: the likeliest to be still valid when a feed reconnects.
+    let last: Subscriber | undefined;
+    for (const s of this.subscribers) last = s;
+    return last?.scope.authorization;
+  }
+
+  #open(instance: string, url: string, name = instance): void {
+    const variables: Record<string, unknown> = { ...this.args };
+    if (this.field.resumable) variables['after'] = this.#cursors.get(instance) ?? this.#startId;
+    const feed = openUpstreamFeed({
+      url,
+      authorization: this.#authorization(),
+      query: this.#upstreamQuery,
+      variables,
+      onData: (data) => this.#onData(instance, data),
+      onEnd: (error) => {
+        if (this.feeds.get(instance) !== feed) return;
+        this.feeds.delete(instance);
+        this.pool.log.warn(`${this.describe()}: feed from ${name} ended (${error.message})`);
+        this.#scheduleRetry();
+      },
+    });
+    this.feeds.set(instance, feed);
+  }
+
+  #onData(instance: string, data: Record<string, unknown>): void {
+    const value = data[this.field.field] as Record<string, unknown> | null | undefined;
+    const id = value?.['id'];
+    if (!value || typeof id !== 'string') return;
+    if (this.roomId !== undefined) {
+      if (this.field.resumable) {
+        const cursor = this.#cursors.get(instance);
+        if (cursor === undefined || id > cursor) this.#cursors.set(instance, id);
+      }
+      if (!this.#firstTime(id, value['hlc'])) return;
+    }
+    this.pool.dispatch(this, {
+      serial: this.pool.nextSerial(),
+      entity: { subgraph: this.field.subgraph, lookupField: this.field.lookupField, id, value },
+    });
+  }
+
+  /** Whether this version is to be passed on, remembering it if so. */
+  #firstTime(id: string, hlc: unknown): boolean {
+    const version = typeof hlc === 'string' ? hlc : '';
+    const previous = this.#seen.get(id);
+    // Append-only fields (messageAdded) pass a message on once, whatever version a node has;
+    // the others once per newer version (HLC strings compare in clock order).
+    if (previous !== undefined && (this.field.resumable || version <= previous)) return false;
+    this.#seen.delete(id);
+    this.#seen.set(id, version);
+    if (this.#seen.size > this.pool.dedupeWindow) {
+      const oldest = this.#seen.keys().next().value;
+      if (oldest !== undefined) this.#seen.delete(oldest);
+    }
+    return true;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    for (const feed of this.feeds.values()) feed.close();
+    this.feeds.clear();
+  }
+
+  describe(): string {
+    return stableKey(this.field.field, this.args);
+  }
+}
+
+export class UpstreamPool {
+  readonly centralUrl: string;
+  readonly candidates: UpstreamPoolOptions['candidates'];
+  readonly placement: UpstreamPoolOptions['placement'];
+  readonly log: Logger;
+  readonly dedupeWindow: number;
+  readonly retryMs: number;
+  readonly #topics = new Map<string, Topic>();
+  #serial = 0;
+
+  constructor(options: UpstreamPoolOptions) {
+    this.centralUrl = options.centralUrl;
+    this.candidates = options.candidates;
+    this.placement = options.placement;
+    this.log = options.log;
+    this.dedupeWindow = options.dedupeWindow ?? 10_000;
+    this.retryMs = options.retryMs ?? 250;
+  }
+
+  /**
+   * Adds a subscriber to the topic of (field, args), opening it if needed. Returns the function
+   * that removes it again (closing the topic's upstream feeds if it was the last).
+   */
+  join(
+    field: BridgedField,
+    args: Readonly<Record<string, unknown>>,
+    subscriber: Subscriber,
+  ): () => void {
+    const key = stableKey(field.field, args);
+    let topic = this.#topics.get(key);
+    const roomId = typeof args['roomId'] === 'string' ? args['roomId'] : undefined;
+    if (!topic) {
+      topic = new Topic(this, field, args, field.roomScoped ? roomId : undefined);
+      this.#topics.set(key, topic);
+      topic.subscribers.add(subscriber);
+      topic.reconcile();
+    } else topic.subscribers.add(subscriber);
+    const joined = topic;
+    return () => {
+      joined.subscribers.delete(subscriber);
+      if (joined.subscribers.size === 0 && this.#topics.get(key) === joined) {
+        joined.close();
+        this.#topics.delete(key);
+      }
+    };
+  }
+
+  dispatch(topic: Topic, event: BridgeEvent): void {
+    for (const subscriber of [...topic.subscribers]) subscriber.deliver(event);
+  }
+
+  nextSerial(): number {
+    return ++this.#serial;
+  }
+
+  /** Open upstream subscriptions (one per topic and subgraph instance). */
+  upstreamCount(): number {
+    let count = 0;
+    for (const topic of this.#topics.values()) count += topic.feeds.size;
+    return count;
+  }
+
+  /** Clients subscribed through the pool. */
+  subscriberCount(): number {
+    let count = 0;
+    for (const topic of this.#topics.values()) count += topic.subscribers.size;
+    return count;
+  }
+
+  /** Subscribers of a room's topics, e.g. to check their membership again. */
+  roomSubscribers(roomId: string): Subscriber[] {
+    return [...this.#topics.values()]
+      .filter((t) => t.roomId === roomId)
+      .flatMap((t) => [...t.subscribers]);
+  }
+
+  /** A node or room changed: open whatever feeds became possible. */
+  reconcile(roomId?: string): void {
+    for (const topic of this.#topics.values())
+      if (roomId === undefined || topic.roomId === roomId) topic.reconcile();
+  }
+
+  close(): void {
+    for (const topic of this.#topics.values()) topic.close();
+    this.#topics.clear();
+  }
+}
