@@ -28,7 +28,7 @@ function pageSize(value: number, what: string, max: number): number {
 
 async function nodeOf(ctx: CentralContext, id: string): Promise<NodeRow> {
   const node = await ctx.loaders.node.load(id);
-  if (!node) throw new Error(`node ${id} is referenced but does not exist`);
+  if (!node) throw appError('NOT_FOUND', `node ${id} is not registered`);
   return node;
 }
 
