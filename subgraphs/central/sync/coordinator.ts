@@ -175,7 +175,8 @@ export class SyncCoordinator {
   /**
    * A node opened its job stream. Its older streams are closed and every session it had IN_PROGRESS
    * is failed and continued in a new one: the node restarted or lost the stream, and its stored
-   * cursor makes the new session a resume. Returns the function to call when the stream ends.
+   * cursor makes the new session a resume. It also catches up with its ONLINE peers. Returns the
+   * function to call when the stream ends.
    */
   attach(node: NodeRow, stream: JobStream): () => void {
     const attached: Attached = { node, stream, sessions: new Set(), open: true, replaced: false };
@@ -194,9 +195,28 @@ export class SyncCoordinator {
       await this.#resume(
         await failRunning(this.#db, runningOfTarget(node.id, live), RECONNECT_REASON),
       );
+      await this.#catchUp(node.id);
       await this.#dispatch(node.id);
     });
     return () => this.#detach(attached);
+  }
+
+  /**
+   * A node that (re)connects pulls what its peers changed while it was away: their change
+   * notifications skipped it while it was offline, and its schedule may be minutes off.
+   */
+  async #catchUp(nodeId: string): Promise<void> {
+    const topology = await loadTopology(this.#db);
+    const node = topology.nodes.get(nodeId);
+    if (!node?.syncEnabled) return;
+    for (const peer of topology.peersOf(nodeId)) {
+      if (peer.status === 'ONLINE')
+        await this.enqueue(
+          { sourceNodeId: peer.id, targetNodeId: nodeId },
+          'INCREMENTAL',
+          'CHANGE',
+        );
+    }
   }
 
   #detach(attached: Attached): void {
