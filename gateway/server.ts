@@ -23,6 +23,7 @@ import { RoutingTable } from './routingTable.ts';
 import { expectedNodeSdl } from './schemaCheck.ts';
 import { GatewaySubscriptions, type SubscriptionStats } from './subscriptions/index.ts';
 import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
+import { serveWeb } from './web/serveWeb.ts';
 
 export interface GatewayOptions {
   /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
@@ -145,6 +146,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   });
 
   const http: Server = createServer((req, res) => {
+    if (serveWeb(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     const handled = (async () => {
       if (path === '/graphql') return handleGraphQL(req, res);

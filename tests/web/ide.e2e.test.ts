@@ -1,0 +1,111 @@
+// The GraphQL IDE at GET /graphql, in headless Chromium against a real cluster (central, three
+// nodes and the gateway as processes): it loads with nothing from beyond 127.0.0.1, documents the
+// schema, runs a query with an Authorization header and a subscription over graphql-ws.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../helpers/cluster.ts';
+import {
+  ensureWebBuilt,
+  launchBrowser,
+  openFencedPage,
+  screenshot,
+  type FencedPage,
+} from '../helpers/browser.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+
+const leftovers = new Leftovers();
+let cluster: Cluster;
+let browser: Browser;
+
+beforeAll(async () => {
+  await ensureWebBuilt();
+  [cluster, browser] = await Promise.all([Cluster.start(leftovers), launchBrowser(leftovers)]);
+});
+afterAll(() => leftovers.dispose());
+
+async function openIde(): Promise<FencedPage> {
+  const fenced = await openFencedPage(browser);
+  leftovers.defer(() => fenced.context.close());
+  const response = await fenced.page.goto(`${cluster.gatewayUrl}/graphql`);
+  expect(response?.status()).toBe(200);
+  expect(response?.headers()['content-type']).toContain('text/html');
+  // The operation editor is Monaco, which GraphiQL loads lazily: once it shows text, every
+  // script, style and worker has loaded.
+  await fenced.page.locator('.graphiql-query-editor .view-lines').waitFor();
+  return fenced;
+}
+
+const HEADERS_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
+
+/** Replaces the content of a Monaco editor (the operation or the headers editor). */
+async function setEditor(page: Page, selector: string, text: string): Promise<void> {
+  await page.locator(`${selector} .view-lines`).click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+/** The text the response pane shows, as the user sees it. */
+async function responseText(page: Page): Promise<string> {
+  return (await page.locator('.result-window .view-lines').innerText()).replace(/\u00a0/g, ' ');
+}
+
+describe('GraphQL IDE', () => {
+  it('loads with no request leaving 127.0.0.1 and documents the schema', async () => {
+    const { page, offsite, errors } = await openIde();
+    await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+    const docs = page.locator('.graphiql-doc-explorer');
+    await expect.poll(() => docs.innerText()).toMatch(/subscription:\s*Subscription/);
+    await docs.getByText('Query', { exact: true }).first().click();
+    await expect.poll(() => docs.innerText()).toContain('syncSessions');
+    await screenshot(page, 'ide-docs');
+    expect(offsite).toEqual([]);
+    expect(errors.filter((e) => !e.includes('favicon'))).toEqual([]);
+  });
+
+  it('runs a query with an Authorization header and shows the result', async () => {
+    const { page, offsite } = await openIde();
+    await setEditor(page, '.graphiql-query-editor', 'query Me { me { username role } }');
+    await page.getByRole('button', { name: 'Headers' }).click();
+    await setEditor(
+      page,
+      HEADERS_EDITOR,
+      JSON.stringify({ Authorization: `Bearer ${cluster.adminToken}` }),
+    );
+    await page.locator('.graphiql-execute-button').click();
+    await expect.poll(() => responseText(page), { timeout: 15_000 }).toContain('"ADMIN"');
+    expect(await responseText(page)).toContain('"username": "admin"');
+    await screenshot(page, 'ide-query');
+    expect(offsite).toEqual([]);
+  });
+
+  it('runs a subscription over graphql-ws with the header as its connection parameter', async () => {
+    const { page, offsite } = await openIde();
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await setEditor(
+      page,
+      '.graphiql-query-editor',
+      'subscription Nodes { nodeStatusChanged { name status } }',
+    );
+    await page.getByRole('button', { name: 'Headers' }).click();
+    await setEditor(
+      page,
+      HEADERS_EDITOR,
+      JSON.stringify({ Authorization: `Bearer ${cluster.adminToken}` }),
+    );
+    await page.locator('.graphiql-execute-button').click();
+    await expect.poll(() => sockets.length).toBeGreaterThan(0);
+    // The subscription is live once the gateway holds its upstream; then a node goes down.
+    await cluster.waitForReady((report: any) => report.subscriptions?.upstream > 0);
+    await cluster.killNode('node-c');
+    await expect
+      .poll(() => responseText(page), { timeout: 20_000 })
+      .toMatch(/"name": "node-c",\s*"status": "OFFLINE"/);
+    await screenshot(page, 'ide-subscription');
+    expect(sockets.every((url) => url.startsWith(cluster.gatewayUrl.replace('http', 'ws')))).toBe(
+      true,
+    );
+    expect(offsite).toEqual([]);
+  });
+});
