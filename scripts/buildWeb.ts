@@ -204,7 +204,15 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
       `${JSON.stringify({ builtAt: new Date().toISOString(), pages: Object.keys(PAGES), workers: workerUrls, files: outputs.length }, null, 2)}\n`,
     );
     await rm(outDir, { recursive: true, force: true });
-    await rename(tmp, outDir);
+    try {
+      await rename(tmp, outDir);
+    } catch (error) {
+      // Two builds at once (parallel test workers): the one that finished first wins.
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !existsSync(path.join(outDir, MANIFEST)))
+        throw error;
+      await rm(tmp, { recursive: true, force: true });
+    }
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;

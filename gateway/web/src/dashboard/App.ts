@@ -1,0 +1,530 @@
+// The sync dashboard: admin login, then the nodes, how far behind each pair is and the last sync
+// sessions, kept live by graphql-ws, with the buttons that call triggerSync. Every error is shown
+// next to what failed, as "message (CODE)". Plain createElement: the repository's tsconfig has no
+// JSX, and the page is small.
+import type { Client } from 'graphql-ws';
+import {
+  createElement as h,
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+  type FormEvent,
+  type ReactNode,
+} from 'react';
+import { ApiError, connectLive, describeError, request, subscribe, type LiveState } from './api.ts';
+import {
+  LOGIN,
+  NODE_STATUS_CHANGED,
+  NODES,
+  PAIRS,
+  SESSION_LIMIT,
+  SESSION_UPDATED,
+  SESSIONS,
+  TRIGGER_SYNC,
+  type LoginResult,
+  type NodesResult,
+  type NodeStatusChangedEvent,
+  type PairsResult,
+  type Session,
+  type SessionsResult,
+  type SessionUpdatedEvent,
+  type SyncNode,
+  type SyncPair,
+  type SyncType,
+  type TriggerSyncResult,
+  type Viewer,
+} from './queries.ts';
+import { formatTime, isFinished, mergeSessions, progressOf, upsertNode } from './state.ts';
+
+interface Auth {
+  readonly token: string;
+  readonly user: Viewer;
+}
+
+// Per tab: closing the tab logs out, and the token never sits in long-lived storage.
+const AUTH_KEY = 'switchboard.dashboard.auth';
+
+function loadAuth(): Auth | null {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(AUTH_KEY) ?? 'null') as Auth | null;
+    return stored && typeof stored.token === 'string' ? stored : null;
+  } catch {
+    return null;
+  }
+}
+
+export function App(): ReactNode {
+  const [auth, setAuth] = useState<Auth | null>(loadAuth);
+  const [notice, setNotice] = useState<string | undefined>();
+  const onLogin = useCallback((next: Auth) => {
+    sessionStorage.setItem(AUTH_KEY, JSON.stringify(next));
+    setNotice(undefined);
+    setAuth(next);
+  }, []);
+  const onLogout = useCallback((reason?: string) => {
+    sessionStorage.removeItem(AUTH_KEY);
+    setNotice(reason);
+    setAuth(null);
+  }, []);
+  return auth
+    ? h(Dashboard, { auth, onLogout })
+    : h(Login, { onLogin, ...(notice ? { notice } : {}) });
+}
+
+function ErrorLine(props: { error: string | undefined; name: string }): ReactNode {
+  if (!props.error) return null;
+  return h('p', { className: 'error', role: 'alert', 'data-error-for': props.name }, props.error);
+}
+
+function Login(props: { onLogin: (auth: Auth) => void; notice?: string }): ReactNode {
+  const [username, setUsername] = useState('admin');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [pending, setPending] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setPending(true);
+    setError(undefined);
+    try {
+      const { login } = await request<LoginResult>(LOGIN, { username, password });
+      if (login.user.role !== 'ADMIN') {
+        setError(`${login.user.username} is not an ADMIN: the dashboard needs one (FORBIDDEN)`);
+        return;
+      }
+      props.onLogin({ token: login.token, user: login.user });
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setPending(false);
+    }
+  };
+
+  return h(
+    'main',
+    { className: 'login' },
+    h('h1', null, 'Switchboard sync dashboard'),
+    props.notice ? h('p', { className: 'notice' }, props.notice) : null,
+    h(
+      'form',
+      { onSubmit: (e: FormEvent) => void submit(e), 'aria-label': 'Log in' },
+      h(
+        'label',
+        null,
+        'Username',
+        h('input', {
+          name: 'username',
+          autoComplete: 'username',
+          value: username,
+          onChange: (e: { target: HTMLInputElement }) => setUsername(e.target.value),
+        }),
+      ),
+      h(
+        'label',
+        null,
+        'Password',
+        h('input', {
+          name: 'password',
+          type: 'password',
+          autoComplete: 'current-password',
+          value: password,
+          onChange: (e: { target: HTMLInputElement }) => setPassword(e.target.value),
+        }),
+      ),
+      h('button', { type: 'submit', disabled: pending }, pending ? 'Logging in…' : 'Log in'),
+      h(ErrorLine, { error, name: 'login' }),
+    ),
+  );
+}
+
+interface ActionState {
+  readonly pending: boolean;
+  readonly error?: string;
+  readonly done?: string;
+}
+
+type Pairs =
+  | { readonly kind: 'loading' }
+  | { readonly kind: 'unavailable'; readonly reason: string }
+  | { readonly kind: 'ready'; readonly pairs: readonly SyncPair[] };
+
+type Section = 'nodes' | 'sessions' | 'pairs' | 'live';
+
+function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): ReactNode {
+  const { auth, onLogout } = props;
+  const [nodes, setNodes] = useState<SyncNode[] | undefined>();
+  const [sessions, setSessions] = useState<Session[]>([]);
+  const [pairs, setPairs] = useState<Pairs>({ kind: 'loading' });
+  const [errors, setErrors] = useState<Partial<Record<Section, string>>>({});
+  const [live, setLive] = useState<LiveState>('connecting');
+  const [actions, setActions] = useState<Record<string, ActionState>>({});
+
+  const setError = useCallback(
+    (section: Section, error: string | undefined) =>
+      setErrors((current) => ({ ...current, [section]: error })),
+    [],
+  );
+
+  const run = useCallback(
+    async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+      try {
+        return await request<T>(query, variables, auth.token);
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') {
+          onLogout(`Logged out: ${describeError(error)}`);
+        }
+        throw error;
+      }
+    },
+    [auth.token, onLogout],
+  );
+
+  const loadNodes = useCallback(async () => {
+    try {
+      const { nodes: list } = await run<NodesResult>(NODES);
+      setNodes([...list].sort((a, b) => a.name.localeCompare(b.name)));
+      setError('nodes', undefined);
+    } catch (error) {
+      setError('nodes', describeError(error));
+    }
+  }, [run, setError]);
+
+  const loadSessions = useCallback(async () => {
+    try {
+      const { syncSessions } = await run<SessionsResult>(SESSIONS, { last: SESSION_LIMIT });
+      setSessions((current) => mergeSessions(current, syncSessions, SESSION_LIMIT));
+      setError('sessions', undefined);
+    } catch (error) {
+      setError('sessions', describeError(error));
+    }
+  }, [run, setError]);
+
+  const loadPairs = useCallback(async () => {
+    try {
+      const { syncPairs } = await run<PairsResult>(PAIRS);
+      setPairs({ kind: 'ready', pairs: syncPairs });
+      setError('pairs', undefined);
+    } catch (error) {
+      // A gateway whose central predates syncPairs refuses the query as invalid.
+      if (error instanceof ApiError && error.code === 'GRAPHQL_VALIDATION_FAILED') {
+        setPairs({ kind: 'unavailable', reason: describeError(error) });
+      } else setError('pairs', describeError(error));
+    }
+  }, [run, setError]);
+
+  // A finished session moves a pair's lag and a node's last sync, a node's status changes which
+  // pairs can sync: refetch both, at most once a second however many events come together.
+  const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const scheduleRefresh = useCallback(() => {
+    if (refreshTimer.current !== undefined) return;
+    refreshTimer.current = setTimeout(() => {
+      refreshTimer.current = undefined;
+      void loadPairs();
+      void loadNodes();
+    }, 1000);
+  }, [loadNodes, loadPairs]);
+
+  useEffect(() => {
+    const loadAll = () => {
+      void loadNodes();
+      void loadSessions();
+      void loadPairs();
+    };
+    loadAll();
+    let connections = 0;
+    const client: Client = connectLive({
+      token: auth.token,
+      onState: setLive,
+      // Events missed while the socket was down are in the current state: refetch it.
+      onConnected: () => {
+        if (connections++ > 0) loadAll();
+      },
+    });
+    const liveError = (error: ApiError) => {
+      if (error.code === 'UNAUTHENTICATED') onLogout(`Logged out: ${describeError(error)}`);
+      else setError('live', describeError(error));
+    };
+    const stopNodes = subscribe<NodeStatusChangedEvent>(client, NODE_STATUS_CHANGED, {
+      next: ({ nodeStatusChanged }) => {
+        setNodes((list) => upsertNode(list, nodeStatusChanged));
+        scheduleRefresh();
+      },
+      error: liveError,
+    });
+    const stopSessions = subscribe<SessionUpdatedEvent>(client, SESSION_UPDATED, {
+      next: ({ syncSessionUpdated }) => {
+        setSessions((list) => mergeSessions(list, [syncSessionUpdated], SESSION_LIMIT));
+        if (isFinished(syncSessionUpdated)) scheduleRefresh();
+      },
+      error: liveError,
+    });
+    return () => {
+      stopNodes();
+      stopSessions();
+      void client.dispose();
+      clearTimeout(refreshTimer.current);
+      refreshTimer.current = undefined;
+    };
+  }, [auth.token, loadNodes, loadPairs, loadSessions, onLogout, scheduleRefresh, setError]);
+
+  const trigger = (key: string, syncType: SyncType, nodeId?: string) => async () => {
+    setActions((current) => ({ ...current, [key]: { pending: true } }));
+    try {
+      const { triggerSync } = await run<TriggerSyncResult>(TRIGGER_SYNC, {
+        syncType,
+        ...(nodeId ? { nodeId } : {}),
+      });
+      setSessions((list) => mergeSessions(list, triggerSync, SESSION_LIMIT));
+      const done =
+        triggerSync.length === 0
+          ? 'no session started: no two ONLINE nodes share a room'
+          : `${triggerSync.length} session${triggerSync.length === 1 ? '' : 's'} requested`;
+      setActions((current) => ({ ...current, [key]: { pending: false, done } }));
+    } catch (error) {
+      setActions((current) => ({
+        ...current,
+        [key]: { pending: false, error: describeError(error) },
+      }));
+    }
+  };
+
+  const actionButton = (key: string, label: string, onClick: () => Promise<void>, name = label) => {
+    const state = actions[key];
+    return h(
+      'span',
+      { className: 'action', 'data-action': key },
+      h(
+        'button',
+        {
+          type: 'button',
+          'aria-label': name,
+          disabled: state?.pending,
+          onClick: () => void onClick(),
+        },
+        label,
+      ),
+      state?.done && !state.pending
+        ? h('span', { className: 'done', role: 'status' }, state.done)
+        : null,
+      h(ErrorLine, { error: state?.error, name: key }),
+    );
+  };
+
+  return h(
+    'main',
+    { className: 'dashboard' },
+    h(
+      'header',
+      null,
+      h('h1', null, 'Switchboard sync'),
+      h('span', { className: `live live-${live}`, 'data-live': live }, liveLabel(live)),
+      h('span', { className: 'spacer' }),
+      h('a', { href: 'graphql' }, 'GraphQL IDE'),
+      h('span', { className: 'user' }, auth.user.username),
+      h('button', { type: 'button', onClick: () => onLogout() }, 'Log out'),
+    ),
+    h(ErrorLine, { error: errors.live, name: 'live' }),
+    h(
+      'section',
+      { 'aria-labelledby': 'nodes-title' },
+      h('h2', { id: 'nodes-title' }, 'Nodes'),
+      h(
+        'div',
+        { className: 'toolbar' },
+        actionButton('all-full', 'Full sync all nodes', trigger('all-full', 'FULL')),
+        actionButton(
+          'all-incremental',
+          'Incremental sync',
+          trigger('all-incremental', 'INCREMENTAL'),
+        ),
+      ),
+      h(ErrorLine, { error: errors.nodes, name: 'nodes' }),
+      nodes === undefined
+        ? h('p', null, 'Loading…')
+        : h(NodeTable, { nodes, actionButton, trigger }),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'pairs-title' },
+      h('h2', { id: 'pairs-title' }, 'How far behind each pair is'),
+      h(ErrorLine, { error: errors.pairs, name: 'pairs' }),
+      h(PairTable, { pairs }),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'sessions-title' },
+      h('h2', { id: 'sessions-title' }, `Last ${SESSION_LIMIT} sync sessions`),
+      h(ErrorLine, { error: errors.sessions, name: 'sessions' }),
+      h(SessionTable, { sessions }),
+    ),
+  );
+}
+
+function liveLabel(state: LiveState): string {
+  if (state === 'live') return '● live';
+  if (state === 'connecting') return 'connecting…';
+  return 'reconnecting…';
+}
+
+function NodeTable(props: {
+  nodes: readonly SyncNode[];
+  actionButton: (
+    key: string,
+    label: string,
+    onClick: () => Promise<void>,
+    name?: string,
+  ) => ReactNode;
+  trigger: (key: string, syncType: SyncType, nodeId?: string) => () => Promise<void>;
+}): ReactNode {
+  if (props.nodes.length === 0) return h('p', null, 'No node is registered yet.');
+  return h(
+    'table',
+    { className: 'nodes' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ...['Node', 'Status', 'Last seen', 'Last sync', 'Auto sync', 'URL', ''].map((t) =>
+          h('th', { key: t }, t),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      props.nodes.map((node) =>
+        h(
+          'tr',
+          { key: node.id, 'data-node': node.name, 'data-status': node.status },
+          h('td', null, node.name),
+          h('td', null, h('span', { className: `badge status-${node.status}` }, node.status)),
+          h('td', null, formatTime(node.lastSeenAt)),
+          h('td', null, formatTime(node.lastSyncAt)),
+          h('td', null, node.syncEnabled ? `every ${node.autoSyncInterval} s` : 'off'),
+          h('td', { className: 'url' }, node.url),
+          h(
+            'td',
+            null,
+            props.actionButton(
+              `node-${node.id}`,
+              'Sync',
+              props.trigger(`node-${node.id}`, 'FULL', node.id),
+              `Sync ${node.name}`,
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function PairTable(props: { pairs: Pairs }): ReactNode {
+  const { pairs } = props;
+  if (pairs.kind === 'loading') return h('p', null, 'Loading…');
+  if (pairs.kind === 'unavailable') {
+    return h('p', { className: 'notice' }, `Not available from this gateway: ${pairs.reason}`);
+  }
+  if (pairs.pairs.length === 0) return h('p', null, 'No two nodes share a room yet.');
+  return h(
+    'table',
+    { className: 'pairs' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ...['Source → target', 'Behind', 'Digests', 'Last sync', 'Running'].map((t) =>
+          h('th', { key: t }, t),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      pairs.pairs.map((pair) =>
+        h(
+          'tr',
+          {
+            key: `${pair.sourceNode.id}>${pair.targetNode.id}`,
+            'data-pair': `${pair.sourceNode.name}>${pair.targetNode.name}`,
+          },
+          h('td', null, `${pair.sourceNode.name} → ${pair.targetNode.name}`),
+          h(
+            'td',
+            { className: pair.behind > 0 ? 'behind' : 'caught-up' },
+            pair.behind === 0
+              ? 'caught up'
+              : `${pair.behind} change${pair.behind === 1 ? '' : 's'}`,
+          ),
+          h('td', null, pair.digestsMatch === null ? '—' : pair.digestsMatch ? 'match' : 'differ'),
+          h('td', null, formatTime(pair.lastSyncAt)),
+          h('td', null, pair.activeSession ? pair.activeSession.status : '—'),
+        ),
+      ),
+    ),
+  );
+}
+
+function ProgressBar(props: { session: Session }): ReactNode {
+  const { session } = props;
+  const progress = progressOf(session);
+  const counts =
+    session.messagesTotal === null
+      ? `${session.messagesSynced}`
+      : `${session.messagesSynced} / ${session.messagesTotal}`;
+  return h(
+    'span',
+    { className: 'progress' },
+    h('progress', {
+      max: 1,
+      ...(progress === undefined ? {} : { value: progress }),
+      'aria-label': `${session.sourceNode.name} → ${session.targetNode.name} progress`,
+    }),
+    h('span', { className: 'counts' }, counts),
+  );
+}
+
+function SessionTable(props: { sessions: readonly Session[] }): ReactNode {
+  if (props.sessions.length === 0) return h('p', null, 'No sync session yet.');
+  return h(
+    'table',
+    { className: 'sessions' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ...['Source → target', 'Type', 'Trigger', 'Status', 'Progress', 'Started', 'Finished'].map(
+          (t) => h('th', { key: t }, t),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      props.sessions.map((session) =>
+        h(
+          'tr',
+          { key: session.id, 'data-session': session.id, 'data-status': session.status },
+          h('td', null, `${session.sourceNode.name} → ${session.targetNode.name}`),
+          h('td', null, session.syncType),
+          h('td', null, session.trigger),
+          h(
+            'td',
+            null,
+            h('span', { className: `badge status-${session.status}` }, session.status),
+            session.error ? h('div', { className: 'error', role: 'alert' }, session.error) : null,
+          ),
+          h('td', null, h(ProgressBar, { session })),
+          h('td', null, formatTime(session.startedAt)),
+          h('td', null, formatTime(session.completedAt)),
+        ),
+      ),
+    ),
+  );
+}

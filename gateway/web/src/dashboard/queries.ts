@@ -1,0 +1,93 @@
+// The operations the dashboard sends (names as in ../shared/api-contract.md) and the shapes of
+// what they return.
+
+export type NodeStatus = 'ONLINE' | 'OFFLINE' | 'DEGRADED';
+export type SyncStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+export type SyncType = 'FULL' | 'INCREMENTAL';
+
+export interface NodeRef {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface SyncNode extends NodeRef {
+  readonly url: string;
+  readonly status: NodeStatus;
+  readonly lastSeenAt: string | null;
+  readonly lastSyncAt: string | null;
+  readonly syncEnabled: boolean;
+  readonly autoSyncInterval: number;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly sourceNode: NodeRef;
+  readonly targetNode: NodeRef;
+  readonly status: SyncStatus;
+  readonly syncType: SyncType;
+  readonly trigger: string;
+  readonly messagesSynced: number;
+  readonly messagesTotal: number | null;
+  readonly startedAt: string;
+  readonly completedAt: string | null;
+  readonly error: string | null;
+}
+
+export interface SyncPair {
+  readonly sourceNode: NodeRef;
+  readonly targetNode: NodeRef;
+  readonly behind: number;
+  readonly digestsMatch: boolean | null;
+  readonly lastSyncAt: string | null;
+  readonly activeSession: { readonly id: string; readonly status: SyncStatus } | null;
+}
+
+export interface Viewer {
+  readonly id: string;
+  readonly username: string;
+  readonly role: 'ADMIN' | 'MEMBER';
+}
+
+const NODE_FIELDS = 'id name url status lastSeenAt lastSyncAt syncEnabled autoSyncInterval';
+const SESSION_FIELDS = `id status syncType trigger messagesSynced messagesTotal startedAt completedAt error
+  sourceNode { id name } targetNode { id name }`;
+
+/** How many sessions the page lists. */
+export const SESSION_LIMIT = 20;
+
+export const LOGIN = `mutation DashboardLogin($username: String!, $password: String!) {
+  login(username: $username, password: $password) { token user { id username role } }
+}`;
+export type LoginResult = { login: { token: string; user: Viewer } };
+
+export const ME = 'query DashboardMe { me { id username role } }';
+export type MeResult = { me: Viewer | null };
+
+export const NODES = `query DashboardNodes { nodes { ${NODE_FIELDS} } }`;
+export type NodesResult = { nodes: SyncNode[] };
+
+export const SESSIONS = `query DashboardSessions($last: Int!) {
+  syncSessions(last: $last) { ${SESSION_FIELDS} }
+}`;
+export type SessionsResult = { syncSessions: Session[] };
+
+export const PAIRS = `query DashboardPairs {
+  syncPairs { behind digestsMatch lastSyncAt sourceNode { id name } targetNode { id name }
+    activeSession { id status } }
+}`;
+export type PairsResult = { syncPairs: SyncPair[] };
+
+export const TRIGGER_SYNC = `mutation DashboardTriggerSync($nodeId: ID, $syncType: SyncType!) {
+  triggerSync(nodeId: $nodeId, syncType: $syncType) { ${SESSION_FIELDS} }
+}`;
+export type TriggerSyncResult = { triggerSync: Session[] };
+
+export const NODE_STATUS_CHANGED = `subscription DashboardNodeStatus {
+  nodeStatusChanged { ${NODE_FIELDS} }
+}`;
+export type NodeStatusChangedEvent = { nodeStatusChanged: SyncNode };
+
+export const SESSION_UPDATED = `subscription DashboardSessions {
+  syncSessionUpdated { ${SESSION_FIELDS} }
+}`;
+export type SessionUpdatedEvent = { syncSessionUpdated: Session };

@@ -1,0 +1,146 @@
+// The sync dashboard at GET /dashboard, in headless Chromium against a real cluster (central,
+// three nodes and the gateway as processes). One admin session walks through the page as an
+// operator would: log in, see the nodes, run a full sync and watch it complete live, lose a node
+// and see it go OFFLINE live, then see the error of a sync the offline node cannot run.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ensureWebBuilt,
+  launchBrowser,
+  openFencedPage,
+  screenshot,
+  type FencedPage,
+} from '../helpers/browser.ts';
+import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { Cluster } from '../helpers/cluster.ts';
+import { gql, ok } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+
+const leftovers = new Leftovers();
+let cluster: Cluster;
+let browser: Browser;
+let fenced: FencedPage;
+let page: Page;
+
+async function asAdmin<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  return ok(await gql<T>(cluster.gatewayUrl, query, variables, { token: cluster.adminToken }));
+}
+
+beforeAll(async () => {
+  await ensureWebBuilt();
+  [cluster, browser] = await Promise.all([Cluster.start(leftovers), launchBrowser(leftovers)]);
+  // Rooms homed on two nodes, each kept by every node, with messages: pairs for a sync to move.
+  for (const home of ['node-a', 'node-b']) {
+    const { createRoom } = await asAdmin<{ createRoom: { id: string } }>(
+      'mutation($n: String!, $h: ID) { createRoom(name: $n, homeNodeId: $h) { id } }',
+      { n: `room on ${home}`, h: cluster.node(home).id },
+    );
+    for (let i = 0; i < 3; i++) {
+      await asAdmin(
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        {
+          r: createRoom.id,
+          c: `hello ${i} from ${home}`,
+        },
+      );
+    }
+  }
+  fenced = await openFencedPage(browser);
+  leftovers.defer(() => fenced.context.close());
+  page = fenced.page;
+});
+afterAll(() => leftovers.dispose());
+
+const nodeRow = (name: string) => page.locator(`tr[data-node="${name}"]`);
+
+describe('sync dashboard', () => {
+  it('refuses a wrong password with the error next to the form', async () => {
+    const response = await page.goto(`${cluster.gatewayUrl}/dashboard`);
+    expect(response?.status()).toBe(200);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect
+      .poll(() => page.locator('[data-error-for="login"]').textContent())
+      .toContain('(UNAUTHENTICATED)');
+    await screenshot(page, 'dashboard-login-error');
+  });
+
+  it('logs in as admin and lists the three nodes as ONLINE', async () => {
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    for (const name of ['node-a', 'node-b', 'node-c']) {
+      await nodeRow(name).and(page.locator('[data-status="ONLINE"]')).waitFor();
+    }
+    await page.locator('[data-live="live"]').waitFor();
+    await screenshot(page, 'dashboard-nodes');
+    expect(fenced.offsite).toEqual([]);
+  });
+
+  it('"Full sync all nodes" shows the sessions reaching COMPLETED without a reload', async () => {
+    const navigations: string[] = [];
+    page.on('framenavigated', (frame) => navigations.push(frame.url()));
+    const before = new Set(
+      await page
+        .locator('tr[data-session]')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-session'))),
+    );
+    await page.getByRole('button', { name: 'Full sync all nodes' }).click();
+    await expect
+      .poll(() => page.locator('[data-action="all-full"] [role="status"]').textContent())
+      .toMatch(/\d+ sessions? requested/);
+    // Every listed session, those the click started (FULL, MANUAL) and any a write started
+    // before (CHANGE), reaches COMPLETED on the page.
+    const rows = page.locator('tr[data-session]');
+    await expect
+      .poll(
+        async () => {
+          const statuses = await rows.evaluateAll((all) =>
+            all.map((r) => r.getAttribute('data-status')),
+          );
+          return statuses.length > 0 && statuses.every((s) => s === 'COMPLETED');
+        },
+        { timeout: 60_000 },
+      )
+      .toBe(true);
+    const started = page.locator('tr[data-session]', { hasText: 'MANUAL' });
+    expect(await started.count()).toBeGreaterThan(0);
+    const ids = await started.evaluateAll((rows) =>
+      rows.map((r) => r.getAttribute('data-session')),
+    );
+    expect(ids.some((id) => !before.has(id))).toBe(true);
+    // The page learnt all that live: it never navigated.
+    expect(navigations).toEqual([]);
+    // What the page shows is what central says.
+    const { syncSessions } = await asAdmin<{ syncSessions: { id: string; status: string }[] }>(
+      '{ syncSessions(last: 20) { id status } }',
+    );
+    for (const id of ids) {
+      expect(syncSessions.find((s) => s.id === id)?.status).toBe('COMPLETED');
+    }
+    await expect
+      .poll(() => page.locator('tr[data-pair]').count(), { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    await screenshot(page, 'dashboard-full-sync');
+  });
+
+  it('shows a node going OFFLINE live when its process dies', async () => {
+    await cluster.killNode('node-c', 'SIGKILL');
+    await nodeRow('node-c')
+      .and(page.locator('[data-status="OFFLINE"]'))
+      .waitFor({ timeout: 30_000 });
+    await expect.poll(() => nodeRow('node-a').getAttribute('data-status')).toBe('ONLINE');
+    await screenshot(page, 'dashboard-node-offline');
+  });
+
+  it('shows the error of a failed sync next to its button', async () => {
+    await page.getByRole('button', { name: 'Sync node-c' }).click();
+    const error = nodeRow('node-c').locator('[role="alert"]');
+    await expect.poll(() => error.textContent()).toContain('(NODE_UNAVAILABLE)');
+    expect(await error.textContent()).toContain('node-c');
+    // Only that button shows it.
+    expect(await page.locator('[data-action="all-full"] [role="alert"]').count()).toBe(0);
+    await screenshot(page, 'dashboard-button-error');
+    expect(fenced.offsite).toEqual([]);
+  });
+});
