@@ -4,6 +4,7 @@
 // own hand-written iterator, so leaving (`return()`) releases its share of the upstream at once.
 import {
   getArgumentValues,
+  GraphQLError,
   getOperationAST,
   getVariableValues,
   Kind,
@@ -11,7 +12,6 @@ import {
   type ExecutionResult,
   type FieldNode,
   type FormattedExecutionResult,
-  type GraphQLError,
   type GraphQLFormattedError,
   type GraphQLSchema,
   type SelectionSetNode,
@@ -48,6 +48,12 @@ export interface SubscriptionBridgeOptions {
   readonly maxPendingEvents?: number;
   /** Most messages a resuming client (`messageAdded(after:)`) is replayed. @default 10_000 */
   readonly maxReplay?: number;
+  /**
+   * How long a user's "may read this room" is reused for new subscriptions (a client opening
+   * many at once, many tabs). Dropped at once when central reports the room changed.
+   * @default 5000
+   */
+  readonly accessCacheMs?: number;
 }
 
 const REPLAY_PAGE = 500;
@@ -86,12 +92,19 @@ export class SubscriptionBridge {
   readonly executor: EventExecutor;
   readonly #maxPending: number;
   readonly #maxReplay: number;
+  readonly #accessMs: number;
+  /** Access answers by room and user: in flight, or "allowed" until `until`. */
+  readonly #access = new Map<
+    string,
+    { until: number; verdict: Promise<GraphQLError | undefined> }
+  >();
 
   constructor(options: SubscriptionBridgeOptions) {
     this.#o = options;
     this.executor = new EventExecutor({ execute: options.execute });
     this.#maxPending = options.maxPendingEvents ?? 10_000;
     this.#maxReplay = options.maxReplay ?? 10_000;
+    this.#accessMs = options.accessCacheMs ?? 5000;
   }
 
   async subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
@@ -193,14 +206,46 @@ export class SubscriptionBridge {
     }
     // An entity that is gone by the time the event is resolved has nothing to show.
     if (!result.errors?.length && Object.values(result.data ?? {}).every((v) => v == null)) return;
-    queue.push(result);
+    // graphql-ws serializes errors with `toJSON()`: give it GraphQLErrors again. Locations are
+    // left out: they point into the rewritten query, not the client's.
+    const errors = result.errors?.map(
+      (e) =>
+        new GraphQLError(e.message, {
+          ...(e.path ? { path: e.path } : {}),
+          ...(e.extensions ? { extensions: e.extensions } : {}),
+        }),
+    );
+    queue.push({ ...result, ...(errors ? { errors } : {}) } as Result);
   }
 
   /**
    * A room's messages are for its members (and ADMINs, as on the nodes). Asked of central
    * through the gateway, with the client's own token.
    */
-  async #checkRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
+  #checkRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
+    const key = `${roomId}\n${scope.viewer.id}\n${scope.viewer.role}`;
+    const now = Date.now();
+    const known = this.#access.get(key);
+    if (known && known.until > now) return known.verdict;
+    const entry = { until: Infinity, verdict: this.#askRoomAccess(roomId, scope) };
+    this.#access.set(key, entry);
+    entry.verdict.then(
+      (refused) => {
+        // Only "allowed" is kept: a refusal is asked again, so a user who just joined gets in.
+        if (!refused && this.#accessMs > 0) entry.until = Date.now() + this.#accessMs;
+        else if (this.#access.get(key) === entry) this.#access.delete(key);
+      },
+      () => {
+        if (this.#access.get(key) === entry) this.#access.delete(key);
+      },
+    );
+    if (this.#access.size > 10_000) {
+      for (const [k, e] of this.#access) if (e.until <= now) this.#access.delete(k);
+    }
+    return entry.verdict;
+  }
+
+  async #askRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
     if (!UUID.test(roomId)) return appError('BAD_USER_INPUT', 'roomId is not a valid id');
     const result = await this.#o.execute(
       {
@@ -231,6 +276,8 @@ export class SubscriptionBridge {
    * with FORBIDDEN (after the events already on their way).
    */
   async roomChanged(roomId: string): Promise<void> {
+    for (const key of this.#access.keys())
+      if (key.startsWith(`${roomId}\n`)) this.#access.delete(key);
     this.#o.pool.reconcile(roomId);
     const subscribers = this.#o.pool.roomSubscribers(roomId);
     const verdicts = new Map<string, Promise<GraphQLError | undefined>>();

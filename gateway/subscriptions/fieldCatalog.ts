@@ -3,7 +3,7 @@
 // `syncSessionUpdated`) is bridged without touching this code:
 // - the subgraph that owns it, and the entity type it returns;
 // - the projection asked upstream: every argument-free field the owning subgraph itself serves
-//   on that type (references to other entities by key only). It does not depend on any client's
+//   on that type (and on the entities it refers to, one level down). It does not depend on any client's
 //   selection, so one upstream subscription serves every client, and each event carries the
 //   owning subgraph's data AS OF that event (an OFFLINE status, a sync session's progress), which
 //   no later re-fetch could recover;
@@ -49,7 +49,12 @@ export class UnbridgeableFieldError extends Error {
   override readonly name = 'UnbridgeableFieldError';
 }
 
-function projectionOf(schema: GraphQLSchema, typeName: string): string {
+/**
+ * Argument-free fields of the type, and one level into the entities it refers to: a planner fetch
+ * for `syncSession(id) { sourceNode { name } }` stays within central, so the referenced node's
+ * own fields must come with the event for the fetch to be answered from it.
+ */
+function projectionOf(schema: GraphQLSchema, typeName: string, depth = 1): string {
   const type = schema.getType(typeName);
   if (!isObjectType(type)) throw new UnbridgeableFieldError(`${typeName} is not an object type`);
   const parts: string[] = [];
@@ -57,7 +62,11 @@ function projectionOf(schema: GraphQLSchema, typeName: string): string {
     if (field.args.length > 0 || field.name.startsWith('_')) continue;
     const named = getNamedType(field.type);
     if (isScalarType(named) || isEnumType(named)) parts.push(field.name);
-    else if (isObjectType(named) && named.getFields()['id']) parts.push(`${field.name} { id }`);
+    else if (isObjectType(named) && named.getFields()['id']) {
+      parts.push(
+        `${field.name} ${depth > 0 ? projectionOf(schema, named.name, depth - 1) : '{ id }'}`,
+      );
+    }
   }
   return `{ ${parts.join(' ')} }`;
 }
