@@ -2,6 +2,7 @@
 // three nodes and the gateway as processes). One admin session walks through the page as an
 // operator would: log in, see the nodes, run a full sync and watch it complete live, lose a node
 // and see it go OFFLINE live, then see the error of a sync the offline node cannot run.
+import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +16,8 @@ import { ADMIN_PASSWORD } from '../helpers/central.ts';
 import { Cluster } from '../helpers/cluster.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { startGateway } from '../../gateway/server.ts';
 
 const leftovers = new Leftovers();
 let cluster: Cluster;
@@ -28,7 +31,10 @@ async function asAdmin<T>(query: string, variables: Record<string, unknown> = {}
 
 beforeAll(async () => {
   await ensureWebBuilt();
-  [cluster, browser] = await Promise.all([Cluster.start(leftovers), launchBrowser(leftovers)]);
+  [cluster, browser] = await Promise.all([
+    Cluster.start(leftovers, { nodeTimeoutMs: 10_000 }),
+    launchBrowser(leftovers),
+  ]);
   // Rooms homed on two nodes, each kept by every node, with messages: pairs for a sync to move.
   for (const home of ['node-a', 'node-b']) {
     const { createRoom } = await asAdmin<{ createRoom: { id: string } }>(
@@ -85,6 +91,24 @@ describe('sync dashboard', () => {
         .locator('tr[data-session]')
         .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-session'))),
     );
+    // Rows changing status in place are the live updates (a re-render from scratch would add rows).
+    await page.evaluate(() => {
+      const changes: string[] = [];
+      (window as unknown as { statusChanges: string[] }).statusChanges = changes;
+      new MutationObserver((records) => {
+        for (const record of records) {
+          const row = record.target as Element;
+          if (row.matches('tr[data-session]')) {
+            changes.push(`${record.oldValue}>${row.getAttribute('data-status')}`);
+          }
+        }
+      }).observe(document.body, {
+        subtree: true,
+        attributes: true,
+        attributeFilter: ['data-status'],
+        attributeOldValue: true,
+      });
+    });
     await page.getByRole('button', { name: 'Full sync all nodes' }).click();
     await expect
       .poll(() => page.locator('[data-action="all-full"] [role="status"]').textContent())
@@ -103,6 +127,17 @@ describe('sync dashboard', () => {
         { timeout: 60_000 },
       )
       .toBe(true);
+    const changes = await page.evaluate(
+      () => (window as unknown as { statusChanges: string[] }).statusChanges,
+    );
+    expect(
+      changes.filter((c) => /^(PENDING|IN_PROGRESS)>COMPLETED$/.test(c)).length,
+    ).toBeGreaterThan(0);
+    // A finished session's bar is full.
+    const bars = await rows
+      .locator('progress')
+      .evaluateAll((all) => all.map((bar) => (bar as HTMLProgressElement).value));
+    expect(bars.every((value) => value === 1)).toBe(true);
     const started = page.locator('tr[data-session]', { hasText: 'MANUAL' });
     expect(await started.count()).toBeGreaterThan(0);
     const ids = await started.evaluateAll((rows) =>
@@ -142,5 +177,36 @@ describe('sync dashboard', () => {
     expect(await page.locator('[data-action="all-full"] [role="alert"]').count()).toBe(0);
     await screenshot(page, 'dashboard-button-error');
     expect(fenced.offsite).toEqual([]);
+  });
+
+  it('works without syncPairs, saying so in that section only', async () => {
+    // A gateway whose central schema predates syncPairs refuses the query as invalid.
+    const centralSdl = (
+      await readFile(new URL('../../schema/central.graphql', import.meta.url), 'utf8')
+    )
+      .replace(/^.*"ADMIN only\. Every ordered pair.*\n/m, '')
+      .replace(/^\s*syncPairs: \[SyncPair!\]!\n/m, '');
+    expect(centralSdl).not.toContain('syncPairs');
+    const older = leftovers.add(
+      await startGateway({
+        centralUrl: cluster.centralUrl,
+        gatewaySecret: cluster.secret,
+        sdl: { central: centralSdl },
+        logger: silentLogger,
+      }),
+      (g) => g.close(),
+    );
+    const other = await fenced.context.newPage();
+    await other.goto(`${older.url}/dashboard`);
+    await other.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await other.getByRole('button', { name: 'Log in' }).click();
+    await other.locator('tr[data-node="node-a"][data-status="ONLINE"]').waitFor();
+    const pairs = other.locator('section', { hasText: 'How far behind each pair is' });
+    await expect
+      .poll(() => pairs.innerText())
+      .toMatch(/Not available from this gateway: .*\(GRAPHQL_VALIDATION_FAILED\)/);
+    expect(await other.locator('tr[data-session]').count()).toBeGreaterThan(0);
+    expect(await other.locator('[role="alert"]').count()).toBe(0);
+    await screenshot(other, 'dashboard-without-sync-pairs');
   });
 });

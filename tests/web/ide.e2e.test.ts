@@ -19,7 +19,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   await ensureWebBuilt();
-  [cluster, browser] = await Promise.all([Cluster.start(leftovers), launchBrowser(leftovers)]);
+  [cluster, browser] = await Promise.all([
+    Cluster.start(leftovers, { nodeTimeoutMs: 10_000 }),
+    launchBrowser(leftovers),
+  ]);
 });
 afterAll(() => leftovers.dispose());
 
