@@ -109,6 +109,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
         name,
         new RemoteGraphQLDataSource<GatewayContext>({
           url: `${options.centralUrl}/graphql`,
+          // Node's own fetch (undici) honours the server's `Keep-Alive: timeout=5`; the default
+          // agent keeps idle sockets for 15 s, and a request sent on one central has just closed
+          // fails with "socket hang up" (seen after a few quiet seconds, e.g. between events).
+          fetcher: (url, init) => fetch(url, init as RequestInit) as never,
           willSendRequest({ request, context }) {
             for (const [key, value] of Object.entries(
               forwardedHeaders(context as GatewayContext),
