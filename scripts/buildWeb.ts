@@ -114,6 +114,8 @@ function page(title: string, script: string, style: string | undefined): string 
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${escapeHtml(title)}</title>`,
+    // No favicon request to answer with a 404.
+    '<link rel="icon" href="data:,">',
     ...(style ? [`<link rel="stylesheet" href="${ASSETS}/${style}">`] : []),
     `<script type="module" src="${ASSETS}/${script}"></script>`,
     '</head>',

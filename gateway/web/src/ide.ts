@@ -27,12 +27,14 @@ interface MonacoEnvironment {
   },
 };
 
-const DEFAULT_QUERY = `# Switchboard GraphQL IDE: every query, mutation and subscription of the gateway.
+const DEFAULT_QUERY = `# Switchboard GraphQL IDE
 #
-# 1. Run Login below (pick it with the run button) and copy data.login.token.
-# 2. In the Headers tab below, set:  { "Authorization": "Bearer <token>" }
-#    Subscriptions (graphql-ws) send the same header as their connection parameter.
-# 3. The Docs button (book icon, top left) browses the schema.
+# 1. Put the password in Login below, run it (the run
+#    button, then pick Login) and copy data.login.token.
+# 2. In Headers (below the editor) set
+#      { "Authorization": "Bearer <token>" }
+#    Subscriptions send it over graphql-ws as well.
+# 3. Docs: the book icon at the top left.
 
 mutation Login {
   login(username: "admin", password: "<password>") {
