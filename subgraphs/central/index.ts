@@ -61,6 +61,13 @@ export const centralOptions = {
     default: 1_048_576,
     parse: parsers.positiveInt,
   }),
+  syncBatchSize: option({
+    flag: 'sync-batch-size',
+    env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
+    description: 'Versions per batch the nodes are asked to pull in a sync session',
+    default: 1000,
+    parse: parsers.positiveInt,
+  }),
   gatewaySecret: option<string | undefined>({
     flag: 'gateway-secret',
     env: 'SWITCHBOARD_GATEWAY_SECRET',
@@ -81,7 +88,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   if (config.help) {
     const { help: _help, ...shown } = centralOptions;
     process.stdout.write(
-      helpText('central', 'Runs the central subgraph: users, rooms, the node registry.', shown),
+      helpText(
+        'central',
+        'Runs the central subgraph: users, rooms, the node registry, sync coordination.',
+        shown,
+      ),
     );
     return;
   }
@@ -92,6 +103,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxBodyBytes: config.maxBodyBytes,
+    syncBatchSize: config.syncBatchSize,
     logger: log,
     ...(config.databaseUrl === undefined
       ? { dataDir: path.resolve(config.dataDir) }

@@ -1,0 +1,685 @@
+// Sync end to end (issue 6 acceptance): central, three chat nodes and the gateway as real
+// processes. Nodes' rows are read from their SQLite files, digests from their sync feed, sessions
+// and the index from central. Nothing waits on a fixed delay: every wait polls real state or
+// waits for an event.
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../../lib/http.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import {
+  SYNC_CHANGES_PATH,
+  SYNC_DIGESTS_PATH,
+  type ChangeBatch,
+  type RoomDigests,
+  type WireVersion,
+} from '../../lib/syncProtocol.ts';
+import { greatestHlc } from '../../subgraphs/node/changeLog.ts';
+import { openNodeDb } from '../../subgraphs/node/db/open.ts';
+import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
+import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
+import { MessageStore } from '../../subgraphs/node/messageStore.ts';
+import { databaseFile } from '../../subgraphs/node/server.ts';
+import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
+import { gql, ok } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { collect, wsClient } from '../helpers/subscriptions.ts';
+import { heartbeat } from './nodeSide.ts';
+
+interface Row {
+  id: string;
+  room_id: string;
+  sender_id: string;
+  content: string;
+  content_hash: string;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+  hlc: string;
+  origin_node: string;
+}
+
+interface Session {
+  id: string;
+  status: string;
+  syncType: string;
+  trigger: string;
+  messagesSynced: number;
+  error: string | null;
+  cursorBefore: number | null;
+  sourceNode: { id: string };
+  targetNode: { id: string };
+}
+const SESSION =
+  'id status syncType trigger messagesSynced error cursorBefore sourceNode { id } targetNode { id }';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Deterministic pseudo-random numbers (mulberry32): the same run every time. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Polls `read` until `check` holds; returns the last value read. */
+async function until<T>(
+  read: () => Promise<T> | T,
+  check: (value: T) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await read();
+  while (!check(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await read();
+  }
+  return last;
+}
+
+describe('sync across real processes', () => {
+  const leftovers = new Leftovers();
+  afterAll(() => leftovers.dispose());
+  let cluster: Cluster;
+  let a: ClusterNode, b: ClusterNode, c: ClusterNode;
+  const users: Record<string, { id: string; token: string }> = {};
+  /** roomId -> the names of the nodes that store it. */
+  const holders = new Map<string, string[]>();
+  let r1: string, r2: string, r3: string; // r1, r2 everywhere; r3 on C and A
+  let r4: string, r5: string; // bulk rooms: r4 on A and B, r5 on A and C
+
+  const central = <T>(query: string, variables: Record<string, unknown> = {}) =>
+    gql<T>(cluster.centralUrl, query, variables, { token: cluster.adminToken });
+
+  const sqliteRows = (node: ClusterNode, roomIds: readonly string[]): Row[] => {
+    const db = new Database(databaseFile(cluster.dataDir, node.name), {
+      readonly: true,
+      fileMustExist: true,
+    });
+    try {
+      return db
+        .prepare(
+          `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at, deleted_at, hlc, origin_node
+           FROM messages WHERE room_id IN (${roomIds.map(() => '?').join(',')}) ORDER BY id`,
+        )
+        .all(...roomIds) as Row[];
+    } finally {
+      db.close();
+    }
+  };
+
+  /** A node's room digests, asked as a peer would (with another node's key). */
+  const digests = async (node: ClusterNode, roomIds: readonly string[]) => {
+    const asker = [a, b, c].find((n) => n !== node) as ClusterNode;
+    const response = await fetch(`${node.url}${SYNC_DIGESTS_PATH}?rooms=${roomIds.join(',')}`, {
+      headers: { [NODE_KEY_HEADER]: asker.apiKey },
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as RoomDigests).digests;
+  };
+
+  const nodeGql = <T>(node: ClusterNode, user: string, query: string, vars: object) =>
+    gql<T>(node.url, query, vars as Record<string, unknown>, {
+      token: users[user]?.token ?? '',
+    });
+  const post = async (node: ClusterNode, user: string, roomId: string, content: string) =>
+    ok(
+      await nodeGql<{ postMessage: { id: string } }>(
+        node,
+        user,
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        { r: roomId, c: content },
+      ),
+    ).postMessage.id;
+
+  const active = async () => [
+    ...ok(
+      await central<{ syncSessions: Session[] }>(
+        `{ syncSessions(last: 500, status: PENDING) { ${SESSION} } }`,
+      ),
+    ).syncSessions,
+    ...ok(
+      await central<{ syncSessions: Session[] }>(
+        `{ syncSessions(last: 500, status: IN_PROGRESS) { ${SESSION} } }`,
+      ),
+    ).syncSessions,
+  ];
+
+  const session = async (id: string) =>
+    ok(
+      await central<{ syncSession: Session }>(
+        `query($id: ID!) { syncSession(id: $id) { ${SESSION} } }`,
+        { id },
+      ),
+    ).syncSession;
+
+  /** Every message id a session logged (all pages). */
+  const logged = async (id: string): Promise<string[]> => {
+    const ids: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: {
+        edges: Array<{ node: { messageId: string } }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      } = ok(
+        await central<{ syncSession: { log: any } }>(
+          'query($id: ID!, $a: String) { syncSession(id: $id) { log(first: 1000, after: $a) { edges { node { messageId } } pageInfo { hasNextPage endCursor } } } }',
+          { id, a: after },
+        ),
+      ).syncSession.log;
+      ids.push(...page.edges.map((e) => e.node.messageId));
+      if (!page.pageInfo.hasNextPage) return ids;
+      after = page.pageInfo.endCursor;
+    }
+  };
+
+  /** Waits until every holder of every room has the same rows and digests; returns the rows. */
+  const converged = async (roomIds: readonly string[]) =>
+    until(
+      async () => {
+        const perRoom = new Map<string, Row[][]>();
+        for (const roomId of roomIds) {
+          const nodes = (holders.get(roomId) ?? []).map((name) => cluster.node(name));
+          const rows = nodes.map((n) => sqliteRows(n, [roomId]));
+          const ds = await Promise.all(nodes.map((n) => digests(n, [roomId])));
+          const same =
+            rows.every((r) => JSON.stringify(r) === JSON.stringify(rows[0])) &&
+            ds.every((d) => JSON.stringify(d[roomId]) === JSON.stringify(ds[0]?.[roomId]));
+          if (!same) return undefined;
+          perRoom.set(roomId, rows);
+        }
+        return perRoom;
+      },
+      (value) => value !== undefined,
+      `rooms ${roomIds.join(', ')} to converge`,
+    ) as Promise<Map<string, Row[][]>>;
+
+  beforeAll(async () => {
+    cluster = await Cluster.start(leftovers);
+    [a, b, c] = ['node-a', 'node-b', 'node-c'].map((n) => cluster.node(n)) as [
+      ClusterNode,
+      ClusterNode,
+      ClusterNode,
+    ];
+    for (const name of ['alice', 'bob']) {
+      const password = `pw-${name}-secret`;
+      const created = ok(
+        await central<{ createUser: { id: string } }>(
+          'mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { id } }',
+          { u: name, p: password },
+        ),
+      ).createUser;
+      const token = ok(
+        await gql<{ login: { token: string } }>(
+          cluster.centralUrl,
+          'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+          { u: name, p: password },
+        ),
+      ).login.token;
+      users[name] = { id: created.id, token };
+    }
+    const room = async (home: ClusterNode, replicas: ClusterNode[] | null) => {
+      const id = ok(
+        await gql<{ createRoom: { id: string } }>(
+          cluster.centralUrl,
+          'mutation($h: ID, $r: [ID!]) { createRoom(name: "room", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+          { h: home.id, r: replicas?.map((n) => n.id) ?? null },
+          { token: users['alice']?.token ?? '' },
+        ),
+      ).createRoom.id;
+      ok(
+        await gql(
+          cluster.centralUrl,
+          'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+          { r: id },
+          {
+            token: users['bob']?.token ?? '',
+          },
+        ),
+      );
+      holders.set(
+        id,
+        [home, ...(replicas ?? [a, b, c].filter((n) => n !== home))].map((n) => n.name),
+      );
+      return id;
+    };
+    r1 = await room(a, null);
+    r2 = await room(b, null);
+    r3 = await room(c, [a]);
+    r4 = await room(a, [b]);
+    r5 = await room(a, [c]);
+  });
+
+  it('random posts, edits and deletes on every node converge: same rows and digests, index right', async () => {
+    const rand = random(6);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+    const rooms = [r1, r2, r3];
+    const posted = new Map<string, { roomId: string; sender: string }>();
+    const deleted = new Set<string>();
+    for (let op = 0; op < 80; op++) {
+      const roomId = pick(rooms);
+      const node = cluster.node(pick(holders.get(roomId) ?? []));
+      const live = sqliteRows(node, [roomId]).filter((r) => r.deleted_at === null);
+      const roll = rand();
+      if (roll < 0.6 || live.length === 0) {
+        const sender = pick(['alice', 'bob']);
+        const id = await post(node, sender, roomId, `post ${op} on ${node.name}`);
+        posted.set(id, { roomId, sender });
+        continue;
+      }
+      const target = pick(live);
+      const sender = target.sender_id === users['alice']?.id ? 'alice' : 'bob';
+      const response =
+        roll < 0.85
+          ? await nodeGql(
+              node,
+              sender,
+              'mutation($i: ID!, $c: String!) { editMessage(id: $i, content: $c) { id } }',
+              {
+                i: target.id,
+                c: `edit ${op} on ${node.name}`,
+              },
+            )
+          : await nodeGql(node, sender, 'mutation($i: ID!) { deleteMessage(id: $i) { id } }', {
+              i: target.id,
+            });
+      // A sync may have deleted the message here since it was read: CONFLICT, not a sync failure.
+      if (response.errors) expect(response.errors[0]?.extensions?.['code']).toBe('CONFLICT');
+      else if (roll >= 0.85) deleted.add(target.id);
+    }
+
+    // A subscriber on central sees a triggered session go PENDING -> IN_PROGRESS -> COMPLETED.
+    const events = collect<{ syncSessionUpdated: Session }>(
+      wsClient(leftovers, cluster.centralUrl, cluster.adminToken),
+      `subscription { syncSessionUpdated { ${SESSION} } }`,
+    );
+    // Live once it hears anything: keep asking B to catch up until an event comes.
+    const pump = setInterval(
+      () =>
+        void central(`mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { id } }`, {
+          n: b.id,
+        }),
+      200,
+    );
+    try {
+      await events.waitFor(1);
+    } finally {
+      clearInterval(pump);
+    }
+    const triggered = ok(
+      await central<{ triggerSync: Session[] }>(`mutation { triggerSync { ${SESSION} } }`),
+    ).triggerSync;
+    const pairs = triggered.map((s) => `${s.sourceNode.id}>${s.targetNode.id}`).sort();
+    const ids = [a, b, c].map((n) => n.id);
+    expect(pairs).toEqual(
+      ids.flatMap((s) => ids.filter((t) => t !== s).map((t) => `${s}>${t}`)).sort(),
+    );
+    await until(active, (list) => list.length === 0, 'every session to end');
+    const fulls = triggered.filter((s) => s.syncType === 'FULL');
+    expect(fulls.length).toBeGreaterThan(0);
+    // Each session went forward only (a coalesced request re-publishes PENDING, so repeats are
+    // collapsed), and at least one was seen through all three states.
+    const order = ['PENDING', 'IN_PROGRESS', 'COMPLETED'];
+    const seen = triggered.map((t) =>
+      events.events
+        .map((e) => e.syncSessionUpdated)
+        .filter((e) => e.id === t.id)
+        .map((e) => e.status)
+        .filter((status, i, all) => status !== all[i - 1]),
+    );
+    for (const steps of seen) {
+      expect(steps.at(-1)).toBe('COMPLETED');
+      expect(steps).toEqual(order.slice(order.indexOf(steps[0] ?? '')));
+    }
+    expect(seen.map((steps) => steps.join())).toContain(order.join());
+
+    const state = await converged(rooms);
+    for (const roomId of rooms) {
+      const rows = state.get(roomId)?.[0] ?? [];
+      const expected = [...posted]
+        .filter(([, p]) => p.roomId === roomId)
+        .map(([id]) => id)
+        .sort();
+      // Nothing lost or duplicated...
+      expect(rows.map((r) => r.id)).toEqual(expected);
+      // ...nor resurrected.
+      for (const row of rows) if (deleted.has(row.id)) expect(row.deleted_at).not.toBeNull();
+
+      // The index lists every message with its storage nodes, hash and tombstone.
+      const index = ok(
+        await central<{
+          messageIndex: {
+            edges: Array<{
+              node: {
+                id: string;
+                contentHash: string;
+                deleted: boolean;
+                storageNodes: Array<{ name: string }>;
+              };
+            }>;
+          };
+        }>(
+          'query($r: ID!) { messageIndex(roomId: $r, first: 500) { edges { node { id contentHash deleted storageNodes { name } } } } }',
+          { r: roomId },
+        ),
+      ).messageIndex.edges.map((e) => e.node);
+      expect(index.map((m) => m.id)).toEqual(expected);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      for (const entry of index) {
+        const row = byId.get(entry.id);
+        expect(entry.contentHash).toBe(row?.content_hash);
+        expect(entry.deleted).toBe(row?.deleted_at !== null);
+        expect(entry.storageNodes.map((n) => n.name).sort()).toEqual(
+          [...(holders.get(roomId) ?? [])].sort(),
+        );
+      }
+    }
+    // Once converged, a FULL round finds equal digests for every pair, and nobody is behind.
+    ok(await central('mutation { triggerSync(syncType: FULL) { id } }'));
+    await until(active, (list) => list.length === 0, 'the FULL round to end');
+    const view = ok(
+      await central<{ syncPairs: Array<{ behind: number; digestsMatch: boolean | null }> }>(
+        '{ syncPairs { behind digestsMatch } }',
+      ),
+    ).syncPairs;
+    expect(view.length).toBeGreaterThan(0);
+    expect(view.every((p) => p.behind === 0 && p.digestsMatch === true)).toBe(true);
+  }, 120_000);
+
+  it('a post on one node reaches another through change detection (waits on the event)', async () => {
+    const events = collect<{ messageAdded: { id: string } }>(
+      wsClient(leftovers, b.url, users['bob']?.token),
+      'subscription($r: ID!) { messageAdded(roomId: $r) { id } }',
+      { r: r1 },
+    );
+    // Live once B's own post comes back on it.
+    const own = new Set<string>();
+    const pump = setInterval(
+      () => void post(b, 'bob', r1, 'hello from b').then((id) => own.add(id)),
+      100,
+    );
+    try {
+      await events.waitUntil((e) => own.has(e.messageAdded.id));
+    } finally {
+      clearInterval(pump);
+    }
+    const id = await post(a, 'alice', r1, 'hello from a');
+    await events.waitUntil((e) => e.messageAdded.id === id);
+    expect(sqliteRows(b, [r1]).some((r) => r.id === id)).toBe(true);
+    await converged([r1]);
+  }, 10_000);
+
+  it('concurrent edits converge on one winner; a concurrent delete is never undone', async () => {
+    const m = await post(a, 'alice', r1, 'original');
+    const d = await post(a, 'alice', r1, 'to be deleted');
+    await converged([r1]);
+    await Promise.all([
+      nodeGql(
+        a,
+        'alice',
+        'mutation($i: ID!) { editMessage(id: $i, content: "edit on a") { id } }',
+        { i: m },
+      ),
+      nodeGql(
+        b,
+        'alice',
+        'mutation($i: ID!) { editMessage(id: $i, content: "edit on b") { id } }',
+        { i: m },
+      ),
+      nodeGql(
+        c,
+        'alice',
+        'mutation($i: ID!) { editMessage(id: $i, content: "edit on c") { id } }',
+        { i: m },
+      ),
+      nodeGql(b, 'alice', 'mutation($i: ID!) { deleteMessage(id: $i) { id } }', { i: d }),
+      nodeGql(
+        c,
+        'alice',
+        'mutation($i: ID!) { editMessage(id: $i, content: "edit racing the delete") { id } }',
+        { i: d },
+      ),
+    ]);
+    const state = await converged([r1]);
+    const rows = state.get(r1)?.[0] ?? [];
+    const edited = rows.find((r) => r.id === m);
+    expect(['edit on a', 'edit on b', 'edit on c']).toContain(edited?.content);
+    expect(rows.find((r) => r.id === d)?.deleted_at).not.toBeNull();
+    // A later FULL sync in every direction changes nothing.
+    ok(await central('mutation { triggerSync(syncType: FULL) { id } }'));
+    await until(active, (list) => list.length === 0, 'the FULL syncs to end');
+    const again = (await converged([r1])).get(r1)?.[0] ?? [];
+    expect(again).toEqual(rows);
+  });
+
+  describe('with thousands of messages', () => {
+    const bulk = new Map<string, string[]>();
+
+    beforeAll(async () => {
+      // Written by node A's own store while it is down: fast, and with a real change log.
+      await cluster.killNode('node-a', 'SIGTERM');
+      const db = openNodeDb(databaseFile(cluster.dataDir, 'node-a'));
+      // Test data only: without an fsync per commit, 20,000 posts take seconds, not minutes.
+      db.sqlite.pragma('synchronous = OFF');
+      try {
+        const latest = greatestHlc(db.db);
+        const store = new MessageStore({
+          db: db.db,
+          clock: new HybridLogicalClock({
+            nodeId: a.id,
+            ...(latest ? { resumeFrom: latest } : {}),
+          }),
+          events: new MessageEvents(silentLogger),
+        });
+        for (const [roomId, count] of [
+          [r4, 10_000],
+          [r5, 10_000],
+        ] as const) {
+          const ids: string[] = [];
+          for (let i = 0; i < count; i++)
+            ids.push(
+              store.post({ roomId, senderId: users['alice']?.id ?? '', content: `bulk ${i}` }).id,
+            );
+          bulk.set(roomId, ids);
+        }
+      } finally {
+        db.close();
+      }
+      a = await cluster.startNode('node-a');
+    }, 120_000);
+
+    it('kill -9 of the target mid-session: a new session resumes and every message lands once', async () => {
+      const events = collect<{ syncSessionUpdated: Session }>(
+        wsClient(leftovers, cluster.centralUrl, cluster.adminToken),
+        `subscription($n: ID) { syncSessionUpdated(nodeId: $n) { ${SESSION} } }`,
+        { n: c.id },
+      );
+      // Live once it hears anything: ask C to catch up (that starts A -> C) until an event comes.
+      // The session moves 10,000 messages in 10 batches: its progress comes after that.
+      const pump = setInterval(
+        () =>
+          void central(
+            `mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { id } }`,
+            { n: c.id },
+          ),
+        200,
+      );
+      try {
+        await events.waitFor(1);
+      } finally {
+        clearInterval(pump);
+      }
+      const running = await events.waitUntil(
+        (e) =>
+          e.syncSessionUpdated.sourceNode.id === a.id &&
+          e.syncSessionUpdated.targetNode.id === c.id &&
+          e.syncSessionUpdated.status === 'IN_PROGRESS' &&
+          e.syncSessionUpdated.messagesSynced > 0,
+      );
+      await cluster.killNode('node-c', 'SIGKILL');
+      const cut = await until(
+        () => session(running.syncSessionUpdated.id),
+        (s) => s.status !== 'IN_PROGRESS',
+        'the cut session to fail',
+      );
+      expect(cut.status).toBe('FAILED');
+      expect(cut.error).toMatch(/target node (disconnected|reconnected)/);
+      c = await cluster.startNode('node-c');
+
+      const resumed = await events.waitUntil(
+        (e) =>
+          e.syncSessionUpdated.sourceNode.id === a.id &&
+          e.syncSessionUpdated.targetNode.id === c.id &&
+          e.syncSessionUpdated.id !== cut.id &&
+          e.syncSessionUpdated.status === 'COMPLETED' &&
+          sqliteRows(c, [r5]).length === 10_000,
+      );
+      // It continued from the cursor stored with the last applied batch, not from 0.
+      expect((await session(resumed.syncSessionUpdated.id)).cursorBefore).toBeGreaterThan(0);
+      const rows = (await converged([r5])).get(r5)?.[0] ?? [];
+      expect(rows.map((r) => r.id)).toEqual([...(bulk.get(r5) ?? [])].sort());
+      // Progress was published batch by batch, growing.
+      const progress = events.events
+        .map((e) => e.syncSessionUpdated)
+        .filter((e) => e.id === resumed.syncSessionUpdated.id && e.status === 'IN_PROGRESS')
+        .map((e) => e.messagesSynced);
+      expect(progress.length).toBeGreaterThan(2);
+      expect(progress).toEqual([...progress].sort((x, y) => x - y));
+      expect(progress.at(-1)).toBeGreaterThan(progress[1] ?? 0);
+      // Nothing was applied twice: no message is in the log of both sessions (or twice in one).
+      const log = [...(await logged(cut.id)), ...(await logged(resumed.syncSessionUpdated.id))];
+      expect(new Set(log).size).toBe(log.length);
+    }, 120_000);
+
+    it('INCREMENTAL after 10 new messages on a node holding 10,000 moves exactly those 10', async () => {
+      ok(
+        await central(
+          `mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { id } }`,
+          { n: b.id },
+        ),
+      );
+      await until(
+        () => sqliteRows(b, [r4]).length,
+        (n) => n === 10_000,
+        'B to hold the 10,000',
+      );
+      await until(active, (list) => list.length === 0, 'quiet');
+      const before = new Set(
+        ok(
+          await central<{ syncSessions: Session[] }>(`{ syncSessions(last: 500) { id } }`),
+        ).syncSessions.map((s) => s.id),
+      );
+      const fresh: string[] = [];
+      for (let i = 0; i < 10; i++) fresh.push(await post(a, 'alice', r4, `new ${i}`));
+      await until(
+        () => sqliteRows(b, [r4]).length,
+        (n) => n === 10_010,
+        'B to hold the 10 new',
+      );
+      await until(active, (list) => list.length === 0, 'quiet');
+      const since = ok(
+        await central<{ syncSessions: Session[] }>(
+          `query($n: ID) { syncSessions(last: 500, nodeId: $n) { ${SESSION} } }`,
+          { n: b.id },
+        ),
+      ).syncSessions.filter(
+        (s) => !before.has(s.id) && s.sourceNode.id === a.id && s.targetNode.id === b.id,
+      );
+      expect(since.length).toBeGreaterThan(0);
+      expect(since.every((s) => s.status === 'COMPLETED' && s.syncType === 'INCREMENTAL')).toBe(
+        true,
+      );
+      const moved = (await Promise.all(since.map((s) => logged(s.id)))).flat();
+      expect(moved.sort()).toEqual([...fresh].sort());
+      await converged([r4]);
+    }, 120_000);
+  });
+
+  it('refuses a bad batch or an unknown key whole: session FAILED with the reason, target unchanged', async () => {
+    // An unknown key at a real node's feed.
+    const refused = await fetch(`${a.url}${SYNC_CHANGES_PATH}?after=0&rooms=${r1}`, {
+      headers: { [NODE_KEY_HEADER]: 'sbk_not-a-key' },
+    });
+    expect(refused.status).toBe(401);
+
+    // An impostor source: registered at central (so jobs name it), serving bad batches.
+    const registered = ok(
+      await central<{ registerNode: { node: { id: string }; apiKey: string } }>(
+        'mutation { registerNode(name: "impostor", url: "http://127.0.0.1:1") { node { id } apiKey } }',
+      ),
+    ).registerNode;
+    let mode: 'hash' | 'malformed' = 'hash';
+    const version: WireVersion = {
+      seq: 1,
+      op: 'create',
+      id: '01890000-0000-7000-8000-000000000001',
+      roomId: r1,
+      senderId: users['alice']?.id ?? '',
+      content: 'forged',
+      contentHash: 'f'.repeat(64),
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+      deletedAt: null,
+      hlc: `${String(Date.now()).padStart(15, '0')}:00000000:${registered.node.id}`,
+      originNode: registered.node.id,
+    };
+    const server = createServer((req, res) => {
+      const body: ChangeBatch | RoomDigests = req.url?.startsWith(SYNC_DIGESTS_PATH)
+        ? { digests: {} }
+        : {
+            sourceNodeId: registered.node.id,
+            versions: [
+              mode === 'hash'
+                ? version
+                : ({ ...version, contentHash: sha256('forged'), createdAt: 'yesterday' } as never),
+            ],
+            nextAfter: 1,
+            headSeq: 1,
+          };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+    const port = await listen(server, 0);
+    leftovers.defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const impostorUrl = `http://127.0.0.1:${port}`;
+    const beat = () => heartbeat(cluster.centralUrl, registered.apiKey, impostorUrl);
+    await beat();
+    const pulse = setInterval(() => void beat(), 100);
+    leftovers.defer(() => clearInterval(pulse));
+
+    const before = sqliteRows(b, [r1, r2]);
+    for (const [which, reason] of [
+      ['hash', /content ?hash/i],
+      ['malformed', /createdAt/],
+    ] as const) {
+      mode = which;
+      const sessions = ok(
+        await central<{ triggerSync: Session[] }>(
+          `mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { ${SESSION} } }`,
+          { n: b.id },
+        ),
+      ).triggerSync;
+      const forged = sessions.find(
+        (s) => s.sourceNode.id === registered.node.id && s.targetNode.id === b.id,
+      );
+      if (!forged) throw new Error('no session from the impostor to B');
+      const ended = await until(
+        () => session(forged.id),
+        (s) => s.status === 'FAILED' || s.status === 'COMPLETED',
+        'the forged session to end',
+      );
+      expect(ended.status).toBe('FAILED');
+      expect(ended.error).toMatch(reason);
+      expect(sqliteRows(b, [r1, r2])).toEqual(before);
+    }
+    clearInterval(pulse);
+  });
+});
