@@ -128,6 +128,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const apollo = new ApolloServer<GatewayContext>({
     // The process's own signal handler stops everything in order; Apollo's would stop it twice.
     stopOnTerminationSignals: false,
+    // The in-browser IDE's docs and completion need the schema, whatever NODE_ENV says; the
+    // schema is public API (schema/*.graphql), not a secret.
+    introspection: true,
     gateway,
     includeStacktraceInErrorResponses: false,
     formatError: maskingFormatError(log),
