@@ -392,6 +392,17 @@ describe('sync across real processes', () => {
     ).syncPairs;
     expect(view.length).toBeGreaterThan(0);
     expect(view.every((p) => p.behind === 0 && p.digestsMatch === true)).toBe(true);
+    // The same view through the gateway, the one public endpoint.
+    const viaGateway = ok(
+      await gql<{ syncPairs: Array<{ behind: number; sourceNode: { name: string } }> }>(
+        cluster.gatewayUrl,
+        '{ syncPairs { behind digestsMatch sourceNode { name } targetNode { name } } }',
+        {},
+        { token: cluster.adminToken },
+      ),
+    ).syncPairs;
+    expect(viaGateway).toHaveLength(view.length);
+    expect(viaGateway.every((p) => p.behind === 0)).toBe(true);
   }, 120_000);
 
   it('a post on one node reaches another through change detection (waits on the event)', async () => {
