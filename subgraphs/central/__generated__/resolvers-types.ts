@@ -205,6 +205,7 @@ export type Query = {
   rooms: Array<Room>;
   /** ADMIN only. Every ordered pair of nodes that share at least one room. */
   syncPairs: Array<SyncPair>;
+  /** Sync sessions and their logs are open to every authenticated user (the dashboard); they hold no content. */
   syncSession: Maybe<SyncSession>;
   /** Newest first. nodeId: sessions where that node is the source or the target. At most 500. */
   syncSessions: Array<SyncSession>;
@@ -258,7 +259,7 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** Every change of a node's status (ONLINE, OFFLINE, DEGRADED). */
   nodeStatusChanged: Node;
-  /** ADMIN only. Every status or progress change of a session; nodeId filters on source or target. */
+  /** Every status or progress change of a session; nodeId filters on source or target. */
   syncSessionUpdated: SyncSession;
 };
 
