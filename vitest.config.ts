@@ -22,7 +22,16 @@ export default defineConfig({
           exclude: ['tests/**/*.e2e.test.ts'],
         },
       },
-      { extends: true, test: { name: 'e2e', include: ['tests/**/*.e2e.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['tests/**/*.e2e.test.ts'],
+          // Each file runs a whole cluster of processes: two at once on 2 cores starve heartbeats
+          // (nodes flap OFFLINE) and turn load into failures that say nothing about the code.
+          fileParallelism: false,
+        },
+      },
     ],
     // Servers, SQLite files and PostgreSQL clusters are real: give them room on a 2-core machine.
     pool: 'forks',

@@ -7,6 +7,7 @@ const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => Promise<void> }>> =
   {
     gatewayOverhead: () => import('./gatewayOverhead.ts'),
+    subscriptions: () => import('./subscriptions.ts'),
   };
 
 for (const [name, load] of Object.entries(benchmarks)) {
