@@ -201,7 +201,7 @@ export type Query = {
   node: Maybe<Node>;
   nodes: Array<Node>;
   room: Maybe<Room>;
-  /** Rooms the caller may see: every room for an ADMIN, the caller's rooms for a MEMBER. */
+  /** Every room: rooms are open to join. Their messages are readable by members only. */
   rooms: Array<Room>;
   /** ADMIN only. Every ordered pair of nodes that share at least one room. */
   syncPairs: Array<SyncPair>;
