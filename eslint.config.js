@@ -4,7 +4,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', '**/__generated__/', 'test-output/', 'bin/', 'gateway/web/dist*/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'data/',
+      '**/__generated__/',
+      'test-output/',
+      'bin/',
+      'gateway/web/dist*/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
