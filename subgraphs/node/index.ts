@@ -127,6 +127,19 @@ export const nodeOptions = {
     default: 25,
     parse: parsers.positiveInt,
   }),
+  clockOffsetMs: option({
+    flag: 'clock-offset-ms',
+    env: 'SWITCHBOARD_CLOCK_OFFSET_MS',
+    description:
+      "For testing only: milliseconds added to this node's wall clock (HLCs, timestamps), negative = behind",
+    default: 0,
+    parse: (raw: string, name: string): number => {
+      const n = Number(raw);
+      if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n))
+        throw new ConfigError(`${name} must be an integer (milliseconds), got "${raw}"`);
+      return n;
+    },
+  }),
 };
 
 const cliOptions = {
@@ -154,6 +167,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
   const config = parseConfig(cliOptions, argv, env);
   const log = createLogger(`node/${config.name}`);
+  const offset = config.clockOffsetMs;
   let node;
   try {
     node = await startNode({
@@ -173,6 +187,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncMaxBatchSize: config.syncMaxBatchSize,
       changeDebounceMs: config.changeDebounceMs,
       logger: log,
+      // Fault tests skew one node's clock; without an offset the node keeps its default clock.
+      ...(offset === 0 ? {} : { now: () => Date.now() + offset }),
       ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     });
   } catch (error) {
