@@ -1,5 +1,8 @@
 // `npm start` as a newcomer runs it: `switchboard demo` starts central, three nodes and the
 // gateway as processes, seeds on the first run, stops them all on Ctrl-C, and reuses the data.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -42,35 +45,57 @@ async function startDemo(dataDir: string): Promise<{ proc: Proc; gatewayUrl: str
   return { proc, gatewayUrl };
 }
 
+/** The README's "from a shell" walk-through, pointed at this demo: the commands users copy. */
+function readmeShellWalkthrough(gatewayUrl: string): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /The same from a shell:\s*```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README.md lost its shell walk-through');
+  return block
+    .replaceAll('localhost:4000', new URL(gatewayUrl).host)
+    .replaceAll('PASSWORD', PASSWORD);
+}
+
 describe('switchboard demo', () => {
-  it('runs a seeded cluster, stops every process on SIGINT, and reuses its data', async () => {
-    const dataDir = await leftovers.tempDir('switchboard-demo-');
+  it(
+    'runs a seeded cluster, stops every process on SIGINT, and reuses its data',
+    { timeout: 240_000 },
+    async () => {
+      const dataDir = await leftovers.tempDir('switchboard-demo-');
 
-    const first = await startDemo(dataDir);
-    expect(first.proc.lines.some((l) => l.includes(`alice / ${PASSWORD}`))).toBe(true);
-    const rooms = await roomsAs(first.gatewayUrl, 'alice');
-    expect(rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
-    // Rooms are homed on three different nodes: all their messages come back through one endpoint.
-    const messages = rooms.flatMap((r) => r.messages?.edges ?? []);
-    expect(messages).toHaveLength(5);
-    expect(new Set(messages.map((e) => e.node.sender.displayName))).toEqual(
-      new Set(['Alice', 'Bob', 'Carol']),
-    );
+      const first = await startDemo(dataDir);
+      expect(first.proc.lines.some((l) => l.includes(`alice / ${PASSWORD}`))).toBe(true);
+      const rooms = await roomsAs(first.gatewayUrl, 'alice');
+      expect(rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      // Rooms are homed on three different nodes: all their messages come back through one endpoint.
+      const messages = rooms.flatMap((r) => r.messages?.edges ?? []);
+      expect(messages).toHaveLength(5);
+      expect(new Set(messages.map((e) => e.node.sender.displayName))).toEqual(
+        new Set(['Alice', 'Bob', 'Carol']),
+      );
 
-    first.proc.child.kill('SIGINT');
-    expect(await first.proc.exited).toBe(0);
-    // Every component logged its own shutdown: none was left running or killed.
-    for (const name of ['gateway', 'central', 'node/node-a', 'node/node-b', 'node/node-c'])
-      expect(first.proc.lines).toContain(`[${name}] SIGTERM: shutting down`);
-    await expect(fetch(`${first.gatewayUrl}/health`)).rejects.toThrow();
+      // The README's shell walk-through works as written against this demo.
+      const { stdout } = await promisify(execFile)('bash', [
+        '-c',
+        readmeShellWalkthrough(first.gatewayUrl),
+      ]);
+      const answer = JSON.parse(stdout) as { data: { rooms: RoomView[] } };
+      expect(answer.data.rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
 
-    const second = await startDemo(dataDir);
-    // Not seeded again, and passwords are not shown again.
-    expect(second.proc.lines.some((l) => l.includes(PASSWORD))).toBe(false);
-    const again = await roomsAs(second.gatewayUrl, 'bob');
-    expect(again.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
-    expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(5);
-    second.proc.child.kill('SIGINT');
-    expect(await second.proc.exited).toBe(0);
-  });
+      first.proc.child.kill('SIGINT');
+      expect(await first.proc.exited).toBe(0);
+      // Every component logged its own shutdown: none was left running or killed.
+      for (const name of ['gateway', 'central', 'node/node-a', 'node/node-b', 'node/node-c'])
+        expect(first.proc.lines).toContain(`[${name}] SIGTERM: shutting down`);
+      await expect(fetch(`${first.gatewayUrl}/health`)).rejects.toThrow();
+
+      const second = await startDemo(dataDir);
+      // Not seeded again, and passwords are not shown again.
+      expect(second.proc.lines.some((l) => l.includes(PASSWORD))).toBe(false);
+      const again = await roomsAs(second.gatewayUrl, 'bob');
+      expect(again.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(5);
+      second.proc.child.kill('SIGINT');
+      expect(await second.proc.exited).toBe(0);
+    },
+  );
 });
