@@ -1,6 +1,7 @@
 // Shared by every benchmark: one JSON line per result (with the machine it ran on), percentiles,
 // medians over repetitions, and a closed-loop load generator.
 import { availableParallelism, cpus } from 'node:os';
+import { TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 
 export interface BenchResult {
   readonly name: string;
@@ -82,7 +83,12 @@ export async function post(
 ): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    // Direct calls to central or a node must act as the gateway; the gateway ignores the header.
+    headers: {
+      'content-type': 'application/json',
+      'x-gateway-secret': TEST_GATEWAY_SECRET,
+      ...headers,
+    },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };

@@ -7,7 +7,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Cluster } from '../tests/helpers/cluster.ts';
-import { gql, ok } from '../tests/helpers/graphql.ts';
+import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { percentile, post, report, round } from './lib.ts';
 
@@ -44,7 +44,7 @@ async function measure(
     const client = createClient({
       url: `${path.url.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${token}` },
+      connectionParams: { authorization: `Bearer ${token}`, gatewaySecret: TEST_GATEWAY_SECRET },
       retryAttempts: 0,
     });
     clients.push(client);

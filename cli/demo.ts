@@ -197,6 +197,8 @@ async function registerNodes(
     centralUrl,
     'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
     { p: adminPassword },
+    undefined,
+    gatewaySecret,
   );
   const nodes: Record<string, { apiKey: string }> = {};
   for (const name of NODE_NAMES) {
@@ -206,6 +208,7 @@ async function registerNodes(
       'mutation($n: String!) { registerNode(name: $n, url: "http://127.0.0.1:1") { apiKey } }',
       { n: name },
       login.token,
+      gatewaySecret,
     );
     nodes[name] = { apiKey: registerNode.apiKey };
   }

@@ -4,12 +4,15 @@ export async function graphqlRequest<T>(
   query: string,
   variables: Record<string, unknown> = {},
   token?: string,
+  /** Sent as X-Gateway-Secret: central serves GraphQL only to gateways (and whoever holds it). */
+  gatewaySecret?: string,
 ): Promise<T> {
   const response = await fetch(`${baseUrl}/graphql`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(gatewaySecret === undefined ? {} : { 'x-gateway-secret': gatewaySecret }),
     },
     body: JSON.stringify({ query, variables }),
   });

@@ -1,13 +1,19 @@
 // What the gateway knows of each request: the caller, verified from their token, and the header
 // to pass on so that every subgraph verifies the caller again for itself.
+import { CLIENT_ADDRESS_HEADER } from '../lib/gatewayProtocol.ts';
 import type { Viewer } from '../lib/userAuth.ts';
 
 export interface GatewayContext {
   readonly viewer: Viewer | null;
   /** The client's `Authorization` header, forwarded to subgraphs. */
   readonly authorization: string | undefined;
+  /** The client's address, passed to central for login throttling (HTTP requests only). */
+  readonly clientAddress?: string | undefined;
 }
 
 export function forwardedHeaders(context: GatewayContext | undefined): Record<string, string> {
-  return context?.authorization ? { authorization: context.authorization } : {};
+  return {
+    ...(context?.authorization ? { authorization: context.authorization } : {}),
+    ...(context?.clientAddress ? { [CLIENT_ADDRESS_HEADER]: context.clientAddress } : {}),
+  };
 }

@@ -9,6 +9,7 @@ import { appError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { RoutingNode } from './centralLink.ts';
 import { forwardedHeaders, type GatewayContext } from './context.ts';
+import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
 import { mergeRoom, newestVersion, stripInjected, type PageArguments } from './merge.ts';
 import {
   NodeUnreachableError,
@@ -33,6 +34,8 @@ export interface NodeRouterOptions {
   /** Per request to a node; a node slower than this counts as down for that request. */
   readonly timeoutMs: number;
   readonly log: Logger;
+  /** Sent to every node (X-Gateway-Secret): nodes serve users' operations only to a gateway. */
+  readonly gatewaySecret: string;
 }
 
 /** What one node answered for one slot (an entity index or a root field). */
@@ -92,7 +95,10 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     }
     const prepared = this.#o.preparer.prepare(options.request.query);
     const variables = options.request.variables ?? {};
-    const headers = forwardedHeaders(options.context as GatewayContext);
+    const headers = {
+      ...forwardedHeaders(options.context as GatewayContext),
+      [GATEWAY_SECRET_HEADER]: this.#o.gatewaySecret,
+    };
     let response: GatewayGraphQLResponse;
     switch (prepared.operation.operation as string) {
       case 'query':
@@ -308,11 +314,13 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
         const present = slot.clean.filter((v) => v != null);
         if (present.length > 0)
           data[key] = present.every(isObj) ? newestVersion(present) : present[0];
-        else if (slot.clean.length > 0) data[key] = null;
+        // A node that holds the data and refused (FORBIDDEN...) says more than one that has
+        // nothing: a non-member asking for a message gets FORBIDDEN, not null.
         else if (slot.errors.length > 0 || slot.partial.length > 0) {
           errors.push(...dedupe(slot.errors));
           data[key] = slot.partial[0] ?? null;
-        } else {
+        } else if (slot.clean.length > 0) data[key] = null;
+        else {
           errors.push(unavailable([key], `the data of ${field.name.value}`, slot.failures));
           data[key] = null;
         }

@@ -10,6 +10,7 @@ import {
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import type { JWTVerifyGetKey } from 'jose';
+import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
 import { maskingFormatError } from '../lib/errorMasking.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
@@ -55,10 +56,14 @@ export interface GatewayServer {
   close(): Promise<void>;
 }
 
-async function fetchNodeSdl(node: RoutingNode, timeoutMs: number): Promise<string> {
+async function fetchNodeSdl(
+  node: RoutingNode,
+  timeoutMs: number,
+  gatewaySecret: string,
+): Promise<string> {
   const response = await fetch(`${node.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', [GATEWAY_SECRET_HEADER]: gatewaySecret },
     body: JSON.stringify({ query: '{ _service { sdl } }' }),
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -81,13 +86,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const routing = new RoutingTable({
     link,
     expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
-    fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs),
+    fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, options.gatewaySecret),
     log,
   });
   const router = new NodeRouter({
     routing,
     preparer: new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl))),
     timeoutMs: nodeTimeoutMs,
+    gatewaySecret: options.gatewaySecret,
     log,
   });
   const subscriptions = new GatewaySubscriptions({
@@ -96,6 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       { name: MESSAGES_SUBGRAPH, sdl: supergraph.nodeSdl },
     ],
     centralUrl: options.centralUrl,
+    gatewaySecret: options.gatewaySecret,
     routing,
     link,
     log: log.child('subscriptions'),
@@ -119,6 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
             )) {
               request.http?.headers.set(key, value);
             }
+            request.http?.headers.set(GATEWAY_SECRET_HEADER, options.gatewaySecret);
           },
         }),
       );
@@ -148,6 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     context: async (req) => ({
       viewer: await viewerFromAuthorization(req.headers.authorization, keys),
       authorization: req.headers.authorization,
+      clientAddress: req.socket.remoteAddress,
     }),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });

@@ -35,6 +35,11 @@ export const errorCodes = {
     http: 413,
     description: 'The request body or a value in it exceeds a configured limit.',
   },
+  RATE_LIMITED: {
+    http: 429,
+    description:
+      'Too many attempts (e.g. failed logins for one username or from one address); `extensions.retryAfterSeconds` says when to try again.',
+  },
   INTERNAL_SERVER_ERROR: {
     http: 500,
     description: 'An unexpected failure; details are logged on the server, never sent to clients.',

@@ -134,4 +134,10 @@ export interface RoomsChanged {
 export interface VerifiedNode {
   readonly nodeId: string;
   readonly name: string;
+  /**
+   * The rooms that node stores (home or replica): the only rooms a source's feed serves it.
+   * Central always sends it and the node's central client requires it; only clients injected by
+   * tests may leave it out, which leaves the feed unrestricted.
+   */
+  readonly roomIds?: readonly string[];
 }

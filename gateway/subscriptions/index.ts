@@ -20,6 +20,8 @@ export interface GatewaySubscriptionsOptions {
   /** Each subgraph's name and SDL (central, and the one node schema as "messages"). */
   readonly subgraphs: ReadonlyArray<{ readonly name: string; readonly sdl: string }>;
   readonly centralUrl: string;
+  /** Sent with every upstream subscription (connectionParams), as subgraphs require. */
+  readonly gatewaySecret: string;
   readonly routing: RoutingTable;
   readonly link: CentralLink;
   readonly log: Logger;
@@ -66,6 +68,7 @@ export class GatewaySubscriptions {
   start(apiSchema: GraphQLSchema, execute: Execute): void {
     const pool = new UpstreamPool({
       centralUrl: this.#o.centralUrl,
+      gatewaySecret: this.#o.gatewaySecret,
       candidates: (ids) => this.#o.routing.candidates(ids),
       placement: async (roomId) => (await this.#o.link.rooms([roomId]))[0] ?? null,
       log: this.#o.log,

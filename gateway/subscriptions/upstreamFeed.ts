@@ -3,11 +3,14 @@
 // (another storage node, the same one from a cursor) when it ends.
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { GATEWAY_SECRET_PARAM } from '../../lib/gatewayProtocol.ts';
 
 export interface UpstreamFeedOptions {
   /** The subgraph's base URL; the feed connects to `${url}/graphql` over WebSocket. */
   readonly url: string;
   readonly authorization: string | undefined;
+  /** Proves to the subgraph that the feed comes from the gateway. */
+  readonly gatewaySecret: string;
   readonly query: string;
   readonly variables: Record<string, unknown>;
   /** Each event's payload (`data`), in upstream order. */
@@ -41,7 +44,10 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   const client: Client = createClient({
     url: options.url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
-    connectionParams: options.authorization ? { authorization: options.authorization } : {},
+    connectionParams: {
+      [GATEWAY_SECRET_PARAM]: options.gatewaySecret,
+      ...(options.authorization ? { authorization: options.authorization } : {}),
+    },
     retryAttempts: 0,
     lazy: true,
     lazyCloseTimeout: 0,

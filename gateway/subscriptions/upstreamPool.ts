@@ -27,6 +27,7 @@ export interface Subscriber {
 
 export interface UpstreamPoolOptions {
   readonly centralUrl: string;
+  readonly gatewaySecret: string;
   /** ONLINE nodes serving the expected schema, among the given ids (RoutingTable.candidates). */
   readonly candidates: (nodeIds: readonly string[]) => Promise<RoutingNode[]>;
   /** The room's storage nodes, asked fresh (placement may just have changed). */
@@ -151,6 +152,7 @@ class Topic {
     const feed = openUpstreamFeed({
       url,
       authorization: this.#authorization(),
+      gatewaySecret: this.pool.gatewaySecret,
       query: this.#upstreamQuery,
       variables,
       onData: (data) => this.#onData(instance, data),
@@ -211,6 +213,7 @@ class Topic {
 
 export class UpstreamPool {
   readonly centralUrl: string;
+  readonly gatewaySecret: string;
   readonly candidates: UpstreamPoolOptions['candidates'];
   readonly placement: UpstreamPoolOptions['placement'];
   readonly log: Logger;
@@ -221,6 +224,7 @@ export class UpstreamPool {
 
   constructor(options: UpstreamPoolOptions) {
     this.centralUrl = options.centralUrl;
+    this.gatewaySecret = options.gatewaySecret;
     this.candidates = options.candidates;
     this.placement = options.placement;
     this.log = options.log;

@@ -7,6 +7,7 @@ import type { CentralDatabase } from './db/open.ts';
 import type { EventBus } from './events.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
 import type { SyncCoordinator } from './sync/coordinator.ts';
+import type { LoginThrottle } from './loginThrottle.ts';
 import type { TokenSigner } from './tokens.ts';
 
 /** Shared by every request: built once when central starts. */
@@ -17,18 +18,38 @@ export interface CentralServices {
   readonly log: Logger;
   readonly heartbeatIntervalMs: number;
   readonly sync: SyncCoordinator;
+  readonly loginThrottle: LoginThrottle;
+  /** SHA-256 (hex) of the gateway secret, sent to nodes in heartbeat answers; none without a secret. */
+  readonly gatewaySecretDigest: string | undefined;
+}
+
+/** What the transport established about a request before any GraphQL runs. */
+export interface RequestOrigin {
+  /** The request carried the gateway secret: users' operations are only served through a gateway. */
+  readonly fromGateway: boolean;
+  /** The end client's address (from the gateway's header when trusted), for login throttling. */
+  readonly clientAddress: string | undefined;
 }
 
 export interface CentralContext extends CentralServices {
   /** The user the request acts for, verified from its bearer token; null when anonymous. */
   readonly viewer: Viewer | null;
   readonly loaders: Loaders;
+  readonly clientAddress: string | undefined;
 }
 
 export async function createContext(
   services: CentralServices,
   authorization: string | undefined,
+  origin: RequestOrigin,
 ): Promise<CentralContext> {
+  if (!origin.fromGateway) {
+    // Checked before the token: a caller that bypasses the gateway learns nothing, not even
+    // whether its token is valid.
+    throw appError('UNAUTHENTICATED', 'central serves GraphQL only through a Switchboard gateway', {
+      httpStatus: true,
+    });
+  }
   const claimed = await viewerFromAuthorization(authorization, services.tokens.keys);
   const loaders = createLoaders(services.db);
   let viewer: Viewer | null = null;
@@ -42,7 +63,7 @@ export async function createContext(
       });
     viewer = { id: row.id, username: row.username, role: row.role };
   }
-  return { ...services, viewer, loaders };
+  return { ...services, viewer, loaders, clientAddress: origin.clientAddress };
 }
 
 export function authorizationOf(req: IncomingMessage): string | undefined {

@@ -17,6 +17,11 @@ export interface HeartbeatResponse {
   readonly nodeId: string;
   readonly name: string;
   readonly heartbeatIntervalMs: number;
+  /**
+   * SHA-256 (hex) of the gateway secret: the node serves users' operations only to callers that
+   * present the secret, without ever holding it. Absent when central has no gateway secret.
+   */
+  readonly gatewaySecretSha256?: string;
 }
 export interface MembershipResponse {
   readonly roomExists: boolean;
@@ -73,6 +78,9 @@ export async function handleInternal(
       nodeId: node.id,
       name: node.name,
       heartbeatIntervalMs: services.heartbeatIntervalMs,
+      ...(services.gatewaySecretDigest === undefined
+        ? {}
+        : { gatewaySecretSha256: services.gatewaySecretDigest }),
     };
     sendJson(res, 200, body);
     return true;

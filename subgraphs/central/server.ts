@@ -12,7 +12,12 @@ import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../li
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
 import { ensureAdmin } from './bootstrap.ts';
-import { createContext, type CentralContext, type CentralServices } from './context.ts';
+import {
+  createContext,
+  type CentralContext,
+  type CentralServices,
+  type RequestOrigin,
+} from './context.ts';
 import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
@@ -22,6 +27,16 @@ import { SyncCoordinator } from './sync/coordinator.ts';
 import { startSyncScheduler } from './sync/scheduler.ts';
 import { buildCentralSchema } from './schema.ts';
 import { createTokenSigner } from './tokens.ts';
+import { LoginThrottle, type LoginThrottleOptions } from './loginThrottle.ts';
+import {
+  CLIENT_ADDRESS_HEADER,
+  GATEWAY_SECRET_HEADER,
+  GATEWAY_SECRET_PARAM,
+  gatewaySecretDigest,
+  headerValue,
+  matchesGatewayDigest,
+} from '../../lib/gatewayProtocol.ts';
+import type { IncomingMessage } from 'node:http';
 
 export interface CentralOptions {
   /** @default 0 (any free port) */
@@ -53,6 +68,12 @@ export interface CentralOptions {
   readonly syncBatchSize?: number;
   /** Milliseconds per second of a node's autoSyncInterval (tests shorten it). @default 1000 */
   readonly syncIntervalUnitMs?: number;
+  /** Failed-login limits per username and per client address. @default see LoginThrottleOptions */
+  readonly loginThrottle?: LoginThrottleOptions;
+  /** Largest graphql-ws message. @default 1048576 */
+  readonly maxWsPayloadBytes?: number;
+  /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
+  readonly wsConnectionInitTimeoutMs?: number;
 }
 
 export interface CentralServer {
@@ -91,6 +112,18 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     log,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
     sync,
+    loginThrottle: new LoginThrottle(options.loginThrottle),
+    gatewaySecretDigest:
+      options.gatewaySecret === undefined ? undefined : gatewaySecretDigest(options.gatewaySecret),
+  };
+  const originOf = (secret: unknown, req: IncomingMessage): RequestOrigin => {
+    const fromGateway = matchesGatewayDigest(services.gatewaySecretDigest, secret);
+    // The forwarded address is believed only from a gateway; anyone else could send any value.
+    const forwarded = fromGateway ? headerValue(req.headers[CLIENT_ADDRESS_HEADER]) : undefined;
+    return {
+      fromGateway,
+      clientAddress: forwarded?.slice(0, 100) ?? req.socket.remoteAddress,
+    };
   };
   const generatedAdminPassword = await ensureAdmin(db.db, options.adminPassword);
   // Before listening: sessions a previous run left IN_PROGRESS are failed before any node attaches.
@@ -108,7 +141,12 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
   await apollo.start();
   const handleGraphQL = graphqlHandler({
     server: apollo,
-    context: (req) => createContext(services, req.headers.authorization),
+    context: (req) =>
+      createContext(
+        services,
+        req.headers.authorization,
+        originOf(headerValue(req.headers[GATEWAY_SECRET_HEADER]), req),
+      ),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });
 
@@ -140,11 +178,18 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     server: http,
     schema,
     log: log.child('ws'),
-    context: (params) =>
+    context: (params, req) =>
       createContext(
         services,
         typeof params['authorization'] === 'string' ? params['authorization'] : undefined,
+        originOf(params[GATEWAY_SECRET_PARAM], req),
       ),
+    ...(options.maxWsPayloadBytes === undefined
+      ? {}
+      : { maxPayloadBytes: options.maxWsPayloadBytes }),
+    ...(options.wsConnectionInitTimeoutMs === undefined
+      ? {}
+      : { connectionInitWaitTimeoutMs: options.wsConnectionInitTimeoutMs }),
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);

@@ -122,10 +122,15 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
           'central answered the heartbeat without nodeId, name and heartbeatIntervalMs',
         );
       }
+      const digest = body['gatewaySecretSha256'];
       return {
         nodeId: body['nodeId'],
         name: body['name'],
         heartbeatIntervalMs: body['heartbeatIntervalMs'],
+        // Anything but 64 hex digits is ignored: the node then refuses users' operations.
+        ...(typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest)
+          ? { gatewaySecretSha256: digest }
+          : {}),
       };
     },
     async membership(roomId, userId) {
@@ -152,12 +157,23 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         if (error instanceof CentralRejectedError) return null;
         throw error;
       }
-      if (!isRecord(body) || typeof body['nodeId'] !== 'string' || body['nodeId'] === '') {
-        throw new CentralUnavailableError('central answered the key check without a nodeId');
+      const roomIds = isRecord(body) ? body['roomIds'] : undefined;
+      if (
+        !isRecord(body) ||
+        typeof body['nodeId'] !== 'string' ||
+        body['nodeId'] === '' ||
+        !Array.isArray(roomIds) ||
+        !roomIds.every((id) => typeof id === 'string')
+      ) {
+        // Without the room list the feed could not tell what the peer may read: no answer.
+        throw new CentralUnavailableError(
+          'central answered the key check without nodeId and roomIds',
+        );
       }
       return {
         nodeId: body['nodeId'],
         name: typeof body['name'] === 'string' ? body['name'] : '',
+        roomIds: roomIds as readonly string[],
       };
     },
     async reportSync(report) {

@@ -38,7 +38,18 @@ export interface NodeContext extends NodeServices {
 export async function createContext(
   services: NodeServices,
   authorization: string | undefined,
+  fromGateway: boolean,
 ): Promise<NodeContext> {
+  if (!fromGateway) {
+    // Before the token is looked at: a caller that bypasses the gateway learns nothing.
+    throw appError(
+      'UNAUTHENTICATED',
+      'this node serves GraphQL only through a Switchboard gateway',
+      {
+        httpStatus: true,
+      },
+    );
+  }
   const viewer = await viewerFromAuthorization(authorization, services.userKeys);
   return { ...services, viewer };
 }

@@ -19,6 +19,13 @@ import { greatestHlc } from './changeLog.ts';
 import { createContext, type NodeContext, type NodeServices } from './context.ts';
 import { openNodeDb, type NodeDb } from './db/open.ts';
 import {
+  GATEWAY_SECRET_HEADER,
+  GATEWAY_SECRET_PARAM,
+  headerValue,
+  matchesGatewayDigest,
+} from '../../lib/gatewayProtocol.ts';
+import {
+  GatewayTrust,
   connectToCentral,
   startHeartbeats,
   type CentralIdentity,
@@ -92,6 +99,10 @@ export interface NodeOptions {
    * is served either way. @default true
    */
   readonly sync?: boolean;
+  /** Largest graphql-ws message. @default 1048576 */
+  readonly maxWsPayloadBytes?: number;
+  /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
+  readonly wsConnectionInitTimeoutMs?: number;
 }
 
 export interface NodeServer {
@@ -205,10 +216,12 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
     });
 
+  const trust = new GatewayTrust(db.db);
   let identity: CentralIdentity | undefined;
   try {
     identity = await connectToCentral({
       client: central,
+      trust,
       db: db.db,
       name: options.name,
       publicUrl,
@@ -250,7 +263,12 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
 
   const handleGraphQL = graphqlHandler({
     server: apollo,
-    context: (req) => createContext(services, req.headers.authorization),
+    context: (req) =>
+      createContext(
+        services,
+        req.headers.authorization,
+        matchesGatewayDigest(trust.digest, headerValue(req.headers[GATEWAY_SECRET_HEADER])),
+      ),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });
   const subscriptions = attachSubscriptionServer({
@@ -261,13 +279,21 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       createContext(
         services,
         typeof params['authorization'] === 'string' ? params['authorization'] : undefined,
+        matchesGatewayDigest(trust.digest, params[GATEWAY_SECRET_PARAM]),
       ),
+    ...(options.maxWsPayloadBytes === undefined
+      ? {}
+      : { maxPayloadBytes: options.maxWsPayloadBytes }),
+    ...(options.wsConnectionInitTimeoutMs === undefined
+      ? {}
+      : { connectionInitWaitTimeoutMs: options.wsConnectionInitTimeoutMs }),
   });
   const heartbeats: Heartbeats = startHeartbeats({
     client: central,
     publicUrl,
     nodeId,
     intervalMs: identity.heartbeatIntervalMs,
+    trust,
     log,
   });
   const handleFeed = createFeedApi({

@@ -508,7 +508,8 @@ describe('central sync coordination', () => {
 
   it('tells a node whose key a peer presented, and refuses unknown keys', async () => {
     const known = await postAsNode(t.url, a.apiKey, NODE_VERIFY_PATH, { apiKey: b.apiKey });
-    expect(known).toEqual({ status: 200, body: { nodeId: b.id, name: 'node-b' } });
+    expect(known).toMatchObject({ status: 200, body: { nodeId: b.id, name: 'node-b' } });
+    expect(Array.isArray((known.body as { roomIds?: unknown }).roomIds)).toBe(true);
     const unknown = await postAsNode(t.url, a.apiKey, NODE_VERIFY_PATH, { apiKey: 'sbk_nope' });
     expect(unknown.status).toBe(401);
     const anonymous = await postAsNode(t.url, undefined, NODE_VERIFY_PATH, { apiKey: b.apiKey });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
-import { gql, ok } from '../helpers/graphql.ts';
+import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startProcess } from '../helpers/processes.ts';
 
@@ -69,7 +69,7 @@ describe('switchboard CLI', () => {
       leftovers,
       'central',
       ['central', '--port', '0', '--data-dir', dataDir],
-      { SWITCHBOARD_ADMIN_PASSWORD: '' },
+      { SWITCHBOARD_ADMIN_PASSWORD: '', SWITCHBOARD_GATEWAY_SECRET: TEST_GATEWAY_SECRET },
     );
     const password = (await first.waitForLine(/password: (\S+) \(shown once/))[1] as string;
     const url = (await first.waitForLine(/ready at (http:\/\/\S+)\/graphql/))[1] as string;
@@ -88,7 +88,10 @@ describe('switchboard CLI', () => {
       leftovers,
       'central',
       ['central', '--port', '0', '--data-dir', dataDir],
-      { SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      {
+        SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SWITCHBOARD_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
+      },
     );
     const url2 = (await second.waitForLine(/ready at (http:\/\/\S+)\/graphql/))[1] as string;
     expect(second.lines.join('\n')).not.toMatch(/shown once/);

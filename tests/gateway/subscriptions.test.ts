@@ -61,6 +61,7 @@ const messages = new RecordingSource();
 const subscriptions = new GatewaySubscriptions({
   subgraphs,
   centralUrl: 'http://central.invalid',
+  gatewaySecret: 'unused-here',
   routing: {} as never,
   link: {} as never,
   log: silentLogger,

@@ -6,7 +6,7 @@ import {
   type CentralOptions,
   type CentralServer,
 } from '../../subgraphs/central/server.ts';
-import { gql, ok } from './graphql.ts';
+import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
@@ -29,6 +29,7 @@ export async function startTestCentral(
     await startCentral({
       port: 0,
       adminPassword: ADMIN_PASSWORD,
+      gatewaySecret: TEST_GATEWAY_SECRET,
       logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger('central') : silentLogger,
       ...(options.databaseUrl === undefined
         ? { dataDir: await leftovers.tempDir('switchboard-central-') }

@@ -1,8 +1,7 @@
 // A real cluster for end-to-end tests: central, chat nodes and the gateway, each its own process
 // (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir.
-import { randomBytes } from 'node:crypto';
 import { ADMIN_PASSWORD } from './central.ts';
-import { gql, ok } from './graphql.ts';
+import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 import { startProcess, type Proc } from './processes.ts';
 
@@ -27,7 +26,8 @@ const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
 export class Cluster {
   readonly leftovers: Leftovers;
   readonly dataDir: string;
-  readonly secret = randomBytes(24).toString('base64url');
+  // The one secret of test processes, so that helpers calling central or nodes directly pass.
+  readonly secret = TEST_GATEWAY_SECRET;
   readonly nodes = new Map<string, ClusterNode>();
   central!: Proc;
   centralUrl!: string;

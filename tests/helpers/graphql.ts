@@ -9,16 +9,30 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
   }>;
 }
 
+/**
+ * The gateway secret every test process shares (tests/helpers/central.ts, cluster.ts): central
+ * and nodes serve GraphQL only to callers presenting it, so tests that call them directly act as
+ * the gateway would. The gateway itself ignores it.
+ */
+export const TEST_GATEWAY_SECRET = 'gateway-secret-for-tests';
+
 export async function gql<T = Record<string, any>>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
-  options: { token?: string; headers?: Record<string, string> } = {},
+  options: {
+    token?: string;
+    headers?: Record<string, string>;
+    /** The X-Gateway-Secret sent; `null` sends none. @default TEST_GATEWAY_SECRET */
+    gatewaySecret?: string | null;
+  } = {},
 ): Promise<GraphQLResponse<T>> {
+  const secret = options.gatewaySecret === undefined ? TEST_GATEWAY_SECRET : options.gatewaySecret;
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
+      ...(secret === null ? {} : { 'x-gateway-secret': secret }),
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...options.headers,
     },

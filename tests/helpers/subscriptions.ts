@@ -3,6 +3,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Leftovers } from './leftovers.ts';
+import { TEST_GATEWAY_SECRET } from './graphql.ts';
 
 export interface Collected<T> {
   readonly events: T[];
@@ -21,7 +22,11 @@ export function wsClient(leftovers: Leftovers, httpUrl: string, token?: string):
   const client = createClient({
     url: httpUrl.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
-    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    // The gateway ignores the secret; a node or central called directly requires it.
+    connectionParams: {
+      gatewaySecret: TEST_GATEWAY_SECRET,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     retryAttempts: 0,
     lazy: true,
   });

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { NodeDb } from '../../subgraphs/node/db/open.ts';
+import { TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 
 export function countRows(db: NodeDb, table: 'messages' | 'change_log' | 'meta'): number {
   return (db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
@@ -35,7 +36,10 @@ export function wsClient(url: string, token?: string): Client {
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: true,
-    connectionParams: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    connectionParams: {
+      gatewaySecret: TEST_GATEWAY_SECRET,
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
   });
 }
 

@@ -14,7 +14,8 @@ import {
   type VerifiedNode,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, type NodeRow } from '../db/schema.ts';
+import { nodes, rooms, type NodeRow } from '../db/schema.ts';
+import { storageNodeIdsOf } from '../placement.ts';
 import type { SyncCoordinator } from './coordinator.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
@@ -95,7 +96,22 @@ export async function handleSyncApi(
       sendJson(res, 401, errorBody('UNAUTHENTICATED', 'that is not the API key of any node'));
       return true;
     }
-    sendJson(res, 200, { nodeId: owner.id, name: owner.name } satisfies VerifiedNode);
+    // The rooms the owner stores, so the source serves it those and no others. Computed over all
+    // rooms: fine for the hundreds of rooms Switchboard is built for, an index if ever more.
+    const [allRooms, allNodes] = await Promise.all([
+      options.db
+        .select({
+          id: rooms.id,
+          homeNodeId: rooms.homeNodeId,
+          replicaNodeIds: rooms.replicaNodeIds,
+        })
+        .from(rooms),
+      options.db.select({ id: nodes.id }).from(nodes),
+    ]);
+    const roomIds = allRooms
+      .filter((r) => storageNodeIdsOf(r, allNodes).includes(owner.id))
+      .map((r) => r.id);
+    sendJson(res, 200, { nodeId: owner.id, name: owner.name, roomIds } satisfies VerifiedNode);
     return true;
   }
   return false;

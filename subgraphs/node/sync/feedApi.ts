@@ -6,7 +6,11 @@ import { errorBody } from '../../../lib/errors.ts';
 import { sendJson } from '../../../lib/http.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../../lib/nodeKeys.ts';
-import { SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH } from '../../../lib/syncProtocol.ts';
+import {
+  SYNC_CHANGES_PATH,
+  SYNC_DIGESTS_PATH,
+  type VerifiedNode,
+} from '../../../lib/syncProtocol.ts';
 import { CentralUnavailableError } from '../centralClient.ts';
 import type { NodeDb } from '../db/open.ts';
 import { ChangeFeed, CursorAheadError } from './changeFeed.ts';
@@ -82,6 +86,36 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 400, errorBody('BAD_USER_INPUT', rooms));
       return true;
     }
+    // A key serves only the rooms its node stores. The room list comes cached with the key
+    // (peerKeyCacheMs); a room it does not name gets one fresh look at central before refusal.
+    let foreign = roomsNotStoredBy(peer, rooms);
+    if (foreign.length > 0) {
+      options.auth.forget(key);
+      try {
+        peer = await options.auth.verify(key);
+      } catch (error) {
+        if (!(error instanceof CentralUnavailableError)) throw error;
+        res.setHeader('retry-after', '1');
+        sendJson(
+          res,
+          503,
+          errorBody('NODE_UNAVAILABLE', `cannot verify the API key now: ${error.message}`),
+        );
+        return true;
+      }
+      foreign = peer ? roomsNotStoredBy(peer, rooms) : rooms;
+      if (!peer || foreign.length > 0) {
+        sendJson(
+          res,
+          403,
+          errorBody(
+            'FORBIDDEN',
+            `this node key may not read rooms it does not store: ${foreign.slice(0, 5).join(', ')}`,
+          ),
+        );
+        return true;
+      }
+    }
     if (url.pathname === SYNC_DIGESTS_PATH) {
       sendJson(res, 200, roomDigests(options.db, rooms));
       return true;
@@ -133,4 +167,10 @@ function parseCount(raw: string | null, name: string, fallback: number): number 
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
     return `${name} must be a non-negative integer, got "${raw.slice(0, 40)}"`;
   return n;
+}
+
+function roomsNotStoredBy(peer: VerifiedNode, rooms: readonly string[]): string[] {
+  if (peer.roomIds === undefined) return [];
+  const stored = new Set(peer.roomIds);
+  return rooms.filter((room) => !stored.has(room));
 }

@@ -21,6 +21,11 @@ export interface PeerAuth {
    * CentralUnavailableError when central cannot answer.
    */
   verify(apiKey: string): Promise<VerifiedNode | null>;
+  /**
+   * Drops the cached answer for this key, so the next `verify` asks central: a peer asking for a
+   * room created after its key was cached gets a fresh room list rather than a refusal.
+   */
+  forget(apiKey: string): void;
 }
 
 const MAX_CACHED = 1000;
@@ -34,6 +39,9 @@ export function createPeerAuth(options: PeerAuthOptions): PeerAuth {
   const pending = new Map<string, Promise<VerifiedNode | null>>();
 
   return {
+    forget(apiKey) {
+      cache.delete(hashApiKey(apiKey));
+    },
     async verify(apiKey) {
       const hash = hashApiKey(apiKey);
       const cached = cache.get(hash);

@@ -1,0 +1,411 @@
+// Who may do what, as a table: every protected operation x every kind of bad credential gets its
+// code, nothing leaks, and nothing changes (read back from central's tables and the nodes' files).
+// In-process (central, three nodes and a gateway on port 0) so the table runs in seconds.
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../lib/log.ts';
+import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { SYNC_CHANGES_PATH } from '../../lib/syncProtocol.ts';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/userAuth.ts';
+import { startGateway, type GatewayServer } from '../../gateway/server.ts';
+import { nodes, roomMembers, rooms, settings, users } from '../../subgraphs/central/db/schema.ts';
+import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
+import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { snapshot } from '../node/helpers.ts';
+
+const leftovers = new Leftovers();
+let central: TestCentral;
+let gateway: GatewayServer;
+const node: Record<'a' | 'b' | 'c', NodeServer & { apiKey: string }> = {} as never;
+let alice: { id: string; token: string }; // MEMBER, member of the room
+let mallory: { id: string; token: string }; // MEMBER, member of nothing
+let room: string; // home a, replica b (not c)
+let messageId: string;
+const SECRET_CONTENT = 'the launch code is 0000';
+const tokens: Record<string, string> = {};
+
+async function signWith(privateJwk: JWK, kid: string, exp: number, role = 'ADMIN') {
+  const key = await importJWK(privateJwk, 'EdDSA');
+  return new SignJWT({ username: 'admin', role })
+    .setProtectedHeader({ alg: 'EdDSA', kid })
+    .setSubject(alice.id)
+    .setIssuer(TOKEN_ISSUER)
+    .setAudience(TOKEN_AUDIENCE)
+    .setIssuedAt(exp - 60)
+    .setExpirationTime(exp)
+    .sign(key);
+}
+
+async function startTestNode(name: 'a' | 'b' | 'c') {
+  const registered = await central.registerNode(`node-${name}`);
+  const started = leftovers.add(
+    await startNode({
+      name: `node-${name}`,
+      dataDir: await leftovers.tempDir(`switchboard-sec-${name}-`),
+      centralUrl: central.url,
+      apiKey: registered.apiKey,
+      logger: silentLogger,
+      sync: false,
+      peerKeyCacheMs: 0,
+    }),
+    (n) => n.close(),
+  );
+  node[name] = Object.assign(started, { apiKey: registered.apiKey });
+}
+
+/** Everything a refused request could have changed. */
+async function state(): Promise<unknown> {
+  const db = central.central.db.db;
+  return {
+    users: await db.select().from(users).orderBy(users.id),
+    nodes: (await db.select().from(nodes).orderBy(nodes.id)).map((n) => ({
+      id: n.id,
+      name: n.name,
+      url: n.url,
+      apiKeyHash: n.apiKeyHash,
+      syncEnabled: n.syncEnabled,
+      autoSyncInterval: n.autoSyncInterval,
+    })),
+    rooms: await db.select().from(rooms).orderBy(rooms.id),
+    members: await db.select().from(roomMembers).orderBy(roomMembers.roomId, roomMembers.userId),
+    nodeFiles: [snapshot(node.a.db), snapshot(node.b.db), snapshot(node.c.db)],
+  };
+}
+
+beforeAll(async () => {
+  central = await startTestCentral(leftovers);
+  await Promise.all([startTestNode('a'), startTestNode('b'), startTestNode('c')]);
+  gateway = leftovers.add(
+    await startGateway({
+      centralUrl: central.url,
+      gatewaySecret: TEST_GATEWAY_SECRET,
+      logger: silentLogger,
+      nodeTimeoutMs: 10_000,
+    }),
+    (g) => g.close(),
+  );
+  const routable = () =>
+    gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
+      .length;
+  for (const deadline = Date.now() + 30_000; routable() < 3; ) {
+    if (Date.now() > deadline) throw new Error('the gateway never routed to the three nodes');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  alice = await central.createUser('alice');
+  mallory = await central.createUser('mallory');
+  room = ok(
+    await gql<{ createRoom: { id: string } }>(
+      gateway.url,
+      'mutation($h: ID!, $r: [ID!]) { createRoom(name: "private", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+      { h: node.a.nodeId, r: [node.b.nodeId] },
+      { token: alice.token },
+    ),
+  ).createRoom.id;
+  messageId = ok(
+    await gql<{ postMessage: { id: string } }>(
+      gateway.url,
+      'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+      { r: room, c: SECRET_CONTENT },
+      { token: alice.token },
+    ),
+  ).postMessage.id;
+
+  const [row] = await central.central.db.db
+    .select()
+    .from(settings)
+    .where(eq(settings.key, 'token_signing_key'));
+  const stored = row?.value as { kid: string; privateJwk: JWK };
+  const now = Math.floor(Date.now() / 1000);
+  const forger = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const { exportJWK } = await import('jose');
+  tokens['malformed'] = 'not-a-jwt';
+  tokens['expired'] = await signWith(stored.privateJwk, stored.kid, now - 120);
+  // Right key id, right claims, someone else's key: the signature cannot verify.
+  tokens['forged'] = await signWith(
+    { ...(await exportJWK(forger.privateKey)), alg: 'EdDSA' },
+    stored.kid,
+    now + 3600,
+  );
+  tokens['member'] = mallory.token;
+  tokens['alice'] = alice.token;
+}, 60_000);
+
+afterAll(() => leftovers.dispose());
+
+type Need = 'admin' | 'member' | 'user';
+interface Operation {
+  readonly name: string;
+  readonly need: Need;
+  readonly query: string;
+  readonly variables: () => Record<string, unknown>;
+}
+
+const operations: Operation[] = [
+  {
+    name: 'createUser',
+    need: 'admin',
+    query: 'mutation { createUser(username: "intruder", password: "intruder-password") { id } }',
+    variables: () => ({}),
+  },
+  {
+    name: 'registerNode',
+    need: 'admin',
+    query: 'mutation { registerNode(name: "rogue", url: "http://127.0.0.1:9") { apiKey } }',
+    variables: () => ({}),
+  },
+  {
+    name: 'rotateNodeApiKey',
+    need: 'admin',
+    query: 'mutation($n: ID!) { rotateNodeApiKey(nodeId: $n) { apiKey } }',
+    variables: () => ({ n: node.a.nodeId }),
+  },
+  {
+    name: 'updateNode',
+    need: 'admin',
+    query: 'mutation($n: ID!) { updateNode(id: $n, syncEnabled: false) { id } }',
+    variables: () => ({ n: node.a.nodeId }),
+  },
+  {
+    name: 'triggerSync',
+    need: 'admin',
+    query: 'mutation($n: ID!) { triggerSync(nodeId: $n) { id } }',
+    variables: () => ({ n: node.a.nodeId }),
+  },
+  {
+    name: 'syncPairs',
+    need: 'admin',
+    query: '{ syncPairs { behind } }',
+    variables: () => ({}),
+  },
+  {
+    name: 'room.messages',
+    need: 'member',
+    query: 'query($r: ID!) { room(id: $r) { messages { edges { node { id content } } } } }',
+    variables: () => ({ r: room }),
+  },
+  {
+    name: 'message(id)',
+    need: 'member',
+    query: 'query($m: ID!) { message(id: $m) { id content } }',
+    variables: () => ({ m: messageId }),
+  },
+  {
+    name: 'messageIndex',
+    need: 'member',
+    query: 'query($r: ID!) { messageIndex(roomId: $r) { edges { node { id } } } }',
+    variables: () => ({ r: room }),
+  },
+  {
+    name: 'postMessage',
+    need: 'member',
+    query: 'mutation($r: ID!) { postMessage(roomId: $r, content: "intrusion") { id } }',
+    variables: () => ({ r: room }),
+  },
+  {
+    name: 'joinRoom as nobody',
+    need: 'user',
+    query: 'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+    variables: () => ({ r: room }),
+  },
+];
+
+type Credential = 'none' | 'malformed' | 'expired' | 'forged' | 'member';
+const credentials: Credential[] = ['none', 'malformed', 'expired', 'forged', 'member'];
+
+function expected(op: Operation, credential: Credential): string | null {
+  if (credential !== 'member') return 'UNAUTHENTICATED';
+  // `member` is mallory: a MEMBER (where ADMIN is needed) and a non-member of the room.
+  if (op.need === 'user') return null;
+  return 'FORBIDDEN';
+}
+
+describe('access table through the gateway', () => {
+  it('gives every protected operation x bad credential its code, leaks nothing and changes nothing', async () => {
+    const before = await state();
+    const rows: string[] = [];
+    for (const op of operations) {
+      for (const credential of credentials) {
+        const want = expected(op, credential);
+        if (want === null) continue;
+        const token = credential === 'none' ? undefined : tokens[credential];
+        const response = await gql(gateway.url, op.query, op.variables(), {
+          ...(token === undefined ? {} : { token }),
+          gatewaySecret: null,
+        });
+        const got = codes(response);
+        rows.push(`${op.name} x ${credential}: ${JSON.stringify(got)}`);
+        expect(got, `${op.name} x ${credential}`).toContain(want);
+        expect(JSON.stringify(response), `${op.name} x ${credential}`).not.toContain(
+          SECRET_CONTENT,
+        );
+      }
+    }
+    expect(rows.length).toBeGreaterThan(40);
+    expect(await state()).toEqual(before);
+  });
+
+  it('still serves the member and the admin (the table refuses for the right reason)', async () => {
+    const read = ok(
+      await gql<{ message: { content: string } }>(
+        gateway.url,
+        'query($m: ID!) { message(id: $m) { content } }',
+        { m: messageId },
+        { token: alice.token },
+      ),
+    );
+    expect(read.message.content).toBe(SECRET_CONTENT);
+    ok(await gql(gateway.url, '{ syncPairs { behind } }', {}, { token: central.adminToken }));
+  });
+});
+
+describe('central and nodes called directly, without the gateway', () => {
+  const direct = [
+    { target: 'central', url: () => central.url, query: '{ nodes { id name } }' },
+    {
+      target: 'central login',
+      url: () => central.url,
+      query: 'mutation { login(username: "admin", password: "x") { token } }',
+    },
+    {
+      target: 'node message(id)',
+      url: () => node.a.url,
+      query: `{ message(id: "${messageId}") { content } }`,
+    },
+    {
+      target: 'node _entities',
+      url: () => node.b.url,
+      query: `{ _entities(representations: [{ __typename: "Room", id: "${room}" }]) { ... on Room { messages { edges { node { content } } } } } }`,
+    },
+    {
+      target: 'node postMessage',
+      url: () => node.a.url,
+      query: `mutation { postMessage(roomId: "${room}", content: "bypass") { id } }`,
+    },
+  ];
+
+  it('refuses every user operation without the gateway secret, or with a wrong one, even with an ADMIN token', async () => {
+    const before = await state();
+    for (const call of direct) {
+      for (const secret of [null, 'wrong-secret', '']) {
+        const response = await gql(
+          call.url(),
+          call.query,
+          {},
+          {
+            token: central.adminToken,
+            gatewaySecret: secret,
+          },
+        );
+        expect(codes(response), `${call.target} with ${String(secret)}`).toEqual([
+          'UNAUTHENTICATED',
+        ]);
+        expect(response.status).toBe(401);
+        expect(JSON.stringify(response)).not.toContain(SECRET_CONTENT);
+      }
+    }
+    expect(await state()).toEqual(before);
+  });
+
+  it('keeps room privacy on a node even with the gateway secret: a non-member reads nothing', async () => {
+    for (const target of [node.a, node.b]) {
+      const entities = await gql(
+        target.url,
+        `query($r: _Any!) { _entities(representations: [$r]) { ... on Room { messages { edges { node { content } } } } } }`,
+        { r: { __typename: 'Room', id: room } },
+        { token: mallory.token },
+      );
+      expect(codes(entities)).toContain('FORBIDDEN');
+      expect(JSON.stringify(entities)).not.toContain(SECRET_CONTENT);
+    }
+    const byId = await gql(
+      node.a.url,
+      'query($m: ID!) { message(id: $m) { content } }',
+      { m: messageId },
+      { token: mallory.token },
+    );
+    expect(codes(byId)).toContain('FORBIDDEN');
+  });
+});
+
+describe('node keys', () => {
+  async function heartbeat(apiKey: string | undefined) {
+    const response = await fetch(`${central.url}/internal/heartbeat`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(apiKey === undefined ? {} : { [NODE_KEY_HEADER]: apiKey }),
+      },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hijack' }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async function feed(source: NodeServer, apiKey: string | undefined, rooms: string) {
+    const response = await fetch(
+      `${source.url}${SYNC_CHANGES_PATH}?after=0&limit=10&rooms=${rooms}`,
+      {
+        headers: apiKey === undefined ? {} : { [NODE_KEY_HEADER]: apiKey },
+      },
+    );
+    const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+    return { status: response.status, code: body.errors?.[0]?.extensions?.code, body };
+  }
+
+  it('a key acts only as its own node: heartbeats name the key owner, wrong and missing keys get 401', async () => {
+    const before = await state();
+    expect((await heartbeat(undefined)).status).toBe(401);
+    expect((await heartbeat('sbk_wrong')).status).toBe(401);
+    expect((await heartbeat('x'.repeat(10_000))).status).toBe(401);
+    expect(await state()).toEqual(before);
+    // node-c's key beats as node-c, whatever it claims: no way to name another node.
+    const own = await heartbeat(node.c.apiKey);
+    expect(own.status).toBe(200);
+    expect(own.body['nodeId']).toBe(node.c.nodeId);
+    // Put node-c's real URL back (the heartbeat above reported another one).
+    await heartbeat(node.c.apiKey).then(() =>
+      fetch(`${central.url}/internal/heartbeat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [NODE_KEY_HEADER]: node.c.apiKey },
+        body: JSON.stringify({ url: node.c.url }),
+      }),
+    );
+  });
+
+  it("a peer's feed serves only rooms the caller stores: another node's key is refused the room", async () => {
+    const ofB = await feed(node.a, node.b.apiKey, room);
+    expect(ofB.status).toBe(200);
+    expect(JSON.stringify(ofB.body)).toContain(SECRET_CONTENT);
+    const ofC = await feed(node.a, node.c.apiKey, room);
+    expect(ofC).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    expect(JSON.stringify(ofC.body)).not.toContain(SECRET_CONTENT);
+    expect(await feed(node.a, 'sbk_wrong', room)).toMatchObject({
+      status: 401,
+      code: 'UNAUTHENTICATED',
+    });
+    expect(await feed(node.a, undefined, room)).toMatchObject({
+      status: 401,
+      code: 'UNAUTHENTICATED',
+    });
+  });
+
+  it('a rotated key stops working at once, at central and on the feed', async () => {
+    const old = node.c.apiKey;
+    const rotated = ok(
+      await gql<{ rotateNodeApiKey: { apiKey: string } }>(
+        central.url,
+        'mutation($n: ID!) { rotateNodeApiKey(nodeId: $n) { apiKey } }',
+        { n: node.c.nodeId },
+        { token: central.adminToken },
+      ),
+    ).rotateNodeApiKey.apiKey;
+    expect(rotated).not.toBe(old);
+    const before = await state();
+    expect((await heartbeat(old)).status).toBe(401);
+    expect(await feed(node.a, old, '')).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    expect(await state()).toEqual(before);
+    expect((await feed(node.a, rotated, '')).status).toBe(200);
+  });
+});
