@@ -106,6 +106,9 @@ export interface AppliedChange {
   readonly hlc?: string;
 }
 
+/** A version a target received and already held: an AppliedChange without an action. */
+export type HeldVersion = Omit<AppliedChange, 'action'>;
+
 export interface SyncReport {
   readonly sessionId: string;
   readonly status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
@@ -114,6 +117,12 @@ export interface SyncReport {
   readonly messagesTotal?: number;
   /** Changes applied since the previous report. */
   readonly applied: readonly AppliedChange[];
+  /**
+   * FULL sessions only: versions received since the previous report that changed nothing here
+   * (already held, or lost to the version held). Central adds them to its index, not to the log:
+   * a report central never took (it was down) left the index short, and the next FULL repairs it.
+   */
+  readonly held?: readonly HeldVersion[];
   /** The pair's cursor after this report (the target's stored cursor). */
   readonly cursor: number;
   readonly sourceHeadSeq?: number;

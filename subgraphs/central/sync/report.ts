@@ -2,7 +2,7 @@
 // row per applied change, the message index, the pair's cursor and the nodes' lastSyncAt. Either
 // all of it is visible or none, so the index never runs ahead of (or behind) the log.
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { AppliedChange, SyncReport } from '../../../lib/syncProtocol.ts';
+import type { HeldVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import {
   distributedMessages,
@@ -58,7 +58,12 @@ export async function recordReport(
         })),
       );
     }
-    await upsertIndex(tx, report.applied, [session.sourceNodeId, session.targetNodeId]);
+    // Held versions (FULL) index without a log row: they repair what a lost report left out.
+    await upsertIndex(
+      tx,
+      [...report.applied, ...(report.held ?? [])],
+      [session.sourceNodeId, session.targetNodeId],
+    );
 
     if (!updated) return { updated: null };
     const completed = report.status === 'COMPLETED';
@@ -106,7 +111,7 @@ export async function recordReport(
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
 
 interface IndexVersion {
-  readonly change: AppliedChange;
+  readonly change: HeldVersion;
   readonly holders: Set<string>;
 }
 
@@ -115,7 +120,7 @@ interface IndexVersion {
  * (the nodes never resurrect either); otherwise the greater HLC wins, or the later updatedAt when
  * a side has no HLC.
  */
-function replaces(a: AppliedChange, b: AppliedChange): boolean {
+function replaces(a: HeldVersion, b: HeldVersion): boolean {
   if (a.deleted !== b.deleted) return b.deleted;
   if (a.hlc !== undefined && b.hlc !== undefined) return b.hlc > a.hlc;
   return b.updatedAt > a.updatedAt;
@@ -123,7 +128,7 @@ function replaces(a: AppliedChange, b: AppliedChange): boolean {
 
 async function upsertIndex(
   tx: Tx,
-  applied: readonly AppliedChange[],
+  applied: readonly HeldVersion[],
   holders: readonly string[],
 ): Promise<void> {
   // One INSERT ... ON CONFLICT may not touch a row twice: fold repeated ids first.

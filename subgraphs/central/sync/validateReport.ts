@@ -1,6 +1,11 @@
 // Checks a SyncReport body before anything is written: every problem is named with its path, so
 // a node with a bug (or an impostor) learns exactly what was refused.
-import type { AppliedChange, SyncAction, SyncReport } from '../../../lib/syncProtocol.ts';
+import type {
+  AppliedChange,
+  HeldVersion,
+  SyncAction,
+  SyncReport,
+} from '../../../lib/syncProtocol.ts';
 
 export class InvalidSyncReportError extends Error {
   override readonly name = 'InvalidSyncReportError';
@@ -44,19 +49,24 @@ function id(obj: Obj, key: string, path: string): string {
 }
 
 function appliedChange(value: unknown, path: string): AppliedChange {
+  const version = heldVersion(value, path);
+  const action = (value as Obj)['action'];
+  if (typeof action !== 'string' || !ACTIONS.has(action))
+    fail(`${path}.action`, `must be one of ${[...ACTIONS].join(', ')}`);
+  return { ...version, action: action as SyncAction };
+}
+
+function heldVersion(value: unknown, path: string): HeldVersion {
   if (!isObject(value)) fail(path, 'must be an object');
   const prefix = `${path}.`;
   const contentHash = value['contentHash'];
   if (typeof contentHash !== 'string' || !SHA256.test(contentHash))
     fail(`${prefix}contentHash`, 'must be a lowercase hex SHA-256 (64 characters)');
-  const action = value['action'];
-  if (typeof action !== 'string' || !ACTIONS.has(action))
-    fail(`${prefix}action`, `must be one of ${[...ACTIONS].join(', ')}`);
   if (typeof value['deleted'] !== 'boolean') fail(`${prefix}deleted`, 'must be a boolean');
   const hlc = value['hlc'];
   if (hlc !== undefined && (typeof hlc !== 'string' || hlc.length === 0 || hlc.length > MAX_ID))
     fail(`${prefix}hlc`, `must be a string of 1-${MAX_ID} characters when present`);
-  const change: AppliedChange = {
+  const change: HeldVersion = {
     messageId: id(value, 'messageId', prefix),
     roomId: id(value, 'roomId', prefix),
     senderId: id(value, 'senderId', prefix),
@@ -65,7 +75,6 @@ function appliedChange(value: unknown, path: string): AppliedChange {
     createdAt: count(value, 'createdAt', prefix),
     updatedAt: count(value, 'updatedAt', prefix),
     deleted: value['deleted'],
-    action: action as SyncAction,
     ...(hlc === undefined ? {} : { hlc }),
   };
   return change;
@@ -88,6 +97,10 @@ export function validateSyncReport(value: unknown): SyncReport {
   if (!Array.isArray(applied)) fail('applied', 'must be an array');
   if (applied.length > MAX_APPLIED_PER_REPORT)
     fail('applied', `must hold at most ${MAX_APPLIED_PER_REPORT} changes per report`);
+  const held = value['held'];
+  if (held !== undefined && !Array.isArray(held)) fail('held', 'must be an array when present');
+  if (held !== undefined && held.length > MAX_APPLIED_PER_REPORT)
+    fail('held', `must hold at most ${MAX_APPLIED_PER_REPORT} versions per report`);
   const digestsMatch = value['digestsMatch'];
   if (digestsMatch !== undefined && digestsMatch !== null && typeof digestsMatch !== 'boolean')
     fail('digestsMatch', 'must be a boolean when present');
@@ -102,6 +115,7 @@ export function validateSyncReport(value: unknown): SyncReport {
     messagesSynced: count(value, 'messagesSynced', ''),
     ...(messagesTotal === undefined ? {} : { messagesTotal }),
     applied: applied.map((change, i) => appliedChange(change, `applied[${i}]`)),
+    ...(held === undefined ? {} : { held: held.map((v, i) => heldVersion(v, `held[${i}]`)) }),
     cursor: count(value, 'cursor', ''),
     ...(sourceHeadSeq === undefined ? {} : { sourceHeadSeq }),
     ...(typeof digestsMatch === 'boolean' ? { digestsMatch } : {}),

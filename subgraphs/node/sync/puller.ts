@@ -9,6 +9,7 @@ import {
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
   type AppliedChange,
+  type HeldVersion,
   type ChangeBatch,
   type RoomDigests,
   type SyncJob,
@@ -175,6 +176,8 @@ class Session {
   #headSeq: number | undefined;
   /** Applied but not yet accepted by central (a report failed): sent with the next one. */
   #unreported: AppliedChange[] = [];
+  /** FULL: versions that changed nothing here, not yet accepted by central (for its index). */
+  #unreportedHeld: HeldVersion[] = [];
 
   constructor(job: SyncJob, options: PullerOptions, now: () => number, closing: AbortSignal) {
     this.#job = job;
@@ -355,6 +358,23 @@ class Session {
     this.#synced += batch.versions.length;
     this.#appliedCount += applied.length;
     this.#unreported.push(...applied);
+    if (this.#job.syncType === 'FULL') {
+      const changed = new Set(applied.map((change) => change.messageId));
+      for (const v of batch.versions) {
+        if (changed.has(v.id)) continue;
+        this.#unreportedHeld.push({
+          messageId: v.id,
+          roomId: v.roomId,
+          senderId: v.senderId,
+          contentHash: v.contentHash,
+          originNode: v.originNode,
+          createdAt: v.createdAt,
+          updatedAt: v.updatedAt,
+          deleted: v.deletedAt !== null,
+          hlc: v.hlc,
+        });
+      }
+    }
     if (this.#total !== undefined && this.#total < this.#synced) this.#total = this.#synced;
   }
 
@@ -371,11 +391,13 @@ class Session {
     attempts = this.#options.reportAttempts ?? 3,
   ): Promise<SyncReportResponse> {
     const applied = this.#unreported;
+    const held = this.#unreportedHeld;
     const report: SyncReport = {
       sessionId: this.#job.sessionId,
       messagesSynced: this.#synced,
       ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
       applied,
+      ...(held.length === 0 ? {} : { held }),
       cursor: this.#cursor,
       ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
       ...fields,
@@ -384,6 +406,7 @@ class Session {
       try {
         const response = await this.#options.central.reportSync(report);
         this.#unreported = this.#unreported.slice(applied.length);
+        this.#unreportedHeld = this.#unreportedHeld.slice(held.length);
         return response;
       } catch (error) {
         if (attempt >= attempts || this.#closing.aborted) {
