@@ -203,16 +203,25 @@ export class SyncCoordinator {
 
   /**
    * A node that (re)connects pulls what its peers changed while it was away: their change
-   * notifications skipped it while it was offline, and its schedule may be minutes off.
+   * notifications skipped it while it was offline, and its schedule may be minutes off. Its peers
+   * pull from it too: the notifications of its own last writes may never have reached central (it
+   * was cut off, or killed before it sent them), and they hold nothing that would ask again.
    */
   async #catchUp(nodeId: string): Promise<void> {
     const topology = await loadTopology(this.#db);
     const node = topology.nodes.get(nodeId);
-    if (!node?.syncEnabled) return;
+    if (!node) return;
     for (const peer of topology.peersOf(nodeId)) {
-      if (peer.status === 'ONLINE')
+      if (peer.status !== 'ONLINE') continue;
+      if (node.syncEnabled)
         await this.enqueue(
           { sourceNodeId: peer.id, targetNodeId: nodeId },
+          'INCREMENTAL',
+          'CHANGE',
+        );
+      if (peer.syncEnabled)
+        await this.enqueue(
+          { sourceNodeId: nodeId, targetNodeId: peer.id },
           'INCREMENTAL',
           'CHANGE',
         );
