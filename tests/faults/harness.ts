@@ -1,0 +1,787 @@
+// Fault injection, Jepsen style: central, three chat nodes and the gateway as real processes, a
+// seeded workload of posts, edits and deletes (through the gateway and directly on nodes) while
+// processes are killed with SIGKILL and restarted, nodes are cut off, stalled or slowed, and one
+// node's clock is skewed; then everything heals, a final FULL sync runs, and a checker compares
+// what was acknowledged with what every node and central hold. See docs/faults.md.
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { GATEWAY_SECRET_HEADER } from '../../lib/gatewayProtocol.ts';
+import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { SYNC_DIGESTS_PATH, type RoomDigests } from '../../lib/syncProtocol.ts';
+import { databaseFile } from '../../subgraphs/node/server.ts';
+import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { startProcess, type Proc } from '../helpers/processes.ts';
+import { TcpProxy } from './tcpProxy.ts';
+
+const READY = /ready at (http:\/\/[^\s]+)\/graphql/;
+const NODE_NAMES = ['node-a', 'node-b', 'node-c'] as const;
+/** Skews stay within this, so peers' HLCs are not refused as too far ahead. */
+const MAX_DRIFT_MS = 600_000;
+/** A write that takes longer than this is left indeterminate (it may or may not have happened). */
+const WRITE_TIMEOUT_MS = 4000;
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+export function random(seed: number): () => number {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function until<T>(
+  read: () => Promise<T>,
+  check: (value: T) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined && check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export interface FaultNode {
+  readonly name: string;
+  readonly id: string;
+  readonly apiKey: string;
+  /** Inbound: peers and the gateway reach the node here (its --public-url). */
+  readonly inbound: TcpProxy;
+  /** Outbound: the node reaches central here (its --central-url). */
+  readonly outbound: TcpProxy;
+  readonly clockOffsetMs: number;
+  proc: Proc | undefined;
+  /** The node's own address (no proxy): the test client is never partitioned. */
+  url: string;
+}
+
+/** Central + 3 nodes + gateway, with one inbound and one outbound TCP proxy per node. */
+export class FaultCluster {
+  readonly leftovers: Leftovers;
+  readonly dataDir: string;
+  readonly secret = `faults-${sha256(String(Math.random())).slice(0, 32)}`;
+  readonly nodes = new Map<string, FaultNode>();
+  central: Proc | undefined;
+  centralPort = 0;
+  gateway!: Proc;
+  gatewayUrl = '';
+  adminToken = '';
+
+  private constructor(leftovers: Leftovers, dataDir: string) {
+    this.leftovers = leftovers;
+    this.dataDir = dataDir;
+  }
+
+  get centralUrl(): string {
+    return `http://127.0.0.1:${this.centralPort}`;
+  }
+
+  static async start(leftovers: Leftovers, clockOffsets: Record<string, number> = {}) {
+    const cluster = new FaultCluster(leftovers, await leftovers.tempDir('switchboard-faults-'));
+    await cluster.startCentral();
+    cluster.adminToken = await cluster.login('admin', ADMIN_PASSWORD);
+    for (const name of NODE_NAMES) {
+      const registered = ok(
+        await cluster.central$<{ registerNode: { node: { id: string }; apiKey: string } }>(
+          'mutation($n: String!) { registerNode(name: $n, url: "http://127.0.0.1:1") { node { id } apiKey } }',
+          { n: name },
+        ),
+      ).registerNode;
+      const inbound = leftovers.add(await TcpProxy.start(), (p) => p.close());
+      const outbound = leftovers.add(await TcpProxy.start(cluster.centralPort), (p) => p.close());
+      cluster.nodes.set(name, {
+        name,
+        id: registered.node.id,
+        apiKey: registered.apiKey,
+        inbound,
+        outbound,
+        clockOffsetMs: clockOffsets[name] ?? 0,
+        proc: undefined,
+        url: '',
+      });
+    }
+    await Promise.all(NODE_NAMES.map((name) => cluster.startNode(name)));
+    cluster.gateway = startProcess(
+      leftovers,
+      'gateway',
+      ['gateway', '--port', '0', '--central-url', cluster.centralUrl],
+      { SWITCHBOARD_GATEWAY_SECRET: cluster.secret, SWITCHBOARD_NODE_TIMEOUT_MS: '3000' },
+    );
+    cluster.gatewayUrl = (await cluster.gateway.waitForLine(READY))[1] as string;
+    return cluster;
+  }
+
+  node(name: string): FaultNode {
+    const node = this.nodes.get(name);
+    if (!node) throw new Error(`no node ${name}`);
+    return node;
+  }
+
+  central$<T>(query: string, variables: Record<string, unknown> = {}) {
+    return this.asGateway<T>(query, variables, this.adminToken);
+  }
+
+  /** A call to central as the gateway makes it (central serves only the gateway). */
+  asGateway<T>(query: string, variables: Record<string, unknown>, token?: string) {
+    return gql<T>(this.centralUrl, query, variables, {
+      ...(token === undefined ? {} : { token }),
+      headers: { [GATEWAY_SECRET_HEADER]: this.secret },
+    });
+  }
+
+  async login(username: string, password: string): Promise<string> {
+    return ok(
+      await this.asGateway<{ login: { token: string } }>(
+        'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+        { u: username, p: password },
+      ),
+    ).login.token;
+  }
+
+  /** Starts central; a restart binds the same port, so the gateway and proxies keep their URL. */
+  async startCentral(): Promise<void> {
+    this.central = startProcess(
+      this.leftovers,
+      'central',
+      ['central', '--port', String(this.centralPort), '--data-dir', this.dataDir],
+      {
+        SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SWITCHBOARD_GATEWAY_SECRET: this.secret,
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: '200',
+      },
+    );
+    const url = (await this.central.waitForLine(READY))[1] as string;
+    this.centralPort = Number(new URL(url).port);
+  }
+
+  async killCentral(): Promise<void> {
+    await this.central?.kill('SIGKILL');
+    this.central = undefined;
+  }
+
+  async startNode(name: string): Promise<void> {
+    const node = this.node(name);
+    node.proc = startProcess(
+      this.leftovers,
+      name,
+      [
+        'node',
+        '--name',
+        name,
+        '--port',
+        '0',
+        '--data-dir',
+        this.dataDir,
+        '--central-url',
+        node.outbound.url,
+        '--public-url',
+        node.inbound.url,
+        '--max-clock-drift-ms',
+        String(MAX_DRIFT_MS),
+        `--clock-offset-ms=${node.clockOffsetMs}`,
+      ],
+      { SWITCHBOARD_NODE_API_KEY: node.apiKey },
+    );
+    node.url = (await node.proc.waitForLine(READY))[1] as string;
+    node.inbound.retarget(Number(new URL(node.url).port));
+  }
+
+  async killNode(name: string): Promise<void> {
+    const node = this.node(name);
+    await node.proc?.kill('SIGKILL');
+    node.proc = undefined;
+  }
+
+  /** Cuts a node off: nobody reaches it (inbound) and it reaches nobody (outbound to central). */
+  isolate(name: string): void {
+    this.node(name).inbound.cut();
+    this.node(name).outbound.cut();
+  }
+
+  heal(name: string): void {
+    this.node(name).inbound.heal();
+    this.node(name).outbound.heal();
+  }
+
+  async nodeStatuses(): Promise<Record<string, string>> {
+    const nodes = ok(
+      await this.central$<{ nodes: Array<{ name: string; status: string }> }>(
+        '{ nodes { name status } }',
+      ),
+    ).nodes;
+    return Object.fromEntries(nodes.map((n) => [n.name, n.status]));
+  }
+
+  /** A node's room digests, asked as a peer storing the rooms would (others are refused). */
+  async digests(
+    name: string,
+    roomIds: readonly string[],
+    peers: readonly string[],
+  ): Promise<RoomDigests['digests']> {
+    const asker = this.node(peers.find((n) => n !== name) as string);
+    const response = await fetch(
+      `${this.node(name).url}${SYNC_DIGESTS_PATH}?rooms=${roomIds.join(',')}`,
+      { headers: { [NODE_KEY_HEADER]: asker.apiKey }, signal: AbortSignal.timeout(5000) },
+    );
+    if (response.status !== 200) throw new Error(`digests of ${name}: ${response.status}`);
+    return ((await response.json()) as RoomDigests).digests;
+  }
+
+  readDb<T>(name: string, read: (db: Database.Database) => T): T {
+    const db = new Database(databaseFile(this.dataDir, name), {
+      readonly: true,
+      fileMustExist: true,
+    });
+    try {
+      return read(db);
+    } finally {
+      db.close();
+    }
+  }
+}
+
+export interface Row {
+  id: string;
+  room_id: string;
+  sender_id: string;
+  content: string;
+  content_hash: string;
+  deleted_at: number | null;
+  hlc: string;
+}
+
+interface Attempt {
+  readonly op: number;
+  readonly kind: 'post' | 'edit' | 'delete';
+  readonly via: string;
+  readonly roomId: string;
+  readonly content: string;
+  /** For edits and deletes; for posts once acknowledged. */
+  messageId?: string;
+  acknowledged: boolean;
+  error?: string | undefined;
+}
+
+export interface SeedResult {
+  seed: number;
+  ops: number;
+  acknowledged: number;
+  indeterminate: number;
+  faults: string[];
+  violations: string[];
+  convergenceMs: number | null;
+  totalMs: number;
+  /** Diagnostics of a run that did not converge. */
+  notes?: string[];
+}
+
+export interface SeedOptions {
+  readonly seed: number;
+  /** @default 60 */
+  readonly ops?: number;
+  /** Progress lines (faults, phases). @default none */
+  readonly log?: (line: string) => void;
+}
+
+export interface Workspace {
+  readonly users: Record<string, { id: string; token: string }>;
+  /** roomId -> the names of the nodes that store it, home first. */
+  readonly holders: Map<string, string[]>;
+}
+
+/** Users alice and bob (both members of every room), two rooms on every node, two on a pair. */
+export async function setupRooms(cluster: FaultCluster): Promise<Workspace> {
+  const users: Record<string, { id: string; token: string }> = {};
+  for (const name of ['alice', 'bob']) {
+    const password = `pw-${name}-secret`;
+    const id = ok(
+      await cluster.central$<{ createUser: { id: string } }>(
+        'mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { id } }',
+        { u: name, p: password },
+      ),
+    ).createUser.id;
+    users[name] = { id, token: await cluster.login(name, password) };
+  }
+  const token = (user: string) => users[user]?.token ?? '';
+  const holders = new Map<string, string[]>();
+  const layouts: Array<[string, string[] | null]> = [
+    ['node-a', null],
+    ['node-b', null],
+    ['node-c', ['node-a']],
+    ['node-a', ['node-b']],
+  ];
+  for (const [home, replicas] of layouts) {
+    const id = ok(
+      await cluster.asGateway<{ createRoom: { id: string } }>(
+        'mutation($h: ID, $r: [ID!]) { createRoom(name: "faults", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+        { h: cluster.node(home).id, r: replicas?.map((n) => cluster.node(n).id) ?? null },
+        token('alice'),
+      ),
+    ).createRoom.id;
+    ok(
+      await cluster.asGateway(
+        'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+        { r: id },
+        token('bob'),
+      ),
+    );
+    holders.set(id, [home, ...(replicas ?? NODE_NAMES.filter((n) => n !== home))]);
+  }
+  return { users, holders };
+}
+
+/** One whole run: cluster, workload with faults, heal, final sync, check. */
+export async function runSeed(options: SeedOptions): Promise<SeedResult> {
+  const leftovers = new Leftovers();
+  try {
+    return await runSeedIn(leftovers, options);
+  } finally {
+    await leftovers.dispose();
+  }
+}
+
+async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<SeedResult> {
+  const started = Date.now();
+  const { seed } = options;
+  const totalOps = options.ops ?? 60;
+  const log = options.log ?? (() => {});
+  const rand = random(seed);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+  // One node's clock runs minutes ahead or behind (within the cluster's allowed drift).
+  const skewed = pick(NODE_NAMES);
+  const skew = Math.round((rand() < 0.5 ? -1 : 1) * (60_000 + rand() * 180_000));
+  const faults: string[] = [`skew ${skewed} ${skew}ms`];
+  log(`seed ${seed}: ${faults[0]}`);
+  const cluster = await FaultCluster.start(leftovers, { [skewed]: skew });
+
+  const { users, holders } = await setupRooms(cluster);
+  const token = (user: string) => users[user]?.token ?? '';
+  const roomIds = [...holders.keys()];
+
+  // The workload: sequential, so the seed fixes every choice; faults come between writes.
+  const attempts: Attempt[] = [];
+  const posted: Array<{ id: string; roomId: string; sender: string }> = [];
+  const write = async (
+    via: string,
+    user: string,
+    query: string,
+    variables: Record<string, unknown>,
+  ): Promise<GraphQLResponse<Record<string, { id: string }>>> => {
+    const url = via === 'gateway' ? cluster.gatewayUrl : cluster.node(via).url;
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token(user)}`,
+        ...(via === 'gateway' ? {} : { [GATEWAY_SECRET_HEADER]: cluster.secret }),
+      },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(WRITE_TIMEOUT_MS),
+    });
+    return { status: response.status, ...((await response.json()) as object) };
+  };
+  const down = new Map<string, number>(); // process -> op at which it comes back
+  const partitioned = new Map<string, number>(); // node -> op at which it heals
+  const restart = async (name: string) => {
+    if (name === 'central') await cluster.startCentral();
+    else await cluster.startNode(name);
+  };
+  for (let op = 0; op < totalOps; op++) {
+    // Bring back what is due.
+    for (const [name, at] of [...down]) {
+      if (at > op) continue;
+      // A node restarting needs central: restart central first if both are due.
+      if (name !== 'central' && down.has('central')) continue;
+      if (name !== 'central' && partitioned.has(name)) {
+        cluster.heal(name);
+        partitioned.delete(name);
+      }
+      log(`op ${op}: restart ${name}`);
+      await restart(name);
+      down.delete(name);
+    }
+    for (const [name, at] of [...partitioned]) {
+      if (at > op) continue;
+      log(`op ${op}: heal ${name}`);
+      cluster.heal(name);
+      partitioned.delete(name);
+    }
+    // Maybe start a fault: at most one process down and one node partitioned at a time.
+    const before = faults.length;
+    if (rand() < 0.2) {
+      const roll = rand();
+      const name = pick(NODE_NAMES);
+      const back = op + 2 + Math.floor(rand() * 8);
+      if (roll < 0.3 && down.size === 0) {
+        faults.push(`op ${op}: kill -9 ${name} until op ${back}`);
+        await cluster.killNode(name);
+        down.set(name, back);
+      } else if (roll < 0.45 && down.size === 0) {
+        faults.push(`op ${op}: kill -9 central until op ${back}`);
+        await cluster.killCentral();
+        down.set('central', back);
+      } else if (partitioned.size === 0 && !down.has(name)) {
+        const kind = roll < 0.75 ? 'isolate' : roll < 0.9 ? 'stall inbound' : 'delay 300ms';
+        faults.push(`op ${op}: ${kind} ${name} until op ${back}`);
+        const node = cluster.node(name);
+        if (kind === 'isolate') cluster.isolate(name);
+        else if (kind === 'stall inbound') node.inbound.stall();
+        else node.inbound.delayMs = node.outbound.delayMs = 300;
+        partitioned.set(name, back);
+      }
+      if (faults.length > before) log(faults.at(-1) as string);
+    }
+
+    const roomId = pick(roomIds);
+    const roomHolders = holders.get(roomId) as string[];
+    const via = rand() < 0.5 ? 'gateway' : pick(roomHolders);
+    const inRoom = posted.filter((p) => p.roomId === roomId);
+    const roll = rand();
+    const sender = pick(['alice', 'bob']);
+    let attempt: Attempt;
+    let request: () => Promise<GraphQLResponse<Record<string, { id: string }>>>;
+    if (roll < 0.55 || inRoom.length === 0) {
+      const content = `seed ${seed} op ${op} post by ${sender}`;
+      attempt = { op, kind: 'post', via, roomId, content, acknowledged: false };
+      request = () =>
+        write(
+          via,
+          sender,
+          'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+          { r: roomId, c: content },
+        );
+    } else {
+      const target = pick(inRoom);
+      const kind = roll < 0.85 ? 'edit' : 'delete';
+      const content = kind === 'edit' ? `seed ${seed} op ${op} edit` : '';
+      attempt = { op, kind, via, roomId, content, messageId: target.id, acknowledged: false };
+      request = () =>
+        kind === 'edit'
+          ? write(
+              via,
+              target.sender,
+              'mutation($i: ID!, $c: String!) { editMessage(id: $i, content: $c) { id } }',
+              { i: target.id, c: content },
+            )
+          : write(via, target.sender, 'mutation($i: ID!) { deleteMessage(id: $i) { id } }', {
+              i: target.id,
+            });
+    }
+    attempts.push(attempt);
+    try {
+      const response = await request();
+      const result = response.data ? Object.values(response.data)[0] : undefined;
+      if (response.errors?.length || !result) {
+        attempt.error = response.errors
+          ?.map((e) => `${String(e.extensions?.['code'])}: ${e.message}`)
+          .join('; ');
+      } else {
+        attempt.acknowledged = true;
+        if (attempt.kind === 'post') {
+          attempt.messageId = result.id;
+          posted.push({ id: result.id, roomId, sender });
+        }
+      }
+    } catch (error) {
+      attempt.error = (error as Error).message;
+    }
+  }
+
+  // Heal everything and bring every process back.
+  log('healing');
+  for (const name of partitioned.keys()) cluster.heal(name);
+  if (down.has('central')) await restart('central');
+  for (const name of down.keys()) if (name !== 'central') await restart(name);
+  const healedAt = Date.now();
+  await until(
+    () => cluster.nodeStatuses(),
+    (s) => NODE_NAMES.every((n) => s[n] === 'ONLINE'),
+    'every node ONLINE',
+    60_000,
+  );
+
+  // Convergence without help: change notifications, reconnection catch-up and retries.
+  const sameDigests = async () => {
+    for (const roomId of roomIds) {
+      const names = holders.get(roomId) as string[];
+      const ds = await Promise.all(names.map((n) => cluster.digests(n, [roomId], names)));
+      const first = JSON.stringify(ds[0]?.[roomId]);
+      if (!ds.every((d) => JSON.stringify(d[roomId]) === first)) return false;
+    }
+    return true;
+  };
+  let convergenceMs: number | null = null;
+  const notes: string[] = [];
+  try {
+    await until(sameDigests, (same) => same, 'digests to converge after healing', 45_000);
+    convergenceMs = Date.now() - healedAt;
+  } catch {
+    convergenceMs = null;
+    notes.push(await divergence(cluster, holders));
+  }
+  log(`converged after ${convergenceMs} ms`);
+
+  // The final FULL sync, then every session must have ended.
+  const active = async () => {
+    let count = 0;
+    for (const status of ['PENDING', 'IN_PROGRESS']) {
+      count += ok(
+        await cluster.central$<{ syncSessions: unknown[] }>(
+          `{ syncSessions(last: 500, status: ${status}) { id } }`,
+        ),
+      ).syncSessions.length;
+    }
+    return count;
+  };
+  ok(await cluster.central$('mutation { triggerSync(syncType: FULL) { id } }'));
+  await until(active, (n) => n === 0, 'the final FULL sync to end', 60_000).catch(() => 0);
+
+  const violations = await check(cluster, holders, attempts);
+  const stuck = await active();
+  if (stuck > 0)
+    violations.push(`${stuck} sessions still PENDING/IN_PROGRESS after the final sync`);
+  if (convergenceMs === null) violations.push('digests did not converge within 45 s of healing');
+  const acknowledged = attempts.filter((a) => a.acknowledged).length;
+  return {
+    seed,
+    ops: totalOps,
+    acknowledged,
+    indeterminate: attempts.length - acknowledged,
+    faults,
+    violations,
+    convergenceMs,
+    totalMs: Date.now() - started,
+    ...(notes.length ? { notes } : {}),
+  };
+}
+
+/** What differs and what central is doing, for a run that did not converge. */
+async function divergence(
+  cluster: FaultCluster,
+  holders: ReadonlyMap<string, readonly string[]>,
+): Promise<string> {
+  const parts: string[] = [];
+  for (const [roomId, names] of holders) {
+    const ds = await Promise.all(
+      names.map((n) => cluster.digests(n, [roomId], names).catch((e: Error) => e.message)),
+    );
+    parts.push(
+      `${roomId.slice(0, 8)}: ${names
+        .map((n, i) => {
+          const d = ds[i];
+          return `${n}=${typeof d === 'string' ? d : `${d?.[roomId]?.count}/${d?.[roomId]?.digest.slice(0, 6)}`}`;
+        })
+        .join(' ')}`,
+    );
+  }
+  const sessions = ok(
+    await cluster.central$<{
+      syncSessions: Array<{
+        status: string;
+        syncType: string;
+        trigger: string;
+        error: string | null;
+        sourceNode: { name: string };
+        targetNode: { name: string };
+      }>;
+    }>(
+      '{ syncSessions(last: 12) { status syncType trigger error sourceNode { name } targetNode { name } } }',
+    ),
+  ).syncSessions;
+  parts.push(
+    ...sessions.map(
+      (x) =>
+        `${x.sourceNode.name}>${x.targetNode.name} ${x.syncType} ${x.trigger} ${x.status} ${x.error ?? ''}`,
+    ),
+  );
+  return parts.join(' | ');
+}
+
+/** Compares what was acknowledged with what every node and central hold; returns violations. */
+export async function check(
+  cluster: FaultCluster,
+  holders: ReadonlyMap<string, readonly string[]>,
+  attempts: readonly Attempt[],
+): Promise<string[]> {
+  const violations: string[] = [];
+  const rows = new Map<string, Map<string, Row>>(); // node -> id -> row
+  const log: Array<{ message_id: string; op: string; hlc: string; content_hash: string }> = [];
+  for (const name of NODE_NAMES) {
+    const nodeRows = cluster.readDb(
+      name,
+      (db) =>
+        db
+          .prepare(
+            'SELECT id, room_id, sender_id, content, content_hash, deleted_at, hlc FROM messages',
+          )
+          .all() as Row[],
+    );
+    rows.set(name, new Map(nodeRows.map((r) => [r.id, r])));
+    log.push(
+      ...cluster.readDb(
+        name,
+        (db) =>
+          db.prepare('SELECT message_id, op, hlc, content_hash FROM change_log').all() as Array<{
+            message_id: string;
+            op: string;
+            hlc: string;
+            content_hash: string;
+          }>,
+      ),
+    );
+  }
+  const roomOf = new Map<string, string>();
+  for (const a of attempts) if (a.messageId) roomOf.set(a.messageId, a.roomId);
+
+  // Every row is in a room its node stores, and every message comes from one attempted post.
+  const postsByHash = new Map<string, Attempt>();
+  for (const a of attempts) if (a.kind === 'post') postsByHash.set(sha256(a.content), a);
+  // A node that first receives an already edited or deleted message logs its create with that
+  // version's hash: only the origin's create carries the post's content, and one must exist.
+  const idsOfPost = new Map<Attempt, Set<string>>();
+  const createdBy = new Map<string, Attempt | undefined>();
+  for (const entry of log) {
+    if (entry.op !== 'create') continue;
+    const post = postsByHash.get(entry.content_hash);
+    if (!createdBy.get(entry.message_id)) createdBy.set(entry.message_id, post);
+    if (!post) continue;
+    const ids = idsOfPost.get(post) ?? new Set<string>();
+    ids.add(entry.message_id);
+    idsOfPost.set(post, ids);
+  }
+  for (const [id, post] of createdBy)
+    if (!post) violations.push(`message ${id} was created by no attempted post`);
+  for (const [post, ids] of idsOfPost) {
+    if (ids.size > 1)
+      violations.push(`duplicate: op ${post.op}'s post became ${[...ids].join(', ')}`);
+    if (post.acknowledged && !ids.has(post.messageId as string))
+      violations.push(`op ${post.op}: acknowledged id ${post.messageId} is not the one stored`);
+  }
+  for (const [name, nodeRows] of rows) {
+    for (const row of nodeRows.values()) {
+      if (!holders.get(row.room_id)?.includes(name))
+        violations.push(`${name} holds ${row.id} of room ${row.room_id}, which it does not store`);
+    }
+  }
+
+  const hlcOf = (messageId: string, contentHash: string, op: string) =>
+    log
+      .filter((e) => e.message_id === messageId && e.content_hash === contentHash && e.op === op)
+      .map((e) => e.hlc)
+      .sort()
+      .at(-1);
+
+  for (const a of attempts) {
+    if (!a.acknowledged || !a.messageId) continue;
+    const id = a.messageId;
+    for (const name of holders.get(a.roomId) ?? []) {
+      const row = rows.get(name)?.get(id);
+      if (!row) {
+        violations.push(
+          `lost: op ${a.op}'s acknowledged ${a.kind} of ${id} (via ${a.via}) missing on ${name}`,
+        );
+        continue;
+      }
+      if (a.kind === 'delete' && row.deleted_at === null)
+        violations.push(`resurrected: op ${a.op} deleted ${id} (via ${a.via}), live on ${name}`);
+      if (a.kind === 'edit' && row.deleted_at === null) {
+        const hlc = hlcOf(id, sha256(a.content), 'update');
+        if (!hlc)
+          violations.push(`lost: op ${a.op}'s acknowledged edit of ${id} is in no change log`);
+        else if (row.hlc < hlc || (row.hlc === hlc && row.content !== a.content))
+          violations.push(
+            `lost: op ${a.op}'s acknowledged edit of ${id} (hlc ${hlc}) replaced by older ${row.hlc} on ${name}`,
+          );
+      }
+    }
+  }
+  // Any delete that happened (acknowledged or not) is final everywhere.
+  for (const entry of log) {
+    if (entry.op !== 'delete') continue;
+    for (const [name, nodeRows] of rows) {
+      const row = nodeRows.get(entry.message_id);
+      if (row && row.deleted_at === null)
+        violations.push(`resurrected: ${entry.message_id} was deleted, live on ${name}`);
+    }
+  }
+
+  // Holders agree: same rows, same digests; central's index agrees with them.
+  for (const [roomId, names] of holders) {
+    const perNode = names.map((name) =>
+      JSON.stringify(
+        [...(rows.get(name) as Map<string, Row>).values()]
+          .filter((r) => r.room_id === roomId)
+          .sort((x, y) => (x.id < y.id ? -1 : 1)),
+      ),
+    );
+    if (!perNode.every((r) => r === perNode[0]))
+      violations.push(`room ${roomId}: holders ${names.join(', ')} have different rows`);
+    const digests = await Promise.all(names.map((n) => cluster.digests(n, [roomId], names)));
+    const first = JSON.stringify(digests[0]?.[roomId]);
+    if (!digests.every((d) => JSON.stringify(d[roomId]) === first))
+      violations.push(`room ${roomId}: digests differ across ${names.join(', ')}`);
+
+    const index: Array<{
+      id: string;
+      contentHash: string;
+      deleted: boolean;
+      storageNodes: Array<{ name: string }>;
+    }> = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: {
+        edges: Array<{ node: (typeof index)[number] }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      } = ok(
+        await cluster.central$<{ messageIndex: any }>(
+          'query($r: ID!, $a: String) { messageIndex(roomId: $r, first: 100, after: $a) { edges { node { id contentHash deleted storageNodes { name } } } pageInfo { hasNextPage endCursor } } }',
+          { r: roomId, a: after },
+        ),
+      ).messageIndex;
+      index.push(...page.edges.map((e) => e.node));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    const reference = rows.get(names[0] as string) as Map<string, Row>;
+    const expected = [...reference.values()].filter((r) => r.room_id === roomId);
+    const indexed = new Map(index.map((e) => [e.id, e]));
+    for (const row of expected) {
+      const entry = indexed.get(row.id);
+      if (!entry) {
+        violations.push(`index: ${row.id} of room ${roomId} missing from messageIndex`);
+        continue;
+      }
+      if (entry.contentHash !== row.content_hash || entry.deleted !== (row.deleted_at !== null))
+        violations.push(
+          `index: ${row.id} indexed as ${entry.contentHash.slice(0, 8)}/deleted=${entry.deleted}, nodes hold ${row.content_hash.slice(0, 8)}/deleted=${row.deleted_at !== null}`,
+        );
+      const storage = entry.storageNodes.map((n) => n.name).sort();
+      if (JSON.stringify(storage) !== JSON.stringify([...names].sort()))
+        violations.push(
+          `index: ${row.id} storageNodes ${storage.join(',')}, held by ${[...names].sort().join(',')}`,
+        );
+    }
+    for (const entry of index)
+      if (!reference.has(entry.id)) violations.push(`index: ${entry.id} indexed but on no node`);
+  }
+
+  // Every ended session says why if it failed.
+  const failed = ok(
+    await cluster.central$<{ syncSessions: Array<{ id: string; error: string | null }> }>(
+      '{ syncSessions(last: 500, status: FAILED) { id error } }',
+    ),
+  ).syncSessions;
+  for (const s of failed)
+    if (!s.error?.trim()) violations.push(`session ${s.id} FAILED without a reason`);
+  return violations;
+}
