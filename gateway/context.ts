@@ -9,6 +9,8 @@ export interface GatewayContext {
   readonly authorization: string | undefined;
   /** The client's address, passed to central for login throttling (HTTP requests only). */
   readonly clientAddress?: string | undefined;
+  /** Set on the gateway's own operations (subscription events): query limits do not apply. */
+  readonly internal?: boolean;
 }
 
 export function forwardedHeaders(context: GatewayContext | undefined): Record<string, string> {

@@ -1,6 +1,7 @@
 // `switchboard gateway`: reads configuration from flags and environment, then listens.
 import { helpText, option, parseConfig, parsers } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
+import { defaultQueryLimits } from '../lib/queryLimits.ts';
 import { stopOnSignals } from '../lib/process.ts';
 import { startGateway } from './server.ts';
 
@@ -47,6 +48,55 @@ export const gatewayOptions = {
     default: 1_048_576,
     parse: parsers.positiveInt,
   }),
+  maxQueryDepth: option({
+    flag: 'max-query-depth',
+    env: 'SWITCHBOARD_MAX_QUERY_DEPTH',
+    description: 'Deepest field nesting of an operation',
+    default: defaultQueryLimits.maxDepth as number,
+    parse: parsers.positiveInt,
+  }),
+  maxQueryCost: option({
+    flag: 'max-query-cost',
+    env: 'SWITCHBOARD_MAX_QUERY_COST',
+    description: 'Largest static cost of an operation (objects 2, scalars 1, x1.5 per level)',
+    default: defaultQueryLimits.maxCost as number,
+    parse: parsers.positiveInt,
+  }),
+  maxAliases: option({
+    flag: 'max-aliases',
+    env: 'SWITCHBOARD_MAX_ALIASES',
+    description: 'Most aliases in one operation',
+    default: defaultQueryLimits.maxAliases as number,
+    parse: parsers.positiveInt,
+  }),
+  maxTokens: option({
+    flag: 'max-tokens',
+    env: 'SWITCHBOARD_MAX_TOKENS',
+    description: 'Most lexical tokens in one GraphQL document',
+    default: defaultQueryLimits.maxTokens as number,
+    parse: parsers.positiveInt,
+  }),
+  maxSubscriptionsPerConnection: option({
+    flag: 'max-subscriptions-per-connection',
+    env: 'SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+    description: 'Operations one WebSocket connection may run at once',
+    default: 100 as number,
+    parse: parsers.positiveInt,
+  }),
+  maxWsPayloadBytes: option({
+    flag: 'max-ws-payload-bytes',
+    env: 'SWITCHBOARD_MAX_WS_PAYLOAD_BYTES',
+    description: 'Largest accepted WebSocket message',
+    default: 1_048_576 as number,
+    parse: parsers.positiveInt,
+  }),
+  wsConnectionInitTimeoutMs: option({
+    flag: 'ws-init-timeout-ms',
+    env: 'SWITCHBOARD_WS_INIT_TIMEOUT_MS',
+    description: 'Time a WebSocket client has to send connection_init',
+    default: 10_000 as number,
+    parse: parsers.positiveInt,
+  }),
   help: option({
     flag: 'help',
     description: 'Show this help',
@@ -77,6 +127,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     gatewaySecret: config.gatewaySecret,
     nodeTimeoutMs: config.nodeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    queryLimits: {
+      maxDepth: config.maxQueryDepth,
+      maxCost: config.maxQueryCost,
+      maxAliases: config.maxAliases,
+      maxTokens: config.maxTokens,
+    },
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    maxWsPayloadBytes: config.maxWsPayloadBytes,
+    wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     logger: log,
   });
   log.info(`ready at ${gateway.url}/graphql`);

@@ -11,6 +11,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import type { JWTVerifyGetKey } from 'jose';
 import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
+import { queryLimitRules, type QueryLimits } from '../lib/queryLimits.ts';
 import { maskingFormatError } from '../lib/errorMasking.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
@@ -39,6 +40,14 @@ export interface GatewayOptions {
   readonly nodeTimeoutMs?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /** Depth, cost, alias, token and directive limits of operations. @default defaultQueryLimits */
+  readonly queryLimits?: QueryLimits;
+  /** Operations one graphql-ws connection may run at once. @default 100 */
+  readonly maxSubscriptionsPerConnection?: number;
+  /** Largest graphql-ws message. @default 1048576 */
+  readonly maxWsPayloadBytes?: number;
+  /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
+  readonly wsConnectionInitTimeoutMs?: number;
   /** Replace the SDL files of schema/ (tests). */
   readonly sdl?: { readonly central?: string; readonly node?: string };
   /** @default central's JWKS */
@@ -133,7 +142,15 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     },
   });
   const keys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const limits = queryLimitRules<GatewayContext>(
+    options.queryLimits,
+    (context) => context.internal !== true,
+  );
   const apollo = new ApolloServer<GatewayContext>({
+    // One operation per request (Apollo's default, stated): a batch of N would bypass every
+    // per-operation limit N times over.
+    allowBatchedHttpRequests: false,
+    parseOptions: limits.parseOptions,
     // The process's own signal handler stops everything in order; Apollo's would stop it twice.
     stopOnTerminationSignals: false,
     // The in-browser IDE's docs and completion need the schema, whatever NODE_ENV says; the
@@ -142,12 +159,20 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     gateway,
     includeStacktraceInErrorResponses: false,
     formatError: maskingFormatError(log),
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      ...limits.plugins,
+    ],
   });
   await apollo.start();
   if (!gateway.schema) throw new Error('the gateway has no API schema after start');
   subscriptions.start(gateway.schema, async (request, contextValue) => {
-    const response = await apollo.executeOperation(request, { contextValue });
+    // The event query is the gateway's own, derived from a client operation that passed the
+    // limits at subscribe time: it is not measured again.
+    const response = await apollo.executeOperation(request, {
+      contextValue: { ...contextValue, internal: true },
+    });
     if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
     return response.body.singleResult;
   });
@@ -202,6 +227,17 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       return { viewer: await viewerFromAuthorization(authorization, keys), authorization };
     },
     subscribe: (args) => subscriptions.subscribe(args),
+    validationRules: limits.validationRules,
+    maxTokens: limits.parseOptions.maxTokens,
+    ...(options.maxSubscriptionsPerConnection === undefined
+      ? {}
+      : { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
+    ...(options.maxWsPayloadBytes === undefined
+      ? {}
+      : { maxPayloadBytes: options.maxWsPayloadBytes }),
+    ...(options.wsConnectionInitTimeoutMs === undefined
+      ? {}
+      : { connectionInitWaitTimeoutMs: options.wsConnectionInitTimeoutMs }),
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);

@@ -7,7 +7,7 @@ import { isErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
 // Codes Apollo Server itself produces for malformed requests; they describe the client's mistake.
-const APOLLO_CLIENT_CODES = new Set([
+export const APOLLO_CLIENT_CODES: ReadonlySet<string> = new Set([
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_REQUEST',

@@ -4,7 +4,9 @@ import type { IncomingMessage, Server } from 'node:http';
 import {
   GraphQLError,
   parse,
+  specifiedRules,
   validate,
+  type ValidationRule,
   type ExecutionArgs,
   type ExecutionResult,
   type GraphQLSchema,
@@ -30,6 +32,15 @@ export interface SubscriptionServerOptions<TContext> {
   /** @default 10_000 */
   readonly connectionInitWaitTimeoutMs?: number;
   /**
+   * Operations one connection may have running at once; more are refused with RATE_LIMITED.
+   * Each costs the server memory and, at the gateway, upstream work. @default 100
+   */
+  readonly maxSubscriptionsPerConnection?: number;
+  /** Validation rules added to graphql-js's own (the query limits of lib/queryLimits.ts). */
+  readonly validationRules?: readonly ValidationRule[];
+  /** Most lexical tokens in one document. @default no limit */
+  readonly maxTokens?: number;
+  /**
    * Runs a validated operation in place of graphql-js `subscribe` (the gateway bridges to
    * upstream subgraphs rather than resolving locally). @default graphql-js `subscribe`
    */
@@ -52,6 +63,7 @@ export function attachSubscriptionServer<TContext>(
     path: options.path ?? '/graphql',
     maxPayload: options.maxPayloadBytes ?? 1_048_576,
   });
+  const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
   const disposable = useServer<Record<string, unknown>>(
     {
       schema: options.schema,
@@ -60,13 +72,29 @@ export function attachSubscriptionServer<TContext>(
       // The context is built per operation in onSubscribe so that a refused token comes back as
       // a GraphQL error with its code (UNAUTHENTICATED...) rather than a closed socket.
       onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws has already registered this operation, so it is counted.
+        const running = Object.keys(ctx.subscriptions).length;
+        if (running > maxPerConnection) {
+          return [
+            appError(
+              'RATE_LIMITED',
+              `at most ${maxPerConnection} operations may run at once on one connection`,
+            ),
+          ];
+        }
         let document;
         try {
-          document = parse(payload.query);
+          document = parse(
+            payload.query,
+            options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens },
+          );
         } catch (error) {
           return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
         }
-        const errors = validate(options.schema, document);
+        const errors = validate(options.schema, document, [
+          ...specifiedRules,
+          ...(options.validationRules ?? []),
+        ]);
         if (errors.length > 0) return errors;
         let contextValue: TContext;
         try {

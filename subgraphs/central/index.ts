@@ -74,6 +74,27 @@ export const centralOptions = {
     description: 'Secret shared with the gateways (prefer the env var)',
     parse: parsers.secret,
   }),
+  loginMaxFailuresPerUsername: option({
+    flag: 'login-max-failures-per-username',
+    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USERNAME',
+    description: 'Failed logins one username may have per window before RATE_LIMITED',
+    default: 10 as number,
+    parse: parsers.positiveInt,
+  }),
+  loginMaxFailuresPerAddress: option({
+    flag: 'login-max-failures-per-address',
+    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_ADDRESS',
+    description: 'Failed logins one client address may have per window before RATE_LIMITED',
+    default: 50 as number,
+    parse: parsers.positiveInt,
+  }),
+  loginWindowMs: option({
+    flag: 'login-window-ms',
+    env: 'SWITCHBOARD_LOGIN_WINDOW_MS',
+    description: 'Sliding window of the login limits',
+    default: 900_000 as number,
+    parse: parsers.positiveInt,
+  }),
   help: option({
     flag: 'help',
     description: 'Show this help',
@@ -104,6 +125,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxBodyBytes: config.maxBodyBytes,
     syncBatchSize: config.syncBatchSize,
+    loginThrottle: {
+      maxFailuresPerUsername: config.loginMaxFailuresPerUsername,
+      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+      windowMs: config.loginWindowMs,
+    },
     logger: log,
     ...(config.databaseUrl === undefined
       ? { dataDir: path.resolve(config.dataDir) }
@@ -117,7 +143,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     );
   }
   if (config.gatewaySecret === undefined)
-    log.warn('no SWITCHBOARD_GATEWAY_SECRET: gateways cannot connect');
+    log.warn(
+      'no SWITCHBOARD_GATEWAY_SECRET: no gateway can connect, and central and the nodes refuse every GraphQL operation',
+    );
   log.info(`ready at ${central.url}/graphql`);
   stopOnSignals(log, () => central.close());
 }

@@ -233,7 +233,8 @@ describe('the change feed', () => {
     const real = createPeerAuth({
       central: createCentralClient({ centralUrl: central.url, apiKey: a.apiKey }),
     });
-    expect(await real.verify(b.apiKey)).toEqual({ nodeId: b.node.nodeId, name: 'sync-b' });
+    expect(await real.verify(b.apiKey)).toMatchObject({ nodeId: b.node.nodeId, name: 'sync-b' });
+    expect((await real.verify(b.apiKey))?.roomIds).toEqual(expect.any(Array));
     expect(await real.verify('sbk_not-a-key-central-issued')).toBeNull();
   });
 

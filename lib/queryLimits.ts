@@ -1,0 +1,82 @@
+// Limits on the shape of a GraphQL operation, enforced at validation (before any resolver or
+// subgraph request runs): how deep, how costly, how many aliases, directives and tokens. They
+// defend the gateway, and every node behind it, against one small request that asks for an
+// enormous answer (nested lists, thousands of aliased copies of one field) or that is expensive
+// just to parse. Built on @escape.tech/graphql-armor.
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { GraphQLError, validate, type ValidationRule } from 'graphql';
+
+export interface QueryLimits {
+  /** Deepest field nesting (fragments flattened; introspection exempt). @default 12 */
+  readonly maxDepth?: number;
+  /** Largest static cost (objects 2, scalars 1, x1.5 per level; introspection exempt). @default 5000 */
+  readonly maxCost?: number;
+  /** Most aliases in one operation. @default 30 */
+  readonly maxAliases?: number;
+  /** Most lexical tokens in one document. @default 5000 */
+  readonly maxTokens?: number;
+  /** Most directives in one operation. @default 50 */
+  readonly maxDirectives?: number;
+}
+
+export const defaultQueryLimits = {
+  maxDepth: 12,
+  maxCost: 5000,
+  maxAliases: 30,
+  maxTokens: 5000,
+  maxDirectives: 50,
+} as const satisfies Required<QueryLimits>;
+
+/**
+ * The limits as validation rules (for graphql-ws, whose documents are all clients'), an Apollo
+ * plugin that applies them to the requests `applies` accepts, and graphql-js parse options.
+ * A plugin rather than Apollo's `validationRules`, because the gateway also runs operations of
+ * its own (subscription events, derived from a client's operation that already passed the
+ * limits), whose expanded selections would be measured as if a client had sent them.
+ */
+export function queryLimitRules<TContext extends BaseContext>(
+  limits: QueryLimits = {},
+  applies: (context: TContext) => boolean = () => true,
+): {
+  plugins: ApolloServerPlugin<TContext>[];
+  validationRules: ValidationRule[];
+  parseOptions: { maxTokens: number };
+} {
+  const armor = new ApolloArmor({
+    maxDepth: { n: limits.maxDepth ?? defaultQueryLimits.maxDepth, flattenFragments: true },
+    costLimit: { maxCost: limits.maxCost ?? defaultQueryLimits.maxCost },
+    maxAliases: { n: limits.maxAliases ?? defaultQueryLimits.maxAliases },
+    maxDirectives: { n: limits.maxDirectives ?? defaultQueryLimits.maxDirectives },
+    // graphql-armor's token plugin re-parses the query itself and a syntax error thrown there
+    // becomes an HTTP 500; graphql-js's own `maxTokens` parse option (parseOptions) does the same
+    // job inside Apollo's parse step, answered as GRAPHQL_PARSE_FAILED (400).
+    maxTokens: { enabled: false },
+    // The schema is public (introspection stays on for the IDE): hiding "did you mean" hints
+    // protects nothing and only makes mistakes harder to fix.
+    blockFieldSuggestion: { enabled: false },
+  });
+  const { validationRules } = armor.protect();
+  const plugin: ApolloServerPlugin<TContext> = {
+    requestDidStart: ({ contextValue }) => {
+      if (!applies(contextValue)) return Promise.resolve();
+      return Promise.resolve({
+        didResolveOperation: ({ schema, document }) => {
+          const [error] = validate(schema, document, validationRules);
+          if (error) {
+            throw new GraphQLError(error.message, {
+              ...(error.nodes ? { nodes: error.nodes } : {}),
+              extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } },
+            });
+          }
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+  return {
+    plugins: [plugin],
+    validationRules,
+    parseOptions: { maxTokens: limits.maxTokens ?? defaultQueryLimits.maxTokens },
+  };
+}
