@@ -3,6 +3,8 @@
 // In-process (central, three nodes and a gateway on port 0) so the table runs in seconds.
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { eq } from 'drizzle-orm';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
@@ -258,6 +260,67 @@ describe('access table through the gateway', () => {
     );
     expect(read.message.content).toBe(SECRET_CONTENT);
     ok(await gql(gateway.url, '{ syncPairs { behind } }', {}, { token: central.adminToken }));
+  });
+});
+
+describe('subscriptions', () => {
+  /** The first error (or 'next'/'complete') of one subscription. */
+  function firstOutcome(url: string, params: Record<string, unknown>, query: string) {
+    const client = createClient({
+      url: `${url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: params,
+    });
+    return new Promise<unknown>((resolve) => {
+      client.subscribe(
+        { query, variables: { r: room } },
+        {
+          next: (result) => resolve(result.errors ? result.errors : 'next'),
+          error: resolve,
+          complete: () => resolve('complete'),
+        },
+      );
+    }).finally(() => client.dispose());
+  }
+  const code = (outcome: unknown) =>
+    Array.isArray(outcome)
+      ? (outcome[0] as { extensions?: { code?: string } }).extensions?.code
+      : String(outcome);
+  const ADDED = 'subscription($r: ID!) { messageAdded(roomId: $r) { id content } }';
+
+  it('refuses messageAdded at the gateway for every bad credential', async () => {
+    const cases: Array<[Credential, string]> = [
+      ['none', 'UNAUTHENTICATED'],
+      ['malformed', 'UNAUTHENTICATED'],
+      ['expired', 'UNAUTHENTICATED'],
+      ['forged', 'UNAUTHENTICATED'],
+      ['member', 'FORBIDDEN'],
+    ];
+    for (const [credential, want] of cases) {
+      const token = tokens[credential];
+      const outcome = await firstOutcome(
+        gateway.url,
+        token === undefined ? {} : { authorization: `Bearer ${token}` },
+        ADDED,
+      );
+      expect(code(outcome), credential).toBe(want);
+    }
+  });
+
+  it('refuses subscriptions on a node without the gateway secret, and a non-member with it', async () => {
+    const withoutSecret = await firstOutcome(
+      node.a.url,
+      { authorization: `Bearer ${alice.token}` },
+      ADDED,
+    );
+    expect(code(withoutSecret)).toBe('UNAUTHENTICATED');
+    const nonMember = await firstOutcome(
+      node.a.url,
+      { authorization: `Bearer ${mallory.token}`, gatewaySecret: TEST_GATEWAY_SECRET },
+      ADDED,
+    );
+    expect(code(nonMember)).toBe('FORBIDDEN');
   });
 });
 
