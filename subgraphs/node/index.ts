@@ -120,6 +120,13 @@ export const nodeOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
+  syncMaxBatchBytes: option({
+    flag: 'sync-max-batch-bytes',
+    env: 'SWITCHBOARD_SYNC_MAX_BATCH_BYTES',
+    description: "Most bytes one batch of this node's change feed serves (at least one version)",
+    default: 8_388_608,
+    parse: parsers.positiveInt,
+  }),
   changeDebounceMs: option({
     flag: 'change-debounce-ms',
     env: 'SWITCHBOARD_CHANGE_DEBOUNCE_MS',
@@ -185,6 +192,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       maxBodyBytes: config.maxBodyBytes,
       syncBatchSize: config.syncBatchSize,
       syncMaxBatchSize: config.syncMaxBatchSize,
+      syncMaxBatchBytes: config.syncMaxBatchBytes,
       changeDebounceMs: config.changeDebounceMs,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.

@@ -82,6 +82,8 @@ export interface NodeOptions {
   readonly syncBatchSize?: number;
   /** Most versions one batch of this node's change feed carries, whatever is asked. @default 5000 */
   readonly syncMaxBatchSize?: number;
+  /** Most bytes (versions' JSON) one batch of this node's change feed carries. @default 8388608 */
+  readonly syncMaxBatchBytes?: number;
   /**
    * How long after a local write central is told which rooms changed; writes in between share
    * the call. @default 25
@@ -305,6 +307,9 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     }),
     log: log.child('sync'),
     ...(options.syncMaxBatchSize === undefined ? {} : { maxBatchSize: options.syncMaxBatchSize }),
+    ...(options.syncMaxBatchBytes === undefined
+      ? {}
+      : { maxBatchBytes: options.syncMaxBatchBytes }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const puller = new Puller({

@@ -15,6 +15,7 @@ import { SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH } from '../../lib/syncProtocol.ts'
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { roomMembers, rooms, users } from '../../subgraphs/central/db/schema.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
+import { ChangeFeed } from '../../subgraphs/node/sync/changeFeed.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -101,6 +102,38 @@ async function state(): Promise<unknown> {
 }
 
 const LOGIN = 'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }';
+
+describe('sync batch bytes', () => {
+  it('cuts a change-feed batch at the byte limit, always sending at least one version', async () => {
+    for (const content of ['one', 'two', 'three']) {
+      ok(
+        await gql(
+          gateway.url,
+          'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+          { r: room, c: content },
+          { token: alice.token },
+        ),
+      );
+    }
+    const feed = new ChangeFeed({ db: node.db, nodeId: node.nodeId, maxBatchBytes: 1 });
+    const first = feed.read({ after: 0, limit: 100, roomIds: [room], peerNodeId: 'reader' });
+    expect(first.versions).toHaveLength(1);
+    expect(first.nextAfter).toBe(first.versions[0]?.seq);
+    expect(first.nextAfter).toBeLessThan(first.headSeq);
+    const second = feed.read({
+      after: first.nextAfter,
+      limit: 100,
+      roomIds: [room],
+      peerNodeId: 'reader',
+    });
+    expect(second.versions).toHaveLength(1);
+    expect(second.versions[0]?.seq).toBeGreaterThan(first.nextAfter);
+    const all = new ChangeFeed({ db: node.db, nodeId: node.nodeId });
+    expect(
+      all.read({ after: 0, limit: 100, roomIds: [room], peerNodeId: 'reader' }).versions.length,
+    ).toBeGreaterThanOrEqual(4);
+  });
+});
 
 describe('login throttling', () => {
   it('engages per username after the allowed failures, even for the right password', async () => {

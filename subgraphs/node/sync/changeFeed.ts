@@ -38,6 +38,11 @@ export interface ChangeFeedOptions {
   readonly nodeId: string;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Largest batch, in bytes of its versions' JSON; a batch always carries at least one version.
+   * With `limit` (versions) it bounds the memory a peer's pull costs this node. @default 8388608
+   */
+  readonly maxBatchBytes?: number;
 }
 
 interface MessageColumns {
@@ -67,10 +72,13 @@ export class ChangeFeed {
    */
   readonly #acked = new Map<string, number>();
 
+  readonly #maxBatchBytes: number;
+
   constructor(options: ChangeFeedOptions) {
     this.#db = options.db;
     this.#nodeId = options.nodeId;
     this.#now = options.now ?? Date.now;
+    this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
   }
 
   /** Reads the batch after `request.after` and acknowledges `request.after`. */
@@ -97,7 +105,7 @@ export class ChangeFeed {
           )
           .all(request.after, rooms, request.limit);
         // A short batch reached the head: the caller has seen everything up to it.
-        const nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
+        let nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
 
         const ids = JSON.stringify(latest.map((change) => change.message_id));
         const rows = sqlite
@@ -109,9 +117,18 @@ export class ChangeFeed {
           .all(ids);
         const byId = new Map(rows.map((row) => [row.id, row]));
         const versions: WireVersion[] = [];
-        for (const change of latest) {
+        let bytes = 0;
+        for (const [index, change] of latest.entries()) {
           const row = byId.get(change.message_id);
-          if (row) versions.push(toWire(row, change.seq, toOp(change.op)));
+          if (!row) continue;
+          const version = toWire(row, change.seq, toOp(change.op));
+          bytes += Buffer.byteLength(JSON.stringify(version));
+          if (versions.length > 0 && bytes > this.#maxBatchBytes) {
+            // Cut before this change: the caller resumes from the last one it was sent.
+            nextAfter = latest[index - 1]?.seq ?? request.after;
+            break;
+          }
+          versions.push(version);
         }
         if (versions.length > 0) {
           sqlite

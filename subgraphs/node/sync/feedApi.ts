@@ -23,6 +23,8 @@ export interface FeedApiOptions {
   readonly auth: PeerAuth;
   /** The most versions one batch may carry, whatever `limit` asks. @default 5000 */
   readonly maxBatchSize?: number;
+  /** Largest batch in bytes of its versions' JSON (at least one version). @default 8388608 */
+  readonly maxBatchBytes?: number;
   readonly log: Logger;
   /** @default Date.now */
   readonly now?: () => number;
@@ -43,6 +45,7 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
     db: options.db,
     nodeId: options.nodeId,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
   });
 
   return async (req, res) => {
