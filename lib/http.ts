@@ -103,10 +103,15 @@ export function graphqlHandler<TContext extends BaseContext>(
 }
 
 /** Listens and resolves with the port actually bound (tests pass port 0). */
+/** Pending connections the kernel queues for accept(); capped by net.core.somaxconn. */
+const LISTEN_BACKLOG = 4096;
+
 export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // Node's default accept backlog (511) overflows when a burst of clients (a gateway fanning
+    // out, a page of subscribers reconnecting) connects at once, and the kernel then resets them.
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -137,8 +137,11 @@ describe('subscriptions through the gateway', () => {
         collect<Added>(wsClient(leftovers, cluster.gatewayUrl, user.token), ADDED, { r: roomId }),
       );
     }
-    const live = await waitForStats((s) => s.clients === before.clients + 50);
-    // One upstream per storage node of the room, however many clients.
+    // One upstream per storage node of the room, however many clients. The upstreams open after
+    // the first client arrives, so wait for them rather than read the count once.
+    const live = await waitForStats(
+      (s) => s.clients === before.clients + 50 && s.upstream - before.upstream === 2,
+    );
     expect(live.upstream - before.upstream).toBe(2);
 
     const posted: string[] = [];
