@@ -36,7 +36,8 @@ export default defineConfig({
     // Servers, SQLite files and PostgreSQL clusters are real: give them room on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 60_000,
+    // Generous: a hung test still fails, but a loaded 2-core machine is not mistaken for a bug.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
   },

@@ -192,7 +192,28 @@ export function defineCentralSuite(name: string, backend: Backend): void {
         client,
         'subscription { nodeStatusChanged { id name status } }',
       );
-      // Wait until the subscription is live: heartbeats until the ONLINE event arrives.
+      // graphql-ws does not say when a subscription is live, and a status is published only when
+      // it changes: a first heartbeat that lands before the subscription would be missed for good.
+      // So first prove the subscription live with a probe node: beat it, and if its ONLINE event
+      // does not come, let it lapse to OFFLINE (central's own liveness check) and beat it again.
+      const probe = await t.registerNode('pulse-probe');
+      let live = false;
+      const probeOnline = events
+        .waitUntil(
+          (e) => e.nodeStatusChanged.id === probe.id && e.nodeStatusChanged.status === 'ONLINE',
+        )
+        .then(() => (live = true));
+      while (!live) {
+        await heartbeat(probe.apiKey);
+        await Promise.race([
+          probeOnline,
+          events.waitUntil(
+            (e) => e.nodeStatusChanged.id === probe.id && e.nodeStatusChanged.status === 'OFFLINE',
+          ),
+          // Before the subscription is live neither event can arrive: retry after the lapse.
+          new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 5)),
+        ]);
+      }
       const online = events.waitUntil(
         (e) => e.nodeStatusChanged.id === reg.id && e.nodeStatusChanged.status === 'ONLINE',
       );
