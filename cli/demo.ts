@@ -5,7 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, helpText, option, parseConfig, parsers } from '../lib/config.ts';
+import {
+  ConfigError,
+  helpText,
+  option,
+  parseConfig,
+  parsers,
+  sharedOptions,
+} from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { spawnComponent, type Child } from './childProcess.ts';
 import { seedDemo, type DemoUser } from './demoSeed.ts';
@@ -37,13 +44,7 @@ export const demoOptions = {
       return raw;
     },
   }),
-  help: option({
-    flag: 'help',
-    description: 'Show this help',
-    default: false,
-    boolean: true,
-    parse: parsers.boolean,
-  }),
+  help: sharedOptions.help,
 };
 
 export const NODE_NAMES = ['node-a', 'node-b', 'node-c'] as const;
@@ -59,12 +60,11 @@ const READY = /ready at (https?:\/\/\S+)\/graphql/;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv.includes('--help')) {
-    const { help: _help, ...shown } = demoOptions;
     process.stdout.write(
       helpText(
         'demo',
         'Runs a whole cluster (central, three nodes, the gateway) as separate processes.',
-        shown,
+        demoOptions,
       ),
     );
     return;

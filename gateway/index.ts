@@ -1,5 +1,5 @@
 // `switchboard gateway`: reads configuration from flags and environment, then listens.
-import { helpText, option, parseConfig, parsers } from '../lib/config.ts';
+import { helpText, option, parseConfig, parsers, sharedOptions } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { defaultQueryLimits } from '../lib/queryLimits.ts';
 import { stopOnSignals } from '../lib/process.ts';
@@ -41,13 +41,7 @@ export const gatewayOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
-  maxBodyBytes: option({
-    flag: 'max-body-bytes',
-    env: 'SWITCHBOARD_MAX_BODY_BYTES',
-    description: 'Largest accepted request body',
-    default: 1_048_576,
-    parse: parsers.positiveInt,
-  }),
+  maxBodyBytes: sharedOptions.maxBodyBytes,
   maxQueryDepth: option({
     flag: 'max-query-depth',
     env: 'SWITCHBOARD_MAX_QUERY_DEPTH',
@@ -97,23 +91,16 @@ export const gatewayOptions = {
     default: 10_000 as number,
     parse: parsers.positiveInt,
   }),
-  help: option({
-    flag: 'help',
-    description: 'Show this help',
-    default: false,
-    boolean: true,
-    parse: parsers.boolean,
-  }),
+  help: sharedOptions.help,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv.includes('--help')) {
-    const { help: _help, ...shown } = gatewayOptions;
     process.stdout.write(
       helpText(
         'gateway',
         'Runs the gateway: one GraphQL endpoint over central and every chat node.',
-        shown,
+        gatewayOptions,
       ),
     );
     return;

@@ -78,17 +78,20 @@ export function parseConfig<S extends OptionSpecs>(
 export function helpText(command: string, summary: string, specs: OptionSpecs): string {
   const left = (s: OptionSpec<unknown>) => `  --${s.flag}${s.boolean ? '' : ' VALUE'}`;
   const width = Math.max(10, ...Object.values(specs).map((s) => left(s).length)) + 2;
-  const rows = Object.values(specs).map((s) => {
-    const extra = [
-      s.env ? `env ${s.env}` : undefined,
-      s.required
-        ? 'required'
-        : s.default !== undefined
-          ? `default ${JSON.stringify(s.default)}`
-          : undefined,
-    ].filter(Boolean);
-    return `${left(s).padEnd(width)}${s.description}${extra.length ? ` (${extra.join('; ')})` : ''}`;
-  });
+  // `--help` is printed last by this function, whichever spec table it comes from.
+  const rows = Object.values(specs)
+    .filter((s) => s.flag !== 'help')
+    .map((s) => {
+      const extra = [
+        s.env ? `env ${s.env}` : undefined,
+        s.required
+          ? 'required'
+          : s.default !== undefined
+            ? `default ${JSON.stringify(s.default)}`
+            : undefined,
+      ].filter(Boolean);
+      return `${left(s).padEnd(width)}${s.description}${extra.length ? ` (${extra.join('; ')})` : ''}`;
+    });
   return `Usage: switchboard ${command} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n${'  --help'.padEnd(width)}Show this help\n`;
 }
 
@@ -135,4 +138,22 @@ export const parsers = {
     if (['false', '0', 'no'].includes(raw)) return false;
     throw new ConfigError(`${name} must be true or false, got "${raw}"`);
   },
+};
+
+/** Options every command shares, described once. */
+export const sharedOptions = {
+  help: option({
+    flag: 'help',
+    description: 'Show this help',
+    default: false,
+    boolean: true,
+    parse: parsers.boolean,
+  }),
+  maxBodyBytes: option({
+    flag: 'max-body-bytes',
+    env: 'SWITCHBOARD_MAX_BODY_BYTES',
+    description: 'Largest accepted request body',
+    default: 1_048_576,
+    parse: parsers.positiveInt,
+  }),
 };

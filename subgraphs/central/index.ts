@@ -1,6 +1,6 @@
 // `switchboard central`: reads configuration from flags and environment, then listens.
 import path from 'node:path';
-import { helpText, option, parseConfig, parsers } from '../../lib/config.ts';
+import { helpText, option, parseConfig, parsers, sharedOptions } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
 import { startCentral } from './server.ts';
@@ -54,13 +54,7 @@ export const centralOptions = {
     default: 43_200,
     parse: parsers.positiveInt,
   }),
-  maxBodyBytes: option({
-    flag: 'max-body-bytes',
-    env: 'SWITCHBOARD_MAX_BODY_BYTES',
-    description: 'Largest accepted request body',
-    default: 1_048_576,
-    parse: parsers.positiveInt,
-  }),
+  maxBodyBytes: sharedOptions.maxBodyBytes,
   syncBatchSize: option({
     flag: 'sync-batch-size',
     env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
@@ -95,24 +89,17 @@ export const centralOptions = {
     default: 900_000 as number,
     parse: parsers.positiveInt,
   }),
-  help: option({
-    flag: 'help',
-    description: 'Show this help',
-    default: false,
-    boolean: true,
-    parse: parsers.boolean,
-  }),
+  help: sharedOptions.help,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = parseConfig(centralOptions, argv, env);
   if (config.help) {
-    const { help: _help, ...shown } = centralOptions;
     process.stdout.write(
       helpText(
         'central',
         'Runs the central subgraph: users, rooms, the node registry, sync coordination.',
-        shown,
+        centralOptions,
       ),
     );
     return;

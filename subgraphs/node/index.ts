@@ -1,7 +1,14 @@
 // `switchboard node`: reads configuration from flags and environment, starts the node, and stops
 // it cleanly on SIGTERM/SIGINT.
 import path from 'node:path';
-import { ConfigError, helpText, option, parseConfig, parsers } from '../../lib/config.ts';
+import {
+  ConfigError,
+  helpText,
+  option,
+  parseConfig,
+  parsers,
+  sharedOptions,
+} from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
 import { NodeStartupError } from './heartbeat.ts';
@@ -99,13 +106,7 @@ export const nodeOptions = {
     default: 60_000,
     parse: parsers.positiveInt,
   }),
-  maxBodyBytes: option({
-    flag: 'max-body-bytes',
-    env: 'SWITCHBOARD_MAX_BODY_BYTES',
-    description: 'Largest accepted request body',
-    default: 1_048_576,
-    parse: parsers.positiveInt,
-  }),
+  maxBodyBytes: sharedOptions.maxBodyBytes,
   syncBatchSize: option({
     flag: 'sync-batch-size',
     env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
@@ -151,13 +152,7 @@ export const nodeOptions = {
 
 const cliOptions = {
   ...nodeOptions,
-  help: option({
-    flag: 'help',
-    description: 'Show this help',
-    default: false,
-    boolean: true,
-    parse: parsers.boolean,
-  }),
+  help: sharedOptions.help,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
