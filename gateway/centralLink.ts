@@ -14,8 +14,13 @@ export type { RoomPlacement, RoutingNode, CentralEvent };
 export interface CentralLinkOptions {
   readonly centralUrl: string;
   readonly gatewaySecret: string;
-  /** @default 5000 */
+  /** Deadline of each routing lookup. @default 5000 */
   readonly timeoutMs?: number;
+  /**
+   * Central writes a keep-alive comment every 15 s; a stream silent for this long is stalled
+   * (a half-open connection, a hung central) and is reopened. @default 40000
+   */
+  readonly eventIdleMs?: number;
   readonly log: Logger;
 }
 
@@ -31,6 +36,7 @@ export interface CentralLink {
 
 export function createCentralLink(options: CentralLinkOptions): CentralLink {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const eventIdleMs = options.eventIdleMs ?? 40_000;
   const headers = { [GATEWAY_SECRET_HEADER]: options.gatewaySecret };
 
   async function getJson<T>(path: string): Promise<T> {
@@ -62,7 +68,15 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
       const loop = async () => {
         while (!stopped) {
           controller = new AbortController();
+          const current = controller;
+          let idle: NodeJS.Timeout | undefined;
+          const resetIdle = () => {
+            clearTimeout(idle);
+            idle = setTimeout(() => current.abort(new Error('no data')), eventIdleMs);
+            idle.unref();
+          };
           try {
+            resetIdle();
             const response = await fetch(new URL(`${GATEWAY_PREFIX}events`, options.centralUrl), {
               headers,
               signal: controller.signal,
@@ -74,6 +88,7 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
             let buffer = '';
             const decoder = new TextDecoder();
             for await (const chunk of response.body) {
+              resetIdle();
               buffer += decoder.decode(chunk as Uint8Array, { stream: true });
               let end: number;
               while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -94,9 +109,12 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
             if (!stopped) options.log.warn('central closed the event stream; reconnecting');
           } catch (error) {
             if (stopped) return;
-            options.log.warn(
-              `central event stream: ${(error as Error).message}; retrying in ${delay} ms`,
-            );
+            const reason = current.signal.aborted
+              ? `silent for ${eventIdleMs} ms`
+              : (error as Error).message;
+            options.log.warn(`central event stream: ${reason}; retrying in ${delay} ms`);
+          } finally {
+            clearTimeout(idle);
           }
           if (stopped) return;
           await new Promise((resolve) => setTimeout(resolve, delay).unref());

@@ -41,6 +41,13 @@ export const gatewayOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
+  centralTimeoutMs: option({
+    flag: 'central-timeout-ms',
+    env: 'SWITCHBOARD_CENTRAL_TIMEOUT_MS',
+    description: 'Deadline of each request to central; after it, CENTRAL_UNAVAILABLE',
+    default: 10_000 as number,
+    parse: parsers.positiveInt,
+  }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
   maxQueryDepth: option({
     flag: 'max-query-depth',
@@ -113,6 +120,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     centralUrl: config.centralUrl,
     gatewaySecret: config.gatewaySecret,
     nodeTimeoutMs: config.nodeTimeoutMs,
+    centralTimeoutMs: config.centralTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     queryLimits: {
       maxDepth: config.maxQueryDepth,

@@ -1,7 +1,7 @@
 // Builds and starts the gateway: Apollo Server 5 + @apollo/gateway on node:http, with central as
 // a plain remote subgraph and the chat nodes behind one routing data source. Tests import this.
 import { createServer, type Server } from 'node:http';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginInlineTraceDisabled,
@@ -17,8 +17,9 @@ import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/h
 import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, viewerFromAuthorization } from '../lib/userAuth.ts';
+import { CentralDataSource } from './centralDataSource.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
-import { forwardedHeaders, type GatewayContext } from './context.ts';
+import type { GatewayContext } from './context.ts';
 import { NodeRouter } from './nodeRouter.ts';
 import { OperationPreparer } from './operations.ts';
 import { RoutingTable } from './routingTable.ts';
@@ -38,6 +39,12 @@ export interface GatewayOptions {
   readonly host?: string;
   /** A node slower than this counts as down for that request. @default 5000 */
   readonly nodeTimeoutMs?: number;
+  /**
+   * Deadline of each request to central (its subgraph fetches, routing lookups, signing keys):
+   * a stalled central fails those fields with CENTRAL_UNAVAILABLE instead of holding the
+   * client's request open. @default 10000
+   */
+  readonly centralTimeoutMs?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
   /** Depth, cost, alias, token and directive limits of operations. @default defaultQueryLimits */
@@ -87,9 +94,11 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const log = options.logger ?? createLogger('gateway');
   const supergraph = composeSupergraph(options.sdl);
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
+  const centralTimeoutMs = options.centralTimeoutMs ?? 10_000;
   const link = createCentralLink({
     centralUrl: options.centralUrl,
     gatewaySecret: options.gatewaySecret,
+    timeoutMs: centralTimeoutMs,
     log: log.child('central'),
   });
   const routing = new RoutingTable({
@@ -123,25 +132,15 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       if (name !== CENTRAL_SUBGRAPH) throw new Error(`unknown subgraph ${name}`);
       return subscriptions.wrap(
         name,
-        new RemoteGraphQLDataSource<GatewayContext>({
+        new CentralDataSource({
           url: `${options.centralUrl}/graphql`,
-          // Node's own fetch (undici) honours the server's `Keep-Alive: timeout=5`; the default
-          // agent keeps idle sockets for 15 s, and a request sent on one central has just closed
-          // fails with "socket hang up" (seen after a few quiet seconds, e.g. between events).
-          fetcher: (url, init) => fetch(url, init as RequestInit) as never,
-          willSendRequest({ request, context }) {
-            for (const [key, value] of Object.entries(
-              forwardedHeaders(context as GatewayContext),
-            )) {
-              request.http?.headers.set(key, value);
-            }
-            request.http?.headers.set(GATEWAY_SECRET_HEADER, options.gatewaySecret);
-          },
+          gatewaySecret: options.gatewaySecret,
+          timeoutMs: centralTimeoutMs,
         }),
       );
     },
   });
-  const keys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const keys = options.userKeys ?? remoteUserKeys(options.centralUrl, centralTimeoutMs);
   const limits = queryLimitRules<GatewayContext>(
     options.queryLimits,
     (context) => context.internal !== true,

@@ -27,6 +27,11 @@ export const errorCodes = {
     description:
       'No chat node that stores the data could answer; the rest of the response is intact.',
   },
+  CENTRAL_UNAVAILABLE: {
+    http: 503,
+    description:
+      'Central (users, rooms, nodes, sync) did not answer in time or could not be reached; fields that need it are null, the rest of the response is intact.',
+  },
   CONFLICT: {
     http: 409,
     description: 'The change collides with existing data, e.g. a duplicate name.',

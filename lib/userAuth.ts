@@ -51,6 +51,17 @@ export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Pro
     }
     return { id: payload.sub, username, role };
   } catch (error) {
+    // Central's keys could not be had: the token may well be valid, so say what failed.
+    if (
+      error instanceof joseErrors.JWKSTimeout ||
+      error instanceof joseErrors.JWKSInvalid ||
+      (error instanceof TypeError && error.message === 'fetch failed')
+    ) {
+      throw appError('CENTRAL_UNAVAILABLE', "central's signing keys could not be fetched", {
+        httpStatus: true,
+        cause: error,
+      });
+    }
     if (error instanceof joseErrors.JWTExpired) {
       throw appError('UNAUTHENTICATED', 'token has expired: log in again', { httpStatus: true });
     }
@@ -71,6 +82,9 @@ export async function viewerFromAuthorization(
 }
 
 /** Central's public keys, fetched on first use and again when a token names an unknown key id. */
-export function remoteUserKeys(centralUrl: string): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), { cooldownDuration: 5_000 });
+export function remoteUserKeys(centralUrl: string, timeoutMs = 5_000): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), {
+    cooldownDuration: 5_000,
+    timeoutDuration: timeoutMs,
+  });
 }

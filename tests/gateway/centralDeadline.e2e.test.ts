@@ -1,0 +1,115 @@
+// A stalled central must not hold the gateway's clients: every request the gateway sends to central
+// has a deadline (--central-timeout-ms), after which the fields that needed central fail with
+// CENTRAL_UNAVAILABLE and whatever the nodes answered is still delivered. The gateway under test
+// reaches central through a TCP proxy that can turn into a black hole (accepts, never answers).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TcpProxy } from '../faults/tcpProxy.ts';
+import { Cluster } from '../helpers/cluster.ts';
+import { codes, gql, ok } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { startProcess } from '../helpers/processes.ts';
+
+const TIMEOUT_MS = 1000;
+const leftovers = new Leftovers();
+let cluster: Cluster;
+let proxy: TcpProxy;
+let gatewayUrl: string;
+let roomId: string;
+let messageId: string;
+
+async function readyNodes(url: string): Promise<Array<{ name: string; status: string }>> {
+  const response = await fetch(`${url}/ready`);
+  return ((await response.json()) as { nodes: Array<{ name: string; status: string }> }).nodes;
+}
+
+beforeAll(async () => {
+  cluster = await Cluster.start(leftovers, { nodes: ['node-a'] });
+  roomId = ok(
+    await gql<{ createRoom: { id: string } }>(
+      cluster.gatewayUrl,
+      'mutation($h: ID) { createRoom(name: "deadline", homeNodeId: $h) { id } }',
+      { h: cluster.node('node-a').id },
+      { token: cluster.adminToken },
+    ),
+  ).createRoom.id;
+  messageId = ok(
+    await gql<{ postMessage: { id: string } }>(
+      cluster.gatewayUrl,
+      'mutation($r: ID!) { postMessage(roomId: $r, content: "still here") { id } }',
+      { r: roomId },
+      { token: cluster.adminToken },
+    ),
+  ).postMessage.id;
+
+  proxy = await TcpProxy.start(Number(new URL(cluster.centralUrl).port));
+  leftovers.defer(() => proxy.close());
+  const gateway = startProcess(
+    leftovers,
+    'gateway-via-proxy',
+    ['gateway', '--port', '0', '--central-url', proxy.url],
+    {
+      SWITCHBOARD_GATEWAY_SECRET: cluster.secret,
+      SWITCHBOARD_CENTRAL_TIMEOUT_MS: String(TIMEOUT_MS),
+    },
+  );
+  gatewayUrl = (await gateway.waitForLine(/ready at (http:\/\/[^\s]+)\/graphql/))[1] as string;
+  // Routing comes from central's event stream; wait until this gateway routes to node-a.
+  while (!(await readyNodes(gatewayUrl)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+});
+
+afterAll(() => leftovers.dispose());
+
+const messageQuery = 'query($id: ID!) { message(id: $id) { content sender { displayName } } }';
+
+describe('gateway with a stalled central', () => {
+  it('answers through the proxy while central is healthy', async () => {
+    const data = ok(
+      await gql<{ message: { content: string; sender: { displayName: string } } }>(
+        gatewayUrl,
+        messageQuery,
+        { id: messageId },
+        { token: cluster.adminToken },
+      ),
+    );
+    expect(data.message).toEqual({
+      content: 'still here',
+      sender: { displayName: 'Administrator' },
+    });
+  });
+
+  it('fails central fields with CENTRAL_UNAVAILABLE after the deadline, keeping node data', async () => {
+    proxy.stall();
+    try {
+      const rooms = await gql(gatewayUrl, '{ rooms { id } }', {}, { token: cluster.adminToken });
+      expect(codes(rooms)).toEqual(['CENTRAL_UNAVAILABLE']);
+      expect(rooms.errors?.[0]?.message).toBe(`central did not answer within ${TIMEOUT_MS} ms`);
+
+      // In one request: the message comes from node-a (routing already known) and is delivered;
+      // only the central field is null, with the error.
+      const mixed = await gql<{ message: { content: string } | null; room: unknown }>(
+        gatewayUrl,
+        'query($id: ID!, $r: ID!) { message(id: $id) { content } room(id: $r) { name } }',
+        { id: messageId, r: roomId },
+        { token: cluster.adminToken },
+      );
+      expect(mixed.data?.message?.content).toBe('still here');
+      expect(codes(mixed)).toEqual(['CENTRAL_UNAVAILABLE']);
+      expect(mixed.data?.room).toBeNull();
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('serves central fields again once central answers', async () => {
+    const data = ok(
+      await gql<{ rooms: Array<{ id: string }> }>(
+        gatewayUrl,
+        '{ rooms { id } }',
+        {},
+        { token: cluster.adminToken },
+      ),
+    );
+    expect(data.rooms.map((r) => r.id)).toContain(roomId);
+  });
+});
