@@ -14,6 +14,8 @@ export interface Viewer {
   readonly id: string;
   readonly username: string;
   readonly role: Role;
+  /** When the token this viewer came from expires (ms since the epoch), if it says. */
+  readonly expiresAt?: number;
 }
 
 /**
@@ -49,7 +51,12 @@ export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Pro
         httpStatus: true,
       });
     }
-    return { id: payload.sub, username, role };
+    return {
+      id: payload.sub,
+      username,
+      role,
+      ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}),
+    };
   } catch (error) {
     // Central's keys could not be had: the token may well be valid, so say what failed.
     if (

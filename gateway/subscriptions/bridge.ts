@@ -87,6 +87,22 @@ function codeOfFormatted(error: GraphQLFormattedError): string {
 
 const refuse = (error: GraphQLError): ExecutionResult => ({ errors: [error] });
 
+/** Longest delay setTimeout takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Runs `fire` at `at` (ms since the epoch), however far away; nothing when `at` is undefined. */
+function endAt(at: number | undefined, fire: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const wait = (at as number) - Date.now();
+    if (wait <= 0) return fire();
+    timer = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
+    timer.unref();
+  };
+  if (at !== undefined) arm();
+  return { cancel: () => clearTimeout(timer) };
+}
+
 export class SubscriptionBridge {
   readonly #o: SubscriptionBridgeOptions;
   readonly executor: EventExecutor;
@@ -171,7 +187,16 @@ export class SubscriptionBridge {
         tail = tail.then(() => queue.fail(error));
       },
     };
-    leave = this.#o.pool.join(bridged, topicArgs, subscriber);
+    const left = this.#o.pool.join(bridged, topicArgs, subscriber);
+    // A token is checked when the operation starts; a running subscription ends when it
+    // expires, so an expired session cannot keep reading a room forever.
+    const expiry = endAt(scope.viewer.expiresAt, () =>
+      subscriber.fail(appError('UNAUTHENTICATED', 'token has expired: log in again')),
+    );
+    leave = () => {
+      expiry.cancel();
+      left();
+    };
 
     if (held) {
       try {

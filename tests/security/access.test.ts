@@ -17,6 +17,7 @@ import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { snapshot } from '../node/helpers.ts';
+import { collect, wsClient } from '../helpers/subscriptions.ts';
 
 const leftovers = new Leftovers();
 let central: TestCentral;
@@ -306,6 +307,44 @@ describe('subscriptions', () => {
       );
       expect(code(outcome), credential).toBe(want);
     }
+  });
+
+  it('ends a running subscription when its token expires, after delivering what came before', async () => {
+    const rows = await central.central.db.db.select().from(settings);
+    const stored = rows.find((r) => r.key === 'token_signing_key')?.value as {
+      kid: string;
+      privateJwk: JWK;
+    };
+    // Alice's identity, valid for three more seconds (JWT expiry has one-second resolution).
+    const shortLived = await signWith(
+      stored.privateJwk,
+      stored.kid,
+      Math.floor(Date.now() / 1000) + 3,
+      'MEMBER',
+    );
+    const client = wsClient(leftovers, gateway.url, shortLived);
+    const events = collect<{ messageAdded: { content: string } }>(client, ADDED, { r: room });
+    // Wait until the subscription is live upstream before posting, so the event is not missed.
+    for (const deadline = Date.now() + 10_000; gateway.subscriptions.stats().clients < 1; ) {
+      if (Date.now() > deadline) throw new Error('the subscription never started');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    ok(
+      await gql(
+        gateway.url,
+        'mutation($r: ID!) { postMessage(roomId: $r, content: "before expiry") { id } }',
+        { r: room },
+        { token: alice.token },
+      ),
+    );
+    expect((await events.waitFor(1))[0]?.messageAdded.content).toBe('before expiry');
+    const ending = await events.failure();
+    expect(ending).toEqual([
+      expect.objectContaining({
+        message: 'token has expired: log in again',
+        extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+      }),
+    ]);
   });
 
   it('refuses subscriptions on a node without the gateway secret, and a non-member with it', async () => {
