@@ -23,6 +23,7 @@ import {
   type OperationPreparer,
   type PreparedOperation,
 } from './operations.ts';
+import type { NodeOutcome } from './metrics.ts';
 import type { RoutingTable } from './routingTable.ts';
 
 type Obj = Record<string, unknown>;
@@ -36,6 +37,8 @@ export interface NodeRouterOptions {
   readonly log: Logger;
   /** Sent to every node (X-Gateway-Secret): nodes serve users' operations only to a gateway. */
   readonly gatewaySecret: string;
+  /** Told of every request to a node, for `/metrics`. */
+  readonly onNodeRequest?: (node: string, outcome: NodeOutcome, seconds: number) => void;
 }
 
 /** What one node answered for one slot (an entity index or a root field). */
@@ -130,9 +133,23 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     request: NodeRequest,
     headers: Record<string, string>,
   ): Promise<NodeResponse> {
+    const started = performance.now();
+    const observe = (outcome: NodeOutcome) =>
+      this.#o.onNodeRequest?.(node.name, outcome, (performance.now() - started) / 1000);
     try {
-      return await sendToNode(node, request, headers, this.#o.timeoutMs);
+      const response = await sendToNode(node, request, headers, this.#o.timeoutMs);
+      observe('ok');
+      return response;
     } catch (error) {
+      observe(
+        !(error instanceof NodeUnreachableError)
+          ? 'failed'
+          : error.neverSent
+            ? 'unreachable'
+            : (error.cause as Error | undefined)?.name === 'TimeoutError'
+              ? 'timeout'
+              : 'failed',
+      );
       if (error instanceof NodeUnreachableError) {
         this.#o.routing.markFailed(node.id);
         this.#o.log.warn(error.message);

@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, viewerFromAuthorization } from '../lib/userAuth.ts';
 import { CentralDataSource } from './centralDataSource.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
 import type { GatewayContext } from './context.ts';
 import { NodeRouter } from './nodeRouter.ts';
@@ -107,12 +108,18 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, options.gatewaySecret),
     log,
   });
+  const metrics = new GatewayMetrics({
+    routing: () => routing.report(),
+    // Read at scrape time only, when `subscriptions` below exists.
+    subscriptions: () => subscriptions.stats(),
+  });
   const router = new NodeRouter({
     routing,
     preparer: new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl))),
     timeoutMs: nodeTimeoutMs,
     gatewaySecret: options.gatewaySecret,
     log,
+    onNodeRequest: (node, outcome, seconds) => metrics.nodeRequest(node, outcome, seconds),
   });
   const subscriptions = new GatewaySubscriptions({
     subgraphs: [
@@ -162,6 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       ...limits.plugins,
+      metrics.plugin(),
     ],
   });
   await apollo.start();
@@ -186,10 +194,17 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   });
 
   const http: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const observed = metrics.httpRequest(path, req.method ?? 'GET');
+    res.once('finish', () => observed(res.statusCode));
     if (serveWeb(req, res)) return;
-    const path = (req.url ?? '/').split('?')[0];
     const handled = (async () => {
       if (path === '/graphql') return handleGraphQL(req, res);
+      if (path === '/metrics' && req.method === 'GET') {
+        const { contentType, body } = await metrics.text();
+        res.writeHead(200, { 'content-type': contentType }).end(body);
+        return;
+      }
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
       if (path === '/ready') {
         const report = routing.report();

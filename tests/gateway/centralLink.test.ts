@@ -9,7 +9,7 @@ import { createCentralLink } from '../../gateway/centralLink.ts';
 import { createLogger } from '../../lib/log.ts';
 
 const open: ServerResponse[] = [];
-const server = createServer((req, res) => {
+const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   res.write(': connected\n\n'); // as central does
   open.push(res);

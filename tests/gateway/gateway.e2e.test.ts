@@ -292,4 +292,37 @@ describe('gateway over a real cluster', () => {
     );
     expect(codes(refused)).toEqual(['NODE_UNAVAILABLE']);
   });
+
+  it('exposes what happened above as Prometheus metrics on /metrics', async () => {
+    const response = await fetch(`${cluster.gatewayUrl}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const value = (series: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      if (line === undefined) throw new Error(`no series ${series} in:\n${text}`);
+      return Number(line.slice(series.length + 1));
+    };
+    expect(
+      value('switchboard_gateway_operations_total{type="query",outcome="ok"}'),
+    ).toBeGreaterThan(0);
+    // The refused post to the impostor's room above.
+    expect(
+      value('switchboard_gateway_operations_total{type="mutation",outcome="error"}'),
+    ).toBeGreaterThan(0);
+    expect(
+      value('switchboard_gateway_node_request_duration_seconds_count{node="node-b",outcome="ok"}'),
+    ).toBeGreaterThan(0);
+    // node-a was killed in an earlier test: the gateway found it unreachable at least once.
+    expect(
+      value(
+        'switchboard_gateway_node_request_duration_seconds_count{node="node-a",outcome="unreachable"}',
+      ),
+    ).toBeGreaterThan(0);
+    expect(value('switchboard_gateway_central_connected')).toBe(1);
+    // node-a..d routable; the impostor ONLINE but not routable (its schema differs).
+    expect(value('switchboard_gateway_nodes{status="ONLINE",routable="true"}')).toBe(4);
+    expect(value('switchboard_gateway_nodes{status="ONLINE",routable="false"}')).toBe(1);
+    expect(value('switchboard_gateway_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
 });
