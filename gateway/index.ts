@@ -84,20 +84,8 @@ export const gatewayOptions = {
     default: 100 as number,
     parse: parsers.positiveInt,
   }),
-  maxWsPayloadBytes: option({
-    flag: 'max-ws-payload-bytes',
-    env: 'SWITCHBOARD_MAX_WS_PAYLOAD_BYTES',
-    description: 'Largest accepted WebSocket message',
-    default: 1_048_576 as number,
-    parse: parsers.positiveInt,
-  }),
-  wsConnectionInitTimeoutMs: option({
-    flag: 'ws-init-timeout-ms',
-    env: 'SWITCHBOARD_WS_INIT_TIMEOUT_MS',
-    description: 'Time a WebSocket client has to send connection_init',
-    default: 10_000 as number,
-    parse: parsers.positiveInt,
-  }),
+  maxWsPayloadBytes: sharedOptions.maxWsPayloadBytes,
+  wsConnectionInitTimeoutMs: sharedOptions.wsConnectionInitTimeoutMs,
   help: sharedOptions.help,
 };
 

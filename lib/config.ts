@@ -156,4 +156,18 @@ export const sharedOptions = {
     default: 1_048_576,
     parse: parsers.positiveInt,
   }),
+  maxWsPayloadBytes: option({
+    flag: 'max-ws-payload-bytes',
+    env: 'SWITCHBOARD_MAX_WS_PAYLOAD_BYTES',
+    description: 'Largest accepted WebSocket message',
+    default: 1_048_576 as number,
+    parse: parsers.positiveInt,
+  }),
+  wsConnectionInitTimeoutMs: option({
+    flag: 'ws-init-timeout-ms',
+    env: 'SWITCHBOARD_WS_INIT_TIMEOUT_MS',
+    description: 'Time a WebSocket client has to send connection_init',
+    default: 10_000 as number,
+    parse: parsers.positiveInt,
+  }),
 };

@@ -55,6 +55,8 @@ export const centralOptions = {
     parse: parsers.positiveInt,
   }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
+  maxWsPayloadBytes: sharedOptions.maxWsPayloadBytes,
+  wsConnectionInitTimeoutMs: sharedOptions.wsConnectionInitTimeoutMs,
   syncBatchSize: option({
     flag: 'sync-batch-size',
     env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
@@ -111,6 +113,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxBodyBytes: config.maxBodyBytes,
+    maxWsPayloadBytes: config.maxWsPayloadBytes,
+    wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     syncBatchSize: config.syncBatchSize,
     loginThrottle: {
       maxFailuresPerUsername: config.loginMaxFailuresPerUsername,

@@ -107,6 +107,8 @@ export const nodeOptions = {
     parse: parsers.positiveInt,
   }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
+  maxWsPayloadBytes: sharedOptions.maxWsPayloadBytes,
+  wsConnectionInitTimeoutMs: sharedOptions.wsConnectionInitTimeoutMs,
   syncBatchSize: option({
     flag: 'sync-batch-size',
     env: 'SWITCHBOARD_SYNC_BATCH_SIZE',
@@ -185,6 +187,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       centralWaitMs: config.centralWaitMs,
       maxClockDriftMs: config.maxClockDriftMs,
       maxBodyBytes: config.maxBodyBytes,
+      maxWsPayloadBytes: config.maxWsPayloadBytes,
+      wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
       syncBatchSize: config.syncBatchSize,
       syncMaxBatchSize: config.syncMaxBatchSize,
       syncMaxBatchBytes: config.syncMaxBatchBytes,

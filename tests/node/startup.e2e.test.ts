@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import { NodeStartupError } from '../../subgraphs/node/heartbeat.ts';
@@ -168,6 +169,7 @@ describe('switchboard node', () => {
       SWITCHBOARD_DATA_DIR: dataDir,
       SWITCHBOARD_CENTRAL_URL: central.url,
       SWITCHBOARD_NODE_API_KEY: apiKey,
+      SWITCHBOARD_MAX_WS_PAYLOAD_BYTES: '2048',
     });
     const done = finished(child);
     const url = await new Promise<string>((resolve, reject) => {
@@ -198,6 +200,13 @@ describe('switchboard node', () => {
         { token: user.token },
       ),
     ).postMessage;
+
+    // The WebSocket limit from the environment is the node's: a bigger frame closes with 1009.
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    await once(socket, 'open');
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { pad: 'x'.repeat(4096) } }));
+    const [closeCode] = (await once(socket, 'close')) as [number];
+    expect(closeCode).toBe(1009);
 
     child.kill('SIGTERM');
     const { code, stderr } = await done;
