@@ -1,11 +1,26 @@
 // What the gateway adds to a query: the same work through the gateway and sent directly to the
 // subgraphs, at 16 concurrent clients, alternating, several repetitions, medians.
 //  (a) a central-only query;
-//  (b) a room's last 50 messages with their senders' display names (node + central).
+//  (b) a room's last 50 messages with their senders' display names (node + central);
+//  (c) (b) through our gateway and through Hive Gateway over the same subgraphs (hiveGateway.ts).
+// `node --import tsx bench/gatewayOverhead.ts [--full] [--requests=N]`
 import { gql, ok } from '../tests/helpers/graphql.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
-import { closedLoop, median, post, report, round, type LoadFigures } from './lib.ts';
+import { startHiveGateway } from './hiveGateway.ts';
+import { closedLoop, median, numberArg, post, report, round, type LoadFigures } from './lib.ts';
+
+interface Summary {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly rps: number;
+}
+
+const summary = (figures: readonly LoadFigures[]): Summary => ({
+  p50Ms: median(figures.map((f) => f.p50Ms)),
+  p99Ms: median(figures.map((f) => f.p99Ms)),
+  rps: median(figures.map((f) => f.rps)),
+});
 
 const CENTRAL_QUERY = '{ me { id displayName } rooms { id name } }';
 const ROOM_QUERY =
@@ -105,38 +120,64 @@ export async function run({ full }: { full: boolean }): Promise<void> {
     };
 
     const repetitions = full ? 7 : 3;
-    const total = full ? 4000 : 800;
+    const total = numberArg('requests') ?? (full ? 4000 : 200);
+    const warmup = full ? 200 : 50;
     const concurrency = 16;
-    for (const [name, pair] of Object.entries(paths)) {
-      // Warm both paths (JIT, connection pools, DataLoader caches are per request anyway).
-      await closedLoop(pair.gateway, { concurrency, total: 200 });
-      await closedLoop(pair.direct, { concurrency, total: 200 });
-      const runs: { gateway: LoadFigures[]; direct: LoadFigures[] } = { gateway: [], direct: [] };
+    /** Runs both sides alternately, `repetitions` times, and reports medians of each. */
+    const compare = async <A extends string, B extends string>(
+      name: string,
+      sides: Record<A | B, () => Promise<void>>,
+      [first, second]: readonly [A, B],
+      target: (a: Summary, b: Summary) => Record<string, unknown>,
+    ) => {
+      // Warm both paths (JIT, connection pools; DataLoader caches are per request anyway).
+      await closedLoop(sides[first], { concurrency, total: warmup });
+      await closedLoop(sides[second], { concurrency, total: warmup });
+      const runs = new Map<string, LoadFigures[]>([
+        [first, []],
+        [second, []],
+      ]);
       for (let rep = 0; rep < repetitions; rep++) {
         // Alternate which goes first so neither always runs on a warmer or cooler machine.
-        const order =
-          rep % 2 === 0 ? (['gateway', 'direct'] as const) : (['direct', 'gateway'] as const);
+        const order = rep % 2 === 0 ? [first, second] : [second, first];
         for (const which of order)
-          runs[which].push(await closedLoop(pair[which], { concurrency, total }));
+          runs.get(which)?.push(await closedLoop(sides[which], { concurrency, total }));
       }
-      const summary = (figures: LoadFigures[]) => ({
-        p50Ms: median(figures.map((f) => f.p50Ms)),
-        p99Ms: median(figures.map((f) => f.p99Ms)),
-        rps: median(figures.map((f) => f.rps)),
-      });
-      const g = summary(runs.gateway);
-      const d = summary(runs.direct);
+      const a = summary(runs.get(first) ?? []);
+      const b = summary(runs.get(second) ?? []);
       report({
-        name: `gateway overhead: ${name}`,
+        name,
         parameters: { concurrency, requestsPerRun: total, repetitions },
-        figures: {
-          gateway: g,
-          direct: d,
-          p50Ratio: round(g.p50Ms / d.p50Ms),
-          target: name === 'roomMessages' ? 'gateway p50 <= 1.5x direct' : 'reported',
-        },
+        figures: { [first]: a, [second]: b, ...target(a, b) },
       });
+    };
+
+    for (const [name, pair] of Object.entries(paths)) {
+      await compare(`gateway overhead: ${name}`, pair, ['gateway', 'direct'] as const, (g, d) => ({
+        p50Ratio: round(g.p50Ms / d.p50Ms),
+        target: name === 'roomMessages' ? 'gateway p50 <= 1.5x direct' : 'reported',
+        ...(name === 'roomMessages' ? { met: g.p50Ms <= 1.5 * d.p50Ms } : {}),
+      }));
     }
+
+    // (c) The same query behind Hive Gateway, over the same supergraph and subgraphs (its
+    // messages subgraph is node A, which holds the room).
+    const hive = await startHiveGateway(leftovers, cluster.centralUrl, nodeA.url);
+    const hiveUrl = `${hive.url}/graphql`;
+    await compare(
+      'gateway vs Hive Gateway: roomMessages',
+      {
+        switchboard: async () =>
+          void (await post(gateway, ROOM_QUERY, { id: createRoom.id }, auth)),
+        hive: async () => void (await post(hiveUrl, ROOM_QUERY, { id: createRoom.id }, auth)),
+      },
+      ['switchboard', 'hive'] as const,
+      (ours, theirs) => ({
+        rpsRatio: round(ours.rps / theirs.rps),
+        target: 'switchboard rps >= hive rps',
+        met: ours.rps >= theirs.rps,
+      }),
+    );
   } finally {
     await leftovers.dispose();
   }

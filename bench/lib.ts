@@ -1,5 +1,6 @@
 // Shared by every benchmark: one JSON line per result (with the machine it ran on), percentiles,
 // medians over repetitions, and a closed-loop load generator.
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 
@@ -95,4 +96,57 @@ export async function post(
   if (body.errors?.length || !body.data)
     throw new Error(`request to ${url} failed: ${JSON.stringify(body.errors)}`);
   return body.data;
+}
+
+/** `--name=value` from the command line as a number, for runs of one benchmark by hand. */
+export function numberArg(name: string): number | undefined {
+  const prefix = `--${name}=`;
+  const raw = process.argv.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got "${raw}"`);
+  return value;
+}
+
+/** Resident set of a process in MiB (VmRSS of /proc/<pid>/status), or NaN once it is gone. */
+export function rssMiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+    return round(kib / 1024, 1);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One RSS reading (MiB) per named process. */
+export type RssSample = Record<string, number>;
+
+/** Samples every `everyMs` until `until` settles, or `count` times without it. */
+export async function sampleRss(
+  pids: Readonly<Record<string, number>>,
+  options: { everyMs: number; count?: number; until?: Promise<unknown> },
+): Promise<RssSample[]> {
+  const taken: RssSample[] = [];
+  let done = false;
+  void options.until?.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (options.until ? !done : taken.length < (options.count ?? 1)) {
+    taken.push(Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, rssMiB(pid)])));
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs));
+  }
+  return taken;
+}
+
+/** `f` over each process's readings, e.g. `perProcess(samples, median)`. */
+export function perProcess(
+  samples: readonly RssSample[],
+  f: (values: number[]) => number,
+): RssSample {
+  const names = Object.keys(samples[0] ?? {});
+  return Object.fromEntries(
+    names.map((name) => [name, f(samples.map((s) => s[name] ?? Number.NaN))]),
+  );
 }

@@ -6,8 +6,13 @@ const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
 const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => Promise<void> }>> =
   {
+    // Before syncIncremental: the FULL syncs it runs leave the state that one starts from.
+    syncThroughput: () => import('./syncThroughput.ts'),
+    syncIncremental: () => import('./syncIncremental.ts'),
+    replicationLag: () => import('./replicationLag.ts'),
     gatewayOverhead: () => import('./gatewayOverhead.ts'),
     subscriptions: () => import('./subscriptions.ts'),
+    footprint: () => import('./footprint.ts'),
   };
 
 for (const [name, load] of Object.entries(benchmarks)) {

@@ -17,13 +17,28 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
 }
 
+/**
+ * Extra Node options for every child, from SWITCHBOARD_TEST_NODE_ARGS (space-separated; `{name}`
+ * becomes the process's name and a timestamp), e.g. for profiling a benchmark's processes:
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof --cpu-prof-name={name}.cpuprofile`. Flags like `--cpu-prof`
+ * are refused in NODE_OPTIONS, hence this. Unset: none.
+ */
+function nodeArgs(name: string): string[] {
+  const raw = process.env['SWITCHBOARD_TEST_NODE_ARGS'];
+  if (!raw) return [];
+  return raw
+    .split(/\s+/)
+    .filter((arg) => arg !== '')
+    .map((arg) => arg.replaceAll('{name}', `${name}-${Date.now()}`));
+}
+
 export function startProcess(
   leftovers: Leftovers,
   name: string,
   args: string[],
   env: Record<string, string> = {},
 ): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs(name), BIN, ...args], {
     env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
