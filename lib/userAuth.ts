@@ -92,6 +92,8 @@ export async function viewerFromAuthorization(
 export function remoteUserKeys(centralUrl: string, timeoutMs = 5_000): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), {
     cooldownDuration: 5_000,
+    // Refetched at least every minute, so a key revoked at central stops verifying here soon.
+    cacheMaxAge: 60_000,
     timeoutDuration: timeoutMs,
   });
 }

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { helpText, option, parseConfig, parsers, sharedOptions } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
+import { openCentralDb } from './db/open.ts';
 import { startCentral } from './server.ts';
+import { rotateSigningKey } from './tokens.ts';
 
 export const centralOptions = {
   port: option({
@@ -53,6 +55,21 @@ export const centralOptions = {
     description: "Lifetime of users' tokens in seconds",
     default: 43_200,
     parse: parsers.positiveInt,
+  }),
+  rotateSigningKey: option({
+    flag: 'rotate-signing-key',
+    description:
+      'Replace the token signing key, then exit (restart running centrals after); tokens already issued keep working until they expire',
+    default: false,
+    boolean: true,
+    parse: parsers.boolean,
+  }),
+  revokeTokens: option({
+    flag: 'revoke-tokens',
+    description: 'With --rotate-signing-key: every token issued so far stops working at once',
+    default: false,
+    boolean: true,
+    parse: parsers.boolean,
   }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
   maxWsPayloadBytes: sharedOptions.maxWsPayloadBytes,
@@ -107,6 +124,29 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     return;
   }
   const log = createLogger('central');
+  const database =
+    config.databaseUrl === undefined
+      ? { dataDir: path.resolve(config.dataDir) }
+      : { databaseUrl: config.databaseUrl };
+  if (config.rotateSigningKey) {
+    const opened = await openCentralDb(database);
+    try {
+      const rotated = await rotateSigningKey(opened.db, {
+        ttlSeconds: config.tokenTtlSeconds,
+        revokeIssuedTokens: config.revokeTokens,
+      });
+      log.info(
+        `token signing key ${rotated.previousKid ?? '(none)'} replaced by ${rotated.kid}; ` +
+          (rotated.revoked
+            ? 'every token issued so far is revoked'
+            : `tokens issued so far keep working for up to ${config.tokenTtlSeconds} s`) +
+          '. Restart every running central to sign with the new key.',
+      );
+    } finally {
+      await opened.close();
+    }
+    return;
+  }
   const central = await startCentral({
     port: config.port,
     host: config.host,
@@ -122,9 +162,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       windowMs: config.loginWindowMs,
     },
     logger: log,
-    ...(config.databaseUrl === undefined
-      ? { dataDir: path.resolve(config.dataDir) }
-      : { databaseUrl: config.databaseUrl }),
+    ...database,
     ...(config.adminPassword === undefined ? {} : { adminPassword: config.adminPassword }),
     ...(config.gatewaySecret === undefined ? {} : { gatewaySecret: config.gatewaySecret }),
   });

@@ -24,6 +24,11 @@ interface StoredKey {
   readonly kid: string;
   readonly privateJwk: JWK;
   readonly publicJwk: JWK;
+  /**
+   * Public halves of keys replaced by a rotation, served until `until` (ISO time: the rotation
+   * plus the token lifetime), so tokens signed before it keep verifying until they expire.
+   */
+  readonly retired?: ReadonlyArray<{ readonly publicJwk: JWK; readonly until: string }>;
 }
 
 export interface TokenSigner {
@@ -33,23 +38,77 @@ export interface TokenSigner {
   readonly keys: JWTVerifyGetKey;
 }
 
-async function loadOrCreateKey(db: CentralDatabase): Promise<StoredKey> {
-  const existing = await db.select().from(settings).where(eq(settings.key, KEY_SETTING));
-  if (existing[0]) return existing[0].value as StoredKey;
+async function generateKey(): Promise<StoredKey> {
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', {
     crv: 'Ed25519',
     extractable: true,
   });
   const kid = randomUUID();
-  const fresh: StoredKey = {
+  return {
     kid,
     privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' },
     publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' },
   };
+}
+
+async function loadOrCreateKey(db: CentralDatabase): Promise<StoredKey> {
+  const existing = await db.select().from(settings).where(eq(settings.key, KEY_SETTING));
+  if (existing[0]) return existing[0].value as StoredKey;
   // Two replicas starting together: the first insert wins and both read it back.
-  await db.insert(settings).values({ key: KEY_SETTING, value: fresh }).onConflictDoNothing();
+  await db
+    .insert(settings)
+    .values({ key: KEY_SETTING, value: await generateKey() })
+    .onConflictDoNothing();
   const [row] = await db.select().from(settings).where(eq(settings.key, KEY_SETTING));
   return row?.value as StoredKey;
+}
+
+export interface RotationResult {
+  readonly kid: string;
+  readonly previousKid: string | undefined;
+  /** True when tokens signed with earlier keys stopped verifying at once. */
+  readonly revoked: boolean;
+}
+
+/**
+ * Replaces the signing key. The old public key stays in the JWKS for `ttlSeconds` (tokens it
+ * signed keep working until they expire) unless `revokeIssuedTokens`, which drops every earlier
+ * key: all issued tokens stop verifying and users log in again. Running centrals load the key at
+ * start, so restart them afterwards (docs/SECURITY.md).
+ */
+export async function rotateSigningKey(
+  db: CentralDatabase,
+  options: { readonly ttlSeconds: number; readonly revokeIssuedTokens: boolean },
+): Promise<RotationResult> {
+  const now = Date.now();
+  const fresh = await generateKey();
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select()
+      .from(settings)
+      .where(eq(settings.key, KEY_SETTING))
+      .for('update');
+    const old = row?.value as StoredKey | undefined;
+    const retired = options.revokeIssuedTokens
+      ? []
+      : [
+          ...(old
+            ? [
+                {
+                  publicJwk: old.publicJwk,
+                  until: new Date(now + options.ttlSeconds * 1000).toISOString(),
+                },
+              ]
+            : []),
+          ...(old?.retired ?? []).filter((r) => Date.parse(r.until) > now),
+        ];
+    const value: StoredKey = { ...fresh, retired };
+    await tx
+      .insert(settings)
+      .values({ key: KEY_SETTING, value })
+      .onConflictDoUpdate({ target: settings.key, set: { value } });
+    return { kid: fresh.kid, previousKid: old?.kid, revoked: options.revokeIssuedTokens };
+  });
 }
 
 export async function createTokenSigner(
@@ -58,7 +117,13 @@ export async function createTokenSigner(
 ): Promise<TokenSigner> {
   const stored = await loadOrCreateKey(db);
   const privateKey = (await importJWK(stored.privateJwk, 'EdDSA')) as CryptoKey;
-  const jwks: JSONWebKeySet = { keys: [stored.publicJwk] };
+  const now = Date.now();
+  const jwks: JSONWebKeySet = {
+    keys: [
+      stored.publicJwk,
+      ...(stored.retired ?? []).filter((r) => Date.parse(r.until) > now).map((r) => r.publicJwk),
+    ],
+  };
   return {
     jwks,
     keys: createLocalJWKSet(jwks),
