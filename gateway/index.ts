@@ -48,6 +48,13 @@ export const gatewayOptions = {
     default: 10_000 as number,
     parse: parsers.positiveInt,
   }),
+  operationTimeoutMs: option({
+    flag: 'operation-timeout-ms',
+    env: 'SWITCHBOARD_OPERATION_TIMEOUT_MS',
+    description: 'Longest an HTTP operation may take in all; after it, 504 OPERATION_TIMEOUT',
+    default: 30_000 as number,
+    parse: parsers.positiveInt,
+  }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
   maxQueryDepth: option({
     flag: 'max-query-depth',
@@ -109,6 +116,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     gatewaySecret: config.gatewaySecret,
     nodeTimeoutMs: config.nodeTimeoutMs,
     centralTimeoutMs: config.centralTimeoutMs,
+    operationTimeoutMs: config.operationTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     queryLimits: {
       maxDepth: config.maxQueryDepth,

@@ -46,6 +46,8 @@ export interface GatewayOptions {
    * client's request open. @default 10000
    */
   readonly centralTimeoutMs?: number;
+  /** Longest an HTTP operation may take in all; then 504 OPERATION_TIMEOUT. @default 30000 */
+  readonly operationTimeoutMs?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
   /** Depth, cost, alias, token and directive limits of operations. @default defaultQueryLimits */
@@ -191,6 +193,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       clientAddress: req.socket.remoteAddress,
     }),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    operationTimeoutMs: options.operationTimeoutMs ?? 30_000,
   });
 
   const http: Server = createServer((req, res) => {

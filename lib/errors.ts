@@ -32,6 +32,11 @@ export const errorCodes = {
     description:
       'Central (users, rooms, nodes, sync) did not answer in time or could not be reached; fields that need it are null, the rest of the response is intact.',
   },
+  OPERATION_TIMEOUT: {
+    http: 504,
+    description:
+      'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied, so read before retrying.',
+  },
   CONFLICT: {
     http: 409,
     description: 'The change collides with existing data, e.g. a duplicate name.',

@@ -49,6 +49,29 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   readonly context: (req: IncomingMessage) => Promise<TContext>;
   /** @default 1_048_576 (1 MiB) */
   readonly maxBodyBytes?: number;
+  /**
+   * Longest a request may take; after it the client gets 504 OPERATION_TIMEOUT and the late
+   * answer is dropped. @default none
+   */
+  readonly operationTimeoutMs?: number;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+async function withDeadline<T>(
+  work: Promise<T>,
+  timeoutMs: number | undefined,
+): Promise<T | typeof TIMED_OUT> {
+  if (timeoutMs === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Serves one GraphQL request through Apollo Server. */
@@ -82,7 +105,7 @@ export function graphqlHandler<TContext extends BaseContext>(
       }
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const response = await options.server.executeHTTPGraphQLRequest({
+    const execution = options.server.executeHTTPGraphQLRequest({
       httpGraphQLRequest: {
         method: req.method ?? 'GET',
         headers: toHeaderMap(req),
@@ -91,6 +114,21 @@ export function graphqlHandler<TContext extends BaseContext>(
       },
       context: () => options.context(req),
     });
+    const response = await withDeadline(execution, options.operationTimeoutMs);
+    if (response === TIMED_OUT) {
+      // The execution cannot be cancelled (each upstream call has its own deadline); its answer
+      // is dropped. A mutation may still complete: the client can read to find out.
+      execution.catch(() => {});
+      sendJson(
+        res,
+        504,
+        errorBody(
+          'OPERATION_TIMEOUT',
+          `the operation did not complete within ${options.operationTimeoutMs} ms`,
+        ),
+      );
+      return;
+    }
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {

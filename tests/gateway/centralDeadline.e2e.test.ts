@@ -1,7 +1,8 @@
 // A stalled central must not hold the gateway's clients: every request the gateway sends to central
 // has a deadline (--central-timeout-ms), after which the fields that needed central fail with
-// CENTRAL_UNAVAILABLE and whatever the nodes answered is still delivered. The gateway under test
-// reaches central through a TCP proxy that can turn into a black hole (accepts, never answers).
+// CENTRAL_UNAVAILABLE and whatever the nodes answered is still delivered; and a whole operation
+// has a deadline too (--operation-timeout-ms, 504 OPERATION_TIMEOUT). The gateways under test
+// reach central through a TCP proxy that can turn into a black hole (accepts, never answers).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpProxy } from '../faults/tcpProxy.ts';
 import { Cluster } from '../helpers/cluster.ts';
@@ -10,12 +11,28 @@ import { Leftovers } from '../helpers/leftovers.ts';
 import { startProcess } from '../helpers/processes.ts';
 
 const TIMEOUT_MS = 1000;
+const OPERATION_TIMEOUT_MS = 500;
 const leftovers = new Leftovers();
 let cluster: Cluster;
 let proxy: TcpProxy;
 let gatewayUrl: string;
+let wholeDeadlineUrl: string;
 let roomId: string;
 let messageId: string;
+
+async function gatewayViaProxy(env: Record<string, string>): Promise<string> {
+  const gateway = startProcess(
+    leftovers,
+    'gateway-via-proxy',
+    ['gateway', '--port', '0', '--central-url', proxy.url],
+    { SWITCHBOARD_GATEWAY_SECRET: cluster.secret, ...env },
+  );
+  const url = (await gateway.waitForLine(/ready at (http:\/\/[^\s]+)\/graphql/))[1] as string;
+  // Routing comes from central's event stream; wait until this gateway routes to node-a.
+  while (!(await readyNodes(url)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  return url;
+}
 
 async function readyNodes(url: string): Promise<Array<{ name: string; status: string }>> {
   const response = await fetch(`${url}/ready`);
@@ -43,19 +60,11 @@ beforeAll(async () => {
 
   proxy = await TcpProxy.start(Number(new URL(cluster.centralUrl).port));
   leftovers.defer(() => proxy.close());
-  const gateway = startProcess(
-    leftovers,
-    'gateway-via-proxy',
-    ['gateway', '--port', '0', '--central-url', proxy.url],
-    {
-      SWITCHBOARD_GATEWAY_SECRET: cluster.secret,
-      SWITCHBOARD_CENTRAL_TIMEOUT_MS: String(TIMEOUT_MS),
-    },
-  );
-  gatewayUrl = (await gateway.waitForLine(/ready at (http:\/\/[^\s]+)\/graphql/))[1] as string;
-  // Routing comes from central's event stream; wait until this gateway routes to node-a.
-  while (!(await readyNodes(gatewayUrl)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'))
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  [gatewayUrl, wholeDeadlineUrl] = await Promise.all([
+    gatewayViaProxy({ SWITCHBOARD_CENTRAL_TIMEOUT_MS: String(TIMEOUT_MS) }),
+    // Central's own deadline left at its default (10 s): the whole-operation deadline ends first.
+    gatewayViaProxy({ SWITCHBOARD_OPERATION_TIMEOUT_MS: String(OPERATION_TIMEOUT_MS) }),
+  ]);
 });
 
 afterAll(() => leftovers.dispose());
@@ -96,6 +105,22 @@ describe('gateway with a stalled central', () => {
       expect(mixed.data?.message?.content).toBe('still here');
       expect(codes(mixed)).toEqual(['CENTRAL_UNAVAILABLE']);
       expect(mixed.data?.room).toBeNull();
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('answers 504 OPERATION_TIMEOUT when the whole operation outlasts --operation-timeout-ms', async () => {
+    proxy.stall();
+    try {
+      const response = await gql(
+        wholeDeadlineUrl,
+        '{ rooms { id } }',
+        {},
+        { token: cluster.adminToken },
+      );
+      expect(response.status).toBe(504);
+      expect(codes(response)).toEqual(['OPERATION_TIMEOUT']);
     } finally {
       proxy.heal();
     }
