@@ -1,8 +1,11 @@
 // Login throttling: failed logins are counted per username and per client address in a sliding
 // window; past the limit, login answers RATE_LIMITED without even hashing the password, so a
-// brute force gets a handful of guesses per window instead of thousands. Counters live in memory:
-// a restart forgets them, and each central process counts its own (see docs/SECURITY.md).
+// brute force gets a handful of guesses per window instead of thousands. Failures are rows in
+// central's database, so every central replica sees the same counts and a restart forgets none.
+import { and, desc, eq, gt, lt } from 'drizzle-orm';
 import { appError } from '../../lib/errors.ts';
+import type { CentralDatabase } from './db/open.ts';
+import { loginFailures } from './db/schema.ts';
 
 export interface LoginThrottleOptions {
   /** Failed logins one username may have per window. @default 10 */
@@ -15,17 +18,19 @@ export interface LoginThrottleOptions {
   readonly now?: () => number;
 }
 
-/** Keys kept at most, so that a flood of random usernames cannot grow memory without bound. */
-const MAX_KEYS = 100_000;
+/** Old rows are swept at most this often (they no longer count, they only take space). */
+const SWEEP_EVERY_MS = 60_000;
 
 export class LoginThrottle {
+  readonly #db: CentralDatabase;
   readonly #perUsername: number;
   readonly #perAddress: number;
   readonly #windowMs: number;
   readonly #now: () => number;
-  readonly #failures = new Map<string, number[]>();
+  #lastSweep = 0;
 
-  constructor(options: LoginThrottleOptions = {}) {
+  constructor(db: CentralDatabase, options: LoginThrottleOptions = {}) {
+    this.#db = db;
     this.#perUsername = options.maxFailuresPerUsername ?? 10;
     this.#perAddress = options.maxFailuresPerAddress ?? 50;
     this.#windowMs = options.windowMs ?? 900_000;
@@ -33,11 +38,12 @@ export class LoginThrottle {
   }
 
   /** Throws RATE_LIMITED when either the username or the address is over its limit. */
-  check(username: string, address: string | undefined): void {
-    const wait = Math.max(
+  async check(username: string, address: string | undefined): Promise<void> {
+    const [byUser, byAddress] = await Promise.all([
       this.#waitMs(`u:${username}`, this.#perUsername),
       address === undefined ? 0 : this.#waitMs(`a:${address}`, this.#perAddress),
-    );
+    ]);
+    const wait = Math.max(byUser, byAddress);
     if (wait > 0) {
       const retryAfterSeconds = Math.ceil(wait / 1000);
       throw appError(
@@ -48,39 +54,37 @@ export class LoginThrottle {
     }
   }
 
-  recordFailure(username: string, address: string | undefined): void {
-    this.#push(`u:${username}`);
-    if (address !== undefined) this.#push(`a:${address}`);
+  async recordFailure(username: string, address: string | undefined): Promise<void> {
+    const at = new Date(this.#now());
+    await this.#db
+      .insert(loginFailures)
+      .values([
+        { key: `u:${username}`, at },
+        ...(address === undefined ? [] : [{ key: `a:${address}`, at }]),
+      ]);
+    if (at.getTime() - this.#lastSweep > SWEEP_EVERY_MS) {
+      this.#lastSweep = at.getTime();
+      await this.#db
+        .delete(loginFailures)
+        .where(lt(loginFailures.at, new Date(at.getTime() - this.#windowMs)));
+    }
   }
 
   /** A right password clears its username's failures (not the address's: one address, many users). */
-  recordSuccess(username: string): void {
-    this.#failures.delete(`u:${username}`);
+  async recordSuccess(username: string): Promise<void> {
+    await this.#db.delete(loginFailures).where(eq(loginFailures.key, `u:${username}`));
   }
 
-  #recent(key: string): number[] {
-    const since = this.#now() - this.#windowMs;
-    const list = (this.#failures.get(key) ?? []).filter((t) => t > since);
-    if (list.length === 0) this.#failures.delete(key);
-    else this.#failures.set(key, list);
-    return list;
-  }
-
-  #waitMs(key: string, limit: number): number {
-    const list = this.#recent(key);
-    if (list.length < limit) return 0;
-    const oldest = list[list.length - limit] ?? this.#now();
-    return oldest + this.#windowMs - this.#now();
-  }
-
-  #push(key: string): void {
-    const list = this.#recent(key);
-    list.push(this.#now());
-    this.#failures.set(key, list);
-    if (this.#failures.size > MAX_KEYS) {
-      // Map order is insertion order: the first keys are the longest untouched.
-      const first = this.#failures.keys().next();
-      if (!first.done) this.#failures.delete(first.value);
-    }
+  /** How long until `key` is under `limit` again: when its limit-th newest failure leaves the window. */
+  async #waitMs(key: string, limit: number): Promise<number> {
+    const now = this.#now();
+    const [row] = await this.#db
+      .select({ at: loginFailures.at })
+      .from(loginFailures)
+      .where(and(eq(loginFailures.key, key), gt(loginFailures.at, new Date(now - this.#windowMs))))
+      .orderBy(desc(loginFailures.at))
+      .limit(1)
+      .offset(limit - 1);
+    return row ? Math.max(0, row.at.getTime() + this.#windowMs - now) : 0;
   }
 }

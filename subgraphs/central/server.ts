@@ -112,7 +112,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     log,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
     sync,
-    loginThrottle: new LoginThrottle(options.loginThrottle),
+    loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
     gatewaySecretDigest:
       options.gatewaySecret === undefined ? undefined : gatewaySecretDigest(options.gatewaySecret),
   };

@@ -76,6 +76,20 @@ export const roomMembers = pgTable(
   ],
 );
 
+/**
+ * Failed logins, one row each, keyed `u:<username>` or `a:<client address>`: in the database so
+ * that every central replica counts the same failures and a restart forgets none.
+ */
+export const loginFailures = pgTable(
+  'login_failures',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    key: text('key').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [index('login_failures_key_at_idx').on(t.key, t.at)],
+);
+
 /** Small key/value state shared by every central replica (e.g. the token signing key). */
 export const settings = pgTable('settings', {
   key: text('key').primaryKey(),

@@ -28,17 +28,17 @@ export const userResolvers: Resolvers = {
       }
       const username = args.username.trim().toLowerCase();
       // Before any hashing: a throttled brute force costs the server nothing.
-      ctx.loginThrottle.check(username, ctx.clientAddress);
+      await ctx.loginThrottle.check(username, ctx.clientAddress);
       const [row] = await ctx.db.select().from(users).where(eq(users.username, username));
       const ok = await verifyPassword(
         args.password,
         row?.passwordHash ?? (await dummyPasswordHash),
       );
       if (!row || !ok) {
-        ctx.loginThrottle.recordFailure(username, ctx.clientAddress);
+        await ctx.loginThrottle.recordFailure(username, ctx.clientAddress);
         throw appError('UNAUTHENTICATED', 'wrong username or password');
       }
-      ctx.loginThrottle.recordSuccess(username);
+      await ctx.loginThrottle.recordSuccess(username);
       const token = await ctx.tokens.sign({ id: row.id, username: row.username, role: row.role });
       ctx.log.info(`user ${row.username} logged in`);
       return { token, user: row };
