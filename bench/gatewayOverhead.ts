@@ -8,7 +8,16 @@ import { gql, ok } from '../tests/helpers/graphql.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { startHiveGateway } from './hiveGateway.ts';
-import { closedLoop, median, numberArg, post, report, round, type LoadFigures } from './lib.ts';
+import {
+  centralDataTemplate,
+  closedLoop,
+  median,
+  numberArg,
+  post,
+  report,
+  round,
+  type LoadFigures,
+} from './lib.ts';
 
 interface Summary {
   readonly p50Ms: number;
@@ -33,7 +42,10 @@ const CENTRAL_USERS =
 export async function run({ full }: { full: boolean }): Promise<void> {
   const leftovers = new Leftovers();
   try {
-    const cluster = await Cluster.start(leftovers, { nodes: ['node-a'] });
+    const cluster = await Cluster.start(leftovers, {
+      nodes: ['node-a'],
+      centralDataFrom: await centralDataTemplate(),
+    });
     const nodeA = cluster.node('node-a');
     const auth = { authorization: `Bearer ${cluster.adminToken}` };
     const { createRoom } = ok(

@@ -1,8 +1,12 @@
 // Shared by every benchmark: one JSON line per result (with the machine it ran on), percentiles,
 // medians over repetitions, and a closed-loop load generator.
-import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { ADMIN_PASSWORD } from '../tests/helpers/central.ts';
 import { TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
+import { Leftovers } from '../tests/helpers/leftovers.ts';
+import { startProcess } from '../tests/helpers/processes.ts';
 
 export interface BenchResult {
   readonly name: string;
@@ -149,4 +153,36 @@ export function perProcess(
   return Object.fromEntries(
     names.map((name) => [name, f(samples.map((s) => s[name] ?? Number.NaN))]),
   );
+}
+
+let centralTemplate: Promise<string> | undefined;
+
+/**
+ * A stopped central's data dir (admin bootstrapped, nothing else), made once per process and
+ * removed at exit: clusters copy it (`Cluster.start(..., { centralDataFrom })`) instead of paying
+ * a first start of embedded PGlite (initdb and migrations, 5-15 s here) each time.
+ */
+export function centralDataTemplate(): Promise<string> {
+  centralTemplate ??= (async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-bench-central-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const leftovers = new Leftovers();
+    try {
+      const central = startProcess(
+        leftovers,
+        'central',
+        ['central', '--port', '0', '--data-dir', dir],
+        {
+          SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+          SWITCHBOARD_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
+        },
+      );
+      await central.waitForLine(/ready at /);
+      await central.kill('SIGTERM');
+    } finally {
+      await leftovers.dispose();
+    }
+    return dir;
+  })();
+  return centralTemplate;
 }

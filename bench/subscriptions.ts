@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
-import { percentile, post, report, round } from './lib.ts';
+import { centralDataTemplate, percentile, post, report, round } from './lib.ts';
 
 const PLAIN = 'subscription($r: ID!) { messageAdded(roomId: $r) { id content } }';
 const FEDERATED =
@@ -111,7 +111,11 @@ const only = {
 export async function run({ full }: { full: boolean }): Promise<void> {
   const leftovers = new Leftovers();
   try {
-    const cluster = await Cluster.start(leftovers, { nodes: ['node-a'], nodeTimeoutMs: 5000 });
+    const cluster = await Cluster.start(leftovers, {
+      nodes: ['node-a'],
+      nodeTimeoutMs: 5000,
+      centralDataFrom: await centralDataTemplate(),
+    });
     const node = cluster.node('node-a');
     const token = cluster.adminToken;
     const roomId = ok(
@@ -122,7 +126,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
         { token },
       ),
     ).createRoom.id;
-    const events = full ? 200 : 50;
+    const events = full ? 200 : 20;
     const paths: Path[] = [
       { name: 'direct', url: node.url, query: PLAIN },
       { name: 'gateway', url: cluster.gatewayUrl, query: PLAIN },

@@ -1,5 +1,5 @@
 // Incremental sync cost against size (issue 9, item 2): 100 new messages synced INCREMENTAL from A
-// to B when both already hold N messages (0, 100,000 and 1,000,000; quick: 0, 1,000, 5,000).
+// to B when both already hold N messages (0, 100,000 and 1,000,000; quick: 0, 1,000, 3,000).
 // Timed from sending `triggerSync(B, INCREMENTAL)` to central's `completedAt` of the A -> B
 // session. One cluster per size (central's index holds N too, as it would), all running at once,
 // so the sizes alternate within every round; several rounds, medians.
@@ -52,8 +52,8 @@ async function incremental(state: SizeState): Promise<number> {
 }
 
 export async function run({ full }: { full: boolean }): Promise<void> {
-  const sizes = full ? [0, 100_000, 1_000_000] : [0, 1_000, 5_000];
-  const rounds = numberArg('repetitions') ?? (full ? 7 : 5);
+  const sizes = full ? [0, 100_000, 1_000_000] : [0, 1_000, 3_000];
+  const rounds = numberArg('repetitions') ?? (full ? 7 : 4);
   const leftovers = new Leftovers();
   try {
     const states: SizeState[] = [];

@@ -20,6 +20,7 @@ import { ADMIN_PASSWORD } from '../tests/helpers/central.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { startProcess, type Proc } from '../tests/helpers/processes.ts';
+import { centralDataTemplate } from './lib.ts';
 
 const READY = /ready at (http:\/\/[^\s]+)\/graphql/;
 
@@ -284,6 +285,7 @@ function cacheDir(): string {
 function centralTemplate(leftovers: Leftovers): Promise<Omit<PreparedPair, 'count' | 'seedMs'>> {
   template ??= (async () => {
     const dir = path.join(cacheDir(), 'template');
+    await cp(await centralDataTemplate(), dir, { recursive: true });
     const cluster = await BenchCluster.start(leftovers, dir);
     try {
       const a = await cluster.register('node-a');
