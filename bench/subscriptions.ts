@@ -1,5 +1,6 @@
-// Event latency of `messageAdded`: from sending `postMessage` to a subscriber receiving the event,
-// with 1 and 1000 subscribers, (a) directly on the node, (b) through the gateway with the same
+// Event latency of `messageAdded` (issue 9, item 5): from sending `postMessage` to a subscriber
+// receiving the event (and the gateway's RSS while they are connected), with 1 and 1000
+// subscribers, (a) directly on the node, (b) through the gateway with the same
 // selection, (c) through the gateway with fields of central too (`sender { displayName }
 // room { name }`). Posts go straight to the node in every case, one at a time once every
 // subscriber has the previous one, so the figures are latency, not throughput.
@@ -9,7 +10,7 @@ import WebSocket from 'ws';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
-import { centralDataTemplate, percentile, post, report, round } from './lib.ts';
+import { centralDataTemplate, percentile, post, report, round, rssMiB } from './lib.ts';
 
 const PLAIN = 'subscription($r: ID!) { messageAdded(roomId: $r) { id content } }';
 const FEDERATED =
@@ -29,11 +30,13 @@ async function measure(
   roomId: string,
   postUrl: string,
   token: string,
+  gatewayPid: number,
 ): Promise<void> {
   const clients: Client[] = [];
   const waiters = new Map<string, { left: number; done: () => void }>();
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
+  let gatewayRss = Number.NaN;
   const onEvent = (content: string) => {
     const t = sentAt.get(content);
     if (t !== undefined) latencies.push(performance.now() - t);
@@ -82,6 +85,8 @@ async function measure(
       sentAt.set(content, performance.now());
       await send(content);
     }
+    // While every subscriber is still connected.
+    gatewayRss = rssMiB(gatewayPid);
   } finally {
     await Promise.all(clients.map(async (c) => c.dispose()));
   }
@@ -94,6 +99,7 @@ async function measure(
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       maxMs: round(latencies.at(-1) ?? Number.NaN),
+      gatewayRssMiB: gatewayRss,
     },
   });
 }
@@ -136,7 +142,15 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       if (only.sizes.length > 0 && !only.sizes.includes(subscribers)) continue;
       for (const path of paths) {
         if (only.paths.length > 0 && !only.paths.includes(path.name)) continue;
-        await measure(path, subscribers, events, roomId, `${node.url}/graphql`, token);
+        await measure(
+          path,
+          subscribers,
+          events,
+          roomId,
+          `${node.url}/graphql`,
+          token,
+          cluster.gateway.child.pid ?? 0,
+        );
       }
     }
   } finally {

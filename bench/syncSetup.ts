@@ -216,7 +216,7 @@ export class BenchCluster {
             Date.parse(s.startedAt) >= since,
         ),
       `the job stream of ${nodeId}`,
-      60_000,
+      600_000,
       100,
     );
   }
@@ -434,7 +434,7 @@ export async function fullSyncRun(pair: PreparedPair): Promise<FullSyncRun> {
     );
     if (!measured)
       throw new Error(`triggerSync made no A -> B session: ${JSON.stringify(sessions)}`);
-    const done = await cluster.finished(measured.id, 100);
+    const done = await cluster.finished(measured.id, 250);
     if (done.messagesSynced !== pair.count)
       throw new Error(`A -> B synced ${done.messagesSynced} of ${pair.count} messages`);
     const completedAt = Date.parse(done.completedAt ?? '');
