@@ -5,7 +5,7 @@
 // so the sizes alternate within every round; several rounds, medians.
 // The 100 messages are written into A's file by A's own store from this process (while A runs),
 // so no change notification starts a sync behind the benchmark's back; B has `syncEnabled` off.
-// `node --import tsx bench/syncIncremental.ts [--full] [--repetitions=N]`
+// `node --import tsx bench/syncIncremental.ts [--full] [--repetitions=N] [--sizes=0,10000,50000]`
 import { databaseFile } from '../subgraphs/node/server.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { median, numberArg, report, round } from './lib.ts';
@@ -52,7 +52,12 @@ async function incremental(state: SizeState): Promise<number> {
 }
 
 export async function run({ full }: { full: boolean }): Promise<void> {
-  const sizes = full ? [0, 100_000, 1_000_000] : [0, 1_000, 3_000];
+  const listed = process.argv.find((arg) => arg.startsWith('--sizes='))?.slice('--sizes='.length);
+  const sizes = listed
+    ? listed.split(',').map(Number)
+    : full
+      ? [0, 100_000, 1_000_000]
+      : [0, 1_000, 3_000];
   const rounds = numberArg('repetitions') ?? (full ? 7 : 4);
   const leftovers = new Leftovers();
   try {
