@@ -19,10 +19,6 @@ export interface ChangeEntry {
  * Appends one change and returns its `seq`. Call it only inside the transaction that writes the
  * message (`db` is then that transaction).
  */
-export function appendChange(db: NodeQueryable, entry: ChangeEntry): number {
-  return db.insert(changeLog).values(entry).returning({ seq: changeLog.seq }).get().seq;
-}
-
 /** Changes after `afterSeq` in commit order: what a peer whose cursor is `afterSeq` has not seen. */
 export function readChanges(db: NodeQueryable, afterSeq: number, limit: number): ChangeLogRow[] {
   return db
