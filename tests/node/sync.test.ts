@@ -48,6 +48,8 @@ let central: TestCentral;
 /** The keys central issued, as its key check would answer them. */
 const issuedKeys = new Map<string, VerifiedNode>();
 let centralDown = false;
+/** Key checks still to fail as if central were away, then central answers again. */
+let failingKeyChecks = 0;
 let keyChecks = 0;
 const reports: SyncReport[] = [];
 let continueSession: (report: SyncReport) => boolean = () => true;
@@ -63,7 +65,10 @@ async function startSyncNode(name: string, extra: Partial<NodeOptions> = {}): Pr
     ...real,
     verifyNodeKey(apiKey) {
       keyChecks += 1;
-      if (centralDown) return Promise.reject(new CentralUnavailableError('central is down (test)'));
+      if (centralDown || failingKeyChecks > 0) {
+        failingKeyChecks = Math.max(0, failingKeyChecks - 1);
+        return Promise.reject(new CentralUnavailableError('central is down (test)'));
+      }
       return Promise.resolve(issuedKeys.get(apiKey) ?? null);
     },
     reportSync(report) {
@@ -227,6 +232,18 @@ describe('the change feed', () => {
       centralDown = false;
     }
     expect((await feed(a, { after: '0', rooms: room }, fresh)).status).toBe(200);
+  });
+
+  it('retries a source that answers 503 for a moment, and completes the session', async () => {
+    // A target whose key the source has never checked, so nothing is cached.
+    const target = await startSyncNode('sync-busy-target');
+    const room = newRoom();
+    for (let i = 0; i < 5; i++) post(a, room, `busy ${i}`);
+    failingKeyChecks = 2;
+    const outcome = await pull(target, a, [room], 'FULL');
+    expect(failingKeyChecks).toBe(0);
+    expect(outcome.status).toBe('COMPLETED');
+    expect(rows(target, room)).toEqual(rows(a, room));
   });
 
   it("checks keys with central's real key check", async () => {

@@ -39,6 +39,11 @@ export interface PullerOptions {
   readonly requestTimeoutMs?: number;
   /** Attempts per report to central before the session is given up. @default 3 */
   readonly reportAttempts?: number;
+  /**
+   * Attempts per request to the source while it answers 503 (it cannot check our key because
+   * central is slow or away for a moment); reads are safe to repeat. @default 4
+   */
+  readonly sourceAttempts?: number;
   /** @default Date.now */
   readonly now?: () => number;
   readonly log: Logger;
@@ -65,6 +70,9 @@ class SessionError extends Error {
 
 /** The source refused the cursor as ahead of its log (409): its log was reset. */
 class CursorAheadAtSource extends SessionError {}
+
+/** The source answered 503: busy for a moment (e.g. central slow to check our key); try again. */
+class SourceBusy extends SessionError {}
 
 /** Stop without a FAILED report: the node is closing, or central no longer runs the session. */
 class SessionStopped extends Error {
@@ -420,6 +428,19 @@ class Session {
   }
 
   async #get(pathAndQuery: string): Promise<unknown> {
+    const attempts = this.#options.sourceAttempts ?? 4;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#getOnce(pathAndQuery);
+      } catch (error) {
+        if (!(error instanceof SourceBusy) || attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+        if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
+      }
+    }
+  }
+
+  async #getOnce(pathAndQuery: string): Promise<unknown> {
     const url = new URL(pathAndQuery, this.#job.sourceUrl);
     const source = `source node ${this.#job.sourceNodeId} at ${this.#job.sourceUrl}`;
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
@@ -437,7 +458,8 @@ class Session {
         throw new SessionError(`${source} refused this node's API key: ${errorMessage(text)}`);
       }
       if (!response.ok) {
-        throw new SessionError(
+        const Failure = response.status === 503 ? SourceBusy : SessionError;
+        throw new Failure(
           `${source} answered ${url.pathname} with HTTP ${response.status}: ${errorMessage(text)}`,
         );
       }
