@@ -3,6 +3,7 @@
 // after a dropped stream or a restart, the schedule, and syncSessionUpdated over graphql-ws. The
 // nodes are played by real HTTP clients speaking the protocol (tests/sync/nodeSide.ts).
 import { createHash } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_VERIFY_PATH, type AppliedChange, type SyncJob } from '../../lib/syncProtocol.ts';
 import {
@@ -10,11 +11,16 @@ import {
   RECONNECT_REASON,
   RESTART_REASON,
 } from '../../subgraphs/central/sync/coordinator.ts';
-import { syncSessions, type SyncSessionRow } from '../../subgraphs/central/db/schema.ts';
+import {
+  distributedMessages,
+  syncSessions,
+  type SyncSessionRow,
+} from '../../subgraphs/central/db/schema.ts';
 import { toSnapshot } from '../../subgraphs/central/sync/snapshot.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { startPostgres } from '../helpers/postgres.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
 import { heartbeat, openJobStream, postAsNode, report, roomsChanged } from '../sync/nodeSide.ts';
 
@@ -118,7 +124,8 @@ const createRoom = async (t: TestCentral, token: string, home: string, replicas?
 
 const pairOf = (s: Session) => `${s.sourceNode.id}>${s.targetNode.id}`;
 
-describe('central sync coordination', () => {
+// Reports are recorded with SQL the database expands (json_to_recordset): run on both backends.
+describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %s', (backend) => {
   const leftovers = new Leftovers();
   afterAll(() => leftovers.dispose());
   let t: TestCentral;
@@ -129,7 +136,16 @@ describe('central sync coordination', () => {
   let ab: string; // on A and B only
 
   beforeAll(async () => {
-    const s = await setup(leftovers);
+    const s = await setup(
+      leftovers,
+      backend === 'PostgreSQL'
+        ? {
+            databaseUrl: await leftovers
+              .add(await startPostgres(), (cluster) => cluster.stop())
+              .createDatabase('central_sync'),
+          }
+        : {},
+    );
     t = s.t;
     [a, b, c] = [await s.online('node-a'), await s.online('node-b'), await s.online('node-c')];
     d = await t.registerNode('node-d'); // never heartbeats: OFFLINE
@@ -464,6 +480,14 @@ describe('central sync coordination', () => {
     expect(m1?.storageNodes.map((n) => n.id).sort()).toEqual([a.id, b.id, c.id].sort());
     const m4 = all.find((m) => m.id === 'm4');
     expect(m4?.deleted).toBe(true);
+    // Epoch milliseconds come back exactly (the database turns them into timestamps itself).
+    const [m1Row] = await t.central.db.db
+      .select()
+      .from(distributedMessages)
+      .where(eq(distributedMessages.id, 'm1'));
+    expect(m1Row?.createdAt.getTime()).toBe(1_700_000_000_000);
+    expect(m1Row?.updatedAt.getTime()).toBe(1_700_000_000_500);
+    expect(m1Row?.hlc).toBe(hlc(5, 0, b.id));
 
     // Paging: one at a time gives the same list.
     const paged: string[] = [];

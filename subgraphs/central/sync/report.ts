@@ -13,9 +13,6 @@ import {
   type SyncSessionRow,
 } from '../db/schema.ts';
 
-/** Rows per INSERT: far below Postgres's 65,535 bind parameters. */
-const CHUNK = 1000;
-
 export interface RecordedReport {
   /** The session after the report; null when it was no longer IN_PROGRESS (only log and index changed). */
   readonly updated: SyncSessionRow | null;
@@ -48,15 +45,16 @@ export async function recordReport(
 
     // What the target applied is true whatever central thinks of the session now (e.g. it was
     // failed when the target's stream dropped): record it, so log and index match the nodes.
-    for (let i = 0; i < report.applied.length; i += CHUNK) {
-      await tx.insert(messageSyncLog).values(
-        report.applied.slice(i, i + CHUNK).map((change) => ({
-          sessionId: session.id,
-          messageId: change.messageId,
-          action: change.action,
-          syncedAt: now,
-        })),
+    // The rows travel as one JSON parameter and are expanded by the database: building a
+    // thousand-row VALUES list with its bind parameters per report cost more than the insert.
+    if (report.applied.length > 0) {
+      const entries = JSON.stringify(
+        report.applied.map((change) => ({ m: change.messageId, a: change.action })),
       );
+      await tx.execute(sql`
+        insert into ${messageSyncLog} (session_id, message_id, action, synced_at)
+        select ${session.id}, x.m, x.a::sync_action, ${now.toISOString()}::timestamptz
+          from json_to_recordset(${entries}::json) as x(m text, a text)`);
     }
     // Held versions (FULL) index without a log row: they repair what a lost report left out.
     await upsertIndex(
@@ -64,7 +62,6 @@ export async function recordReport(
       [...report.applied, ...(report.held ?? [])],
       [session.sourceNodeId, session.targetNodeId],
     );
-
     if (!updated) return { updated: null };
     const completed = report.status === 'COMPLETED';
     await tx
@@ -138,36 +135,42 @@ async function upsertIndex(
     if (!seen) versions.set(change.messageId, { change, holders: new Set(holders) });
     else if (replaces(seen.change, change)) versions.set(change.messageId, { ...seen, change });
   }
-  const rows = [...versions.values()].map(({ change, holders: held }) => ({
-    id: change.messageId,
-    roomId: change.roomId,
-    senderId: change.senderId,
-    contentHash: change.contentHash,
-    originatingNodeId: change.originNode,
-    storageNodeIds: [...held].sort(),
-    createdAt: new Date(change.createdAt),
-    updatedAt: new Date(change.updatedAt),
-    deleted: change.deleted,
-    hlc: change.hlc ?? null,
-  }));
+  if (versions.size === 0) return;
+  const rows = JSON.stringify(
+    [...versions.values()].map(({ change }) => ({
+      id: change.messageId,
+      room: change.roomId,
+      sender: change.senderId,
+      hash: change.contentHash,
+      origin: change.originNode,
+      created: change.createdAt,
+      updated: change.updatedAt,
+      deleted: change.deleted,
+      hlc: change.hlc ?? null,
+    })),
+  );
+  const held = sql.join(
+    [...new Set(holders)].sort().map((nodeId) => sql`${nodeId}`),
+    sql`, `,
+  );
   const dm = distributedMessages;
   const wins = sql`(case
     when ${dm.deleted} <> excluded.deleted then excluded.deleted
     when ${dm.hlc} is not null and excluded.hlc is not null then excluded.hlc > ${dm.hlc}
     else excluded.updated_at > ${dm.updatedAt} end)`;
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await tx
-      .insert(dm)
-      .values(rows.slice(i, i + CHUNK))
-      .onConflictDoUpdate({
-        target: dm.id,
-        set: {
-          contentHash: sql`case when ${wins} then excluded.content_hash else ${dm.contentHash} end`,
-          updatedAt: sql`case when ${wins} then excluded.updated_at else ${dm.updatedAt} end`,
-          hlc: sql`case when ${wins} then excluded.hlc else ${dm.hlc} end`,
-          deleted: sql`${dm.deleted} or excluded.deleted`,
-          storageNodeIds: sql`array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)`,
-        },
-      });
-  }
+  // Times are epoch milliseconds; to_timestamp keeps them exactly (microsecond precision).
+  await tx.execute(sql`
+    insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
+                             storage_node_ids, created_at, updated_at, deleted, hlc)
+    select x.id, x.room, x.sender, x.hash, x.origin, array[${held}]::text[],
+           to_timestamp(x.created / 1000.0), to_timestamp(x.updated / 1000.0), x.deleted, x.hlc
+      from json_to_recordset(${rows}::json) as x(id text, room text, sender text, hash text,
+           origin text, created double precision, updated double precision, deleted boolean,
+           hlc text)
+    on conflict (id) do update set
+      content_hash = case when ${wins} then excluded.content_hash else ${dm.contentHash} end,
+      updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,
+      hlc = case when ${wins} then excluded.hlc else ${dm.hlc} end,
+      deleted = ${dm.deleted} or excluded.deleted,
+      storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)`);
 }
