@@ -27,9 +27,11 @@ export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 export const NODE_VERIFY_PATH = '/internal/nodes/verify';
 
 /**
- * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&count=1] -> ChangeBatch, caller = a
- * peer node (its key verified through central). `after` also acknowledges: every change up to it
- * is held by the caller, so the source may mark those messages SYNCED.
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&count=1] -> ChangeBatch,
+ * caller = a peer node (its key verified through central). `ack` (default `after`, at most
+ * `after`) acknowledges: every change up to it is held by the caller, so the source may mark those
+ * messages SYNCED. A caller asking ahead while it applies the previous batch sends its committed
+ * cursor as `ack`.
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
 
@@ -108,6 +110,12 @@ export interface AppliedChange {
 
 /** A version a target received and already held: an AppliedChange without an action. */
 export type HeldVersion = Omit<AppliedChange, 'action'>;
+
+/**
+ * Most entries of `applied`, and of `held`, one report may carry (central refuses more): a target
+ * with more unreported sends several reports.
+ */
+export const MAX_APPLIED_PER_REPORT = 20_000;
 
 export interface SyncReport {
   readonly sessionId: string;

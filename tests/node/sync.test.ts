@@ -350,6 +350,47 @@ describe('the change feed', () => {
     expect(status(a, y.id).sync_status).toBe('SYNCED');
   });
 
+  it('acknowledges only up to `ack` when asked ahead, and refuses an `ack` beyond `after`', async () => {
+    const room = newRoom();
+    const base = head(a);
+    const x = post(a, room, 'x');
+    const served = await changes(a, base, [room]);
+    expect(served.versions.map((v) => v.id)).toEqual([x.id]);
+
+    // The caller asks for what follows while still applying `served`: nothing is acknowledged.
+    const ahead = await feed(a, {
+      after: String(served.nextAfter),
+      ack: String(base),
+      rooms: room,
+    });
+    expect(ahead.status).toBe(200);
+    expect(status(a, x.id).sync_status).toBe('PENDING');
+
+    const beyond = await feed(a, {
+      after: String(base),
+      ack: String(served.nextAfter),
+      rooms: room,
+    });
+    expect(beyond.status).toBe(400);
+    expect(beyond.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(beyond.body.errors[0].message).toMatch(/ack .* must not exceed after/);
+    expect(status(a, x.id).sync_status).toBe('PENDING');
+
+    await feed(a, { after: String(served.nextAfter), ack: String(served.nextAfter), rooms: room });
+    expect(status(a, x.id).sync_status).toBe('SYNCED');
+  });
+
+  it('acknowledges a session whose request sent ahead came back empty', async () => {
+    const room = newRoom();
+    // Three versions fill a batch (A serves at most 3); a later change in another room leaves the
+    // source's head beyond them, so the target asks ahead, and that request finds nothing here.
+    const posted = Array.from({ length: 3 }, (_, i) => post(a, room, `ahead ${i}`));
+    post(a, newRoom(), 'elsewhere');
+    const outcome = await pull(b, a, [room]);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 3, cursor: head(a) });
+    for (const row of posted) expect(status(a, row.id).sync_status).toBe('SYNCED');
+  });
+
   it('caps the batch at --sync-max-batch-size and refuses bad parameters', async () => {
     const room = newRoom();
     const base = head(a);

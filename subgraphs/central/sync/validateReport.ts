@@ -1,18 +1,17 @@
 // Checks a SyncReport body before anything is written: every problem is named with its path, so
 // a node with a bug (or an impostor) learns exactly what was refused.
-import type {
-  AppliedChange,
-  HeldVersion,
-  SyncAction,
-  SyncReport,
+import {
+  MAX_APPLIED_PER_REPORT,
+  type AppliedChange,
+  type HeldVersion,
+  type SyncAction,
+  type SyncReport,
 } from '../../../lib/syncProtocol.ts';
 
 export class InvalidSyncReportError extends Error {
   override readonly name = 'InvalidSyncReportError';
 }
 
-/** Most applied changes one report may carry (a node's largest batch is 5000). */
-export const MAX_APPLIED_PER_REPORT = 20_000;
 const MAX_ID = 128;
 const MAX_ERROR = 2000;
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

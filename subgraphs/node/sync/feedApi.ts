@@ -139,9 +139,19 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 400, errorBody('BAD_USER_INPUT', 'limit must be at least 1'));
       return true;
     }
+    const acknowledged = parseCount(url.searchParams.get('ack'), 'ack', after);
+    if (typeof acknowledged === 'string' || acknowledged > after) {
+      const problem =
+        typeof acknowledged === 'string'
+          ? acknowledged
+          : `ack (${acknowledged}) must not exceed after (${after})`;
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', problem));
+      return true;
+    }
     try {
       const batch = feed.read({
         after,
+        acknowledged,
         limit: Math.min(limit, maxBatchSize),
         roomIds: rooms,
         peerNodeId: peer.nodeId,

@@ -6,6 +6,7 @@
 import type { Logger } from '../../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../../lib/nodeKeys.ts';
 import {
+  MAX_APPLIED_PER_REPORT,
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
   type AppliedChange,
@@ -83,6 +84,11 @@ class SessionStopped extends Error {
 const REMEMBERED_SESSIONS = 1000;
 /** FULL: further pull rounds when digests differ because the source changed during the session. */
 const DIGEST_ROUNDS = 3;
+/**
+ * Unreported versions (applied plus held) at which the puller waits for the report in flight
+ * before applying more: bounds memory when central is slower than the source and this node.
+ */
+const REPORT_BACKLOG = 10_000;
 /** How long a last report waits for central when the node is shutting down. */
 const SHUTDOWN_REPORT_MS = 1000;
 
@@ -186,6 +192,12 @@ class Session {
   #unreported: AppliedChange[] = [];
   /** FULL: versions that changed nothing here, not yet accepted by central (for its index). */
   #unreportedHeld: HeldVersion[] = [];
+  /** The tail of the report queue: reports are sent one at a time, in order. */
+  #reports: Promise<unknown> = Promise.resolve();
+  /** The IN_PROGRESS report sent in the background, until it settles. */
+  #inFlight: Promise<void> | undefined;
+  /** Why the background report failed, or central's stop: thrown at the next step. */
+  #reportFailure: Error | undefined;
 
   constructor(job: SyncJob, options: PullerOptions, now: () => number, closing: AbortSignal) {
     this.#job = job;
@@ -214,6 +226,7 @@ class Session {
       await this.#pullUntilEmpty(true);
     }
 
+    await this.#settleReports();
     let digestsMatch: boolean | undefined;
     if (full) {
       for (let round = 1; ; round += 1) {
@@ -226,6 +239,7 @@ class Session {
         }
       }
     }
+    await this.#settleReports();
     // Nothing is left to stop if central answers `continue: false` to the last report.
     await this.#report({
       status: 'COMPLETED',
@@ -264,27 +278,54 @@ class Session {
     );
   }
 
-  /** Pulls batches until one comes back empty; returns how many versions came. */
+  /**
+   * Pulls batches until one comes back empty; returns how many versions came. While a batch is
+   * applied, the next one is already asked for (the source reads it in its own process) and the
+   * previous report is on its way to central: the three no longer wait for each other, which is
+   * what bounds a FULL sync's speed. A request sent ahead acknowledges only the committed cursor.
+   */
   async #pullUntilEmpty(first: boolean): Promise<number> {
     let received = 0;
-    for (let count = first; ; count = false) {
-      const batch = await this.#fetchBatch(count);
-      if (count && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
+    let next = this.#fetchBatch(this.#cursor, first);
+    for (;;) {
+      const { batch, acknowledged } = await next;
+      if (first && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
+      first = false;
+      this.#throwIfReportFailed();
+      const empty = batch.versions.length === 0;
+      // A batch that did not reach the source's head has more behind it: ask now. One that did
+      // is followed by a request sent after the apply, which acknowledges it (an incremental
+      // session's common case: one batch, then the empty one).
+      const ahead = !empty && batch.nextAfter < batch.headSeq;
+      if (ahead) {
+        next = this.#fetchBatch(batch.nextAfter, false, this.#cursor);
+        // Handled here so a failed apply leaves no unhandled rejection; awaited as usual above.
+        next.catch(() => {});
+      }
       this.#apply(batch);
       received += batch.versions.length;
-      // The empty batch is the last one; asking for it also acknowledged everything before.
-      if (batch.versions.length === 0) return received;
-      const response = await this.#report({ status: 'IN_PROGRESS' });
-      if (!response.continue) throw new SessionStopped('central no longer runs this session');
+      if (empty) {
+        // The last request acknowledges the whole session; one sent ahead of an apply did not.
+        if (acknowledged >= this.#cursor) return received;
+        next = this.#fetchBatch(this.#cursor, false);
+        continue;
+      }
+      await this.#reportInBackground();
+      if (!ahead) next = this.#fetchBatch(this.#cursor, false);
     }
   }
 
-  async #fetchBatch(count: boolean): Promise<ChangeBatch> {
-    const after = this.#cursor;
+  /** `acknowledged` (default `after`) is what the request tells the source this node holds. */
+  async #fetchBatch(
+    after: number,
+    count: boolean,
+    acknowledged = after,
+  ): Promise<{ batch: ChangeBatch; acknowledged: number }> {
     const query = new URLSearchParams({
       after: String(after),
       limit: String(this.#batchSize),
       rooms: this.#job.roomIds.join(','),
+      ...(acknowledged < after ? { ack: String(acknowledged) } : {}),
       ...(count ? { count: '1' } : {}),
     });
     const body = await this.#get(`${SYNC_CHANGES_PATH}?${query.toString()}`);
@@ -297,7 +338,7 @@ class Session {
       now: this.#now(),
     };
     try {
-      return validateChangeBatch(body, expected);
+      return { batch: validateChangeBatch(body, expected), acknowledged };
     } catch (error) {
       throw new SessionError(
         `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
@@ -394,12 +435,72 @@ class Session {
     return differingRooms(ours, theirs, this.#job.roomIds);
   }
 
-  async #report(
+  /**
+   * Sends an IN_PROGRESS report unless one is on its way (the next one then carries this batch
+   * too, so a slow central gets fewer, larger reports). Waits only when the unreported backlog is
+   * large, which bounds the memory it holds.
+   */
+  async #reportInBackground(): Promise<void> {
+    if (this.#inFlight) {
+      if (this.#unreported.length + this.#unreportedHeld.length < REPORT_BACKLOG) return;
+      await this.#inFlight;
+      this.#throwIfReportFailed();
+    }
+    const sent = this.#report({ status: 'IN_PROGRESS' }).then(
+      (response) => {
+        if (!response.continue) {
+          this.#reportFailure ??= new SessionStopped('central no longer runs this session');
+        }
+      },
+      (error: unknown) => {
+        this.#reportFailure ??= error instanceof Error ? error : new SessionError(String(error));
+      },
+    );
+    this.#inFlight = sent;
+    void sent.finally(() => {
+      if (this.#inFlight === sent) this.#inFlight = undefined;
+    });
+  }
+
+  /** A report sent in the background failed, or central said stop: the session ends here. */
+  #throwIfReportFailed(): void {
+    if (this.#reportFailure !== undefined) throw this.#reportFailure;
+  }
+
+  /** Waits for the report in the background, then throws what it failed with, if anything. */
+  async #settleReports(): Promise<void> {
+    await this.#inFlight;
+    this.#throwIfReportFailed();
+  }
+
+  /**
+   * Reports go out one at a time, in order: each takes what is unreported when it starts, at
+   * most MAX_APPLIED_PER_REPORT of each list (the rest goes in the next one).
+   */
+  #report(
     fields: Pick<SyncReport, 'status'> & Partial<Pick<SyncReport, 'digestsMatch' | 'error'>>,
     attempts = this.#options.reportAttempts ?? 3,
   ): Promise<SyncReportResponse> {
-    const applied = this.#unreported;
-    const held = this.#unreportedHeld;
+    const sent = this.#reports.then(() => this.#send(fields, attempts));
+    this.#reports = sent.catch(() => {});
+    return sent;
+  }
+
+  async #send(
+    fields: Pick<SyncReport, 'status'> & Partial<Pick<SyncReport, 'digestsMatch' | 'error'>>,
+    attempts: number,
+  ): Promise<SyncReportResponse> {
+    // A final report follows as many progress reports as the backlog needs.
+    while (
+      fields.status !== 'IN_PROGRESS' &&
+      (this.#unreported.length > MAX_APPLIED_PER_REPORT ||
+        this.#unreportedHeld.length > MAX_APPLIED_PER_REPORT)
+    ) {
+      const response = await this.#send({ status: 'IN_PROGRESS' }, attempts);
+      if (!response.continue) return response;
+    }
+    const applied = this.#unreported.slice(0, MAX_APPLIED_PER_REPORT);
+    const held = this.#unreportedHeld.slice(0, MAX_APPLIED_PER_REPORT);
     const report: SyncReport = {
       sessionId: this.#job.sessionId,
       messagesSynced: this.#synced,
