@@ -2,6 +2,7 @@
 // non-GraphQL answer) are told apart from GraphQL errors: only the former make the router try
 // another node.
 import type { GraphQLFormattedError } from 'graphql';
+import { postJson, type PostedResponse } from '../lib/httpClient.ts';
 import type { RoutingNode } from './centralLink.ts';
 
 export interface NodeRequest {
@@ -67,14 +68,9 @@ export async function sendToNode(
   headers: Record<string, string>,
   timeoutMs: number,
 ): Promise<NodeResponse> {
-  let response: Response;
+  let response: PostedResponse;
   try {
-    response = await fetch(`${node.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
-      body: JSON.stringify(request),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    response = await postJson(`${node.url}/graphql`, JSON.stringify(request), headers, timeoutMs);
   } catch (error) {
     const reason =
       error instanceof Error && error.name === 'TimeoutError'
@@ -89,7 +85,7 @@ export async function sendToNode(
   }
   let body: unknown;
   try {
-    body = await response.json();
+    body = JSON.parse(response.body);
   } catch (error) {
     throw new NodeUnreachableError(node, `HTTP ${response.status} without a GraphQL body`, false, {
       cause: error,

@@ -16,7 +16,7 @@ import { maskingFormatError } from '../lib/errorMasking.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
-import { remoteUserKeys, viewerFromAuthorization } from '../lib/userAuth.ts';
+import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralDataSource } from './centralDataSource.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
@@ -149,7 +149,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       );
     },
   });
-  const keys = options.userKeys ?? remoteUserKeys(options.centralUrl, centralTimeoutMs);
+  const tokens = new TokenVerifier(
+    options.userKeys ?? remoteUserKeys(options.centralUrl, centralTimeoutMs),
+  );
   const limits = queryLimitRules<GatewayContext>(
     options.queryLimits,
     (context) => context.internal !== true,
@@ -188,7 +190,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const handleGraphQL = graphqlHandler<GatewayContext>({
     server: apollo,
     context: async (req) => ({
-      viewer: await viewerFromAuthorization(req.headers.authorization, keys),
+      viewer: await tokens.viewerOf(req.headers.authorization),
       authorization: req.headers.authorization,
       clientAddress: req.socket.remoteAddress,
     }),
@@ -241,7 +243,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     context: async (params) => {
       const authorization =
         typeof params['authorization'] === 'string' ? params['authorization'] : undefined;
-      return { viewer: await viewerFromAuthorization(authorization, keys), authorization };
+      return { viewer: await tokens.viewerOf(authorization), authorization };
     },
     subscribe: (args) => subscriptions.subscribe(args),
     validationRules: limits.validationRules,

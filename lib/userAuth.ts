@@ -88,6 +88,57 @@ export async function viewerFromAuthorization(
   return token === undefined ? null : verifyUserToken(token, keys);
 }
 
+export interface TokenCacheOptions {
+  /** Most tokens remembered; the oldest is forgotten first. @default 10000 */
+  readonly maxEntries?: number;
+  /**
+   * How long a verified token is taken without verifying it again (never past its `exp`). As long
+   * as a JWKS answer is cached (`remoteUserKeys`), so a revoked key stops working no later than it
+   * did without this cache. @default 60000
+   */
+  readonly maxAgeMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * Verifies bearer tokens, remembering the ones that verified: a client sends the same token with
+ * every request, and an EdDSA verification per request was ~6% of the gateway's CPU on a
+ * federated query. Failures are never remembered.
+ */
+export class TokenVerifier {
+  readonly #keys: JWTVerifyGetKey;
+  readonly #maxEntries: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  readonly #verified = new Map<string, { readonly viewer: Viewer; readonly until: number }>();
+
+  constructor(keys: JWTVerifyGetKey, options: TokenCacheOptions = {}) {
+    this.#keys = keys;
+    this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The viewer of an Authorization header; null when there is none; throws when it is invalid. */
+  async viewerOf(header: string | undefined): Promise<Viewer | null> {
+    const token = bearerToken(header);
+    if (token === undefined) return null;
+    const now = this.#now();
+    const known = this.#verified.get(token);
+    if (known && known.until > now) return known.viewer;
+    if (known) this.#verified.delete(token);
+    const viewer = await verifyUserToken(token, this.#keys);
+    const until = Math.min(viewer.expiresAt ?? Infinity, now + this.#maxAgeMs);
+    if (this.#verified.size >= this.#maxEntries) {
+      const oldest = this.#verified.keys().next();
+      if (!oldest.done) this.#verified.delete(oldest.value);
+    }
+    this.#verified.set(token, { viewer, until });
+    return viewer;
+  }
+}
+
 /** Central's public keys, fetched on first use and again when a token names an unknown key id. */
 export function remoteUserKeys(centralUrl: string, timeoutMs = 5_000): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), {

@@ -1,8 +1,7 @@
 // What every node resolver receives, and the access rules they share.
-import type { JWTVerifyGetKey } from 'jose';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { viewerFromAuthorization, type Viewer } from '../../lib/userAuth.ts';
+import type { TokenVerifier, Viewer } from '../../lib/userAuth.ts';
 import {
   CentralRejectedError,
   CentralUnavailableError,
@@ -24,8 +23,8 @@ export interface NodeServices {
   readonly store: MessageStore;
   readonly events: MessageEvents;
   readonly membership: MembershipCache;
-  /** Central's public keys, to verify users' tokens. */
-  readonly userKeys: JWTVerifyGetKey;
+  /** Verifies users' tokens with central's public keys. */
+  readonly tokens: TokenVerifier;
   readonly limits: NodeLimits;
   readonly log: Logger;
 }
@@ -50,7 +49,7 @@ export async function createContext(
       },
     );
   }
-  const viewer = await viewerFromAuthorization(authorization, services.userKeys);
+  const viewer = await services.tokens.viewerOf(authorization);
   return { ...services, viewer };
 }
 

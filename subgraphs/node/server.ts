@@ -13,7 +13,7 @@ import { errorBody } from '../../lib/errors.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
-import { remoteUserKeys } from '../../lib/userAuth.ts';
+import { remoteUserKeys, TokenVerifier } from '../../lib/userAuth.ts';
 import { createCentralClient, type CentralClient } from './centralClient.ts';
 import { greatestHlc } from './changeLog.ts';
 import { createContext, type NodeContext, type NodeServices } from './context.ts';
@@ -255,7 +255,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       client: central,
       ...(options.membershipCacheMs === undefined ? {} : { ttlMs: options.membershipCacheMs }),
     }),
-    userKeys: options.userKeys ?? remoteUserKeys(options.centralUrl),
+    tokens: new TokenVerifier(options.userKeys ?? remoteUserKeys(options.centralUrl)),
     limits: {
       maxContentChars: options.maxContentChars ?? 4000,
       maxPageSize: options.maxPageSize ?? 500,
