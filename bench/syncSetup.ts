@@ -6,7 +6,7 @@
 //   rows and the change log are exactly what a node writes), in large transactions: posting a
 //   million messages through GraphQL would take far longer than the sync being measured.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cp } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../lib/log.ts';
@@ -19,6 +19,7 @@ import { databaseFile } from '../subgraphs/node/server.ts';
 import { ADMIN_PASSWORD } from '../tests/helpers/central.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
+import { startPostgres, type PostgresCluster } from '../tests/helpers/postgres.ts';
 import { startProcess, type Proc } from '../tests/helpers/processes.ts';
 import { centralDataTemplate } from './lib.ts';
 
@@ -67,7 +68,12 @@ export class BenchCluster {
     this.adminToken = adminToken;
   }
 
-  static async start(leftovers: Leftovers, dataDir: string): Promise<BenchCluster> {
+  /** Central keeps its database in `dataDir` (PGlite), or in PostgreSQL at `databaseUrl`. */
+  static async start(
+    leftovers: Leftovers,
+    dataDir: string,
+    databaseUrl?: string,
+  ): Promise<BenchCluster> {
     const central = startProcess(
       leftovers,
       'central',
@@ -76,6 +82,7 @@ export class BenchCluster {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
         SWITCHBOARD_HEARTBEAT_INTERVAL_MS: '1000',
+        ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
       },
     );
     const centralUrl = (await central.waitForLine(READY))[1] as string;
@@ -248,10 +255,20 @@ export class BenchCluster {
   }
 }
 
+/**
+ * Where central keeps its database: `pglite`, the embedded default, in the data dir; or
+ * `postgres`, a real PostgreSQL 15 server (the production setting, README), started by the
+ * benchmark with its durability defaults (fsync on), as the nodes' SQLite files sync too.
+ */
+export type CentralBackend = 'pglite' | 'postgres';
+
 /** A prepared state: central knows node A (holding `count` messages) and node B (empty). */
 export interface PreparedPair {
-  /** The data dir to copy: central's database and A's SQLite file (B has none yet). */
+  readonly backend: CentralBackend;
+  /** The data dir to copy: A's SQLite file (B has none yet), and central's PGlite database. */
   readonly dir: string;
+  /** `postgres`: the database every run copies (CREATE DATABASE ... TEMPLATE). */
+  readonly databaseTemplate?: string;
   readonly a: NodeCredentials;
   readonly b: NodeCredentials;
   readonly roomIds: readonly string[];
@@ -264,8 +281,19 @@ export interface PreparedPair {
 // Prepared states live for the whole `npm run bench` process: both sync benchmarks start from the
 // same central database and the same seeded messages, which take a while to write.
 let cacheRoot: string | undefined;
-let template: Promise<Omit<PreparedPair, 'count' | 'seedMs'>> | undefined;
-const prepared = new Map<number, Promise<PreparedPair>>();
+const templates = new Map<CentralBackend, Promise<Omit<PreparedPair, 'count' | 'seedMs'>>>();
+const prepared = new Map<string, Promise<PreparedPair>>();
+let postgres: Promise<PostgresCluster> | undefined;
+let runs = 0;
+
+/** One PostgreSQL server for the whole benchmark process, stopped when it exits. */
+function benchPostgres(): Promise<PostgresCluster> {
+  postgres ??= startPostgres({ durable: true }).then((cluster) => {
+    process.once('exit', () => cluster.stopSync());
+    return cluster;
+  });
+  return postgres;
+}
 
 function cacheDir(): string {
   if (cacheRoot === undefined) {
@@ -282,11 +310,24 @@ function cacheDir(): string {
  * size. B's `syncEnabled` is off, so that nothing but the benchmark's own `triggerSync` makes it
  * pull (a node that connects otherwise catches up with its peers at once).
  */
-function centralTemplate(leftovers: Leftovers): Promise<Omit<PreparedPair, 'count' | 'seedMs'>> {
-  template ??= (async () => {
-    const dir = path.join(cacheDir(), 'template');
-    await cp(await centralDataTemplate(), dir, { recursive: true });
-    const cluster = await BenchCluster.start(leftovers, dir);
+function centralTemplate(
+  leftovers: Leftovers,
+  backend: CentralBackend,
+): Promise<Omit<PreparedPair, 'count' | 'seedMs'>> {
+  let template = templates.get(backend);
+  if (template) return template;
+  template = (async () => {
+    const dir = path.join(cacheDir(), `template-${backend}`);
+    let databaseTemplate: string | undefined;
+    let databaseUrl: string | undefined;
+    if (backend === 'pglite') {
+      await cp(await centralDataTemplate(), dir, { recursive: true });
+    } else {
+      await mkdir(dir, { recursive: true });
+      databaseTemplate = 'bench_central_template';
+      databaseUrl = await (await benchPostgres()).createDatabase(databaseTemplate);
+    }
+    const cluster = await BenchCluster.start(leftovers, dir, databaseUrl);
     try {
       const a = await cluster.register('node-a');
       const b = await cluster.register('node-b');
@@ -302,11 +343,20 @@ function centralTemplate(leftovers: Leftovers): Promise<Omit<PreparedPair, 'coun
       await cluster.admin('mutation($id: ID!) { updateNode(id: $id, syncEnabled: false) { id } }', {
         id: b.id,
       });
-      return { dir, a, b, roomIds, senderId };
+      return {
+        backend,
+        dir,
+        ...(databaseTemplate === undefined ? {} : { databaseTemplate }),
+        a,
+        b,
+        roomIds,
+        senderId,
+      };
     } finally {
       await cluster.stop();
     }
   })();
+  templates.set(backend, template);
   return template;
 }
 
@@ -316,12 +366,17 @@ const ROOMS = 100;
  * The central template plus A's file seeded with `count` messages spread over the 100 rooms.
  * Cached per count for the process.
  */
-export function preparePair(leftovers: Leftovers, count: number): Promise<PreparedPair> {
-  let entry = prepared.get(count);
+export function preparePair(
+  leftovers: Leftovers,
+  count: number,
+  backend: CentralBackend = 'pglite',
+): Promise<PreparedPair> {
+  const key = `${backend}-${count}`;
+  let entry = prepared.get(key);
   if (!entry) {
     entry = (async () => {
-      const base = await centralTemplate(leftovers);
-      const dir = path.join(cacheDir(), `pair-${count}`);
+      const base = await centralTemplate(leftovers, backend);
+      const dir = path.join(cacheDir(), `pair-${key}`);
       await cp(base.dir, dir, { recursive: true });
       const seedMs =
         count === 0
@@ -334,7 +389,7 @@ export function preparePair(leftovers: Leftovers, count: number): Promise<Prepar
             });
       return { ...base, dir, count, seedMs };
     })();
-    prepared.set(count, entry);
+    prepared.set(key, entry);
   }
   return entry;
 }
@@ -344,6 +399,23 @@ export async function copyPrepared(leftovers: Leftovers, pair: PreparedPair): Pr
   const dir = await leftovers.tempDir('switchboard-bench-run-');
   await cp(pair.dir, dir, { recursive: true });
   return dir;
+}
+
+/**
+ * A fresh copy of a prepared state: the data dir, and for `postgres` a database copied from the
+ * pair's template (dropped with `leftovers`).
+ */
+export async function copyPreparedRun(
+  leftovers: Leftovers,
+  pair: PreparedPair,
+): Promise<{ dir: string; databaseUrl?: string }> {
+  const dir = await copyPrepared(leftovers, pair);
+  if (pair.databaseTemplate === undefined) return { dir };
+  const cluster = await benchPostgres();
+  const name = `bench_run_${++runs}`;
+  const databaseUrl = await cluster.createDatabase(name, pair.databaseTemplate);
+  leftovers.add(name, (database) => cluster.dropDatabase(database));
+  return { dir, databaseUrl };
 }
 
 export interface SeedOptions {
@@ -421,9 +493,9 @@ const synced = new Map<PreparedPair, Promise<string>>();
 export async function fullSyncRun(pair: PreparedPair): Promise<FullSyncRun> {
   const leftovers = new Leftovers();
   try {
-    const dir = await copyPrepared(leftovers, pair);
+    const { dir, databaseUrl } = await copyPreparedRun(leftovers, pair);
     const since = Date.now();
-    const cluster = await BenchCluster.start(leftovers, dir);
+    const cluster = await BenchCluster.start(leftovers, dir, databaseUrl);
     await Promise.all([cluster.startNode(pair.a), cluster.startNode(pair.b)]);
     // B's connection queued a B -> A catch-up (A pulls from the empty B): let it end first.
     await cluster.attached(pair.b.id, since);
@@ -441,7 +513,8 @@ export async function fullSyncRun(pair: PreparedPair): Promise<FullSyncRun> {
     // The reverse session (A pulls from B) ends too, so the processes stop with nothing running.
     await cluster.idle();
     await cluster.stop();
-    if (!synced.has(pair)) {
+    // Kept for the incremental benchmark, which runs on PGlite only.
+    if (pair.backend === 'pglite' && !synced.has(pair)) {
       const kept = path.join(cacheDir(), `synced-${pair.count}-${pair.roomIds.length}`);
       synced.set(
         pair,

@@ -1,20 +1,28 @@
 // Full sync throughput (issue 9, item 1): node A holds N messages across 100 rooms (1,000,000;
 // quick pass 3,000); a FULL sync to an empty node B through the real protocol and real processes
 // (central assigns the session, B pulls A's change feed over HTTP in batches, validates, applies,
-// reports after every batch, compares digests at the end). Timed from sending `triggerSync(B, FULL)` to central's
-// `completedAt` of the A -> B session.
+// reports in the background, compares digests at the end). Timed from sending
+// `triggerSync(B, FULL)` to central's `completedAt` of the A -> B session. Run once with central
+// on embedded PGlite (the default) and once on a real PostgreSQL server (production; fsync on).
 // The physical reference, in the same run: the same message rows copied from A's file into an
 // empty node file by one better-sqlite3 prepared-statement transaction in one process.
 // Alternating, several repetitions, medians. Every repetition starts from a copy of the same
 // prepared data dir (central's database plus A's seeded file), so each B starts empty.
-// `node --import tsx bench/syncThroughput.ts [--full] [--messages=N] [--repetitions=N]`
+// `node --import tsx bench/syncThroughput.ts [--full] [--messages=N] [--repetitions=N]
+//   [--central=pglite|postgres]`
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { openNodeDb } from '../subgraphs/node/db/open.ts';
 import { databaseFile } from '../subgraphs/node/server.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { median, numberArg, report, round } from './lib.ts';
-import { fullSyncRun, preparePair, type FullSyncRun, type PreparedPair } from './syncSetup.ts';
+import {
+  fullSyncRun,
+  preparePair,
+  type CentralBackend,
+  type FullSyncRun,
+  type PreparedPair,
+} from './syncSetup.ts';
 
 const COLUMNS =
   'id, room_id, sender_id, content, content_hash, created_at, updated_at, deleted_at, hlc, origin_node, sync_status, last_sync_attempt';
@@ -55,13 +63,25 @@ export async function referenceRun(pair: PreparedPair): Promise<number> {
   }
 }
 
+/** `--central=pglite|postgres` runs one backend; both by default, PGlite first. */
+function backends(): CentralBackend[] {
+  const arg = process.argv.find((a) => a.startsWith('--central='))?.slice('--central='.length);
+  if (arg === undefined) return ['pglite', 'postgres'];
+  if (arg !== 'pglite' && arg !== 'postgres') throw new Error('--central is pglite or postgres');
+  return [arg];
+}
+
 export async function run({ full }: { full: boolean }): Promise<void> {
+  for (const backend of backends()) await runOn(backend, full);
+}
+
+async function runOn(central: CentralBackend, full: boolean): Promise<void> {
   const count = numberArg('messages') ?? (full ? 1_000_000 : 3_000);
   const rooms = 100;
   const repetitions = numberArg('repetitions') ?? 3;
   const leftovers = new Leftovers();
   try {
-    const pair = await preparePair(leftovers, count);
+    const pair = await preparePair(leftovers, count, central);
     const protocol: FullSyncRun[] = [];
     const reference: number[] = [];
     for (let rep = 0; rep < repetitions; rep++) {
@@ -80,7 +100,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
     const referenceRate = (count / referenceMs) * 1000;
     report({
       name: 'sync: full sync throughput',
-      parameters: { messages: count, rooms, repetitions, batchSize: 1000 },
+      parameters: { messages: count, rooms, repetitions, batchSize: 1000, central },
       figures: {
         messagesPerSecond: Math.round(rate),
         referenceMessagesPerSecond: Math.round(referenceRate),

@@ -1,7 +1,7 @@
 // A throwaway PostgreSQL cluster for tests: initdb in a temp dir, listening only on a Unix socket
 // in that dir (no port to collide with), trust auth, stopped and deleted by `stop()`.
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,9 +13,20 @@ const run = promisify(execFile);
 export interface PostgresCluster {
   /** Connection string for the `postgres` database. */
   readonly url: string;
-  /** Creates a fresh database and returns its connection string. */
-  createDatabase(name: string): Promise<string>;
+  /** Creates a fresh database (a copy of `template` when given) and returns its connection string. */
+  createDatabase(name: string, template?: string): Promise<string>;
+  dropDatabase(name: string): Promise<void>;
   stop(): Promise<void>;
+  /** For a process's `exit` handler, where nothing asynchronous runs any more. */
+  stopSync(): void;
+}
+
+export interface StartPostgresOptions {
+  /**
+   * Keep PostgreSQL's durability defaults (fsync, synchronous commit, full page writes), for
+   * benchmarks that compare with writers that sync to disk. Tests turn them off. @default false
+   */
+  readonly durable?: boolean;
 }
 
 export function postgresBinDir(): string | undefined {
@@ -29,7 +40,7 @@ export function postgresBinDir(): string | undefined {
   return undefined;
 }
 
-export async function startPostgres(): Promise<PostgresCluster> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (!bin)
     throw new Error(
@@ -67,22 +78,23 @@ export async function startPostgres(): Promise<PostgresCluster> {
     '-l',
     path.join(root, 'server.log'),
     '-o',
-    `-c listen_addresses='' -k ${root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+    `-c listen_addresses='' -k ${root} -c max_connections=200` +
+      (options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'),
     'start',
   ]);
   const url = `postgres://postgres@localhost/postgres?host=${encodeURIComponent(root)}`;
   let stopped = false;
   return {
     url,
-    async createDatabase(name) {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
-      } finally {
-        await client.end();
-      }
+    async createDatabase(name, template) {
+      await admin(
+        `CREATE DATABASE ${quoteName(name)}` +
+          (template === undefined ? '' : ` TEMPLATE ${quoteName(template)}`),
+      );
       return url.replace('/postgres?', `/${name}?`);
+    },
+    async dropDatabase(name) {
+      await admin(`DROP DATABASE IF EXISTS ${quoteName(name)} WITH (FORCE)`);
     },
     async stop() {
       if (stopped) return;
@@ -90,5 +102,29 @@ export async function startPostgres(): Promise<PostgresCluster> {
       await exec('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {});
       await rm(root, { recursive: true, force: true });
     },
+    stopSync() {
+      if (stopped) return;
+      stopped = true;
+      const pgCtl = path.join(bin, 'pg_ctl');
+      const args = ['-D', dataDir, '-m', 'immediate', '-w', 'stop'];
+      spawnSync(
+        asRoot ? 'runuser' : pgCtl,
+        asRoot ? ['-u', 'postgres', '--', pgCtl, ...args] : args,
+      );
+      rmSync(root, { recursive: true, force: true });
+    },
   };
+  async function admin(statement: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
+}
+
+function quoteName(name: string): string {
+  return `"${name.replace(/"/g, '')}"`;
 }

@@ -11,7 +11,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.ts';
 
 export type NodeSchema = typeof schema;
-export type NodeDatabase = BetterSQLite3Database<NodeSchema>;
+export type NodeDatabase = BetterSQLite3Database<NodeSchema> & { $client: Database.Database };
 /** The database or a transaction on it: what helpers that may run inside a transaction take. */
 export type NodeQueryable = BaseSQLiteDatabase<'sync', Database.RunResult, NodeSchema>;
 

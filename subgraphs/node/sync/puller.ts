@@ -370,6 +370,8 @@ class Session {
     const applied: AppliedChange[] = [];
     try {
       store.applyRemote(versions, {
+        // validateChangeBatch checked every version (hash, tombstone, clock) before this.
+        checked: true,
         inTransaction: (tx) => {
           saveCursor(tx, source, this.#job.roomIds, batch.nextAfter, new Date(this.#now()));
           const rows = db.sqlite
