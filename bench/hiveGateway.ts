@@ -16,6 +16,7 @@ import { parse } from 'graphql';
 import { readFileSync } from 'node:fs';
 import { TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
 import type { Leftovers } from '../tests/helpers/leftovers.ts';
+import { track } from '../tests/helpers/processes.ts';
 
 const HIVE_BIN = fileURLToPath(
   new URL('../node_modules/@graphql-hive/gateway/dist/bin.js', import.meta.url),
@@ -81,24 +82,26 @@ export async function startHiveGateway(
 `,
   );
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      HIVE_BIN,
-      'supergraph',
-      supergraph,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--config-path',
-      config,
-    ],
-    {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'production' },
-    },
+  const child = track(
+    spawn(
+      process.execPath,
+      [
+        HIVE_BIN,
+        'supergraph',
+        supergraph,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--config-path',
+        config,
+      ],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NODE_ENV: 'production' },
+      },
+    ),
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   leftovers.defer(async () => {

@@ -1,6 +1,8 @@
 // `npm run bench` (quick pass, meant to stay under 3 minutes) and `npm run bench -- --full` (the sizes the
 // benchmark issue asks for). Runs every benchmark in turn; each prints one JSON line per result.
 // `npm run bench -- gateway` runs only the benchmarks whose name contains "gateway".
+import { killRunning } from '../tests/helpers/processes.ts';
+
 const full = process.argv.includes('--full');
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
@@ -14,6 +16,16 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     subscriptions: () => import('./subscriptions.ts'),
     footprint: () => import('./footprint.ts'),
   };
+
+// Stopped by a signal, the benchmarks' own clean-up never runs: kill what they started, then
+// exit, which removes their temp dirs and stops the PostgreSQL server (both on 'exit').
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    const killed = killRunning('SIGKILL');
+    process.stderr.write(`bench: ${signal}: killed the ${killed} processes it had started\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
 
 const started = performance.now();
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);

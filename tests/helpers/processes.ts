@@ -32,16 +32,40 @@ function nodeArgs(name: string): string[] {
     .map((arg) => arg.replaceAll('{name}', `${name}-${Date.now()}`));
 }
 
+/** Every child started here (or handed to `track`) that has not exited yet. */
+const running = new Set<ChildProcess>();
+
+/** Counts a child among the running ones until it exits (for `killRunning`). */
+export function track<C extends ChildProcess>(child: C): C {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/**
+ * Signals every child still running, at once and synchronously: for a process interrupted by a
+ * signal, whose Leftovers never get to run (e.g. `npm run bench` stopped with Ctrl-C).
+ */
+export function killRunning(signal: NodeJS.Signals = 'SIGKILL'): number {
+  let killed = 0;
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null && child.kill(signal)) killed += 1;
+  }
+  return killed;
+}
+
 export function startProcess(
   leftovers: Leftovers,
   name: string,
   args: string[],
   env: Record<string, string> = {},
 ): Proc {
-  const child = spawn(process.execPath, [...nodeArgs(name), BIN, ...args], {
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = track(
+    spawn(process.execPath, [...nodeArgs(name), BIN, ...args], {
+      env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   let partial = '';
