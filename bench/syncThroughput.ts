@@ -2,8 +2,9 @@
 // quick pass 3,000); a FULL sync to an empty node B through the real protocol and real processes
 // (central assigns the session, B pulls A's change feed over HTTP in batches, validates, applies,
 // reports in the background, compares digests at the end). Timed from sending
-// `triggerSync(B, FULL)` to central's `completedAt` of the A -> B session. Run once with central
-// on embedded PGlite (the default) and once on a real PostgreSQL server (production; fsync on).
+// `triggerSync(B, FULL)` to central's `completedAt` of the A -> B session. `--full` runs it with
+// central on embedded PGlite (the default) and on a real PostgreSQL server (production; fsync on);
+// the quick pass on PGlite only.
 // The physical reference, in the same run: the same message rows copied from A's file into an
 // empty node file by one better-sqlite3 prepared-statement transaction in one process.
 // Alternating, several repetitions, medians. Every repetition starts from a copy of the same
