@@ -3,22 +3,8 @@
 // change, so the log can never show a change that did not commit nor miss one that did.
 import { asc, desc, gt, sql } from 'drizzle-orm';
 import type { NodeQueryable } from './db/open.ts';
-import { changeLog, type ChangeLogRow, type ChangeOp } from './db/schema.ts';
+import { changeLog, type ChangeLogRow } from './db/schema.ts';
 
-export interface ChangeEntry {
-  readonly messageId: string;
-  readonly roomId: string;
-  readonly op: ChangeOp;
-  readonly hlc: string;
-  readonly originNode: string;
-  readonly contentHash: string;
-  readonly at: Date;
-}
-
-/**
- * Appends one change and returns its `seq`. Call it only inside the transaction that writes the
- * message (`db` is then that transaction).
- */
 /** Changes after `afterSeq` in commit order: what a peer whose cursor is `afterSeq` has not seen. */
 export function readChanges(db: NodeQueryable, afterSeq: number, limit: number): ChangeLogRow[] {
   return db

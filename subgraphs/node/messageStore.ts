@@ -183,7 +183,7 @@ export class MessageStore {
         })
         .returning()
         .get();
-      this.#log(tx, row, 'create', at);
+      this.#log(row, 'create', at);
       return row;
     });
     this.#publish([{ kind: 'added', message: row, source: 'local' }]);
@@ -207,7 +207,7 @@ export class MessageStore {
         .where(eq(messages.id, current.id))
         .returning()
         .get();
-      this.#log(tx, row, 'update', at);
+      this.#log(row, 'update', at);
       return row;
     });
     this.#publish([{ kind: 'changed', message: row, source: 'local' }]);
@@ -238,7 +238,7 @@ export class MessageStore {
         .where(eq(messages.id, id))
         .returning()
         .get();
-      this.#log(tx, row, 'delete', at);
+      this.#log(row, 'delete', at);
       changed = true;
       return row;
     });
@@ -302,7 +302,7 @@ export class MessageStore {
           : version.deletedAt !== null && !currentDeleted
             ? 'delete'
             : 'update';
-        this.#log(tx, row, op, at);
+        this.#log(row, op, at);
         events.push({ kind: current ? 'changed' : 'added', message: row, source: 'remote' });
         applied += 1;
       }
@@ -355,7 +355,7 @@ export class MessageStore {
   }
 
   /** Appends the change-log row of a write; called inside that write's transaction. */
-  #log(_tx: NodeQueryable, row: MessageRow, op: ChangeOp, at: Date): void {
+  #log(row: MessageRow, op: ChangeOp, at: Date): void {
     this.#statements.appendChange.run(
       row.id,
       row.roomId,

@@ -107,11 +107,6 @@ export async function recordReport(
 
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
 
-interface IndexVersion {
-  readonly change: HeldVersion;
-  readonly holders: Set<string>;
-}
-
 /**
  * Whether version `b` replaces `a` in the index: a tombstone is never replaced by a live version
  * (the nodes never resurrect either); otherwise the greater HLC wins, or the later updatedAt when
@@ -129,15 +124,14 @@ async function upsertIndex(
   holders: readonly string[],
 ): Promise<void> {
   // One INSERT ... ON CONFLICT may not touch a row twice: fold repeated ids first.
-  const versions = new Map<string, IndexVersion>();
+  const versions = new Map<string, HeldVersion>();
   for (const change of applied) {
     const seen = versions.get(change.messageId);
-    if (!seen) versions.set(change.messageId, { change, holders: new Set(holders) });
-    else if (replaces(seen.change, change)) versions.set(change.messageId, { ...seen, change });
+    if (!seen || replaces(seen, change)) versions.set(change.messageId, change);
   }
   if (versions.size === 0) return;
   const rows = JSON.stringify(
-    [...versions.values()].map(({ change }) => ({
+    [...versions.values()].map((change) => ({
       id: change.messageId,
       room: change.roomId,
       sender: change.senderId,

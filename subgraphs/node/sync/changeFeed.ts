@@ -163,9 +163,9 @@ export class ChangeFeed {
       .immediate();
   }
 
-  // The peer holds every change up to `after` of these rooms: a message still PENDING whose
-  // newest change is among them now exists on another node. A message changed again after
-  // `after` stays PENDING until that change is acknowledged too.
+  // The peer holds every change up to the acknowledged seq of these rooms: a message still
+  // PENDING whose newest change is among them now exists on another node. A message changed
+  // again after it stays PENDING until that change is acknowledged too.
   // The messages are found from the log range (a message never changes room, so the log's room
   // is the message's): filtering `messages` by room instead made SQLite probe its room index once
   // per room and id, 100,000 probes per batch of a 100-room session, which was most of a FULL
