@@ -35,6 +35,13 @@ export const NODE_VERIFY_PATH = '/internal/nodes/verify';
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
 
+/**
+ * Central, POST AuthorityQuery -> AuthorityAnswer, caller = a node (a session's target) checking
+ * that the versions it received were written by someone who could write them: which nodes store
+ * each room now, and whether each new message's sender was a member of its room when it was made.
+ */
+export const SYNC_AUTHORITY_PATH = '/internal/sync/authority';
+
 /** Source node, GET ?rooms=<id,...> -> RoomDigests, caller = a peer node. */
 export const SYNC_DIGESTS_PATH = '/internal/sync/digests';
 
@@ -137,6 +144,38 @@ export interface SyncReport {
   /** FULL only, with COMPLETED: whether the rooms' digests matched the source's at the end. */
   readonly digestsMatch?: boolean;
   readonly error?: string;
+  /** Versions refused since the previous report: kept aside on the target, never applied. */
+  readonly quarantined?: readonly QuarantinedVersion[];
+  /** Messages whose quarantined version a newer, valid version replaced since the previous report. */
+  readonly released?: readonly string[];
+}
+
+export interface AuthorityQuery {
+  /** Rooms whose storage nodes the caller needs. */
+  readonly roomIds: readonly string[];
+  /** Senders of new messages to check: was `userId` a member of `roomId` at `at` (epoch ms)? */
+  readonly senders: readonly {
+    readonly roomId: string;
+    readonly userId: string;
+    readonly at: number;
+  }[];
+}
+
+export interface AuthorityAnswer {
+  /** roomId -> the nodes storing it now (home first); a room central does not know is absent. */
+  readonly storageNodes: Readonly<Record<string, readonly string[]>>;
+  /** In the order of the query's `senders`: whether that user was a member at that time. */
+  readonly senders: readonly boolean[];
+}
+
+/** A version the target refused and kept aside (quarantined) instead of applying, and why. */
+export interface QuarantinedVersion {
+  readonly messageId: string;
+  readonly roomId: string;
+  readonly hlc: string;
+  /** The source's change-log seq of the version. */
+  readonly seq: number;
+  readonly reason: string;
 }
 
 export interface SyncReportResponse {
