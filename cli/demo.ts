@@ -1,6 +1,7 @@
 // `switchboard demo` (= `npm start`): central, three chat nodes and the gateway as separate
 // processes on embedded defaults (PGlite, SQLite) in one data dir. The first run registers the
-// nodes and seeds users, rooms and messages; later runs reuse everything in the data dir.
+// nodes and seeds users, rooms and messages; later runs reuse everything in the data dir. Once
+// up, a process that dies is restarted (cli/supervisor.ts) while the others keep serving.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
