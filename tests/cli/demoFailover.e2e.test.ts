@@ -1,6 +1,7 @@
 // README walk-through step 5 as an operator runs it against `switchboard demo`: kill a node's
 // process (its pid is in the demo's output), see it OFFLINE through the gateway and on the
 // dashboard, its replicated room still served, then the demo restarts it and it catches up.
+// Ctrl-C while a process waits for its restart still stops everything, with exit code 0.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -168,9 +169,20 @@ describe('switchboard demo, README step 5', () => {
         )
         .toBe('posted while node-b was down');
 
-      // Ctrl-C still stops everything, cleanly.
+      // Ctrl-C still stops everything, also a process waiting for its restart, and exits 0.
+      const second = pidLines()[1] as number;
+      process.kill(second, 'SIGKILL');
+      await demo.waitForLine(
+        new RegExp(
+          `^\\[demo\\] warn: node-b \\(pid ${second}\\) exited unexpectedly \\(killed by SIGKILL\\).*; restarting it in`,
+        ),
+        60_000,
+      );
       demo.child.kill('SIGINT');
       expect(await demo.exited).toBe(0);
+      expect(pidLines()).toHaveLength(2);
+      for (const name of ['gateway', 'central', 'node/node-a', 'node/node-c'])
+        expect(demo.lines).toContain(`[${name}] SIGTERM: shutting down`);
       await expect(fetch(`${gatewayUrl}/health`)).rejects.toThrow();
     },
   );
