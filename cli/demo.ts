@@ -122,17 +122,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     for (const child of supervised) void child.current?.stop(0);
   });
   /**
-   * Starts a component under supervision. `port` is the one asked for at first; once the
+   * Starts a component under supervision. `firstPort` is the one asked for at first; once the
    * component is up, restarts reuse the port it got, so that its URL (which the others and the
    * user already have) stays valid even with `--port 0`.
    */
   const start = (
     name: string,
-    port: number,
-    args: (port: number) => string[],
+    firstPort: number,
+    args: (listenOn: number) => string[],
     childEnv: Record<string, string>,
   ) => {
-    let listenOn = port;
+    let listenOn = firstPort;
     const child = new Supervised(
       name,
       () => spawnComponent(name, args(listenOn), childEnv, write),
