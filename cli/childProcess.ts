@@ -1,27 +1,42 @@
-// One `switchboard <component>` child of the demo: its log lines are passed through as they come
-// (they already carry their `[component]` prefix) and can be waited on, e.g. "ready at <url>".
+// One child process of the demo: its log lines are passed through as they come (a component's
+// already carry their `[component]` prefix) and can be waited on, e.g. "ready at <url>".
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/switchboard.js', import.meta.url));
 
+export type ExitReason = number | NodeJS.Signals | null;
+
 export interface Child {
   readonly name: string;
+  /** The operating system's process id (undefined only if the process could not be started). */
+  readonly pid: number | undefined;
   /** Resolves with the first match of `pattern` among the child's lines; rejects if it exits first. */
   waitForLine(pattern: RegExp): Promise<RegExpMatchArray>;
   /** Resolves once the child has exited: its exit code, or the signal that ended it. */
-  readonly exited: Promise<number | NodeJS.Signals | null>;
+  readonly exited: Promise<ExitReason>;
   /** SIGTERM, then SIGKILL after `graceMs` if it is still running. */
-  stop(graceMs?: number): Promise<number | NodeJS.Signals | null>;
+  stop(graceMs?: number): Promise<ExitReason>;
 }
 
+/** `switchboard <args>` as a child. */
 export function spawnComponent(
   name: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
   write: (line: string) => void,
 ): Child {
-  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
+  return spawnChild(name, process.execPath, [BIN, ...args], env, write);
+}
+
+export function spawnChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  write: (line: string) => void,
+): Child {
+  const child: ChildProcess = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: Ctrl-C in a terminal reaches only the demo, which then stops the
@@ -30,6 +45,7 @@ export function spawnComponent(
   });
   const lines: string[] = [];
   const listeners = new Set<() => void>();
+  let done = false;
   const onData = (() => {
     let partial = '';
     return (chunk: Buffer) => {
@@ -47,15 +63,24 @@ export function spawnComponent(
   })();
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => {
-    child.once('exit', (code, signal) => {
-      resolve(code ?? signal);
+  const exited = new Promise<ExitReason>((resolve) => {
+    const finish = (reason: ExitReason) => {
+      done = true;
+      resolve(reason);
       for (const listener of listeners) listener();
+    };
+    child.once('exit', (code, signal) => finish(code ?? signal));
+    // A process that could not be started emits 'error' and never 'exit'.
+    child.once('error', (error) => {
+      if (child.pid !== undefined) return;
+      write(`[demo] error: could not start ${name}: ${error.message}`);
+      finish(null);
     });
   });
 
   return {
     name,
+    pid: child.pid,
     exited,
     waitForLine(pattern) {
       return new Promise((resolve, reject) => {
@@ -64,7 +89,7 @@ export function spawnComponent(
           if (match) {
             listeners.delete(check);
             resolve(match);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
+          } else if (done) {
             listeners.delete(check);
             reject(new Error(`${name} exited before it was ready`));
           }
@@ -74,7 +99,7 @@ export function spawnComponent(
       });
     },
     async stop(graceMs = 15_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      if (done || child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       const result = await exited;

@@ -1,6 +1,7 @@
 // `switchboard demo` (= `npm start`): central, three chat nodes and the gateway as separate
 // processes on embedded defaults (PGlite, SQLite) in one data dir. The first run registers the
-// nodes and seeds users, rooms and messages; later runs reuse everything in the data dir.
+// nodes and seeds users, rooms and messages; later runs reuse everything in the data dir. Once
+// up, a process that dies is restarted (cli/supervisor.ts) while the others keep serving.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -14,9 +15,10 @@ import {
   sharedOptions,
 } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
-import { spawnComponent, type Child } from './childProcess.ts';
+import { spawnComponent } from './childProcess.ts';
 import { seedDemo, type DemoUser } from './demoSeed.ts';
 import { graphqlRequest } from './graphqlRequest.ts';
+import { Supervised, type BackoffOptions } from './supervisor.ts';
 
 export const demoOptions = {
   dataDir: option({
@@ -58,6 +60,19 @@ interface DemoState {
 
 const READY = /ready at (https?:\/\/\S+)\/graphql/;
 
+/**
+ * How the demo restarts a component that died. The first restart waits about 10 s: long enough
+ * to watch a killed node go OFFLINE (within 5 s) and its rooms be served by their replicas, which
+ * is what README step 5 shows; a component that keeps dying right after start is given up on
+ * after 10 + 20 + 40 + 60 + 60 s of tries.
+ */
+export const RESTARTS: BackoffOptions = {
+  initialDelayMs: 10_000,
+  maxDelayMs: 60_000,
+  stableAfterMs: 30_000,
+  maxQuickRestarts: 5,
+};
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv.includes('--help')) {
     process.stdout.write(
@@ -82,14 +97,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
   const firstRun = !state;
   const port = (offset: number) => (config.port === 0 ? 0 : config.port + offset);
-  const children: Child[] = [];
+  const supervised: Supervised[] = [];
   const write = (line: string) => process.stderr.write(`${line}\n`);
 
   let stopping: Promise<void> | undefined;
   const stopAll = () =>
     (stopping ??= (async () => {
-      // Gateway first (no new requests), then nodes (they finish writes), central last.
-      for (const child of [...children].reverse()) await child.stop();
+      // Gateway first (no new requests), then nodes (they finish writes), central last. A child
+      // waiting for its restart is not started again.
+      for (const child of [...supervised].reverse()) await child.stop();
     })());
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -103,32 +119,48 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   process.on('SIGTERM', onSignal);
   // The children have their own process groups: never leave them behind if the demo dies.
   process.on('exit', () => {
-    for (const child of children) void child.stop(0);
+    for (const child of supervised) void child.current?.stop(0);
   });
-  const start = (name: string, args: string[], childEnv: Record<string, string>) => {
-    const child = spawnComponent(name, args, childEnv, write);
-    children.push(child);
-    void child.exited.then((code) => {
-      if (stopping) return;
-      log.error(`${name} exited unexpectedly (${String(code)}): stopping the demo`);
-      void stopAll().then(() => process.exit(1));
+  /**
+   * Starts a component under supervision. `firstPort` is the one asked for at first; once the
+   * component is up, restarts reuse the port it got, so that its URL (which the others and the
+   * user already have) stays valid even with `--port 0`.
+   */
+  const start = (
+    name: string,
+    firstPort: number,
+    args: (listenOn: number) => string[],
+    childEnv: Record<string, string>,
+  ) => {
+    let listenOn = firstPort;
+    const child = new Supervised(
+      name,
+      () => spawnComponent(name, args(listenOn), childEnv, write),
+      READY,
+      { ...RESTARTS, log },
+    );
+    supervised.push(child);
+    const ready = child.ready.then((match) => {
+      const url = match[1] as string;
+      listenOn = Number(new URL(url).port);
+      return url;
     });
-    return child;
+    return { ready };
   };
 
   try {
     const gatewaySecret = state?.gatewaySecret ?? randomBytes(24).toString('base64url');
     const password = config.password ?? randomBytes(9).toString('base64url');
-    const central = start(
+    const centralUrl = await start(
       'central',
-      ['central', '--port', String(port(1)), '--data-dir', dataDir],
+      port(1),
+      (p) => ['central', '--port', String(p), '--data-dir', dataDir],
       {
         SWITCHBOARD_GATEWAY_SECRET: gatewaySecret,
         // Used only when central creates its admin user, i.e. on the first run.
         SWITCHBOARD_ADMIN_PASSWORD: password,
       },
-    );
-    const centralUrl = (await central.waitForLine(READY))[1] as string;
+    ).ready;
 
     if (!state) {
       state = await registerNodes(centralUrl, password, gatewaySecret);
@@ -139,30 +171,32 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       NODE_NAMES.map(async (name, i) => {
         const apiKey = registered.nodes[name]?.apiKey;
         if (!apiKey) throw new ConfigError(`${stateFile} has no API key for ${name}`);
-        const node = start(
+        // A restarted node reuses its data dir and API key: it comes back as the same node and
+        // catches up by sync.
+        await start(
           name,
-          [
+          port(2 + i),
+          (p) => [
             'node',
             '--name',
             name,
             '--port',
-            String(port(2 + i)),
+            String(p),
             '--data-dir',
             dataDir,
             '--central-url',
             centralUrl,
           ],
           { SWITCHBOARD_NODE_API_KEY: apiKey },
-        );
-        await node.waitForLine(READY);
+        ).ready;
       }),
     );
-    const gateway = start(
+    const gatewayUrl = await start(
       'gateway',
-      ['gateway', '--port', String(port(0)), '--central-url', centralUrl],
+      port(0),
+      (p) => ['gateway', '--port', String(p), '--central-url', centralUrl],
       { SWITCHBOARD_GATEWAY_SECRET: gatewaySecret },
-    );
-    const gatewayUrl = (await gateway.waitForLine(READY))[1] as string;
+    ).ready;
     await waitUntilRoutable(gatewayUrl, NODE_NAMES.length);
 
     let users: readonly DemoUser[] | undefined;

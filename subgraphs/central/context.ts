@@ -16,7 +16,10 @@ export interface CentralServices {
   readonly events: EventBus;
   readonly tokens: TokenSigner;
   readonly log: Logger;
+  /** How often nodes are asked to heartbeat. */
   readonly heartbeatIntervalMs: number;
+  /** Silence after which a node is marked OFFLINE. */
+  readonly offlineAfterMs: number;
   readonly sync: SyncCoordinator;
   readonly loginThrottle: LoginThrottle;
   /** SHA-256 (hex) of the gateway secret, sent to nodes in heartbeat answers; none without a secret. */

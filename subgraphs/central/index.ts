@@ -1,9 +1,17 @@
 // `switchboard central`: reads configuration from flags and environment, then listens.
 import path from 'node:path';
-import { helpText, option, parseConfig, parsers, sharedOptions } from '../../lib/config.ts';
+import {
+  ConfigError,
+  helpText,
+  option,
+  parseConfig,
+  parsers,
+  sharedOptions,
+} from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
 import { openCentralDb } from './db/open.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './nodeLiveness.ts';
 import { startCentral } from './server.ts';
 import { rotateSigningKey } from './tokens.ts';
 
@@ -45,8 +53,15 @@ export const centralOptions = {
   heartbeatIntervalMs: option({
     flag: 'heartbeat-interval-ms',
     env: 'SWITCHBOARD_HEARTBEAT_INTERVAL_MS',
-    description: 'Node heartbeat interval; 3 missed = OFFLINE',
-    default: 5000,
+    description: 'How often nodes heartbeat',
+    default: DEFAULT_HEARTBEAT_INTERVAL_MS as number,
+    parse: parsers.positiveInt,
+  }),
+  offlineAfterMs: option<number | undefined>({
+    flag: 'offline-after-ms',
+    env: 'SWITCHBOARD_OFFLINE_AFTER_MS',
+    description:
+      'Time without a heartbeat after which a node is OFFLINE (default: 3 heartbeat intervals, 4500)',
     parse: parsers.positiveInt,
   }),
   tokenTtlSeconds: option({
@@ -123,6 +138,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     );
     return;
   }
+  if (config.offlineAfterMs !== undefined && config.offlineAfterMs <= config.heartbeatIntervalMs) {
+    // Every node would flap OFFLINE between two heartbeats.
+    throw new ConfigError(
+      `--offline-after-ms (${config.offlineAfterMs}) must be longer than --heartbeat-interval-ms (${config.heartbeatIntervalMs})`,
+    );
+  }
   const log = createLogger('central');
   const database =
     config.databaseUrl === undefined
@@ -151,6 +172,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     port: config.port,
     host: config.host,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    ...(config.offlineAfterMs === undefined ? {} : { offlineAfterMs: config.offlineAfterMs }),
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxBodyBytes: config.maxBodyBytes,
     maxWsPayloadBytes: config.maxWsPayloadBytes,

@@ -1,10 +1,23 @@
-// Heartbeats and their absence: a heartbeat marks a node ONLINE; three missed intervals mark it
-// OFFLINE. Every status change is published for `nodeStatusChanged` and the gateway's routing.
+// Heartbeats and their absence: a heartbeat marks a node ONLINE; `offlineAfterMs` without one
+// (three heartbeat intervals by default: 4.5 s) marks it OFFLINE. Every status change is
+// published for `nodeStatusChanged` and the gateway's routing.
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { CentralServices } from './context.ts';
 import { nodes, type NodeRow } from './db/schema.ts';
 
+/** Default heartbeat interval: with three missed beats for OFFLINE, a dead node is OFFLINE in 3-5 s. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1500;
+/** Intervals without a heartbeat after which a node is OFFLINE, unless `offlineAfterMs` is set. */
 export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
+
+/**
+ * How often silent nodes are looked for: a tenth of the OFFLINE threshold, so that a node is
+ * marked at most 10% later than the threshold says (at least every 50 ms, to keep tests with
+ * tiny intervals from spinning).
+ */
+export function sweepIntervalMs(offlineAfterMs: number): number {
+  return Math.max(50, Math.round(offlineAfterMs / 10));
+}
 
 /**
  * Records a heartbeat. `reportedUrl` is where the node says it can be reached: it knows that better
@@ -31,11 +44,13 @@ export async function recordHeartbeat(
   }
 }
 
-/** Marks silent nodes OFFLINE. Safe with several central replicas: each row changes once. */
-export async function sweepSilentNodes(services: CentralServices): Promise<void> {
-  const cutoff = new Date(
-    Date.now() - MISSED_HEARTBEATS_FOR_OFFLINE * services.heartbeatIntervalMs,
-  );
+/**
+ * Marks silent nodes OFFLINE. Safe with several central replicas: each row changes once.
+ * `graceMs` is added to the threshold: silence that central itself caused by not running.
+ */
+export async function sweepSilentNodes(services: CentralServices, graceMs = 0): Promise<void> {
+  const now = Date.now();
+  const cutoff = new Date(now - services.offlineAfterMs - graceMs);
   const silent = await services.db
     .update(nodes)
     .set({ status: 'OFFLINE' })
@@ -44,9 +59,11 @@ export async function sweepSilentNodes(services: CentralServices): Promise<void>
     )
     .returning();
   for (const node of silent) {
-    services.log.info(
-      `node ${node.name} OFFLINE (no heartbeat for ${MISSED_HEARTBEATS_FOR_OFFLINE} intervals)`,
-    );
+    const silence =
+      node.lastSeenAt === null
+        ? 'no heartbeat yet'
+        : `no heartbeat for ${((now - node.lastSeenAt.getTime()) / 1000).toFixed(1)} s`;
+    services.log.info(`node ${node.name} OFFLINE (${silence})`);
     await services.events.publish({
       type: 'nodeStatusChanged',
       nodeId: node.id,
@@ -55,17 +72,30 @@ export async function sweepSilentNodes(services: CentralServices): Promise<void>
   }
 }
 
-/** Runs the sweep every heartbeat interval; returns the function that stops it. */
+/** Sweeps every `sweepIntervalMs(offlineAfterMs)`; returns the function that stops it. */
 export function startLivenessSweep(services: CentralServices): () => Promise<void> {
+  const periodMs = sweepIntervalMs(services.offlineAfterMs);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running
-      .then(() => sweepSilentNodes(services))
-      .catch((error: unknown) => services.log.error('liveness sweep failed', error));
-  }, services.heartbeatIntervalMs);
-  timer.unref();
+  const schedule = () => {
+    if (stopped) return;
+    const due = Date.now() + periodMs;
+    timer = setTimeout(() => {
+      // A sweep that runs late means central's own event loop was held up (load, a long GC):
+      // heartbeats that arrived meanwhile still wait behind this timer, unrecorded. That much
+      // of the silence is central's, not the nodes', and must not make them flap OFFLINE.
+      const stalledMs = Math.max(0, Date.now() - due);
+      running = sweepSilentNodes(services, stalledMs)
+        .catch((error: unknown) => services.log.error('liveness sweep failed', error))
+        .finally(schedule);
+    }, periodMs);
+    timer.unref();
+  };
+  schedule();
   return async () => {
-    clearInterval(timer);
+    stopped = true;
+    clearTimeout(timer);
     await running;
   };
 }

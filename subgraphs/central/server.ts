@@ -22,7 +22,11 @@ import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
-import { startLivenessSweep } from './nodeLiveness.ts';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  MISSED_HEARTBEATS_FOR_OFFLINE,
+  startLivenessSweep,
+} from './nodeLiveness.ts';
 import { SyncCoordinator } from './sync/coordinator.ts';
 import { startSyncScheduler } from './sync/scheduler.ts';
 import { buildCentralSchema } from './schema.ts';
@@ -49,8 +53,10 @@ export interface CentralOptions {
   readonly databaseUrl?: string;
   /** Password of the `admin` user created on first start. @default a generated one, printed once */
   readonly adminPassword?: string;
-  /** How often nodes heartbeat; three missed intervals mark a node OFFLINE. @default 5000 */
+  /** How often nodes heartbeat. @default 1500 */
   readonly heartbeatIntervalMs?: number;
+  /** Silence after which a node is OFFLINE. @default three heartbeat intervals */
+  readonly offlineAfterMs?: number;
   /** Lifetime of users' tokens. @default 43200 (12 hours) */
   readonly tokenTtlSeconds?: number;
   /** Largest accepted request body. @default 1048576 */
@@ -105,12 +111,14 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     services: { db: db.db, events, log: log.child('sync') },
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
   });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const services: CentralServices = {
     db: db.db,
     events,
     tokens: await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200),
     log,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+    heartbeatIntervalMs,
+    offlineAfterMs: options.offlineAfterMs ?? MISSED_HEARTBEATS_FOR_OFFLINE * heartbeatIntervalMs,
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
     gatewaySecretDigest:

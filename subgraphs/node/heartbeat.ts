@@ -57,7 +57,7 @@ export interface ConnectOptions {
   readonly publicUrl: string;
   /** How long to keep trying when the node has never reached central. */
   readonly waitMs: number;
-  /** Used until central tells the interval. @default 5000 */
+  /** Used until central tells the interval. @default 1500 */
   readonly defaultIntervalMs?: number;
   readonly log: Logger;
   /** Told the gateway secret's digest of every heartbeat answer. */
@@ -91,7 +91,10 @@ export async function connectToCentral(options: ConnectOptions): Promise<Central
         options.log.warn(
           `${error.message}; starting as node ${stored} (from the data dir) and retrying in the background`,
         );
-        return { nodeId: stored, heartbeatIntervalMs: options.defaultIntervalMs ?? 5000 };
+        return {
+          nodeId: stored,
+          heartbeatIntervalMs: options.defaultIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+        };
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -105,6 +108,9 @@ export async function connectToCentral(options: ConnectOptions): Promise<Central
     }
   }
 }
+
+/** Until central says otherwise: central's own default (its `--heartbeat-interval-ms`). */
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 1500;
 
 export interface HeartbeatsOptions {
   readonly client: Pick<CentralClient, 'heartbeat'>;
@@ -148,14 +154,17 @@ export function startHeartbeats(options: HeartbeatsOptions): Heartbeats {
       failing = true;
     }
   };
-  const schedule = () => {
+  // Beats start one interval apart, however long each took to answer: central marks a node
+  // OFFLINE after a few intervals of silence, and a slow answer must not stretch the gaps.
+  const schedule = (delayMs: number) => {
     if (stopped) return;
     timer = setTimeout(() => {
-      inFlight = beat().finally(schedule);
-    }, intervalMs);
+      const startedAt = Date.now();
+      inFlight = beat().finally(() => schedule(Math.max(0, intervalMs - (Date.now() - startedAt))));
+    }, delayMs);
     timer.unref();
   };
-  schedule();
+  schedule(intervalMs);
   return {
     async stop() {
       stopped = true;

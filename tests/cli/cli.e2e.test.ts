@@ -52,6 +52,11 @@ describe('switchboard CLI', () => {
       [['central', '--port', 'eighty'], {}, /--port must be a port number/],
       [['central', '--bogus'], {}, /Unknown option '--bogus'/],
       [['central'], { DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres:\/\//],
+      [
+        ['central', '--heartbeat-interval-ms', '1500', '--offline-after-ms', '1000'],
+        {},
+        /--offline-after-ms \(1000\) must be longer than --heartbeat-interval-ms \(1500\)/,
+      ],
       [['gateway'], {}, /missing --gateway-secret \(or SWITCHBOARD_GATEWAY_SECRET\)/],
       [['nonsense'], {}, /unknown command "nonsense"/],
     ];
