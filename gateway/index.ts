@@ -97,7 +97,7 @@ export const gatewayOptions = {
     flag: 'metrics-token',
     env: 'SWITCHBOARD_METRICS_TOKEN',
     description:
-      'Bearer token that sees /ready and /metrics in detail (node ids, URLs, per-node series), for scrapers; ADMIN tokens do too (prefer the env var)',
+      'Bearer token that sees /ready and /metrics in detail (nodes, URLs), like ADMIN tokens (prefer the env var)',
     parse: parsers.secret,
   }),
   help: sharedOptions.help,

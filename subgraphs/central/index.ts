@@ -88,8 +88,8 @@ export const centralOptions = {
     parse: parsers.secret,
   }),
   loginMaxFailuresPerUsernameAndAddress: option({
-    flag: 'login-max-failures-per-username-and-address',
-    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USERNAME_AND_ADDRESS',
+    flag: 'login-max-failures-per-user-addr',
+    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USER_ADDR',
     description:
       'Failed logins for one username from one client address per window before RATE_LIMITED',
     default: 10 as number,
