@@ -95,12 +95,13 @@ export class LoginThrottle {
     const now = this.#now();
     const since = new Date(now - this.#windowMs);
     // Counting and inserting must be one step for concurrent attempts, across every central
-    // replica on the database: a plain INSERT ... SELECT under READ COMMITTED lets each concurrent
-    // statement count without the others' uncommitted rows (30 attempts, 24 evaluated). The
-    // transaction-scoped advisory locks on the username and the address serialise the
-    // reservations that share either; each statement after the locks sees every reservation
-    // committed before them. The locks are held for these few statements only, never while
-    // hashing, and released by the commit (or rollback, or a lost connection).
+    // replica on the database: counting, hashing, then recording let 24 of 30 concurrent guesses
+    // be evaluated, and even one INSERT ... SELECT under READ COMMITTED counts without the
+    // uncommitted rows of concurrent statements. Transaction-scoped advisory locks on the
+    // username and the address serialise the reservations that share either; each statement after
+    // the locks sees every reservation committed before them. The locks are held for these few
+    // statements only, never while hashing, and released by the commit (or rollback, or a lost
+    // connection).
     const waitMs = await this.#db.transaction(async (tx) => {
       const ids = [...new Set([lockId(`u:${username}`), lockId(`a:${address}`)])].sort((a, b) =>
         a < b ? -1 : a > b ? 1 : 0,
