@@ -93,6 +93,13 @@ export const gatewayOptions = {
   }),
   maxWsPayloadBytes: sharedOptions.maxWsPayloadBytes,
   wsConnectionInitTimeoutMs: sharedOptions.wsConnectionInitTimeoutMs,
+  metricsToken: option<string | undefined>({
+    flag: 'metrics-token',
+    env: 'SWITCHBOARD_METRICS_TOKEN',
+    description:
+      'Bearer token that sees /ready and /metrics in detail (nodes, URLs), like ADMIN tokens (prefer the env var)',
+    parse: parsers.secret,
+  }),
   help: sharedOptions.help,
 };
 
@@ -127,6 +134,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     maxWsPayloadBytes: config.maxWsPayloadBytes,
     wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
+    ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
     logger: log,
   });
   log.info(`ready at ${gateway.url}/graphql`);

@@ -1,7 +1,9 @@
-// `GET /metrics` (Prometheus text): what an operator graphs and alerts on for a gateway. One
-// registry per gateway (not prom-client's global one), so several gateways in one process (tests)
-// keep their own figures. Labels stay bounded: node names come from central's registry, paths
-// and outcomes from fixed sets.
+// `GET /metrics` (Prometheus text): what an operator graphs and alerts on for a gateway. Registries
+// per gateway (not prom-client's global one), so several gateways in one process (tests) keep
+// their own figures. Labels stay bounded: node names come from central's registry, paths and
+// outcomes from fixed sets. Series labelled per node are kept in a registry of their own, served
+// only to callers allowed the details (gateway/statusEndpoints.ts): node names tell a stranger
+// the cluster's layout.
 import type { ApolloServerPlugin } from '@apollo/server';
 import {
   collectDefaultMetrics,
@@ -32,7 +34,10 @@ export interface GaugeSources {
 }
 
 export class GatewayMetrics {
+  /** Series anyone may read: no node ids, names or URLs in them. */
   readonly registry = new Registry();
+  /** Series labelled per node: ADMIN tokens and the metrics token only. */
+  readonly perNodeRegistry = new Registry();
   readonly #httpRequests: Histogram<'path' | 'method' | 'status'>;
   readonly #operations: Counter<'type' | 'outcome'>;
   readonly #nodeRequests: Histogram<'node' | 'outcome'>;
@@ -58,7 +63,7 @@ export class GatewayMetrics {
       help: 'Requests from the gateway to chat nodes, by node and outcome (ok, unreachable, timeout, failed)',
       labelNames: ['node', 'outcome'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
+      registers: [this.perNodeRegistry],
     });
     new Gauge({
       name: 'switchboard_gateway_central_connected',
@@ -138,7 +143,12 @@ export class GatewayMetrics {
     this.#nodeRequests.observe({ node, outcome }, seconds);
   }
 
-  async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  /** The Prometheus text: with `perNode`, the per-node series too. */
+  async text(perNode: boolean): Promise<{ contentType: string; body: string }> {
+    const shared = await this.registry.metrics();
+    return {
+      contentType: this.registry.contentType,
+      body: perNode ? `${shared}\n${await this.perNodeRegistry.metrics()}` : shared,
+    };
   }
 }

@@ -25,6 +25,7 @@ import { NodeRouter } from './nodeRouter.ts';
 import { OperationPreparer } from './operations.ts';
 import { RoutingTable } from './routingTable.ts';
 import { expectedNodeSdl } from './schemaCheck.ts';
+import { createStatusEndpoints } from './statusEndpoints.ts';
 import { GatewaySubscriptions, type SubscriptionStats } from './subscriptions/index.ts';
 import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
 import { serveWeb } from './web/serveWeb.ts';
@@ -62,6 +63,11 @@ export interface GatewayOptions {
   readonly sdl?: { readonly central?: string; readonly node?: string };
   /** @default central's JWKS */
   readonly userKeys?: JWTVerifyGetKey;
+  /**
+   * A bearer token that sees `/ready`'s and `/metrics`' details (node ids, URLs, per-node series)
+   * without being a user, for Prometheus scrapers. ADMIN tokens see them too. @default none
+   */
+  readonly metricsToken?: string;
   /** @default a logger writing `[gateway] ...` lines to stderr */
   readonly logger?: Logger;
 }
@@ -152,6 +158,13 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const tokens = new TokenVerifier(
     options.userKeys ?? remoteUserKeys(options.centralUrl, centralTimeoutMs),
   );
+  const statusEndpoints = createStatusEndpoints({
+    routing: () => routing.report(),
+    subscriptions: () => subscriptions.stats(),
+    metrics,
+    tokens,
+    metricsToken: options.metricsToken,
+  });
   const limits = queryLimitRules<GatewayContext>(
     options.queryLimits,
     (context) => context.internal !== true,
@@ -205,24 +218,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     if (serveWeb(req, res)) return;
     const handled = (async () => {
       if (path === '/graphql') return handleGraphQL(req, res);
-      if (path === '/metrics' && req.method === 'GET') {
-        const { contentType, body } = await metrics.text();
-        res.writeHead(200, { 'content-type': contentType }).end(body);
-        return;
-      }
+      if (await statusEndpoints(req, res, path)) return;
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
-      if (path === '/ready') {
-        const report = routing.report();
-        const routable = report.nodes.filter(
-          (n) => n.status === 'ONLINE' && n.schema.state === 'ok',
-        ).length;
-        return sendJson(res, report.centralConnected ? 200 : 503, {
-          status: report.centralConnected ? 'ready' : 'waiting for central',
-          routableNodes: routable,
-          subscriptions: subscriptions.stats(),
-          nodes: report.nodes,
-        });
-      }
       sendJson(res, 404, { errors: [{ message: 'not found', extensions: { code: 'NOT_FOUND' } }] });
     })();
     handled.catch((error: unknown) => {

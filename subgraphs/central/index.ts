@@ -102,10 +102,11 @@ export const centralOptions = {
     description: 'Secret shared with the gateways (prefer the env var)',
     parse: parsers.secret,
   }),
-  loginMaxFailuresPerUsername: option({
-    flag: 'login-max-failures-per-username',
-    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USERNAME',
-    description: 'Failed logins one username may have per window before RATE_LIMITED',
+  loginMaxFailuresPerUsernameAndAddress: option({
+    flag: 'login-max-failures-per-user-addr',
+    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USER_ADDR',
+    description:
+      'Failed logins for one username from one client address per window before RATE_LIMITED',
     default: 10 as number,
     parse: parsers.positiveInt,
   }),
@@ -116,11 +117,41 @@ export const centralOptions = {
     default: 50 as number,
     parse: parsers.positiveInt,
   }),
+  loginMaxFailuresPerUsername: option({
+    flag: 'login-max-failures-per-username',
+    env: 'SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USERNAME',
+    description:
+      'Failed logins for one username (all addresses) per window before further attempts from addresses that failed for it back off',
+    default: 10 as number,
+    parse: parsers.positiveInt,
+  }),
+  loginBackoffBaseMs: option({
+    flag: 'login-backoff-base-ms',
+    env: 'SWITCHBOARD_LOGIN_BACKOFF_BASE_MS',
+    description: 'First delay of the per-username backoff; doubled with each further failure',
+    default: 1000 as number,
+    parse: parsers.positiveInt,
+  }),
+  loginBackoffMaxMs: option({
+    flag: 'login-backoff-max-ms',
+    env: 'SWITCHBOARD_LOGIN_BACKOFF_MAX_MS',
+    description: 'Longest delay of the per-username backoff',
+    default: 60_000 as number,
+    parse: parsers.positiveInt,
+  }),
   loginWindowMs: option({
     flag: 'login-window-ms',
     env: 'SWITCHBOARD_LOGIN_WINDOW_MS',
     description: 'Sliding window of the login limits',
     default: 900_000 as number,
+    parse: parsers.positiveInt,
+  }),
+  passwordHashConcurrency: option({
+    flag: 'password-hash-concurrency',
+    env: 'SWITCHBOARD_PASSWORD_HASH_CONCURRENCY',
+    description:
+      "Password hashes (scrypt) computed at once; the rest wait, leaving libuv's thread pool to other requests",
+    default: 2 as number,
     parse: parsers.positiveInt,
   }),
   help: sharedOptions.help,
@@ -179,10 +210,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     syncBatchSize: config.syncBatchSize,
     loginThrottle: {
-      maxFailuresPerUsername: config.loginMaxFailuresPerUsername,
+      maxFailuresPerUsernameAndAddress: config.loginMaxFailuresPerUsernameAndAddress,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+      maxFailuresPerUsername: config.loginMaxFailuresPerUsername,
+      backoffBaseMs: config.loginBackoffBaseMs,
+      backoffMaxMs: config.loginBackoffMaxMs,
       windowMs: config.loginWindowMs,
     },
+    passwordHashConcurrency: config.passwordHashConcurrency,
     logger: log,
     ...database,
     ...(config.adminPassword === undefined ? {} : { adminPassword: config.adminPassword }),

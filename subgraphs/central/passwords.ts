@@ -6,11 +6,21 @@ import {
   timingSafeEqual,
   type ScryptOptions,
 } from 'node:crypto';
+import { ConcurrencyLimit } from '../../lib/concurrencyLimit.ts';
 
 // N=2^15, r=8: 32 MiB and ~150 ms per hash on a 2-core machine; slow enough to hurt a brute
 // force, fast enough for interactive logins (which are also throttled).
 const DEFAULTS = { N: 32_768, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
+
+/**
+ * scrypt runs on libuv's thread pool (4 threads), which file I/O, DNS and WebCrypto (token
+ * verification) share: unbounded, 15 parallel logins queued every other request behind 15 hashes.
+ * Two at a time leaves half the pool to everyone else; further hashes wait here, in the event loop,
+ * where waiting costs nothing. Process-wide, because the pool is. Set from central's
+ * `--password-hash-concurrency`.
+ */
+export const passwordHashSlots = new ConcurrencyLimit(2);
 
 function scrypt(
   password: string,
@@ -18,10 +28,13 @@ function scrypt(
   params: { N: number; r: number; p: number },
 ): Promise<Buffer> {
   const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
-  return new Promise((resolve, reject) =>
-    scryptCallback(password.normalize('NFKC'), salt, KEY_LENGTH, options, (error, key) =>
-      error ? reject(error) : resolve(key),
-    ),
+  return passwordHashSlots.run(
+    () =>
+      new Promise((resolve, reject) =>
+        scryptCallback(password.normalize('NFKC'), salt, KEY_LENGTH, options, (error, key) =>
+          error ? reject(error) : resolve(key),
+        ),
+      ),
   );
 }
 

@@ -32,6 +32,7 @@ import { startSyncScheduler } from './sync/scheduler.ts';
 import { buildCentralSchema } from './schema.ts';
 import { createTokenSigner } from './tokens.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './loginThrottle.ts';
+import { passwordHashSlots } from './passwords.ts';
 import {
   CLIENT_ADDRESS_HEADER,
   GATEWAY_SECRET_HEADER,
@@ -74,8 +75,13 @@ export interface CentralOptions {
   readonly syncBatchSize?: number;
   /** Milliseconds per second of a node's autoSyncInterval (tests shorten it). @default 1000 */
   readonly syncIntervalUnitMs?: number;
-  /** Failed-login limits per username and per client address. @default see LoginThrottleOptions */
+  /** Failed-login limits and backoff. @default see LoginThrottleOptions */
   readonly loginThrottle?: LoginThrottleOptions;
+  /**
+   * Password hashes computed at once, for the whole process (libuv's thread pool is per
+   * process): the last central started in a process sets it. @default 2
+   */
+  readonly passwordHashConcurrency?: number;
   /** Largest graphql-ws message. @default 1048576 */
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
@@ -98,6 +104,8 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
   if (options.databaseUrl === undefined && options.dataDir === undefined) {
     throw new Error('central needs a dataDir (embedded PGlite) or a databaseUrl');
   }
+  if (options.passwordHashConcurrency !== undefined)
+    passwordHashSlots.setLimit(options.passwordHashConcurrency);
   const db = await openCentralDb({
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),

@@ -35,7 +35,9 @@ async function gatewayViaProxy(env: Record<string, string>): Promise<string> {
 }
 
 async function readyNodes(url: string): Promise<Array<{ name: string; status: string }>> {
-  const response = await fetch(`${url}/ready`);
+  const response = await fetch(`${url}/ready`, {
+    headers: { authorization: `Bearer ${cluster.adminToken}` },
+  });
   return ((await response.json()) as { nodes: Array<{ name: string; status: string }> }).nodes;
 }
 

@@ -294,7 +294,9 @@ describe('gateway over a real cluster', () => {
   });
 
   it('exposes what happened above as Prometheus metrics on /metrics', async () => {
-    const response = await fetch(`${cluster.gatewayUrl}/metrics`);
+    const response = await fetch(`${cluster.gatewayUrl}/metrics`, {
+      headers: { authorization: `Bearer ${cluster.adminToken}` },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await response.text();

@@ -88,7 +88,9 @@ async function post(user: User, roomId: string, content: string) {
 }
 
 async function stats(): Promise<SubscriptionStats> {
-  const response = await fetch(`${cluster.gatewayUrl}/ready`);
+  const response = await fetch(`${cluster.gatewayUrl}/ready`, {
+    headers: { authorization: `Bearer ${cluster.adminToken}` },
+  });
   return ((await response.json()) as { subscriptions: SubscriptionStats }).subscriptions;
 }
 

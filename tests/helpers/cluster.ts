@@ -166,7 +166,7 @@ export class Cluster {
 
   /**
    * Polls the gateway's /ready until `check` holds: routing changes arrive through central's event
-   * stream, and /ready is where the gateway shows them.
+   * stream, and /ready is where the gateway shows them (in detail to an ADMIN token only).
    */
   async waitForReady(
     check: (report: ReadyReport) => boolean,
@@ -175,7 +175,9 @@ export class Cluster {
     const deadline = Date.now() + timeoutMs;
     let last: ReadyReport | undefined;
     while (Date.now() < deadline) {
-      const response = await fetch(`${this.gatewayUrl}/ready`);
+      const response = await fetch(`${this.gatewayUrl}/ready`, {
+        headers: { authorization: `Bearer ${this.adminToken}` },
+      });
       last = (await response.json()) as ReadyReport;
       if (check(last)) return last;
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -34,7 +34,12 @@ const KNOWN_CODES = new Set<string>([...Object.keys(errorCodes), ...APOLLO_CLIEN
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers, {
-    loginThrottle: { maxFailuresPerUsername: 3, maxFailuresPerAddress: 8, windowMs: 60_000 },
+    loginThrottle: {
+      maxFailuresPerUsernameAndAddress: 3,
+      maxFailuresPerUsername: 3,
+      maxFailuresPerAddress: 8,
+      windowMs: 60_000,
+    },
   });
   const registered = await central.registerNode('node-a');
   nodeKey = registered.apiKey;
@@ -136,7 +141,7 @@ describe('sync batch bytes', () => {
 });
 
 describe('login throttling', () => {
-  it('engages per username after the allowed failures, even for the right password', async () => {
+  it('engages per username and address after the allowed failures, even for the right password', async () => {
     const bob = await central.createUser('bob');
     expect(bob.token).toMatch(/^ey/);
     for (let i = 0; i < 3; i++) {

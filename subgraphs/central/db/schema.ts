@@ -77,17 +77,25 @@ export const roomMembers = pgTable(
 );
 
 /**
- * Failed logins, one row each, keyed `u:<username>` or `a:<client address>`: in the database so
- * that every central replica counts the same failures and a restart forgets none.
+ * Password evaluations that have not succeeded: a row is written, under advisory locks, before the
+ * hash is computed (a reservation), and deleted only when the password was right. So a row is a
+ * failed login or one still being evaluated, and both count against the limits: concurrent
+ * attempts cannot all see room under a limit. In the database so that every central replica counts
+ * the same attempts and a restart forgets none. `address` is '' when the client's is unknown.
  */
-export const loginFailures = pgTable(
-  'login_failures',
+export const loginAttempts = pgTable(
+  'login_attempts',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    key: text('key').notNull(),
+    username: text('username').notNull(),
+    address: text('address').notNull(),
     at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
   },
-  (t) => [index('login_failures_key_at_idx').on(t.key, t.at)],
+  (t) => [
+    index('login_attempts_username_address_at_idx').on(t.username, t.address, t.at),
+    index('login_attempts_address_at_idx').on(t.address, t.at),
+    index('login_attempts_at_idx').on(t.at),
+  ],
 );
 
 /** Small key/value state shared by every central replica (e.g. the token signing key). */

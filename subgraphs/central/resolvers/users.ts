@@ -4,9 +4,17 @@ import { appError } from '../../../lib/errors.ts';
 import { requireAdmin, requireViewer } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { users } from '../db/schema.ts';
-import { dummyPasswordHash, hashPassword, verifyPassword } from '../passwords.ts';
+import {
+  dummyPasswordHash,
+  hashPassword,
+  passwordHashSlots,
+  verifyPassword,
+} from '../passwords.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
+
+/** Logins waiting for a hashing slot beyond which new ones are refused (about 4 s of work at 2 at a time). */
+const MAX_WAITING_HASHES = 64;
 
 export const userResolvers: Resolvers = {
   Query: {
@@ -27,18 +35,23 @@ export const userResolvers: Resolvers = {
         throw appError('BAD_USER_INPUT', 'username or password is too long');
       }
       const username = args.username.trim().toLowerCase();
-      // Before any hashing: a throttled brute force costs the server nothing.
-      await ctx.loginThrottle.check(username, ctx.clientAddress);
+      // A full queue of hashes already means seconds of waiting: refuse at once, before any
+      // database work, rather than hold more requests open.
+      if (passwordHashSlots.waiting >= MAX_WAITING_HASHES) {
+        throw appError('RATE_LIMITED', 'too many logins in progress: try again in 1 s', {
+          extensions: { retryAfterSeconds: 1 },
+        });
+      }
+      // Before any hashing: a throttled brute force costs the server one short transaction.
+      const attempt = await ctx.loginThrottle.reserve(username, ctx.clientAddress);
       const [row] = await ctx.db.select().from(users).where(eq(users.username, username));
       const ok = await verifyPassword(
         args.password,
         row?.passwordHash ?? (await dummyPasswordHash),
       );
-      if (!row || !ok) {
-        await ctx.loginThrottle.recordFailure(username, ctx.clientAddress);
-        throw appError('UNAUTHENTICATED', 'wrong username or password');
-      }
-      await ctx.loginThrottle.recordSuccess(username);
+      // A wrong password needs nothing more: the reservation stays, counted as a failure.
+      if (!row || !ok) throw appError('UNAUTHENTICATED', 'wrong username or password');
+      await attempt.succeeded();
       const token = await ctx.tokens.sign({ id: row.id, username: row.username, role: row.role });
       ctx.log.info(`user ${row.username} logged in`);
       return { token, user: row };
