@@ -24,12 +24,17 @@ export class Quarantine {
 
   constructor(db: NodeDb) {
     this.#db = db.db;
-    // A replayed batch refuses the same versions again: the rows it would add exist already.
+    // A replayed batch refuses the same versions again: their rows exist already and stay as
+    // they are. Another version at a seq already kept (the source's log was reset) replaces it.
     this.#insert = db.sqlite.prepare(
       `INSERT INTO sync_quarantine
          (source_node_id, seq, message_id, room_id, hlc, reason, version, quarantined_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (source_node_id, seq) DO NOTHING`,
+       ON CONFLICT (source_node_id, seq) DO UPDATE SET
+         message_id = excluded.message_id, room_id = excluded.room_id, hlc = excluded.hlc,
+         reason = excluded.reason, version = excluded.version,
+         quarantined_at = excluded.quarantined_at
+       WHERE version <> excluded.version OR reason <> excluded.reason`,
     );
     this.#anyFrom = db.sqlite.prepare(
       'SELECT 1 AS one FROM sync_quarantine WHERE source_node_id = ? LIMIT 1',
@@ -39,7 +44,7 @@ export class Quarantine {
     );
   }
 
-  /** Keeps the refusals aside; returns the ones not already kept (a replay adds nothing). */
+  /** Keeps the refusals aside; returns the ones not already kept as they are (a replay adds nothing). */
   keep(sourceNodeId: string, refusals: readonly Refusal[], at: number): QuarantinedVersion[] {
     const added: QuarantinedVersion[] = [];
     for (const r of refusals) {
