@@ -532,7 +532,7 @@ describe("through central's real client", () => {
   // MERGE: needs central's POST SYNC_AUTHORITY_PATH (/internal/sync/authority), built in parallel
   // on another branch. Until it is there this test skips itself (central answers 404); after the
   // merge it must run and pass: a member's message and its origin are confirmed by central.
-  it('a message posted by a member on a storage node of the room is confirmed by central and applies', async (context) => {
+  it("central's real endpoint, through the node's client, confirms a member's message and the room's storage nodes", async (context) => {
     const registered = await central.registerNode('writers-probe');
     const probe = await fetch(new URL(SYNC_AUTHORITY_PATH, central.url), {
       method: 'POST',

@@ -33,7 +33,7 @@ import {
   type BatchExpectations,
   type RefusedVersion,
 } from './validateBatch.ts';
-import { WriterRights } from './writerRights.ts';
+import { WriterRights, type SendersWord } from './writerRights.ts';
 
 export interface PullerOptions {
   readonly db: NodeDb;
@@ -324,7 +324,7 @@ class Session {
     let received = 0;
     let next = this.#fetchBatch(this.#cursor, first);
     for (;;) {
-      const { batch, refused, acknowledged } = await next;
+      const { batch, refused, senders, acknowledged } = await next;
       if (first && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
       first = false;
       this.#throwIfReportFailed();
@@ -338,7 +338,7 @@ class Session {
         // Handled here so a failed apply leaves no unhandled rejection; awaited as usual above.
         next.catch(() => {});
       }
-      this.#apply(batch, refused);
+      this.#apply(batch, refused, senders);
       received += batch.versions.length + refused.length;
       if (empty) {
         // The last request acknowledges the whole session; one sent ahead of an apply did not.
@@ -356,7 +356,12 @@ class Session {
     after: number,
     count: boolean,
     acknowledged = after,
-  ): Promise<{ batch: ChangeBatch; refused: readonly RefusedVersion[]; acknowledged: number }> {
+  ): Promise<{
+    batch: ChangeBatch;
+    refused: readonly RefusedVersion[];
+    senders: SendersWord;
+    acknowledged: number;
+  }> {
     const query = new URLSearchParams({
       after: String(after),
       limit: String(this.#batchSize),
@@ -381,18 +386,19 @@ class Session {
         `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
       );
     }
+    let senders: SendersWord;
     try {
-      await this.#writers.learn(examined.batch.versions);
+      senders = await this.#writers.learn(examined.batch.versions);
     } catch (error) {
       // Not the batch's fault: it is not applied, and the session fails as without central.
       throw new SessionError(
         `batch after seq ${after} from ${this.#job.sourceNodeId} not applied: central could not say who may write it: ${describe(error)}`,
       );
     }
-    return { ...examined, acknowledged };
+    return { ...examined, senders, acknowledged };
   }
 
-  #apply(batch: ChangeBatch, refused: readonly RefusedVersion[]): void {
+  #apply(batch: ChangeBatch, refused: readonly RefusedVersion[], senders: SendersWord): void {
     // Close was asked while the batch was on its way: it never starts.
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const { db, store } = this.#options;
@@ -433,7 +439,7 @@ class Session {
         admit: (version, held) => {
           const wire = byId.get(version.id);
           if (!wire) return undefined;
-          const reason = writers.judge(wire, held);
+          const reason = writers.judge(wire, held, senders);
           if (reason !== undefined) {
             refusals.push({
               messageId: wire.id,

@@ -3,7 +3,7 @@
 // node already holds (a message's room, sender, origin node and creation time never change) and,
 // for a message new here, central's word (its sender was a member of the room when it was made;
 // its origin node stores the room). Central is asked at most once per batch, and only about
-// what the session has not learnt yet.
+// what the batch needs and the session has not learnt yet.
 import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HeldIdentity } from '../messageStore.ts';
@@ -25,14 +25,19 @@ export class UnjudgedVersionError extends Error {
   override readonly name = 'UnjudgedVersionError';
 }
 
-/** One per session: what central said stays known for the session's remaining batches. */
+/**
+ * Central's word on the senders of one batch's new messages: `room \n user \n at` -> was a
+ * member then. Per batch, not per session: each message comes once per pass, so keeping the
+ * answers would only grow with the session (a million entries for a million-message FULL sync).
+ */
+export type SendersWord = ReadonlyMap<string, boolean>;
+
+/** One per session: the rooms' storage nodes central named stay known for the whole session. */
 export class WriterRights {
   readonly #lookup: AuthorityLookup;
   readonly #held: (ids: string) => { id: string }[];
   /** roomId -> its storage nodes; an empty set for a room central does not know. */
   readonly #storage = new Map<string, ReadonlySet<string>>();
-  /** `room \n user \n at` -> was a member then. */
-  readonly #members = new Map<string, boolean>();
 
   constructor(db: NodeDb, lookup: AuthorityLookup) {
     this.#lookup = lookup;
@@ -44,10 +49,12 @@ export class WriterRights {
 
   /**
    * Learns from central what judging the batch's messages that are new here needs: one request
-   * at most, none when the session knows it all already. Rejects as the lookup does.
+   * at most, none when none is new here and the session knows their rooms. Returns the senders'
+   * answers, for `judge`; rejects as the lookup does.
    */
-  async learn(versions: readonly WrittenVersion[]): Promise<void> {
-    if (versions.length === 0) return;
+  async learn(versions: readonly WrittenVersion[]): Promise<SendersWord> {
+    const members = new Map<string, boolean>();
+    if (versions.length === 0) return members;
     const held = new Set(this.#held(JSON.stringify(versions.map((v) => v.id))).map((r) => r.id));
     const rooms = new Set<string>();
     const senders: { roomId: string; userId: string; at: number }[] = [];
@@ -56,29 +63,33 @@ export class WriterRights {
       if (held.has(v.id)) continue;
       if (!this.#storage.has(v.roomId)) rooms.add(v.roomId);
       const key = memberKey(v.roomId, v.senderId, v.createdAt);
-      if (this.#members.has(key) || asked.has(key)) continue;
+      if (asked.has(key)) continue;
       asked.add(key);
       senders.push({ roomId: v.roomId, userId: v.senderId, at: v.createdAt });
     }
-    if (rooms.size === 0 && senders.length === 0) return;
+    if (rooms.size === 0 && senders.length === 0) return members;
     const answer = await this.#lookup({ roomIds: [...rooms], senders });
     for (const room of rooms) this.#storage.set(room, new Set(answer.storageNodes[room] ?? []));
     senders.forEach((s, i) =>
-      this.#members.set(memberKey(s.roomId, s.userId, s.at), answer.senders[i] === true),
+      members.set(memberKey(s.roomId, s.userId, s.at), answer.senders[i] === true),
     );
+    return members;
   }
 
   /**
    * Why the version may not be written here, or undefined when it may. `held` is the row this
    * node holds (read in the transaction that would write the version); a version of a message new
-   * here needs `learn` to have seen it first, or UnjudgedVersionError is thrown.
+   * here needs `learn` to have seen it first (`senders` is what it returned), or
+   * UnjudgedVersionError is thrown.
    */
-  judge(version: WrittenVersion, held: HeldIdentity | undefined): string | undefined {
+  judge(
+    version: WrittenVersion,
+    held: HeldIdentity | undefined,
+    senders: SendersWord,
+  ): string | undefined {
     if (held) return changedIdentity(version, held);
     const storage = this.#storage.get(version.roomId);
-    const member = this.#members.get(
-      memberKey(version.roomId, version.senderId, version.createdAt),
-    );
+    const member = senders.get(memberKey(version.roomId, version.senderId, version.createdAt));
     if (storage === undefined || member === undefined) {
       throw new UnjudgedVersionError(
         `message ${version.id} became new here while its batch was checked with central`,
