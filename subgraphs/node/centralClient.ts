@@ -4,9 +4,12 @@
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
 import {
   NODE_VERIFY_PATH,
+  SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_REPORT_PATH,
+  type AuthorityAnswer,
+  type AuthorityQuery,
   type SyncReport,
   type SyncReportResponse,
   type VerifiedNode,
@@ -33,6 +36,11 @@ export interface CentralClient {
   verifyNodeKey(apiKey: string): Promise<VerifiedNode | null>;
   /** Progress or outcome of a session this node pulls in. */
   reportSync(report: SyncReport): Promise<SyncReportResponse>;
+  /**
+   * Who may write what, for versions a session received: the rooms' storage nodes now, and
+   * whether each sender was a member of its room when the message was made.
+   */
+  syncAuthority(query: AuthorityQuery): Promise<AuthorityAnswer>;
   /** Tells central that local writes changed these rooms (change-triggered sync). */
   roomsChanged(roomIds: readonly string[]): Promise<void>;
   /**
@@ -183,6 +191,13 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       }
       return { continue: body['continue'] };
     },
+    async syncAuthority(query) {
+      const body = await call(SYNC_AUTHORITY_PATH, {
+        method: 'POST',
+        body: JSON.stringify(query),
+      });
+      return parseAuthorityAnswer(body, query.senders.length);
+    },
     async roomsChanged(roomIds) {
       await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });
     },
@@ -206,6 +221,29 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         clearTimeout(timer);
       }
     },
+  };
+}
+
+/** Central's word on writers, or CentralUnavailableError: a half answer is no answer. */
+function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
+  const storage = isRecord(body) ? body['storageNodes'] : undefined;
+  const members = isRecord(body) ? body['senders'] : undefined;
+  if (
+    !isRecord(storage) ||
+    !Object.values(storage).every(
+      (nodes) => Array.isArray(nodes) && nodes.every((id) => typeof id === 'string'),
+    ) ||
+    !Array.isArray(members) ||
+    members.length !== senders ||
+    !members.every((member) => typeof member === 'boolean')
+  ) {
+    throw new CentralUnavailableError(
+      `central answered ${SYNC_AUTHORITY_PATH} without storageNodes and ${senders} sender answers`,
+    );
+  }
+  return {
+    storageNodes: storage as Record<string, readonly string[]>,
+    senders: members.map((member) => member === true),
   };
 }
 

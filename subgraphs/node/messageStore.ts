@@ -2,7 +2,6 @@
 // message row and appends its change-log row in ONE SQLite transaction, then, once it committed,
 // publishes the event subscriptions and sync listen to. Permission checks are the caller's: this
 // module keeps the data consistent, whoever asks.
-import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, gte, lt, lte, type SQL } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../lib/errors.ts';
@@ -10,10 +9,9 @@ import type { NodeDatabase, NodeQueryable } from './db/open.ts';
 import { messages, type ChangeOp, type MessageRow } from './db/schema.ts';
 import { decodeHlc, type HybridLogicalClock } from './hlc.ts';
 import type { MessageEvent, MessageEvents } from './messageEvents.ts';
+import { illFormedContent, sha256Hex } from './content.ts';
 
-export function sha256Hex(content: string): string {
-  return createHash('sha256').update(content, 'utf8').digest('hex');
-}
+export { sha256Hex };
 
 export interface NewMessage {
   readonly roomId: string;
@@ -35,6 +33,15 @@ export interface RemoteVersion {
   readonly originNode: string;
 }
 
+/** What a message keeps for life, as the row this node holds says. */
+export interface HeldIdentity {
+  readonly roomId: string;
+  readonly senderId: string;
+  readonly originNode: string;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
 export interface ApplyRemoteOptions {
   /**
    * The caller has checked every version already as `checkVersion` would (sync's
@@ -42,6 +49,13 @@ export interface ApplyRemoteOptions {
    * a second SHA-256 of every content.
    */
   readonly checked?: boolean;
+  /**
+   * Decides, inside the transaction and before any version is written, whether the version's
+   * writer may write it, given the row this node holds (undefined: the message is new here).
+   * A reason refuses the version: it is skipped (counted in neither `applied` nor `skipped`),
+   * and the caller keeps the reason aside as it sees fit.
+   */
+  readonly admit?: (version: RemoteVersion, held: HeldIdentity | undefined) => string | undefined;
   /**
    * Runs inside the batch's transaction, after the versions are written: sync stores the pair's
    * cursor here, so the cursor moves if and only if the batch committed.
@@ -112,8 +126,19 @@ function prepareStatements(db: NodeDatabase) {
     /** What deciding a remote version needs of the current one, and what the row keeps. */
     current: sqlite.prepare<
       [string],
-      { hlc: string; deleted_at: number | null; last_sync_attempt: number | null }
-    >('SELECT hlc, deleted_at, last_sync_attempt FROM messages WHERE id = ?'),
+      {
+        hlc: string;
+        deleted_at: number | null;
+        last_sync_attempt: number | null;
+        room_id: string;
+        sender_id: string;
+        origin_node: string;
+        created_at: number;
+      }
+    >(
+      `SELECT hlc, deleted_at, last_sync_attempt, room_id, sender_id, origin_node, created_at
+       FROM messages WHERE id = ?`,
+    ),
     /**
      * Every column but the id and last_sync_attempt takes the incoming version's value; another
      * node holds this version (it came from there), so it is SYNCED.
@@ -161,7 +186,9 @@ export class MessageStore {
     return getRow(this.#db, id);
   }
 
+  /** BAD_USER_INPUT for content that is not well-formed Unicode (see content.ts). */
   post(input: NewMessage): MessageRow {
+    requireWellFormed(input.content);
     const row = this.#write((tx) => {
       const at = new Date(this.#now());
       const contentHash = sha256Hex(input.content);
@@ -192,6 +219,7 @@ export class MessageStore {
 
   /** A new version with new content. NOT_FOUND for an unknown id, CONFLICT for a deleted message. */
   edit(id: string, content: string): MessageRow {
+    requireWellFormed(content);
     const row = this.#write((tx) => {
       const current = requireLive(tx, id);
       const at = new Date(this.#now());
@@ -256,10 +284,26 @@ export class MessageStore {
     const { current: currentStatement, upsertRemote } = this.#statements;
     const result = this.#write((tx) => {
       let applied = 0;
+      let refused = 0;
       const at = new Date(this.#now());
       for (const version of versions) {
         if (options.checked !== true) checkVersion(version);
         const current = currentStatement.get(version.id);
+        if (options.admit) {
+          const reason = options.admit(
+            version,
+            current && {
+              roomId: current.room_id,
+              senderId: current.sender_id,
+              originNode: current.origin_node,
+              createdAt: current.created_at,
+            },
+          );
+          if (reason !== undefined) {
+            refused += 1;
+            continue;
+          }
+        }
         const currentDeleted = current !== undefined && current.deleted_at !== null;
         if (
           current &&
@@ -307,7 +351,7 @@ export class MessageStore {
         applied += 1;
       }
       options.inTransaction?.(tx);
-      return { applied, skipped: versions.length - applied };
+      return { applied, skipped: versions.length - applied - refused };
     });
     this.#publish(events);
     return result;
@@ -384,7 +428,14 @@ function requireLive(db: NodeQueryable, id: string): MessageRow {
   return row;
 }
 
+function requireWellFormed(content: string): void {
+  const reason = illFormedContent(content);
+  if (reason !== undefined) throw appError('BAD_USER_INPUT', reason);
+}
+
 function checkVersion(version: RemoteVersion): void {
+  const illFormed = illFormedContent(version.content);
+  if (illFormed !== undefined) throw new Error(`version of message ${version.id}: ${illFormed}`);
   if (sha256Hex(version.content) !== version.contentHash) {
     throw new Error(
       `version of message ${version.id} has a content hash that does not match its content`,

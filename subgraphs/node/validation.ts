@@ -2,6 +2,7 @@
 // with its code (BAD_USER_INPUT, PAYLOAD_TOO_LARGE) naming the argument and the rule, before
 // anything is read from central or written.
 import { appError } from '../../lib/errors.ts';
+import { illFormedContent } from './content.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -15,9 +16,14 @@ export function id(raw: string, what: string): string {
   return raw.toLowerCase();
 }
 
-/** Non-blank, at most `maxChars` characters (Unicode code points, not UTF-16 units). */
+/**
+ * Non-blank, well-formed Unicode (no lone UTF-16 surrogate: it has no UTF-8 form to store and
+ * hash), at most `maxChars` characters (Unicode code points, not UTF-16 units).
+ */
 export function content(raw: string, maxChars: number): string {
   if (raw.trim() === '') throw appError('BAD_USER_INPUT', 'content must not be empty');
+  const illFormed = illFormedContent(raw);
+  if (illFormed !== undefined) throw appError('BAD_USER_INPUT', illFormed);
   // Cheap bound first: a string has at least length/2 code points.
   const chars = raw.length > maxChars * 2 ? raw.length : [...raw].length;
   if (chars > maxChars) {

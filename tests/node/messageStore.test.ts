@@ -100,6 +100,21 @@ describe('writes and their change-log rows', () => {
     ]);
   });
 
+  it('refuses content with a lone surrogate at post and edit, writing nothing', () => {
+    const posted = f.store.post({ roomId: ROOM, senderId: ALICE, content: 'fine' });
+    const rows = countRows(f.db, 'change_log');
+    const refusal = {
+      extensions: { code: 'BAD_USER_INPUT' },
+      message: 'content is not valid Unicode: lone UTF-16 surrogate \\ud800 at character 1',
+    };
+    expect(() => f.store.post({ roomId: ROOM, senderId: ALICE, content: '\ud800' })).toThrow(
+      expect.objectContaining(refusal),
+    );
+    expect(() => f.store.edit(posted.id, '\ud800')).toThrow(expect.objectContaining(refusal));
+    expect(f.store.get(posted.id)?.content).toBe('fine');
+    expect(countRows(f.db, 'change_log')).toBe(rows);
+  });
+
   it('refuses to edit a tombstone', () => {
     const posted = f.store.post({ roomId: ROOM, senderId: ALICE, content: 'hello' });
     f.store.delete(posted.id);
@@ -164,6 +179,32 @@ describe('applyRemote', () => {
     ]);
     // A local edit afterwards is newer than anything seen from the peer.
     expect(f.store.edit(id, 'local edit').hlc > v2.hlc).toBe(true);
+  });
+
+  it('skips a version `admit` refuses, given the identity of the row held', () => {
+    const v1 = remoteVersion({ id, hlc: hlcAt(-500) });
+    const seen: unknown[] = [];
+    expect(
+      f.store.applyRemote([v1], {
+        admit: (_version, held) => {
+          seen.push(held);
+          return 'not allowed';
+        },
+      }),
+    ).toEqual({ applied: 0, skipped: 0 });
+    expect(f.store.get(id)).toBeUndefined();
+    f.store.applyRemote([v1]);
+    const moved = remoteVersion({ id, hlc: hlcAt(-100), roomId: 'elsewhere' });
+    expect(
+      f.store.applyRemote([moved], { admit: (_v, held) => (seen.push(held), undefined) }),
+    ).toEqual({
+      applied: 1,
+      skipped: 0,
+    });
+    expect(seen).toEqual([
+      undefined,
+      { roomId: ROOM, senderId: ALICE, originNode: PEER, createdAt: v1.createdAt.getTime() },
+    ]);
   });
 
   it('never lets an edit resurrect a tombstone, whatever the clocks say', () => {

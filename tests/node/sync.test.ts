@@ -1,8 +1,9 @@
 // Sync between real nodes in one process: each node is a real HTTP server with its own SQLite
 // file, started against a real central; the target pulls from the source's change feed over HTTP.
-// The nodes' central client answers two calls from this file: the key check (a table of the keys
-// central issued, so a test can take central "down" or revoke a key) and the sync reports (a
-// list, so a test can read every report and answer `continue: false`); sessions are handed to the
+// The nodes' central client answers three calls from this file: the key check (a table of the keys
+// central issued, so a test can take central "down" or revoke a key), the sync reports (a
+// list, so a test can read every report and answer `continue: false`) and the writer checks
+// (every room is stored by every node here, every sender a member); sessions are handed to the
 // puller directly instead of through central's job stream. Central's real key check is tested
 // once below; central's side of sessions is tested with central's own tests.
 import { randomUUID } from 'node:crypto';
@@ -75,6 +76,13 @@ async function startSyncNode(name: string, extra: Partial<NodeOptions> = {}): Pr
       reports.push(report);
       return Promise.resolve({ continue: continueSession(report) });
     },
+    syncAuthority(query) {
+      const nodeIds = [...issuedKeys.values()].map((n) => n.nodeId);
+      return Promise.resolve({
+        storageNodes: Object.fromEntries(query.roomIds.map((room) => [room, nodeIds])),
+        senders: query.senders.map(() => true),
+      });
+    },
     async roomsChanged() {},
     openSyncJobs: () => Promise.reject(new Error('not used: sync is off in these tests')),
   };
@@ -101,6 +109,20 @@ beforeAll(async () => {
   b = await startSyncNode('sync-b');
   c = await startSyncNode('sync-c');
 });
+
+/** A source that serves whatever `batch(after)` returns as its change feed. */
+async function hostileSource(batch: (after: number) => unknown): Promise<string> {
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const body =
+      url.pathname === SYNC_CHANGES_PATH ? batch(Number(url.searchParams.get('after'))) : {};
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  });
+  const port = await listen(server, 0);
+  leftovers.add(server, (s) => new Promise<void>((resolve) => s.close(() => resolve())));
+  return `http://127.0.0.1:${port}`;
+}
 
 function newRoom(): string {
   return `room-${randomUUID()}`;
@@ -575,18 +597,37 @@ describe('pulling', () => {
     expect(rows(b, other)).toEqual([]);
   });
 
-  it('refuses a batch with a wrong content hash whole: FAILED with the reason, target unchanged', async () => {
+  it('quarantines a version with a wrong content hash, applies the rest, and moves on', async () => {
     const room = newRoom();
     const good = post(a, room, 'fine');
     const bad = post(a, room, 'will be tampered with');
     a.node.db.sqlite.prepare("UPDATE messages SET content = 'tampered' WHERE id = ?").run(bad.id);
-    const before = snapshot(b.node.db);
-    const cursor = readCursor(b.node.db.db, a.node.nodeId, [room]);
 
     const outcome = await pull(b, a, [room]);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 1, quarantined: 1 });
+    const reason = `contentHash: ${bad.contentHash} is not the SHA-256 of the content`;
+    expect(reportsOf(outcome.sessionId).flatMap((r) => r.quarantined ?? [])).toEqual([
+      { messageId: bad.id, roomId: room, hlc: bad.hlc, seq: expect.any(Number), reason },
+    ]);
+    expect(b.node.store.get(good.id)?.content).toBe('fine');
+    expect(b.node.store.get(bad.id)).toBeUndefined();
+    expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(head(a));
+  });
+
+  it('refuses a batch whose seqs are out of order whole: FAILED with the reason, target unchanged', async () => {
+    const room = newRoom();
+    post(a, room, 'fine');
+    const source = await hostileSource((after) => ({
+      sourceNodeId: a.node.nodeId,
+      versions: [{ seq: after + 2 }, { seq: after + 1 }],
+      nextAfter: after + 2,
+      headSeq: after + 2,
+    }));
+    const before = snapshot(b.node.db);
+    const outcome = await b.node.puller.enqueue({ ...job(b, a, [room]), sourceUrl: source });
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatch(
-      /^batch after seq \d+ from .+ refused, nothing of it applied: versions\[1\]\.contentHash: [0-9a-f]{64} is not the SHA-256 of the content$/,
+      /^batch after seq \d+ from .+ refused, nothing of it applied: versions\[1\]\.seq: \d+ is not greater than the previous seq \d+$/,
     );
     expect(reportsOf(outcome.sessionId).at(-1)).toMatchObject({
       status: 'FAILED',
@@ -594,8 +635,6 @@ describe('pulling', () => {
       applied: [],
     });
     expect(snapshot(b.node.db)).toEqual(before);
-    expect(b.node.store.get(good.id)).toBeUndefined();
-    expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(cursor);
   });
 
   it('a source that refuses the key fails the session with the reason, target unchanged', async () => {

@@ -5,6 +5,7 @@ import type { WireVersion } from '../../lib/syncProtocol.ts';
 import { encodeHlc } from '../../subgraphs/node/hlc.ts';
 import { sha256Hex } from '../../subgraphs/node/messageStore.ts';
 import {
+  examineChangeBatch,
   InvalidBatchError,
   validateChangeBatch,
   type BatchExpectations,
@@ -225,6 +226,75 @@ describe('validateChangeBatch', () => {
     const value = batch([version(), version({ seq: 2, id: ID_2, content: 'changed' })]);
     expect(refusal(value)).toBe(
       `versions[1].contentHash: ${sha256Hex('hello')} is not the SHA-256 of the content`,
+    );
+  });
+
+  it('refuses content with a lone surrogate even when its hash matches', () => {
+    expect(
+      refusal(batch([version({ content: 'a\ud800', contentHash: sha256Hex('a\ud800') })])),
+    ).toBe(
+      'versions[0].content: content is not valid Unicode: lone UTF-16 surrogate \\ud800 at character 2',
+    );
+  });
+});
+
+describe('examineChangeBatch', () => {
+  it('keeps the versions that pass and lists the refused ones, with what it could read of them', () => {
+    const future = encodeHlc({ physical: NOW + 120_000, logical: 0, node: 'node-a' });
+    const ID_3 = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d';
+    const bad = version({ seq: 2, id: ID_2, contentHash: sha256Hex('other') });
+    const examined = examineChangeBatch(
+      batch([
+        version(),
+        bad,
+        version({ seq: 3, id: 'nope', roomId: 42 }),
+        version({ seq: 4, id: ID_3, roomId: 'room-2' }),
+        version({ seq: 5, id: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5e', hlc: future }),
+      ]),
+      expected,
+    );
+    expect(examined.batch).toEqual(batch([version()]));
+    expect(
+      examined.refused.map(({ json, ...rest }) => ({ ...rest, json: JSON.parse(json) })),
+    ).toEqual([
+      {
+        index: 1,
+        seq: 2,
+        messageId: ID_2,
+        roomId: 'room-1',
+        hlc: bad.hlc,
+        reason: `contentHash: ${sha256Hex('other')} is not the SHA-256 of the content`,
+        json: bad,
+      },
+      {
+        index: 2,
+        seq: 3,
+        messageId: 'nope',
+        roomId: '',
+        hlc: bad.hlc,
+        reason: 'id: expected a lowercase UUID, got "nope"',
+        json: expect.objectContaining({ roomId: 42 }),
+      },
+      expect.objectContaining({
+        seq: 4,
+        reason: "roomId: room room-2 is not one of the session's rooms",
+      }),
+      expect.objectContaining({
+        seq: 5,
+        reason: `hlc: ${future} is 120000 ms ahead of this node's clock (at most 60000 ms allowed)`,
+      }),
+    ]);
+  });
+
+  it('still refuses the batch whole for faults of the batch itself', () => {
+    expect(() =>
+      examineChangeBatch(batch([version({ seq: 2 }), version({ seq: 1, id: ID_2 })]), expected),
+    ).toThrow('versions[1].seq: 1 is not greater than the previous seq 2');
+    expect(() => examineChangeBatch(batch([version({ seq: 'x' })]), expected)).toThrow(
+      'versions[0].seq: expected a non-negative integer, got "x"',
+    );
+    expect(() => examineChangeBatch(batch([42]), expected)).toThrow(
+      'versions[0]: expected an object, got number',
     );
   });
 });

@@ -616,7 +616,7 @@ describe('sync across real processes', () => {
     }, 120_000);
   });
 
-  it('refuses a bad batch or an unknown key whole: session FAILED with the reason, target unchanged', async () => {
+  it('quarantines bad versions (session COMPLETED, reason kept), refuses a disordered batch or an unknown key whole; target unchanged', async () => {
     // An unknown key at a real node's feed.
     const refused = await fetch(`${a.url}${SYNC_CHANGES_PATH}?after=0&rooms=${r1}`, {
       headers: { [NODE_KEY_HEADER]: 'sbk_not-a-key' },
@@ -629,7 +629,9 @@ describe('sync across real processes', () => {
         'mutation { registerNode(name: "impostor", url: "http://127.0.0.1:1") { node { id } apiKey } }',
       ),
     ).registerNode;
-    let mode: 'hash' | 'malformed' = 'hash';
+    // The impostor's change log: each step below appends to it, and its feed serves what is after
+    // the cursor asked, so a step that applied is not served again.
+    const log: unknown[] = [];
     const version: WireVersion = {
       seq: 1,
       op: 'create',
@@ -645,17 +647,15 @@ describe('sync across real processes', () => {
       originNode: registered.node.id,
     };
     const server = createServer((req, res) => {
+      const after = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('after') ?? 0);
+      const head = Math.max(after, ...log.map((v) => (v as WireVersion).seq));
       const body: ChangeBatch | RoomDigests = req.url?.startsWith(SYNC_DIGESTS_PATH)
         ? { digests: {} }
         : {
             sourceNodeId: registered.node.id,
-            versions: [
-              mode === 'hash'
-                ? version
-                : ({ ...version, contentHash: sha256('forged'), createdAt: 'yesterday' } as never),
-            ],
-            nextAfter: 1,
-            headSeq: 1,
+            versions: log.filter((v) => (v as WireVersion).seq > after) as WireVersion[],
+            nextAfter: head,
+            headSeq: head,
           };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -668,12 +668,36 @@ describe('sync across real processes', () => {
     const pulse = setInterval(() => void beat(), 100);
     leftovers.defer(() => clearInterval(pulse));
 
+    const quarantined = (): Array<{ seq: number; message_id: string; reason: string }> => {
+      const db = new Database(databaseFile(cluster.dataDir, b.name), { readonly: true });
+      try {
+        return db
+          .prepare('SELECT seq, message_id, reason FROM sync_quarantine WHERE source_node_id = ?')
+          .all(registered.node.id) as Array<{ seq: number; message_id: string; reason: string }>;
+      } finally {
+        db.close();
+      }
+    };
     const before = sqliteRows(b, [r1, r2]);
-    for (const [which, reason] of [
-      ['hash', /content ?hash/i],
-      ['malformed', /createdAt/],
-    ] as const) {
-      mode = which;
+    const steps = [
+      ['hash', [version], /^contentHash: f{64} is not the SHA-256 of the content$/],
+      [
+        'malformed',
+        [{ ...version, seq: 2, contentHash: sha256('forged'), createdAt: 'yesterday' }],
+        /^createdAt: expected epoch milliseconds/,
+      ],
+      [
+        'disorder',
+        [
+          { ...version, seq: 4 },
+          { ...version, seq: 3 },
+        ],
+        /versions\[1\]\.seq: 3 is not greater than the previous seq 4/,
+      ],
+    ] as const;
+    const reasons: RegExp[] = [];
+    for (const [which, versions, reason] of steps) {
+      log.push(...versions);
       const sessions = ok(
         await central<{ triggerSync: Session[] }>(
           `mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { ${SESSION} } }`,
@@ -689,8 +713,21 @@ describe('sync across real processes', () => {
         (s) => s.status === 'FAILED' || s.status === 'COMPLETED',
         'the forged session to end',
       );
-      expect(ended.status).toBe('FAILED');
-      expect(ended.error).toMatch(reason);
+      if (which === 'disorder') {
+        expect(ended.status).toBe('FAILED');
+        expect(ended.error).toMatch(reason);
+      } else {
+        // One bad version is kept aside with its reason; the pair goes on syncing.
+        expect(ended.status).toBe('COMPLETED');
+        reasons.push(reason);
+        expect(quarantined()).toEqual(
+          reasons.map((r, i) => ({
+            seq: i + 1,
+            message_id: version.id,
+            reason: expect.stringMatching(r),
+          })),
+        );
+      }
       expect(sqliteRows(b, [r1, r2])).toEqual(before);
     }
     clearInterval(pulse);

@@ -71,6 +71,32 @@ export const syncCursors = sqliteTable(
   (t) => [primaryKey({ columns: [t.sourceNodeId, t.roomId] })],
 );
 
+/**
+ * Versions a source sent that this node refused to apply (sync/quarantine.ts): kept aside, with
+ * why, instead of failing the whole batch. One row per version (the source's seq); removed when
+ * the same source later sends a version of the message that is valid and applies. The id, room
+ * and HLC are '' when the version had no usable value for them.
+ */
+export const syncQuarantine = sqliteTable(
+  'sync_quarantine',
+  {
+    sourceNodeId: text('source_node_id').notNull(),
+    /** The source's change-log seq of the version. */
+    seq: integer('seq').notNull(),
+    messageId: text('message_id').notNull(),
+    roomId: text('room_id').notNull(),
+    hlc: text('hlc').notNull(),
+    reason: text('reason').notNull(),
+    /** The version exactly as received, as JSON. */
+    version: text('version').notNull(),
+    quarantinedAt: timestamp('quarantined_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sourceNodeId, t.seq] }),
+    index('sync_quarantine_message_idx').on(t.sourceNodeId, t.messageId),
+  ],
+);
+
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),
@@ -80,3 +106,4 @@ export const meta = sqliteTable('meta', {
 export type MessageRow = typeof messages.$inferSelect;
 export type ChangeLogRow = typeof changeLog.$inferSelect;
 export type SyncCursorRow = typeof syncCursors.$inferSelect;
+export type SyncQuarantineRow = typeof syncQuarantine.$inferSelect;

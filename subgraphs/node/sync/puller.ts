@@ -1,6 +1,8 @@
 // The target side of sync: runs the sessions central assigns to this node. A session pulls the
-// source's change log since the pair's cursor, batch by batch; each batch is validated whole,
-// then applied with the cursor in the same SQLite transaction, then reported to central. One
+// source's change log since the pair's cursor, batch by batch; each batch is validated (a faulty
+// batch is refused whole; a faulty version, or one its writer had no right to write, is
+// quarantined while the rest applies), then applied with the cursor and the quarantine rows in the
+// same SQLite transaction, then reported to central. One
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
 import type { Logger } from '../../../lib/log.ts';
@@ -12,6 +14,7 @@ import {
   type AppliedChange,
   type HeldVersion,
   type ChangeBatch,
+  type QuarantinedVersion,
   type RoomDigests,
   type SyncJob,
   type SyncReport,
@@ -24,7 +27,13 @@ import type { HybridLogicalClock } from '../hlc.ts';
 import type { MessageStore, RemoteVersion } from '../messageStore.ts';
 import { readCursor, saveCursor } from './cursors.ts';
 import { differingRooms, roomDigests } from './digest.ts';
-import { validateChangeBatch, type BatchExpectations } from './validateBatch.ts';
+import { Quarantine, type Refusal } from './quarantine.ts';
+import {
+  examineChangeBatch,
+  type BatchExpectations,
+  type RefusedVersion,
+} from './validateBatch.ts';
+import { WriterRights, type SendersWord } from './writerRights.ts';
 
 export interface PullerOptions {
   readonly db: NodeDb;
@@ -33,7 +42,8 @@ export interface PullerOptions {
   readonly clock: HybridLogicalClock;
   /** This node's API key, presented to the source (which checks it through central). */
   readonly apiKey: string;
-  readonly central: Pick<CentralClient, 'reportSync'>;
+  /** Takes the reports, and says who may write what (`syncAuthority`, once per batch at most). */
+  readonly central: Pick<CentralClient, 'reportSync' | 'syncAuthority'>;
   /** Versions asked per batch when a job does not say (a job's `batchSize` wins). @default 1000 */
   readonly batchSize?: number;
   /** Timeout of each request to a source node. @default 30000 */
@@ -58,6 +68,8 @@ export interface SessionOutcome {
   readonly messagesSynced: number;
   /** Versions that changed this node. */
   readonly applied: number;
+  /** Versions refused and kept aside (quarantined) in this session. */
+  readonly quarantined: number;
   /** The pair's cursor at the end. */
   readonly cursor: number;
   readonly digestsMatch?: boolean;
@@ -100,9 +112,11 @@ export class Puller {
   readonly #known = new Set<string>();
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
+  readonly #quarantine: Quarantine;
 
   constructor(options: PullerOptions) {
     this.#options = options;
+    this.#quarantine = new Quarantine(options.db);
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
   }
@@ -146,7 +160,13 @@ export class Puller {
   }
 
   async #run(job: SyncJob): Promise<SessionOutcome> {
-    const session = new Session(job, this.#options, this.#now, this.#closing.signal);
+    const session = new Session(
+      job,
+      this.#options,
+      this.#quarantine,
+      this.#now,
+      this.#closing.signal,
+    );
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
     this.#log.info(
       `sync ${job.sessionId}: ${job.syncType} from ${job.sourceNodeId} (${job.roomIds.length} rooms)`,
@@ -155,6 +175,7 @@ export class Puller {
       const outcome = await session.run();
       this.#log.info(
         `sync ${job.sessionId}: COMPLETED, ${outcome.messagesSynced} checked, ${outcome.applied} applied` +
+          (outcome.quarantined > 0 ? `, ${outcome.quarantined} quarantined` : '') +
           (outcome.digestsMatch === false ? ', digests differ' : ''),
       );
       return outcome;
@@ -183,15 +204,21 @@ class Session {
   readonly #closing: AbortSignal;
   readonly #batchSize: number;
   readonly #timeoutMs: number;
+  readonly #quarantine: Quarantine;
+  readonly #writers: WriterRights;
   #cursor = 0;
   #synced = 0;
   #appliedCount = 0;
+  #quarantinedCount = 0;
   #total: number | undefined;
   #headSeq: number | undefined;
   /** Applied but not yet accepted by central (a report failed): sent with the next one. */
   #unreported: AppliedChange[] = [];
   /** FULL: versions that changed nothing here, not yet accepted by central (for its index). */
   #unreportedHeld: HeldVersion[] = [];
+  /** Quarantined, and released from quarantine, not yet accepted by central. */
+  #unreportedQuarantined: QuarantinedVersion[] = [];
+  #unreportedReleased: string[] = [];
   /** The tail of the report queue: reports are sent one at a time, in order. */
   #reports: Promise<unknown> = Promise.resolve();
   /** The IN_PROGRESS report sent in the background, until it settles. */
@@ -199,9 +226,17 @@ class Session {
   /** Why the background report failed, or central's stop: thrown at the next step. */
   #reportFailure: Error | undefined;
 
-  constructor(job: SyncJob, options: PullerOptions, now: () => number, closing: AbortSignal) {
+  constructor(
+    job: SyncJob,
+    options: PullerOptions,
+    quarantine: Quarantine,
+    now: () => number,
+    closing: AbortSignal,
+  ) {
     this.#job = job;
     this.#options = options;
+    this.#quarantine = quarantine;
+    this.#writers = new WriterRights(options.db, (query) => options.central.syncAuthority(query));
     this.#now = now;
     this.#closing = closing;
     this.#batchSize =
@@ -257,6 +292,7 @@ class Session {
       status,
       messagesSynced: this.#synced,
       applied: this.#appliedCount,
+      quarantined: this.#quarantinedCount,
       cursor: this.#cursor,
       ...(error === undefined ? {} : { error }),
     };
@@ -288,11 +324,11 @@ class Session {
     let received = 0;
     let next = this.#fetchBatch(this.#cursor, first);
     for (;;) {
-      const { batch, acknowledged } = await next;
+      const { batch, refused, senders, acknowledged } = await next;
       if (first && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
       first = false;
       this.#throwIfReportFailed();
-      const empty = batch.versions.length === 0;
+      const empty = batch.versions.length === 0 && refused.length === 0;
       // A batch that did not reach the source's head has more behind it: ask now. One that did
       // is followed by a request sent after the apply, which acknowledges it (an incremental
       // session's common case: one batch, then the empty one).
@@ -302,8 +338,8 @@ class Session {
         // Handled here so a failed apply leaves no unhandled rejection; awaited as usual above.
         next.catch(() => {});
       }
-      this.#apply(batch);
-      received += batch.versions.length;
+      this.#apply(batch, refused, senders);
+      received += batch.versions.length + refused.length;
       if (empty) {
         // The last request acknowledges the whole session; one sent ahead of an apply did not.
         if (acknowledged >= this.#cursor) return received;
@@ -320,7 +356,12 @@ class Session {
     after: number,
     count: boolean,
     acknowledged = after,
-  ): Promise<{ batch: ChangeBatch; acknowledged: number }> {
+  ): Promise<{
+    batch: ChangeBatch;
+    refused: readonly RefusedVersion[];
+    senders: SendersWord;
+    acknowledged: number;
+  }> {
     const query = new URLSearchParams({
       after: String(after),
       limit: String(this.#batchSize),
@@ -337,21 +378,41 @@ class Session {
       maxDriftMs: this.#options.clock.maxDriftMs,
       now: this.#now(),
     };
+    let examined: ReturnType<typeof examineChangeBatch>;
     try {
-      return { batch: validateChangeBatch(body, expected), acknowledged };
+      examined = examineChangeBatch(body, expected);
     } catch (error) {
       throw new SessionError(
         `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
       );
     }
+    let senders: SendersWord;
+    try {
+      senders = await this.#writers.learn(examined.batch.versions);
+    } catch (error) {
+      // Not the batch's fault: it is not applied, and the session fails as without central.
+      throw new SessionError(
+        `batch after seq ${after} from ${this.#job.sourceNodeId} not applied: central could not say who may write it: ${describe(error)}`,
+      );
+    }
+    return { ...examined, senders, acknowledged };
   }
 
-  #apply(batch: ChangeBatch): void {
+  #apply(batch: ChangeBatch, refused: readonly RefusedVersion[], senders: SendersWord): void {
     // Close was asked while the batch was on its way: it never starts.
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const { db, store } = this.#options;
     const source = this.#job.sourceNodeId;
     const byId = new Map(batch.versions.map((version) => [version.id, version]));
+    const refusals: Refusal[] = refused.map((r) => ({
+      messageId: r.messageId,
+      roomId: r.roomId,
+      hlc: r.hlc,
+      seq: r.seq,
+      reason: r.reason,
+      json: r.json,
+    }));
+    const writers = this.#writers;
     const versions: RemoteVersion[] = batch.versions.map((v) => ({
       id: v.id,
       roomId: v.roomId,
@@ -368,10 +429,29 @@ class Session {
     // batch wrote, i.e. exactly the versions that changed this node.
     const seqBefore = lastSeq(db.db);
     const applied: AppliedChange[] = [];
+    let quarantined: QuarantinedVersion[] = [];
+    let released: string[] = [];
+    const at = this.#now();
     try {
       store.applyRemote(versions, {
-        // validateChangeBatch checked every version (hash, tombstone, clock) before this.
+        // examineChangeBatch checked every version (hash, tombstone, clock) before this.
         checked: true,
+        admit: (version, held) => {
+          const wire = byId.get(version.id);
+          if (!wire) return undefined;
+          const reason = writers.judge(wire, held, senders);
+          if (reason !== undefined) {
+            refusals.push({
+              messageId: wire.id,
+              roomId: wire.roomId,
+              hlc: wire.hlc,
+              seq: wire.seq,
+              reason,
+              json: JSON.stringify(wire),
+            });
+          }
+          return reason;
+        },
         inTransaction: (tx) => {
           saveCursor(tx, source, this.#job.roomIds, batch.nextAfter, new Date(this.#now()));
           const rows = db.sqlite
@@ -397,6 +477,15 @@ class Session {
                 row.op === 'create' ? 'CREATE' : version.deletedAt !== null ? 'DELETE' : 'UPDATE',
             });
           }
+          released = this.#quarantine.release(
+            source,
+            applied.map((change) => ({
+              messageId: change.messageId,
+              seq: byId.get(change.messageId)?.seq ?? 0,
+            })),
+          );
+          refusals.sort((x, y) => x.seq - y.seq);
+          quarantined = this.#quarantine.keep(source, refusals, at);
         },
       });
     } catch (error) {
@@ -406,13 +495,25 @@ class Session {
     }
     this.#cursor = batch.nextAfter;
     this.#headSeq = batch.headSeq;
-    this.#synced += batch.versions.length;
+    this.#synced += batch.versions.length + refused.length;
     this.#appliedCount += applied.length;
     this.#unreported.push(...applied);
+    this.#quarantinedCount += quarantined.length;
+    this.#unreportedQuarantined.push(...quarantined);
+    this.#unreportedReleased.push(...released);
+    for (const q of quarantined) {
+      this.#options.log.warn(
+        `sync ${this.#job.sessionId}: quarantined message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${source}: ${q.reason}`,
+      );
+    }
     if (this.#job.syncType === 'FULL') {
-      const changed = new Set(applied.map((change) => change.messageId));
+      // Refused versions are no one's to index: only what this node holds is reported as held.
+      const skip = new Set([
+        ...applied.map((change) => change.messageId),
+        ...refusals.map((r) => r.messageId),
+      ]);
       for (const v of batch.versions) {
-        if (changed.has(v.id)) continue;
+        if (skip.has(v.id)) continue;
         this.#unreportedHeld.push({
           messageId: v.id,
           roomId: v.roomId,
@@ -444,7 +545,12 @@ class Session {
    */
   async #reportInBackground(): Promise<void> {
     if (this.#inFlight) {
-      if (this.#unreported.length + this.#unreportedHeld.length < REPORT_BACKLOG) return;
+      const backlog =
+        this.#unreported.length +
+        this.#unreportedHeld.length +
+        this.#unreportedQuarantined.length +
+        this.#unreportedReleased.length;
+      if (backlog < REPORT_BACKLOG) return;
       await this.#inFlight;
       this.#throwIfReportFailed();
     }
@@ -496,19 +602,25 @@ class Session {
     while (
       fields.status !== 'IN_PROGRESS' &&
       (this.#unreported.length > MAX_APPLIED_PER_REPORT ||
-        this.#unreportedHeld.length > MAX_APPLIED_PER_REPORT)
+        this.#unreportedHeld.length > MAX_APPLIED_PER_REPORT ||
+        this.#unreportedQuarantined.length > MAX_APPLIED_PER_REPORT ||
+        this.#unreportedReleased.length > MAX_APPLIED_PER_REPORT)
     ) {
       const response = await this.#send({ status: 'IN_PROGRESS' }, attempts);
       if (!response.continue) return response;
     }
     const applied = this.#unreported.slice(0, MAX_APPLIED_PER_REPORT);
     const held = this.#unreportedHeld.slice(0, MAX_APPLIED_PER_REPORT);
+    const quarantined = this.#unreportedQuarantined.slice(0, MAX_APPLIED_PER_REPORT);
+    const released = this.#unreportedReleased.slice(0, MAX_APPLIED_PER_REPORT);
     const report: SyncReport = {
       sessionId: this.#job.sessionId,
       messagesSynced: this.#synced,
       ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
       applied,
       ...(held.length === 0 ? {} : { held }),
+      ...(quarantined.length === 0 ? {} : { quarantined }),
+      ...(released.length === 0 ? {} : { released }),
       cursor: this.#cursor,
       ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
       ...fields,
@@ -518,6 +630,8 @@ class Session {
         const response = await this.#options.central.reportSync(report);
         this.#unreported = this.#unreported.slice(applied.length);
         this.#unreportedHeld = this.#unreportedHeld.slice(held.length);
+        this.#unreportedQuarantined = this.#unreportedQuarantined.slice(quarantined.length);
+        this.#unreportedReleased = this.#unreportedReleased.slice(released.length);
         return response;
       } catch (error) {
         if (attempt >= attempts || this.#closing.aborted) {
@@ -583,7 +697,7 @@ class Session {
 }
 
 function emptyOutcome(sessionId: string, status: SessionOutcome['status']): SessionOutcome {
-  return { sessionId, status, messagesSynced: 0, applied: 0, cursor: 0 };
+  return { sessionId, status, messagesSynced: 0, applied: 0, quarantined: 0, cursor: 0 };
 }
 
 function parseDigests(body: unknown): RoomDigests {

@@ -1,9 +1,12 @@
-// Validation of a change batch received from a source node, BEFORE anything of it is applied: a
-// batch is accepted or refused whole, and the refusal names the first thing wrong, with its place
-// (`versions[3].contentHash: ...`), so a FAILED session tells an operator exactly why.
+// Validation of a change batch received from a source node, BEFORE anything of it is applied. A
+// fault of the batch itself (its shape, its source, its seqs, its size) refuses it whole: nothing
+// of it can be trusted to be what was asked. A fault of one VERSION refuses only that version: it
+// is quarantined by the puller (sync/quarantine.ts) while the rest of the batch applies. Every
+// refusal names what is wrong, with its place (`versions[3]: ...`, `contentHash: ...`), so a
+// FAILED session or a quarantined version tells an operator exactly why.
 import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
+import { illFormedContent, sha256Hex } from '../content.ts';
 import { decodeHlc, HlcError } from '../hlc.ts';
-import { sha256Hex } from '../messageStore.ts';
 import { changeOps } from '../db/schema.ts';
 
 export class InvalidBatchError extends Error {
@@ -26,18 +29,41 @@ export interface BatchExpectations {
   readonly now: number;
 }
 
+/** A version refused on its own; its identifying fields are '' when it had no usable value. */
+export interface RefusedVersion {
+  /** Its place in the batch. */
+  readonly index: number;
+  readonly seq: number;
+  readonly messageId: string;
+  readonly roomId: string;
+  readonly hlc: string;
+  /** `field: what is wrong`. */
+  readonly reason: string;
+  /** The version as received (JSON), kept with its quarantine row. */
+  readonly json: string;
+}
+
+export interface ExaminedBatch {
+  /** The batch, with only the versions that passed. */
+  readonly batch: ChangeBatch;
+  /** In batch order. */
+  readonly refused: readonly RefusedVersion[];
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_ID_CHARS = 200;
 
 /**
- * Returns the value as a ChangeBatch, or throws InvalidBatchError saying what is wrong: a field
- * missing or of the wrong type, a content hash that is not SHA-256 of the content, a tombstone
- * with content, a malformed HLC, seqs out of order or outside (after, nextAfter], the same
- * message twice, and with `expected`: another source, more versions than asked, a room outside
- * the job, an HLC too far in the future.
+ * Splits a batch into the versions that pass and the ones refused, or throws InvalidBatchError
+ * when the batch itself is at fault: not an object of the right shape, another source (with
+ * `expected`), `nextAfter` below the cursor, more versions than asked, a version that is not an
+ * object or has no valid seq, seqs out of order or outside (after, nextAfter], the same message
+ * twice. A version is refused for a field missing or of the wrong type, content that is not
+ * well-formed Unicode, a content hash that is not SHA-256 of the content, a tombstone with
+ * content, a malformed HLC, and with `expected`: a room outside the job, an HLC too far ahead.
  */
-export function validateChangeBatch(value: unknown, expected?: BatchExpectations): ChangeBatch {
+export function examineChangeBatch(value: unknown, expected?: BatchExpectations): ExaminedBatch {
   const batch = record(value, 'batch');
   const sourceNodeId = idString(batch['sourceNodeId'], 'sourceNodeId');
   const nextAfter = seqNumber(batch['nextAfter'], 'nextAfter');
@@ -60,85 +86,133 @@ export function validateChangeBatch(value: unknown, expected?: BatchExpectations
     }
   }
 
-  const rooms = expected ? new Set(expected.roomIds) : undefined;
+  // The batch's own order first: a version is only worth judging in a batch that is what was asked.
+  const items: Record<string, unknown>[] = [];
+  const seqs: number[] = [];
   const seen = new Set<string>();
   let previousSeq = expected?.after ?? 0;
-  const versions = list.map((item: unknown, i): WireVersion => {
+  for (const [i, item] of (list as unknown[]).entries()) {
     const at = `versions[${i}]`;
-    const version = checkVersion(item, at);
-    if (version.seq <= previousSeq) {
-      fail(`${at}.seq: ${version.seq} is not greater than the previous seq ${previousSeq}`);
+    const v = record(item, at);
+    const seq = seqNumber(v['seq'], `${at}.seq`);
+    if (seq === 0) fail(`${at}.seq: must be at least 1`);
+    if (seq <= previousSeq) {
+      fail(`${at}.seq: ${seq} is not greater than the previous seq ${previousSeq}`);
     }
-    if (version.seq > nextAfter) fail(`${at}.seq: ${version.seq} is beyond nextAfter ${nextAfter}`);
-    previousSeq = version.seq;
-    if (seen.has(version.id)) fail(`${at}.id: message ${version.id} appears twice in the batch`);
-    seen.add(version.id);
-    if (rooms && !rooms.has(version.roomId)) {
-      fail(`${at}.roomId: room ${version.roomId} is not one of the session's rooms`);
+    if (seq > nextAfter) fail(`${at}.seq: ${seq} is beyond nextAfter ${nextAfter}`);
+    previousSeq = seq;
+    const id = v['id'];
+    if (typeof id === 'string') {
+      if (seen.has(id)) fail(`${at}.id: message ${id} appears twice in the batch`);
+      seen.add(id);
     }
-    if (expected) {
-      const ahead = decodeHlc(version.hlc).physical - expected.now;
-      if (ahead > expected.maxDriftMs) {
-        fail(
-          `${at}.hlc: ${version.hlc} is ${ahead} ms ahead of this node's clock ` +
-            `(at most ${expected.maxDriftMs} ms allowed)`,
-        );
+    items.push(v);
+    seqs.push(seq);
+  }
+
+  const rooms = expected ? new Set(expected.roomIds) : undefined;
+  const versions: WireVersion[] = [];
+  const refused: RefusedVersion[] = [];
+  for (const [i, v] of items.entries()) {
+    try {
+      const version = checkVersion(v, seqs[i]!);
+      if (rooms && !rooms.has(version.roomId)) {
+        fail(`roomId: room ${version.roomId} is not one of the session's rooms`);
       }
+      if (expected) {
+        const ahead = decodeHlc(version.hlc).physical - expected.now;
+        if (ahead > expected.maxDriftMs) {
+          fail(
+            `hlc: ${version.hlc} is ${ahead} ms ahead of this node's clock ` +
+              `(at most ${expected.maxDriftMs} ms allowed)`,
+          );
+        }
+      }
+      versions.push(version);
+    } catch (error) {
+      if (!(error instanceof InvalidBatchError)) throw error;
+      refused.push({
+        index: i,
+        seq: seqs[i]!,
+        messageId: label(v['id']),
+        roomId: label(v['roomId']),
+        hlc: label(v['hlc']),
+        reason: error.message,
+        json: JSON.stringify(v),
+      });
     }
-    return version;
-  });
+  }
   return {
-    sourceNodeId,
-    versions,
-    nextAfter,
-    headSeq,
-    ...(remaining === undefined ? {} : { remaining }),
+    batch: {
+      sourceNodeId,
+      versions,
+      nextAfter,
+      headSeq,
+      ...(remaining === undefined ? {} : { remaining }),
+    },
+    refused,
   };
 }
 
-function checkVersion(value: unknown, at: string): WireVersion {
-  const v = record(value, at);
-  const seq = seqNumber(v['seq'], `${at}.seq`);
-  if (seq === 0) fail(`${at}.seq: must be at least 1`);
+/**
+ * The strict form: the batch only if every version in it passes; otherwise throws
+ * InvalidBatchError for the first fault, placed (`versions[3].contentHash: ...`).
+ */
+export function validateChangeBatch(value: unknown, expected?: BatchExpectations): ChangeBatch {
+  const { batch, refused } = examineChangeBatch(value, expected);
+  const first = refused[0];
+  if (first) fail(`versions[${first.index}].${first.reason}`);
+  return batch;
+}
+
+/** A refused version's id, room or HLC as a quarantine row keeps it: a bounded string, or ''. */
+function label(value: unknown): string {
+  return typeof value === 'string' ? value.slice(0, MAX_ID_CHARS) : '';
+}
+
+/** Checks one version's fields; its seq was checked with the batch. Messages name the field. */
+function checkVersion(v: Record<string, unknown>, seq: number): WireVersion {
   const op = v['op'];
   const knownOp = changeOps.find((known) => known === op);
   if (knownOp === undefined) {
-    fail(`${at}.op: expected one of ${changeOps.join(', ')}, got ${quote(op)}`);
+    fail(`op: expected one of ${changeOps.join(', ')}, got ${quote(op)}`);
   }
   const id = v['id'];
   if (typeof id !== 'string' || !UUID.test(id)) {
-    fail(`${at}.id: expected a lowercase UUID, got ${quote(id)}`);
+    fail(`id: expected a lowercase UUID, got ${quote(id)}`);
   }
-  const roomId = idString(v['roomId'], `${at}.roomId`);
-  const senderId = idString(v['senderId'], `${at}.senderId`);
+  const roomId = idString(v['roomId'], 'roomId');
+  const senderId = idString(v['senderId'], 'senderId');
   const content = v['content'];
-  if (typeof content !== 'string') fail(`${at}.content: expected a string, got ${kind(content)}`);
+  if (typeof content !== 'string') fail(`content: expected a string, got ${kind(content)}`);
+  const illFormed = illFormedContent(content);
+  if (illFormed !== undefined) fail(`content: ${illFormed}`);
   const contentHash = v['contentHash'];
   if (typeof contentHash !== 'string' || !SHA256_HEX.test(contentHash)) {
-    fail(`${at}.contentHash: expected 64 lowercase hex digits, got ${quote(contentHash)}`);
+    fail(`contentHash: expected 64 lowercase hex digits, got ${quote(contentHash)}`);
   }
   if (sha256Hex(content) !== contentHash) {
-    fail(`${at}.contentHash: ${contentHash} is not the SHA-256 of the content`);
+    fail(`contentHash: ${contentHash} is not the SHA-256 of the content`);
   }
-  const createdAt = epochMs(v['createdAt'], `${at}.createdAt`);
-  const updatedAt = epochMs(v['updatedAt'], `${at}.updatedAt`);
+  const createdAt = epochMs(v['createdAt'], 'createdAt');
+  const updatedAt = epochMs(v['updatedAt'], 'updatedAt');
   const rawDeletedAt = v['deletedAt'];
-  const deletedAt = rawDeletedAt === null ? null : epochMs(rawDeletedAt, `${at}.deletedAt`);
+  const deletedAt = rawDeletedAt === null ? null : epochMs(rawDeletedAt, 'deletedAt');
   if (deletedAt !== null && content !== '') {
-    fail(`${at}.content: a deleted message (deletedAt set) must have empty content`);
+    fail('content: a deleted message (deletedAt set) must have empty content');
   }
   if (knownOp === 'delete' && deletedAt === null) {
-    fail(`${at}.deletedAt: op is delete but deletedAt is null`);
+    fail('deletedAt: op is delete but deletedAt is null');
   }
   const hlc = v['hlc'];
-  if (typeof hlc !== 'string') fail(`${at}.hlc: expected a string, got ${kind(hlc)}`);
+  if (typeof hlc !== 'string') fail(`hlc: expected a string, got ${kind(hlc)}`);
   try {
     decodeHlc(hlc);
   } catch (error) {
-    if (error instanceof HlcError) fail(`${at}.hlc: ${error.message}`);
+    if (error instanceof HlcError) fail(`hlc: ${error.message}`);
     throw error;
   }
-  const originNode = idString(v['originNode'], `${at}.originNode`);
+  const originNode = idString(v['originNode'], 'originNode');
   return {
     seq,
     op: knownOp,

@@ -1,0 +1,101 @@
+// Versions a source sent that this node would not apply, kept aside with why (table
+// `sync_quarantine`) so one bad version never stops the rest of its batch, and nothing is dropped
+// without a trace. Both writes run inside the transaction that applies the batch and moves the
+// cursor: a batch's quarantine rows exist if and only if the batch committed.
+import type Database from 'better-sqlite3';
+import type { QuarantinedVersion } from '../../../lib/syncProtocol.ts';
+import { eq } from 'drizzle-orm';
+import type { NodeDb, NodeQueryable } from '../db/open.ts';
+import { syncQuarantine, type SyncQuarantineRow } from '../db/schema.ts';
+
+/** A refused version as the quarantine keeps it. */
+export interface Refusal extends QuarantinedVersion {
+  /** The version as received, JSON. */
+  readonly json: string;
+}
+
+export class Quarantine {
+  readonly #insert: Database.Statement<
+    [string, number, string, string, string, string, string, number]
+  >;
+  readonly #anyFrom: Database.Statement<[string], { one: number }>;
+  readonly #release: Database.Statement<[string, string, number]>;
+  readonly #db: NodeQueryable;
+
+  constructor(db: NodeDb) {
+    this.#db = db.db;
+    // A replayed batch refuses the same versions again: their rows exist already and stay as
+    // they are. Another version at a seq already kept (the source's log was reset) replaces it.
+    this.#insert = db.sqlite.prepare(
+      `INSERT INTO sync_quarantine
+         (source_node_id, seq, message_id, room_id, hlc, reason, version, quarantined_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source_node_id, seq) DO UPDATE SET
+         message_id = excluded.message_id, room_id = excluded.room_id, hlc = excluded.hlc,
+         reason = excluded.reason, version = excluded.version,
+         quarantined_at = excluded.quarantined_at
+       WHERE version <> excluded.version OR reason <> excluded.reason`,
+    );
+    this.#anyFrom = db.sqlite.prepare(
+      'SELECT 1 AS one FROM sync_quarantine WHERE source_node_id = ? LIMIT 1',
+    );
+    this.#release = db.sqlite.prepare(
+      'DELETE FROM sync_quarantine WHERE source_node_id = ? AND message_id = ? AND seq <= ?',
+    );
+  }
+
+  /** Keeps the refusals aside; returns the ones not already kept as they are (a replay adds nothing). */
+  keep(sourceNodeId: string, refusals: readonly Refusal[], at: number): QuarantinedVersion[] {
+    const added: QuarantinedVersion[] = [];
+    for (const r of refusals) {
+      const { changes } = this.#insert.run(
+        sourceNodeId,
+        r.seq,
+        r.messageId,
+        r.roomId,
+        r.hlc,
+        r.reason,
+        r.json,
+        at,
+      );
+      if (changes > 0) {
+        added.push({
+          messageId: r.messageId,
+          roomId: r.roomId,
+          hlc: r.hlc,
+          seq: r.seq,
+          reason: r.reason,
+        });
+      }
+    }
+    return added;
+  }
+
+  /**
+   * A version of each message that came from the source at `seq` and applied replaces whatever
+   * that source sent of the message before (or the same version, now accepted): its quarantined
+   * versions up to `seq` go. Returns the messages released. One lookup per batch when the source
+   * has nothing quarantined, which is the usual case.
+   */
+  release(
+    sourceNodeId: string,
+    applied: readonly { readonly messageId: string; readonly seq: number }[],
+  ): string[] {
+    if (applied.length === 0 || this.#anyFrom.get(sourceNodeId) === undefined) return [];
+    const released: string[] = [];
+    for (const { messageId, seq } of applied) {
+      if (this.#release.run(sourceNodeId, messageId, seq).changes > 0) released.push(messageId);
+    }
+    return released;
+  }
+
+  /** What is kept aside, in the order it came; of one source when given. */
+  list(sourceNodeId?: string): SyncQuarantineRow[] {
+    const query = this.#db.select().from(syncQuarantine);
+    const rows =
+      sourceNodeId === undefined
+        ? query
+        : query.where(eq(syncQuarantine.sourceNodeId, sourceNodeId));
+    return rows.orderBy(syncQuarantine.quarantinedAt, syncQuarantine.seq).all();
+  }
+}
