@@ -101,14 +101,16 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     db.databaseUrl === undefined
       ? createLocalEventBus()
       : await createPostgresEventBus(db.databaseUrl, log.child('events'));
+  const tokens = await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200);
   const sync = new SyncCoordinator({
     services: { db: db.db, events, log: log.child('sync') },
+    tokens,
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
   });
   const services: CentralServices = {
     db: db.db,
     events,
-    tokens: await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200),
+    tokens,
     log,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
     sync,
