@@ -102,8 +102,9 @@ async function servePullToken(
   res: ServerResponse,
 ): Promise<void> {
   const { sourceNodeId, roomIds } = (body ?? {}) as { sourceNodeId?: unknown; roomIds?: unknown };
+  // A comma would make two room lists digest alike; no room id has one (the feed splits on it).
   const id = (value: unknown): value is string =>
-    typeof value === 'string' && value.length > 0 && value.length <= 128;
+    typeof value === 'string' && value.length > 0 && value.length <= 128 && !value.includes(',');
   if (
     !id(sourceNodeId) ||
     !Array.isArray(roomIds) ||
