@@ -697,16 +697,20 @@ describe('sync across real processes', () => {
     }
     clearInterval(pulse);
 
-    // What the impostor received from B: a pull token for itself and B's shared rooms, no key.
-    expect(seen.length).toBeGreaterThan(0);
+    // What the impostor received (from B's pulls, and the gateway's schema checks): no node key
+    // at all; on every pull a token for itself and B's shared rooms.
+    const pulls = seen.filter((request) => request.url.startsWith('/internal/sync/'));
+    expect(pulls.length).toBeGreaterThan(0);
     for (const request of seen) {
       expect(Object.keys(request.headers)).not.toContain(NODE_KEY_HEADER);
       expect(JSON.stringify(request.headers)).not.toContain(b.apiKey);
     }
-    const captured = String(seen[0]?.headers[PULL_TOKEN_HEADER]);
+    for (const request of pulls)
+      expect(request.headers[PULL_TOKEN_HEADER]).toEqual(expect.any(String));
+    const captured = String(pulls[0]?.headers[PULL_TOKEN_HEADER]);
     const claims = decodeJwt(captured);
     expect(decodeProtectedHeader(captured).typ).toBe(PULL_TOKEN_TYPE);
-    const rooms = new URL(seen[0]?.url ?? '', 'http://x').searchParams.get('rooms') ?? '';
+    const rooms = new URL(pulls[0]?.url ?? '', 'http://x').searchParams.get('rooms') ?? '';
     expect(claims).toMatchObject({
       iss: 'switchboard-central',
       aud: `node:${registered.node.id}`,
