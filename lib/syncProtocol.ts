@@ -1,6 +1,7 @@
 // Wire shapes and paths of sync, shared by central (the coordinator) and the nodes (which pull
-// from each other). The protocol is documented in docs/sync.md. Every call carries the calling
-// node's API key in X-Node-API-Key; nothing here is reachable through the gateway.
+// from each other). The protocol is documented in docs/sync.md. Calls to central carry the calling
+// node's API key in X-Node-API-Key; calls to a peer's feed carry a pull token from central
+// (lib/pullToken.ts), never the key. Nothing here is reachable through the gateway.
 
 /**
  * Central, GET, Server-Sent Events, caller = a node. Central pushes every session in which the
@@ -21,14 +22,15 @@ export const SYNC_REPORT_PATH = '/internal/sync/report';
 export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 
 /**
- * Central, POST { apiKey } -> VerifiedNode | 401, caller = a node. Lets a source node check the key
- * a peer presented without central ever handing out keys (central stores only their hashes).
+ * Central, POST PullTokenRequest -> PullTokenResponse, caller = the target of a pull (by its API
+ * key). A token for the rooms both the caller and the source store now (403 FORBIDDEN naming the
+ * others); a target renews with it before the token of its job runs out.
  */
-export const NODE_VERIFY_PATH = '/internal/nodes/verify';
+export const SYNC_PULL_TOKEN_PATH = '/internal/sync/pull-token';
 
 /**
  * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&count=1] -> ChangeBatch,
- * caller = a peer node (its key verified through central). `ack` (default `after`, at most
+ * caller = a peer node with a pull token for exactly these rooms. `ack` (default `after`, at most
  * `after`) acknowledges: every change up to it is held by the caller, so the source may mark those
  * messages SYNCED. A caller asking ahead while it applies the previous batch sends its committed
  * cursor as `ack`.
@@ -42,7 +44,7 @@ export const SYNC_CHANGES_PATH = '/internal/sync/changes';
  */
 export const SYNC_AUTHORITY_PATH = '/internal/sync/authority';
 
-/** Source node, GET ?rooms=<id,...> -> RoomDigests, caller = a peer node. */
+/** Source node, GET ?rooms=<id,...> -> RoomDigests, caller = a peer node with a pull token. */
 export const SYNC_DIGESTS_PATH = '/internal/sync/digests';
 
 export type SyncType = 'FULL' | 'INCREMENTAL';
@@ -58,6 +60,25 @@ export interface SyncJob {
   /** The rooms both nodes store: the only ones the target asks for and applies. */
   readonly roomIds: readonly string[];
   readonly batchSize: number;
+  /**
+   * Shown to the source in PULL_TOKEN_HEADER: signed by central for this source, this target and
+   * exactly `roomIds` (lib/pullToken.ts). Renewed through SYNC_PULL_TOKEN_PATH before it expires.
+   */
+  readonly pullToken: string;
+  /** When `pullToken` expires, epoch milliseconds. */
+  readonly pullTokenExpiresAt: number;
+}
+
+export interface PullTokenRequest {
+  readonly sourceNodeId: string;
+  /** At most MAX_PULL_TOKEN_ROOMS (lib/pullToken.ts). */
+  readonly roomIds: readonly string[];
+}
+
+export interface PullTokenResponse {
+  readonly token: string;
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
 }
 
 /** One version of a message as it travels; times are epoch milliseconds. */
@@ -185,15 +206,4 @@ export interface SyncReportResponse {
 
 export interface RoomsChanged {
   readonly roomIds: readonly string[];
-}
-
-export interface VerifiedNode {
-  readonly nodeId: string;
-  readonly name: string;
-  /**
-   * The rooms that node stores (home or replica): the only rooms a source's feed serves it.
-   * Central always sends it and the node's central client requires it; only clients injected by
-   * tests may leave it out, which leaves the feed unrestricted.
-   */
-  readonly roomIds?: readonly string[];
 }

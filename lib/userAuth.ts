@@ -35,11 +35,18 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Promise<Viewer> {
   try {
-    const { payload } = await jwtVerify(token, keys, {
+    const { payload, protectedHeader } = await jwtVerify(token, keys, {
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
       algorithms: ['EdDSA'],
     });
+    // Central signs other kinds of tokens with the same key (e.g. nodes' pull tokens, typ
+    // sb-pull+jwt): their audience already differs, and their type must not pass for a user's.
+    if (protectedHeader.typ !== undefined && protectedHeader.typ.toUpperCase() !== 'JWT') {
+      throw appError('UNAUTHENTICATED', `invalid token (typ ${protectedHeader.typ.slice(0, 40)})`, {
+        httpStatus: true,
+      });
+    }
     const role = payload['role'];
     const username = payload['username'];
     if (

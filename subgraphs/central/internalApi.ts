@@ -50,7 +50,7 @@ export async function handleInternal(
   }
   if (
     await handleSyncApi(
-      { db: services.db, coordinator: services.sync },
+      { db: services.db, coordinator: services.sync, tokens: services.tokens },
       node,
       req,
       res,

@@ -115,15 +115,17 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     db.databaseUrl === undefined
       ? createLocalEventBus()
       : await createPostgresEventBus(db.databaseUrl, log.child('events'));
+  const tokens = await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200);
   const sync = new SyncCoordinator({
     services: { db: db.db, events, log: log.child('sync') },
+    tokens,
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
   });
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const services: CentralServices = {
     db: db.db,
     events,
-    tokens: await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200),
+    tokens,
     log,
     heartbeatIntervalMs,
     offlineAfterMs: options.offlineAfterMs ?? MISSED_HEARTBEATS_FOR_OFFLINE * heartbeatIntervalMs,

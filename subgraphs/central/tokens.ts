@@ -1,4 +1,4 @@
-// Signing users' tokens. The Ed25519 key pair lives in the settings table so that every central
+// Signing users' tokens and nodes' pull tokens (lib/pullToken.ts). The Ed25519 key pair lives in the settings table so that every central
 // replica signs with the same key and restarts keep issued tokens valid; other processes verify
 // with the public half served at /.well-known/jwks.json.
 import { randomUUID } from 'node:crypto';
@@ -14,6 +14,13 @@ import {
   type CryptoKey,
 } from 'jose';
 import { eq } from 'drizzle-orm';
+import {
+  PULL_TOKEN_TTL_SECONDS,
+  PULL_TOKEN_TYPE,
+  pullAudience,
+  roomSetDigest,
+} from '../../lib/pullToken.ts';
+import type { PullTokenResponse } from '../../lib/syncProtocol.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Viewer } from '../../lib/userAuth.ts';
 import type { CentralDatabase } from './db/open.ts';
 import { settings } from './db/schema.ts';
@@ -31,8 +38,17 @@ interface StoredKey {
   readonly retired?: ReadonlyArray<{ readonly publicJwk: JWK; readonly until: string }>;
 }
 
+/** Who may pull which rooms from whom; the caller has checked that both nodes store them. */
+export interface PullGrantRequest {
+  readonly sourceNodeId: string;
+  readonly targetNodeId: string;
+  readonly roomIds: readonly string[];
+}
+
 export interface TokenSigner {
   sign(viewer: Viewer): Promise<string>;
+  /** A pull token; `lifetimeSeconds` other than the default is for tests (e.g. expired ones). */
+  signPull(grant: PullGrantRequest, lifetimeSeconds?: number): Promise<PullTokenResponse>;
   readonly jwks: JSONWebKeySet;
   /** Verifies with the local public key (no HTTP round trip to ourselves). */
   readonly keys: JWTVerifyGetKey;
@@ -136,5 +152,18 @@ export async function createTokenSigner(
         .setIssuedAt()
         .setExpirationTime(`${ttlSeconds}s`)
         .sign(privateKey),
+    async signPull(grant, lifetimeSeconds = PULL_TOKEN_TTL_SECONDS) {
+      const issuedAt = Math.floor(Date.now() / 1000);
+      const expiresAt = issuedAt + lifetimeSeconds;
+      const token = await new SignJWT({ rdg: roomSetDigest(grant.roomIds) })
+        .setProtectedHeader({ alg: 'EdDSA', kid: stored.kid, typ: PULL_TOKEN_TYPE })
+        .setSubject(grant.targetNodeId)
+        .setIssuer(TOKEN_ISSUER)
+        .setAudience(pullAudience(grant.sourceNodeId))
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(expiresAt)
+        .sign(privateKey);
+      return { token, expiresAt: expiresAt * 1000 };
+    },
   };
 }

@@ -3,16 +3,16 @@
 // a refused key stops the node; an unreachable central is retried or reported as unavailable.
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
 import {
-  NODE_VERIFY_PATH,
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
+  SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
   type AuthorityAnswer,
   type AuthorityQuery,
+  type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
-  type VerifiedNode,
 } from '../../lib/syncProtocol.ts';
 import type { HeartbeatResponse, MembershipResponse } from '../central/internalApi.ts';
 
@@ -32,8 +32,11 @@ export interface CentralClient {
   readonly centralUrl: string;
   heartbeat(publicUrl: string): Promise<HeartbeatResponse>;
   membership(roomId: string, userId: string): Promise<MembershipResponse>;
-  /** Whose key a peer presented to this node; null when central says it is no valid key. */
-  verifyNodeKey(apiKey: string): Promise<VerifiedNode | null>;
+  /**
+   * A fresh pull token for reading `roomIds` from `sourceNodeId`'s feed (a session outliving the
+   * token of its job). Central refuses rooms the two nodes do not both store.
+   */
+  pullToken(sourceNodeId: string, roomIds: readonly string[]): Promise<PullTokenResponse>;
   /** Progress or outcome of a session this node pulls in. */
   reportSync(report: SyncReport): Promise<SyncReportResponse>;
   /**
@@ -90,9 +93,9 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       );
     }
     if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
+      const text = await response.text().catch(() => '');
       throw new CentralUnavailableError(
-        `central answered ${url.pathname} with HTTP ${response.status}`,
+        `central answered ${url.pathname} with HTTP ${response.status}${errorMessage(text)}`,
       );
     }
     return response;
@@ -155,34 +158,21 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       }
       return { roomExists: body['roomExists'], member: body['member'] };
     },
-    async verifyNodeKey(apiKey) {
-      let body: unknown;
-      try {
-        body = await call(NODE_VERIFY_PATH, { method: 'POST', body: JSON.stringify({ apiKey }) });
-      } catch (error) {
-        // 401 here means "not a valid key". Should it mean that central refused OUR key, the
-        // answer is the same: without central's word no peer is trusted.
-        if (error instanceof CentralRejectedError) return null;
-        throw error;
-      }
-      const roomIds = isRecord(body) ? body['roomIds'] : undefined;
+    async pullToken(sourceNodeId, roomIds) {
+      const body = await call(SYNC_PULL_TOKEN_PATH, {
+        method: 'POST',
+        body: JSON.stringify({ sourceNodeId, roomIds }),
+      });
       if (
         !isRecord(body) ||
-        typeof body['nodeId'] !== 'string' ||
-        body['nodeId'] === '' ||
-        !Array.isArray(roomIds) ||
-        !roomIds.every((id) => typeof id === 'string')
+        typeof body['token'] !== 'string' ||
+        typeof body['expiresAt'] !== 'number'
       ) {
-        // Without the room list the feed could not tell what the peer may read: no answer.
         throw new CentralUnavailableError(
-          'central answered the key check without nodeId and roomIds',
+          'central answered the pull token without token and expiresAt',
         );
       }
-      return {
-        nodeId: body['nodeId'],
-        name: typeof body['name'] === 'string' ? body['name'] : '',
-        roomIds: roomIds as readonly string[],
-      };
+      return { token: body['token'], expiresAt: body['expiresAt'] };
     },
     async reportSync(report) {
       const body = await call(SYNC_REPORT_PATH, { method: 'POST', body: JSON.stringify(report) });
@@ -249,6 +239,17 @@ function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** ": <message>" of an error answer in the GraphQL error shape; nothing for anything else. */
+function errorMessage(text: string): string {
+  try {
+    const message = (JSON.parse(text) as { errors?: Array<{ message?: unknown }> }).errors?.[0]
+      ?.message;
+    return typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
+  } catch {
+    return '';
+  }
 }
 
 function describe(error: unknown): string {

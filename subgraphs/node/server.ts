@@ -39,7 +39,6 @@ import { buildNodeSchema } from './schema.ts';
 import { startChangeNotifier, type ChangeNotifier } from './sync/changeNotifier.ts';
 import { createFeedApi } from './sync/feedApi.ts';
 import { startJobListener, type JobListener } from './sync/jobListener.ts';
-import { createPeerAuth } from './sync/peerAuth.ts';
 import { Puller } from './sync/puller.ts';
 
 export interface NodeOptions {
@@ -76,7 +75,7 @@ export interface NodeOptions {
   readonly logger?: Logger;
   /** Replaces the HTTP client of central's internal API (tests). */
   readonly central?: CentralClient;
-  /** Replaces central's JWKS as the keys users' tokens are checked with (tests). */
+  /** Replaces central's JWKS as the keys users' and pull tokens are checked with (tests). */
   readonly userKeys?: JWTVerifyGetKey;
   /** Versions per batch asked from a source when central's job does not say. @default 1000 */
   readonly syncBatchSize?: number;
@@ -89,11 +88,6 @@ export interface NodeOptions {
    * the call. @default 25
    */
   readonly changeDebounceMs?: number;
-  /**
-   * How long a peer's API key, once confirmed by central, is trusted without asking again: a
-   * revoked or rotated key keeps working on this node's feed for at most this long. @default 5000
-   */
-  readonly peerKeyCacheMs?: number;
   /** Timeout of each request to a source node while pulling. @default 30000 */
   readonly syncRequestTimeoutMs?: number;
   /**
@@ -243,6 +237,8 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     ...resumeFrom(greatestHlc(db.db)),
   });
   const events = new MessageEvents(log.child('events'));
+  // Central's public keys, for users' tokens and peers' pull tokens alike: one cached JWKS.
+  const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
   const services: NodeServices = {
     store: new MessageStore({
       db: db.db,
@@ -255,7 +251,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       client: central,
       ...(options.membershipCacheMs === undefined ? {} : { ttlMs: options.membershipCacheMs }),
     }),
-    tokens: new TokenVerifier(options.userKeys ?? remoteUserKeys(options.centralUrl)),
+    tokens: new TokenVerifier(centralKeys),
     limits: {
       maxContentChars: options.maxContentChars ?? 4000,
       maxPageSize: options.maxPageSize ?? 500,
@@ -301,10 +297,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const handleFeed = createFeedApi({
     db,
     nodeId,
-    auth: createPeerAuth({
-      central,
-      ...(options.peerKeyCacheMs === undefined ? {} : { cacheMs: options.peerKeyCacheMs }),
-    }),
+    keys: centralKeys,
     log: log.child('sync'),
     ...(options.syncMaxBatchSize === undefined ? {} : { maxBatchSize: options.syncMaxBatchSize }),
     ...(options.syncMaxBatchBytes === undefined
@@ -316,7 +309,6 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     db,
     store: services.store,
     clock,
-    apiKey: options.apiKey,
     central,
     log: log.child('sync'),
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),

@@ -1,11 +1,17 @@
 // Central's side of sync, in process against real PGlite: sessions and their coalescing, the job
-// stream, reports (validation, log, index, pairs), change notifications, key checks, recovery
+// stream, reports (validation, log, index, pairs), change notifications, pull tokens, recovery
 // after a dropped stream or a restart, the schedule, and syncSessionUpdated over graphql-ws. The
 // nodes are played by real HTTP clients speaking the protocol (tests/sync/nodeSide.ts).
 import { createHash } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NODE_VERIFY_PATH, type AppliedChange, type SyncJob } from '../../lib/syncProtocol.ts';
+import {
+  MAX_PULL_TOKEN_ROOMS,
+  PULL_TOKEN_TTL_SECONDS,
+  roomSetDigest,
+  verifyPullToken,
+} from '../../lib/pullToken.ts';
+import { SYNC_PULL_TOKEN_PATH, type AppliedChange, type SyncJob } from '../../lib/syncProtocol.ts';
 import {
   DISCONNECT_REASON,
   RECONNECT_REASON,
@@ -212,6 +218,19 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
     expect(fromA).toMatchObject({ syncType: 'FULL', sourceUrl: a.url, batchSize: 1000 });
     expect(fromA.roomIds).toEqual([everywhere, ab].sort());
     expect(fromC.roomIds).toEqual([everywhere]);
+    // Each job brings a pull token for that source, this target and exactly the job's rooms.
+    const grant = await verifyPullToken(fromA.pullToken, t.central.services.tokens.keys, a.id);
+    expect(grant).toEqual({
+      peerNodeId: b.id,
+      roomDigest: roomSetDigest(fromA.roomIds),
+      expiresAt: fromA.pullTokenExpiresAt,
+    });
+    expect(fromA.pullTokenExpiresAt - Date.now()).toBeGreaterThan(
+      (PULL_TOKEN_TTL_SECONDS - 60) * 1000,
+    );
+    await expect(
+      verifyPullToken(fromA.pullToken, t.central.services.tokens.keys, c.id),
+    ).rejects.toThrow(/aud/);
     expect((await session(t, fromA.sessionId)).status).toBe('IN_PROGRESS');
 
     const m1 = change('m1', everywhere, alice.id, { hlc: hlc(1, 0, a.id) });
@@ -530,14 +549,60 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
     expect(bad.status).toBe(400);
   });
 
-  it('tells a node whose key a peer presented, and refuses unknown keys', async () => {
-    const known = await postAsNode(t.url, a.apiKey, NODE_VERIFY_PATH, { apiKey: b.apiKey });
-    expect(known).toMatchObject({ status: 200, body: { nodeId: b.id, name: 'node-b' } });
-    expect(Array.isArray((known.body as { roomIds?: unknown }).roomIds)).toBe(true);
-    const unknown = await postAsNode(t.url, a.apiKey, NODE_VERIFY_PATH, { apiKey: 'sbk_nope' });
-    expect(unknown.status).toBe(401);
-    const anonymous = await postAsNode(t.url, undefined, NODE_VERIFY_PATH, { apiKey: b.apiKey });
-    expect(anonymous.status).toBe(401);
+  it('signs pull tokens only for rooms both the caller and the source store; refuses bad input; no key oracle', async () => {
+    const ask = (apiKey: string | undefined, body: unknown) =>
+      postAsNode(t.url, apiKey, SYNC_PULL_TOKEN_PATH, body);
+    const issued = await ask(b.apiKey, { sourceNodeId: a.id, roomIds: [ab, everywhere] });
+    expect(issued.status).toBe(200);
+    const { token, expiresAt } = issued.body as { token: string; expiresAt: number };
+    expect(await verifyPullToken(token, t.central.services.tokens.keys, a.id)).toEqual({
+      peerNodeId: b.id,
+      roomDigest: roomSetDigest([ab, everywhere]),
+      expiresAt,
+    });
+    // Not a user's token, at central's GraphQL either.
+    expect(codes(await gql(t.url, '{ syncSessions(last: 1) { id } }', {}, { token }))).toEqual([
+      'UNAUTHENTICATED',
+    ]);
+
+    // C does not store ab: no token for it, alone or with a room C does store.
+    for (const roomIds of [[ab], [everywhere, ab]]) {
+      const refused = await ask(c.apiKey, { sourceNodeId: a.id, roomIds });
+      expect(refused.status).toBe(403);
+      expect(refused.body.errors[0]).toMatchObject({
+        message: expect.stringContaining(ab),
+        extensions: { code: 'FORBIDDEN' },
+      });
+    }
+    // Nor for a room the source does not store, or that does not exist.
+    expect((await ask(a.apiKey, { sourceNodeId: c.id, roomIds: [ab] })).status).toBe(403);
+    expect((await ask(b.apiKey, { sourceNodeId: a.id, roomIds: ['no-such-room'] })).status).toBe(
+      403,
+    );
+    expect((await ask(b.apiKey, { sourceNodeId: 'no-such-node', roomIds: [ab] })).status).toBe(404);
+    for (const body of [
+      { sourceNodeId: b.id, roomIds: [ab] },
+      { sourceNodeId: a.id },
+      { sourceNodeId: a.id, roomIds: [] },
+      { sourceNodeId: a.id, roomIds: [ab, 7] },
+      { sourceNodeId: a.id, roomIds: [`${ab},${everywhere}`] },
+      { sourceNodeId: a.id, roomIds: Array.from({ length: MAX_PULL_TOKEN_ROOMS + 1 }, () => ab) },
+      { roomIds: [ab] },
+      [a.id, ab],
+      'not json',
+    ]) {
+      const refused = await ask(b.apiKey, body);
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    }
+    expect((await ask(undefined, { sourceNodeId: a.id, roomIds: [ab] })).status).toBe(401);
+    expect((await ask('sbk_nope', { sourceNodeId: a.id, roomIds: [ab] })).status).toBe(401);
+    // The old key check is gone: central tells no node whose key another one presented.
+    const oracle = await postAsNode(t.url, a.apiKey, '/internal/nodes/verify', {
+      apiKey: b.apiKey,
+    });
+    expect(oracle.status).toBe(404);
+    expect(JSON.stringify(oracle.body)).not.toContain(b.id);
   });
 
   it('fails the running sessions of a stream that drops or is replaced, and resumes them in new ones', async () => {

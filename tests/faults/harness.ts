@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { GATEWAY_SECRET_HEADER } from '../../lib/gatewayProtocol.ts';
-import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
-import { SYNC_DIGESTS_PATH, type RoomDigests } from '../../lib/syncProtocol.ts';
+import type { RoomDigests } from '../../lib/syncProtocol.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
 import { gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { feedDigests } from '../helpers/pullTokens.ts';
 import { startProcess, type Proc } from '../helpers/processes.ts';
 import { TcpProxy } from './tcpProxy.ts';
 
@@ -222,19 +222,14 @@ export class FaultCluster {
     return Object.fromEntries(nodes.map((n) => [n.name, n.status]));
   }
 
-  /** A node's room digests, asked as a peer storing the rooms would (others are refused). */
+  /** A node's room digests, asked as a peer storing the rooms would, with a pull token. */
   async digests(
     name: string,
     roomIds: readonly string[],
     peers: readonly string[],
   ): Promise<RoomDigests['digests']> {
     const asker = this.node(peers.find((n) => n !== name) as string);
-    const response = await fetch(
-      `${this.node(name).url}${SYNC_DIGESTS_PATH}?rooms=${roomIds.join(',')}`,
-      { headers: { [NODE_KEY_HEADER]: asker.apiKey }, signal: AbortSignal.timeout(5000) },
-    );
-    if (response.status !== 200) throw new Error(`digests of ${name}: ${response.status}`);
-    return ((await response.json()) as RoomDigests).digests;
+    return feedDigests(this.centralUrl, this.node(name), asker, roomIds);
   }
 
   readDb<T>(name: string, read: (db: Database.Database) => T): T {

@@ -1,38 +1,38 @@
 // Sync between real nodes in one process: each node is a real HTTP server with its own SQLite
-// file, started against a real central; the target pulls from the source's change feed over HTTP.
-// The nodes' central client answers three calls from this file: the key check (a table of the keys
-// central issued, so a test can take central "down" or revoke a key), the sync reports (a
-// list, so a test can read every report and answer `continue: false`) and the writer checks
-// (every room is stored by every node here, every sender a member); sessions are handed to the
-// puller directly instead of through central's job stream. Central's real key check is tested
-// once below; central's side of sessions is tested with central's own tests.
+// file, started against a real central; the target pulls from the source's change feed over HTTP
+// with pull tokens signed by central's real signer (the rooms here are made up, so tests sign
+// them directly instead of asking central's endpoint, which checks placement: tested in
+// tests/central/sync.test.ts). The nodes' central client answers three calls from this file: token
+// renewals (recorded, and signed as a test says), the sync reports (a list, so a test can read
+// every report and answer `continue: false`) and the writer checks (every room is stored by every
+// node here, every sender a member); sessions are handed to the puller directly instead
+// of through central's job stream. Central's side of sessions is tested with central's own tests.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { PULL_TOKEN_HEADER } from '../../lib/pullToken.ts';
 import {
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
   type ChangeBatch,
+  type PullTokenResponse,
   type RoomDigests,
   type SyncJob,
   type SyncReport,
-  type VerifiedNode,
 } from '../../lib/syncProtocol.ts';
-import {
-  CentralUnavailableError,
-  createCentralClient,
-  type CentralClient,
-} from '../../subgraphs/node/centralClient.ts';
+import { remoteUserKeys } from '../../lib/userAuth.ts';
+import { createCentralClient, type CentralClient } from '../../subgraphs/node/centralClient.ts';
 import { lastSeq } from '../../subgraphs/node/changeLog.ts';
 import type { RemoteVersion } from '../../subgraphs/node/messageStore.ts';
 import { startNode, type NodeOptions, type NodeServer } from '../../subgraphs/node/server.ts';
 import { readCursor, saveCursor } from '../../subgraphs/node/sync/cursors.ts';
 import { EMPTY_DIGEST, roomDigests } from '../../subgraphs/node/sync/digest.ts';
-import { createPeerAuth } from '../../subgraphs/node/sync/peerAuth.ts';
 import type { SessionOutcome } from '../../subgraphs/node/sync/puller.ts';
+import type { PullGrantRequest } from '../../subgraphs/central/tokens.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { failInsertsInto, snapshot } from './helpers.ts';
@@ -46,38 +46,50 @@ interface SyncNode {
 }
 
 let central: TestCentral;
-/** The keys central issued, as its key check would answer them. */
-const issuedKeys = new Map<string, VerifiedNode>();
-let centralDown = false;
-/** Key checks still to fail as if central were away, then central answers again. */
-let failingKeyChecks = 0;
-let keyChecks = 0;
 const reports: SyncReport[] = [];
 let continueSession: (report: SyncReport) => boolean = () => true;
+/** Every renewal a target asked its central client for. */
+const renewals: PullGrantRequest[] = [];
+/** Every node started here: each stores every room, as far as the writer checks are told. */
+const nodeIds: string[] = [];
+/** How a renewal is signed; a test may make them short-lived or expired. */
+let renew: (grant: PullGrantRequest) => Promise<PullTokenResponse> = (grant) => sign(grant);
 
 let a: SyncNode; // the usual source; its feed serves at most 3 versions per batch
 let b: SyncNode; // the usual target
 let c: SyncNode;
 
+/** A pull token from central's real signer, for rooms made up by the test. */
+function sign(grant: PullGrantRequest, lifetimeSeconds?: number): Promise<PullTokenResponse> {
+  return central.central.services.tokens.signPull(grant, lifetimeSeconds);
+}
+
+async function tokenFor(
+  target: SyncNode,
+  source: SyncNode,
+  roomIds: readonly string[],
+  lifetimeSeconds?: number,
+): Promise<string> {
+  const grant = { sourceNodeId: source.node.nodeId, targetNodeId: target.node.nodeId, roomIds };
+  return (await sign(grant, lifetimeSeconds)).token;
+}
+
 async function startSyncNode(name: string, extra: Partial<NodeOptions> = {}): Promise<SyncNode> {
   const registered = await central.registerNode(name);
+  nodeIds.push(registered.id);
   const real = createCentralClient({ centralUrl: central.url, apiKey: registered.apiKey });
   const client: CentralClient = {
     ...real,
-    verifyNodeKey(apiKey) {
-      keyChecks += 1;
-      if (centralDown || failingKeyChecks > 0) {
-        failingKeyChecks = Math.max(0, failingKeyChecks - 1);
-        return Promise.reject(new CentralUnavailableError('central is down (test)'));
-      }
-      return Promise.resolve(issuedKeys.get(apiKey) ?? null);
+    pullToken(sourceNodeId, roomIds) {
+      const grant = { sourceNodeId, targetNodeId: registered.id, roomIds };
+      renewals.push(grant);
+      return renew(grant);
     },
     reportSync(report) {
       reports.push(report);
       return Promise.resolve({ continue: continueSession(report) });
     },
     syncAuthority(query) {
-      const nodeIds = [...issuedKeys.values()].map((n) => n.nodeId);
       return Promise.resolve({
         storageNodes: Object.fromEntries(query.roomIds.map((room) => [room, nodeIds])),
         senders: query.senders.map(() => true),
@@ -99,7 +111,6 @@ async function startSyncNode(name: string, extra: Partial<NodeOptions> = {}): Pr
     }),
     (n) => n.close(),
   );
-  issuedKeys.set(registered.apiKey, { nodeId: node.nodeId, name });
   return { node, apiKey: registered.apiKey };
 }
 
@@ -132,31 +143,37 @@ function post(n: SyncNode, roomId: string, content: string) {
   return n.node.store.post({ roomId, senderId: 'user-1', content });
 }
 
-function job(
+/** A job as central sends it, with a token for the pair and rooms (10 minutes unless said). */
+async function job(
   target: SyncNode,
   source: SyncNode,
   roomIds: string[],
   syncType: SyncJob['syncType'] = 'INCREMENTAL',
-  batchSize = 1000,
-): SyncJob {
-  void target;
+  tokenLifetimeSeconds?: number,
+): Promise<SyncJob> {
+  const grant = await sign(
+    { sourceNodeId: source.node.nodeId, targetNodeId: target.node.nodeId, roomIds },
+    tokenLifetimeSeconds,
+  );
   return {
     sessionId: randomUUID(),
     syncType,
     sourceNodeId: source.node.nodeId,
     sourceUrl: source.node.url,
     roomIds,
-    batchSize,
+    batchSize: 1000,
+    pullToken: grant.token,
+    pullTokenExpiresAt: grant.expiresAt,
   };
 }
 
-function pull(
+async function pull(
   target: SyncNode,
   source: SyncNode,
   roomIds: string[],
   syncType: SyncJob['syncType'] = 'INCREMENTAL',
 ): Promise<SessionOutcome> {
-  return target.node.puller.enqueue(job(target, source, roomIds, syncType));
+  return target.node.puller.enqueue(await job(target, source, roomIds, syncType));
 }
 
 /** A room's rows as they sync: everything but the node-local sync status columns. */
@@ -194,17 +211,26 @@ function reportsOf(sessionId: string): SyncReport[] {
   return reports.filter((report) => report.sessionId === sessionId);
 }
 
+/**
+ * Asks `source`'s feed. Headers default to a pull token for target b and the rooms asked; `null`
+ * sends none.
+ */
 async function feed(
   source: SyncNode,
   params: Record<string, string>,
-  apiKey: string | null = b.apiKey,
+  headers: Record<string, string> | null = {},
   path = SYNC_CHANGES_PATH,
 ): Promise<{ status: number; body: any }> {
+  const rooms = params['rooms'] ? params['rooms'].split(',') : [];
+  const sent =
+    headers === null
+      ? {}
+      : Object.keys(headers).length > 0
+        ? headers
+        : { [PULL_TOKEN_HEADER]: await tokenFor(b, source, rooms) };
   const response = await fetch(
     `${source.node.url}${path}?${new URLSearchParams(params).toString()}`,
-    {
-      headers: apiKey === null ? {} : { [NODE_KEY_HEADER]: apiKey },
-    },
+    { headers: sent },
   );
   return { status: response.status, body: await response.json() };
 }
@@ -223,69 +249,137 @@ async function changes(
 }
 
 describe('the change feed', () => {
-  it('refuses a request without a valid node key and changes nothing', async () => {
+  it('refuses an API key, a missing, expired, forged or wrong-audience token, a user token and a token for other rooms; changes nothing', async () => {
     const room = newRoom();
+    const other = newRoom();
     post(a, room, 'pending');
     const before = snapshot(a.node.db);
     const params = { after: String(head(a)), rooms: room };
+    const refusal = async (headers: Record<string, string> | null, path = SYNC_CHANGES_PATH) => {
+      const answer = await feed(
+        a,
+        path === SYNC_CHANGES_PATH ? params : { rooms: room },
+        headers,
+        path,
+      );
+      return {
+        status: answer.status,
+        code: answer.body.errors?.[0]?.extensions?.code,
+        message: answer.body.errors?.[0]?.message,
+      };
+    };
+    const unauthenticated = { status: 401, code: 'UNAUTHENTICATED' };
 
-    const missing = await feed(a, params, null);
-    expect(missing.status).toBe(401);
-    expect(missing.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const unknown = await feed(a, params, 'sbk_not-a-key-central-issued');
-    expect(unknown.status).toBe(401);
-    expect(unknown.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const digests = await feed(a, { rooms: room }, 'sbk_not-a-key', SYNC_DIGESTS_PATH);
-    expect(digests.status).toBe(401);
-    expect(snapshot(a.node.db)).toEqual(before);
-  });
-
-  it('answers 503 while central cannot check a key, and never caches that as success', async () => {
-    const room = newRoom();
-    const fresh = `sbk_${randomUUID()}`;
-    issuedKeys.set(fresh, { nodeId: 'peer-x', name: 'peer-x' });
-    centralDown = true;
-    try {
-      const down = await feed(a, { after: '0', rooms: room }, fresh);
-      expect(down.status).toBe(503);
-      expect(down.body.errors[0].extensions.code).toBe('NODE_UNAVAILABLE');
-      expect(down.body.errors[0].message).toMatch(/cannot verify the API key now/);
-    } finally {
-      centralDown = false;
-    }
-    expect((await feed(a, { after: '0', rooms: room }, fresh)).status).toBe(200);
-  });
-
-  it('retries a source that answers 503 for a moment, and completes the session', async () => {
-    // A target whose key the source has never checked, so nothing is cached.
-    const target = await startSyncNode('sync-busy-target');
-    const room = newRoom();
-    for (let i = 0; i < 5; i++) post(a, room, `busy ${i}`);
-    failingKeyChecks = 2;
-    const outcome = await pull(target, a, [room], 'FULL');
-    expect(failingKeyChecks).toBe(0);
-    expect(outcome.status).toBe('COMPLETED');
-    expect(rows(target, room)).toEqual(rows(a, room));
-  });
-
-  it("checks keys with central's real key check", async () => {
-    const real = createPeerAuth({
-      central: createCentralClient({ centralUrl: central.url, apiKey: a.apiKey }),
+    expect(await refusal(null)).toMatchObject(unauthenticated);
+    // A valid node key, even the target's own, is no credential here.
+    expect(await refusal({ [NODE_KEY_HEADER]: b.apiKey })).toMatchObject(unauthenticated);
+    expect(await refusal({ [NODE_KEY_HEADER]: b.apiKey }, SYNC_DIGESTS_PATH)).toMatchObject(
+      unauthenticated,
+    );
+    expect(await refusal({ [PULL_TOKEN_HEADER]: await tokenFor(b, a, [room], -60) })).toMatchObject(
+      { ...unauthenticated, message: 'pull token has expired' },
+    );
+    // Signed for c's feed: a's feed is not its audience.
+    expect(await refusal({ [PULL_TOKEN_HEADER]: await tokenFor(b, c, [room]) })).toMatchObject({
+      ...unauthenticated,
+      message: expect.stringMatching(/aud/),
     });
-    expect(await real.verify(b.apiKey)).toMatchObject({ nodeId: b.node.nodeId, name: 'sync-b' });
-    expect((await real.verify(b.apiKey))?.roomIds).toEqual(expect.any(Array));
-    expect(await real.verify('sbk_not-a-key-central-issued')).toBeNull();
+    // A user's token (an ADMIN's, even) is not a pull token.
+    expect(await refusal({ [PULL_TOKEN_HEADER]: central.adminToken })).toMatchObject(
+      unauthenticated,
+    );
+    const good = await tokenFor(b, a, [room]);
+    const [head64, body64] = good.split('.');
+    expect(
+      await refusal({ [PULL_TOKEN_HEADER]: `${head64}.${body64}.${'A'.repeat(86)}` }),
+    ).toMatchObject(unauthenticated);
+    expect(await refusal({ [PULL_TOKEN_HEADER]: 'x'.repeat(10_000) })).toMatchObject(
+      unauthenticated,
+    );
+    // A token names its room set: a wider, narrower or other set needs its own token.
+    const forbidden = { status: 403, code: 'FORBIDDEN' };
+    for (const [tokenRooms, asked] of [
+      [[room], `${room},${other}`],
+      [[room, other], room],
+      [[other], room],
+    ] as const) {
+      const answer = await feed(
+        a,
+        { after: String(head(a)), rooms: asked },
+        { [PULL_TOKEN_HEADER]: await tokenFor(b, a, tokenRooms) },
+      );
+      expect(answer.status).toBe(403);
+      expect(answer.body.errors[0].extensions.code).toBe(forbidden.code);
+      expect(JSON.stringify(answer.body)).not.toContain('pending');
+    }
+    expect(snapshot(a.node.db)).toEqual(before);
+    // The same room set in another order is the same set.
+    const both = await tokenFor(b, a, [other, room]);
+    expect(
+      (
+        await feed(
+          a,
+          { after: String(head(a)), rooms: `${room},${other}` },
+          { [PULL_TOKEN_HEADER]: both },
+        )
+      ).status,
+    ).toBe(200);
   });
 
-  it('asks central once per key within the cache window', async () => {
+  it("answers 503 while central's keys cannot be fetched, then serves the same token", async () => {
+    let failing = 1;
+    const real = remoteUserKeys(central.url);
+    const flaky: JWTVerifyGetKey = (header, token) => {
+      if (failing > 0) {
+        failing -= 1;
+        return Promise.reject(new joseErrors.JWKSTimeout());
+      }
+      return real(header, token);
+    };
+    const source = await startSyncNode('sync-keyless', { userKeys: flaky });
     const room = newRoom();
-    const fresh = `sbk_${randomUUID()}`;
-    issuedKeys.set(fresh, { nodeId: 'peer-y', name: 'peer-y' });
-    const before = keyChecks;
-    for (let i = 0; i < 3; i += 1) {
-      expect((await feed(a, { after: '0', rooms: room }, fresh)).status).toBe(200);
+    post(source, room, 'behind a flaky JWKS');
+    const headers = { [PULL_TOKEN_HEADER]: await tokenFor(b, source, [room]) };
+    const down = await feed(source, { after: '0', rooms: room }, headers);
+    expect(down.status).toBe(503);
+    expect(down.body.errors[0].extensions.code).toBe('NODE_UNAVAILABLE');
+    expect(down.body.errors[0].message).toMatch(/cannot check the pull token now/);
+    expect((await feed(source, { after: '0', rooms: room }, headers)).status).toBe(200);
+
+    // A target retries a source that answers 503 for a moment, and completes the session.
+    failing = 2;
+    const outcome = await pull(b, source, [room], 'FULL');
+    expect(failing).toBe(0);
+    expect(outcome.status).toBe('COMPLETED');
+    expect(rows(b, room)).toEqual(rows(source, room));
+  });
+
+  it('a long session renews its token before it runs out (less than 2 minutes left), and shows no API key', async () => {
+    const room = newRoom();
+    for (let i = 0; i < 10; i++) post(a, room, `long ${i}`);
+    const since = renewals.length;
+    // The job's token has 90 s left: renewed before the first request. The first renewal is
+    // short-lived too, the second is not: two renewals, then none for the rest of the session.
+    let renewed = 0;
+    renew = (grant) => sign(grant, (renewed += 1) === 1 ? 90 : undefined);
+    try {
+      const outcome = await b.node.puller.enqueue(await job(b, a, [room], 'FULL', 90));
+      expect(outcome.status).toBe('COMPLETED');
+      expect(outcome.messagesSynced).toBe(10);
+    } finally {
+      renew = (grant) => sign(grant);
     }
-    expect(keyChecks - before).toBe(1);
+    expect(renewals.slice(since)).toEqual([
+      { sourceNodeId: a.node.nodeId, targetNodeId: b.node.nodeId, roomIds: [room] },
+      { sourceNodeId: a.node.nodeId, targetNodeId: b.node.nodeId, roomIds: [room] },
+    ]);
+    expect(rows(b, room)).toEqual(rows(a, room));
+
+    // A session whose token does not need renewal never asks central.
+    const quiet = renewals.length;
+    post(a, room, 'one more');
+    expect((await pull(b, a, [room])).status).toBe('COMPLETED');
+    expect(renewals.length).toBe(quiet);
   });
 
   it('serves each changed message once, as its current version at its newest seq', async () => {
@@ -445,7 +539,7 @@ describe('the change feed', () => {
     }
     const posted = await fetch(`${a.node.url}${SYNC_CHANGES_PATH}`, {
       method: 'POST',
-      headers: { [NODE_KEY_HEADER]: b.apiKey },
+      headers: { [PULL_TOKEN_HEADER]: await tokenFor(b, a, []) },
     });
     expect(posted.status).toBe(405);
     expect(snapshot(a.node.db)).toEqual(before);
@@ -464,7 +558,7 @@ describe('the change feed', () => {
     c.node.store.applyRemote([...versions].reverse());
 
     const empty = newRoom();
-    const served = await feed(a, { rooms: `${room},${empty}` }, b.apiKey, SYNC_DIGESTS_PATH);
+    const served = await feed(a, { rooms: `${room},${empty}` }, {}, SYNC_DIGESTS_PATH);
     expect(served.status).toBe(200);
     const digests = served.body as RoomDigests;
     expect(digests.digests[room]).toEqual({
@@ -624,7 +718,10 @@ describe('pulling', () => {
       headSeq: after + 2,
     }));
     const before = snapshot(b.node.db);
-    const outcome = await b.node.puller.enqueue({ ...job(b, a, [room]), sourceUrl: source });
+    const outcome = await b.node.puller.enqueue({
+      ...(await job(b, a, [room])),
+      sourceUrl: source,
+    });
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatch(
       /^batch after seq \d+ from .+ refused, nothing of it applied: versions\[1\]\.seq: \d+ is not greater than the previous seq \d+$/,
@@ -637,17 +734,33 @@ describe('pulling', () => {
     expect(snapshot(b.node.db)).toEqual(before);
   });
 
-  it('a source that refuses the key fails the session with the reason, target unchanged', async () => {
+  it('a source that refuses the pull token fails the session with the reason after one renewal, target unchanged', async () => {
     const d = await startSyncNode('sync-d');
     const room = newRoom();
     post(a, room, 'not for d');
-    issuedKeys.delete(d.apiKey);
+    const since = renewals.length;
+    // Central's renewal gives a token the source refuses too (as after a revoked signing key).
+    renew = async (grant) => ({
+      token: (await sign(grant, -60)).token,
+      expiresAt: Date.now() + 600_000,
+    });
     const before = snapshot(d.node.db);
-    const outcome = await pull(d, a, [room]);
+    let outcome: SessionOutcome;
+    try {
+      outcome = await d.node.puller.enqueue({
+        ...(await job(d, a, [room])),
+        pullToken: await tokenFor(d, a, [room], -60),
+        // Not yet due for renewal as far as d knows: the source's refusal makes it renew.
+        pullTokenExpiresAt: Date.now() + 600_000,
+      });
+    } finally {
+      renew = (grant) => sign(grant);
+    }
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toBe(
-      `source node ${a.node.nodeId} at ${a.node.url} refused this node's API key: the X-Node-API-Key is not a valid node key`,
+      `source node ${a.node.nodeId} at ${a.node.url} refused the pull token: pull token has expired`,
     );
+    expect(renewals.length - since).toBe(1);
     expect(snapshot(d.node.db)).toEqual(before);
   });
 
@@ -656,7 +769,7 @@ describe('pulling', () => {
     const port = await listen(unused, 0);
     await new Promise((resolve) => unused.close(resolve));
     const outcome = await b.node.puller.enqueue({
-      ...job(b, a, [newRoom()]),
+      ...(await job(b, a, [newRoom()])),
       sourceUrl: `http://127.0.0.1:${port}`,
     });
     expect(outcome.status).toBe('FAILED');
@@ -695,7 +808,7 @@ describe('pulling', () => {
   it('stops when central answers continue: false', async () => {
     const room = newRoom();
     for (let i = 0; i < 7; i += 1) post(a, room, `stop ${i}`);
-    const stopped = job(b, a, [room]);
+    const stopped = await job(b, a, [room]);
     continueSession = (report) => report.sessionId !== stopped.sessionId;
     let outcome: SessionOutcome;
     try {
@@ -711,8 +824,8 @@ describe('pulling', () => {
   it('runs one session at a time per source, in order, and skips a session it already has', async () => {
     const room = newRoom();
     for (let i = 0; i < 7; i += 1) post(a, room, `queued ${i}`);
-    const first = job(b, a, [room]);
-    const second = job(b, a, [room]);
+    const first = await job(b, a, [room]);
+    const second = await job(b, a, [room]);
     const outcomes = await Promise.all([
       b.node.puller.enqueue(first),
       b.node.puller.enqueue(second),
@@ -807,7 +920,7 @@ describe('stopping', () => {
     const before = snapshot(e.node.db);
 
     const session = e.node.puller.enqueue({
-      ...job(e, a, [newRoom()]),
+      ...(await job(e, a, [newRoom()])),
       sourceUrl: `http://127.0.0.1:${port}`,
     });
     await requestArrived;

@@ -1,5 +1,5 @@
 // Both halves of sync together, in one process: a real central (sessions, job stream, reports,
-// key checks) and two real nodes with sync on. A write on one node reaches the other through
+// pull tokens) and two real nodes with sync on. A write on one node reaches the other through
 // change detection alone; a manual FULL sync completes with matching digests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../lib/log.ts';

@@ -1,11 +1,11 @@
 // The node's sync plumbing around the puller, each with its real collaborators: change detection
-// on a real message store, the job listener over a real HTTP event stream, the peer key cache.
+// on a real message store, the job listener over a real HTTP event stream.
 import { createServer, type ServerResponse } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
-import { SYNC_JOBS_PATH, type SyncJob, type VerifiedNode } from '../../lib/syncProtocol.ts';
+import { SYNC_JOBS_PATH, type SyncJob } from '../../lib/syncProtocol.ts';
 import {
   CentralUnavailableError,
   createCentralClient,
@@ -16,7 +16,6 @@ import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
 import { MessageStore } from '../../subgraphs/node/messageStore.ts';
 import { startChangeNotifier } from '../../subgraphs/node/sync/changeNotifier.ts';
 import { readEvents, startJobListener } from '../../subgraphs/node/sync/jobListener.ts';
-import { createPeerAuth } from '../../subgraphs/node/sync/peerAuth.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
 const leftovers = new Leftovers();
@@ -146,6 +145,8 @@ describe('job listener', () => {
       sourceUrl: 'http://127.0.0.1:1',
       roomIds: ['r1'],
       batchSize: 100,
+      pullToken: `token-of-${sessionId}`,
+      pullTokenExpiresAt: 1_800_000_000_000,
     };
   }
 
@@ -194,6 +195,9 @@ describe('job listener', () => {
     const stream = streams[0]!;
     stream.write(`event: job\ndata: ${JSON.stringify(job('s-1'))}\n\n`);
     stream.write('event: job\ndata: {"sessionId": 42}\n\n');
+    // Without a pull token the job could not be pulled: malformed too.
+    const { pullToken: _dropped, ...tokenless } = job('s-tokenless');
+    stream.write(`event: job\ndata: ${JSON.stringify(tokenless)}\n\n`);
     stream.write('event: other\ndata: {}\n\n');
     // One event split across writes, with CRLF line ends.
     const text = `event: job\r\ndata: ${JSON.stringify(job('s-2'))}\r\n\r\n`;
@@ -235,60 +239,5 @@ describe('job listener', () => {
       ['job', 'line 1\nline 2'],
       ['message', 'plain'],
     ]);
-  });
-});
-
-describe('peer key check', () => {
-  it('trusts a confirmed key for cacheMs, asks again after, and never caches a refusal or failure', async () => {
-    let now = 1_000_000;
-    let calls = 0;
-    let down = false;
-    const valid = new Map<string, VerifiedNode>([['sbk_good', { nodeId: 'n1', name: 'one' }]]);
-    const auth = createPeerAuth({
-      central: {
-        verifyNodeKey: (key) => {
-          calls += 1;
-          if (down) return Promise.reject(new CentralUnavailableError('down (test)'));
-          return Promise.resolve(valid.get(key) ?? null);
-        },
-      },
-      cacheMs: 5000,
-      now: () => now,
-    });
-
-    expect(await auth.verify('sbk_good')).toEqual({ nodeId: 'n1', name: 'one' });
-    now += 4999;
-    expect(await auth.verify('sbk_good')).toEqual({ nodeId: 'n1', name: 'one' });
-    expect(calls).toBe(1);
-
-    // Rotation: once the window is over, the old key is refused.
-    valid.delete('sbk_good');
-    now += 1;
-    expect(await auth.verify('sbk_good')).toBeNull();
-    expect(calls).toBe(2);
-    valid.set('sbk_good', { nodeId: 'n1', name: 'one' });
-    expect(await auth.verify('sbk_good')).toEqual({ nodeId: 'n1', name: 'one' });
-    expect(calls).toBe(3);
-
-    down = true;
-    await expect(auth.verify('sbk_other')).rejects.toThrow(CentralUnavailableError);
-    down = false;
-    expect(await auth.verify('sbk_other')).toBeNull();
-    expect(calls).toBe(5);
-  });
-
-  it('shares one call to central between concurrent checks of the same key', async () => {
-    let calls = 0;
-    const auth = createPeerAuth({
-      central: {
-        verifyNodeKey: () => {
-          calls += 1;
-          return Promise.resolve({ nodeId: 'n1', name: 'one' });
-        },
-      },
-    });
-    const answers = await Promise.all([auth.verify('k'), auth.verify('k'), auth.verify('k')]);
-    expect(answers).toEqual(Array(3).fill({ nodeId: 'n1', name: 'one' }));
-    expect(calls).toBe(1);
   });
 });

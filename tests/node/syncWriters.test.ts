@@ -17,7 +17,6 @@ import {
   type AuthorityQuery,
   type SyncJob,
   type SyncReport,
-  type VerifiedNode,
   type WireVersion,
 } from '../../lib/syncProtocol.ts';
 import {
@@ -45,7 +44,6 @@ interface SyncNode {
 }
 
 let central: TestCentral;
-const issuedKeys = new Map<string, VerifiedNode>();
 const reports: SyncReport[] = [];
 /** Every writer check the nodes asked for. */
 const authorityQueries: AuthorityQuery[] = [];
@@ -80,7 +78,6 @@ async function startSyncNode(name: string): Promise<SyncNode> {
   const real = createCentralClient({ centralUrl: central.url, apiKey: registered.apiKey });
   const client: CentralClient = {
     ...real,
-    verifyNodeKey: (apiKey) => Promise.resolve(issuedKeys.get(apiKey) ?? null),
     reportSync(report) {
       reports.push(report);
       return Promise.resolve({ continue: true });
@@ -101,7 +98,6 @@ async function startSyncNode(name: string): Promise<SyncNode> {
     }),
     (n) => n.close(),
   );
-  issuedKeys.set(registered.apiKey, { nodeId: node.nodeId, name });
   return { node, apiKey: registered.apiKey };
 }
 
@@ -130,12 +126,18 @@ function newRoom(): string {
   return `room-${randomUUID()}`;
 }
 
-function job(
+/** A job for target B as central sends it, with a pull token from central's real signer. */
+async function job(
   source: string,
   sourceUrl: string,
   roomIds: string[],
   syncType: SyncJob['syncType'] = 'INCREMENTAL',
-): SyncJob {
+): Promise<SyncJob> {
+  const grant = await central.central.services.tokens.signPull({
+    sourceNodeId: source,
+    targetNodeId: b.node.nodeId,
+    roomIds,
+  });
   return {
     sessionId: randomUUID(),
     syncType,
@@ -143,6 +145,8 @@ function job(
     sourceUrl,
     roomIds,
     batchSize: 1000,
+    pullToken: grant.token,
+    pullTokenExpiresAt: grant.expiresAt,
   };
 }
 
@@ -233,12 +237,12 @@ async function hostileSource(log: () => readonly unknown[]): Promise<Hostile> {
   return { id, url: `http://127.0.0.1:${port}` };
 }
 
-function pullFrom(
+async function pullFrom(
   source: Hostile,
   roomIds: string[],
   syncType: SyncJob['syncType'] = 'INCREMENTAL',
 ) {
-  return b.node.puller.enqueue(job(source.id, source.url, roomIds, syncType));
+  return b.node.puller.enqueue(await job(source.id, source.url, roomIds, syncType));
 }
 
 function postAs(user: { token: string }, roomId: string, content: string) {
@@ -273,7 +277,7 @@ describe('poison content (finding 1)', () => {
     );
     expect(a.node.store.get(fine.id)?.content).toBe('fine 👋');
 
-    const outcome = await b.node.puller.enqueue(job(a.node.nodeId, a.node.url, [realRoom]));
+    const outcome = await b.node.puller.enqueue(await job(a.node.nodeId, a.node.url, [realRoom]));
     expect(outcome).toMatchObject({ status: 'COMPLETED', quarantined: 0 });
     expect(b.node.store.get(fine.id)).toMatchObject({
       content: 'fine 👋',
@@ -291,7 +295,7 @@ describe('poison content (finding 1)', () => {
       .prepare('UPDATE messages SET content = ?, content_hash = ? WHERE id = ?')
       .run('a\ud800b', sha256Hex('a\ud800b'), poison.id);
 
-    const outcome = await b.node.puller.enqueue(job(a.node.nodeId, a.node.url, [room]));
+    const outcome = await b.node.puller.enqueue(await job(a.node.nodeId, a.node.url, [room]));
     expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 2, quarantined: 1 });
     expect(quarantinedIn(outcome.sessionId)).toEqual([
       {

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { PULL_TOKEN_HEADER } from '../../lib/pullToken.ts';
 import { SYNC_CHANGES_PATH } from '../../lib/syncProtocol.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/userAuth.ts';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
@@ -16,6 +17,7 @@ import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { askPullToken } from '../helpers/pullTokens.ts';
 import { snapshot } from '../node/helpers.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
 
@@ -52,7 +54,6 @@ async function startTestNode(name: 'a' | 'b' | 'c') {
       apiKey: registered.apiKey,
       logger: silentLogger,
       sync: false,
-      peerKeyCacheMs: 0,
     }),
     (n) => n.close(),
   );
@@ -445,12 +446,10 @@ describe('node keys', () => {
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
 
-  async function feed(source: NodeServer, apiKey: string | undefined, rooms: string) {
+  async function feed(source: NodeServer, headers: Record<string, string>, rooms: string) {
     const response = await fetch(
       `${source.url}${SYNC_CHANGES_PATH}?after=0&limit=10&rooms=${rooms}`,
-      {
-        headers: apiKey === undefined ? {} : { [NODE_KEY_HEADER]: apiKey },
-      },
+      { headers },
     );
     const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
     return { status: response.status, code: body.errors?.[0]?.extensions?.code, body };
@@ -476,24 +475,32 @@ describe('node keys', () => {
     );
   });
 
-  it("a peer's feed serves only rooms the caller stores: another node's key is refused the room", async () => {
-    const ofB = await feed(node.a, node.b.apiKey, room);
+  it("a peer's feed serves only with a pull token central signed for rooms both nodes store; keys are no credential there", async () => {
+    const granted = await askPullToken(central.url, node.b.apiKey, node.a.nodeId, [room]);
+    expect(granted.status).toBe(200);
+    const token = { [PULL_TOKEN_HEADER]: String(granted.body.token) };
+    const ofB = await feed(node.a, token, room);
     expect(ofB.status).toBe(200);
     expect(JSON.stringify(ofB.body)).toContain(SECRET_CONTENT);
-    const ofC = await feed(node.a, node.c.apiKey, room);
-    expect(ofC).toMatchObject({ status: 403, code: 'FORBIDDEN' });
-    expect(JSON.stringify(ofC.body)).not.toContain(SECRET_CONTENT);
-    expect(await feed(node.a, 'sbk_wrong', room)).toMatchObject({
-      status: 401,
-      code: 'UNAUTHENTICATED',
-    });
-    expect(await feed(node.a, undefined, room)).toMatchObject({
-      status: 401,
-      code: 'UNAUTHENTICATED',
-    });
+    // node-c does not store the room: central signs it no token.
+    const forC = await askPullToken(central.url, node.c.apiKey, node.a.nodeId, [room]);
+    expect(forC.status).toBe(403);
+    expect(JSON.stringify(forC.body)).not.toContain('token"');
+    // b's token is for a's feed only: c's feed refuses it.
+    expect(await feed(node.c, token, room)).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    for (const headers of [
+      { [NODE_KEY_HEADER]: node.b.apiKey },
+      { [NODE_KEY_HEADER]: node.c.apiKey },
+      { [PULL_TOKEN_HEADER]: alice.token },
+      {},
+    ]) {
+      const refused = await feed(node.a, headers, room);
+      expect(refused).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+      expect(JSON.stringify(refused.body)).not.toContain(SECRET_CONTENT);
+    }
   });
 
-  it('a rotated key stops working at once, at central and on the feed', async () => {
+  it('a rotated key stops working at once at central: no heartbeat, no pull token', async () => {
     const old = node.c.apiKey;
     const rotated = ok(
       await gql<{ rotateNodeApiKey: { apiKey: string } }>(
@@ -506,8 +513,9 @@ describe('node keys', () => {
     expect(rotated).not.toBe(old);
     const before = await state();
     expect((await heartbeat(old)).status).toBe(401);
-    expect(await feed(node.a, old, '')).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    expect((await askPullToken(central.url, old, node.a.nodeId, [room])).status).toBe(401);
     expect(await state()).toEqual(before);
-    expect((await feed(node.a, rotated, '')).status).toBe(200);
+    // The new key authenticates (and is still refused a room node-c does not store).
+    expect((await askPullToken(central.url, rotated, node.a.nodeId, [room])).status).toBe(403);
   });
 });

@@ -11,6 +11,7 @@ import { errorCodes } from '../../lib/errors.ts';
 import { APOLLO_CLIENT_CODES } from '../../lib/errorMasking.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { PULL_TOKEN_HEADER } from '../../lib/pullToken.ts';
 import { SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH } from '../../lib/syncProtocol.ts';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { roomMembers, rooms, users } from '../../subgraphs/central/db/schema.ts';
@@ -372,6 +373,12 @@ describe('fuzz (fixed seed, bounded)', () => {
   }, 90_000);
 
   it("answers malformed requests on a node's sync feed with 4xx and a code", async () => {
+    // A valid token (for one room) lets malformed parameters reach the parser.
+    const { token: pullToken } = await central.central.services.tokens.signPull({
+      sourceNodeId: node.nodeId,
+      targetNodeId: 'a-peer',
+      roomIds: ['some-room'],
+    });
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH, '/internal/nothing'),
@@ -383,12 +390,18 @@ describe('fuzz (fixed seed, bounded)', () => {
             fc.constant('9'.repeat(40)),
           ),
         ),
-        fc.constantFrom<string | undefined>(undefined, 'sbk_wrong', nodeKey, 'x'.repeat(600)),
+        fc.constantFrom<Record<string, string>>(
+          {},
+          { [NODE_KEY_HEADER]: 'sbk_wrong' },
+          { [NODE_KEY_HEADER]: nodeKey },
+          { [PULL_TOKEN_HEADER]: 'x'.repeat(6000) },
+          { [PULL_TOKEN_HEADER]: pullToken },
+        ),
         fc.constantFrom('GET', 'POST', 'PUT'),
-        async (path, params, key, method) => {
+        async (path, params, headers, method) => {
           const answer = await raw(`${node.url}${path}?${new URLSearchParams(params).toString()}`, {
             method,
-            headers: key === undefined ? {} : { [NODE_KEY_HEADER]: key },
+            headers,
           });
           expectHandled(answer, `${method} ${path} ${JSON.stringify(params)}`);
         },

@@ -1,8 +1,21 @@
 // The verified-token cache of gateways and nodes: a token verified once is taken again without a
 // signature check until its exp or maxAgeMs, whichever is first; failures are never remembered.
+// And the two kinds of tokens central signs with one key: users' and nodes' pull tokens.
 import { generateKeyPair, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN_AUDIENCE, TOKEN_ISSUER, TokenVerifier } from '../../lib/userAuth.ts';
+import {
+  PULL_TOKEN_TYPE,
+  PullTokenError,
+  pullAudience,
+  roomSetDigest,
+  verifyPullToken,
+} from '../../lib/pullToken.ts';
+import {
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  TokenVerifier,
+  verifyUserToken,
+} from '../../lib/userAuth.ts';
 
 let privateKey: CryptoKey;
 let publicKey: CryptoKey;
@@ -86,5 +99,69 @@ describe('TokenVerifier', () => {
     await verifier.viewerOf(bearer(c!)); // remembered
     await verifier.viewerOf(bearer(a!)); // forgotten when c came: checked again
     expect(checks()).toBe(6);
+  });
+});
+
+describe('user tokens and pull tokens never pass for each other', () => {
+  const keys: JWTVerifyGetKey = () => Promise.resolve(publicKey);
+  const userClaims = () =>
+    new SignJWT({ username: 'u', role: 'ADMIN' })
+      .setSubject('u')
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(TOKEN_AUDIENCE)
+      .setExpirationTime(inAnHour());
+  const pullClaims = () =>
+    new SignJWT({ rdg: roomSetDigest(['r1']) })
+      .setSubject('node-target')
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(pullAudience('node-source'))
+      .setIssuedAt()
+      .setExpirationTime(inAnHour());
+
+  it('a user token refuses the pull token type, even with a user audience', async () => {
+    const plain = await userClaims().setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    expect((await verifyUserToken(plain, keys)).id).toBe('u');
+    const typed = await userClaims()
+      .setProtectedHeader({ alg: 'EdDSA', typ: PULL_TOKEN_TYPE })
+      .sign(privateKey);
+    await expect(verifyUserToken(typed, keys)).rejects.toMatchObject({
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+    const pull = await pullClaims()
+      .setProtectedHeader({ alg: 'EdDSA', typ: PULL_TOKEN_TYPE })
+      .sign(privateKey);
+    await expect(verifyUserToken(pull, keys)).rejects.toMatchObject({
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+  });
+
+  it('a pull token needs its type, audience and claims: a user token is none', async () => {
+    const pull = await pullClaims()
+      .setProtectedHeader({ alg: 'EdDSA', typ: PULL_TOKEN_TYPE })
+      .sign(privateKey);
+    expect(await verifyPullToken(pull, keys, 'node-source')).toMatchObject({
+      peerNodeId: 'node-target',
+      roomDigest: roomSetDigest(['r1']),
+    });
+    await expect(verifyPullToken(pull, keys, 'node-other')).rejects.toThrow(PullTokenError);
+    const untyped = await pullClaims().setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    await expect(verifyPullToken(untyped, keys, 'node-source')).rejects.toThrow(/typ/);
+    const user = await userClaims().setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    await expect(verifyPullToken(user, keys, 'node-source')).rejects.toThrow(PullTokenError);
+    // Even a user token dressed in the pull type and audience lacks the room digest.
+    const dressed = await new SignJWT({ username: 'u', role: 'ADMIN' })
+      .setProtectedHeader({ alg: 'EdDSA', typ: PULL_TOKEN_TYPE })
+      .setSubject('u')
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(pullAudience('node-source'))
+      .setIssuedAt()
+      .setExpirationTime(inAnHour())
+      .sign(privateKey);
+    await expect(verifyPullToken(dressed, keys, 'node-source')).rejects.toThrow(/rdg/);
+  });
+
+  it('the room digest is of the distinct room ids, whatever their order', () => {
+    expect(roomSetDigest(['b', 'a', 'b'])).toBe(roomSetDigest(['a', 'b']));
+    expect(roomSetDigest(['a', 'b'])).not.toBe(roomSetDigest(['a']));
   });
 });

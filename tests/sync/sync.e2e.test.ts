@@ -5,10 +5,12 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import Database from 'better-sqlite3';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { PULL_TOKEN_HEADER, PULL_TOKEN_TYPE, roomSetDigest } from '../../lib/pullToken.ts';
 import {
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
@@ -25,6 +27,7 @@ import { databaseFile } from '../../subgraphs/node/server.ts';
 import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { askPullToken, feedDigests, pullToken } from '../helpers/pullTokens.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
 import { heartbeat } from './nodeSide.ts';
 
@@ -117,16 +120,11 @@ describe('sync across real processes', () => {
   };
 
   /**
-   * A node's room digests, asked with its own key: a key reads only rooms its node stores, and
-   * the rooms asked are the node's own (a peer might not store them all).
+   * A node's room digests from its feed, asked as `asker` with a pull token from central: both
+   * must store the rooms.
    */
-  const digests = async (node: ClusterNode, roomIds: readonly string[]) => {
-    const response = await fetch(`${node.url}${SYNC_DIGESTS_PATH}?rooms=${roomIds.join(',')}`, {
-      headers: { [NODE_KEY_HEADER]: node.apiKey },
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as RoomDigests).digests;
-  };
+  const digests = (node: ClusterNode, roomIds: readonly string[], asker: ClusterNode) =>
+    feedDigests(cluster.centralUrl, node, asker, roomIds);
 
   const nodeGql = <T>(node: ClusterNode, user: string, query: string, vars: object) =>
     gql<T>(node.url, query, vars as Record<string, unknown>, {
@@ -191,7 +189,9 @@ describe('sync across real processes', () => {
         for (const roomId of roomIds) {
           const nodes = (holders.get(roomId) ?? []).map((name) => cluster.node(name));
           const rows = nodes.map((n) => sqliteRows(n, [roomId]));
-          const ds = await Promise.all(nodes.map((n) => digests(n, [roomId])));
+          const ds = await Promise.all(
+            nodes.map((n) => digests(n, [roomId], nodes.find((peer) => peer !== n) ?? n)),
+          );
           const same =
             rows.every((r) => JSON.stringify(r) === JSON.stringify(rows[0])) &&
             ds.every((d) => JSON.stringify(d[roomId]) === JSON.stringify(ds[0]?.[roomId]));
@@ -616,10 +616,10 @@ describe('sync across real processes', () => {
     }, 120_000);
   });
 
-  it('quarantines bad versions (session COMPLETED, reason kept), refuses a disordered batch or an unknown key whole; target unchanged', async () => {
-    // An unknown key at a real node's feed.
+  it('quarantines bad versions (session COMPLETED, reason kept), refuses a disordered batch whole (target unchanged); the target shows the source a pull token that works nowhere else, never its key', async () => {
+    // A node's API key is no credential at a peer's feed, not even a valid one.
     const refused = await fetch(`${a.url}${SYNC_CHANGES_PATH}?after=0&rooms=${r1}`, {
-      headers: { [NODE_KEY_HEADER]: 'sbk_not-a-key' },
+      headers: { [NODE_KEY_HEADER]: b.apiKey },
     });
     expect(refused.status).toBe(401);
 
@@ -646,7 +646,9 @@ describe('sync across real processes', () => {
       hlc: `${String(Date.now()).padStart(15, '0')}:00000000:${registered.node.id}`,
       originNode: registered.node.id,
     };
+    const seen: Array<{ url: string; headers: Record<string, unknown> }> = [];
     const server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: { ...req.headers } });
       const after = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('after') ?? 0);
       const head = Math.max(after, ...log.map((v) => (v as WireVersion).seq));
       const body: ChangeBatch | RoomDigests = req.url?.startsWith(SYNC_DIGESTS_PATH)
@@ -731,5 +733,49 @@ describe('sync across real processes', () => {
       expect(sqliteRows(b, [r1, r2])).toEqual(before);
     }
     clearInterval(pulse);
+
+    // What the impostor received (from B's pulls, and the gateway's schema checks): no node key
+    // at all; on every pull a token for itself and B's shared rooms.
+    const pulls = seen.filter((request) => request.url.startsWith('/internal/sync/'));
+    expect(pulls.length).toBeGreaterThan(0);
+    for (const request of seen) {
+      expect(Object.keys(request.headers)).not.toContain(NODE_KEY_HEADER);
+      expect(JSON.stringify(request.headers)).not.toContain(b.apiKey);
+    }
+    for (const request of pulls)
+      expect(request.headers[PULL_TOKEN_HEADER]).toEqual(expect.any(String));
+    const captured = String(pulls[0]?.headers[PULL_TOKEN_HEADER]);
+    const claims = decodeJwt(captured);
+    expect(decodeProtectedHeader(captured).typ).toBe(PULL_TOKEN_TYPE);
+    const rooms = new URL(pulls[0]?.url ?? '', 'http://x').searchParams.get('rooms') ?? '';
+    expect(claims).toMatchObject({
+      iss: 'switchboard-central',
+      aud: `node:${registered.node.id}`,
+      sub: b.id,
+      rdg: roomSetDigest(rooms.split(',')),
+    });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(600);
+
+    // Replayed anywhere else, it opens nothing: another node's feed (same rooms, which that node
+    // stores too), central's internal API as a key, central's GraphQL through the gateway.
+    const atFeed = await fetch(`${a.url}${SYNC_CHANGES_PATH}?after=0&rooms=${rooms}`, {
+      headers: { [PULL_TOKEN_HEADER]: captured },
+    });
+    expect(atFeed.status).toBe(401);
+    expect(await heartbeat(cluster.centralUrl, captured, 'http://127.0.0.1:9/x')).toMatchObject({
+      status: 401,
+    });
+    const asKey = await askPullToken(cluster.centralUrl, captured, a.id, [r1]);
+    expect(asKey.status).toBe(401);
+    const asUser = await gql(cluster.gatewayUrl, '{ rooms { id } }', {}, { token: captured });
+    expect(asUser.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/invalid token/),
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+    // And at its own source, for a room set it does not name: refused too.
+    const other = await fetch(`${a.url}${SYNC_DIGESTS_PATH}?rooms=${r1}`, {
+      headers: { [PULL_TOKEN_HEADER]: await pullToken(cluster.centralUrl, b.apiKey, a.id, [r2]) },
+    });
+    expect(other.status).toBe(403);
   });
 });

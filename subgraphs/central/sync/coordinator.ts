@@ -32,6 +32,7 @@ import {
 } from './sessions.ts';
 import { toSnapshot } from './snapshot.ts';
 import { loadTopology } from './topology.ts';
+import type { TokenSigner } from '../tokens.ts';
 
 /** One open job stream of a node (e.g. a Server-Sent Events response). */
 export interface JobStream {
@@ -42,6 +43,8 @@ export interface JobStream {
 
 export interface SyncCoordinatorOptions {
   readonly services: Pick<CentralServices, 'db' | 'events' | 'log'>;
+  /** Signs the pull token each job carries (the target shows it to the source's feed). */
+  readonly tokens: Pick<TokenSigner, 'signPull'>;
   /** Versions per batch the targets are asked to pull. @default 1000 */
   readonly batchSize?: number;
 }
@@ -65,6 +68,7 @@ export class SyncCoordinator {
   readonly #db: SyncCoordinatorOptions['services']['db'];
   readonly #events: SyncCoordinatorOptions['services']['events'];
   readonly #log: SyncCoordinatorOptions['services']['log'];
+  readonly #tokens: SyncCoordinatorOptions['tokens'];
   readonly #batchSize: number;
   readonly #streams = new Map<string, Set<Attached>>();
   /** Per target node: connect, disconnect and dispatch run one after another. */
@@ -77,6 +81,7 @@ export class SyncCoordinator {
     this.#db = options.services.db;
     this.#events = options.services.events;
     this.#log = options.services.log;
+    this.#tokens = options.tokens;
     this.#batchSize = options.batchSize ?? 1000;
   }
 
@@ -336,6 +341,12 @@ export class SyncCoordinator {
         return;
       }
       attached.sessions.add(claimed.id);
+      // roomIds are the rooms both store now, as the token endpoint would check them.
+      const grant = await this.#tokens.signPull({
+        sourceNodeId: source.id,
+        targetNodeId,
+        roomIds,
+      });
       // Published before the job leaves: the target's first progress report must come after it.
       await this.#publish(claimed);
       attached.stream.send({
@@ -345,6 +356,8 @@ export class SyncCoordinator {
         sourceUrl: source.url,
         roomIds,
         batchSize: this.#batchSize,
+        pullToken: grant.token,
+        pullTokenExpiresAt: grant.expiresAt,
       });
     }
   }

@@ -1,27 +1,27 @@
 // HTTP binding of the coordinator for nodes (X-Node-API-Key, already verified by internalApi.ts):
-// the job stream (Server-Sent Events), sync reports, change notifications and peer key checks.
+// the job stream (Server-Sent Events), sync reports, change notifications and pull tokens.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { eq } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
 import { errorBody, errorCodes, isErrorCode } from '../../../lib/errors.ts';
 import { PayloadTooLargeError, readBody, sendJson } from '../../../lib/http.ts';
-import { hashApiKey, sameDigest } from '../../../lib/nodeKeys.ts';
+import { MAX_PULL_TOKEN_ROOMS } from '../../../lib/pullToken.ts';
 import {
-  NODE_VERIFY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
+  SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
-  type VerifiedNode,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, rooms, type NodeRow } from '../db/schema.ts';
-import { storageNodeIdsOf } from '../placement.ts';
+import type { NodeRow } from '../db/schema.ts';
+import type { TokenSigner } from '../tokens.ts';
 import type { SyncCoordinator } from './coordinator.ts';
+import { loadTopology } from './topology.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
 export interface SyncApiOptions {
   readonly db: CentralDatabase;
   readonly coordinator: SyncCoordinator;
+  readonly tokens: Pick<TokenSigner, 'signPull'>;
   /** Largest accepted report body. @default 33554432 (32 MiB) */
   readonly maxReportBytes?: number;
   /** Comment lines on idle job streams keep proxies from closing them. @default 15000 */
@@ -82,39 +82,73 @@ export async function handleSyncApi(
     }));
     return true;
   }
-  if (pathname === NODE_VERIFY_PATH && req.method === 'POST') {
-    const body = await readJson(req, res, 4096);
+  if (pathname === SYNC_PULL_TOKEN_PATH && req.method === 'POST') {
+    const body = await readJson(req, res, 256 * 1024);
     if (body === undefined) return true;
-    const apiKey = (body as { apiKey?: unknown } | null)?.apiKey;
-    if (typeof apiKey !== 'string' || apiKey.length === 0 || apiKey.length > 512) {
-      sendJson(res, 400, errorBody('BAD_USER_INPUT', 'body must be { "apiKey": "<a node key>" }'));
-      return true;
-    }
-    const digest = hashApiKey(apiKey);
-    const [owner] = await options.db.select().from(nodes).where(eq(nodes.apiKeyHash, digest));
-    if (!owner || !sameDigest(owner.apiKeyHash, digest)) {
-      sendJson(res, 401, errorBody('UNAUTHENTICATED', 'that is not the API key of any node'));
-      return true;
-    }
-    // The rooms the owner stores, so the source serves it those and no others. Computed over all
-    // rooms: fine for the hundreds of rooms Switchboard is built for, an index if ever more.
-    const [allRooms, allNodes] = await Promise.all([
-      options.db
-        .select({
-          id: rooms.id,
-          homeNodeId: rooms.homeNodeId,
-          replicaNodeIds: rooms.replicaNodeIds,
-        })
-        .from(rooms),
-      options.db.select({ id: nodes.id }).from(nodes),
-    ]);
-    const roomIds = allRooms
-      .filter((r) => storageNodeIdsOf(r, allNodes).includes(owner.id))
-      .map((r) => r.id);
-    sendJson(res, 200, { nodeId: owner.id, name: owner.name, roomIds } satisfies VerifiedNode);
+    await servePullToken(options, node, body, res);
     return true;
   }
   return false;
+}
+
+/**
+ * A pull token for the caller (the target) to read `roomIds` from `sourceNodeId`'s feed, only if
+ * both nodes store every one of those rooms now: the token can never widen what the caller reads.
+ */
+async function servePullToken(
+  options: SyncApiOptions,
+  node: NodeRow,
+  body: unknown,
+  res: ServerResponse,
+): Promise<void> {
+  const { sourceNodeId, roomIds } = (body ?? {}) as { sourceNodeId?: unknown; roomIds?: unknown };
+  // A comma would make two room lists digest alike; no room id has one (the feed splits on it).
+  const id = (value: unknown): value is string =>
+    typeof value === 'string' && value.length > 0 && value.length <= 128 && !value.includes(',');
+  if (
+    !id(sourceNodeId) ||
+    !Array.isArray(roomIds) ||
+    roomIds.length === 0 ||
+    roomIds.length > MAX_PULL_TOKEN_ROOMS ||
+    !roomIds.every(id)
+  ) {
+    sendJson(
+      res,
+      400,
+      errorBody(
+        'BAD_USER_INPUT',
+        `body must be { "sourceNodeId": "<node id>", "roomIds": [...] } with 1 to ${MAX_PULL_TOKEN_ROOMS} room ids`,
+      ),
+    );
+    return;
+  }
+  if (sourceNodeId === node.id) {
+    sendJson(res, 400, errorBody('BAD_USER_INPUT', 'a node does not pull from itself'));
+    return;
+  }
+  const topology = await loadTopology(options.db);
+  if (!topology.nodes.has(sourceNodeId)) {
+    sendJson(res, 404, errorBody('NOT_FOUND', `no node ${sourceNodeId}`));
+    return;
+  }
+  const shared = new Set(topology.sharedRooms(sourceNodeId, node.id));
+  const foreign = [...new Set(roomIds)].filter((room) => !shared.has(room));
+  if (foreign.length > 0) {
+    sendJson(
+      res,
+      403,
+      errorBody(
+        'FORBIDDEN',
+        `${foreign.length} of these rooms are not stored by both ${sourceNodeId} and this node: ${foreign.slice(0, 5).join(', ')}`,
+      ),
+    );
+    return;
+  }
+  sendJson(
+    res,
+    200,
+    await options.tokens.signPull({ sourceNodeId, targetNodeId: node.id, roomIds }),
+  );
 }
 
 async function readJson(

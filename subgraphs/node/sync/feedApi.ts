@@ -1,26 +1,30 @@
 // HTTP binding of the sync feed: `GET SYNC_CHANGES_PATH` and `GET SYNC_DIGESTS_PATH` on the node's
-// own port, for peer nodes only (X-Node-API-Key, verified through central). Errors use the
-// registry's codes in the GraphQL error shape, like every other non-GraphQL answer.
+// own port, for peer nodes only: each request carries a pull token central signed for this node,
+// the caller and exactly the rooms asked (lib/pullToken.ts), checked here with central's public
+// keys and no call to central. Errors use the registry's codes in the GraphQL error shape, like
+// every other non-GraphQL answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JWTVerifyGetKey } from 'jose';
 import { errorBody } from '../../../lib/errors.ts';
 import { sendJson } from '../../../lib/http.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { NODE_KEY_HEADER } from '../../../lib/nodeKeys.ts';
 import {
-  SYNC_CHANGES_PATH,
-  SYNC_DIGESTS_PATH,
-  type VerifiedNode,
-} from '../../../lib/syncProtocol.ts';
-import { CentralUnavailableError } from '../centralClient.ts';
+  PULL_TOKEN_HEADER,
+  PullTokenError,
+  roomSetDigest,
+  verifyPullToken,
+  type PullGrant,
+} from '../../../lib/pullToken.ts';
+import { SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import { ChangeFeed, CursorAheadError } from './changeFeed.ts';
 import { roomDigests } from './digest.ts';
-import type { PeerAuth } from './peerAuth.ts';
 
 export interface FeedApiOptions {
   readonly db: NodeDb;
   readonly nodeId: string;
-  readonly auth: PeerAuth;
+  /** Central's public keys (its JWKS), which pull tokens are checked with. */
+  readonly keys: JWTVerifyGetKey;
   /** The most versions one batch may carry, whatever `limit` asks. @default 5000 */
   readonly maxBatchSize?: number;
   /** Largest batch in bytes of its versions' JSON (at least one version). @default 8388608 */
@@ -37,6 +41,9 @@ const DEFAULT_LIMIT = 1000;
 
 /** Largest room list accepted in one request (a URL carries them). */
 const MAX_ROOMS = 1000;
+
+/** Longer than any token central signs: refused before any parsing. */
+const MAX_TOKEN_CHARS = 4096;
 
 /** Serves the request if it is for the feed; returns false for any other path. */
 export function createFeedApi(options: FeedApiOptions): FeedHandler {
@@ -55,32 +62,32 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 405, errorBody('BAD_USER_INPUT', `${url.pathname} accepts only GET`));
       return true;
     }
-    const header = req.headers[NODE_KEY_HEADER];
-    const key = Array.isArray(header) ? header[0] : header;
-    if (!key || key.length > 512) {
-      sendJson(res, 401, errorBody('UNAUTHENTICATED', 'a valid X-Node-API-Key header is required'));
-      return true;
-    }
-    let peer;
-    try {
-      peer = await options.auth.verify(key);
-    } catch (error) {
-      if (!(error instanceof CentralUnavailableError)) throw error;
-      options.log.warn(`cannot verify a peer's key: ${error.message}`);
-      res.setHeader('retry-after', '1');
-      sendJson(
-        res,
-        503,
-        errorBody('NODE_UNAVAILABLE', `cannot verify the API key now: ${error.message}`),
-      );
-      return true;
-    }
-    if (!peer) {
+    const header = req.headers[PULL_TOKEN_HEADER];
+    const token = Array.isArray(header) ? header[0] : header;
+    if (!token || token.length > MAX_TOKEN_CHARS) {
       sendJson(
         res,
         401,
-        errorBody('UNAUTHENTICATED', 'the X-Node-API-Key is not a valid node key'),
+        errorBody('UNAUTHENTICATED', 'a pull token from central is required in X-Sync-Pull-Token'),
       );
+      return true;
+    }
+    let grant: PullGrant;
+    try {
+      grant = await verifyPullToken(token, options.keys, options.nodeId);
+    } catch (error) {
+      if (!(error instanceof PullTokenError)) throw error;
+      if (error.unavailable) {
+        options.log.warn(`cannot check a pull token: ${error.message}`);
+        res.setHeader('retry-after', '1');
+        sendJson(
+          res,
+          503,
+          errorBody('NODE_UNAVAILABLE', `cannot check the pull token now: ${error.message}`),
+        );
+        return true;
+      }
+      sendJson(res, 401, errorBody('UNAUTHENTICATED', error.message));
       return true;
     }
 
@@ -89,35 +96,17 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 400, errorBody('BAD_USER_INPUT', rooms));
       return true;
     }
-    // A key serves only the rooms its node stores. The room list comes cached with the key
-    // (peerKeyCacheMs); a room it does not name gets one fresh look at central before refusal.
-    let foreign = roomsNotStoredBy(peer, rooms);
-    if (foreign.length > 0) {
-      options.auth.forget(key);
-      try {
-        peer = await options.auth.verify(key);
-      } catch (error) {
-        if (!(error instanceof CentralUnavailableError)) throw error;
-        res.setHeader('retry-after', '1');
-        sendJson(
-          res,
-          503,
-          errorBody('NODE_UNAVAILABLE', `cannot verify the API key now: ${error.message}`),
-        );
-        return true;
-      }
-      foreign = peer ? roomsNotStoredBy(peer, rooms) : rooms;
-      if (!peer || foreign.length > 0) {
-        sendJson(
-          res,
-          403,
-          errorBody(
-            'FORBIDDEN',
-            `this node key may not read rooms it does not store: ${foreign.slice(0, 5).join(', ')}`,
-          ),
-        );
-        return true;
-      }
+    // Central signed the token for rooms both nodes store; any other set needs its own token.
+    if (roomSetDigest(rooms) !== grant.roomDigest) {
+      sendJson(
+        res,
+        403,
+        errorBody(
+          'FORBIDDEN',
+          'this pull token covers another set of rooms: ask central for a token for these rooms',
+        ),
+      );
+      return true;
     }
     if (url.pathname === SYNC_DIGESTS_PATH) {
       sendJson(res, 200, roomDigests(options.db, rooms));
@@ -154,7 +143,7 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
         acknowledged,
         limit: Math.min(limit, maxBatchSize),
         roomIds: rooms,
-        peerNodeId: peer.nodeId,
+        peerNodeId: grant.peerNodeId,
         countRemaining: url.searchParams.get('count') === '1',
       });
       sendJson(res, 200, batch);
@@ -180,10 +169,4 @@ function parseCount(raw: string | null, name: string, fallback: number): number 
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
     return `${name} must be a non-negative integer, got "${raw.slice(0, 40)}"`;
   return n;
-}
-
-function roomsNotStoredBy(peer: VerifiedNode, rooms: readonly string[]): string[] {
-  if (peer.roomIds === undefined) return [];
-  const stored = new Set(peer.roomIds);
-  return rooms.filter((room) => !stored.has(room));
 }

@@ -143,7 +143,21 @@ export function validateSyncJob(value: unknown): SyncJob {
   if (typeof batchSize !== 'number' || !Number.isSafeInteger(batchSize) || batchSize < 0) {
     throw new Error('job.batchSize: expected a non-negative integer');
   }
-  return { sessionId, syncType, sourceNodeId, sourceUrl, roomIds: roomIds as string[], batchSize };
+  const pullToken = text('pullToken');
+  const pullTokenExpiresAt = job['pullTokenExpiresAt'];
+  if (typeof pullTokenExpiresAt !== 'number' || !Number.isSafeInteger(pullTokenExpiresAt)) {
+    throw new Error('job.pullTokenExpiresAt: expected epoch milliseconds');
+  }
+  return {
+    sessionId,
+    syncType,
+    sourceNodeId,
+    sourceUrl,
+    roomIds: roomIds as string[],
+    batchSize,
+    pullToken,
+    pullTokenExpiresAt,
+  };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

@@ -6,7 +6,7 @@
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
 import type { Logger } from '../../../lib/log.ts';
-import { NODE_KEY_HEADER } from '../../../lib/nodeKeys.ts';
+import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import {
   MAX_APPLIED_PER_REPORT,
   SYNC_CHANGES_PATH,
@@ -14,6 +14,7 @@ import {
   type AppliedChange,
   type HeldVersion,
   type ChangeBatch,
+  type PullTokenResponse,
   type QuarantinedVersion,
   type RoomDigests,
   type SyncJob,
@@ -40,10 +41,11 @@ export interface PullerOptions {
   readonly store: MessageStore;
   /** Bounds how far ahead a version's HLC may be (its `maxDriftMs`, against its wall clock). */
   readonly clock: HybridLogicalClock;
-  /** This node's API key, presented to the source (which checks it through central). */
-  readonly apiKey: string;
-  /** Takes the reports, and says who may write what (`syncAuthority`, once per batch at most). */
-  readonly central: Pick<CentralClient, 'reportSync' | 'syncAuthority'>;
+  /**
+   * Takes the reports, renews a session's pull token (the job brings the first one; the API key
+   * stays with central), and says who may write what (`syncAuthority`, once per batch at most).
+   */
+  readonly central: Pick<CentralClient, 'reportSync' | 'pullToken' | 'syncAuthority'>;
   /** Versions asked per batch when a job does not say (a job's `batchSize` wins). @default 1000 */
   readonly batchSize?: number;
   /** Timeout of each request to a source node. @default 30000 */
@@ -51,8 +53,8 @@ export interface PullerOptions {
   /** Attempts per report to central before the session is given up. @default 3 */
   readonly reportAttempts?: number;
   /**
-   * Attempts per request to the source while it answers 503 (it cannot check our key because
-   * central is slow or away for a moment); reads are safe to repeat. @default 4
+   * Attempts per request to the source while it answers 503 (it cannot fetch central's keys to
+   * check our pull token for a moment); reads are safe to repeat. @default 4
    */
   readonly sourceAttempts?: number;
   /** @default Date.now */
@@ -84,8 +86,11 @@ class SessionError extends Error {
 /** The source refused the cursor as ahead of its log (409): its log was reset. */
 class CursorAheadAtSource extends SessionError {}
 
-/** The source answered 503: busy for a moment (e.g. central slow to check our key); try again. */
+/** The source answered 503: busy for a moment (e.g. central's keys out of reach); try again. */
 class SourceBusy extends SessionError {}
+
+/** The source refused the pull token (401): one fresh token is worth a try (central rotated keys). */
+class TokenRefused extends SessionError {}
 
 /** Stop without a FAILED report: the node is closing, or central no longer runs the session. */
 class SessionStopped extends Error {
@@ -225,6 +230,10 @@ class Session {
   #inFlight: Promise<void> | undefined;
   /** Why the background report failed, or central's stop: thrown at the next step. */
   #reportFailure: Error | undefined;
+  /** What the source's feed is shown; from the job, renewed through central before it expires. */
+  #pullToken: PullTokenResponse;
+  /** A renewal on its way: requests sent meanwhile (the one asked ahead) share it. */
+  #renewal: Promise<PullTokenResponse> | undefined;
 
   constructor(
     job: SyncJob,
@@ -244,6 +253,7 @@ class Session {
         ? job.batchSize
         : (options.batchSize ?? 1000);
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.#pullToken = { token: job.pullToken, expiresAt: job.pullTokenExpiresAt };
   }
 
   async run(): Promise<SessionOutcome> {
@@ -646,10 +656,16 @@ class Session {
 
   async #get(pathAndQuery: string): Promise<unknown> {
     const attempts = this.#options.sourceAttempts ?? 4;
+    let renewedAfterRefusal = false;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.#getOnce(pathAndQuery);
+        return await this.#getOnce(pathAndQuery, await this.#token(false));
       } catch (error) {
+        if (error instanceof TokenRefused && !renewedAfterRefusal) {
+          renewedAfterRefusal = true;
+          await this.#token(true);
+          continue;
+        }
         if (!(error instanceof SourceBusy) || attempt >= attempts) throw error;
         await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
         if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
@@ -657,14 +673,44 @@ class Session {
     }
   }
 
-  async #getOnce(pathAndQuery: string): Promise<unknown> {
+  /**
+   * The pull token to show the source: the one held, unless it has less than
+   * PULL_TOKEN_RENEW_MS left (or `force`), then a fresh one from central. Without central a token
+   * not yet expired still serves; an expired one ends the session. Timed by the real clock: the
+   * node's `now` may be skewed (fault injection), central's `exp` is not.
+   */
+  async #token(force: boolean): Promise<string> {
+    if (!force && this.#pullToken.expiresAt - Date.now() >= PULL_TOKEN_RENEW_MS) {
+      return this.#pullToken.token;
+    }
+    const { sourceNodeId, roomIds, sessionId } = this.#job;
+    this.#renewal ??= this.#options.central.pullToken(sourceNodeId, roomIds).finally(() => {
+      this.#renewal = undefined;
+    });
+    try {
+      this.#pullToken = await this.#renewal;
+    } catch (error) {
+      if (!force && this.#pullToken.expiresAt > Date.now()) {
+        this.#options.log.warn(
+          `sync ${sessionId}: could not renew the pull token yet: ${describe(error)}`,
+        );
+        return this.#pullToken.token;
+      }
+      throw new SessionError(
+        `central gave no pull token for ${sourceNodeId}'s feed: ${describe(error)}`,
+      );
+    }
+    return this.#pullToken.token;
+  }
+
+  async #getOnce(pathAndQuery: string, token: string): Promise<unknown> {
     const url = new URL(pathAndQuery, this.#job.sourceUrl);
     const source = `source node ${this.#job.sourceNodeId} at ${this.#job.sourceUrl}`;
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing]);
     try {
       const response = await fetch(url, {
-        headers: { [NODE_KEY_HEADER]: this.#options.apiKey, accept: 'application/json' },
+        headers: { [PULL_TOKEN_HEADER]: token, accept: 'application/json' },
         signal,
       });
       const text = await response.text();
@@ -672,7 +718,7 @@ class Session {
         throw new CursorAheadAtSource(`${source}: ${errorMessage(text)}`);
       }
       if (response.status === 401) {
-        throw new SessionError(`${source} refused this node's API key: ${errorMessage(text)}`);
+        throw new TokenRefused(`${source} refused the pull token: ${errorMessage(text)}`);
       }
       if (!response.ok) {
         const Failure = response.status === 503 ? SourceBusy : SessionError;
