@@ -1,9 +1,9 @@
 // One `switchboard <component>` child of the demo: its log lines are passed through as they come
 // (they already carry their `[component]` prefix) and can be waited on, e.g. "ready at <url>".
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../lib/packageRoot.ts';
 
-const BIN = fileURLToPath(new URL('../bin/switchboard.js', import.meta.url));
+const BIN = packagePath('bin', 'switchboard.js');
 
 export interface Child {
   readonly name: string;
