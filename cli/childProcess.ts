@@ -20,8 +20,10 @@ export function spawnComponent(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
   write: (line: string) => void,
+  /** Another copy of the command, e.g. an unpacked release (scripts/checkRelease.ts). */
+  bin: string = BIN,
 ): Child {
-  const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: Ctrl-C in a terminal reaches only the demo, which then stops the
