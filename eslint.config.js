@@ -5,14 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: [
-      'node_modules/',
-      'data/',
-      '**/__generated__/',
-      'test-output/',
-      'bin/',
-      'gateway/web/dist*/',
-    ],
+    ignores: ['node_modules/', 'data/', '**/__generated__/', 'test-output/', 'bin/', '**/dist/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

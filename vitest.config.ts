@@ -11,6 +11,8 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
+    // Compiles dist/ (and the web bundle) when a source is newer: test children run compiled code.
+    globalSetup: ['tests/setup/build.ts'],
     // Fast in-process tests and multi-process cluster tests (`*.e2e.test.ts`) run as separate
     // projects: `npm run test:unit` stays quick while `npm test` runs both.
     projects: [
@@ -19,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/**/*.test.ts'],
-          exclude: ['tests/**/*.e2e.test.ts'],
+          exclude: ['tests/**/*.e2e.test.ts', 'dist/**'],
         },
       },
       {
@@ -27,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
+          exclude: ['dist/**'],
           // Each file runs a whole cluster of processes: two at once on 2 cores starve heartbeats
           // (nodes flap OFFLINE) and turn load into failures that say nothing about the code.
           fileParallelism: false,

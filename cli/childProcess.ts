@@ -1,9 +1,9 @@
 // One child process of the demo: its log lines are passed through as they come (a component's
 // already carry their `[component]` prefix) and can be waited on, e.g. "ready at <url>".
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../lib/packageRoot.ts';
 
-const BIN = fileURLToPath(new URL('../bin/switchboard.js', import.meta.url));
+const BIN = packagePath('bin', 'switchboard.js');
 
 export type ExitReason = number | NodeJS.Signals | null;
 
@@ -25,8 +25,10 @@ export function spawnComponent(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
   write: (line: string) => void,
+  /** Another copy of the command, e.g. an unpacked release (scripts/checkRelease.ts). */
+  bin: string = BIN,
 ): Child {
-  return spawnChild(name, process.execPath, [BIN, ...args], env, write);
+  return spawnChild(name, process.execPath, [bin, ...args], env, write);
 }
 
 export function spawnChild(

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
+import { packagePath } from '../lib/packageRoot.ts';
 
 export const CENTRAL_SUBGRAPH = 'central';
 export const MESSAGES_SUBGRAPH = 'messages';
@@ -19,7 +20,7 @@ export interface Supergraph {
   readonly centralSdl: string;
 }
 
-const schemaFile = (name: string) => new URL(`../schema/${name}`, import.meta.url);
+const schemaFile = (name: string) => packagePath('schema', name);
 
 export function composeSupergraph(sdl: { central?: string; node?: string } = {}): Supergraph {
   const centralSdl = sdl.central ?? readFileSync(schemaFile('central.graphql'), 'utf8');

@@ -1,6 +1,6 @@
-// The one registry of error codes (../shared/api-contract.md). Every GraphQLError that Switchboard
-// raises is built here, so `extensions.code` is always one of these and docs/errors.md can be
-// generated from the same table.
+// The one registry of error codes, which are part of the public API (docs/api.md). Every
+// GraphQLError that Switchboard raises is built here, so `extensions.code` is always one of these
+// and docs/errors.md can be generated from the same table.
 import { GraphQLError } from 'graphql';
 
 export const errorCodes = {

@@ -1,8 +1,8 @@
 // Bundles the browser pages the gateway serves (the GraphiQL IDE at GET /graphql and the sync
-// dashboard at /dashboard) from gateway/web/src into gateway/web/dist with esbuild. Runs on
-// `npm install` / `npm ci` (the `prepare` script), before `npm start` / `npm test` when the output
-// is missing or older than its sources, and as `npm run build:web`. Nothing it writes refers to
-// anything outside the gateway: every script, style, font and worker is a file in dist/.
+// dashboard at /dashboard) from gateway/web/src into dist/web with esbuild. scripts/build.ts runs
+// it with the compiler (`npm run build`, and before `npm start` / `npm test` when the output is
+// missing or older than its sources); `npm run build:web` runs it alone. Nothing it writes refers
+// to anything outside the gateway: every script, style, font and worker is a file in dist/web.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { build, type Metafile, type Plugin } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = path.join(ROOT, 'gateway/web/src');
-export const WEB_DIST = path.join(ROOT, 'gateway/web/dist');
+export const WEB_DIST = path.join(ROOT, 'dist/web');
 /** Written last: its presence means the build finished. */
 const MANIFEST = 'manifest.json';
 /** Assets live under this path of the pages (relative, so a path prefix in a proxy still works). */
@@ -32,7 +32,7 @@ const PAGES = {
 } as const;
 
 export interface BuildWebOptions {
-  /** @default gateway/web/dist */
+  /** @default dist/web */
   readonly outDir?: string;
   /** Skip the build when the output exists and is newer than every source. @default false */
   readonly onlyIfStale?: boolean;
@@ -88,7 +88,10 @@ export function webBuildIsStale(outDir = WEB_DIST): boolean {
 
 function outputOf(metafile: Metafile, entry: string, ext: string): string {
   for (const [file, output] of Object.entries(metafile.outputs)) {
-    if (output.entryPoint === entry && file.endsWith(ext)) return path.basename(file);
+    // esbuild names an entry by its real path: a node_modules that is a symlink (a worktree
+    // sharing another checkout's) turns `node_modules/x` into `../elsewhere/node_modules/x`.
+    const named = output.entryPoint === entry || output.entryPoint?.endsWith(`/${entry}`);
+    if (named && file.endsWith(ext)) return path.basename(file);
   }
   throw new Error(`esbuild wrote no ${ext} file for ${entry}`);
 }

@@ -1,4 +1,4 @@
-// Serves the browser pages that scripts/buildWeb.ts bundled into gateway/web/dist: the GraphQL IDE
+// Serves the browser pages that scripts/buildWeb.ts bundled into dist/web: the GraphQL IDE
 // on GET /graphql for browsers (Accept: text/html), the sync dashboard on GET /dashboard and their
 // assets under /web/assets/. Every asset name carries a content hash, so assets are cached for a
 // year and pages not at all: a new build is picked up on the next page load.
@@ -6,17 +6,17 @@ import { createReadStream, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../../lib/packageRoot.ts';
 
 export interface WebOptions {
-  /** The folder buildWeb wrote. @default gateway/web/dist */
+  /** The folder buildWeb wrote. @default dist/web */
   readonly distDir?: string;
 }
 
 /** Returns true when the request was one of the web pages or assets (and is being answered). */
 export type WebHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-const DEFAULT_DIST = fileURLToPath(new URL('dist', import.meta.url));
+const DEFAULT_DIST = packagePath('dist', 'web');
 const ASSET_PREFIX = '/web/assets/';
 /** The names buildWeb gives files: no separators, no dot-files, so no way out of the folder. */
 const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
@@ -124,7 +124,7 @@ export function createWebHandler(options: WebOptions = {}): WebHandler {
     sendText(
       res,
       503,
-      'The web pages are not built yet: run `npm run build:web` (npm install does it too).\n',
+      'The web pages are not built yet: run `npm run build` (npm install does it too).\n',
     );
   };
 
@@ -156,5 +156,5 @@ export function createWebHandler(options: WebOptions = {}): WebHandler {
   };
 }
 
-/** The gateway's handler, serving gateway/web/dist. */
+/** The gateway's handler, serving dist/web. */
 export const serveWeb: WebHandler = createWebHandler();

@@ -4,15 +4,13 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
+import { packagePath } from '../../lib/packageRoot.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
 import { roomResolvers } from './resolvers/rooms.ts';
 import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
 
-export const centralSdl = readFileSync(
-  new URL('../../schema/central.graphql', import.meta.url),
-  'utf8',
-);
+export const centralSdl = readFileSync(packagePath('schema', 'central.graphql'), 'utf8');
 
 export function buildCentralSchema(): GraphQLSchema {
   const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, syncResolvers, {

@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
+import { packagePath } from '../../lib/packageRoot.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
 import { Message, Mutation, Query } from './resolvers/messages.ts';
 import { Room } from './resolvers/rooms.ts';
 import { Subscription } from './resolvers/subscriptions.ts';
 
-export const nodeSdl = readFileSync(new URL('../../schema/node.graphql', import.meta.url), 'utf8');
+export const nodeSdl = readFileSync(packagePath('schema', 'node.graphql'), 'utf8');
 
 export const nodeResolvers: Resolvers = {
   DateTime: DateTimeScalar,

@@ -17,7 +17,7 @@ export const TEST_OUTPUT = path.resolve(
     fileURLToPath(new URL('../../test-output', import.meta.url)),
 );
 
-/** Builds gateway/web/dist when it is missing or older than its sources (`npm test` does too). */
+/** Builds dist/web when it is missing or older than its sources (`npm test` does too). */
 export async function ensureWebBuilt(): Promise<void> {
   await buildWeb({ onlyIfStale: true });
 }

@@ -150,7 +150,7 @@ describe('web handler', () => {
   it('says how to build the pages when dist is missing', async () => {
     const page = await send(unbuilt, 'GET', '/dashboard');
     expect(page.status).toBe(503);
-    expect(page.body.toString()).toContain('npm run build:web');
+    expect(page.body.toString()).toContain('npm run build');
     expect((await send(unbuilt, 'GET', '/web/assets/app-ABC123.js')).status).toBe(404);
   });
 });

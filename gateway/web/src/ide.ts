@@ -1,6 +1,6 @@
 // The in-browser GraphQL IDE served at GET /graphql (Accept: text/html): GraphiQL with the schema's
 // docs, a headers editor for `Authorization: Bearer <token>` and subscriptions over graphql-ws, all
-// bundled into gateway/web/dist so it works with no internet access.
+// bundled into dist/web so it works with no internet access.
 import { createGraphiQLFetcher, type Fetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/style.css';

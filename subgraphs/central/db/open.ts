@@ -2,7 +2,6 @@
 // `pg`) when a URL is given. Both are driven by the same drizzle Postgres schema and migrations.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -10,12 +9,13 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { packagePath } from '../../../lib/packageRoot.ts';
 import * as schema from './schema.ts';
 
 export type CentralSchema = typeof schema;
 export type CentralDatabase = PgDatabase<PgQueryResultHKT, CentralSchema>;
 
-const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+const migrationsFolder = packagePath('subgraphs', 'central', 'migrations');
 // Any fixed number: every central replica takes this advisory lock around migrations so two
 // starting at once do not both try to create the tables.
 const MIGRATION_LOCK = 727_001;

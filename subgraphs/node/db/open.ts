@@ -3,11 +3,11 @@
 // without another request interleaving inside it.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { packagePath } from '../../../lib/packageRoot.ts';
 import * as schema from './schema.ts';
 
 export type NodeSchema = typeof schema;
@@ -15,7 +15,7 @@ export type NodeDatabase = BetterSQLite3Database<NodeSchema> & { $client: Databa
 /** The database or a transaction on it: what helpers that may run inside a transaction take. */
 export type NodeQueryable = BaseSQLiteDatabase<'sync', Database.RunResult, NodeSchema>;
 
-const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+const migrationsFolder = packagePath('subgraphs', 'node', 'migrations');
 
 export interface NodeDb {
   readonly db: NodeDatabase;

@@ -1,5 +1,5 @@
-// The operations the dashboard sends (names as in ../shared/api-contract.md) and the shapes of
-// what they return.
+// The operations the dashboard sends (public names from schema/*.graphql, docs/api.md) and the
+// shapes of what they return.
 
 export type NodeStatus = 'ONLINE' | 'OFFLINE' | 'DEGRADED';
 export type SyncStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
