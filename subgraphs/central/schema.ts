@@ -5,6 +5,7 @@ import { parse, type GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
+import { quarantineResolvers } from './resolvers/quarantine.ts';
 import { roomResolvers } from './resolvers/rooms.ts';
 import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
@@ -15,8 +16,15 @@ export const centralSdl = readFileSync(
 );
 
 export function buildCentralSchema(): GraphQLSchema {
-  const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, syncResolvers, {
-    DateTime: DateTimeScalar,
-  });
+  const resolvers = mergeResolvers(
+    userResolvers,
+    roomResolvers,
+    nodeResolvers,
+    syncResolvers,
+    quarantineResolvers,
+    {
+      DateTime: DateTimeScalar,
+    },
+  );
   return buildSubgraphSchema({ typeDefs: parse(centralSdl), resolvers: resolvers as never });
 }

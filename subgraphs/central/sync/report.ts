@@ -1,21 +1,26 @@
 // Records a target's SyncReport in ONE transaction: the session's progress or outcome, a sync-log
-// row per applied change, the message index, the pair's cursor and the nodes' lastSyncAt. Either
-// all of it is visible or none, so the index never runs ahead of (or behind) the log.
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { HeldVersion, SyncReport } from '../../../lib/syncProtocol.ts';
+// row per applied change, the message index, the quarantined versions, the pair's cursor and the
+// nodes' lastSyncAt. Either all of it is visible or none, so the index never runs ahead of (or
+// behind) the log. Only what the report may say is recorded (./reportScope.ts).
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import {
   distributedMessages,
   messageSyncLog,
   nodes,
+  quarantinedVersions,
   syncPairs,
   syncSessions,
   type SyncSessionRow,
 } from '../db/schema.ts';
+import { scopeReport, type RefusedEntry } from './reportScope.ts';
 
 export interface RecordedReport {
   /** The session after the report; null when it was no longer IN_PROGRESS (only log and index changed). */
   readonly updated: SyncSessionRow | null;
+  /** Entries central did not believe, and why: for the log. */
+  readonly refused: readonly RefusedEntry[];
 }
 
 export async function recordReport(
@@ -26,9 +31,15 @@ export async function recordReport(
   return db.transaction(async (tx) => {
     const now = new Date();
     const terminal = report.status !== 'IN_PROGRESS';
+    const scoped = await scopeReport(tx, session, report);
+    const counters = {
+      messagesQuarantined: sql`${syncSessions.messagesQuarantined} + ${scoped.quarantined.length}`,
+      entriesRefused: sql`${syncSessions.entriesRefused} + ${scoped.refused.length}`,
+    };
     const [updated] = await tx
       .update(syncSessions)
       .set({
+        ...counters,
         status: report.status,
         messagesSynced: report.messagesSynced,
         ...(report.messagesTotal === undefined ? {} : { messagesTotal: report.messagesTotal }),
@@ -47,9 +58,9 @@ export async function recordReport(
     // failed when the target's stream dropped): record it, so log and index match the nodes.
     // The rows travel as one JSON parameter and are expanded by the database: building a
     // thousand-row VALUES list with its bind parameters per report cost more than the insert.
-    if (report.applied.length > 0) {
+    if (scoped.applied.length > 0) {
       const entries = JSON.stringify(
-        report.applied.map((change) => ({ m: change.messageId, a: change.action })),
+        scoped.applied.map((change) => ({ m: change.messageId, a: change.action })),
       );
       await tx.execute(sql`
         insert into ${messageSyncLog} (session_id, message_id, action, synced_at)
@@ -59,10 +70,17 @@ export async function recordReport(
     // Held versions (FULL) index without a log row: they repair what a lost report left out.
     await upsertIndex(
       tx,
-      [...report.applied, ...(report.held ?? [])],
+      [...scoped.applied, ...scoped.held],
       [session.sourceNodeId, session.targetNodeId],
     );
-    if (!updated) return { updated: null };
+    await recordQuarantined(tx, session, scoped.quarantined, now);
+    await releaseQuarantined(tx, session, report.released ?? [], now);
+    if (!updated) {
+      // A late report's counts still belong to the session that carried it.
+      if (scoped.quarantined.length > 0 || scoped.refused.length > 0)
+        await tx.update(syncSessions).set(counters).where(eq(syncSessions.id, session.id));
+      return { updated: null, refused: scoped.refused };
+    }
     const completed = report.status === 'COMPLETED';
     await tx
       .insert(syncPairs)
@@ -101,11 +119,64 @@ export async function recordReport(
         .set({ lastSyncAt: now })
         .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
     }
-    return { updated };
+    return { updated, refused: scoped.refused };
   });
 }
 
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
+
+/** One bulk insert; a version the pair already has open (a FULL sync met it again) adds nothing. */
+async function recordQuarantined(
+  tx: Tx,
+  session: SyncSessionRow,
+  quarantined: readonly QuarantinedVersion[],
+  now: Date,
+): Promise<void> {
+  if (quarantined.length === 0) return;
+  const rows = JSON.stringify(
+    quarantined.map((q) => ({
+      m: q.messageId,
+      r: q.roomId,
+      s: q.seq,
+      h: q.hlc,
+      why: q.reason,
+    })),
+  );
+  const qv = quarantinedVersions;
+  await tx.execute(sql`
+    insert into ${qv} (session_id, source_node_id, target_node_id, message_id, room_id, seq, hlc,
+                       reason, quarantined_at)
+    select ${session.id}, ${session.sourceNodeId}, ${session.targetNodeId}, x.m, x.r, x.s, x.h,
+           x.why, ${now.toISOString()}::timestamptz
+      from json_to_recordset(${rows}::json) as x(m text, r text, s bigint, h text, why text)
+    on conflict (source_node_id, target_node_id, message_id, hlc) where released_at is null
+    do nothing`);
+}
+
+/**
+ * The pair's open quarantine rows of these messages are released: the target applied a newer,
+ * valid version from the same source. Rows of other pairs stay: their versions are still aside.
+ */
+async function releaseQuarantined(
+  tx: Tx,
+  session: SyncSessionRow,
+  released: readonly string[],
+  now: Date,
+): Promise<void> {
+  if (released.length === 0) return;
+  const qv = quarantinedVersions;
+  await tx
+    .update(qv)
+    .set({ releasedAt: now })
+    .where(
+      and(
+        eq(qv.sourceNodeId, session.sourceNodeId),
+        eq(qv.targetNodeId, session.targetNodeId),
+        isNull(qv.releasedAt),
+        sql`${qv.messageId} in (select json_array_elements_text(${JSON.stringify(released)}::json))`,
+      ),
+    );
+}
 
 /**
  * Whether version `b` replaces `a` in the index: a tombstone is never replaced by a live version
@@ -153,6 +224,10 @@ async function upsertIndex(
     when ${dm.hlc} is not null and excluded.hlc is not null then excluded.hlc > ${dm.hlc}
     else excluded.updated_at > ${dm.updatedAt} end)`;
   // Times are epoch milliseconds; to_timestamp keeps them exactly (microsecond precision).
+  // Room, sender, originating node and createdAt never change once indexed: scopeReport refused
+  // the entries that would, and the WHERE holds it against a concurrent report too. Since every
+  // entry here is of a room the session covers and its target stores, a tombstone in the index
+  // always comes from a version a storage node holds.
   await tx.execute(sql`
     insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
                              storage_node_ids, created_at, updated_at, deleted, hlc)
@@ -166,5 +241,8 @@ async function upsertIndex(
       updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,
       hlc = case when ${wins} then excluded.hlc else ${dm.hlc} end,
       deleted = ${dm.deleted} or excluded.deleted,
-      storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)`);
+      storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)
+    where ${dm.roomId} = excluded.room_id and ${dm.senderId} = excluded.sender_id
+      and ${dm.originatingNodeId} = excluded.originating_node_id
+      and ${dm.createdAt} = excluded.created_at`);
 }
