@@ -61,18 +61,21 @@ export interface MembershipCheck {
 
 /**
  * Whether each user was a member of its room at its time (in the order asked), in one query. A
- * time before the history began counts as membership if the user exists: there is nothing to
- * check it against, and refusing would quarantine every older message.
+ * time before the history began counts as membership if the user and the room exist: there is
+ * nothing to check it against, and refusing would quarantine every older message.
  */
 export async function wereMembers(db: Db, checks: readonly MembershipCheck[]): Promise<boolean[]> {
   if (checks.length === 0) return [];
-  const since = await historySince(db);
   const rows = JSON.stringify(checks.map((c, i) => ({ i, r: c.roomId, u: c.userId, t: c.at })));
   const h = roomMembershipHistory;
   const margin = MEMBERSHIP_CLOCK_MARGIN_MS;
+  // The history's start is read in the same statement: one round trip per question.
+  const since = sql`(select (${settings.value} #>> '{}')::double precision from ${settings}
+                      where ${settings.key} = ${HISTORY_SINCE_KEY})`;
   const result = await db.execute(sql`
     select x.i, (
-      (x.t < ${since} and exists (select 1 from users u where u.id = x.u))
+      (x.t < coalesce(${since}, 0) and exists (select 1 from users u where u.id = x.u)
+                      and exists (select 1 from rooms r where r.id = x.r))
       or exists (
         select 1 from ${h}
          where ${h.roomId} = x.r and ${h.userId} = x.u
@@ -85,18 +88,4 @@ export async function wereMembers(db: Db, checks: readonly MembershipCheck[]): P
   const { rows: found } = result as { rows: Array<{ i: number; ok: boolean }> };
   for (const row of found) answers[Number(row.i)] = row.ok === true;
   return answers;
-}
-
-let cachedSince: { db: Db; since: number } | undefined;
-
-/** The history's start: it never changes once the migration wrote it. */
-async function historySince(db: Db): Promise<number> {
-  if (cachedSince?.db === db) return cachedSince.since;
-  const [row] = await db
-    .select({ value: settings.value })
-    .from(settings)
-    .where(eq(settings.key, HISTORY_SINCE_KEY));
-  const since = typeof row?.value === 'number' ? row.value : 0;
-  cachedSince = { db, since };
-  return since;
 }

@@ -1,5 +1,6 @@
 // HTTP binding of the coordinator for nodes (X-Node-API-Key, already verified by internalApi.ts):
-// the job stream (Server-Sent Events), sync reports, change notifications and peer key checks.
+// the job stream (Server-Sent Events), sync reports, change notifications, writer authority and
+// peer key checks.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
@@ -8,6 +9,7 @@ import { PayloadTooLargeError, readBody, sendJson } from '../../../lib/http.ts';
 import { hashApiKey, sameDigest } from '../../../lib/nodeKeys.ts';
 import {
   NODE_VERIFY_PATH,
+  SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_REPORT_PATH,
@@ -16,6 +18,11 @@ import {
 import type { CentralDatabase } from '../db/open.ts';
 import { nodes, rooms, type NodeRow } from '../db/schema.ts';
 import { storageNodeIdsOf } from '../placement.ts';
+import {
+  answerAuthority,
+  InvalidAuthorityQueryError,
+  validateAuthorityQuery,
+} from './authority.ts';
 import type { SyncCoordinator } from './coordinator.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
@@ -80,6 +87,21 @@ export async function handleSyncApi(
         (s) => s.id,
       ),
     }));
+    return true;
+  }
+  if (pathname === SYNC_AUTHORITY_PATH && req.method === 'POST') {
+    // 5000 checks of two ids and a time fit in well under 2 MiB.
+    const body = await readJson(req, res, 2 * 1024 * 1024);
+    if (body === undefined) return true;
+    let query;
+    try {
+      query = validateAuthorityQuery(body);
+    } catch (error) {
+      if (!(error instanceof InvalidAuthorityQueryError)) throw error;
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', `invalid authority query: ${error.message}`));
+      return true;
+    }
+    sendJson(res, 200, await answerAuthority(options.db, query));
     return true;
   }
   if (pathname === NODE_VERIFY_PATH && req.method === 'POST') {
