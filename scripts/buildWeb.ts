@@ -4,7 +4,7 @@
 // is missing or older than its sources, and as `npm run build:web`. Nothing it writes refers to
 // anything outside the gateway: every script, style, font and worker is a file in dist/.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,9 +86,21 @@ export function webBuildIsStale(outDir = WEB_DIST): boolean {
   return inputs.some((mtime) => mtime > builtAt);
 }
 
+// esbuild names an entry by its real path: through a symlinked node_modules (a git worktree
+// sharing another checkout's packages) that is not the path it was given.
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(path.resolve(a)) === realpathSync(path.resolve(b));
+  } catch {
+    return false;
+  }
+}
+
 function outputOf(metafile: Metafile, entry: string, ext: string): string {
   for (const [file, output] of Object.entries(metafile.outputs)) {
-    if (output.entryPoint === entry && file.endsWith(ext)) return path.basename(file);
+    const from = output.entryPoint;
+    if (from !== undefined && file.endsWith(ext) && (from === entry || sameFile(from, entry)))
+      return path.basename(file);
   }
   throw new Error(`esbuild wrote no ${ext} file for ${entry}`);
 }

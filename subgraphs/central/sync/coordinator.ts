@@ -261,8 +261,9 @@ export class SyncCoordinator {
         'FORBIDDEN',
         `session ${session.id} is pulled by another node; only its target may report on it`,
       );
-    const { updated, refused } = await recordReport(this.#db, session, report);
+    const { updated, refused, recounted } = await recordReport(this.#db, session, report);
     if (refused.length > 0) this.#logRefused(node, session, refused);
+    if (recounted) await this.#publish(recounted);
     if (!updated) return { continue: false };
     if (updated.status !== 'IN_PROGRESS') {
       for (const a of this.#streams.get(node.id) ?? []) a.sessions.delete(updated.id);

@@ -21,6 +21,11 @@ export interface RecordedReport {
   readonly updated: SyncSessionRow | null;
   /** Entries central did not believe, and why: for the log. */
   readonly refused: readonly RefusedEntry[];
+  /**
+   * A session no longer IN_PROGRESS whose counts the report still changed (it quarantined or had
+   * entries refused): changed all the same, so it is published.
+   */
+  readonly recounted: SyncSessionRow | null;
 }
 
 export async function recordReport(
@@ -77,9 +82,14 @@ export async function recordReport(
     await releaseQuarantined(tx, session, report.released ?? [], now);
     if (!updated) {
       // A late report's counts still belong to the session that carried it.
-      if (scoped.quarantined.length > 0 || scoped.refused.length > 0)
-        await tx.update(syncSessions).set(counters).where(eq(syncSessions.id, session.id));
-      return { updated: null, refused: scoped.refused };
+      if (scoped.quarantined.length === 0 && scoped.refused.length === 0)
+        return { updated: null, refused: scoped.refused, recounted: null };
+      const [recounted] = await tx
+        .update(syncSessions)
+        .set(counters)
+        .where(eq(syncSessions.id, session.id))
+        .returning();
+      return { updated: null, refused: scoped.refused, recounted: recounted ?? null };
     }
     const completed = report.status === 'COMPLETED';
     await tx
@@ -119,7 +129,7 @@ export async function recordReport(
         .set({ lastSyncAt: now })
         .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
     }
-    return { updated, refused: scoped.refused };
+    return { updated, refused: scoped.refused, recounted: null };
   });
 }
 
