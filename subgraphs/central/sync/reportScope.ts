@@ -3,10 +3,10 @@
 // originating node, createdAt) as they are. A target may be wrong or lying; what it says about
 // other rooms, or about rewriting a message, is refused entry by entry so that the rest of an
 // honest report (e.g. one whose room moved meanwhile) is still recorded.
-import { inArray, sql } from 'drizzle-orm';
+import { inArray } from 'drizzle-orm';
 import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { distributedMessages, nodes, rooms, type SyncSessionRow } from '../db/schema.ts';
+import { nodes, rooms, type SyncSessionRow } from '../db/schema.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
@@ -57,9 +57,8 @@ async function roomsInScope(
 const IMMUTABLE = ['roomId', 'senderId', 'originNode', 'createdAt'] as const;
 
 /**
- * Splits the report into what central records and what it refuses. Costs two small queries
- * (the rooms named) and one bulk query (the indexed rows of the versions named), whatever the
- * report's size.
+ * Splits the report into what central records and what it refuses, as far as the rooms and the
+ * report itself tell: two small queries (the rooms named, the nodes), whatever the report's size.
  */
 export async function scopeReport(
   tx: Tx,
@@ -87,35 +86,21 @@ export async function scopeReport(
   const keptQuarantined = inScope('quarantined', quarantined);
 
   // A message's first entry in the report stands for it; a later one that disagrees on an
-  // immutable field is refused like one that disagrees with the index.
+  // immutable field is refused. What remains agrees per message, so the index check (in the
+  // statement that writes the index, see report.ts) judges all entries of a message at once.
   const first = new Map<string, HeldVersion>();
-  const rewrites = new Map<HeldVersion, string>();
-  for (const version of [...applied, ...keptHeld]) {
-    const seen = first.get(version.messageId);
-    if (!seen) {
-      first.set(version.messageId, version);
-      continue;
-    }
-    const changed = IMMUTABLE.filter((field) => seen[field] !== version[field]);
-    if (changed.length > 0)
-      rewrites.set(version, `changes ${changed.join(', ')} of another entry of the report`);
-  }
-  for (const [messageId, why] of await indexedRewrites(tx, [...first.values()])) {
-    const version = first.get(messageId);
-    if (version) rewrites.set(version, `changes ${why} of the indexed message`);
-  }
-  // Every later entry of a message whose first entry rewrites the index goes too.
-  const refusedIds = new Set(
-    [...rewrites.keys()].filter((v) => first.get(v.messageId) === v).map((v) => v.messageId),
-  );
   const keep = <T extends HeldVersion>(list: RefusedEntry['list'], entries: readonly T[]): T[] =>
     entries.filter((version) => {
-      const why =
-        rewrites.get(version) ??
-        (refusedIds.has(version.messageId) ? 'rewrites the indexed message' : undefined);
-      if (why !== undefined)
-        refused.push({ list, messageId: version.messageId, roomId: version.roomId, why });
-      return why === undefined;
+      const seen = first.get(version.messageId);
+      if (!seen) {
+        first.set(version.messageId, version);
+        return true;
+      }
+      const changed = IMMUTABLE.filter((field) => seen[field] !== version[field]);
+      if (changed.length === 0) return true;
+      const why = `changes ${changed.join(', ')} of another entry of the report`;
+      refused.push({ list, messageId: version.messageId, roomId: version.roomId, why });
+      return false;
     });
   return {
     applied: keep('applied', applied),
@@ -125,36 +110,28 @@ export async function scopeReport(
   };
 }
 
-/** messageId -> the immutable fields a version would change in the index (one query). */
-async function indexedRewrites(
-  tx: Tx,
-  versions: readonly HeldVersion[],
-): Promise<Map<string, string>> {
-  if (versions.length === 0) return new Map();
-  const rows = JSON.stringify(
-    versions.map((v) => ({
-      id: v.messageId,
-      room: v.roomId,
-      sender: v.senderId,
-      origin: v.originNode,
-      created: v.createdAt,
-    })),
-  );
-  const dm = distributedMessages;
-  // createdAt is compared the way it was stored (to_timestamp of the same milliseconds).
-  const result = await tx.execute(sql`
-    select x.id, concat_ws(', ',
-             case when ${dm.roomId} <> x.room then 'roomId' end,
-             case when ${dm.senderId} <> x.sender then 'senderId' end,
-             case when ${dm.originatingNodeId} <> x.origin then 'originNode' end,
-             case when ${dm.createdAt} <> to_timestamp(x.created / 1000.0) then 'createdAt' end
-           ) as changed
-      from json_to_recordset(${rows}::json) as x(id text, room text, sender text, origin text,
-           created double precision)
-      join ${dm} on ${dm.id} = x.id
-     where ${dm.roomId} <> x.room or ${dm.senderId} <> x.sender
-        or ${dm.originatingNodeId} <> x.origin or ${dm.createdAt} <> to_timestamp(x.created / 1000.0)`);
-  // PGlite and node-postgres both answer { rows }; drizzle types the raw result per driver.
-  const { rows: found } = result as { rows: Array<{ id: string; changed: string }> };
-  return new Map(found.map((row) => [row.id, row.changed]));
+/**
+ * Takes out the entries of messages whose indexed room, sender, originating node or createdAt
+ * they would change (`rewrites`: messageId -> the fields), refusing them.
+ */
+export function withoutRewrites(
+  scoped: ScopedReport,
+  rewrites: ReadonlyMap<string, string>,
+): ScopedReport {
+  if (rewrites.size === 0) return scoped;
+  const refused = [...scoped.refused];
+  const keep = <T extends HeldVersion>(list: RefusedEntry['list'], entries: readonly T[]): T[] =>
+    entries.filter((version) => {
+      const fields = rewrites.get(version.messageId);
+      if (fields === undefined) return true;
+      const why = `changes ${fields} of the indexed message`;
+      refused.push({ list, messageId: version.messageId, roomId: version.roomId, why });
+      return false;
+    });
+  return {
+    applied: keep('applied', scoped.applied),
+    held: keep('held', scoped.held),
+    quarantined: scoped.quarantined,
+    refused,
+  };
 }
