@@ -33,15 +33,24 @@ async function roomsInScope(
 ): Promise<Map<string, string | null>> {
   const verdicts = new Map<string, string | null>();
   if (roomIds.size === 0) return verdicts;
-  const placed = await tx
-    .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
-    .from(rooms)
-    .where(inArray(rooms.id, [...roomIds]));
-  // Replicas are matched against the registered nodes (a null list means every node).
-  const allNodes = await tx.select({ id: nodes.id }).from(nodes);
-  const storage = new Map(placed.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
   // A session dispatched before central recorded sessions' rooms: the rooms both store now.
   const covered = session.roomIds === null ? null : new Set(session.roomIds);
+  // Only the session's rooms are looked up: a report naming thousands of others costs nothing.
+  const candidates = covered === null ? null : [...roomIds].filter((id) => covered.has(id));
+  const placed =
+    candidates?.length === 0
+      ? []
+      : await tx
+          .select({
+            id: rooms.id,
+            homeNodeId: rooms.homeNodeId,
+            replicaNodeIds: rooms.replicaNodeIds,
+          })
+          .from(rooms)
+          .where(candidates === null ? undefined : inArray(rooms.id, candidates));
+  // Replicas are matched against the registered nodes (a null list means every node).
+  const allNodes = placed.length === 0 ? [] : await tx.select({ id: nodes.id }).from(nodes);
+  const storage = new Map(placed.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
   for (const roomId of roomIds) {
     const holders = storage.get(roomId);
     const inSession =
@@ -68,7 +77,8 @@ export async function scopeReport(
   const held = report.held ?? [];
   const quarantined = report.quarantined ?? [];
   const roomIds = new Set<string>();
-  for (const entry of [...report.applied, ...held, ...quarantined]) roomIds.add(entry.roomId);
+  for (const list of [report.applied, held, quarantined])
+    for (const entry of list) roomIds.add(entry.roomId);
   const verdicts = await roomsInScope(tx, session, roomIds);
   const refused: RefusedEntry[] = [];
   const inScope = <T extends { messageId: string; roomId: string }>(
