@@ -30,6 +30,7 @@ const config: CodegenConfig = {
           MessageSyncLog: '../db/schema.ts#MessageSyncLogRow',
           DistributedMessage: '../db/schema.ts#DistributedMessageRow',
           SyncPair: '../sync/pairs.ts#SyncPairView',
+          QuarantinedVersion: '../db/schema.ts#QuarantinedVersionRow',
         },
       },
     },

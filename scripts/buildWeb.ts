@@ -4,7 +4,7 @@
 // missing or older than its sources); `npm run build:web` runs it alone. Nothing it writes refers
 // to anything outside the gateway: every script, style, font and worker is a file in dist/web.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,12 +86,21 @@ export function webBuildIsStale(outDir = WEB_DIST): boolean {
   return inputs.some((mtime) => mtime > builtAt);
 }
 
+// esbuild names an entry by its real path: through a symlinked node_modules (a git worktree
+// sharing another checkout's packages) that is not the path it was given.
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(path.resolve(a)) === realpathSync(path.resolve(b));
+  } catch {
+    return false;
+  }
+}
+
 function outputOf(metafile: Metafile, entry: string, ext: string): string {
   for (const [file, output] of Object.entries(metafile.outputs)) {
-    // esbuild names an entry by its real path: a node_modules that is a symlink (a worktree
-    // sharing another checkout's) turns `node_modules/x` into `../elsewhere/node_modules/x`.
-    const named = output.entryPoint === entry || output.entryPoint?.endsWith(`/${entry}`);
-    if (named && file.endsWith(ext)) return path.basename(file);
+    const from = output.entryPoint;
+    if (from !== undefined && file.endsWith(ext) && (from === entry || sameFile(from, entry)))
+      return path.basename(file);
   }
   throw new Error(`esbuild wrote no ${ext} file for ${entry}`);
 }

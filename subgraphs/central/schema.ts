@@ -6,6 +6,7 @@ import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
 import { packagePath } from '../../lib/packageRoot.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
+import { quarantineResolvers } from './resolvers/quarantine.ts';
 import { roomResolvers } from './resolvers/rooms.ts';
 import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
@@ -13,8 +14,15 @@ import { userResolvers } from './resolvers/users.ts';
 export const centralSdl = readFileSync(packagePath('schema', 'central.graphql'), 'utf8');
 
 export function buildCentralSchema(): GraphQLSchema {
-  const resolvers = mergeResolvers(userResolvers, roomResolvers, nodeResolvers, syncResolvers, {
-    DateTime: DateTimeScalar,
-  });
+  const resolvers = mergeResolvers(
+    userResolvers,
+    roomResolvers,
+    nodeResolvers,
+    syncResolvers,
+    quarantineResolvers,
+    {
+      DateTime: DateTimeScalar,
+    },
+  );
   return buildSubgraphSchema({ typeDefs: parse(centralSdl), resolvers: resolvers as never });
 }

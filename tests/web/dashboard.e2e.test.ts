@@ -1,7 +1,8 @@
 // The sync dashboard at GET /dashboard, in headless Chromium against a real cluster (central,
 // three nodes and the gateway as processes). One admin session walks through the page as an
 // operator would: log in, see the nodes, run a full sync and watch it complete live, lose a node
-// and see it go OFFLINE live, then see the error of a sync the offline node cannot run.
+// and see it go OFFLINE live, see a version a node quarantined appear live, then see the error of
+// a sync the offline node cannot run.
 import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startGateway } from '../../gateway/server.ts';
+import { SYNC_REPORT_PATH, type QuarantinedVersion } from '../../lib/syncProtocol.ts';
+import { postAsNode } from '../sync/nodeSide.ts';
 
 const leftovers = new Leftovers();
 let cluster: Cluster;
@@ -157,6 +160,60 @@ describe('sync dashboard', () => {
       .poll(() => page.locator('tr[data-pair]').count(), { timeout: 15_000 })
       .toBeGreaterThan(0);
     await screenshot(page, 'dashboard-full-sync');
+  });
+
+  it('lists the versions a node quarantined, with node names, message id and reason, live', async () => {
+    const panel = page.locator('section', { hasText: 'Quarantined versions' });
+    await expect.poll(() => panel.innerText()).toContain('No version is quarantined');
+    const { syncSessions, rooms } = await asAdmin<{
+      syncSessions: {
+        id: string;
+        status: string;
+        sourceNode: { name: string };
+        targetNode: { name: string };
+      }[];
+      rooms: { id: string; homeNode: { name: string } }[];
+    }>(
+      '{ syncSessions(last: 50) { id status sourceNode { name } targetNode { name } } rooms { id homeNode { name } } }',
+    );
+    const session = syncSessions.find(
+      (s) =>
+        s.sourceNode.name === 'node-a' &&
+        s.targetNode.name === 'node-b' &&
+        s.status === 'COMPLETED',
+    );
+    const room = rooms.find((r) => r.homeNode.name === 'node-a');
+    if (!session || !room)
+      throw new Error('no completed node-a -> node-b session or room on node-a');
+    // node-b tells central, as its sync would, that it kept a forged version aside.
+    const forged: QuarantinedVersion = {
+      messageId: '01900000-0000-7000-8000-00000000beef',
+      roomId: room.id,
+      hlc: `${String(Date.now()).padStart(15, '0')}:00000000:${cluster.node('node-a').id}`,
+      seq: 1,
+      reason: 'senderId is not a member of the room at its createdAt',
+    };
+    const answer = await postAsNode(
+      cluster.centralUrl,
+      cluster.node('node-b').apiKey,
+      SYNC_REPORT_PATH,
+      {
+        sessionId: session.id,
+        status: 'COMPLETED',
+        messagesSynced: 0,
+        applied: [],
+        cursor: 0,
+        quarantined: [forged],
+      },
+    );
+    expect(answer.status).toBe(200);
+    const row = page.locator(`tr[data-quarantined="${forged.messageId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    const text = await row.innerText();
+    expect(text).toContain('node-a → node-b');
+    expect(text).toContain(forged.reason);
+    expect(text).toContain(forged.messageId);
+    await screenshot(page, 'dashboard-quarantined');
   });
 
   it('shows a node going OFFLINE live when its process dies', async () => {

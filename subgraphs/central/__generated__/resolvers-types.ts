@@ -6,6 +6,7 @@ import type {
   SyncSessionRow,
   MessageSyncLogRow,
   DistributedMessageRow,
+  QuarantinedVersionRow,
 } from '../db/schema.ts';
 import type { SyncPairView } from '../sync/pairs.ts';
 import type { CentralContext } from '../context.ts';
@@ -192,6 +193,28 @@ export type PageInfo = {
   startCursor: Maybe<Scalars['String']['output']>;
 };
 
+/**
+ * A version a target refused and kept aside instead of applying (e.g. a forged sender, or a message
+ * moved to another room), as the target reported it. Released once a newer valid version of the
+ * message from the same source replaced it.
+ */
+export type QuarantinedVersion = {
+  __typename?: 'QuarantinedVersion';
+  hlc: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  messageId: Scalars['ID']['output'];
+  quarantinedAt: Scalars['DateTime']['output'];
+  /** Why the target refused it. */
+  reason: Scalars['String']['output'];
+  releasedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The room the version claimed; null once that room no longer exists (or never did). */
+  room: Maybe<Room>;
+  /** The session that reported it. */
+  session: Maybe<SyncSession>;
+  sourceNode: Node;
+  targetNode: Node;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** The authenticated user, or null without a valid token. */
@@ -200,6 +223,11 @@ export type Query = {
   messageIndex: DistributedMessageConnection;
   node: Maybe<Node>;
   nodes: Array<Node>;
+  /**
+   * ADMIN only. Newest first, at most 500. nodeId: versions that node sent or refused.
+   * includeReleased: also those a newer valid version replaced.
+   */
+  quarantinedVersions: Array<QuarantinedVersion>;
   room: Maybe<Room>;
   /** Every room: rooms are open to join. Their messages are readable by members only. */
   rooms: Array<Room>;
@@ -221,6 +249,12 @@ export type QueryMessageIndexArgs = {
 
 export type QueryNodeArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type QueryQuarantinedVersionsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  includeReleased?: InputMaybe<Scalars['Boolean']['input']>;
+  nodeId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type QueryRoomArgs = {
@@ -295,11 +329,18 @@ export type SyncSession = {
   cursorBefore: Maybe<Scalars['Float']['output']>;
   /** FULL only: whether the rooms' digests matched the source's at the end. */
   digestsMatch: Maybe<Scalars['Boolean']['output']>;
+  /**
+   * Entries of the target's reports central refused: about rooms outside the session or not stored
+   * by the target, or changing an indexed message's room, sender, originating node or createdAt.
+   */
+  entriesRefused: Scalars['Int']['output'];
   /** Why the session FAILED. */
   error: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   /** The changes the session applied, in order. */
   log: MessageSyncLogConnection;
+  /** Versions the target refused and kept aside (quarantined) instead of applying. */
+  messagesQuarantined: Scalars['Int']['output'];
   /** Changes applied on the target so far. */
   messagesSynced: Scalars['Int']['output'];
   /** Changes the target had to pull when it started, once it knows. */
@@ -508,6 +549,7 @@ export type ResolversTypes = ResolversObject<{
   >;
   NodeStatus: NodeStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  QuarantinedVersion: ResolverTypeWrapper<QuarantinedVersionRow>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
   Room: ResolverTypeWrapper<RoomRow>;
@@ -548,6 +590,7 @@ export type ResolversParentTypes = ResolversObject<{
   Node: NodeRow;
   NodeRegistration: Omit<NodeRegistration, 'node'> & { node: ResolversParentTypes['Node'] };
   PageInfo: PageInfo;
+  QuarantinedVersion: QuarantinedVersionRow;
   Query: Record<PropertyKey, never>;
   Room: RoomRow;
   Subscription: Record<PropertyKey, never>;
@@ -736,6 +779,23 @@ export type PageInfoResolvers<
   startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
+export type QuarantinedVersionResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['QuarantinedVersion'] =
+    ResolversParentTypes['QuarantinedVersion'],
+> = ResolversObject<{
+  hlc?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  messageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quarantinedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  releasedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  room?: Resolver<Maybe<ResolversTypes['Room']>, ParentType, ContextType>;
+  session?: Resolver<Maybe<ResolversTypes['SyncSession']>, ParentType, ContextType>;
+  sourceNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  targetNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<
   ContextType = CentralContext,
   ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query'],
@@ -754,6 +814,12 @@ export type QueryResolvers<
     RequireFields<QueryNodeArgs, 'id'>
   >;
   nodes?: Resolver<Array<ResolversTypes['Node']>, ParentType, ContextType>;
+  quarantinedVersions?: Resolver<
+    Array<ResolversTypes['QuarantinedVersion']>,
+    ParentType,
+    ContextType,
+    RequireFields<QueryQuarantinedVersionsArgs, 'first' | 'includeReleased'>
+  >;
   room?: Resolver<
     Maybe<ResolversTypes['Room']>,
     ParentType,
@@ -848,6 +914,7 @@ export type SyncSessionResolvers<
   cursorAfter?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   cursorBefore?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   digestsMatch?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  entriesRefused?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   log?: Resolver<
@@ -856,6 +923,7 @@ export type SyncSessionResolvers<
     ContextType,
     RequireFields<SyncSessionLogArgs, 'first'>
   >;
+  messagesQuarantined?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   messagesSynced?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   messagesTotal?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   sourceNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
@@ -897,6 +965,7 @@ export type Resolvers<ContextType = CentralContext> = ResolversObject<{
   Node?: NodeResolvers<ContextType>;
   NodeRegistration?: NodeRegistrationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  QuarantinedVersion?: QuarantinedVersionResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;

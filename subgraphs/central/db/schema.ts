@@ -77,6 +77,28 @@ export const roomMembers = pgTable(
 );
 
 /**
+ * Who was a member of which room when: one row per membership, closed (left_at) on leave, written
+ * in the transaction that changes room_members. Nodes ask it whether a synced message's sender
+ * could post in its room when the message was made. Older than the table (setting
+ * `membership_history_since`) there is no history.
+ */
+export const roomMembershipHistory = pgTable(
+  'room_membership_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    roomId: text('room_id')
+      .notNull()
+      .references(() => rooms.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    joinedAt: timestamp('joined_at', { withTimezone: true }).notNull().defaultNow(),
+    leftAt: timestamp('left_at', { withTimezone: true }),
+  },
+  (t) => [index('room_membership_history_room_user_idx').on(t.roomId, t.userId, t.joinedAt)],
+);
+
+/**
  * Password evaluations that have not succeeded: a row is written, under advisory locks, before the
  * hash is computed (a reservation), and deleted only when the password was right. So a row is a
  * failed login or one still being evaluated, and both count against the limits: concurrent
@@ -146,6 +168,15 @@ export const syncSessions = pgTable(
     cursorBefore: bigint('cursor_before', { mode: 'number' }),
     cursorAfter: bigint('cursor_after', { mode: 'number' }),
     digestsMatch: boolean('digests_match'),
+    /**
+     * The rooms the job named (both nodes stored them when it was sent): the only rooms central
+     * believes the session's reports about. Null until dispatched.
+     */
+    roomIds: text('room_ids').array(),
+    /** Versions the target refused and kept aside in this session (from its reports). */
+    messagesQuarantined: integer('messages_quarantined').notNull().default(0),
+    /** Report entries central refused: outside the session's scope, or rewriting an indexed message. */
+    entriesRefused: integer('entries_refused').notNull().default(0),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -205,6 +236,40 @@ export const distributedMessages = pgTable(
   ],
 );
 
+/**
+ * Versions a target refused and kept aside instead of applying, as its sync reports told. A row is
+ * released (released_at) when the same pair's newer valid version of the message replaced it. One
+ * open row per pair, message and HLC: a FULL sync receiving the same bad version again adds none.
+ */
+export const quarantinedVersions = pgTable(
+  'quarantined_versions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sessionId: text('session_id').references(() => syncSessions.id, { onDelete: 'set null' }),
+    sourceNodeId: text('source_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    targetNodeId: text('target_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    messageId: text('message_id').notNull(),
+    /** No foreign key: the record outlives a deleted room. */
+    roomId: text('room_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    hlc: text('hlc').notNull(),
+    reason: text('reason').notNull(),
+    quarantinedAt: timestamp('quarantined_at', { withTimezone: true }).notNull().defaultNow(),
+    releasedAt: timestamp('released_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('quarantined_versions_open_idx')
+      .on(t.sourceNodeId, t.targetNodeId, t.messageId, t.hlc)
+      .where(sql`${t.releasedAt} is null`),
+    index('quarantined_versions_at_idx').on(t.quarantinedAt, t.id),
+    index('quarantined_versions_target_idx').on(t.targetNodeId, t.quarantinedAt),
+  ],
+);
+
 /** Per ordered pair of nodes: how far the target has pulled the source's change log. */
 export const syncPairs = pgTable(
   'sync_pairs',
@@ -233,3 +298,4 @@ export type SyncSessionRow = typeof syncSessions.$inferSelect;
 export type MessageSyncLogRow = typeof messageSyncLog.$inferSelect;
 export type DistributedMessageRow = typeof distributedMessages.$inferSelect;
 export type SyncPairRow = typeof syncPairs.$inferSelect;
+export type QuarantinedVersionRow = typeof quarantinedVersions.$inferSelect;

@@ -1,8 +1,9 @@
-import { and, asc, count, eq } from 'drizzle-orm';
+import { asc, count, eq } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../../lib/errors.ts';
 import { requireViewer, type CentralContext } from '../context.ts';
-import { nodes, roomMembers, rooms, type RoomRow } from '../db/schema.ts';
+import { nodes, rooms, type RoomRow } from '../db/schema.ts';
+import { addMember, removeMember } from '../membership.ts';
 import { replicaNodesOf } from '../placement.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
@@ -68,7 +69,7 @@ export const roomResolvers: Resolvers = {
           .values({ id: uuidv7(), name, homeNodeId, replicaNodeIds, createdBy: viewer.id })
           .returning();
         if (!created) throw new Error('insert returned no room');
-        await tx.insert(roomMembers).values({ roomId: created.id, userId: viewer.id });
+        await addMember(tx, created.id, viewer.id);
         return created;
       });
       await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
@@ -78,23 +79,16 @@ export const roomResolvers: Resolvers = {
     joinRoom: async (_parent, args, ctx) => {
       const viewer = requireViewer(ctx);
       const room = await roomOrNotFound(ctx, args.roomId);
-      const inserted = await ctx.db
-        .insert(roomMembers)
-        .values({ roomId: room.id, userId: viewer.id })
-        .onConflictDoNothing()
-        .returning();
-      if (inserted.length > 0) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+      const joined = await ctx.db.transaction((tx) => addMember(tx, room.id, viewer.id));
+      if (joined) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
       ctx.loaders.roomMembers.clear(room.id);
       return room;
     },
     leaveRoom: async (_parent, args, ctx) => {
       const viewer = requireViewer(ctx);
       const room = await roomOrNotFound(ctx, args.roomId);
-      const removed = await ctx.db
-        .delete(roomMembers)
-        .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, viewer.id)))
-        .returning();
-      if (removed.length > 0) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+      const left = await ctx.db.transaction((tx) => removeMember(tx, room.id, viewer.id));
+      if (left) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
       ctx.loaders.roomMembers.clear(room.id);
       return room;
     },

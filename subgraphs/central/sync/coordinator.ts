@@ -19,6 +19,7 @@ import type { CentralServices } from '../context.ts';
 import { syncSessions, type NodeRow, type SyncSessionRow } from '../db/schema.ts';
 import type { CentralEvent } from '../events.ts';
 import { recordReport } from './report.ts';
+import type { RefusedEntry } from './reportScope.ts';
 import {
   claimSession,
   completeEmpty,
@@ -48,6 +49,8 @@ export interface SyncCoordinatorOptions {
   /** Versions per batch the targets are asked to pull. @default 1000 */
   readonly batchSize?: number;
 }
+
+const MAX_REFUSED_LOGGED = 20;
 
 export const RESTART_REASON = 'central restarted; resumed in a new session';
 export const RECONNECT_REASON = 'target node reconnected; resumed in a new session';
@@ -263,13 +266,30 @@ export class SyncCoordinator {
         'FORBIDDEN',
         `session ${session.id} is pulled by another node; only its target may report on it`,
       );
-    const { updated } = await recordReport(this.#db, session, report);
+    const { updated, refused, recounted } = await recordReport(this.#db, session, report);
+    if (refused.length > 0) this.#logRefused(node, session, refused);
+    if (recounted) await this.#publish(recounted);
     if (!updated) return { continue: false };
     if (updated.status !== 'IN_PROGRESS') {
       for (const a of this.#streams.get(node.id) ?? []) a.sessions.delete(updated.id);
     }
     await this.#publish(updated);
     return { continue: updated.status === 'IN_PROGRESS' };
+  }
+
+  /**
+   * One warning per refused entry, up to a few per report: a target that claims thousands is
+   * one line more, not thousands (the session's entriesRefused counts them all).
+   */
+  #logRefused(node: NodeRow, session: SyncSessionRow, refused: readonly RefusedEntry[]): void {
+    for (const entry of refused.slice(0, MAX_REFUSED_LOGGED))
+      this.#log.warn(
+        `sync report of node ${node.name} on session ${session.id}: refused ${entry.list} entry for message ${entry.messageId}: ${entry.why}`,
+      );
+    if (refused.length > MAX_REFUSED_LOGGED)
+      this.#log.warn(
+        `sync report of node ${node.name} on session ${session.id}: ${refused.length - MAX_REFUSED_LOGGED} more entries refused`,
+      );
   }
 
   /** Queues the continuation of sessions that were cut short. */
@@ -331,7 +351,7 @@ export class SyncCoordinator {
         if (done) await this.#publish(done);
         continue;
       }
-      const claimed = await claimSession(this.#db, session);
+      const claimed = await claimSession(this.#db, session, roomIds);
       if (!claimed) continue;
       const attached = newest();
       if (!attached?.open) {

@@ -1,11 +1,13 @@
 // HTTP binding of the coordinator for nodes (X-Node-API-Key, already verified by internalApi.ts):
-// the job stream (Server-Sent Events), sync reports, change notifications and pull tokens.
+// the job stream (Server-Sent Events), sync reports, change notifications, writer authority and
+// pull tokens.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import { errorBody, errorCodes, isErrorCode } from '../../../lib/errors.ts';
 import { PayloadTooLargeError, readBody, sendJson } from '../../../lib/http.ts';
 import { MAX_PULL_TOKEN_ROOMS } from '../../../lib/pullToken.ts';
 import {
+  SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_PULL_TOKEN_PATH,
@@ -14,6 +16,11 @@ import {
 import type { CentralDatabase } from '../db/open.ts';
 import type { NodeRow } from '../db/schema.ts';
 import type { TokenSigner } from '../tokens.ts';
+import {
+  answerAuthority,
+  InvalidAuthorityQueryError,
+  validateAuthorityQuery,
+} from './authority.ts';
 import type { SyncCoordinator } from './coordinator.ts';
 import { loadTopology } from './topology.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
@@ -80,6 +87,21 @@ export async function handleSyncApi(
         (s) => s.id,
       ),
     }));
+    return true;
+  }
+  if (pathname === SYNC_AUTHORITY_PATH && req.method === 'POST') {
+    // 5000 checks of two ids and a time fit in well under 2 MiB.
+    const body = await readJson(req, res, 2 * 1024 * 1024);
+    if (body === undefined) return true;
+    let query;
+    try {
+      query = validateAuthorityQuery(body);
+    } catch (error) {
+      if (!(error instanceof InvalidAuthorityQueryError)) throw error;
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', `invalid authority query: ${error.message}`));
+      return true;
+    }
+    sendJson(res, 200, await answerAuthority(options.db, query));
     return true;
   }
   if (pathname === SYNC_PULL_TOKEN_PATH && req.method === 'POST') {

@@ -1,21 +1,31 @@
 // Records a target's SyncReport in ONE transaction: the session's progress or outcome, a sync-log
-// row per applied change, the message index, the pair's cursor and the nodes' lastSyncAt. Either
-// all of it is visible or none, so the index never runs ahead of (or behind) the log.
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { HeldVersion, SyncReport } from '../../../lib/syncProtocol.ts';
+// row per applied change, the message index, the quarantined versions, the pair's cursor and the
+// nodes' lastSyncAt. Either all of it is visible or none, so the index never runs ahead of (or
+// behind) the log. Only what the report may say is recorded (./reportScope.ts).
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import {
   distributedMessages,
   messageSyncLog,
   nodes,
+  quarantinedVersions,
   syncPairs,
   syncSessions,
   type SyncSessionRow,
 } from '../db/schema.ts';
+import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
 
 export interface RecordedReport {
   /** The session after the report; null when it was no longer IN_PROGRESS (only log and index changed). */
   readonly updated: SyncSessionRow | null;
+  /** Entries central did not believe, and why: for the log. */
+  readonly refused: readonly RefusedEntry[];
+  /**
+   * A session no longer IN_PROGRESS whose counts the report still changed (it quarantined or had
+   * entries refused): changed all the same, so it is published.
+   */
+  readonly recounted: SyncSessionRow | null;
 }
 
 export async function recordReport(
@@ -26,9 +36,37 @@ export async function recordReport(
   return db.transaction(async (tx) => {
     const now = new Date();
     const terminal = report.status !== 'IN_PROGRESS';
+    const inScope = await scopeReport(tx, session, report);
+    // What the target applied is true whatever central thinks of the session now (e.g. it was
+    // failed when the target's stream dropped): record it, so log and index match the nodes.
+    // Held versions (FULL) index without a log row: they repair what a lost report left out.
+    // The index is written first: the same statement finds the entries that would rewrite an
+    // indexed message, and those get no log row either.
+    const rewrites = await upsertIndex(
+      tx,
+      [...inScope.applied, ...inScope.held],
+      [session.sourceNodeId, session.targetNodeId],
+    );
+    const scoped = withoutRewrites(inScope, rewrites);
+    // The rows travel as one JSON parameter and are expanded by the database: building a
+    // thousand-row VALUES list with its bind parameters per report cost more than the insert.
+    if (scoped.applied.length > 0) {
+      const entries = JSON.stringify(
+        scoped.applied.map((change) => ({ m: change.messageId, a: change.action })),
+      );
+      await tx.execute(sql`
+        insert into ${messageSyncLog} (session_id, message_id, action, synced_at)
+        select ${session.id}, x.m, x.a::sync_action, ${now.toISOString()}::timestamptz
+          from json_to_recordset(${entries}::json) as x(m text, a text)`);
+    }
+    const counters = {
+      messagesQuarantined: sql`${syncSessions.messagesQuarantined} + ${scoped.quarantined.length}`,
+      entriesRefused: sql`${syncSessions.entriesRefused} + ${scoped.refused.length}`,
+    };
     const [updated] = await tx
       .update(syncSessions)
       .set({
+        ...counters,
         status: report.status,
         messagesSynced: report.messagesSynced,
         ...(report.messagesTotal === undefined ? {} : { messagesTotal: report.messagesTotal }),
@@ -42,27 +80,19 @@ export async function recordReport(
       })
       .where(and(eq(syncSessions.id, session.id), eq(syncSessions.status, 'IN_PROGRESS')))
       .returning();
-
-    // What the target applied is true whatever central thinks of the session now (e.g. it was
-    // failed when the target's stream dropped): record it, so log and index match the nodes.
-    // The rows travel as one JSON parameter and are expanded by the database: building a
-    // thousand-row VALUES list with its bind parameters per report cost more than the insert.
-    if (report.applied.length > 0) {
-      const entries = JSON.stringify(
-        report.applied.map((change) => ({ m: change.messageId, a: change.action })),
-      );
-      await tx.execute(sql`
-        insert into ${messageSyncLog} (session_id, message_id, action, synced_at)
-        select ${session.id}, x.m, x.a::sync_action, ${now.toISOString()}::timestamptz
-          from json_to_recordset(${entries}::json) as x(m text, a text)`);
+    await recordQuarantined(tx, session, scoped.quarantined, now);
+    await releaseQuarantined(tx, session, report.released ?? [], now);
+    if (!updated) {
+      // A late report's counts still belong to the session that carried it.
+      if (scoped.quarantined.length === 0 && scoped.refused.length === 0)
+        return { updated: null, refused: scoped.refused, recounted: null };
+      const [recounted] = await tx
+        .update(syncSessions)
+        .set(counters)
+        .where(eq(syncSessions.id, session.id))
+        .returning();
+      return { updated: null, refused: scoped.refused, recounted: recounted ?? null };
     }
-    // Held versions (FULL) index without a log row: they repair what a lost report left out.
-    await upsertIndex(
-      tx,
-      [...report.applied, ...(report.held ?? [])],
-      [session.sourceNodeId, session.targetNodeId],
-    );
-    if (!updated) return { updated: null };
     const completed = report.status === 'COMPLETED';
     await tx
       .insert(syncPairs)
@@ -101,11 +131,64 @@ export async function recordReport(
         .set({ lastSyncAt: now })
         .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
     }
-    return { updated };
+    return { updated, refused: scoped.refused, recounted: null };
   });
 }
 
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
+
+/** One bulk insert; a version the pair already has open (a FULL sync met it again) adds nothing. */
+async function recordQuarantined(
+  tx: Tx,
+  session: SyncSessionRow,
+  quarantined: readonly QuarantinedVersion[],
+  now: Date,
+): Promise<void> {
+  if (quarantined.length === 0) return;
+  const rows = JSON.stringify(
+    quarantined.map((q) => ({
+      m: q.messageId,
+      r: q.roomId,
+      s: q.seq,
+      h: q.hlc,
+      why: q.reason,
+    })),
+  );
+  const qv = quarantinedVersions;
+  await tx.execute(sql`
+    insert into ${qv} (session_id, source_node_id, target_node_id, message_id, room_id, seq, hlc,
+                       reason, quarantined_at)
+    select ${session.id}, ${session.sourceNodeId}, ${session.targetNodeId}, x.m, x.r, x.s, x.h,
+           x.why, ${now.toISOString()}::timestamptz
+      from json_to_recordset(${rows}::json) as x(m text, r text, s bigint, h text, why text)
+    on conflict (source_node_id, target_node_id, message_id, hlc) where released_at is null
+    do nothing`);
+}
+
+/**
+ * The pair's open quarantine rows of these messages are released: the target applied a newer,
+ * valid version from the same source. Rows of other pairs stay: their versions are still aside.
+ */
+async function releaseQuarantined(
+  tx: Tx,
+  session: SyncSessionRow,
+  released: readonly string[],
+  now: Date,
+): Promise<void> {
+  if (released.length === 0) return;
+  const qv = quarantinedVersions;
+  await tx
+    .update(qv)
+    .set({ releasedAt: now })
+    .where(
+      and(
+        eq(qv.sourceNodeId, session.sourceNodeId),
+        eq(qv.targetNodeId, session.targetNodeId),
+        isNull(qv.releasedAt),
+        sql`${qv.messageId} in (select json_array_elements_text(${JSON.stringify(released)}::json))`,
+      ),
+    );
+}
 
 /**
  * Whether version `b` replaces `a` in the index: a tombstone is never replaced by a live version
@@ -118,18 +201,23 @@ function replaces(a: HeldVersion, b: HeldVersion): boolean {
   return b.updatedAt > a.updatedAt;
 }
 
+/**
+ * Writes the index and answers, from the same statement, the messages whose indexed room, sender,
+ * originating node or createdAt the versions would change (messageId -> the fields): those are
+ * not written.
+ */
 async function upsertIndex(
   tx: Tx,
   applied: readonly HeldVersion[],
   holders: readonly string[],
-): Promise<void> {
+): Promise<Map<string, string>> {
   // One INSERT ... ON CONFLICT may not touch a row twice: fold repeated ids first.
   const versions = new Map<string, HeldVersion>();
   for (const change of applied) {
     const seen = versions.get(change.messageId);
     if (!seen || replaces(seen, change)) versions.set(change.messageId, change);
   }
-  if (versions.size === 0) return;
+  if (versions.size === 0) return new Map();
   const rows = JSON.stringify(
     [...versions.values()].map((change) => ({
       id: change.messageId,
@@ -152,19 +240,46 @@ async function upsertIndex(
     when ${dm.deleted} <> excluded.deleted then excluded.deleted
     when ${dm.hlc} is not null and excluded.hlc is not null then excluded.hlc > ${dm.hlc}
     else excluded.updated_at > ${dm.updatedAt} end)`;
-  // Times are epoch milliseconds; to_timestamp keeps them exactly (microsecond precision).
-  await tx.execute(sql`
-    insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
-                             storage_node_ids, created_at, updated_at, deleted, hlc)
-    select x.id, x.room, x.sender, x.hash, x.origin, array[${held}]::text[],
-           to_timestamp(x.created / 1000.0), to_timestamp(x.updated / 1000.0), x.deleted, x.hlc
-      from json_to_recordset(${rows}::json) as x(id text, room text, sender text, hash text,
-           origin text, created double precision, updated double precision, deleted boolean,
-           hlc text)
-    on conflict (id) do update set
-      content_hash = case when ${wins} then excluded.content_hash else ${dm.contentHash} end,
-      updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,
-      hlc = case when ${wins} then excluded.hlc else ${dm.hlc} end,
-      deleted = ${dm.deleted} or excluded.deleted,
-      storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)`);
+  // Times are epoch milliseconds; to_timestamp keeps them exactly (microsecond precision), and
+  // createdAt is compared the way it was stored.
+  // Room, sender, originating node and createdAt never change once indexed: `bad` finds the
+  // versions that would, they are not written, and the WHERE holds it against a concurrent report
+  // too. Since every entry here is of a room the session covers and its target stores, a
+  // tombstone in the index always comes from a version a storage node holds.
+  const result = await tx.execute(sql`
+    with x as (
+      select * from json_to_recordset(${rows}::json) as x(id text, room text, sender text,
+             hash text, origin text, created double precision, updated double precision,
+             deleted boolean, hlc text)),
+    bad as (
+      select x.id, concat_ws(', ',
+               case when ${dm.roomId} <> x.room then 'roomId' end,
+               case when ${dm.senderId} <> x.sender then 'senderId' end,
+               case when ${dm.originatingNodeId} <> x.origin then 'originNode' end,
+               case when ${dm.createdAt} <> to_timestamp(x.created / 1000.0) then 'createdAt' end
+             ) as changed
+        from x join ${dm} on ${dm.id} = x.id
+       where ${dm.roomId} <> x.room or ${dm.senderId} <> x.sender
+          or ${dm.originatingNodeId} <> x.origin
+          or ${dm.createdAt} <> to_timestamp(x.created / 1000.0)),
+    written as (
+      insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
+                         storage_node_ids, created_at, updated_at, deleted, hlc)
+      select x.id, x.room, x.sender, x.hash, x.origin, array[${held}]::text[],
+             to_timestamp(x.created / 1000.0), to_timestamp(x.updated / 1000.0), x.deleted, x.hlc
+        from x where x.id not in (select id from bad)
+      on conflict (id) do update set
+        content_hash = case when ${wins} then excluded.content_hash else ${dm.contentHash} end,
+        updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,
+        hlc = case when ${wins} then excluded.hlc else ${dm.hlc} end,
+        deleted = ${dm.deleted} or excluded.deleted,
+        storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)
+      where ${dm.roomId} = excluded.room_id and ${dm.senderId} = excluded.sender_id
+        and ${dm.originatingNodeId} = excluded.originating_node_id
+        and ${dm.createdAt} = excluded.created_at
+      returning 1)
+    select id, changed from bad`);
+  // PGlite and node-postgres both answer { rows }; drizzle types the raw result per driver.
+  const { rows: found } = result as { rows: Array<{ id: string; changed: string }> };
+  return new Map(found.map((row) => [row.id, row.changed]));
 }

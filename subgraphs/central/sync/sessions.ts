@@ -87,12 +87,14 @@ export function pendingSessionsOf(
 }
 
 /**
- * PENDING -> IN_PROGRESS. Null when the session is no longer PENDING or its pair already has a
+ * PENDING -> IN_PROGRESS, recording the rooms the job names: the session's scope, the only rooms
+ * central believes its reports about. Null when the session is no longer PENDING or its pair already has a
  * running session (the unique index refuses a second one).
  */
 export async function claimSession(
   db: CentralDatabase,
   session: SyncSessionRow,
+  roomIds: readonly string[],
 ): Promise<SyncSessionRow | null> {
   try {
     const [pair] = await db
@@ -112,6 +114,7 @@ export async function claimSession(
         dispatchedAt: now,
         updatedAt: now,
         cursorBefore: pair?.cursor ?? 0,
+        roomIds: [...roomIds],
       })
       .where(and(eq(syncSessions.id, session.id), eq(syncSessions.status, 'PENDING')))
       .returning();

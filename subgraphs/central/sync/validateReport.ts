@@ -4,6 +4,7 @@ import {
   MAX_APPLIED_PER_REPORT,
   type AppliedChange,
   type HeldVersion,
+  type QuarantinedVersion,
   type SyncAction,
   type SyncReport,
 } from '../../../lib/syncProtocol.ts';
@@ -79,6 +80,44 @@ function heldVersion(value: unknown, path: string): HeldVersion {
   return change;
 }
 
+function quarantinedVersion(value: unknown, path: string): QuarantinedVersion {
+  if (!isObject(value)) fail(path, 'must be an object');
+  const prefix = `${path}.`;
+  const hlc = value['hlc'];
+  if (typeof hlc !== 'string' || hlc.length === 0 || hlc.length > MAX_ID)
+    fail(`${prefix}hlc`, `must be a string of 1-${MAX_ID} characters`);
+  const reason = value['reason'];
+  if (typeof reason !== 'string' || reason.length === 0)
+    fail(`${prefix}reason`, 'must be a non-empty string');
+  return {
+    messageId: id(value, 'messageId', prefix),
+    roomId: id(value, 'roomId', prefix),
+    hlc,
+    seq: count(value, 'seq', prefix),
+    reason: reason.slice(0, MAX_ERROR),
+  };
+}
+
+function optionalList<T>(
+  value: Obj,
+  key: string,
+  what: string,
+  item: (entry: unknown, path: string) => T,
+): T[] | undefined {
+  const list = value[key];
+  if (list === undefined || list === null) return undefined;
+  if (!Array.isArray(list)) fail(key, 'must be an array when present');
+  if (list.length > MAX_APPLIED_PER_REPORT)
+    fail(key, `must hold at most ${MAX_APPLIED_PER_REPORT} ${what} per report`);
+  return list.map((entry, i) => item(entry, `${key}[${i}]`));
+}
+
+function messageId(value: unknown, path: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID)
+    fail(path, `must be a message id of 1-${MAX_ID} characters`);
+  return value;
+}
+
 /**
  * Returns the report typed, or throws InvalidSyncReportError saying what is wrong. Unknown fields
  * are ignored (a newer node may send more); an over-long `error` is cut, not refused, so that a
@@ -106,6 +145,8 @@ export function validateSyncReport(value: unknown): SyncReport {
   const error = value['error'];
   if (error !== undefined && error !== null && typeof error !== 'string')
     fail('error', 'must be a string when present');
+  const quarantined = optionalList(value, 'quarantined', 'versions', quarantinedVersion);
+  const released = optionalList(value, 'released', 'message ids', messageId);
   const messagesTotal = optionalCount(value, 'messagesTotal', '');
   const sourceHeadSeq = optionalCount(value, 'sourceHeadSeq', '');
   return {
@@ -119,5 +160,7 @@ export function validateSyncReport(value: unknown): SyncReport {
     ...(sourceHeadSeq === undefined ? {} : { sourceHeadSeq }),
     ...(typeof digestsMatch === 'boolean' ? { digestsMatch } : {}),
     ...(typeof error === 'string' ? { error: error.slice(0, MAX_ERROR) } : {}),
+    ...(quarantined === undefined ? {} : { quarantined }),
+    ...(released === undefined ? {} : { released }),
   };
 }

@@ -1,5 +1,5 @@
-// The sync dashboard: admin login, then the nodes, how far behind each pair is and the last sync
-// sessions, kept live by graphql-ws, with the buttons that call triggerSync. Every error is shown
+// The sync dashboard: admin login, then the nodes, how far behind each pair is, the last sync
+// sessions and the versions nodes quarantined, kept live by graphql-ws, with the buttons that call triggerSync. Every error is shown
 // next to what failed, as "message (CODE)". Plain createElement: the repository's tsconfig has no
 // JSX, and the page is small.
 import type { Client } from 'graphql-ws';
@@ -18,6 +18,8 @@ import {
   NODE_STATUS_CHANGED,
   NODES,
   PAIRS,
+  QUARANTINE_LIMIT,
+  QUARANTINED,
   SESSION_LIMIT,
   SESSION_UPDATED,
   SESSIONS,
@@ -26,6 +28,8 @@ import {
   type NodesResult,
   type NodeStatusChangedEvent,
   type PairsResult,
+  type QuarantinedResult,
+  type QuarantinedVersion,
   type Session,
   type SessionsResult,
   type SessionUpdatedEvent,
@@ -149,13 +153,20 @@ type Pairs =
   | { readonly kind: 'unavailable'; readonly reason: string }
   | { readonly kind: 'ready'; readonly pairs: readonly SyncPair[] };
 
-type Section = 'nodes' | 'sessions' | 'pairs' | 'live';
+/** Like Pairs: a gateway whose central predates quarantine records cannot list them. */
+type Quarantine =
+  | { readonly kind: 'loading' }
+  | { readonly kind: 'unavailable'; readonly reason: string }
+  | { readonly kind: 'ready'; readonly versions: readonly QuarantinedVersion[] };
+
+type Section = 'nodes' | 'sessions' | 'pairs' | 'quarantine' | 'live';
 
 function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): ReactNode {
   const { auth, onLogout } = props;
   const [nodes, setNodes] = useState<SyncNode[] | undefined>();
   const [sessions, setSessions] = useState<Session[]>([]);
   const [pairs, setPairs] = useState<Pairs>({ kind: 'loading' });
+  const [quarantine, setQuarantine] = useState<Quarantine>({ kind: 'loading' });
   const [errors, setErrors] = useState<Partial<Record<Section, string>>>({});
   const [live, setLive] = useState<LiveState>('connecting');
   const [actions, setActions] = useState<Record<string, ActionState>>({});
@@ -213,6 +224,31 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
     }
   }, [run, setError]);
 
+  const loadQuarantine = useCallback(async () => {
+    try {
+      const { quarantinedVersions } = await run<QuarantinedResult>(QUARANTINED, {
+        first: QUARANTINE_LIMIT,
+      });
+      setQuarantine({ kind: 'ready', versions: quarantinedVersions });
+      setError('quarantine', undefined);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'GRAPHQL_VALIDATION_FAILED') {
+        setQuarantine({ kind: 'unavailable', reason: describeError(error) });
+      } else setError('quarantine', describeError(error));
+    }
+  }, [run, setError]);
+
+  // Any report can quarantine versions (and every report changes its session): refetch the list
+  // after session events, at most once a second.
+  const quarantineTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const scheduleQuarantine = useCallback(() => {
+    if (quarantineTimer.current !== undefined) return;
+    quarantineTimer.current = setTimeout(() => {
+      quarantineTimer.current = undefined;
+      void loadQuarantine();
+    }, 1000);
+  }, [loadQuarantine]);
+
   // A finished session moves a pair's lag and a node's last sync, a node's status changes which
   // pairs can sync: refetch both, at most once a second however many events come together.
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -230,6 +266,7 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       void loadNodes();
       void loadSessions();
       void loadPairs();
+      void loadQuarantine();
     };
     loadAll();
     let connections = 0;
@@ -256,6 +293,7 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       next: ({ syncSessionUpdated }) => {
         setSessions((list) => mergeSessions(list, [syncSessionUpdated], SESSION_LIMIT));
         if (isFinished(syncSessionUpdated)) scheduleRefresh();
+        scheduleQuarantine();
       },
       error: liveError,
     });
@@ -265,8 +303,20 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       void client.dispose();
       clearTimeout(refreshTimer.current);
       refreshTimer.current = undefined;
+      clearTimeout(quarantineTimer.current);
+      quarantineTimer.current = undefined;
     };
-  }, [auth.token, loadNodes, loadPairs, loadSessions, onLogout, scheduleRefresh, setError]);
+  }, [
+    auth.token,
+    loadNodes,
+    loadPairs,
+    loadQuarantine,
+    loadSessions,
+    onLogout,
+    scheduleQuarantine,
+    scheduleRefresh,
+    setError,
+  ]);
 
   const trigger = (key: string, syncType: SyncType, nodeId?: string) => async () => {
     setActions((current) => ({ ...current, [key]: { pending: true } }));
@@ -357,6 +407,13 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       h('h2', { id: 'sessions-title' }, `Last ${SESSION_LIMIT} sync sessions`),
       h(ErrorLine, { error: errors.sessions, name: 'sessions' }),
       h(SessionTable, { sessions }),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'quarantine-title' },
+      h('h2', { id: 'quarantine-title' }, 'Quarantined versions'),
+      h(ErrorLine, { error: errors.quarantine, name: 'quarantine' }),
+      h(QuarantineTable, { quarantine }),
     ),
   );
 }
@@ -463,6 +520,45 @@ function PairTable(props: { pairs: Pairs }): ReactNode {
           h('td', null, pair.digestsMatch === null ? '—' : pair.digestsMatch ? 'match' : 'differ'),
           h('td', null, formatTime(pair.lastSyncAt)),
           h('td', null, pair.activeSession ? pair.activeSession.status : '—'),
+        ),
+      ),
+    ),
+  );
+}
+
+function QuarantineTable(props: { quarantine: Quarantine }): ReactNode {
+  const { quarantine } = props;
+  if (quarantine.kind === 'loading') return h('p', null, 'Loading…');
+  if (quarantine.kind === 'unavailable') {
+    return h('p', { className: 'notice' }, `Not available from this gateway: ${quarantine.reason}`);
+  }
+  if (quarantine.versions.length === 0)
+    return h('p', null, 'No version is quarantined: every node applied what it received.');
+  return h(
+    'table',
+    { className: 'quarantine' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ...['Source → target', 'Message', 'Reason', 'Quarantined'].map((t) =>
+          h('th', { key: t }, t),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      quarantine.versions.map((version) =>
+        h(
+          'tr',
+          { key: version.id, 'data-quarantined': version.messageId },
+          h('td', null, `${version.sourceNode.name} → ${version.targetNode.name}`),
+          h('td', { className: 'message-id' }, version.messageId),
+          h('td', { className: 'reason' }, version.reason),
+          h('td', null, formatTime(version.quarantinedAt)),
         ),
       ),
     ),

@@ -42,6 +42,15 @@ export interface SyncPair {
   readonly activeSession: { readonly id: string; readonly status: SyncStatus } | null;
 }
 
+export interface QuarantinedVersion {
+  readonly id: string;
+  readonly messageId: string;
+  readonly sourceNode: NodeRef;
+  readonly targetNode: NodeRef;
+  readonly reason: string;
+  readonly quarantinedAt: string;
+}
+
 export interface Viewer {
   readonly id: string;
   readonly username: string;
@@ -76,6 +85,15 @@ export const PAIRS = `query DashboardPairs {
     activeSession { id status } }
 }`;
 export type PairsResult = { syncPairs: SyncPair[] };
+
+/** How many quarantined versions the page lists (the newest). */
+export const QUARANTINE_LIMIT = 50;
+
+export const QUARANTINED = `query DashboardQuarantined($first: Int!) {
+  quarantinedVersions(first: $first) { id messageId reason quarantinedAt
+    sourceNode { id name } targetNode { id name } }
+}`;
+export type QuarantinedResult = { quarantinedVersions: QuarantinedVersion[] };
 
 export const TRIGGER_SYNC = `mutation DashboardTriggerSync($nodeId: ID, $syncType: SyncType!) {
   triggerSync(nodeId: $nodeId, syncType: $syncType) { ${SESSION_FIELDS} }

@@ -1,0 +1,77 @@
+// Writer authority for the nodes' checks of synced versions (SYNC_AUTHORITY_PATH): which nodes
+// store each room now, and whether each new message's sender was a member of its room when the
+// message was made. Two queries whatever the size of the question, which is bounded.
+import { inArray } from 'drizzle-orm';
+import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
+import type { CentralDatabase } from '../db/open.ts';
+import { nodes, rooms } from '../db/schema.ts';
+import { wereMembers } from '../membership.ts';
+import { storageNodeIdsOf } from '../placement.ts';
+
+export const MAX_AUTHORITY_ROOMS = 1000;
+export const MAX_AUTHORITY_SENDERS = 5000;
+const MAX_ID = 128;
+
+export class InvalidAuthorityQueryError extends Error {
+  override readonly name = 'InvalidAuthorityQueryError';
+}
+
+const isId = (value: unknown): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= MAX_ID;
+
+/** Returns the query typed, or throws InvalidAuthorityQueryError naming what is wrong. */
+export function validateAuthorityQuery(value: unknown): AuthorityQuery {
+  const fail = (what: string): never => {
+    throw new InvalidAuthorityQueryError(what);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail('the query must be a JSON object { roomIds, senders }');
+  const body = value as Record<string, unknown>;
+  const roomIds = body['roomIds'];
+  if (!Array.isArray(roomIds) || roomIds.length > MAX_AUTHORITY_ROOMS)
+    fail(`roomIds must be an array of at most ${MAX_AUTHORITY_ROOMS} room ids`);
+  (roomIds as unknown[]).forEach((id, i) => {
+    if (!isId(id)) fail(`roomIds[${i}] must be a string of 1-${MAX_ID} characters`);
+  });
+  const senders = body['senders'];
+  if (!Array.isArray(senders) || senders.length > MAX_AUTHORITY_SENDERS)
+    fail(`senders must be an array of at most ${MAX_AUTHORITY_SENDERS} checks`);
+  const checks = (senders as unknown[]).map((check, i) => {
+    const c = (typeof check === 'object' && check !== null ? check : {}) as Record<string, unknown>;
+    const at = c['at'];
+    if (
+      !isId(c['roomId']) ||
+      !isId(c['userId']) ||
+      typeof at !== 'number' ||
+      !Number.isSafeInteger(at) ||
+      at < 0
+    )
+      fail(`senders[${i}] must be { roomId, userId, at } with at in epoch milliseconds`);
+    return { roomId: c['roomId'] as string, userId: c['userId'] as string, at: at as number };
+  });
+  return { roomIds: roomIds as string[], senders: checks };
+}
+
+export async function answerAuthority(
+  db: CentralDatabase,
+  query: AuthorityQuery,
+): Promise<AuthorityAnswer> {
+  const asked = [...new Set(query.roomIds)];
+  const [placed, allNodes, senders] = await Promise.all([
+    asked.length === 0
+      ? Promise.resolve([])
+      : db
+          .select({
+            id: rooms.id,
+            homeNodeId: rooms.homeNodeId,
+            replicaNodeIds: rooms.replicaNodeIds,
+          })
+          .from(rooms)
+          .where(inArray(rooms.id, asked)),
+    asked.length === 0 ? Promise.resolve([]) : db.select({ id: nodes.id }).from(nodes),
+    wereMembers(db, query.senders),
+  ]);
+  const storageNodes: Record<string, string[]> = {};
+  for (const room of placed) storageNodes[room.id] = storageNodeIdsOf(room, allNodes);
+  return { storageNodes, senders };
+}
