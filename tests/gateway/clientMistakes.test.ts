@@ -456,6 +456,47 @@ describe('GET queries (urql defaults)', () => {
   });
 });
 
+describe('the cost limit at default settings', () => {
+  const readme = (size: string) =>
+    `{ rooms { id name homeNode { name } messages(last: ${size}) { edges { node { content sender { displayName } originNode { name } } } } } }`;
+
+  it("accepts the README's selection with a full page of 500 messages, literal or variable", async () => {
+    const literal = await gql(gateway.url, readme('500'), {}, { token: alice.token });
+    expect(literal.status).toBe(200);
+    expect(ok(literal)['rooms']).toHaveLength(1);
+    const variable = await gql(
+      gateway.url,
+      readme('$n').replace('{ rooms', 'query($n: Int) { rooms'),
+      { n: 500 },
+      { token: alice.token },
+    );
+    expect(ok(variable)).toEqual(ok(literal));
+    ok(
+      await gql(
+        gateway.url,
+        '{ rooms { messages(first: 260) { edges { node { id } } } } }',
+        {},
+        { token: alice.token },
+      ),
+    );
+  });
+
+  it('refuses a page of messages inside a page, naming the cost and the limit', async () => {
+    const nested =
+      'query($n: Int) { rooms { messages(last: $n) { edges { node { room { messages(last: $n) { edges { node { id } } } } } } } } }';
+    const response = await gql(gateway.url, nested, { n: 500 }, { token: alice.token });
+    expect(response.status).toBe(400);
+    expect(codes(response)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    const [error] = response.errors ?? [];
+    expect(error?.message).not.toMatch(/Syntax Error/);
+    expect(error?.message).toMatch(/^query cost \d+ exceeds the limit of 100000/);
+    expect(error?.extensions?.['maxCost']).toBe(100_000);
+    expect(error?.extensions?.['cost']).toBeGreaterThan(10 * 500 * 500);
+    // The same document with small pages is fine: the cost follows the variables.
+    ok(await gql(gateway.url, nested, { n: 5 }, { token: alice.token }));
+  });
+});
+
 describe('the error-code registry', () => {
   it('holds every code the corpus produced', () => {
     expect(seen.size).toBeGreaterThan(5);
