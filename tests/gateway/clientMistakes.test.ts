@@ -24,18 +24,21 @@ const errorLines: string[] = [];
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
-  const registered = await central.registerNode('node-a');
-  leftovers.add(
-    await startNode({
-      name: 'node-a',
-      dataDir: await leftovers.tempDir('switchboard-mistakes-'),
-      centralUrl: central.url,
-      apiKey: registered.apiKey,
-      logger: silentLogger,
-      sync: false,
-    }),
-    (n) => n.close(),
-  );
+  // Two nodes, both storing the room: reads are merged from both (as in the demo).
+  for (const name of ['node-a', 'node-b']) {
+    const registered = await central.registerNode(name);
+    leftovers.add(
+      await startNode({
+        name,
+        dataDir: await leftovers.tempDir('switchboard-mistakes-'),
+        centralUrl: central.url,
+        apiKey: registered.apiKey,
+        logger: silentLogger,
+        sync: false,
+      }),
+      (n) => n.close(),
+    );
+  }
   gateway = leftovers.add(
     await startGateway({
       centralUrl: central.url,
@@ -47,11 +50,11 @@ beforeAll(async () => {
     (g) => g.close(),
   );
   for (const deadline = Date.now() + 30_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok');
+    const routable =
+      gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
+        .length === 2;
     if (routable) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to node-a');
+    if (Date.now() > deadline) throw new Error('the gateway never routed to both nodes');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   alice = await central.createUser('alice');
@@ -494,6 +497,36 @@ describe('the cost limit at default settings', () => {
     expect(error?.extensions?.['cost']).toBeGreaterThan(10 * 500 * 500);
     // The same document with small pages is fine: the cost follows the variables.
     ok(await gql(gateway.url, nested, { n: 5 }, { token: alice.token }));
+  });
+});
+
+describe('pageInfo', () => {
+  it('has start and end cursors when edges are not selected, equal to those with edges', async () => {
+    for (const args of ['last: 2', 'first: 2', 'last: 50']) {
+      const query = (edges: string) =>
+        `query($r: ID!) { room(id: $r) { messages(${args}) { ${edges} pageInfo { startCursor endCursor hasNextPage hasPreviousPage } } } }`;
+      type Page = {
+        room: {
+          messages: {
+            edges?: Array<{ cursor: string }>;
+            pageInfo: Record<string, unknown>;
+          };
+        };
+      };
+      const withEdges = ok(
+        await gql<Page>(
+          gateway.url,
+          query('edges { cursor }'),
+          { r: room },
+          { token: alice.token },
+        ),
+      ).room.messages;
+      const alone = ok(await gql<Page>(gateway.url, query(''), { r: room }, { token: alice.token }))
+        .room.messages;
+      expect(withEdges.pageInfo['startCursor'], args).toBe(withEdges.edges?.[0]?.cursor);
+      expect(withEdges.pageInfo['endCursor'], args).toBe(withEdges.edges?.at(-1)?.cursor);
+      expect(alone, args).toEqual({ pageInfo: withEdges.pageInfo });
+    }
   });
 });
 
