@@ -3,6 +3,8 @@
 // gateway over HTTP, each answered with a 4xx (or a 200 with a coded error inside data) and a code
 // from lib/errors.ts, never a 5xx; and the cases a client may rightly expect to work (urql's GET
 // with Authorization, cost of a full page, pageInfo cursors alone).
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodes, isErrorCode } from '../../lib/errors.ts';
 import { createLogger, silentLogger } from '../../lib/log.ts';
@@ -526,6 +528,44 @@ describe('pageInfo', () => {
       expect(withEdges.pageInfo['startCursor'], args).toBe(withEdges.edges?.[0]?.cursor);
       expect(withEdges.pageInfo['endCursor'], args).toBe(withEdges.edges?.at(-1)?.cursor);
       expect(alone, args).toEqual({ pageInfo: withEdges.pageInfo });
+    }
+  });
+});
+
+describe('client mistakes over graphql-ws', () => {
+  it('answers parse, validation and limit failures with the codes HTTP clients get', async () => {
+    const client = createClient({
+      url: `${gateway.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${alice.token}` },
+    });
+    const firstError = (query: string) =>
+      new Promise<{ message?: string; extensions?: Record<string, unknown> } | undefined>(
+        (resolve) =>
+          client.subscribe(
+            { query },
+            {
+              next: () => resolve(undefined),
+              error: (errors: unknown) =>
+                resolve(Array.isArray(errors) ? (errors[0] as { message?: string }) : undefined),
+              complete: () => resolve(undefined),
+            },
+          ),
+      );
+    try {
+      const parse = await firstError('subscription { messageAdded(roomId: "x") { id }');
+      expect(parse?.extensions?.['code']).toBe('GRAPHQL_PARSE_FAILED');
+      const unknown = await firstError(`subscription { messageAdded(roomId: "${room}") { nope } }`);
+      expect(unknown?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+      const deep = await firstError(
+        `subscription { messageAdded(roomId: "${room}") { ${'room { messages { edges { node { '.repeat(4)}id${' } } } }'.repeat(4)} } }`,
+      );
+      expect(deep?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(deep?.message).not.toMatch(/Syntax Error/);
+      for (const error of [parse, unknown, deep]) seen.add(String(error?.extensions?.['code']));
+    } finally {
+      await client.dispose();
     }
   });
 });

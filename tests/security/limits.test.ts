@@ -213,6 +213,8 @@ describe('operation limits at the gateway', () => {
       expect(response.errors?.[0]?.message).toMatch(
         { depth: /depth/i, aliases: /aliases/i, tokens: /token/i, cost: /cost/i }[limit] ?? /./,
       );
+      // Only the token limit is a parse failure; the others must not send users looking for a typo.
+      if (limit !== 'tokens') expect(response.errors?.[0]?.message).not.toMatch(/Syntax Error/);
       expect(response.data ?? null).toBeNull();
     });
   }
