@@ -36,6 +36,7 @@ export default defineConfig({
         },
       },
     ],
+    setupFiles: ['tests/helpers/errorCodeCheck.ts'],
     // Servers, SQLite files and PostgreSQL clusters are real: give them room on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,

@@ -66,7 +66,8 @@ export const gatewayOptions = {
   maxQueryCost: option({
     flag: 'max-query-cost',
     env: 'SWITCHBOARD_MAX_QUERY_COST',
-    description: 'Largest static cost of an operation (objects 2, scalars 1, x1.5 per level)',
+    description:
+      'Largest static cost of an operation (1 per field; a list multiplies what it selects by its page size)',
     default: defaultQueryLimits.maxCost as number,
     parse: parsers.positiveInt,
   }),

@@ -3,7 +3,8 @@
 // - every Message selection also asks for the message's id and HLC (to keep the newest version
 //   of a message several nodes hold),
 // - every Room.messages selection also asks for page info and for each edge's cursor and
-//   message id (to merge several nodes' pages into one),
+//   message id (to merge several nodes' pages into one), and for edges even when the client
+//   selected none: the merged page, and so its start and end cursors, is chosen from them,
 // - an operation with several root fields is split into one operation per field, each with only
 //   the variables and fragments it uses (each field may belong on other nodes).
 import {
@@ -32,6 +33,7 @@ export const INJECTED = {
   hlc: '_sb_hlc',
   cursor: '_sb_cursor',
   pageInfo: '_sb_pageInfo',
+  edges: '_sb_edges',
 } as const;
 
 const name = (value: string) => ({ kind: Kind.NAME, value }) as const;
@@ -122,6 +124,9 @@ export class OperationPreparer {
 
   #prepare(original: DocumentNode): PreparedOperation {
     const typeInfo = new TypeInfo(this.#schema);
+    const originalFragments: Record<string, FragmentDefinitionNode> = {};
+    for (const d of original.definitions)
+      if (d.kind === Kind.FRAGMENT_DEFINITION) originalFragments[d.name.value] = d;
     const document = visit(
       original,
       visitWithTypeInfo(typeInfo, {
@@ -133,11 +138,25 @@ export class OperationPreparer {
               return withFields(set, [field('id', INJECTED.id), field('hlc', INJECTED.hlc)]);
             }
             if (type?.name === 'MessageConnection') {
+              const hasEdges = fieldsOf(set, originalFragments).some(
+                (f) => f.name.value === 'edges',
+              );
               return withFields(set, [
                 field('pageInfo', INJECTED.pageInfo, [
                   field('hasNextPage'),
                   field('hasPreviousPage'),
                 ]),
+                ...(hasEdges
+                  ? []
+                  : [
+                      field('edges', INJECTED.edges, [
+                        field('cursor', INJECTED.cursor),
+                        field('node', 'node', [
+                          field('id', INJECTED.id),
+                          field('hlc', INJECTED.hlc),
+                        ]),
+                      ]),
+                    ]),
               ]);
             }
             if (type?.name === 'MessageEdge' && parentField?.name === 'edges') {

@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralDataSource } from './centralDataSource.ts';
+import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
 import type { GatewayContext } from './context.ts';
@@ -173,6 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     // One operation per request (Apollo's default, stated): a batch of N would bypass every
     // per-operation limit N times over.
     allowBatchedHttpRequests: false,
+    csrfPrevention: { requestHeaders: [...PREFLIGHT_HEADERS] },
     parseOptions: limits.parseOptions,
     // The process's own signal handler stops everything in order; Apollo's would stop it twice.
     stopOnTerminationSignals: false,
@@ -185,6 +187,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
+      clientMistakesPlugin(),
       ...limits.plugins,
       metrics.plugin(),
     ],

@@ -50,6 +50,41 @@ export const errorCodes = {
     description:
       'Too many attempts (e.g. failed logins for one username or from one address); `extensions.retryAfterSeconds` says when to try again.',
   },
+  BAD_REQUEST: {
+    http: 400,
+    description:
+      'The HTTP request is not a GraphQL request the gateway serves: no `query`, a body that is not a JSON object, a content type or method it does not take (405 for a mutation over GET, or a method other than GET and POST), an `Accept` it cannot answer, a batch, or a GET/form request without `Authorization` or another header that needs a CORS preflight (refused as possible cross-site request forgery).',
+  },
+  GRAPHQL_PARSE_FAILED: {
+    http: 400,
+    description:
+      'The query is not valid GraphQL syntax, or has more tokens than the gateway parses (`--max-tokens`).',
+  },
+  GRAPHQL_VALIDATION_FAILED: {
+    http: 400,
+    description:
+      'The query does not fit the schema (unknown field, wrong argument type...) or exceeds a query limit (depth, cost, aliases, directives); a cost refusal carries `extensions.cost` and `extensions.maxCost`.',
+  },
+  OPERATION_RESOLUTION_FAILURE: {
+    http: 400,
+    description:
+      'The document holds no operation to run: `operationName` names none of its operations, or it holds several and `operationName` is missing; the message lists the names it holds.',
+  },
+  SUBSCRIPTION_OVER_HTTP: {
+    http: 400,
+    description:
+      'A subscription was sent as a plain HTTP request: subscribe over a WebSocket on the same URL (`ws://` or `wss://` + `/graphql`) with the graphql-ws protocol (subprotocol `graphql-transport-ws`).',
+  },
+  PERSISTED_QUERY_NOT_FOUND: {
+    http: 200,
+    description:
+      'An automatic persisted query (`extensions.persistedQuery`) whose hash the gateway does not hold: send it again with the `query` text.',
+  },
+  PERSISTED_QUERY_NOT_SUPPORTED: {
+    http: 200,
+    description:
+      'Persisted queries are turned off on the server that answered: send the `query` text.',
+  },
   INTERNAL_SERVER_ERROR: {
     http: 500,
     description: 'An unexpected failure; details are logged on the server, never sent to clients.',

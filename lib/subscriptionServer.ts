@@ -13,7 +13,7 @@ import {
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { appError } from './errors.ts';
+import { appError, type ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
 export interface SubscriptionServerOptions<TContext> {
@@ -89,13 +89,13 @@ export function attachSubscriptionServer<TContext>(
             options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens },
           );
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+          return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
         }
         const errors = validate(options.schema, document, [
           ...specifiedRules,
           ...(options.validationRules ?? []),
         ]);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         let contextValue: TContext;
         try {
           contextValue = await options.context(ctx.connectionParams ?? {}, ctx.extra.request);
@@ -123,4 +123,15 @@ export function attachSubscriptionServer<TContext>(
       await disposable.dispose();
     },
   };
+}
+
+/** A parse or validation error with the code HTTP clients get for it (graphql-js sets none). */
+function withCode(error: unknown, code: ErrorCode): GraphQLError {
+  if (!(error instanceof GraphQLError)) return appError(code, String(error));
+  return new GraphQLError(error.message, {
+    ...(error.nodes ? { nodes: error.nodes } : {}),
+    ...(error.source ? { source: error.source } : {}),
+    ...(error.positions ? { positions: error.positions } : {}),
+    extensions: { ...error.extensions, code },
+  });
 }

@@ -16,6 +16,19 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
  */
 export const TEST_GATEWAY_SECRET = 'gateway-secret-for-tests';
 
+/**
+ * Every `extensions.code` any `gql` call of this test file received: tests/helpers/errorCodeCheck.ts
+ * (a vitest setup file) fails the file when one is missing from the registry (lib/errors.ts).
+ */
+export const seenErrorCodes = new Map<string, string>();
+
+function record(url: string, query: string, errors: GraphQLResponse['errors']): void {
+  for (const error of errors ?? []) {
+    const code = String(error.extensions?.['code']);
+    if (!seenErrorCodes.has(code)) seenErrorCodes.set(code, `${url} <- ${query.slice(0, 80)}`);
+  }
+}
+
 export async function gql<T = Record<string, any>>(
   url: string,
   query: string,
@@ -39,6 +52,7 @@ export async function gql<T = Record<string, any>>(
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as Omit<GraphQLResponse<T>, 'status'>;
+  record(url, query, body.errors);
   return { status: response.status, ...body };
 }
 
