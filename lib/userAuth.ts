@@ -35,11 +35,22 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Promise<Viewer> {
   try {
-    const { payload } = await jwtVerify(token, keys, {
+    const { payload, protectedHeader } = await jwtVerify(token, keys, {
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
       algorithms: ['EdDSA'],
     });
+    // Belt and braces besides issuer, audience and key set: a typed JWT (a gateway assertion,
+    // `sb-gw+jwt`) is never a user token, whoever signed it.
+    if (protectedHeader.typ !== undefined && protectedHeader.typ.toUpperCase() !== 'JWT') {
+      throw appError(
+        'UNAUTHENTICATED',
+        `invalid token (a ${protectedHeader.typ} is not a user token)`,
+        {
+          httpStatus: true,
+        },
+      );
+    }
     const role = payload['role'];
     const username = payload['username'];
     if (
