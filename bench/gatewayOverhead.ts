@@ -6,6 +6,7 @@
 // `node --import tsx bench/gatewayOverhead.ts [--full] [--requests=N]`
 import { gql, ok } from '../tests/helpers/graphql.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
+import { registerTestGateway } from '../tests/helpers/gatewayAssertions.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { startHiveGateway } from './hiveGateway.ts';
 import {
@@ -96,6 +97,12 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       }
     }
 
+    // Nodes take only gateway assertions: the direct path and Hive's get them as our gateway
+    // does (a registered key, one assertion per node and user reused for 30 s).
+    const toNodes = await registerTestGateway(cluster.centralUrl);
+    const nodeAuth = async () => ({
+      'x-gateway-assertion': await toNodes.assertionFor(nodeA.id, cluster.adminToken),
+    });
     const gateway = `${cluster.gatewayUrl}/graphql`;
     const central = `${cluster.centralUrl}/graphql`;
     const node = `${nodeA.url}/graphql`;
@@ -116,7 +123,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
             { id: createRoom.id },
             auth,
           );
-          const data = await post(node, NODE_ENTITIES, { r: room }, auth);
+          const data = await post(node, NODE_ENTITIES, { r: room }, await nodeAuth());
           const [entity] = data['_entities'] as {
             messages: { edges: { node: { sender: { id: string } } }[] };
           }[];
@@ -181,7 +188,13 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       {
         switchboard: async () =>
           void (await post(gateway, ROOM_QUERY, { id: createRoom.id }, auth)),
-        hive: async () => void (await post(hiveUrl, ROOM_QUERY, { id: createRoom.id }, auth)),
+        hive: async () =>
+          void (await post(
+            hiveUrl,
+            ROOM_QUERY,
+            { id: createRoom.id },
+            { ...auth, ...(await nodeAuth()) },
+          )),
       },
       ['switchboard', 'hive'] as const,
       (ours, theirs) => ({

@@ -3,8 +3,8 @@
 // it is compared on queries one node can answer). The supergraph is composed here like ours
 // (gateway/supergraph.ts: @apollo/composition over schema/central.graphql and schema/node.graphql),
 // with the messages subgraph's URL pointing at that node. Hive forwards the client's
-// Authorization header (the subgraphs verify the user themselves, as behind our gateway) and adds
-// the gateway secret central and nodes require, through `propagateHeaders` in its config file.
+// Authorization header to central with the gateway secret, and to the node only a gateway
+// assertion the client sends along (nodes take nothing else), through `propagateHeaders`.
 // Everything it needs is installed: nothing is downloaded at run time.
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -71,11 +71,15 @@ export async function startHiveGateway(
     config,
     `export const gatewayConfig = {
   propagateHeaders: {
-    fromClientToSubgraphs({ request }) {
-      return {
-        authorization: request.headers.get('authorization') ?? '',
-        'x-gateway-secret': ${JSON.stringify(TEST_GATEWAY_SECRET)},
-      };
+    fromClientToSubgraphs({ request, subgraphName }) {
+      // Central: the user's token and the gateway secret; the node: only the gateway assertion
+      // the benchmark client minted (cached 30 s, as our gateway does), never either of those.
+      return subgraphName === 'messages'
+        ? { 'x-gateway-assertion': request.headers.get('x-gateway-assertion') ?? '' }
+        : {
+            authorization: request.headers.get('authorization') ?? '',
+            'x-gateway-secret': ${JSON.stringify(TEST_GATEWAY_SECRET)},
+          };
     },
   },
 };

@@ -88,7 +88,8 @@ export async function post(
 ): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
     method: 'POST',
-    // Direct calls to central or a node must act as the gateway; the gateway ignores the header.
+    // Direct calls to central must act as the gateway (nodes ignore the secret: they take an
+    // assertion, which callers pass in `headers`); the gateway ignores the header.
     headers: {
       'content-type': 'application/json',
       'x-gateway-secret': TEST_GATEWAY_SECRET,

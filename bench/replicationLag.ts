@@ -15,7 +15,8 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { databaseFile } from '../subgraphs/node/server.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
-import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
+import { registerTestGateway, type TestGateway } from '../tests/helpers/gatewayAssertions.ts';
+import { gql, ok } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import {
   centralDataTemplate,
@@ -42,6 +43,20 @@ export interface LoadRooms {
 }
 
 /** 30 rooms on every node, homes round-robin over the nodes; the admin is a member of all. */
+const asGateway = new WeakMap<Cluster, Promise<TestGateway>>();
+/** Nodes take only gateway assertions: the admin's, as a gateway would send it to `node`. */
+async function nodeHeaders(cluster: Cluster, node: string): Promise<Record<string, string>> {
+  let registered = asGateway.get(cluster);
+  if (!registered) {
+    registered = registerTestGateway(cluster.centralUrl);
+    asGateway.set(cluster, registered);
+  }
+  const assertion = await (
+    await registered
+  ).assertionFor(cluster.node(node).id, cluster.adminToken);
+  return { 'x-gateway-assertion': assertion };
+}
+
 export async function createLoadRooms(cluster: Cluster): Promise<LoadRooms> {
   const roomIds: string[] = [];
   const homes: string[] = [];
@@ -87,18 +102,17 @@ export async function steadyLoad(
   const send = (i: number) => {
     const room = i % rooms.roomIds.length;
     const home = rooms.homes[room] as string;
-    const request = fetch(`${cluster.node(home).url}/graphql`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-gateway-secret': TEST_GATEWAY_SECRET,
-        authorization: `Bearer ${cluster.adminToken}`,
-      },
-      body: JSON.stringify({
-        query: POST,
-        variables: { r: rooms.roomIds[room], c: `${options.tag} ${i}` },
-      }),
-    })
+    const request = nodeHeaders(cluster, home)
+      .then((headers) =>
+        fetch(`${cluster.node(home).url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({
+            query: POST,
+            variables: { r: rooms.roomIds[room], c: `${options.tag} ${i}` },
+          }),
+        }),
+      )
       .then(async (response) => {
         const body = (await response.json()) as {
           data?: { postMessage: { id: string } };
@@ -152,10 +166,9 @@ function subscribeAll(
     const client = createClient({
       url: `${cluster.node(node).url.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: {
-        authorization: `Bearer ${cluster.adminToken}`,
-        gatewaySecret: TEST_GATEWAY_SECRET,
-      },
+      connectionParams: async () => ({
+        gatewayAssertion: (await nodeHeaders(cluster, node))['x-gateway-assertion'],
+      }),
       retryAttempts: 0,
     });
     clients.push(client);
@@ -194,11 +207,13 @@ async function warmUp(cluster: Cluster, rooms: LoadRooms, tag: string, ready: Pr
     if (attempt > 60) throw new Error('subscriptions never all saw a warm-up message');
     await Promise.all(
       rooms.roomIds.map((roomId, r) =>
-        gql(
-          cluster.node(rooms.homes[r] as string).url,
-          POST,
-          { r: roomId, c: `${tag} warmup ${attempt}` },
-          { token: cluster.adminToken },
+        nodeHeaders(cluster, rooms.homes[r] as string).then((headers) =>
+          gql(
+            cluster.node(rooms.homes[r] as string).url,
+            POST,
+            { r: roomId, c: `${tag} warmup ${attempt}` },
+            { gatewaySecret: null, headers },
+          ),
         ),
       ),
     );

@@ -8,7 +8,8 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Cluster } from '../tests/helpers/cluster.ts';
-import { gql, ok, TEST_GATEWAY_SECRET } from '../tests/helpers/graphql.ts';
+import { registerTestGateway } from '../tests/helpers/gatewayAssertions.ts';
+import { gql, ok } from '../tests/helpers/graphql.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { centralDataTemplate, percentile, post, report, round, rssMiB } from './lib.ts';
 
@@ -21,6 +22,8 @@ interface Path {
   readonly name: string;
   readonly url: string;
   readonly query: string;
+  /** Straight to a node: it takes only a gateway assertion, made as the gateway would. */
+  readonly nodeAuth?: () => Promise<string>;
 }
 
 async function measure(
@@ -29,6 +32,7 @@ async function measure(
   events: number,
   roomId: string,
   postUrl: string,
+  postAuth: () => Promise<string>,
   token: string,
   gatewayPid: number,
 ): Promise<void> {
@@ -47,7 +51,10 @@ async function measure(
     const client = createClient({
       url: `${path.url.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${token}`, gatewaySecret: TEST_GATEWAY_SECRET },
+      connectionParams: async () =>
+        path.nodeAuth
+          ? { gatewayAssertion: await path.nodeAuth() }
+          : { authorization: `Bearer ${token}` },
       retryAttempts: 0,
     });
     clients.push(client);
@@ -67,7 +74,12 @@ async function measure(
     const all = new Promise<void>((resolve) =>
       waiters.set(content, { left: subscribers, done: resolve }),
     );
-    await post(postUrl, POST, { r: roomId, c: content }, { authorization: `Bearer ${token}` });
+    await post(
+      postUrl,
+      POST,
+      { r: roomId, c: content },
+      { 'x-gateway-assertion': await postAuth() },
+    );
     return all;
   };
   try {
@@ -133,8 +145,10 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       ),
     ).createRoom.id;
     const events = full ? 200 : 20;
+    const asGateway = await registerTestGateway(cluster.centralUrl);
+    const nodeAuth = () => asGateway.assertionFor(node.id, token);
     const paths: Path[] = [
-      { name: 'direct', url: node.url, query: PLAIN },
+      { name: 'direct', url: node.url, query: PLAIN, nodeAuth },
       { name: 'gateway', url: cluster.gatewayUrl, query: PLAIN },
       { name: 'gatewayFederated', url: cluster.gatewayUrl, query: FEDERATED },
     ];
@@ -148,6 +162,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
           events,
           roomId,
           `${node.url}/graphql`,
+          nodeAuth,
           token,
           cluster.gateway.child.pid ?? 0,
         );

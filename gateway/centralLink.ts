@@ -6,6 +6,8 @@ import {
   type RoomPlacement,
   type RoutingNode,
 } from '../lib/gatewayProtocol.ts';
+import type { JWK } from 'jose';
+import { GATEWAY_KEYS_ROUTE } from '../lib/gatewayAssertion.ts';
 import type { Logger } from '../lib/log.ts';
 import type { CentralEvent } from '../subgraphs/central/events.ts';
 
@@ -27,6 +29,8 @@ export interface CentralLinkOptions {
 export interface CentralLink {
   nodes(): Promise<RoutingNode[]>;
   rooms(ids: readonly string[]): Promise<RoomPlacement[]>;
+  /** Registers (or renews) this gateway's public key, which nodes check its assertions with. */
+  registerKey(jwk: JWK): Promise<void>;
   /**
    * Streams central's events until `stop()`. `onConnected` runs on every (re)connection, so the
    * caller can reload what it may have missed while disconnected.
@@ -52,6 +56,20 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
   }
 
   return {
+    async registerKey(jwk) {
+      const path = `${GATEWAY_PREFIX}${GATEWAY_KEYS_ROUTE}`;
+      const response = await fetch(new URL(path, options.centralUrl), {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ jwk }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!response.ok) {
+        const text = await response.text().catch(() => '');
+        throw new Error(`central ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+      }
+      await response.body?.cancel();
+    },
     nodes: async () => (await getJson<{ nodes: RoutingNode[] }>(`${GATEWAY_PREFIX}nodes`)).nodes,
     rooms: async (ids) =>
       ids.length === 0

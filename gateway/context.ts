@@ -1,11 +1,12 @@
 // What the gateway knows of each request: the caller, verified from their token, and the header
-// to pass on so that every subgraph verifies the caller again for itself.
+// to pass on to central, which verifies the caller again for itself. Nodes never get the token:
+// they get an assertion naming the verified viewer (lib/gatewayAssertion.ts).
 import { CLIENT_ADDRESS_HEADER } from '../lib/gatewayProtocol.ts';
 import type { Viewer } from '../lib/userAuth.ts';
 
 export interface GatewayContext {
   readonly viewer: Viewer | null;
-  /** The client's `Authorization` header, forwarded to subgraphs. */
+  /** The client's `Authorization` header, forwarded to central (never to nodes). */
   readonly authorization: string | undefined;
   /** The client's address, passed to central for login throttling (HTTP requests only). */
   readonly clientAddress?: string | undefined;

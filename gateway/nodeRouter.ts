@@ -8,8 +8,9 @@ import type { FieldNode, GraphQLFormattedError } from 'graphql';
 import { appError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { RoutingNode } from './centralLink.ts';
-import { forwardedHeaders, type GatewayContext } from './context.ts';
-import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
+import type { GatewayContext } from './context.ts';
+import { ASSERTION_HEADER, type GatewaySigner } from '../lib/gatewayAssertion.ts';
+import type { Viewer } from '../lib/userAuth.ts';
 import { mergeRoom, newestVersion, stripInjected, type PageArguments } from './merge.ts';
 import {
   NodeUnreachableError,
@@ -35,8 +36,8 @@ export interface NodeRouterOptions {
   /** Per request to a node; a node slower than this counts as down for that request. */
   readonly timeoutMs: number;
   readonly log: Logger;
-  /** Sent to every node (X-Gateway-Secret): nodes serve users' operations only to a gateway. */
-  readonly gatewaySecret: string;
+  /** Signs the assertion every request to a node carries (lib/gatewayAssertion.ts). */
+  readonly signer: GatewaySigner;
   /** Told of every request to a node, for `/metrics`. */
   readonly onNodeRequest?: (node: string, outcome: NodeOutcome, seconds: number) => void;
 }
@@ -98,20 +99,19 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     }
     const prepared = this.#o.preparer.prepare(options.request.query);
     const variables = options.request.variables ?? {};
-    const headers = {
-      ...forwardedHeaders(options.context as GatewayContext),
-      [GATEWAY_SECRET_HEADER]: this.#o.gatewaySecret,
-    };
+    // Nodes get neither the user's token nor the gateway secret: each request carries an
+    // assertion for that one node, naming the user the gateway verified.
+    const viewer = (options.context as GatewayContext | undefined)?.viewer ?? null;
     let response: GatewayGraphQLResponse;
     switch (prepared.operation.operation as string) {
       case 'query':
         response =
           prepared.rootFields.length === 1 && prepared.rootFields[0]?.name.value === '_entities'
-            ? await this.#entities(prepared, variables, headers)
-            : await this.#queryRoots(prepared, variables, headers);
+            ? await this.#entities(prepared, variables, viewer)
+            : await this.#queryRoots(prepared, variables, viewer);
         break;
       case 'mutation':
-        response = await this.#mutations(prepared, variables, headers);
+        response = await this.#mutations(prepared, variables, viewer);
         break;
       default:
         response = {
@@ -131,13 +131,19 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   async #send(
     node: RoutingNode,
     request: NodeRequest,
-    headers: Record<string, string>,
+    viewer: Viewer | null,
   ): Promise<NodeResponse> {
     const started = performance.now();
     const observe = (outcome: NodeOutcome) =>
       this.#o.onNodeRequest?.(node.name, outcome, (performance.now() - started) / 1000);
     try {
-      const response = await sendToNode(node, request, headers, this.#o.timeoutMs);
+      const assertion = await this.#o.signer.assertion(node.id, viewer);
+      const response = await sendToNode(
+        node,
+        request,
+        { [ASSERTION_HEADER]: assertion },
+        this.#o.timeoutMs,
+      );
       observe('ok');
       return response;
     } catch (error) {
@@ -163,7 +169,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   async #entities(
     prepared: PreparedOperation,
     variables: Obj,
-    headers: Record<string, string>,
+    viewer: Viewer | null,
   ): Promise<GatewayGraphQLResponse> {
     const reps = Array.isArray(variables['representations'])
       ? (variables['representations'] as Obj[])
@@ -203,7 +209,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
                 query: prepared.text,
                 variables: { ...variables, representations: indexes.map((i) => reps[i]) },
               },
-              headers,
+              viewer,
             );
           } catch (error) {
             if (!(error instanceof NodeUnreachableError)) throw error;
@@ -298,7 +304,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   async #queryRoots(
     prepared: PreparedOperation,
     variables: Obj,
-    headers: Record<string, string>,
+    viewer: Viewer | null,
   ): Promise<GatewayGraphQLResponse> {
     const data: Obj = {};
     const errors: GraphQLFormattedError[] = [];
@@ -314,7 +320,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
         await Promise.all(
           targets.map(async (node) => {
             try {
-              const response = await this.#send(node, request, headers);
+              const response = await this.#send(node, request, viewer);
               const value = response.data?.[key];
               const fieldErrors = (response.errors ?? []).map((e) => withNode(e, node));
               if (fieldErrors.length === 0) slot.clean.push(value ?? null);
@@ -363,7 +369,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   async #mutations(
     prepared: PreparedOperation,
     variables: Obj,
-    headers: Record<string, string>,
+    viewer: Viewer | null,
   ): Promise<GatewayGraphQLResponse> {
     const data: Obj = {};
     const errors: GraphQLFormattedError[] = [];
@@ -374,12 +380,12 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
         prepared.rootFields.length === 1
           ? { query: prepared.text, variables }
           : splitRootField(prepared, field, variables);
-      const targets = await this.#mutationTargets(field, variables, headers);
+      const targets = await this.#mutationTargets(field, variables, viewer);
       const failures: string[] = [];
       let answered = false;
       for (const node of targets) {
         try {
-          const response = await this.#send(node, request, headers);
+          const response = await this.#send(node, request, viewer);
           data[key] = response.data?.[key] ?? null;
           errors.push(...(response.errors ?? []).map((e) => withNode(e, node)));
           answered = true;
@@ -404,7 +410,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   async #mutationTargets(
     field: FieldNode,
     variables: Obj,
-    headers: Record<string, string>,
+    viewer: Viewer | null,
   ): Promise<RoutingNode[]> {
     const args = this.#o.preparer.argumentsOf(field, 'Mutation', variables);
     if (typeof args['roomId'] === 'string') return this.#rootTargets(field, 'Mutation', variables);
@@ -421,7 +427,7 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
               query: 'query($id: ID!) { message(id: $id) { room { id } } }',
               variables: { id: args['id'] },
             },
-            headers,
+            viewer,
           );
           const message = response.data?.['message'];
           const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;

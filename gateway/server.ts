@@ -10,7 +10,7 @@ import {
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import type { JWTVerifyGetKey } from 'jose';
-import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
+import { ASSERTION_HEADER, GatewaySigner } from '../lib/gatewayAssertion.ts';
 import { queryLimitRules, type QueryLimits } from '../lib/queryLimits.ts';
 import { maskingFormatError } from '../lib/errorMasking.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
@@ -19,6 +19,7 @@ import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralDataSource } from './centralDataSource.ts';
 import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
+import { startKeyRegistration } from './keyRegistration.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
 import type { GatewayContext } from './context.ts';
@@ -85,11 +86,13 @@ export interface GatewayServer {
 async function fetchNodeSdl(
   node: RoutingNode,
   timeoutMs: number,
-  gatewaySecret: string,
+  signer: GatewaySigner,
 ): Promise<string> {
+  // The gateway's own request: an assertion without a user.
+  const assertion = await signer.assertion(node.id, null);
   const response = await fetch(`${node.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', [GATEWAY_SECRET_HEADER]: gatewaySecret },
+    headers: { 'content-type': 'application/json', [ASSERTION_HEADER]: assertion },
     body: JSON.stringify({ query: '{ _service { sdl } }' }),
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -111,10 +114,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     timeoutMs: centralTimeoutMs,
     log: log.child('central'),
   });
+  // This process's own key for assertions to nodes; registered at central below.
+  const signer = await GatewaySigner.create();
   const routing = new RoutingTable({
     link,
     expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
-    fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, options.gatewaySecret),
+    fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, signer),
     log,
   });
   const metrics = new GatewayMetrics({
@@ -126,7 +131,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     routing,
     preparer: new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl))),
     timeoutMs: nodeTimeoutMs,
-    gatewaySecret: options.gatewaySecret,
+    signer,
     log,
     onNodeRequest: (node, outcome, seconds) => metrics.nodeRequest(node, outcome, seconds),
   });
@@ -137,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     ],
     centralUrl: options.centralUrl,
     gatewaySecret: options.gatewaySecret,
+    signer,
     routing,
     link,
     log: log.child('subscriptions'),
@@ -261,8 +267,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);
   const url = baseUrl(host, port);
-  // Serving starts now; routing fills in as soon as central answers (`/ready` tells when).
-  void routing.start();
+  // Serving starts now; routing fills in as soon as central answers (`/ready` tells when), and
+  // not before central holds this gateway's key: until then no node would believe its
+  // assertions, so none is asked anything.
+  const keys = startKeyRegistration({ link, signer, log: log.child('central') });
+  let stopping = false;
+  void keys.registered.then((registered) => {
+    if (registered && !stopping) void routing.start();
+  });
   log.info(`listening on ${url}/graphql`);
 
   let closing: Promise<void> | undefined;
@@ -273,6 +285,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     subscriptions,
     close: () =>
       (closing ??= (async () => {
+        stopping = true;
+        keys.stop();
         routing.stop();
         subscriptions.close();
         await graphqlWs.close();

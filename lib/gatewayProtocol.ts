@@ -24,10 +24,10 @@ export interface RoomPlacement {
  */
 export const CLIENT_ADDRESS_HEADER = 'x-switchboard-client-address';
 
-/** connectionParams key of the gateway secret on graphql-ws connections to subgraphs. */
+/** connectionParams key of the gateway secret on graphql-ws connections to central. */
 export const GATEWAY_SECRET_PARAM = 'gatewaySecret';
 
-/** SHA-256 of the gateway secret, hex: what central tells nodes so they never hold the secret. */
+/** SHA-256 of the gateway secret, hex: what central compares presented secrets with. */
 export function gatewaySecretDigest(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }

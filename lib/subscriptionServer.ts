@@ -16,16 +16,27 @@ import { WebSocketServer } from 'ws';
 import { appError, type ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
-export interface SubscriptionServerOptions<TContext> {
+export interface SubscriptionServerOptions<TContext, TAuth = never> {
   readonly server: Server;
   readonly schema: GraphQLSchema;
   readonly log: Logger;
   /** @default '/graphql' */
   readonly path?: string;
+  /**
+   * Checks the connection's credentials once, at connection_init, while they are fresh (a gateway
+   * assertion lives 60 s; the connection may run operations for longer). What it returns is
+   * given to `context` for every operation; what it throws is each operation's error (a GraphQL
+   * error with its code, as from `context`). @default none: `context` gets undefined
+   */
+  readonly authenticate?: (
+    connectionParams: Readonly<Record<string, unknown>>,
+    request: IncomingMessage,
+  ) => Promise<TAuth>;
   /** Builds the operation context from `connectionParams` (e.g. `authorization`). Throw to refuse. */
   readonly context: (
     connectionParams: Readonly<Record<string, unknown>>,
     request: IncomingMessage,
+    authenticated: TAuth | undefined,
   ) => Promise<TContext>;
   /** @default 1_048_576 */
   readonly maxPayloadBytes?: number;
@@ -55,8 +66,8 @@ export interface SubscriptionServer {
   close(): Promise<void>;
 }
 
-export function attachSubscriptionServer<TContext>(
-  options: SubscriptionServerOptions<TContext>,
+export function attachSubscriptionServer<TContext, TAuth = never>(
+  options: SubscriptionServerOptions<TContext, TAuth>,
 ): SubscriptionServer {
   const wss = new WebSocketServer({
     server: options.server,
@@ -64,11 +75,27 @@ export function attachSubscriptionServer<TContext>(
     maxPayload: options.maxPayloadBytes ?? 1_048_576,
   });
   const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
+  /** Per connection (graphql-ws keeps one context object per socket): what `authenticate` said. */
+  const authenticated = new WeakMap<object, { ok: TAuth } | { error: unknown }>();
+  const authenticate = options.authenticate;
   const disposable = useServer<Record<string, unknown>>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 10_000,
       ...(options.subscribe ? { subscribe: options.subscribe } : {}),
+      ...(authenticate
+        ? {
+            onConnect: async (ctx) => {
+              try {
+                const ok = await authenticate(ctx.connectionParams ?? {}, ctx.extra.request);
+                authenticated.set(ctx, { ok });
+              } catch (error) {
+                authenticated.set(ctx, { error });
+              }
+              return true;
+            },
+          }
+        : {}),
       // The context is built per operation in onSubscribe so that a refused token comes back as
       // a GraphQL error with its code (UNAUTHENTICATED...) rather than a closed socket.
       onSubscribe: async (ctx, _id, payload) => {
@@ -98,7 +125,13 @@ export function attachSubscriptionServer<TContext>(
         if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         let contextValue: TContext;
         try {
-          contextValue = await options.context(ctx.connectionParams ?? {}, ctx.extra.request);
+          const auth = authenticated.get(ctx);
+          if (auth && 'error' in auth) throw auth.error;
+          contextValue = await options.context(
+            ctx.connectionParams ?? {},
+            ctx.extra.request,
+            auth?.ok,
+          );
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           options.log.error('subscription context failed', error);

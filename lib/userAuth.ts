@@ -40,12 +40,16 @@ export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Pro
       audience: TOKEN_AUDIENCE,
       algorithms: ['EdDSA'],
     });
-    // Central signs other kinds of tokens with the same key (e.g. nodes' pull tokens, typ
-    // sb-pull+jwt): their audience already differs, and their type must not pass for a user's.
+    // Central signs other kinds of tokens with the same key (nodes' pull tokens, typ sb-pull+jwt),
+    // and gateways sign assertions (sb-gw+jwt): a typed JWT is never a user token, whoever signed it.
     if (protectedHeader.typ !== undefined && protectedHeader.typ.toUpperCase() !== 'JWT') {
-      throw appError('UNAUTHENTICATED', `invalid token (typ ${protectedHeader.typ.slice(0, 40)})`, {
-        httpStatus: true,
-      });
+      throw appError(
+        'UNAUTHENTICATED',
+        `invalid token (a ${protectedHeader.typ.slice(0, 40)} is not a user token)`,
+        {
+          httpStatus: true,
+        },
+      );
     }
     const role = payload['role'];
     const username = payload['username'];

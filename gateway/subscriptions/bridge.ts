@@ -17,6 +17,7 @@ import {
   type SelectionSetNode,
   type DocumentNode,
 } from 'graphql';
+import { endAt } from '../../lib/deadline.ts';
 import { appError, codeOf } from '../../lib/errors.ts';
 import { createEventQueue, type EventQueue } from '../../lib/eventQueue.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -86,22 +87,6 @@ function codeOfFormatted(error: GraphQLFormattedError): string {
 }
 
 const refuse = (error: GraphQLError): ExecutionResult => ({ errors: [error] });
-
-/** Longest delay setTimeout takes; a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Runs `fire` at `at` (ms since the epoch), however far away; nothing when `at` is undefined. */
-function endAt(at: number | undefined, fire: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const wait = (at as number) - Date.now();
-    if (wait <= 0) return fire();
-    timer = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
-    timer.unref();
-  };
-  if (at !== undefined) arm();
-  return { cancel: () => clearTimeout(timer) };
-}
 
 export class SubscriptionBridge {
   readonly #o: SubscriptionBridgeOptions;

@@ -4,6 +4,8 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { ASSERTION_PARAM, type GatewaySigner } from '../../lib/gatewayAssertion.ts';
+import { GATEWAY_SECRET_PARAM } from '../../lib/gatewayProtocol.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { CentralLink } from '../centralLink.ts';
 import type { GatewayContext } from '../context.ts';
@@ -20,8 +22,10 @@ export interface GatewaySubscriptionsOptions {
   /** Each subgraph's name and SDL (central, and the one node schema as "messages"). */
   readonly subgraphs: ReadonlyArray<{ readonly name: string; readonly sdl: string }>;
   readonly centralUrl: string;
-  /** Sent with every upstream subscription (connectionParams), as subgraphs require. */
+  /** Sent to central with its upstream subscriptions (connectionParams), as central requires. */
   readonly gatewaySecret: string;
+  /** Signs the assertion of each upstream subscription to a node (connectionParams). */
+  readonly signer: GatewaySigner;
   readonly routing: RoutingTable;
   readonly link: CentralLink;
   readonly log: Logger;
@@ -68,7 +72,18 @@ export class GatewaySubscriptions {
   start(apiSchema: GraphQLSchema, execute: Execute): void {
     const pool = new UpstreamPool({
       centralUrl: this.#o.centralUrl,
-      gatewaySecret: this.#o.gatewaySecret,
+      connectionParams: async (target, scope) =>
+        target.kind === 'central'
+          ? {
+              [GATEWAY_SECRET_PARAM]: this.#o.gatewaySecret,
+              ...(scope?.authorization ? { authorization: scope.authorization } : {}),
+            }
+          : {
+              [ASSERTION_PARAM]: await this.#o.signer.assertion(
+                target.nodeId,
+                scope?.viewer ?? null,
+              ),
+            },
       candidates: (ids) => this.#o.routing.candidates(ids),
       placement: async (roomId) => (await this.#o.link.rooms([roomId]))[0] ?? null,
       log: this.#o.log,

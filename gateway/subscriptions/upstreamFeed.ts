@@ -3,14 +3,15 @@
 // (another storage node, the same one from a cursor) when it ends.
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { GATEWAY_SECRET_PARAM } from '../../lib/gatewayProtocol.ts';
 
 export interface UpstreamFeedOptions {
   /** The subgraph's base URL; the feed connects to `${url}/graphql` over WebSocket. */
   readonly url: string;
-  readonly authorization: string | undefined;
-  /** Proves to the subgraph that the feed comes from the gateway. */
-  readonly gatewaySecret: string;
+  /**
+   * The connection's credentials, made when the socket opens (a node's assertion lives 60 s):
+   * the gateway secret and the user's token for central, an assertion for a node.
+   */
+  readonly connectionParams: () => Promise<Record<string, unknown>>;
   readonly query: string;
   readonly variables: Record<string, unknown>;
   /** Each event's payload (`data`), in upstream order. */
@@ -44,10 +45,7 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   const client: Client = createClient({
     url: options.url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
-    connectionParams: {
-      [GATEWAY_SECRET_PARAM]: options.gatewaySecret,
-      ...(options.authorization ? { authorization: options.authorization } : {}),
-    },
+    connectionParams: options.connectionParams,
     retryAttempts: 0,
     lazy: true,
     lazyCloseTimeout: 0,

@@ -25,9 +25,21 @@ export interface Subscriber {
   fail(error: GraphQLError): void;
 }
 
+/** Where an upstream feed goes: central, or one chat node. */
+export type UpstreamTarget =
+  | { readonly kind: 'central' }
+  | { readonly kind: 'node'; readonly nodeId: string };
+
 export interface UpstreamPoolOptions {
   readonly centralUrl: string;
-  readonly gatewaySecret: string;
+  /**
+   * The connectionParams of a feed to `target` acting for `scope` (none: the gateway's own).
+   * Made when the feed's socket opens, so a reopened feed gets fresh credentials.
+   */
+  readonly connectionParams: (
+    target: UpstreamTarget,
+    scope: Scope | undefined,
+  ) => Promise<Record<string, unknown>>;
   /** ONLINE nodes serving the expected schema, among the given ids (RoutingTable.candidates). */
   readonly candidates: (nodeIds: readonly string[]) => Promise<RoutingNode[]>;
   /** The room's storage nodes, asked fresh (placement may just have changed). */
@@ -139,20 +151,32 @@ class Topic {
     this.#retryDelay = Math.min(this.#retryDelay * 2, this.pool.retryMs * 8);
   }
 
-  #authorization(): string | undefined {
-    // The newest subscriber's token: the likeliest to be still valid when a feed reconnects.
-    let last: Subscriber | undefined;
-    for (const s of this.subscribers) last = s;
-    return last?.scope.authorization;
+  /**
+   * Whom a feed acts for: the subscriber whose token lasts longest (a node ends the feed when
+   * that token expires; it is then reopened for whoever is left), the newest of equals.
+   */
+  #actingFor(): Scope | undefined {
+    let chosen: Subscriber | undefined;
+    for (const s of this.subscribers) {
+      if (
+        !chosen ||
+        (s.scope.viewer.expiresAt ?? Infinity) >= (chosen.scope.viewer.expiresAt ?? Infinity)
+      )
+        chosen = s;
+    }
+    return chosen?.scope;
   }
 
   #open(instance: string, url: string, name = instance): void {
     const variables: Record<string, unknown> = { ...this.args };
     if (this.field.resumable) variables['after'] = this.#cursors.get(instance) ?? this.#startId;
+    const target: UpstreamTarget =
+      instance === CENTRAL ? { kind: 'central' } : { kind: 'node', nodeId: instance };
+    // Read when the socket opens, not now: the subscribers may have changed by then.
+    const connectionParams = () => this.pool.connectionParams(target, this.#actingFor());
     const feed = openUpstreamFeed({
       url,
-      authorization: this.#authorization(),
-      gatewaySecret: this.pool.gatewaySecret,
+      connectionParams,
       query: this.#upstreamQuery,
       variables,
       onData: (data) => this.#onData(instance, data),
@@ -213,7 +237,7 @@ class Topic {
 
 export class UpstreamPool {
   readonly centralUrl: string;
-  readonly gatewaySecret: string;
+  readonly connectionParams: UpstreamPoolOptions['connectionParams'];
   readonly candidates: UpstreamPoolOptions['candidates'];
   readonly placement: UpstreamPoolOptions['placement'];
   readonly log: Logger;
@@ -224,7 +248,7 @@ export class UpstreamPool {
 
   constructor(options: UpstreamPoolOptions) {
     this.centralUrl = options.centralUrl;
-    this.gatewaySecret = options.gatewaySecret;
+    this.connectionParams = options.connectionParams;
     this.candidates = options.candidates;
     this.placement = options.placement;
     this.log = options.log;

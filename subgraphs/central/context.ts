@@ -22,7 +22,7 @@ export interface CentralServices {
   readonly offlineAfterMs: number;
   readonly sync: SyncCoordinator;
   readonly loginThrottle: LoginThrottle;
-  /** SHA-256 (hex) of the gateway secret, sent to nodes in heartbeat answers; none without a secret. */
+  /** SHA-256 (hex) of the gateway secret (it never leaves central); none without a secret. */
   readonly gatewaySecretDigest: string | undefined;
 }
 

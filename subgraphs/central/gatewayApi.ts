@@ -4,15 +4,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { asc, inArray } from 'drizzle-orm';
 import { errorBody } from '../../lib/errors.ts';
+import { GATEWAY_KEYS_ROUTE, parseGatewayJwk } from '../../lib/gatewayAssertion.ts';
 import {
   GATEWAY_PREFIX,
   GATEWAY_SECRET_HEADER,
   type RoomPlacement,
   type RoutingNode,
 } from '../../lib/gatewayProtocol.ts';
-import { sendJson } from '../../lib/http.ts';
+import { readBody, sendJson } from '../../lib/http.ts';
 import type { CentralServices } from './context.ts';
 import { nodes, rooms } from './db/schema.ts';
+import { registerGatewayKey } from './gatewayKeys.ts';
 import { storageNodeIdsOf } from './placement.ts';
 
 function digest(value: string): Buffer {
@@ -76,6 +78,35 @@ export async function handleGatewayApi(
       storageNodeIds: storageNodeIdsOf(r, all),
     }));
     sendJson(res, 200, { rooms: placements });
+    return true;
+  }
+  if (route === GATEWAY_KEYS_ROUTE && req.method === 'POST') {
+    let jwk;
+    try {
+      const body = JSON.parse((await readBody(req, 4 * 1024)).toString('utf8') || '{}') as {
+        jwk?: unknown;
+      };
+      jwk = parseGatewayJwk(body.jwk);
+    } catch {
+      jwk = undefined;
+    }
+    if (!jwk?.kid) {
+      sendJson(
+        res,
+        400,
+        errorBody(
+          'BAD_USER_INPUT',
+          'body must be JSON {"jwk": <Ed25519 public JWK with a "gw-" kid>}, private parts never',
+        ),
+      );
+      return true;
+    }
+    const outcome = await registerGatewayKey(services.db, { ...jwk, kid: jwk.kid });
+    if (outcome === 'conflict') {
+      sendJson(res, 409, errorBody('CONFLICT', `key id ${jwk.kid} is held by another key`));
+      return true;
+    }
+    sendJson(res, 200, { kid: jwk.kid });
     return true;
   }
   if (route === 'events' && req.method === 'GET') {

@@ -1,12 +1,14 @@
 // Central's internal HTTP API for nodes (never through the gateway): heartbeats and membership
-// checks and sync (see sync/httpApi.ts), authenticated by X-Node-API-Key. Users' public keys are served here too.
+// checks and sync (see sync/httpApi.ts), authenticated by X-Node-API-Key. Users' and gateways' public keys (two separate JWKS) are served here too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { and, eq } from 'drizzle-orm';
 import { errorBody } from '../../lib/errors.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
+import { GATEWAY_JWKS_PATH } from '../../lib/gatewayAssertion.ts';
 import { JWKS_PATH } from '../../lib/userAuth.ts';
 import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
+import { gatewayJwks } from './gatewayKeys.ts';
 import { authenticateNode } from './nodeAuth.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
@@ -17,11 +19,6 @@ export interface HeartbeatResponse {
   readonly nodeId: string;
   readonly name: string;
   readonly heartbeatIntervalMs: number;
-  /**
-   * SHA-256 (hex) of the gateway secret: the node serves users' operations only to callers that
-   * present the secret, without ever holding it. Absent when central has no gateway secret.
-   */
-  readonly gatewaySecretSha256?: string;
 }
 export interface MembershipResponse {
   readonly roomExists: boolean;
@@ -39,6 +36,10 @@ export async function handleInternal(
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === JWKS_PATH && req.method === 'GET') {
     sendJson(res, 200, services.tokens.jwks);
+    return true;
+  }
+  if (url.pathname === GATEWAY_JWKS_PATH && req.method === 'GET') {
+    sendJson(res, 200, await gatewayJwks(services.db));
     return true;
   }
   if (!url.pathname.startsWith(INTERNAL_PREFIX)) return false;
@@ -78,9 +79,6 @@ export async function handleInternal(
       nodeId: node.id,
       name: node.name,
       heartbeatIntervalMs: services.heartbeatIntervalMs,
-      ...(services.gatewaySecretDigest === undefined
-        ? {}
-        : { gatewaySecretSha256: services.gatewaySecretDigest }),
     };
     sendJson(res, 200, body);
     return true;

@@ -133,15 +133,10 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
           'central answered the heartbeat without nodeId, name and heartbeatIntervalMs',
         );
       }
-      const digest = body['gatewaySecretSha256'];
       return {
         nodeId: body['nodeId'],
         name: body['name'],
         heartbeatIntervalMs: body['heartbeatIntervalMs'],
-        // Anything but 64 hex digits is ignored: the node then refuses users' operations.
-        ...(typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest)
-          ? { gatewaySecretSha256: digest }
-          : {}),
       };
     },
     async membership(roomId, userId) {

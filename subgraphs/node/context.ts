@@ -1,7 +1,8 @@
 // What every node resolver receives, and the access rules they share.
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import type { TokenVerifier, Viewer } from '../../lib/userAuth.ts';
+import type { AssertedCaller, AssertionVerifier } from '../../lib/gatewayAssertion.ts';
+import type { Viewer } from '../../lib/userAuth.ts';
 import {
   CentralRejectedError,
   CentralUnavailableError,
@@ -23,34 +24,33 @@ export interface NodeServices {
   readonly store: MessageStore;
   readonly events: MessageEvents;
   readonly membership: MembershipCache;
-  /** Verifies users' tokens with central's public keys. */
-  readonly tokens: TokenVerifier;
+  /**
+   * Verifies gateway assertions (audience: this node) with central's gateway keys. Nodes never
+   * see a user's token nor the gateway secret: the assertion says whom a request acts for.
+   */
+  readonly assertions: AssertionVerifier;
   readonly limits: NodeLimits;
   readonly log: Logger;
 }
 
 export interface NodeContext extends NodeServices {
-  /** The user the request acts for, verified from its bearer token; null when anonymous. */
+  /**
+   * The user the request acts for, from the gateway's assertion (its `expiresAt` is the user's
+   * token's, not the assertion's); null for the gateway's own requests (schema checks).
+   */
   readonly viewer: Viewer | null;
 }
 
+/** The context of a request whose assertion (header or connectionParams) is `assertion`. */
 export async function createContext(
   services: NodeServices,
-  authorization: string | undefined,
-  fromGateway: boolean,
+  assertion: unknown,
 ): Promise<NodeContext> {
-  if (!fromGateway) {
-    // Before the token is looked at: a caller that bypasses the gateway learns nothing.
-    throw appError(
-      'UNAUTHENTICATED',
-      'this node serves GraphQL only through a Switchboard gateway',
-      {
-        httpStatus: true,
-      },
-    );
-  }
-  const viewer = await services.tokens.viewerOf(authorization);
-  return { ...services, viewer };
+  return contextFor(services, await services.assertions.verify(assertion));
+}
+
+export function contextFor(services: NodeServices, caller: AssertedCaller): NodeContext {
+  return { ...services, viewer: caller.kind === 'user' ? caller.viewer : null };
 }
 
 export function requireViewer(ctx: NodeContext): Viewer {

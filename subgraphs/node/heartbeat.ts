@@ -8,7 +8,7 @@ import {
   CentralUnavailableError,
   type CentralClient,
 } from './centralClient.ts';
-import { META_GATEWAY_DIGEST, META_NODE_ID, readMeta, writeMeta } from './db/meta.ts';
+import { META_NODE_ID, readMeta, writeMeta } from './db/meta.ts';
 import type { NodeQueryable } from './db/open.ts';
 
 /** Why the node cannot start; the message is meant to be printed as one line. */
@@ -20,32 +20,6 @@ export interface CentralIdentity {
   readonly nodeId: string;
   /** How often central wants heartbeats. */
   readonly heartbeatIntervalMs: number;
-}
-
-/**
- * The SHA-256 of the gateway secret, as central last told it: users' operations are served only
- * to callers presenting the secret. Kept in the node's database so that a restart while central
- * is down still serves the gateway; a change at central (secret rotated) reaches the node with
- * the next heartbeat.
- */
-export class GatewayTrust {
-  #digest: string | undefined;
-  readonly #db: NodeQueryable;
-
-  constructor(db: NodeQueryable) {
-    this.#db = db;
-    this.#digest = readMeta(db, META_GATEWAY_DIGEST);
-  }
-
-  get digest(): string | undefined {
-    return this.#digest;
-  }
-
-  update(digest: string | undefined): void {
-    if (digest === undefined || digest === this.#digest) return;
-    this.#digest = digest;
-    writeMeta(this.#db, META_GATEWAY_DIGEST, digest);
-  }
 }
 
 export interface ConnectOptions {
@@ -60,8 +34,6 @@ export interface ConnectOptions {
   /** Used until central tells the interval. @default 1500 */
   readonly defaultIntervalMs?: number;
   readonly log: Logger;
-  /** Told the gateway secret's digest of every heartbeat answer. */
-  readonly trust?: GatewayTrust;
 }
 
 /** The node's id: from a first heartbeat, or from its database when central is unreachable. */
@@ -79,7 +51,6 @@ export async function connectToCentral(options: ConnectOptions): Promise<Central
         );
       }
       if (stored === undefined) writeMeta(options.db, META_NODE_ID, reply.nodeId);
-      options.trust?.update(reply.gatewaySecretSha256);
       if (reply.name !== options.name) {
         options.log.warn(`central knows this node as "${reply.name}", not "${options.name}"`);
       }
@@ -118,7 +89,6 @@ export interface HeartbeatsOptions {
   readonly nodeId: string;
   readonly intervalMs: number;
   readonly log: Logger;
-  readonly trust?: GatewayTrust;
 }
 
 export interface Heartbeats {
@@ -137,7 +107,6 @@ export function startHeartbeats(options: HeartbeatsOptions): Heartbeats {
     try {
       const reply = await options.client.heartbeat(options.publicUrl);
       intervalMs = reply.heartbeatIntervalMs;
-      options.trust?.update(reply.gatewaySecretSha256);
       if (reply.nodeId !== options.nodeId) {
         options.log.error(
           `central now knows this API key as node ${reply.nodeId}, not ${options.nodeId}`,

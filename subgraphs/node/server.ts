@@ -13,19 +13,20 @@ import { errorBody } from '../../lib/errors.ts';
 import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
-import { remoteUserKeys, TokenVerifier } from '../../lib/userAuth.ts';
+import { remoteUserKeys } from '../../lib/userAuth.ts';
+import {
+  ASSERTION_HEADER,
+  ASSERTION_PARAM,
+  AssertionVerifier,
+  remoteGatewayKeys,
+  type AssertedCaller,
+} from '../../lib/gatewayAssertion.ts';
 import { createCentralClient, type CentralClient } from './centralClient.ts';
 import { greatestHlc } from './changeLog.ts';
-import { createContext, type NodeContext, type NodeServices } from './context.ts';
+import { contextFor, createContext, type NodeContext, type NodeServices } from './context.ts';
 import { openNodeDb, type NodeDb } from './db/open.ts';
+import { headerValue } from '../../lib/gatewayProtocol.ts';
 import {
-  GATEWAY_SECRET_HEADER,
-  GATEWAY_SECRET_PARAM,
-  headerValue,
-  matchesGatewayDigest,
-} from '../../lib/gatewayProtocol.ts';
-import {
-  GatewayTrust,
   connectToCentral,
   startHeartbeats,
   type CentralIdentity,
@@ -75,8 +76,10 @@ export interface NodeOptions {
   readonly logger?: Logger;
   /** Replaces the HTTP client of central's internal API (tests). */
   readonly central?: CentralClient;
-  /** Replaces central's JWKS as the keys users' and pull tokens are checked with (tests). */
+  /** Replaces central's JWKS as the keys peers' pull tokens are checked with (tests). */
   readonly userKeys?: JWTVerifyGetKey;
+  /** Replaces central's gateway JWKS as the keys gateway assertions are checked with (tests). */
+  readonly gatewayKeys?: JWTVerifyGetKey;
   /** Versions per batch asked from a source when central's job does not say. @default 1000 */
   readonly syncBatchSize?: number;
   /** Most versions one batch of this node's change feed carries, whatever is asked. @default 5000 */
@@ -212,12 +215,10 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
     });
 
-  const trust = new GatewayTrust(db.db);
   let identity: CentralIdentity | undefined;
   try {
     identity = await connectToCentral({
       client: central,
-      trust,
       db: db.db,
       name: options.name,
       publicUrl,
@@ -237,7 +238,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     ...resumeFrom(greatestHlc(db.db)),
   });
   const events = new MessageEvents(log.child('events'));
-  // Central's public keys, for users' tokens and peers' pull tokens alike: one cached JWKS.
+  // Central's public keys, for peers' pull tokens (users' tokens never reach a node).
   const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
   const services: NodeServices = {
     store: new MessageStore({
@@ -251,7 +252,14 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       client: central,
       ...(options.membershipCacheMs === undefined ? {} : { ttlMs: options.membershipCacheMs }),
     }),
-    tokens: new TokenVerifier(centralKeys),
+    assertions: new AssertionVerifier(
+      options.gatewayKeys ??
+        remoteGatewayKeys(
+          options.centralUrl,
+          ...(options.centralTimeoutMs === undefined ? [] : [options.centralTimeoutMs]),
+        ),
+      nodeId,
+    ),
     limits: {
       maxContentChars: options.maxContentChars ?? 4000,
       maxPageSize: options.maxPageSize ?? 500,
@@ -261,24 +269,18 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
 
   const handleGraphQL = graphqlHandler({
     server: apollo,
-    context: (req) =>
-      createContext(
-        services,
-        req.headers.authorization,
-        matchesGatewayDigest(trust.digest, headerValue(req.headers[GATEWAY_SECRET_HEADER])),
-      ),
+    context: (req) => createContext(services, headerValue(req.headers[ASSERTION_HEADER])),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });
-  const subscriptions = attachSubscriptionServer({
+  const subscriptions = attachSubscriptionServer<NodeContext, AssertedCaller>({
     server: http,
     schema,
     log,
-    context: (params) =>
-      createContext(
-        services,
-        typeof params['authorization'] === 'string' ? params['authorization'] : undefined,
-        matchesGatewayDigest(trust.digest, params[GATEWAY_SECRET_PARAM]),
-      ),
+    // At connection_init: the assertion lives 60 s, the connection (and the user's right to it,
+    // until `uexp`) longer.
+    authenticate: (params) => services.assertions.verify(params[ASSERTION_PARAM]),
+    context: async (params, _request, caller) =>
+      caller ? contextFor(services, caller) : createContext(services, params[ASSERTION_PARAM]),
     ...(options.maxWsPayloadBytes === undefined
       ? {}
       : { maxPayloadBytes: options.maxWsPayloadBytes }),
@@ -291,7 +293,6 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     publicUrl,
     nodeId,
     intervalMs: identity.heartbeatIntervalMs,
-    trust,
     log,
   });
   const handleFeed = createFeedApi({

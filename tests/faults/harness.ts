@@ -6,9 +6,11 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { GATEWAY_SECRET_HEADER } from '../../lib/gatewayProtocol.ts';
+import { ASSERTION_HEADER } from '../../lib/gatewayAssertion.ts';
 import type { RoomDigests } from '../../lib/syncProtocol.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { feedDigests } from '../helpers/pullTokens.ts';
@@ -76,6 +78,7 @@ export class FaultCluster {
   gateway!: Proc;
   gatewayUrl = '';
   adminToken = '';
+  #toNodes: TestGateway | undefined;
 
   private constructor(leftovers: Leftovers, dataDir: string) {
     this.leftovers = leftovers;
@@ -90,6 +93,7 @@ export class FaultCluster {
     const cluster = new FaultCluster(leftovers, await leftovers.tempDir('switchboard-faults-'));
     await cluster.startCentral();
     cluster.adminToken = await cluster.login('admin', ADMIN_PASSWORD);
+    cluster.#toNodes = await registerTestGateway(cluster.centralUrl, cluster.secret);
     for (const name of NODE_NAMES) {
       const registered = ok(
         await cluster.central$<{ registerNode: { node: { id: string }; apiKey: string } }>(
@@ -129,6 +133,12 @@ export class FaultCluster {
 
   central$<T>(query: string, variables: Record<string, unknown> = {}) {
     return this.asGateway<T>(query, variables, this.adminToken);
+  }
+
+  /** The header a gateway sends `node` for `token`'s user (nodes take nothing else). */
+  async nodeHeaders(node: string, token: string): Promise<Record<string, string>> {
+    if (!this.#toNodes) throw new Error('the cluster is not started');
+    return { [ASSERTION_HEADER]: await this.#toNodes.assertionFor(this.node(node).id, token) };
   }
 
   /** A call to central as the gateway makes it (central serves only the gateway). */
@@ -377,8 +387,9 @@ async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<Se
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        authorization: `Bearer ${token(user)}`,
-        ...(via === 'gateway' ? {} : { [GATEWAY_SECRET_HEADER]: cluster.secret }),
+        ...(via === 'gateway'
+          ? { authorization: `Bearer ${token(user)}` }
+          : await cluster.nodeHeaders(via, token(user))),
       },
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(WRITE_TIMEOUT_MS),

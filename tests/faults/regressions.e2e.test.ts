@@ -5,7 +5,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_SECRET_HEADER } from '../../lib/gatewayProtocol.ts';
 import { ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { FaultCluster, setupRooms, until, type Workspace } from './harness.ts';
@@ -29,8 +28,7 @@ describe('fault regressions', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        authorization: `Bearer ${space.users['alice']?.token ?? ''}`,
-        [GATEWAY_SECRET_HEADER]: cluster.secret,
+        ...(await cluster.nodeHeaders(node, space.users['alice']?.token ?? '')),
       },
       body: JSON.stringify({
         query: 'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',

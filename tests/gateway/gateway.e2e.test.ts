@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphqlHandler, listen } from '../../lib/http.ts';
 import { Cluster } from '../helpers/cluster.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -46,16 +47,31 @@ async function createRoom(name: string, home: string, replicas?: string[]): Prom
   ).createRoom.id;
 }
 
-async function post(roomId: string, content: string, url = cluster.gatewayUrl) {
+/** Posts through the gateway, or straight to a node (as a gateway would: with an assertion). */
+async function post(roomId: string, content: string, node?: string) {
+  const query =
+    'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id originNode { id } } }';
+  type Posted = { postMessage: { id: string; originNode: { id: string } } };
   return ok(
-    await gql<{ postMessage: { id: string; originNode: { id: string } } }>(
-      url,
-      'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id originNode { id } } }',
-      { r: roomId, c: content },
-      { token: alice.token },
-    ),
+    node === undefined
+      ? await gql<Posted>(
+          cluster.gatewayUrl,
+          query,
+          { r: roomId, c: content },
+          { token: alice.token },
+        )
+      : await (
+          await toNodes()
+        ).gql<Posted>(onNode(node), query, { r: roomId, c: content }, { token: alice.token }),
   ).postMessage;
 }
+
+let asGateway: TestGateway | undefined;
+/** Calls nodes directly as a gateway would (a test key registered at central). */
+async function toNodes(): Promise<TestGateway> {
+  return (asGateway ??= await registerTestGateway(cluster.centralUrl));
+}
+const onNode = (name: string) => ({ url: cluster.node(name).url, nodeId: cluster.node(name).id });
 
 const roomsQuery = `{ rooms { id name messages(last: 20) { edges { node { content sender { displayName } } } } } }`;
 
@@ -83,8 +99,10 @@ describe('gateway over a real cluster', () => {
       expect(message.originNode.id).toBe(cluster.node(home).id);
       // The home node itself holds it (asked directly, not through the gateway).
       const direct = ok(
-        await gql<{ message: { content: string } | null }>(
-          cluster.node(home).url,
+        await (
+          await toNodes()
+        ).gql<{ message: { content: string } | null }>(
+          onNode(home),
           'query($id: ID!) { message(id: $id) { content } }',
           { id: message.id },
           { token: alice.token },
@@ -109,7 +127,7 @@ describe('gateway over a real cluster', () => {
   });
 
   it('shows a message written directly on another storage node exactly once, before any sync', async () => {
-    const direct = await post(r1, 'written on b', cluster.node('node-b').url);
+    const direct = await post(r1, 'written on b', 'node-b');
     expect(direct.originNode.id).toBe(cluster.node('node-b').id);
     const room = ok(
       await gql<{ room: any }>(

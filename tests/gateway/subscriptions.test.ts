@@ -62,6 +62,7 @@ const subscriptions = new GatewaySubscriptions({
   subgraphs,
   centralUrl: 'http://central.invalid',
   gatewaySecret: 'unused-here',
+  signer: {} as never,
   routing: {} as never,
   link: {} as never,
   log: silentLogger,

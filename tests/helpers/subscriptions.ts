@@ -22,7 +22,8 @@ export function wsClient(leftovers: Leftovers, httpUrl: string, token?: string):
   const client = createClient({
     url: httpUrl.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
-    // The gateway ignores the secret; a node or central called directly requires it.
+    // The gateway ignores the secret; central called directly requires it (nodes take only a
+    // gateway assertion: tests/helpers/gatewayAssertions.ts).
     connectionParams: {
       gatewaySecret: TEST_GATEWAY_SECRET,
       ...(token ? { authorization: `Bearer ${token}` } : {}),

@@ -4,7 +4,6 @@ import type Database from 'better-sqlite3';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { NodeDb } from '../../subgraphs/node/db/open.ts';
-import { TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 
 export function countRows(db: NodeDb, table: 'messages' | 'change_log' | 'meta'): number {
   return (db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
@@ -30,16 +29,17 @@ export function failInsertsInto(sqlite: Database.Database, table: string): () =>
   return () => sqlite.exec(`DROP TRIGGER fail_${table}`);
 }
 
-export function wsClient(url: string, token?: string): Client {
+/**
+ * A graphql-ws client of a node with the given connectionParams as they are: for refusals (a
+ * client acting as the gateway uses TestGateway.wsClient).
+ */
+export function rawWsClient(url: string, connectionParams: Record<string, unknown>): Client {
   return createClient({
     url: url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: true,
-    connectionParams: {
-      gatewaySecret: TEST_GATEWAY_SECRET,
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-    },
+    connectionParams,
   });
 }
 

@@ -6,9 +6,10 @@ import { silentLogger } from '../../lib/log.ts';
 import { lastSeq } from '../../subgraphs/node/changeLog.ts';
 import { startNode, type NodeOptions, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
-import { codes, gql, ok } from '../helpers/graphql.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
+import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { countRows, failInsertsInto, record, snapshot, wsClient } from './helpers.ts';
+import { countRows, failInsertsInto, rawWsClient, record, snapshot } from './helpers.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -19,6 +20,8 @@ interface User {
 }
 
 let central: TestCentral;
+/** Calls the node as the gateway would: an assertion per user, never the user's token. */
+let gateway: TestGateway;
 let node: NodeServer;
 let nodeOptions: NodeOptions;
 let alice: User; // member of `room`, posts most messages
@@ -68,17 +71,27 @@ async function joinRoom(user: User, roomId: string): Promise<void> {
 }
 
 function post(user: User | undefined, roomId: string, content: string) {
-  return gql<{ postMessage: MessageJson }>(
-    node.url,
+  return gateway.gql<{ postMessage: MessageJson }>(
+    node,
     `mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { ${MESSAGE_FIELDS} } }`,
     { r: roomId, c: content },
     user ? { token: user.token } : {},
   );
 }
 
-function edit(user: User, id: string, content: string) {
-  return gql<{ editMessage: MessageJson }>(
+/** A post sent with these headers as they are, not as the gateway would send it. */
+function postWithHeaders(headers: Record<string, string>, roomId: string, content: string) {
+  return gql(
     node.url,
+    'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+    { r: roomId, c: content },
+    { gatewaySecret: null, headers },
+  );
+}
+
+function edit(user: User, id: string, content: string) {
+  return gateway.gql<{ editMessage: MessageJson }>(
+    node,
     `mutation($id: ID!, $c: String!) { editMessage(id: $id, content: $c) { ${MESSAGE_FIELDS} } }`,
     { id, c: content },
     { token: user.token },
@@ -86,8 +99,8 @@ function edit(user: User, id: string, content: string) {
 }
 
 function remove(user: User, id: string) {
-  return gql<{ deleteMessage: MessageJson }>(
-    node.url,
+  return gateway.gql<{ deleteMessage: MessageJson }>(
+    node,
     `mutation($id: ID!) { deleteMessage(id: $id) { ${MESSAGE_FIELDS} } }`,
     { id },
     { token: user.token },
@@ -95,8 +108,8 @@ function remove(user: User, id: string) {
 }
 
 function readMessage(user: User, id: string) {
-  return gql<{ message: MessageJson | null }>(
-    node.url,
+  return gateway.gql<{ message: MessageJson | null }>(
+    node,
     `query($id: ID!) { message(id: $id) { ${MESSAGE_FIELDS} } }`,
     { id },
     { token: user.token },
@@ -119,8 +132,8 @@ function roomMessages(
   roomId: string,
   args: { first?: number; after?: string; last?: number; before?: string },
 ) {
-  return gql<{ _entities: Array<{ messages: PageJson }> }>(
-    node.url,
+  return gateway.gql<{ _entities: Array<{ messages: PageJson }> }>(
+    node,
     `query($reps: [_Any!]!, $first: Int, $after: String, $last: Int, $before: String) {
       _entities(representations: $reps) {
         ... on Room {
@@ -144,6 +157,7 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
+  gateway = await registerTestGateway(central.url);
   const registered = await central.registerNode('node-a');
   nodeOptions = {
     name: 'node-a',
@@ -271,9 +285,24 @@ describe('refusals: the right code, and nothing written', () => {
   const cases: Array<[string, string, () => Promise<{ errors?: unknown }>]> = [
     ['no token', 'UNAUTHENTICATED', () => post(undefined, room, 'anonymous')],
     [
-      'a forged token',
+      'a forged assertion',
       'UNAUTHENTICATED',
-      () => post({ id: 'x', token: 'e30.e30.e30' }, room, 'forged'),
+      () => postWithHeaders({ 'x-gateway-assertion': 'e30.e30.e30' }, room, 'forged'),
+    ],
+    [
+      "a member's own token, without an assertion",
+      'UNAUTHENTICATED',
+      () => postWithHeaders({ authorization: `Bearer ${alice.token}` }, room, 'direct'),
+    ],
+    [
+      'the gateway secret and a token, without an assertion',
+      'UNAUTHENTICATED',
+      () =>
+        postWithHeaders(
+          { authorization: `Bearer ${alice.token}`, 'x-gateway-secret': TEST_GATEWAY_SECRET },
+          room,
+          'as before',
+        ),
     ],
     ['empty content', 'BAD_USER_INPUT', () => post(alice, room, '')],
     ['blank content', 'BAD_USER_INPUT', () => post(alice, room, ' \n\t ')],
@@ -333,10 +362,10 @@ describe('refusals: the right code, and nothing written', () => {
       { __typename: 'Message', id: randomUUID() },
     ];
     const asBob = ok(
-      await gql<{ _entities: unknown[] }>(node.url, query, { reps }, { token: bob.token }),
+      await gateway.gql<{ _entities: unknown[] }>(node, query, { reps }, { token: bob.token }),
     );
     expect(asBob._entities).toEqual([{ id: mine.id, content: "alice's message" }, null]);
-    const asCarol = await gql(node.url, query, { reps }, { token: carol.token });
+    const asCarol = await gateway.gql(node, query, { reps }, { token: carol.token });
     expect(codes(asCarol)).toEqual(['FORBIDDEN']);
   });
 });
@@ -422,7 +451,7 @@ describe('subscriptions over graphql-ws', () => {
   const CHANGED = 'subscription($r: ID!) { messageChanged(roomId: $r) { id content deletedAt } }';
 
   it('delivers each new message exactly once, after commit', async () => {
-    const client = leftovers.add(wsClient(node.url, bob.token), (c) => c.dispose());
+    const client = leftovers.add(gateway.wsClient(node, bob.token), (c) => c.dispose());
     const added = record<{ id: string; content: string }>(
       client,
       ADDED,
@@ -472,7 +501,7 @@ describe('subscriptions over graphql-ws', () => {
   });
 
   it('delivers edits and deletes on messageChanged only', async () => {
-    const client = leftovers.add(wsClient(node.url, alice.token), (c) => c.dispose());
+    const client = leftovers.add(gateway.wsClient(node, alice.token), (c) => c.dispose());
     const changed = record<{ id: string; content: string; deletedAt: string | null }>(
       client,
       CHANGED,
@@ -495,18 +524,20 @@ describe('subscriptions over graphql-ws', () => {
   });
 
   it('refuses non-members and anonymous subscribers with codes', async () => {
-    const carolClient = leftovers.add(wsClient(node.url, carol.token), (c) => c.dispose());
+    const carolClient = leftovers.add(gateway.wsClient(node, carol.token), (c) => c.dispose());
     const refused = record(carolClient, ADDED, { r: room }, 'messageAdded');
     expect(await refused.ended()).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
 
-    const anonymous = leftovers.add(wsClient(node.url), (c) => c.dispose());
+    const anonymous = leftovers.add(gateway.wsClient(node), (c) => c.dispose());
     const noToken = record(anonymous, ADDED, { r: room }, 'messageAdded');
     expect(await noToken.ended()).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
 
     const malformed = record(carolClient, ADDED, { r: 'not-an-id' }, 'messageAdded');
     expect(await malformed.ended()).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
 
-    const forged = leftovers.add(wsClient(node.url, 'e30.e30.e30'), (c) => c.dispose());
+    const forged = leftovers.add(rawWsClient(node.url, { gatewayAssertion: 'e30.e30.e30' }), (c) =>
+      c.dispose(),
+    );
     const badToken = record(forged, ADDED, { r: room }, 'messageAdded');
     expect(await badToken.ended()).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
     expect(node.events.listenerCount(room)).toBe(0);
@@ -514,7 +545,7 @@ describe('subscriptions over graphql-ws', () => {
 
   it('releases the room listener when the client unsubscribes', async () => {
     const quiet = await createRoom(alice, 'quiet');
-    const client = leftovers.add(wsClient(node.url, alice.token), (c) => c.dispose());
+    const client = leftovers.add(gateway.wsClient(node, alice.token), (c) => c.dispose());
     const sub = record(client, ADDED, { r: quiet }, 'messageAdded');
     await node.events.listening(quiet, 1);
     sub.stop();

@@ -12,6 +12,7 @@ import { silentLogger } from '../../lib/log.ts';
 import { NodeStartupError } from '../../subgraphs/node/heartbeat.ts';
 import { databaseFile, startNode, type NodeOptions } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { registerTestGateway } from '../helpers/gatewayAssertions.ts';
 import { ok, gql } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -193,8 +194,10 @@ describe('switchboard node', () => {
       ),
     ).createRoom.id;
     const posted = ok(
-      await gql<{ postMessage: { id: string } }>(
-        url,
+      await (
+        await registerTestGateway(central.url)
+      ).gql<{ postMessage: { id: string } }>(
+        { url, nodeId },
         'mutation($r: ID!) { postMessage(roomId: $r, content: "kept") { id } }',
         { r: room },
         { token: user.token },

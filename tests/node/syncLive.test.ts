@@ -6,6 +6,7 @@ import { createLogger, silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { roomDigests } from '../../subgraphs/node/sync/digest.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -13,6 +14,7 @@ const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
 
 let central: TestCentral;
+let gateway: TestGateway;
 let a: NodeServer;
 let b: NodeServer;
 let alice: { id: string; token: string };
@@ -55,6 +57,7 @@ function arrives(node: NodeServer, id: string, holds: (content: string) => boole
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
+  gateway = await registerTestGateway(central.url);
   a = await startSyncingNode('live-a');
   b = await startSyncingNode('live-b');
   alice = await central.createUser('alice');
@@ -71,8 +74,8 @@ beforeAll(async () => {
 describe('sync with a real central', () => {
   it('a post, an edit and a delete on one node reach the other through change detection', async () => {
     const posted = ok(
-      await gql<{ postMessage: { id: string } }>(
-        a.url,
+      await gateway.gql<{ postMessage: { id: string } }>(
+        a,
         'mutation($r: ID!) { postMessage(roomId: $r, content: "hello from a") { id } }',
         { r: room },
         { token: alice.token },
@@ -91,8 +94,8 @@ describe('sync with a real central', () => {
 
     const edited = arrives(b, posted, (content) => content === 'edited on a');
     ok(
-      await gql(
-        a.url,
+      await gateway.gql(
+        a,
         'mutation($id: ID!) { editMessage(id: $id, content: "edited on a") { id } }',
         { id: posted },
         { token: alice.token },
@@ -101,8 +104,8 @@ describe('sync with a real central', () => {
     await edited;
     const deleted = arrives(b, posted, (content) => content === '');
     ok(
-      await gql(
-        a.url,
+      await gateway.gql(
+        a,
         'mutation($id: ID!) { deleteMessage(id: $id) { id } }',
         { id: posted },
         { token: alice.token },
@@ -122,8 +125,8 @@ describe('sync with a real central', () => {
   it('a manual FULL sync completes on both sides with matching digests', async () => {
     for (let i = 0; i < 5; i += 1) {
       ok(
-        await gql(
-          b.url,
+        await gateway.gql(
+          b,
           'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
           { r: room, c: `from b ${i}` },
           { token: alice.token },

@@ -15,6 +15,7 @@ import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { nodes, roomMembers, rooms, settings, users } from '../../subgraphs/central/db/schema.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { askPullToken } from '../helpers/pullTokens.ts';
@@ -24,6 +25,8 @@ import { collect, wsClient } from '../helpers/subscriptions.ts';
 const leftovers = new Leftovers();
 let central: TestCentral;
 let gateway: GatewayServer;
+/** Calls nodes directly as a gateway would (its own registered key), for node-side checks. */
+let asGateway: TestGateway;
 const node: Record<'a' | 'b' | 'c', NodeServer & { apiKey: string }> = {} as never;
 let alice: { id: string; token: string }; // MEMBER, member of the room
 let mallory: { id: string; token: string }; // MEMBER, member of nothing
@@ -81,6 +84,7 @@ async function state(): Promise<unknown> {
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
+  asGateway = await registerTestGateway(central.url);
   await Promise.all([startTestNode('a'), startTestNode('b'), startTestNode('c')]);
   gateway = leftovers.add(
     await startGateway({
@@ -348,16 +352,16 @@ describe('subscriptions', () => {
     ]);
   });
 
-  it('refuses subscriptions on a node without the gateway secret, and a non-member with it', async () => {
-    const withoutSecret = await firstOutcome(
-      node.a.url,
+  it("refuses subscriptions on a node without a gateway assertion (a member's token and the gateway secret included), and a non-member with one", async () => {
+    for (const params of [
       { authorization: `Bearer ${alice.token}` },
-      ADDED,
-    );
-    expect(code(withoutSecret)).toBe('UNAUTHENTICATED');
+      { authorization: `Bearer ${alice.token}`, gatewaySecret: TEST_GATEWAY_SECRET },
+    ]) {
+      expect(code(await firstOutcome(node.a.url, params, ADDED))).toBe('UNAUTHENTICATED');
+    }
     const nonMember = await firstOutcome(
       node.a.url,
-      { authorization: `Bearer ${mallory.token}`, gatewaySecret: TEST_GATEWAY_SECRET },
+      { gatewayAssertion: await asGateway.assertionFor(node.a.nodeId, mallory.token) },
       ADDED,
     );
     expect(code(nonMember)).toBe('FORBIDDEN');
@@ -389,10 +393,13 @@ describe('central and nodes called directly, without the gateway', () => {
     },
   ];
 
-  it('refuses every user operation without the gateway secret, or with a wrong one, even with an ADMIN token', async () => {
+  it('refuses every user operation without the gateway secret, or with a wrong one, even with an ADMIN token (nodes: even with the right one)', async () => {
     const before = await state();
     for (const call of direct) {
-      for (const secret of [null, 'wrong-secret', '']) {
+      const secrets = call.target.startsWith('node')
+        ? [null, 'wrong-secret', '', TEST_GATEWAY_SECRET]
+        : [null, 'wrong-secret', ''];
+      for (const secret of secrets) {
         const response = await gql(
           call.url(),
           call.query,
@@ -412,10 +419,10 @@ describe('central and nodes called directly, without the gateway', () => {
     expect(await state()).toEqual(before);
   });
 
-  it('keeps room privacy on a node even with the gateway secret: a non-member reads nothing', async () => {
+  it("keeps room privacy on a node even with a gateway's assertion: a non-member reads nothing", async () => {
     for (const target of [node.a, node.b]) {
-      const entities = await gql(
-        target.url,
+      const entities = await asGateway.gql(
+        target,
         `query($r: _Any!) { _entities(representations: [$r]) { ... on Room { messages { edges { node { content } } } } } }`,
         { r: { __typename: 'Room', id: room } },
         { token: mallory.token },
@@ -423,8 +430,8 @@ describe('central and nodes called directly, without the gateway', () => {
       expect(codes(entities)).toContain('FORBIDDEN');
       expect(JSON.stringify(entities)).not.toContain(SECRET_CONTENT);
     }
-    const byId = await gql(
-      node.a.url,
+    const byId = await asGateway.gql(
+      node.a,
       'query($m: ID!) { message(id: $m) { content } }',
       { m: messageId },
       { token: mallory.token },

@@ -18,6 +18,7 @@ import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { ChangeFeed } from '../../subgraphs/node/sync/changeFeed.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { snapshot } from '../node/helpers.ts';
 
@@ -28,6 +29,8 @@ let nodeKey: string;
 let gateway: GatewayServer;
 let alice: { id: string; token: string };
 let room: string;
+/** Calls the node directly as a gateway would. */
+let asGateway: TestGateway;
 
 const LIMITS = { maxDepth: 6, maxCost: 150, maxAliases: 5, maxTokens: 400 };
 const KNOWN_CODES = new Set<string>(Object.keys(errorCodes));
@@ -41,6 +44,7 @@ beforeAll(async () => {
       windowMs: 60_000,
     },
   });
+  asGateway = await registerTestGateway(central.url);
   const registered = await central.registerNode('node-a');
   nodeKey = registered.apiKey;
   node = leftovers.add(
@@ -340,18 +344,23 @@ describe('fuzz (fixed seed, bounded)', () => {
         ),
         fc.boolean(),
         async (request, withToken) => {
-          // Nodes with the gateway's secret, too: the gateway is not their only shield.
-          for (const [target, secret] of [
-            [gateway.url, undefined],
-            [node.url, TEST_GATEWAY_SECRET],
-          ] as const) {
+          // Nodes with a gateway's assertion, too: the gateway is not their only shield.
+          const credentials: Array<[string, Record<string, string>]> = [
+            [gateway.url, withToken ? { authorization: `Bearer ${alice.token}` } : {}],
+            [
+              node.url,
+              {
+                'x-gateway-assertion': await asGateway.assertionFor(
+                  node.nodeId,
+                  withToken ? alice.token : undefined,
+                ),
+              },
+            ],
+          ];
+          for (const [target, headers] of credentials) {
             const answer = await raw(`${target}/graphql`, {
               method: 'POST',
-              headers: {
-                'content-type': request.contentType,
-                ...(withToken ? { authorization: `Bearer ${alice.token}` } : {}),
-                ...(secret ? { 'x-gateway-secret': secret } : {}),
-              },
+              headers: { 'content-type': request.contentType, ...headers },
               body: request.body,
             });
             expectHandled(answer, `${target} <- ${request.body.slice(0, 120)}`);

@@ -129,6 +129,22 @@ export const settings = pgTable('settings', {
     .default(sql`now()`),
 });
 
+/**
+ * Gateways' public signing keys (their assertions to nodes): each gateway makes a key pair at
+ * start and renews its row every minute; central serves the keys renewed in the last 10 min.
+ * In the database so that every central replica serves the same set.
+ */
+export const gatewayKeys = pgTable(
+  'gateway_keys',
+  {
+    kid: text('kid').primaryKey(),
+    publicJwk: jsonb('public_jwk').notNull(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true, mode: 'date' }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('gateway_keys_last_seen_idx').on(t.lastSeenAt)],
+);
+
 export const syncStatusEnum = pgEnum('sync_status', [
   'PENDING',
   'IN_PROGRESS',

@@ -5,8 +5,6 @@ import type { NodeQueryable } from './open.ts';
 import { meta } from './schema.ts';
 
 export const META_NODE_ID = 'node_id';
-/** SHA-256 of the gateway secret, as central last said: a restart while central is down keeps it. */
-export const META_GATEWAY_DIGEST = 'gateway_secret_sha256';
 
 export function readMeta(db: NodeQueryable, key: string): string | undefined {
   return db.select({ value: meta.value }).from(meta).where(eq(meta.key, key)).get()?.value;

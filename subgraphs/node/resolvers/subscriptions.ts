@@ -1,5 +1,7 @@
 // `messageAdded` / `messageChanged`: a room's events from this node, delivered after commit.
-// Access is checked once, when the subscription starts.
+// Access is checked once, when the subscription starts; the subscription ends when the user's
+// token does (the assertion's `uexp`, not the assertion's own 60 s).
+import { endAt } from '../../../lib/deadline.ts';
 import { appError } from '../../../lib/errors.ts';
 import { createEventQueue } from '../../../lib/eventQueue.ts';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
@@ -25,12 +27,16 @@ async function roomEvents(
   kind: MessageEventKind,
   rawAfter?: string | null,
 ): Promise<AsyncIterable<MessageRow>> {
-  requireViewer(ctx);
+  const viewer = requireViewer(ctx);
   const roomId = validate.id(rawRoomId, 'roomId');
   const after = rawAfter == null ? undefined : afterId(rawAfter);
   await requireRoomAccess(ctx, roomId, 'read');
   let stop = () => {};
-  const queue = createEventQueue<MessageRow>(() => stop(), MAX_REPLAY + PAGE);
+  let expiry = { cancel: () => {} };
+  const queue = createEventQueue<MessageRow>(() => {
+    expiry.cancel();
+    stop();
+  }, MAX_REPLAY + PAGE);
   // From here to the end of the replay nothing awaits: the store writes and publishes
   // synchronously, so no commit can fall between the listener and the replay read, and none is
   // both replayed and heard live.
@@ -56,6 +62,9 @@ async function roomEvents(
     }
     for (const row of backlog) queue.push(row);
   }
+  expiry = endAt(viewer.expiresAt, () =>
+    queue.fail(appError('UNAUTHENTICATED', 'token has expired: log in again')),
+  );
   return queue;
 }
 
