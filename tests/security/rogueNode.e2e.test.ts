@@ -217,7 +217,13 @@ describe('a rogue node gets nothing more (issue 14)', () => {
 
   beforeAll(async () => {
     proxy = leftovers.add(await RecordingProxy.start(), (x) => x.close());
-    cluster = await Cluster.start(leftovers, { nodes: ['node-a', 'node-b'] });
+    // Nothing here tests failover: slow heartbeats and a patient gateway keep a loaded machine
+    // from flapping nodes OFFLINE or timing out a request through the proxy.
+    cluster = await Cluster.start(leftovers, {
+      nodes: ['node-a', 'node-b'],
+      heartbeatIntervalMs: 2000,
+      nodeTimeoutMs: 15_000,
+    });
     a = cluster.node('node-a');
     b = cluster.node('node-b');
     p = await cluster.addNode('node-p', { publicUrl: proxy.url });
