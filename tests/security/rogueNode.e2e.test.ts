@@ -18,7 +18,11 @@ import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
 import { codes, gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { HostileNode, type ForgedVersion } from '../helpers/hostileNode.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { CREDENTIAL_HEADERS, RecordingProxy } from '../helpers/recordingProxy.ts';
+import {
+  CREDENTIAL_HEADERS,
+  RecordingProxy,
+  type CapturedRequest,
+} from '../helpers/recordingProxy.ts';
 
 interface Row {
   id: string;
@@ -287,6 +291,98 @@ describe('a rogue node gets nothing more (issue 14)', () => {
     indexed.inside = await post('alice', roomShared, 'indexed in the shared room');
   });
 
+  const graphqlAt = (url: string, query: string, headers: Record<string, string>) =>
+    call(`${url}/graphql`, { method: 'POST', headers, body: { query } });
+  let replay = 0;
+  const createAdmin = () =>
+    `mutation { createUser(username: "replayed-${++replay}", password: "pw-replayed-secret", role: ADMIN) { id } }`;
+  /**
+   * Replays headers at the gateway, central's GraphQL and internal API, and node-a's and node-b's
+   * GraphQL and sync feed; answers the replays that were NOT refused.
+   */
+  const replayHeaders = async (
+    label: string,
+    headers: Record<string, string>,
+  ): Promise<Accepted[]> => {
+    const accepted: Accepted[] = [];
+    const attempt = async (
+      where: string,
+      credential: string,
+      send: () => Promise<{ status: number; body: unknown; text: string }>,
+    ) => {
+      const answer = await send();
+      if (!refused(answer))
+        accepted.push({
+          where,
+          credential,
+          status: answer.status,
+          answer: answer.text.slice(0, 160),
+        });
+    };
+    // The gateway, and central's GraphQL (the finding-2 attack: an ADMIN created).
+    await attempt('gateway createUser(ADMIN)', label, () =>
+      graphqlAt(cluster.gatewayUrl, createAdmin(), headers),
+    );
+    await attempt('central GraphQL createUser(ADMIN)', label, () =>
+      graphqlAt(cluster.centralUrl, createAdmin(), headers),
+    );
+    await attempt('central GraphQL { me }', label, () =>
+      graphqlAt(cluster.centralUrl, '{ me { id role } }', headers),
+    );
+    // Central's internal endpoints.
+    await attempt('central GET /internal/gateway/nodes', label, () =>
+      call(`${cluster.centralUrl}/internal/gateway/nodes`, { headers }),
+    );
+    await attempt('central GET /internal/membership', label, () =>
+      call(`${cluster.centralUrl}/internal/membership?roomId=${roomP}&userId=${users.alice.id}`, {
+        headers,
+      }),
+    );
+    await attempt('central POST /internal/sync/changed', label, () =>
+      call(`${cluster.centralUrl}/internal/sync/changed`, {
+        method: 'POST',
+        headers,
+        body: { roomIds: [] },
+      }),
+    );
+    await attempt('central POST /internal/sync/authority', label, () =>
+      call(`${cluster.centralUrl}/internal/sync/authority`, {
+        method: 'POST',
+        headers,
+        body: { roomIds: [roomP], senders: [] },
+      }),
+    );
+    await attempt(`central POST ${SYNC_REPORT_PATH}`, label, () =>
+      call(`${cluster.centralUrl}${SYNC_REPORT_PATH}`, {
+        method: 'POST',
+        headers,
+        body: {
+          sessionId: randomUUID(),
+          status: 'IN_PROGRESS',
+          messagesSynced: 0,
+          applied: [],
+          cursor: 0,
+        },
+      }),
+    );
+    // The other nodes: GraphQL and the sync feed.
+    for (const node of [a, b]) {
+      await attempt(`${node.name} GraphQL message`, label, () =>
+        graphqlAt(node.url, `{ message(id: "${postedP[0]}") { id content } }`, headers),
+      );
+      await attempt(`${node.name} GraphQL _service`, label, () =>
+        graphqlAt(node.url, '{ _service { sdl } }', headers),
+      );
+      await attempt(`${node.name} ${SYNC_CHANGES_PATH}`, label, () =>
+        call(`${node.url}${SYNC_CHANGES_PATH}?after=0&limit=10&rooms=${roomX}`, { headers }),
+      );
+      await attempt(`${node.name} ${SYNC_DIGESTS_PATH}`, label, () =>
+        call(`${node.url}${SYNC_DIGESTS_PATH}?rooms=${roomX}`, { headers }),
+      );
+    }
+    return accepted;
+  };
+
   it('a proxied node receives no reusable credential, and every one it received is refused elsewhere', async () => {
     // Traffic a node sees: reads, posts and subscriptions of an ADMIN and a MEMBER through the
     // gateway, and its peers pulling its changes.
@@ -399,88 +495,6 @@ describe('a rogue node gets nothing more (issue 14)', () => {
     // Whatever the mechanism, something authenticated the gateway and the peers to node-p.
     expect(credentials.length).toBeGreaterThan(0);
     const accepted: Accepted[] = [];
-    const attempt = async (
-      where: string,
-      credential: string,
-      send: () => Promise<{ status: number; body: unknown; text: string }>,
-    ) => {
-      const answer = await send();
-      if (!refused(answer))
-        accepted.push({
-          where,
-          credential,
-          status: answer.status,
-          answer: answer.text.slice(0, 160),
-        });
-    };
-    const graphqlAt = (url: string, query: string, headers: Record<string, string>) =>
-      call(`${url}/graphql`, { method: 'POST', headers, body: { query } });
-    let replay = 0;
-    const createAdmin = () =>
-      `mutation { createUser(username: "replayed-${++replay}", password: "pw-replayed-secret", role: ADMIN) { id } }`;
-    const messageQuery = `{ message(id: "${postedP[0]}") { id content } }`;
-    const feedRooms = `rooms=${roomX}`;
-
-    const replayHeaders = async (label: string, headers: Record<string, string>) => {
-      // The gateway, and central's GraphQL (the finding-2 attack: an ADMIN created).
-      await attempt('gateway createUser(ADMIN)', label, () =>
-        graphqlAt(cluster.gatewayUrl, createAdmin(), headers),
-      );
-      await attempt('central GraphQL createUser(ADMIN)', label, () =>
-        graphqlAt(cluster.centralUrl, createAdmin(), headers),
-      );
-      await attempt('central GraphQL { me }', label, () =>
-        graphqlAt(cluster.centralUrl, '{ me { id role } }', headers),
-      );
-      // Central's internal endpoints.
-      await attempt('central GET /internal/gateway/nodes', label, () =>
-        call(`${cluster.centralUrl}/internal/gateway/nodes`, { headers }),
-      );
-      await attempt('central GET /internal/membership', label, () =>
-        call(`${cluster.centralUrl}/internal/membership?roomId=${roomP}&userId=${users.alice.id}`, {
-          headers,
-        }),
-      );
-      await attempt('central POST /internal/sync/changed', label, () =>
-        call(`${cluster.centralUrl}/internal/sync/changed`, {
-          method: 'POST',
-          headers,
-          body: { roomIds: [] },
-        }),
-      );
-      await attempt('central POST /internal/sync/authority', label, () =>
-        call(`${cluster.centralUrl}/internal/sync/authority`, {
-          method: 'POST',
-          headers,
-          body: { roomIds: [roomP], senders: [] },
-        }),
-      );
-      await attempt(`central POST ${SYNC_REPORT_PATH}`, label, () =>
-        call(`${cluster.centralUrl}${SYNC_REPORT_PATH}`, {
-          method: 'POST',
-          headers,
-          body: {
-            sessionId: randomUUID(),
-            status: 'IN_PROGRESS',
-            messagesSynced: 0,
-            applied: [],
-            cursor: 0,
-          },
-        }),
-      );
-      // The other nodes: GraphQL and the sync feed.
-      for (const node of [a, b]) {
-        await attempt(`${node.name} GraphQL message`, label, () =>
-          graphqlAt(node.url, messageQuery, headers),
-        );
-        await attempt(`${node.name} ${SYNC_CHANGES_PATH}`, label, () =>
-          call(`${node.url}${SYNC_CHANGES_PATH}?after=0&limit=10&${feedRooms}`, { headers }),
-        );
-        await attempt(`${node.name} ${SYNC_DIGESTS_PATH}`, label, () =>
-          call(`${node.url}${SYNC_DIGESTS_PATH}?${feedRooms}`, { headers }),
-        );
-      }
-    };
     const replayParams = async (label: string, params: Record<string, string>) => {
       const outcome = await subscribeWith(a.url, params, roomP, postedP[0] as string);
       if (outcome !== 'refused')
@@ -495,14 +509,16 @@ describe('a rogue node gets nothing more (issue 14)', () => {
     for (const credential of credentials) {
       const label = describeCredential(credential);
       const [name, value] = asHeader(credential);
-      await replayHeaders(`${label} as ${name}`, { [name]: value });
-      await replayHeaders(`${label} as Authorization`, { authorization: bearer(value) });
+      accepted.push(...(await replayHeaders(`${label} as ${name}`, { [name]: value })));
+      accepted.push(
+        ...(await replayHeaders(`${label} as Authorization`, { authorization: bearer(value) })),
+      );
       const [key, param] = asParam(credential);
       await replayParams(`${label} as connectionParams.${key}`, { [key]: param });
     }
     // All of them at once, as an attacker holding everything would.
     const together = Object.fromEntries(credentials.map(asHeader));
-    await replayHeaders('every captured header together', together);
+    accepted.push(...(await replayHeaders('every captured header together', together)));
     await replayParams(
       'every captured credential together',
       Object.fromEntries(credentials.map(asParam)),
@@ -833,7 +849,7 @@ describe('a rogue node gets nothing more (issue 14)', () => {
       .not.toContain(inside);
   });
 
-  it('honest targets send the hostile source no node key, and what they send works nowhere else (finding 3)', async () => {
+  it('honest targets send the hostile source no node key, and nothing it receives works anywhere else (findings 2, 3)', async () => {
     const pulls = hostile.requests.filter(
       (r) => r.url.startsWith(SYNC_CHANGES_PATH) || r.url.startsWith(SYNC_DIGESTS_PATH),
     );
@@ -858,15 +874,7 @@ describe('a rogue node gets nothing more (issue 14)', () => {
       )
       .toEqual([]);
 
-    const seen = new Set<string>();
-    const captured = pulls.flatMap((r) =>
-      CREDENTIAL_HEADERS.filter((name) => r.headers[name] !== undefined).flatMap((name) => {
-        const value = r.headers[name] as string;
-        if (seen.has(`${name}\n${value}`)) return [];
-        seen.add(`${name}\n${value}`);
-        return [{ name, value }];
-      }),
-    );
+    const captured = credentialsIn(pulls);
     expect(captured.length).toBeGreaterThan(0);
     // Rooms the rogue does not store, each at the honest nodes that store it.
     const elsewhere: Array<[string, ClusterNode[]]> = [
@@ -896,8 +904,38 @@ describe('a rogue node gets nothing more (issue 14)', () => {
     expect
       .soft(accepted, 'feed reads with what targets sent the rogue that were NOT refused')
       .toEqual([]);
+
+    // What the gateway sent the rogue (its schema checks) opens nothing elsewhere either.
+    const fromGateway: Accepted[] = [];
+    for (const { name, value } of credentialsIn(
+      hostile.requests.filter((r) => !pulls.includes(r)),
+    )) {
+      const label = `${name}=${short(value)} sent to the rogue`;
+      fromGateway.push(...(await replayHeaders(label, { [name]: value })));
+      fromGateway.push(
+        ...(await replayHeaders(`${label}, as Authorization`, { authorization: bearer(value) })),
+      );
+    }
+    expect
+      .soft(fromGateway, 'replays of what the gateway sent the rogue that were NOT refused')
+      .toEqual([]);
   });
 });
+
+/** Every distinct (header, value) among CREDENTIAL_HEADERS in these requests. */
+function credentialsIn(
+  requests: readonly CapturedRequest[],
+): Array<{ name: string; value: string }> {
+  const seen = new Set<string>();
+  return requests.flatMap((r) =>
+    CREDENTIAL_HEADERS.filter((name) => r.headers[name] !== undefined).flatMap((name) => {
+      const value = r.headers[name] as string;
+      if (seen.has(`${name}\n${value}`)) return [];
+      seen.add(`${name}\n${value}`);
+      return [{ name, value }];
+    }),
+  );
+}
 
 /**
  * Subscribes to messageAdded at a node's graphql-ws with the given connectionParams, replaying
