@@ -20,7 +20,7 @@ import {
   type JobStreamClient,
 } from '../sync/nodeSide.ts';
 import type { Leftovers } from './leftovers.ts';
-import { flattenHeaders, type CapturedRequest } from './recordingProxy.ts';
+import { flattenHeaders, type CapturedRequest } from './recordingHttpProxy.ts';
 
 export interface HostileNodeOptions {
   readonly centralUrl: string;

@@ -22,7 +22,7 @@ import {
   CREDENTIAL_HEADERS,
   RecordingProxy,
   type CapturedRequest,
-} from '../helpers/recordingProxy.ts';
+} from '../helpers/recordingHttpProxy.ts';
 
 interface Row {
   id: string;
