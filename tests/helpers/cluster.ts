@@ -10,6 +10,8 @@ export interface ClusterNode {
   readonly name: string;
   readonly id: string;
   readonly apiKey: string;
+  /** Where the node tells central it is reached (--public-url), when not its own address. */
+  readonly publicUrl?: string;
   proc: Proc;
   url: string;
 }
@@ -95,8 +97,11 @@ export class Cluster {
     await this.waitUntilRoutable([...this.nodes.keys()]);
   }
 
-  /** Registers a node at central and starts its process. */
-  async addNode(name: string): Promise<ClusterNode> {
+  /**
+   * Registers a node at central and starts its process. `publicUrl`: the address the node
+   * announces instead of its own, e.g. a proxy in front of it.
+   */
+  async addNode(name: string, options: { publicUrl?: string } = {}): Promise<ClusterNode> {
     const registered = ok(
       await gql<{ registerNode: { node: { id: string }; apiKey: string } }>(
         this.centralUrl,
@@ -109,6 +114,7 @@ export class Cluster {
       name,
       id: registered.node.id,
       apiKey: registered.apiKey,
+      ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       proc: undefined as never,
       url: '',
     };
@@ -133,6 +139,7 @@ export class Cluster {
         this.dataDir,
         '--central-url',
         this.centralUrl,
+        ...(node.publicUrl === undefined ? [] : ['--public-url', node.publicUrl]),
       ],
       { SWITCHBOARD_NODE_API_KEY: node.apiKey },
     );
