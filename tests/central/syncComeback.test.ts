@@ -1,9 +1,9 @@
 // A node that comes back ONLINE by heartbeat, without its job stream ever dropping (frozen,
 // partitioned from central, overloaded), gets its sync pairs queued at once: the changes its peers
 // announced while it was OFFLINE, and sessions that failed because it could not be reached, do not
-// wait for autoSyncInterval. In process against real PGlite; the nodes are real HTTP clients
-// speaking the protocol (tests/sync/nodeSide.ts), so which job arrives when is under the test's
-// control.
+// wait for autoSyncInterval; with two centrals on one PostgreSQL the comeback is acted on once.
+// In process against real PGlite and PostgreSQL; the nodes are real HTTP clients speaking the
+// protocol (tests/sync/nodeSide.ts), so which job arrives when is under the test's control.
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncJob } from '../../lib/syncProtocol.ts';
@@ -12,6 +12,7 @@ import { sweepSilentNodes } from '../../subgraphs/central/nodeLiveness.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { startPostgres } from '../helpers/postgres.ts';
 import {
   heartbeat,
   openJobStream,
@@ -74,10 +75,12 @@ async function complete(job: SyncJob): Promise<void> {
   expect((await session(job.sessionId)).status).toBe('COMPLETED');
 }
 
-beforeAll(async () => {
-  // Heartbeats only when the test sends them, and a schedule that never fires in a test run: a
-  // session that shows up can only come from the comeback.
-  t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
+/**
+ * Nodes X and Y sharing one room homed on X, both ONLINE, schedules an hour apart; Y's job stream
+ * (at `streamAt`, default `t`) stays open for the whole describe, as a frozen process's socket
+ * does. Its connect-time catch-up from X is done first, so nothing is queued for the pair after.
+ */
+async function twoNodes(streamAt: TestCentral = t): Promise<void> {
   x = await t.registerNode('node-x', urlOf('node-x'));
   y = await t.registerNode('node-y', urlOf('node-y'));
   for (const [node, name] of [
@@ -103,13 +106,18 @@ beforeAll(async () => {
       { token: alice.token },
     ),
   ).createRoom.id;
-  // Y's stream stays open for the whole file, as a frozen process's socket does. Its connect-time
-  // catch-up from X is done first, so that nothing is queued for the pair when the tests start.
-  yJobs = await openJobStream(leftovers, t.url, y.apiKey);
+  yJobs = await openJobStream(leftovers, streamAt.url, y.apiKey);
   await complete(await yJobs.waitForJob((j) => j.sourceNodeId === x.id));
-});
+}
 
 describe('a node back ONLINE by heartbeat', () => {
+  beforeAll(async () => {
+    // Heartbeats only when the test sends them, and a schedule that never fires in a test run: a
+    // session that shows up can only come from the comeback.
+    t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
+    await twoNodes();
+  });
+
   it('as TARGET: pulls the changes announced while it was OFFLINE, on its still-open stream', async () => {
     await goesOffline(y.id);
     const seen = yJobs.jobs.length;
@@ -156,25 +164,40 @@ describe('a node back ONLINE by heartbeat', () => {
     });
     await complete(resumed);
   });
+});
 
-  it('acts once per transition: concurrent heartbeats after silence make one comeback', async () => {
+describe('two centrals on one PostgreSQL', () => {
+  let other: TestCentral;
+  beforeAll(async () => {
+    const databaseUrl = await leftovers
+      .add(await startPostgres(), (cluster) => cluster.stop())
+      .createDatabase('central_comeback');
+    t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, databaseUrl });
+    other = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, databaseUrl });
+    // Y's stream is held by the other central: the comeback seen by one reaches it as an event.
+    await twoNodes(other);
+  });
+
+  it('a comeback heard by both at once queues the pair once and is published once', async () => {
     await goesOffline(y.id);
-    const comebacks: string[] = [];
-    const unsubscribe = t.central.services.events.subscribe((event) => {
-      if (event.type === 'nodeStatusChanged' && event.nodeId === y.id && event.status === 'ONLINE')
-        comebacks.push(event.nodeId);
+    const events: string[] = [];
+    const unsubscribe = other.central.services.events.subscribe((event) => {
+      if (event.type === 'nodeStatusChanged' && event.nodeId === y.id) events.push(event.status);
     });
     leftovers.defer(unsubscribe);
     const seen = yJobs.jobs.length;
     const beats = await Promise.all(
-      Array.from({ length: 6 }, () => heartbeat(t.url, y.apiKey, urlOf('node-y'))),
+      [t, other, t, other].map((c) => heartbeat(c.url, y.apiKey, urlOf('node-y'))),
     );
-    expect(beats.map((b) => b.status)).toEqual(Array.from({ length: 6 }, () => 200));
+    expect(beats.map((b) => b.status)).toEqual([200, 200, 200, 200]);
     await expect.poll(() => newJobsFromX(seen).length, { timeout: 15_000 }).toBe(1);
-    expect(comebacks).toHaveLength(1);
-    await complete(newJobsFromX(seen)[0] as SyncJob);
-    // A heartbeat of a node already ONLINE queues nothing.
-    expect((await heartbeat(t.url, y.apiKey, urlOf('node-y'))).status).toBe(200);
-    expect(comebacks).toHaveLength(1);
+    const job = newJobsFromX(seen)[0] as SyncJob;
+    expect(await session(job.sessionId)).toMatchObject({ trigger: 'CHANGE' });
+    // A later transition, published after the heartbeats answered, arrives after anything they
+    // published: by then every ONLINE event of the comeback is in.
+    await goesOffline(y.id);
+    await expect.poll(() => events.at(-1), { timeout: 15_000 }).toBe('OFFLINE');
+    expect(events).toEqual(['ONLINE', 'OFFLINE']);
+    await complete(job);
   });
 });
