@@ -49,12 +49,14 @@ export async function recordHeartbeat(
     services.log.info(`node ${node.name} ONLINE`);
     // Before the event: the sessions are queued when the dispatchers wake up to it. A failure
     // here must not fail the heartbeat: the status has changed and the node's stream reconnect or
-    // the schedule still catch up.
-    await services.sync
-      .nodeBack(node.id)
-      .catch((error: unknown) =>
-        services.log.error(`queuing the sync pairs of node ${node.name} failed`, error),
-      );
+    // the schedule still catch up. A node's first heartbeat ever is no comeback: it has missed
+    // nothing, and opening its job stream catches it up.
+    if (node.lastSeenAt !== null)
+      await services.sync
+        .nodeBack(node.id)
+        .catch((error: unknown) =>
+          services.log.error(`queuing the sync pairs of node ${node.name} failed`, error),
+        );
     await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'ONLINE' });
   }
 }
