@@ -1,6 +1,7 @@
 // Heartbeats and their absence: a heartbeat marks a node ONLINE; `offlineAfterMs` without one
 // (three heartbeat intervals by default: 4.5 s) marks it OFFLINE. Every status change is
-// published for `nodeStatusChanged` and the gateway's routing.
+// published for `nodeStatusChanged` and the gateway's routing; a node coming back also has its
+// sync pairs queued (see SyncCoordinator.nodeBack).
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { CentralServices } from './context.ts';
 import { nodes, type NodeRow } from './db/schema.ts';
@@ -30,16 +31,32 @@ export async function recordHeartbeat(
   reportedUrl: string | undefined,
 ): Promise<void> {
   const url = reportedUrl !== undefined && reportedUrl !== node.url ? reportedUrl : undefined;
-  await services.db
+  const seen = { lastSeenAt: new Date(), ...(url === undefined ? {} : { url }) };
+  // The comeback is detected by the conditional UPDATE itself, not by the row read when the
+  // request was authenticated: with several centrals on one database, or two heartbeats in flight,
+  // exactly one of them changes the status and so acts on the transition.
+  const [cameBack] = await services.db
     .update(nodes)
-    .set({ status: 'ONLINE', lastSeenAt: new Date(), ...(url === undefined ? {} : { url }) })
-    .where(eq(nodes.id, node.id));
+    .set({ status: 'ONLINE', ...seen })
+    .where(and(eq(nodes.id, node.id), ne(nodes.status, 'ONLINE')))
+    .returning({ id: nodes.id });
+  if (!cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
   if (url !== undefined) {
     services.log.info(`node ${node.name} now reachable at ${url}`);
     await services.events.publish({ type: 'nodeChanged', nodeId: node.id });
   }
-  if (node.status !== 'ONLINE') {
+  if (cameBack) {
     services.log.info(`node ${node.name} ONLINE`);
+    // Before the event: the sessions are queued when the dispatchers wake up to it. A failure
+    // here must not fail the heartbeat: the status has changed and the node's stream reconnect or
+    // the schedule still catch up. A node's first heartbeat ever is no comeback: it has missed
+    // nothing, and opening its job stream catches it up.
+    if (node.lastSeenAt !== null)
+      await services.sync
+        .nodeBack(node.id)
+        .catch((error: unknown) =>
+          services.log.error(`queuing the sync pairs of node ${node.name} failed`, error),
+        );
     await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'ONLINE' });
   }
 }

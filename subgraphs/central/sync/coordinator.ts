@@ -236,6 +236,16 @@ export class SyncCoordinator {
     }
   }
 
+  /**
+   * A node's heartbeat returned after it was OFFLINE (frozen, partitioned, overloaded) without its
+   * job stream dropping, so `attach` never ran. While it was away its peers' change notifications
+   * skipped it, and sessions pulling from it failed or were never sent; nothing else would ask
+   * again before the schedule. Called once per transition, by the central whose UPDATE made it.
+   */
+  async nodeBack(nodeId: string): Promise<void> {
+    await this.#catchUp(nodeId);
+  }
+
   #detach(attached: Attached): void {
     attached.open = false;
     this.#streams.get(attached.node.id)?.delete(attached);
