@@ -280,15 +280,32 @@ export class AssertionVerifier {
   }
 }
 
-/** Central's gateway keys, fetched on first use and again when an assertion names an unknown kid. */
-export function remoteGatewayKeys(centralUrl: string, timeoutMs = 5_000): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(GATEWAY_JWKS_PATH, centralUrl), {
-    // Short: a gateway that has just started must be believed at once, and only the internal
-    // network can present unknown key ids.
-    cooldownDuration: 1_000,
+/**
+ * Central's gateway keys, fetched on first use and again when an assertion names an unknown kid.
+ * A gateway that registered its key less than a cooldown after this node last fetched the set
+ * would otherwise be refused until the cooldown ends: an unknown kid then waits for it (at most
+ * `cooldownMs`) and looks once more, so a freshly started gateway is never refused for it.
+ */
+export function remoteGatewayKeys(
+  centralUrl: string,
+  timeoutMs = 5_000,
+  cooldownMs = 1_000,
+): JWTVerifyGetKey {
+  const jwks = createRemoteJWKSet(new URL(GATEWAY_JWKS_PATH, centralUrl), {
+    // Short, as an unknown kid can only come from the internal network.
+    cooldownDuration: cooldownMs,
     // Keys of gateways that stopped renewing leave central's set after 10 min; a node's copy
     // follows within a minute.
     cacheMaxAge: 60_000,
     timeoutDuration: timeoutMs,
   });
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !jwks.coolingDown) throw error;
+      await new Promise((resolve) => setTimeout(resolve, cooldownMs));
+      return jwks(header, token);
+    }
+  };
 }

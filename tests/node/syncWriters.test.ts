@@ -31,6 +31,7 @@ import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { readCursor } from '../../subgraphs/node/sync/cursors.ts';
 import { Quarantine } from '../../subgraphs/node/sync/quarantine.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { snapshot } from './helpers.ts';
@@ -58,6 +59,8 @@ let b: SyncNode;
 /** A registered node whose id the hostile source uses; it never runs. */
 let rogueId: string;
 let alice: { id: string; token: string };
+/** Calls nodes as a gateway would: nodes take nothing but a gateway's assertion. */
+let gateway: TestGateway;
 let realRoom: string;
 
 /** The writer check as central would answer it, from this file's tables. */
@@ -103,6 +106,7 @@ async function startSyncNode(name: string): Promise<SyncNode> {
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
+  gateway = await registerTestGateway(central.url);
   a = await startSyncNode('writers-a');
   b = await startSyncNode('writers-b');
   rogueId = (await central.registerNode('writers-rogue')).id;
@@ -246,8 +250,8 @@ async function pullFrom(
 }
 
 function postAs(user: { token: string }, roomId: string, content: string) {
-  return gql<{ postMessage: { id: string; contentHash: string } }>(
-    a.node.url,
+  return gateway.gql<{ postMessage: { id: string; contentHash: string } }>(
+    a.node,
     'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id contentHash } }',
     { r: roomId, c: content },
     { token: user.token },
@@ -265,8 +269,8 @@ describe('poison content (finding 1)', () => {
     expect(snapshot(a.node.db)).toEqual(before);
 
     const fine = ok(await postAs(alice, realRoom, 'fine 👋')).postMessage;
-    const edited = await gql(
-      a.node.url,
+    const edited = await gateway.gql(
+      a.node,
       'mutation($id: ID!, $c: String!) { editMessage(id: $id, content: $c) { id } }',
       { id: fine.id, c: '👋 \udc00' },
       { token: alice.token },

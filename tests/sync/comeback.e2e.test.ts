@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -15,6 +16,8 @@ describe('a replica frozen until OFFLINE', () => {
   let cluster: Cluster;
   let home: ClusterNode, replica: ClusterNode, witness: ClusterNode;
   let alice: string;
+  /** Posts on the home node directly, as a gateway would (nodes take nothing else). */
+  let toNodes: TestGateway;
   let room: string;
   /** Also homed on the home node, replicated on the witness only. */
   let marker: string;
@@ -46,8 +49,8 @@ describe('a replica frozen until OFFLINE', () => {
 
   const post = async (content: string, roomId = room) =>
     ok(
-      await gql<{ postMessage: { id: string } }>(
-        home.url,
+      await toNodes.gql<{ postMessage: { id: string } }>(
+        { url: home.url, nodeId: home.id },
         'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
         { r: roomId, c: content },
         { token: alice },
@@ -68,6 +71,7 @@ describe('a replica frozen until OFFLINE', () => {
 
   beforeAll(async () => {
     cluster = await Cluster.start(leftovers);
+    toNodes = await registerTestGateway(cluster.centralUrl);
     home = cluster.node('node-a');
     replica = cluster.node('node-b');
     witness = cluster.node('node-c');

@@ -25,6 +25,7 @@ import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
 import { MessageStore } from '../../subgraphs/node/messageStore.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { askPullToken, feedDigests, pullToken } from '../helpers/pullTokens.ts';
@@ -93,6 +94,8 @@ describe('sync across real processes', () => {
   afterAll(() => leftovers.dispose());
   let cluster: Cluster;
   let a: ClusterNode, b: ClusterNode, c: ClusterNode;
+  /** Writes and subscribes on nodes directly, as a gateway would: nodes take nothing else. */
+  let toNodes: TestGateway;
   const users: Record<string, { id: string; token: string }> = {};
   /** roomId -> the names of the nodes that store it. */
   const holders = new Map<string, string[]>();
@@ -127,7 +130,7 @@ describe('sync across real processes', () => {
     feedDigests(cluster.centralUrl, node, asker, roomIds);
 
   const nodeGql = <T>(node: ClusterNode, user: string, query: string, vars: object) =>
-    gql<T>(node.url, query, vars as Record<string, unknown>, {
+    toNodes.gql<T>({ url: node.url, nodeId: node.id }, query, vars as Record<string, unknown>, {
       token: users[user]?.token ?? '',
     });
   const post = async (node: ClusterNode, user: string, roomId: string, content: string) =>
@@ -206,6 +209,7 @@ describe('sync across real processes', () => {
 
   beforeAll(async () => {
     cluster = await Cluster.start(leftovers);
+    toNodes = await registerTestGateway(cluster.centralUrl);
     [a, b, c] = ['node-a', 'node-b', 'node-c'].map((n) => cluster.node(n)) as [
       ClusterNode,
       ClusterNode,
@@ -409,7 +413,9 @@ describe('sync across real processes', () => {
 
   it('a post on one node reaches another through change detection (waits on the event)', async () => {
     const events = collect<{ messageAdded: { id: string } }>(
-      wsClient(leftovers, b.url, users['bob']?.token),
+      leftovers.add(toNodes.wsClient({ url: b.url, nodeId: b.id }, users['bob']?.token), (client) =>
+        client.dispose(),
+      ),
       'subscription($r: ID!) { messageAdded(roomId: $r) { id } }',
       { r: r1 },
     );
