@@ -23,7 +23,7 @@ import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { startRecordingProxy, type RecordingProxy } from '../helpers/recordingProxy.ts';
+import { RecordingProxy } from '../helpers/recordingHttpProxy.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
 
 const leftovers = new Leftovers();
@@ -94,10 +94,9 @@ beforeAll(async () => {
   central = await startTestCentral(leftovers);
   asGateway = await registerTestGateway(central.url);
   nodeA = await startTestNode('node-a');
-  let behindProxy = '';
-  proxy = await startRecordingProxy(leftovers, () => behindProxy);
+  proxy = leftovers.add(await RecordingProxy.start(), (p) => p.close());
   nodeB = await startTestNode('node-b', () => proxy.url);
-  behindProxy = nodeB.url;
+  proxy.retarget(nodeB.url);
   gateway = leftovers.add(
     await startGateway({
       centralUrl: central.url,
@@ -129,7 +128,7 @@ beforeAll(async () => {
     ADDED,
     { r: room },
   );
-  await until(() => proxy.connectionParams.length > 0, 'no upstream subscription reached node b');
+  await until(() => proxy.connectionInits.length > 0, 'no upstream subscription reached node b');
   ok(
     await gql(
       gateway.url,
@@ -150,25 +149,30 @@ beforeAll(async () => {
   events.stop();
 });
 
+/** Headers of the plain HTTP requests node b received (graphql-ws upgrades carry no credential). */
+const httpHeaders = () => proxy.requests.filter((r) => !r.websocket).map((r) => r.headers);
+/** The connection_init payloads of node b's graphql-ws connections. */
+const wsParams = () => proxy.connectionInits.map((i) => i.payload);
+
 /** Every assertion node b captured, over HTTP and graphql-ws. */
 function captured(): string[] {
-  const fromHttp = proxy.requests.map((h) => h['x-gateway-assertion']);
-  const fromWs = proxy.connectionParams.map((p) => p['gatewayAssertion']);
+  const fromHttp = httpHeaders().map((h) => h['x-gateway-assertion']);
+  const fromWs = wsParams().map((p) => p['gatewayAssertion']);
   return [...new Set([...fromHttp, ...fromWs].filter((v): v is string => typeof v === 'string'))];
 }
 
 describe('what a node receives from the gateway', () => {
   it('never the gateway secret nor a user token: only an assertion for that node', () => {
-    expect(proxy.requests.length).toBeGreaterThanOrEqual(3);
-    for (const headers of proxy.requests) {
+    expect(httpHeaders().length).toBeGreaterThanOrEqual(3);
+    for (const headers of httpHeaders()) {
       expect(headers['x-gateway-secret']).toBeUndefined();
       expect(headers['authorization']).toBeUndefined();
       expect(headers['x-gateway-assertion']).toEqual(expect.any(String));
     }
-    for (const params of proxy.connectionParams) {
+    for (const params of wsParams()) {
       expect(Object.keys(params)).toEqual(['gatewayAssertion']);
     }
-    const all = JSON.stringify([proxy.requests, proxy.connectionParams]);
+    const all = JSON.stringify([proxy.requests, proxy.connectionInits]);
     expect(all).not.toContain(TEST_GATEWAY_SECRET);
     expect(all).not.toContain(admin.token);
     // The schema check acts for the gateway itself; routed operations for the admin.
