@@ -19,22 +19,34 @@ interface RoomView {
   messages: { edges: { node: { content: string; sender: { displayName: string } } }[] } | null;
 }
 
-async function roomsAs(gatewayUrl: string, username: string) {
-  const { login } = ok(
+async function loginAs(gatewayUrl: string, username: string): Promise<string> {
+  return ok(
     await gql<{ login: { token: string } }>(
       gatewayUrl,
       'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
       { u: username, p: PASSWORD },
     ),
-  );
+  ).login.token;
+}
+
+async function roomsAs(gatewayUrl: string, username: string) {
+  const token = await loginAs(gatewayUrl, username);
   return ok(
     await gql<{ rooms: RoomView[] }>(
       gatewayUrl,
       '{ rooms { name messages(last: 10) { edges { node { content sender { displayName } } } } } }',
       {},
-      { token: login.token },
+      { token },
     ),
   ).rooms;
+}
+
+/** The README's first query (walk-through step 1), as users copy it into the IDE. */
+function readmeFirstQuery(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```graphql\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README.md lost its first query');
+  return block;
 }
 
 async function startDemo(dataDir: string): Promise<{ proc: Proc; gatewayUrl: string }> {
@@ -78,8 +90,37 @@ describe('switchboard demo', () => {
         '-c',
         readmeShellWalkthrough(first.gatewayUrl),
       ]);
-      const answer = JSON.parse(stdout) as { data: { rooms: RoomView[] } };
-      expect(answer.data.rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      const answer = JSON.parse(stdout) as { data: { me: { rooms: RoomView[] } } };
+      expect(answer.data.me.rooms.map((r) => r.name).sort()).toEqual([
+        'design',
+        'general',
+        'random',
+      ]);
+      // The README's first query answers every demo user without a single error: their own rooms
+      // (admin is in none).
+      for (const [username, count] of [
+        ['alice', 3],
+        ['bob', 3],
+        ['carol', 3],
+        ['admin', 0],
+      ] as const) {
+        const token = await loginAs(first.gatewayUrl, username);
+        const mine = ok(
+          await gql<{ me: { rooms: RoomView[] } }>(
+            first.gatewayUrl,
+            readmeFirstQuery(),
+            {},
+            {
+              token,
+            },
+          ),
+        ).me.rooms;
+        expect(mine, username).toHaveLength(count);
+        expect(
+          mine.every((r) => (r.messages?.edges.length ?? 0) > 0),
+          username,
+        ).toBe(true);
+      }
 
       first.proc.child.kill('SIGINT');
       expect(await first.proc.exited).toBe(0);
