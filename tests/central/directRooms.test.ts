@@ -137,7 +137,7 @@ describe.each(backends)('direct conversations on %s', (_name, setup) => {
       ),
     );
     // Carol left: the room is invisible to her, and reopening it makes her a member again.
-    const gone = await gql(
+    const gone = await gql<{ room: unknown }>(
       t.url,
       'query($r: ID!) { room(id: $r) { id } }',
       { r: id },
