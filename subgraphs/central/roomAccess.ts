@@ -11,8 +11,9 @@ export async function isMember(ctx: CentralContext, userId: string, roomId: stri
   return (await ctx.loaders.userRooms.load(userId)).some((r) => r.id === roomId);
 }
 
+/** Top-level fields require a viewer themselves; a PUBLIC room is no secret to anyone. */
 export async function canSee(ctx: CentralContext, viewer: Viewer | null, room: RoomRow) {
-  if (room.visibility === 'PUBLIC') return viewer !== null;
+  if (room.visibility === 'PUBLIC') return true;
   if (!viewer) return false;
   return viewer.role === 'ADMIN' || isMember(ctx, viewer.id, room.id);
 }
