@@ -77,10 +77,15 @@ describe('switchboard demo', () => {
       const first = await startDemo(dataDir);
       expect(first.proc.lines.some((l) => l.includes(`alice / ${PASSWORD}`))).toBe(true);
       const rooms = await roomsAs(first.gatewayUrl, 'alice');
-      expect(rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      expect(rooms.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
+        'design',
+        'general',
+        'random',
+      ]);
       // Rooms are homed on three different nodes: all their messages come back through one endpoint.
       const messages = rooms.flatMap((r) => r.messages?.edges ?? []);
-      expect(messages).toHaveLength(5);
+      expect(messages).toHaveLength(6);
       expect(new Set(messages.map((e) => e.node.sender.displayName))).toEqual(
         new Set(['Alice', 'Bob', 'Carol']),
       );
@@ -92,15 +97,16 @@ describe('switchboard demo', () => {
       ]);
       const answer = JSON.parse(stdout) as { data: { me: { rooms: RoomView[] } } };
       expect(answer.data.me.rooms.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
         'design',
         'general',
         'random',
       ]);
       // The README's first query answers every demo user without a single error: their own rooms
-      // (admin is in none).
+      // (admin is in none; carol does not see alice and bob's direct conversation).
       for (const [username, count] of [
-        ['alice', 3],
-        ['bob', 3],
+        ['alice', 4],
+        ['bob', 4],
         ['carol', 3],
         ['admin', 0],
       ] as const) {
@@ -133,8 +139,13 @@ describe('switchboard demo', () => {
       // Not seeded again, and passwords are not shown again.
       expect(second.proc.lines.some((l) => l.includes(PASSWORD))).toBe(false);
       const again = await roomsAs(second.gatewayUrl, 'bob');
-      expect(again.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
-      expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(5);
+      expect(again.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
+        'design',
+        'general',
+        'random',
+      ]);
+      expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(6);
       second.proc.child.kill('SIGINT');
       expect(await second.proc.exited).toBe(0);
     },
