@@ -1,5 +1,6 @@
 // The demo's first-run content, written through the gateway like any client would: members, rooms
-// homed on different nodes (so the routing and sync are visible at once) and a few messages.
+// homed on different nodes (so the routing and sync are visible at once), a few messages, and one
+// direct conversation (alice & bob), which carol does not see.
 import { graphqlRequest } from './graphqlRequest.ts';
 
 export interface DemoUser {
@@ -104,5 +105,25 @@ export async function seedDemo(gatewayUrl: string, password: string): Promise<re
       );
     }
   }
+  const { users } = await graphqlRequest<{ users: { id: string; username: string }[] }>(
+    gatewayUrl,
+    '{ users { id username } }',
+    {},
+    admin,
+  );
+  const bob = users.find((u) => u.username === 'bob');
+  if (!bob) throw new Error('central has no user bob');
+  const { openDirectRoom } = await graphqlRequest<{ openDirectRoom: { id: string } }>(
+    gatewayUrl,
+    'mutation($u: ID!) { openDirectRoom(userId: $u) { id } }',
+    { u: bob.id },
+    token('alice'),
+  );
+  await graphqlRequest(
+    gatewayUrl,
+    'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+    { r: openDirectRoom.id, c: 'Just between us, bob: carol cannot even see this room.' },
+    token('alice'),
+  );
   return USERS;
 }

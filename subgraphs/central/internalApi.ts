@@ -23,6 +23,8 @@ export interface HeartbeatResponse {
 export interface MembershipResponse {
   readonly roomExists: boolean;
   readonly member: boolean;
+  /** A PRIVATE room: the node tells a non-member NOT_FOUND, as central does. */
+  readonly private: boolean;
 }
 
 export const INTERNAL_PREFIX = '/internal/';
@@ -87,7 +89,7 @@ export async function handleInternal(
     const roomId = url.searchParams.get('roomId') ?? '';
     const userId = url.searchParams.get('userId') ?? '';
     const [room] = await services.db
-      .select({ id: rooms.id })
+      .select({ id: rooms.id, visibility: rooms.visibility })
       .from(rooms)
       .where(eq(rooms.id, roomId));
     const [member] = room
@@ -99,6 +101,7 @@ export async function handleInternal(
     const body: MembershipResponse = {
       roomExists: room !== undefined,
       member: member !== undefined,
+      private: room?.visibility === 'PRIVATE',
     };
     sendJson(res, 200, body);
     return true;

@@ -26,6 +26,8 @@ export interface Loaders {
   readonly room: DataLoader<string, RoomRow | null>;
   readonly node: DataLoader<string, NodeRow | null>;
   readonly roomMembers: DataLoader<string, UserRow[]>;
+  /** The rooms each user is a member of, oldest membership first. */
+  readonly userRooms: DataLoader<string, RoomRow[]>;
   /** Every registered node, read once per request (replica lists need them all). */
   allNodes(): Promise<NodeRow[]>;
 }
@@ -74,6 +76,21 @@ export function createLoaders(db: CentralDatabase): Loaders {
         grouped.set(row.roomId, list);
       }
       return roomIds.map((id) => grouped.get(id) ?? []);
+    }),
+    userRooms: new DataLoader(async (userIds) => {
+      const rows = await db
+        .select({ userId: roomMembers.userId, room: rooms })
+        .from(roomMembers)
+        .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+        .where(inArray(roomMembers.userId, [...userIds]))
+        .orderBy(asc(roomMembers.joinedAt), asc(rooms.id));
+      const grouped = new Map<string, RoomRow[]>();
+      for (const row of rows) {
+        const list = grouped.get(row.userId) ?? [];
+        list.push(row.room);
+        grouped.set(row.userId, list);
+      }
+      return userIds.map((id) => grouped.get(id) ?? []);
     }),
     allNodes: () => (allNodes ??= db.select().from(nodes).orderBy(asc(nodes.name))),
   };

@@ -151,7 +151,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
           'central answered the membership check without roomExists and member',
         );
       }
-      return { roomExists: body['roomExists'], member: body['member'] };
+      // An older central says nothing of visibility: every room was public then.
+      return {
+        roomExists: body['roomExists'],
+        member: body['member'],
+        private: body['private'] === true,
+      };
     },
     async pullToken(sourceNodeId, roomIds) {
       const body = await call(SYNC_PULL_TOKEN_PATH, {

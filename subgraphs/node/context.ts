@@ -62,7 +62,8 @@ export function requireViewer(ctx: NodeContext): Viewer {
 /**
  * Who may do what in a room: `read` (messages, subscriptions) needs membership or the ADMIN role;
  * `write` (posting, editing or deleting one's own message) needs membership, whatever the role.
- * An unknown room is NOT_FOUND either way.
+ * An unknown room is NOT_FOUND either way, and so is a PRIVATE room to a non-member who is not an
+ * ADMIN (its existence does not leak).
  */
 export async function requireRoomAccess(
   ctx: NodeContext,
@@ -71,7 +72,11 @@ export async function requireRoomAccess(
 ): Promise<Viewer> {
   const viewer = requireViewer(ctx);
   const membership = await askCentral(ctx, roomId, viewer.id);
-  if (!membership.roomExists) throw appError('NOT_FOUND', `no room ${roomId}`);
+  if (
+    !membership.roomExists ||
+    (membership.private && !membership.member && viewer.role !== 'ADMIN')
+  )
+    throw appError('NOT_FOUND', `no room ${roomId}`);
   if (membership.member || (mode === 'read' && viewer.role === 'ADMIN')) return viewer;
   throw appError(
     'FORBIDDEN',

@@ -2,7 +2,7 @@
 // message row and appends its change-log row in ONE SQLite transaction, then, once it committed,
 // publishes the event subscriptions and sync listen to. Permission checks are the caller's: this
 // module keeps the data consistent, whoever asks.
-import { and, asc, desc, eq, gt, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../lib/errors.ts';
 import type { NodeDatabase, NodeQueryable } from './db/open.ts';
@@ -78,6 +78,8 @@ export interface PageQuery {
   readonly limit: number;
   /** `start`: the oldest `limit` messages of the range; `end`: the newest. */
   readonly from: 'start' | 'end';
+  /** false: tombstones are left out, of the page and of its hasPrevious/NextPage. @default true */
+  readonly includeDeleted?: boolean;
 }
 
 export interface Page {
@@ -358,8 +360,13 @@ export class MessageStore {
   }
 
   page(roomId: string, query: PageQuery): Page {
-    const inRoom = eq(messages.roomId, roomId);
-    const range: SQL[] = [inRoom];
+    // Tombstones left out are left out of the flags too, so the page info describes what the
+    // client sees; cursors are message ids, which a delete does not change.
+    const inRoom =
+      query.includeDeleted === false
+        ? and(eq(messages.roomId, roomId), isNull(messages.deletedAt))
+        : eq(messages.roomId, roomId);
+    const range: Array<SQL | undefined> = [inRoom];
     if (query.after !== undefined) range.push(gt(messages.id, query.after));
     if (query.before !== undefined) range.push(lt(messages.id, query.before));
     const selected = this.#db

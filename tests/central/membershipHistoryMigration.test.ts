@@ -14,7 +14,6 @@ import {
   nodes,
   roomMembers,
   roomMembershipHistory,
-  rooms,
   settings,
   users,
 } from '../../subgraphs/central/db/schema.ts';
@@ -53,7 +52,8 @@ describe('the membership history migration', () => {
       { id: 'u2', username: 'u2', displayName: 'u2', passwordHash: 'x' },
     ]);
     await before.insert(nodes).values({ id: 'n1', name: 'n1', url: 'http://n1', apiKeyHash: 'h' });
-    await before.insert(rooms).values({ id: 'r1', name: 'r1', homeNodeId: 'n1' });
+    // In SQL: today's table definition names columns later migrations added.
+    await client.exec("insert into rooms (id, name, home_node_id) values ('r1', 'r1', 'n1')");
     await before.insert(roomMembers).values({ roomId: 'r1', userId: 'u1', joinedAt });
     await client.close();
 

@@ -19,22 +19,34 @@ interface RoomView {
   messages: { edges: { node: { content: string; sender: { displayName: string } } }[] } | null;
 }
 
-async function roomsAs(gatewayUrl: string, username: string) {
-  const { login } = ok(
+async function loginAs(gatewayUrl: string, username: string): Promise<string> {
+  return ok(
     await gql<{ login: { token: string } }>(
       gatewayUrl,
       'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
       { u: username, p: PASSWORD },
     ),
-  );
+  ).login.token;
+}
+
+async function roomsAs(gatewayUrl: string, username: string) {
+  const token = await loginAs(gatewayUrl, username);
   return ok(
     await gql<{ rooms: RoomView[] }>(
       gatewayUrl,
       '{ rooms { name messages(last: 10) { edges { node { content sender { displayName } } } } } }',
       {},
-      { token: login.token },
+      { token },
     ),
   ).rooms;
+}
+
+/** The README's first query (walk-through step 1), as users copy it into the IDE. */
+function readmeFirstQuery(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```graphql\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README.md lost its first query');
+  return block;
 }
 
 async function startDemo(dataDir: string): Promise<{ proc: Proc; gatewayUrl: string }> {
@@ -65,10 +77,15 @@ describe('switchboard demo', () => {
       const first = await startDemo(dataDir);
       expect(first.proc.lines.some((l) => l.includes(`alice / ${PASSWORD}`))).toBe(true);
       const rooms = await roomsAs(first.gatewayUrl, 'alice');
-      expect(rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      expect(rooms.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
+        'design',
+        'general',
+        'random',
+      ]);
       // Rooms are homed on three different nodes: all their messages come back through one endpoint.
       const messages = rooms.flatMap((r) => r.messages?.edges ?? []);
-      expect(messages).toHaveLength(5);
+      expect(messages).toHaveLength(6);
       expect(new Set(messages.map((e) => e.node.sender.displayName))).toEqual(
         new Set(['Alice', 'Bob', 'Carol']),
       );
@@ -78,8 +95,38 @@ describe('switchboard demo', () => {
         '-c',
         readmeShellWalkthrough(first.gatewayUrl),
       ]);
-      const answer = JSON.parse(stdout) as { data: { rooms: RoomView[] } };
-      expect(answer.data.rooms.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
+      const answer = JSON.parse(stdout) as { data: { me: { rooms: RoomView[] } } };
+      expect(answer.data.me.rooms.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
+        'design',
+        'general',
+        'random',
+      ]);
+      // The README's first query answers every demo user without a single error: their own rooms
+      // (admin is in none; carol does not see alice and bob's direct conversation).
+      for (const [username, count] of [
+        ['alice', 4],
+        ['bob', 4],
+        ['carol', 3],
+        ['admin', 0],
+      ] as const) {
+        const token = await loginAs(first.gatewayUrl, username);
+        const mine = ok(
+          await gql<{ me: { rooms: RoomView[] } }>(
+            first.gatewayUrl,
+            readmeFirstQuery(),
+            {},
+            {
+              token,
+            },
+          ),
+        ).me.rooms;
+        expect(mine, username).toHaveLength(count);
+        expect(
+          mine.every((r) => (r.messages?.edges.length ?? 0) > 0),
+          username,
+        ).toBe(true);
+      }
 
       first.proc.child.kill('SIGINT');
       expect(await first.proc.exited).toBe(0);
@@ -92,8 +139,13 @@ describe('switchboard demo', () => {
       // Not seeded again, and passwords are not shown again.
       expect(second.proc.lines.some((l) => l.includes(PASSWORD))).toBe(false);
       const again = await roomsAs(second.gatewayUrl, 'bob');
-      expect(again.map((r) => r.name).sort()).toEqual(['design', 'general', 'random']);
-      expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(5);
+      expect(again.map((r) => r.name).sort()).toEqual([
+        'alice & bob',
+        'design',
+        'general',
+        'random',
+      ]);
+      expect(again.flatMap((r) => r.messages?.edges ?? [])).toHaveLength(6);
       second.proc.child.kill('SIGINT');
       expect(await second.proc.exited).toBe(0);
     },

@@ -130,14 +130,22 @@ interface PageJson {
 function roomMessages(
   user: User,
   roomId: string,
-  args: { first?: number; after?: string; last?: number; before?: string },
+  args: {
+    first?: number;
+    after?: string;
+    last?: number;
+    before?: string;
+    includeDeleted?: boolean;
+  },
 ) {
   return gateway.gql<{ _entities: Array<{ messages: PageJson }> }>(
     node,
-    `query($reps: [_Any!]!, $first: Int, $after: String, $last: Int, $before: String) {
+    `query($reps: [_Any!]!, $first: Int, $after: String, $last: Int, $before: String,
+           $includeDeleted: Boolean = true) {
       _entities(representations: $reps) {
         ... on Room {
-          messages(first: $first, after: $after, last: $last, before: $before) {
+          messages(first: $first, after: $after, last: $last, before: $before,
+                   includeDeleted: $includeDeleted) {
             edges { cursor node { id } }
             pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
           }
@@ -442,6 +450,93 @@ describe('pagination', () => {
       edges: [],
       pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
     });
+  });
+});
+
+describe('pagination without tombstones (includeDeleted: false)', () => {
+  let tombRoom: string;
+  let all: string[];
+  let deleted: Set<string>;
+  let kept: string[];
+
+  beforeAll(async () => {
+    tombRoom = await createRoom(alice, 'tombstones');
+    for (let batch = 0; batch < 6; batch++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => post(alice, tombRoom, `t${batch * 10 + i}`).then(ok)),
+      );
+    }
+    all = (
+      node.db.sqlite
+        .prepare('SELECT id FROM messages WHERE room_id = ?')
+        .pluck()
+        .all(tombRoom) as string[]
+    ).sort();
+    // The oldest and newest five (so the page flags at both ends depend on tombstones) and every
+    // third message in between.
+    deleted = new Set(all.filter((_, i) => i < 5 || i >= 55 || i % 3 === 0));
+    await Promise.all([...deleted].map((id) => remove(alice, id).then(ok)));
+    kept = all.filter((id) => !deleted.has(id));
+    expect(kept.length).toBeGreaterThan(20);
+  });
+
+  it('walks forwards and backwards over the live messages only, with flags about them', async () => {
+    const forwards: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; ; pages++) {
+      const page = ok(
+        await roomMessages(alice, tombRoom, {
+          first: 7,
+          includeDeleted: false,
+          ...(after ? { after } : {}),
+        }),
+      )._entities[0]?.messages;
+      if (!page) throw new Error('no page');
+      forwards.push(...page.edges.map((e) => e.node.id));
+      // Tombstones before the first live message are no previous page.
+      expect(page.pageInfo.hasPreviousPage).toBe(pages > 0);
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor ?? undefined;
+    }
+    expect(forwards).toEqual(kept);
+
+    const backwards: string[] = [];
+    let before: string | undefined;
+    for (let pages = 0; ; pages++) {
+      const page = ok(
+        await roomMessages(alice, tombRoom, {
+          last: 7,
+          includeDeleted: false,
+          ...(before ? { before } : {}),
+        }),
+      )._entities[0]?.messages;
+      if (!page) throw new Error('no page');
+      backwards.unshift(...page.edges.map((e) => e.node.id));
+      expect(page.pageInfo.hasNextPage).toBe(pages > 0);
+      if (!page.pageInfo.hasPreviousPage) break;
+      before = page.pageInfo.startCursor ?? undefined;
+    }
+    expect(backwards).toEqual(kept);
+  });
+
+  it("takes any cursor of the room, a tombstone's too, and still includes tombstones by default", async () => {
+    const tombstone = all[30] as string;
+    expect(deleted.has(tombstone)).toBe(true);
+    const { edges } = ok(await roomMessages(alice, tombRoom, { first: 500 }))._entities[0]
+      ?.messages ?? { edges: [] };
+    expect(edges.map((e) => e.node.id)).toEqual(all);
+    const cursor = edges[30]?.cursor ?? '';
+    const next = ok(
+      await roomMessages(alice, tombRoom, { first: 3, after: cursor, includeDeleted: false }),
+    )._entities[0]?.messages;
+    expect(next?.edges.map((e) => e.node.id)).toEqual(
+      kept.filter((id) => id > tombstone).slice(0, 3),
+    );
+    expect(next?.pageInfo.hasPreviousPage).toBe(true);
+    const newest = ok(await roomMessages(alice, tombRoom, { last: 2, includeDeleted: false }))
+      ._entities[0]?.messages;
+    expect(newest?.edges.map((e) => e.node.id)).toEqual(kept.slice(-2));
+    expect(newest?.pageInfo.hasNextPage).toBe(false);
   });
 });
 

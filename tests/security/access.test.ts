@@ -2,6 +2,7 @@
 // code, nothing leaks, and nothing changes (read back from central's tables and the nodes' files).
 // In-process (central, three nodes and a gateway on port 0) so the table runs in seconds.
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { v7 as uuidv7 } from 'uuid';
 import { eq } from 'drizzle-orm';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -12,7 +13,17 @@ import { PULL_TOKEN_HEADER } from '../../lib/pullToken.ts';
 import { SYNC_CHANGES_PATH } from '../../lib/syncProtocol.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/userAuth.ts';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
-import { nodes, roomMembers, rooms, settings, users } from '../../subgraphs/central/db/schema.ts';
+import {
+  distributedMessages,
+  messageSyncLog,
+  nodes,
+  roomMembers,
+  roomMembershipHistory,
+  rooms,
+  settings,
+  syncSessions,
+  users,
+} from '../../subgraphs/central/db/schema.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
@@ -269,30 +280,36 @@ describe('access table through the gateway', () => {
   });
 });
 
+/** The first error (or 'next'/'complete') of one subscription. */
+function firstOutcome(
+  url: string,
+  params: Record<string, unknown>,
+  query: string,
+  variables: Record<string, unknown> = { r: room },
+) {
+  const client = createClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: params,
+  });
+  return new Promise<unknown>((resolve) => {
+    client.subscribe(
+      { query, variables },
+      {
+        next: (result) => resolve(result.errors ? result.errors : 'next'),
+        error: resolve,
+        complete: () => resolve('complete'),
+      },
+    );
+  }).finally(() => client.dispose());
+}
+const code = (outcome: unknown) =>
+  Array.isArray(outcome)
+    ? (outcome[0] as { extensions?: { code?: string } }).extensions?.code
+    : String(outcome);
+
 describe('subscriptions', () => {
-  /** The first error (or 'next'/'complete') of one subscription. */
-  function firstOutcome(url: string, params: Record<string, unknown>, query: string) {
-    const client = createClient({
-      url: `${url.replace(/^http/, 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      connectionParams: params,
-    });
-    return new Promise<unknown>((resolve) => {
-      client.subscribe(
-        { query, variables: { r: room } },
-        {
-          next: (result) => resolve(result.errors ? result.errors : 'next'),
-          error: resolve,
-          complete: () => resolve('complete'),
-        },
-      );
-    }).finally(() => client.dispose());
-  }
-  const code = (outcome: unknown) =>
-    Array.isArray(outcome)
-      ? (outcome[0] as { extensions?: { code?: string } }).extensions?.code
-      : String(outcome);
   const ADDED = 'subscription($r: ID!) { messageAdded(roomId: $r) { id content } }';
 
   it('refuses messageAdded at the gateway for every bad credential', async () => {
@@ -524,5 +541,414 @@ describe('node keys', () => {
     expect(await state()).toEqual(before);
     // The new key authenticates (and is still refused a room node-c does not store).
     expect((await askPullToken(central.url, rotated, node.a.nodeId, [room])).status).toBe(403);
+  });
+});
+
+describe('private rooms', () => {
+  type Role = 'nonMember' | 'member' | 'invited' | 'removed' | 'admin';
+  const roles: Role[] = ['nonMember', 'member', 'invited', 'removed', 'admin'];
+  const SECRET = 'the private room holds the launch code';
+  let bob: { id: string; token: string }; // invited by alice
+  let carol: { id: string; token: string }; // invited, posted, then removed by alice
+  let secret: string; // PRIVATE, created by alice, home a, replica b
+  let lobby: string; // PUBLIC, everyone a member
+  let secretMessage: string;
+  let carolsMessage: string;
+  let sessionId: string;
+  const tokenOf = (role: Role): string =>
+    ({
+      nonMember: mallory.token,
+      member: alice.token,
+      invited: bob.token,
+      removed: carol.token,
+      admin: central.adminToken,
+    })[role];
+  const mutate = (token: string, query: string, variables: Record<string, unknown>) =>
+    gql(gateway.url, query, variables, { token }).then(ok);
+  const INVITE = 'mutation($r: ID!, $u: ID!) { inviteToRoom(roomId: $r, userId: $u) { id } }';
+  const REMOVE = 'mutation($r: ID!, $u: ID!) { removeFromRoom(roomId: $r, userId: $u) { id } }';
+  const POST = 'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }';
+  const READ = 'query($m: ID!) { message(id: $m) { content } }';
+  /** What a node answers carol for the private room's message (her "member" answer may be cached). */
+  const carolReads = async () => {
+    const response = await gql(gateway.url, READ, { m: secretMessage }, { token: carol.token });
+    return codes(response)[0] ?? 'read';
+  };
+
+  beforeAll(async () => {
+    bob = await central.createUser('bob');
+    carol = await central.createUser('carol');
+    secret = ok(
+      await gql<{ createRoom: { id: string; visibility: string } }>(
+        gateway.url,
+        'mutation($h: ID!, $r: [ID!]) { createRoom(name: "secret", homeNodeId: $h, replicaNodeIds: $r, visibility: PRIVATE) { id visibility } }',
+        { h: node.a.nodeId, r: [node.b.nodeId] },
+        { token: alice.token },
+      ),
+    ).createRoom.id;
+    lobby = ok(
+      await gql<{ createRoom: { id: string } }>(
+        gateway.url,
+        'mutation($h: ID!) { createRoom(name: "lobby", homeNodeId: $h) { id } }',
+        { h: node.a.nodeId },
+        { token: alice.token },
+      ),
+    ).createRoom.id;
+    for (const user of [mallory, bob, carol])
+      await mutate(user.token, 'mutation($r: ID!) { joinRoom(roomId: $r) { id } }', { r: lobby });
+    await mutate(alice.token, INVITE, { r: secret, u: bob.id });
+    await mutate(alice.token, INVITE, { r: secret, u: carol.id });
+    carolsMessage = (
+      (await mutate(carol.token, POST, { r: secret, c: 'carol was here' })) as {
+        postMessage: { id: string };
+      }
+    ).postMessage.id;
+    secretMessage = (
+      (await mutate(alice.token, POST, { r: secret, c: SECRET })) as {
+        postMessage: { id: string };
+      }
+    ).postMessage.id;
+    const lobbyMessage = (
+      (await mutate(alice.token, POST, { r: lobby, c: 'hello lobby' })) as {
+        postMessage: { id: string };
+      }
+    ).postMessage.id;
+    expect(await carolReads()).toBe('read');
+    await mutate(alice.token, REMOVE, { r: secret, u: carol.id });
+    // The nodes reuse a "member" answer for --membership-cache-ms (5 s): the bounded staleness of
+    // a removal there. Central and the gateway know at once.
+    for (const deadline = Date.now() + 30_000; (await carolReads()) !== 'NOT_FOUND'; ) {
+      if (Date.now() > deadline) throw new Error('the nodes never noticed carol was removed');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    // A session's log as sync reports leave it at central (the nodes here run without sync): one
+    // entry in the private room, one in the lobby.
+    const db = central.central.db.db;
+    sessionId = uuidv7();
+    await db.insert(syncSessions).values({
+      id: sessionId,
+      sourceNodeId: node.a.nodeId,
+      targetNodeId: node.b.nodeId,
+      status: 'COMPLETED',
+      syncType: 'FULL',
+      trigger: 'MANUAL',
+    });
+    const now = new Date();
+    for (const [id, roomId] of [
+      [secretMessage, secret],
+      [lobbyMessage, lobby],
+    ] as const) {
+      await db.insert(distributedMessages).values({
+        id,
+        roomId,
+        senderId: alice.id,
+        contentHash: '0'.repeat(64),
+        originatingNodeId: node.a.nodeId,
+        storageNodeIds: [node.a.nodeId, node.b.nodeId],
+        createdAt: now,
+        updatedAt: now,
+      });
+      await db.insert(messageSyncLog).values({ sessionId, messageId: id, action: 'CREATE' });
+    }
+  }, 60_000);
+
+  type RoomList = Array<{ id: string }>;
+  /** Every shape the paths below answer, each field present only in its own path's answer. */
+  interface Answer {
+    rooms?: RoomList;
+    room?: {
+      visibility: string;
+      isMember: boolean;
+      messages: { edges: unknown[] };
+    } | null;
+    me?: { rooms: RoomList };
+    user?: { rooms: RoomList };
+    message?: unknown;
+    messageIndex?: { edges: unknown[] };
+    syncSession?: { log: { totalCount: number; edges: Array<{ node: { messageId: string } }> } };
+  }
+  interface Path {
+    readonly name: string;
+    readonly query: string;
+    readonly variables: () => Record<string, unknown>;
+    /** How a successful answer reads in the table. */
+    readonly view: (data: Answer) => string;
+    /** Per role: a code, or the view of the answer; roles left out are not asked. */
+    readonly want: Partial<Record<Role, string>>;
+  }
+  const listed = (list: RoomList = []) => (list.some((r) => r.id === secret) ? 'listed' : 'absent');
+  const reads: Path[] = [
+    {
+      name: 'rooms',
+      query: '{ rooms { id } }',
+      variables: () => ({}),
+      view: (d) => listed(d.rooms),
+      want: {
+        nonMember: 'absent',
+        member: 'listed',
+        invited: 'listed',
+        removed: 'absent',
+        admin: 'listed',
+      },
+    },
+    {
+      name: 'room(id)',
+      query: 'query($r: ID!) { room(id: $r) { id name visibility isMember } }',
+      variables: () => ({ r: secret }),
+      view: (d) => (d.room ? `${d.room.visibility} isMember=${d.room.isMember}` : 'null'),
+      want: {
+        nonMember: 'null',
+        member: 'PRIVATE isMember=true',
+        invited: 'PRIVATE isMember=true',
+        removed: 'null',
+        admin: 'PRIVATE isMember=false',
+      },
+    },
+    {
+      name: 'me { rooms }',
+      query: '{ me { rooms { id isMember } } }',
+      variables: () => ({}),
+      view: (d) => listed(d.me?.rooms),
+      want: {
+        nonMember: 'absent',
+        member: 'listed',
+        invited: 'listed',
+        removed: 'absent',
+        admin: 'absent',
+      },
+    },
+    {
+      name: 'user(alice) { rooms }',
+      query: 'query($u: ID!) { user(id: $u) { rooms { id } } }',
+      variables: () => ({ u: alice.id }),
+      view: (d) => listed(d.user?.rooms),
+      want: {
+        nonMember: 'absent',
+        member: 'listed',
+        invited: 'listed',
+        removed: 'absent',
+        admin: 'listed',
+      },
+    },
+    {
+      name: 'room.messages',
+      query: 'query($r: ID!) { room(id: $r) { messages { edges { node { content } } } } }',
+      variables: () => ({ r: secret }),
+      view: (d) => (d.room ? `${d.room.messages.edges.length} messages` : 'null'),
+      want: {
+        nonMember: 'null',
+        member: '2 messages',
+        invited: '2 messages',
+        removed: 'null',
+        admin: '2 messages',
+      },
+    },
+    {
+      name: 'message(id)',
+      query: READ,
+      variables: () => ({ m: secretMessage }),
+      view: (d) => (d.message ? 'read' : 'null'),
+      want: {
+        nonMember: 'NOT_FOUND',
+        member: 'read',
+        invited: 'read',
+        removed: 'NOT_FOUND',
+        admin: 'read',
+      },
+    },
+    {
+      name: 'messageIndex',
+      query: 'query($r: ID!) { messageIndex(roomId: $r) { edges { node { id } } } }',
+      variables: () => ({ r: secret }),
+      view: (d) => `${d.messageIndex?.edges.length} indexed`,
+      want: {
+        nonMember: 'NOT_FOUND',
+        member: '1 indexed',
+        invited: '1 indexed',
+        removed: 'NOT_FOUND',
+        admin: '1 indexed',
+      },
+    },
+    {
+      name: 'syncSession.log',
+      query:
+        'query($s: ID!) { syncSession(id: $s) { log { totalCount edges { node { messageId } } } } }',
+      variables: () => ({ s: sessionId }),
+      view: (d) => {
+        const log = d.syncSession?.log ?? { totalCount: -1, edges: [] };
+        const ids = log.edges.map((e) => e.node.messageId);
+        return `${log.totalCount} entries${ids.includes(secretMessage) ? ' incl. private' : ''}`;
+      },
+      want: {
+        nonMember: '1 entries',
+        member: '2 entries incl. private',
+        invited: '2 entries incl. private',
+        removed: '1 entries',
+        admin: '2 entries incl. private',
+      },
+    },
+  ];
+  // Refusals only: a success would change what the other rows assume.
+  const writes: Path[] = [
+    {
+      name: 'postMessage',
+      query: POST,
+      variables: () => ({ r: secret, c: 'intrusion' }),
+      view: () => 'posted',
+      want: { nonMember: 'NOT_FOUND', removed: 'NOT_FOUND', admin: 'FORBIDDEN' },
+    },
+    {
+      name: 'editMessage',
+      query: 'mutation($m: ID!) { editMessage(id: $m, content: "rewritten") { id } }',
+      variables: () => ({ m: secretMessage }),
+      view: () => 'edited',
+      want: {
+        nonMember: 'NOT_FOUND',
+        invited: 'FORBIDDEN',
+        removed: 'NOT_FOUND',
+        admin: 'FORBIDDEN',
+      },
+    },
+    {
+      name: 'deleteMessage',
+      query: 'mutation($m: ID!) { deleteMessage(id: $m) { id } }',
+      variables: () => ({ m: secretMessage }),
+      view: () => 'deleted',
+      want: { nonMember: 'NOT_FOUND', invited: 'FORBIDDEN', removed: 'NOT_FOUND' },
+    },
+    {
+      name: 'joinRoom',
+      query: 'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+      variables: () => ({ r: secret }),
+      view: () => 'joined',
+      want: { nonMember: 'NOT_FOUND', removed: 'NOT_FOUND', admin: 'FORBIDDEN' },
+    },
+    {
+      name: 'leaveRoom',
+      query: 'mutation($r: ID!) { leaveRoom(roomId: $r) { id } }',
+      variables: () => ({ r: secret }),
+      view: () => 'left',
+      want: { nonMember: 'NOT_FOUND', removed: 'NOT_FOUND' },
+    },
+    {
+      name: 'inviteToRoom (mallory)',
+      query: INVITE,
+      variables: () => ({ r: secret, u: mallory.id }),
+      view: () => 'invited',
+      want: { nonMember: 'NOT_FOUND', removed: 'NOT_FOUND' },
+    },
+    {
+      name: 'removeFromRoom (alice)',
+      query: REMOVE,
+      variables: () => ({ r: secret, u: alice.id }),
+      view: () => 'removed',
+      want: { nonMember: 'NOT_FOUND', invited: 'FORBIDDEN', removed: 'NOT_FOUND' },
+    },
+  ];
+
+  it('answers every path for every role as the table says, leaks nothing and changes nothing', async () => {
+    const before = await state();
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const path of [...reads, ...writes]) {
+      for (const role of roles) {
+        const expected = path.want[role];
+        if (expected === undefined) continue;
+        const response = await gql<Answer>(gateway.url, path.query, path.variables(), {
+          token: tokenOf(role),
+        });
+        const outcome =
+          response.errors?.length || !response.data
+            ? String(codes(response)[0])
+            : path.view(response.data);
+        got.push(`${path.name} x ${role}: ${outcome}`);
+        want.push(`${path.name} x ${role}: ${expected}`);
+        if (role === 'nonMember' || role === 'removed')
+          expect(JSON.stringify(response), `${path.name} x ${role}`).not.toContain(SECRET);
+      }
+    }
+    expect(got).toEqual(want);
+    expect(got).toHaveLength(60);
+    expect(await state()).toEqual(before);
+  });
+
+  it('refuses messageAdded to a non-member and a removed member as if the room did not exist', async () => {
+    const REPLAYED =
+      'subscription($r: ID!, $a: String) { messageAdded(roomId: $r, after: $a) { id content } }';
+    const outcomes: Record<string, unknown> = {};
+    for (const role of roles) {
+      outcomes[role] = code(
+        await firstOutcome(gateway.url, { authorization: `Bearer ${tokenOf(role)}` }, REPLAYED, {
+          r: secret,
+          a: carolsMessage,
+        }),
+      );
+    }
+    expect(outcomes).toEqual({
+      nonMember: 'NOT_FOUND',
+      member: 'next',
+      invited: 'next',
+      removed: 'NOT_FOUND',
+      admin: 'next',
+    });
+  });
+
+  it('keeps a PRIVATE room invisible on the nodes too, even with a gateway assertion', async () => {
+    for (const user of [mallory, carol]) {
+      for (const target of [node.a, node.b]) {
+        const entities = await asGateway.gql(
+          target,
+          `query($r: _Any!) { _entities(representations: [$r]) { ... on Room { messages { edges { node { content } } } } } }`,
+          { r: { __typename: 'Room', id: secret } },
+          { token: user.token },
+        );
+        expect(codes(entities)).toEqual(['NOT_FOUND']);
+        expect(JSON.stringify(entities)).not.toContain(SECRET);
+      }
+    }
+  });
+
+  it('lets an invitation in at once and a removal out: history recorded, live subscription ended', async () => {
+    const dave = await central.createUser('dave');
+    const read = async () => {
+      const response = await gql(gateway.url, READ, { m: secretMessage }, { token: dave.token });
+      return codes(response)[0] ?? 'read';
+    };
+    expect(await read()).toBe('NOT_FOUND');
+    await mutate(bob.token, INVITE, { r: secret, u: dave.id });
+    // A refusal is never cached by the nodes: the invitation counts on the next request.
+    expect(await read()).toBe('read');
+
+    const client = wsClient(leftovers, gateway.url, dave.token);
+    const live = collect<{ messageAdded: { content: string } }>(
+      client,
+      'subscription($r: ID!) { messageAdded(roomId: $r) { content } }',
+      { r: secret },
+    );
+    await expect.poll(() => gateway.subscriptions.stats().clients).toBeGreaterThan(0);
+    await mutate(alice.token, POST, { r: secret, c: 'welcome dave' });
+    expect((await live.waitFor(1))[0]?.messageAdded.content).toBe('welcome dave');
+
+    // The creator removes dave: his subscription ends with the code a stranger gets.
+    await mutate(alice.token, REMOVE, { r: secret, u: dave.id });
+    expect(code(await live.failure())).toBe('NOT_FOUND');
+    const gone = ok(
+      await gql<{ room: unknown }>(
+        gateway.url,
+        'query($r: ID!) { room(id: $r) { id } }',
+        { r: secret },
+        { token: dave.token },
+      ),
+    );
+    expect(gone.room).toBeNull();
+    const history = await central.central.db.db
+      .select()
+      .from(roomMembershipHistory)
+      .where(eq(roomMembershipHistory.userId, dave.id));
+    expect(history).toHaveLength(1);
+    expect(history[0]?.roomId).toBe(secret);
+    expect(history[0]?.leftAt).toBeInstanceOf(Date);
+    await expect.poll(read, { timeout: 30_000, interval: 200 }).toBe('NOT_FOUND');
   });
 });

@@ -95,15 +95,33 @@ export type Mutation = {
   /**
    * The caller becomes a member. Without homeNodeId: the online node with the fewest rooms.
    * replicaNodeIds: the nodes that keep a copy besides the home node; omitted = every node.
+   * visibility: PRIVATE rooms are seen only by their members, who add others with inviteToRoom.
    */
   createRoom: Room;
   /** ADMIN only. */
   createUser: User;
+  /**
+   * Makes userId a member. By a member of the room or an ADMIN; not for a direct conversation
+   * (FORBIDDEN). Inviting a member again changes nothing.
+   */
+  inviteToRoom: Room;
+  /** PUBLIC rooms only: a PRIVATE room is joined by invitation (NOT_FOUND to non-members). */
   joinRoom: Room;
   leaveRoom: Room;
   login: AuthPayload;
+  /**
+   * The PRIVATE direct conversation between the caller and userId: one per pair of users, created on
+   * the first call (homed on the online node with the fewest rooms), returned by every later one
+   * (also by concurrent calls). The caller becomes a member again if they had left.
+   */
+  openDirectRoom: Room;
   /** ADMIN only. The API key is returned once. */
   registerNode: NodeRegistration;
+  /**
+   * Ends userId's membership. By an ADMIN, by userId themself (as leaveRoom), or by the room's
+   * creator (not in a direct conversation). Removing a non-member changes nothing.
+   */
+  removeFromRoom: Room;
   /** ADMIN only. The old key stops working at once. */
   rotateNodeApiKey: NodeRegistration;
   /**
@@ -120,6 +138,7 @@ export type MutationCreateRoomArgs = {
   homeNodeId?: InputMaybe<Scalars['ID']['input']>;
   name: Scalars['String']['input'];
   replicaNodeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  visibility?: InputMaybe<RoomVisibility>;
 };
 
 export type MutationCreateUserArgs = {
@@ -127,6 +146,11 @@ export type MutationCreateUserArgs = {
   password: Scalars['String']['input'];
   role?: InputMaybe<Role>;
   username: Scalars['String']['input'];
+};
+
+export type MutationInviteToRoomArgs = {
+  roomId: Scalars['ID']['input'];
+  userId: Scalars['ID']['input'];
 };
 
 export type MutationJoinRoomArgs = {
@@ -142,9 +166,18 @@ export type MutationLoginArgs = {
   username: Scalars['String']['input'];
 };
 
+export type MutationOpenDirectRoomArgs = {
+  userId: Scalars['ID']['input'];
+};
+
 export type MutationRegisterNodeArgs = {
   name: Scalars['String']['input'];
   url: Scalars['String']['input'];
+};
+
+export type MutationRemoveFromRoomArgs = {
+  roomId: Scalars['ID']['input'];
+  userId: Scalars['ID']['input'];
 };
 
 export type MutationRotateNodeApiKeyArgs = {
@@ -219,7 +252,10 @@ export type Query = {
   __typename?: 'Query';
   /** The authenticated user, or null without a valid token. */
   me: Maybe<User>;
-  /** The index of a room's messages, oldest first. Members of the room or ADMIN. At most 500 per page. */
+  /**
+   * The index of a room's messages, oldest first. Members of the room or ADMIN (FORBIDDEN for a
+   * PUBLIC room, NOT_FOUND for a PRIVATE one). At most 500 per page.
+   */
   messageIndex: DistributedMessageConnection;
   node: Maybe<Node>;
   nodes: Array<Node>;
@@ -228,12 +264,19 @@ export type Query = {
    * includeReleased: also those a newer valid version replaced.
    */
   quarantinedVersions: Array<QuarantinedVersion>;
+  /** Null for an unknown room, and for a PRIVATE room the caller is not a member of (unless ADMIN). */
   room: Maybe<Room>;
-  /** Every room: rooms are open to join. Their messages are readable by members only. */
+  /**
+   * Every PUBLIC room (open to join; messages readable by members only) and the PRIVATE rooms the
+   * caller is a member of (every room for an ADMIN). `me { rooms }` lists only the caller's rooms.
+   */
   rooms: Array<Room>;
   /** ADMIN only. Every ordered pair of nodes that share at least one room. */
   syncPairs: Array<SyncPair>;
-  /** Sync sessions and their logs are open to every authenticated user (the dashboard); they hold no content. */
+  /**
+   * Sync sessions are open to every authenticated user (the dashboard); they hold no content. A
+   * session's `log` shows a non-ADMIN only the entries of rooms they are a member of.
+   */
   syncSession: Maybe<SyncSession>;
   /** Newest first. nodeId: sessions where that node is the source or the target. At most 500. */
   syncSessions: Array<SyncSession>;
@@ -283,11 +326,23 @@ export type Room = {
   /** The node that takes the room's writes while it is online. */
   homeNode: Node;
   id: Scalars['ID']['output'];
+  /** Whether the caller is a member (may read and post). */
+  isMember: Scalars['Boolean']['output'];
   members: Array<User>;
   name: Scalars['String']['output'];
   /** Every other node that keeps a copy of the room (by default: every registered node). */
   replicaNodes: Array<Node>;
+  visibility: RoomVisibility;
 };
+
+export type RoomVisibility =
+  /**
+   * Seen only by its members (and ADMINs): to everyone else it does not exist (NOT_FOUND). Members
+   * join by inviteToRoom only.
+   */
+  | 'PRIVATE'
+  /** Listed to every user; anyone may join; only members read the messages. */
+  | 'PUBLIC';
 
 export type Subscription = {
   __typename?: 'Subscription';
@@ -386,6 +441,12 @@ export type User = {
   displayName: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   role: Role;
+  /**
+   * The rooms the user is a member of, oldest membership first, as far as the caller may see them
+   * (`me { rooms }`: the caller's own rooms; another user's PRIVATE rooms only where the caller is a
+   * member too, or for an ADMIN).
+   */
+  rooms: Array<Room>;
   username: Scalars['String']['output'];
 };
 
@@ -553,6 +614,7 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
   Room: ResolverTypeWrapper<RoomRow>;
+  RoomVisibility: RoomVisibility;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SyncAction: SyncAction;
   SyncPair: ResolverTypeWrapper<SyncPairView>;
@@ -687,13 +749,19 @@ export type MutationResolvers<
     ResolversTypes['Room'],
     ParentType,
     ContextType,
-    RequireFields<MutationCreateRoomArgs, 'name'>
+    RequireFields<MutationCreateRoomArgs, 'name' | 'visibility'>
   >;
   createUser?: Resolver<
     ResolversTypes['User'],
     ParentType,
     ContextType,
     RequireFields<MutationCreateUserArgs, 'password' | 'role' | 'username'>
+  >;
+  inviteToRoom?: Resolver<
+    ResolversTypes['Room'],
+    ParentType,
+    ContextType,
+    RequireFields<MutationInviteToRoomArgs, 'roomId' | 'userId'>
   >;
   joinRoom?: Resolver<
     ResolversTypes['Room'],
@@ -713,11 +781,23 @@ export type MutationResolvers<
     ContextType,
     RequireFields<MutationLoginArgs, 'password' | 'username'>
   >;
+  openDirectRoom?: Resolver<
+    ResolversTypes['Room'],
+    ParentType,
+    ContextType,
+    RequireFields<MutationOpenDirectRoomArgs, 'userId'>
+  >;
   registerNode?: Resolver<
     ResolversTypes['NodeRegistration'],
     ParentType,
     ContextType,
     RequireFields<MutationRegisterNodeArgs, 'name' | 'url'>
+  >;
+  removeFromRoom?: Resolver<
+    ResolversTypes['Room'],
+    ParentType,
+    ContextType,
+    RequireFields<MutationRemoveFromRoomArgs, 'roomId' | 'userId'>
   >;
   rotateNodeApiKey?: Resolver<
     ResolversTypes['NodeRegistration'],
@@ -863,9 +943,11 @@ export type RoomResolvers<
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   homeNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  isMember?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   members?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   replicaNodes?: Resolver<Array<ResolversTypes['Node']>, ParentType, ContextType>;
+  visibility?: Resolver<ResolversTypes['RoomVisibility'], ParentType, ContextType>;
 }>;
 
 export type SubscriptionResolvers<
@@ -949,6 +1031,7 @@ export type UserResolvers<
   displayName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   role?: Resolver<ResolversTypes['Role'], ParentType, ContextType>;
+  rooms?: Resolver<Array<ResolversTypes['Room']>, ParentType, ContextType>;
   username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 

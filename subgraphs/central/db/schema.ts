@@ -18,6 +18,7 @@ import {
 
 export const roleEnum = pgEnum('role', ['ADMIN', 'MEMBER']);
 export const nodeStatusEnum = pgEnum('node_status', ['ONLINE', 'OFFLINE', 'DEGRADED']);
+export const roomVisibilityEnum = pgEnum('room_visibility', ['PUBLIC', 'PRIVATE']);
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -54,6 +55,13 @@ export const rooms = pgTable(
     /** The nodes that keep a copy besides the home node; null = every registered node. */
     replicaNodeIds: text('replica_node_ids').array(),
     createdBy: text('created_by').references(() => users.id),
+    /** PRIVATE rooms are seen, joined and read by their members (and ADMINs) only. */
+    visibility: roomVisibilityEnum('visibility').notNull().default('PUBLIC'),
+    /**
+     * A direct conversation's two user ids, sorted and joined by ':'; null for every other room.
+     * Unique, so concurrent openDirectRoom calls for one pair cannot make two rooms.
+     */
+    directPairKey: text('direct_pair_key').unique(),
     createdAt: createdAt(),
   },
   (t) => [index('rooms_home_node_idx').on(t.homeNodeId)],

@@ -1,17 +1,45 @@
-import { asc, count, eq } from 'drizzle-orm';
+import { and, asc, count, eq, exists, or } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../../lib/errors.ts';
+import type { Viewer } from '../../../lib/userAuth.ts';
 import { requireViewer, type CentralContext } from '../context.ts';
-import { nodes, rooms, type RoomRow } from '../db/schema.ts';
+import { nodes, roomMembers, rooms, type RoomRow, type UserRow } from '../db/schema.ts';
 import { addMember, removeMember } from '../membership.ts';
 import { replicaNodesOf } from '../placement.ts';
+import {
+  canSee,
+  directPairKey,
+  forgetMembership,
+  isMember,
+  visibleRoomOrNotFound,
+} from '../roomAccess.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
 
-async function roomOrNotFound(ctx: CentralContext, rawId: string): Promise<RoomRow> {
-  const room = await ctx.loaders.room.load(valid.id(rawId, 'roomId'));
-  if (!room) throw appError('NOT_FOUND', `no room with id ${rawId}`);
-  return room;
+async function userOrNotFound(ctx: CentralContext, rawId: string): Promise<UserRow> {
+  const user = await ctx.loaders.user.load(valid.id(rawId, 'userId'));
+  if (!user) throw appError('NOT_FOUND', `no user with id ${rawId}`);
+  return user;
+}
+
+/** Every change of membership goes through here: history, loaders and the gateways' event. */
+async function changeMembership(
+  ctx: CentralContext,
+  room: RoomRow,
+  userId: string,
+  change: 'add' | 'remove',
+): Promise<void> {
+  const changed = await ctx.db.transaction((tx) =>
+    change === 'add' ? addMember(tx, room.id, userId) : removeMember(tx, room.id, userId),
+  );
+  forgetMembership(ctx, room.id, userId);
+  // The gateways end subscriptions of whoever lost access on this event.
+  if (changed) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+}
+
+/** Who may remove another member: an ADMIN, or the creator of a room that is not a direct one. */
+function mayRemoveOthers(viewer: Viewer, room: RoomRow): boolean {
+  return viewer.role === 'ADMIN' || (room.createdBy === viewer.id && room.directPairKey === null);
 }
 
 /** The ONLINE node homing the fewest rooms: new rooms spread over the cluster. */
@@ -31,15 +59,32 @@ async function leastLoadedOnlineNode(ctx: CentralContext): Promise<string> {
 
 export const roomResolvers: Resolvers = {
   Query: {
-    room: (_parent, args, ctx) => {
-      requireViewer(ctx);
-      return ctx.loaders.room.load(valid.id(args.id));
+    room: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const room = await ctx.loaders.room.load(valid.id(args.id));
+      return room && (await canSee(ctx, viewer, room)) ? room : null;
     },
-    // Rooms are open to join, so every authenticated user sees the list; their messages are
-    // private to members (enforced by the nodes).
+    // PUBLIC rooms are open to join, so every user sees them (their messages stay private to
+    // members, enforced by the nodes); PRIVATE ones only their members (and ADMINs).
     rooms: (_parent, _args, ctx) => {
-      requireViewer(ctx);
-      return ctx.db.select().from(rooms).orderBy(asc(rooms.createdAt), asc(rooms.id));
+      const viewer = requireViewer(ctx);
+      const visible =
+        viewer.role === 'ADMIN'
+          ? undefined
+          : or(
+              eq(rooms.visibility, 'PUBLIC'),
+              exists(
+                ctx.db
+                  .select({ one: roomMembers.userId })
+                  .from(roomMembers)
+                  .where(and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, viewer.id))),
+              ),
+            );
+      return ctx.db
+        .select()
+        .from(rooms)
+        .where(visible)
+        .orderBy(asc(rooms.createdAt), asc(rooms.id));
     },
   },
   Mutation: {
@@ -66,35 +111,126 @@ export const roomResolvers: Resolvers = {
       const room = await ctx.db.transaction(async (tx) => {
         const [created] = await tx
           .insert(rooms)
-          .values({ id: uuidv7(), name, homeNodeId, replicaNodeIds, createdBy: viewer.id })
+          .values({
+            id: uuidv7(),
+            name,
+            homeNodeId,
+            replicaNodeIds,
+            createdBy: viewer.id,
+            visibility: args.visibility ?? 'PUBLIC',
+          })
           .returning();
         if (!created) throw new Error('insert returned no room');
         await addMember(tx, created.id, viewer.id);
         return created;
       });
+      forgetMembership(ctx, room.id, viewer.id);
       await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
-      ctx.log.info(`room "${room.name}" created by ${viewer.username}`);
+      ctx.log.info(`room "${room.name}" (${room.visibility}) created by ${viewer.username}`);
       return room;
     },
     joinRoom: async (_parent, args, ctx) => {
       const viewer = requireViewer(ctx);
-      const room = await roomOrNotFound(ctx, args.roomId);
-      const joined = await ctx.db.transaction((tx) => addMember(tx, room.id, viewer.id));
-      if (joined) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
-      ctx.loaders.roomMembers.clear(room.id);
+      const room = await visibleRoomOrNotFound(ctx, viewer, args.roomId);
+      if (room.visibility === 'PRIVATE' && !(await isMember(ctx, viewer.id, room.id))) {
+        // Only an ADMIN gets here (anyone else was told NOT_FOUND): even they join by invitation,
+        // so that every member of a PRIVATE room was let in by one.
+        throw appError('FORBIDDEN', 'a PRIVATE room is joined by invitation (inviteToRoom)');
+      }
+      await changeMembership(ctx, room, viewer.id, 'add');
       return room;
     },
     leaveRoom: async (_parent, args, ctx) => {
       const viewer = requireViewer(ctx);
-      const room = await roomOrNotFound(ctx, args.roomId);
-      const left = await ctx.db.transaction((tx) => removeMember(tx, room.id, viewer.id));
-      if (left) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
-      ctx.loaders.roomMembers.clear(room.id);
+      const room = await visibleRoomOrNotFound(ctx, viewer, args.roomId);
+      await changeMembership(ctx, room, viewer.id, 'remove');
+      return room;
+    },
+    inviteToRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const room = await visibleRoomOrNotFound(ctx, viewer, args.roomId);
+      if (viewer.role !== 'ADMIN' && !(await isMember(ctx, viewer.id, room.id)))
+        throw appError('FORBIDDEN', 'only members of the room (or an ADMIN) may invite to it');
+      if (room.directPairKey !== null)
+        throw appError('FORBIDDEN', 'a direct conversation stays between its two users');
+      const invited = await userOrNotFound(ctx, args.userId);
+      await changeMembership(ctx, room, invited.id, 'add');
+      ctx.log.info(`${invited.username} invited to room "${room.name}" by ${viewer.username}`);
+      return room;
+    },
+    removeFromRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const room = await visibleRoomOrNotFound(ctx, viewer, args.roomId);
+      const removed = await userOrNotFound(ctx, args.userId);
+      if (removed.id !== viewer.id && !mayRemoveOthers(viewer, room))
+        throw appError(
+          'FORBIDDEN',
+          "only an ADMIN or the room's creator may remove another member (direct conversations: nobody)",
+        );
+      await changeMembership(ctx, room, removed.id, 'remove');
+      ctx.log.info(`${removed.username} removed from room "${room.name}" by ${viewer.username}`);
+      return room;
+    },
+    openDirectRoom: async (_parent, args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const other = await userOrNotFound(ctx, args.userId);
+      if (other.id === viewer.id)
+        throw appError('BAD_USER_INPUT', 'a direct conversation needs another user than yourself');
+      const key = directPairKey(viewer.id, other.id);
+      const [existing] = await ctx.db.select().from(rooms).where(eq(rooms.directPairKey, key));
+      if (existing) {
+        await changeMembership(ctx, existing, viewer.id, 'add');
+        return existing;
+      }
+      const homeNodeId = await leastLoadedOnlineNode(ctx);
+      const [first, second] = [viewer.username, other.username].sort();
+      const room = await ctx.db.transaction(async (tx) => {
+        // The unique pair key decides between concurrent calls: the later insert waits for the
+        // earlier one's commit, inserts nothing, and reads the room it made.
+        const [created] = await tx
+          .insert(rooms)
+          .values({
+            id: uuidv7(),
+            name: `${first} & ${second}`,
+            homeNodeId,
+            createdBy: viewer.id,
+            visibility: 'PRIVATE',
+            directPairKey: key,
+          })
+          .onConflictDoNothing({ target: rooms.directPairKey })
+          .returning();
+        if (!created) {
+          const [raced] = await tx.select().from(rooms).where(eq(rooms.directPairKey, key));
+          if (!raced) throw new Error(`direct room ${key} conflicted but cannot be read`);
+          await addMember(tx, raced.id, viewer.id);
+          return raced;
+        }
+        await addMember(tx, created.id, viewer.id);
+        await addMember(tx, created.id, other.id);
+        ctx.log.info(`direct room opened by ${viewer.username} with ${other.username}`);
+        return created;
+      });
+      forgetMembership(ctx, room.id, viewer.id);
+      forgetMembership(ctx, room.id, other.id);
+      await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
       return room;
     },
   },
+  User: {
+    rooms: async (user, _args, ctx) => {
+      const viewer = requireViewer(ctx);
+      const all = await ctx.loaders.userRooms.load(user.id);
+      if (user.id === viewer.id || viewer.role === 'ADMIN') return all;
+      const seen = await Promise.all(all.map((room) => canSee(ctx, viewer, room)));
+      return all.filter((_, i) => seen[i]);
+    },
+  },
   Room: {
-    __resolveReference: (ref, ctx) => ctx.loaders.room.load(ref.id),
+    // A PRIVATE room reaches no one else by reference either (e.g. from a node's Message.room).
+    __resolveReference: async (ref, ctx) => {
+      const room = await ctx.loaders.room.load(ref.id);
+      return room && (await canSee(ctx, ctx.viewer, room)) ? room : null;
+    },
     homeNode: async (room, _args, ctx) => {
       const node = await ctx.loaders.node.load(room.homeNodeId);
       if (!node) throw new Error(`room ${room.id} names a missing home node ${room.homeNodeId}`);
@@ -102,5 +238,10 @@ export const roomResolvers: Resolvers = {
     },
     replicaNodes: async (room, _args, ctx) => replicaNodesOf(room, await ctx.loaders.allNodes()),
     members: (room, _args, ctx) => ctx.loaders.roomMembers.load(room.id),
+    isMember: (room, _args, ctx) => {
+      const viewer = requireViewer(ctx);
+      return isMember(ctx, viewer.id, room.id);
+    },
+    visibility: (room) => room.visibility,
   },
 };

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, exists, gt, or, sql, type SQL } from 'drizzle-orm';
 import { appError } from '../../../lib/errors.ts';
 import { createEventQueue } from '../../../lib/eventQueue.ts';
 import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
@@ -11,6 +11,7 @@ import {
   type SyncSessionRow,
 } from '../db/schema.ts';
 import type { CentralEvent } from '../events.ts';
+import { isMember, visibleRoomOrNotFound } from '../roomAccess.ts';
 import { listSyncPairs } from '../sync/pairs.ts';
 import { fromSnapshot } from '../sync/snapshot.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
@@ -88,16 +89,10 @@ export const syncResolvers: Resolvers = {
       const first = pageSize(args.first, 'first', MAX_INDEX_PAGE);
       const after =
         args.after === undefined || args.after === null ? undefined : parseIndexCursor(args.after);
-      const room = await ctx.loaders.room.load(roomId);
-      if (!room) throw appError('NOT_FOUND', `no room with id ${args.roomId}`);
-      if (viewer.role !== 'ADMIN') {
-        const [member] = await ctx.db
-          .select({ userId: roomMembers.userId })
-          .from(roomMembers)
-          .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, viewer.id)));
-        if (!member)
-          throw appError('FORBIDDEN', 'only members of the room (or an ADMIN) may read its index');
-      }
+      // A PRIVATE room the caller is not in is NOT_FOUND, as if it did not exist.
+      const room = await visibleRoomOrNotFound(ctx, viewer, roomId);
+      if (viewer.role !== 'ADMIN' && !(await isMember(ctx, viewer.id, room.id)))
+        throw appError('FORBIDDEN', 'only members of the room (or an ADMIN) may read its index');
       const dm = distributedMessages;
       const rows = await ctx.db
         .select()
@@ -190,17 +185,43 @@ export const syncResolvers: Resolvers = {
           throw appError('BAD_USER_INPUT', 'after is not a cursor of this connection');
         after = Number(args.after);
       }
+      const viewer = requireViewer(ctx);
       const log = messageSyncLog;
+      // A non-ADMIN sees the entries of their own rooms only: message ids and timings of other
+      // rooms (PRIVATE ones above all) are none of their business.
+      const mine =
+        viewer.role === 'ADMIN'
+          ? undefined
+          : exists(
+              ctx.db
+                .select({ one: distributedMessages.id })
+                .from(distributedMessages)
+                .innerJoin(
+                  roomMembers,
+                  and(
+                    eq(roomMembers.roomId, distributedMessages.roomId),
+                    eq(roomMembers.userId, viewer.id),
+                  ),
+                )
+                .where(eq(distributedMessages.id, log.messageId)),
+            );
       const [rows, [total]] = await Promise.all([
         ctx.db
           .select()
           .from(log)
           .where(
-            and(eq(log.sessionId, session.id), after === undefined ? undefined : gt(log.id, after)),
+            and(
+              eq(log.sessionId, session.id),
+              mine,
+              after === undefined ? undefined : gt(log.id, after),
+            ),
           )
           .orderBy(asc(log.id))
           .limit(first + 1),
-        ctx.db.select({ n: count() }).from(log).where(eq(log.sessionId, session.id)),
+        ctx.db
+          .select({ n: count() })
+          .from(log)
+          .where(and(eq(log.sessionId, session.id), mine)),
       ]);
       const edges = rows.slice(0, first).map((node) => ({ cursor: String(node.id), node }));
       return {

@@ -126,7 +126,8 @@ export type Room = {
    * The room's messages on this node, oldest to newest, tombstones included. Without `first` or
    * `after` this pages backwards from the newest (`last`, `before`); with either of them it pages
    * forwards. At most 500 per page. Null (with a NODE_UNAVAILABLE error) when no node storing the
-   * room answered, so that the rest of a response stays intact.
+   * room answered, so that the rest of a response stays intact. includeDeleted: false leaves
+   * tombstones out (page sizes, page info and cursors then count only the messages shown).
    */
   messages: Maybe<MessageConnection>;
 };
@@ -135,6 +136,7 @@ export type RoomMessagesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   before?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+  includeDeleted?: InputMaybe<Scalars['Boolean']['input']>;
   last?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -453,7 +455,7 @@ export type RoomResolvers<
     Maybe<ResolversTypes['MessageConnection']>,
     ParentType,
     ContextType,
-    RequireFields<RoomMessagesArgs, 'last'>
+    RequireFields<RoomMessagesArgs, 'includeDeleted' | 'last'>
   >;
 }>;
 

@@ -44,8 +44,11 @@ export const Mutation: MutationResolvers = {
     const id = validate.id(args.id, 'id');
     const content = validate.content(args.content, ctx.limits.maxContentChars);
     const row = requireMessage(ctx, id);
-    if (row.senderId !== viewer.id)
+    if (row.senderId !== viewer.id) {
+      // Whoever may not even read the room learns what a reader would: NOT_FOUND for a PRIVATE one.
+      await requireRoomAccess(ctx, row.roomId, 'read');
       throw appError('FORBIDDEN', 'only the sender may edit a message');
+    }
     await requireRoomAccess(ctx, row.roomId, 'write');
     return ctx.store.edit(id, content);
   },
@@ -55,8 +58,10 @@ export const Mutation: MutationResolvers = {
     const id = validate.id(args.id, 'id');
     const row = requireMessage(ctx, id);
     if (viewer.role !== 'ADMIN') {
-      if (row.senderId !== viewer.id)
+      if (row.senderId !== viewer.id) {
+        await requireRoomAccess(ctx, row.roomId, 'read');
         throw appError('FORBIDDEN', 'only the sender or an ADMIN may delete a message');
+      }
       await requireRoomAccess(ctx, row.roomId, 'write');
     }
     return ctx.store.delete(id);

@@ -24,7 +24,13 @@ export const Room: RoomResolvers = {
     const after = args.after == null ? undefined : decodeCursor(args.after, 'after');
     const before = args.before == null ? undefined : decodeCursor(args.before, 'before');
     await requireRoomAccess(ctx, roomId, 'read');
-    const page = ctx.store.page(roomId, { after, before, limit, from: forwards ? 'start' : 'end' });
+    const page = ctx.store.page(roomId, {
+      after,
+      before,
+      limit,
+      from: forwards ? 'start' : 'end',
+      includeDeleted: args.includeDeleted ?? true,
+    });
     const edges = page.rows.map((row) => ({ cursor: encodeCursor(row.id), node: row }));
     return {
       edges,
