@@ -8,6 +8,7 @@ import {
   CentralUnavailableError,
   type MembershipResponse,
 } from './centralClient.ts';
+import type { GroupCommit } from './groupCommit.ts';
 import type { MembershipCache } from './membership.ts';
 import type { MessageEvents } from './messageEvents.ts';
 import type { MessageStore } from './messageStore.ts';
@@ -22,6 +23,8 @@ export interface NodeLimits {
 /** Shared by every request: built once when the node starts. */
 export interface NodeServices {
   readonly store: MessageStore;
+  /** Where the mutations' writes go: they commit in groups, each acknowledged after its commit. */
+  readonly writes: GroupCommit;
   readonly events: MessageEvents;
   readonly membership: MembershipCache;
   /**

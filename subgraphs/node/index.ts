@@ -11,6 +11,7 @@ import {
 } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
+import { DEFAULT_GROUP_COMMIT_MS } from './groupCommit.ts';
 import { NodeStartupError } from './heartbeat.ts';
 import { startNode } from './server.ts';
 
@@ -137,6 +138,19 @@ export const nodeOptions = {
     default: 25,
     parse: parsers.positiveInt,
   }),
+  groupCommitMs: option({
+    flag: 'group-commit-ms',
+    env: 'SWITCHBOARD_GROUP_COMMIT_MS',
+    description:
+      'How long a post, edit or delete waits for others to share its transaction and fsync (0 = each commits alone)',
+    default: DEFAULT_GROUP_COMMIT_MS,
+    parse: (raw: string, name: string): number => {
+      const n = Number(raw);
+      if (!/^\d+$/.test(raw) || n > 1000)
+        throw new ConfigError(`${name} must be an integer 0-1000 (milliseconds), got "${raw}"`);
+      return n;
+    },
+  }),
   clockOffsetMs: option({
     flag: 'clock-offset-ms',
     env: 'SWITCHBOARD_CLOCK_OFFSET_MS',
@@ -193,6 +207,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncMaxBatchSize: config.syncMaxBatchSize,
       syncMaxBatchBytes: config.syncMaxBatchBytes,
       changeDebounceMs: config.changeDebounceMs,
+      groupCommitMs: config.groupCommitMs,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.
       ...(offset === 0 ? {} : { now: () => Date.now() + offset }),

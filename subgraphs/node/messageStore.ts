@@ -1,8 +1,10 @@
 // The node's messages. Every write (post, edit, delete, or a batch applied from a peer) changes the
 // message row and appends its change-log row in ONE SQLite transaction, then, once it committed,
-// publishes the event subscriptions and sync listen to. Permission checks are the caller's: this
-// module keeps the data consistent, whoever asks.
+// publishes the event subscriptions and sync listen to. Local writes may share a transaction
+// (`commitGroup`, fed by groupCommit.ts), each in its own savepoint. Permission checks are the
+// caller's: this module keeps the data consistent, whoever asks.
 import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL } from 'drizzle-orm';
+import type { Transaction } from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../lib/errors.ts';
 import type { NodeDatabase, NodeQueryable } from './db/open.ts';
@@ -18,6 +20,17 @@ export interface NewMessage {
   readonly senderId: string;
   readonly content: string;
 }
+
+/** A local write, as `commitGroup` runs it. */
+export type LocalWrite =
+  | { readonly kind: 'post'; readonly message: NewMessage }
+  | { readonly kind: 'edit'; readonly id: string; readonly content: string }
+  | { readonly kind: 'delete'; readonly id: string };
+
+/** What became of one write of a group: the row it left, or why it wrote nothing. */
+export type WriteOutcome =
+  | { readonly ok: true; readonly row: MessageRow }
+  | { readonly ok: false; readonly error: unknown };
 
 /** One version of a message as another node holds it: what sync hands to `applyRemote`. */
 export interface RemoteVersion {
@@ -115,16 +128,71 @@ export function newerVersion(candidate: VersionOrder, current: VersionOrder): bo
   return candidate.hlc > current.hlc;
 }
 
+/** A `messages` row as SQLite returns it (epoch milliseconds for timestamps). */
+interface MessageRecord {
+  id: string;
+  room_id: string;
+  sender_id: string;
+  content: string;
+  content_hash: string;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+  hlc: string;
+  origin_node: string;
+  sync_status: MessageRow['syncStatus'];
+  last_sync_attempt: number | null;
+}
+
+function fromRecord(record: MessageRecord): MessageRow {
+  return {
+    id: record.id,
+    roomId: record.room_id,
+    senderId: record.sender_id,
+    content: record.content,
+    contentHash: record.content_hash,
+    createdAt: new Date(record.created_at),
+    updatedAt: new Date(record.updated_at),
+    deletedAt: record.deleted_at === null ? null : new Date(record.deleted_at),
+    hlc: record.hlc,
+    originNode: record.origin_node,
+    syncStatus: record.sync_status,
+    lastSyncAttempt: record.last_sync_attempt === null ? null : new Date(record.last_sync_attempt),
+  };
+}
+
+const EMPTY_CONTENT_HASH = sha256Hex('');
+
 /**
- * The statements a sync batch runs once per version, prepared once, on better-sqlite3 directly:
- * building a drizzle query and preparing it per row cost more than the write itself (a FULL sync
- * profile: ~50% of the target's time), and even prepared, drizzle's row mapping (a Date per
- * timestamp) was a fifth of an apply. They run on the store's one connection, so inside its
- * transactions too. Timestamps are epoch milliseconds, as drizzle's `timestamp_ms` stores them.
+ * The statements of the write paths (a sync batch runs some once per version, a group of local
+ * writes once per write), prepared once, on better-sqlite3 directly: building a drizzle query and
+ * preparing it per row cost more than the write itself (a FULL sync profile: ~50% of the target's
+ * time), and even prepared, drizzle's row mapping (a Date per timestamp) was a fifth of an apply.
+ * They run on the store's one connection, so inside its transactions too. Timestamps are epoch
+ * milliseconds, as drizzle's `timestamp_ms` stores them.
  */
 function prepareStatements(db: NodeDatabase) {
   const sqlite = db.$client;
   return {
+    message: sqlite.prepare<[string], MessageRecord>(
+      `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at, deleted_at,
+              hlc, origin_node, sync_status, last_sync_attempt
+       FROM messages WHERE id = ?`,
+    ),
+    insertLocal: sqlite.prepare<
+      [string, string, string, string, string, number, number, string, string]
+    >(
+      `INSERT INTO messages (id, room_id, sender_id, content, content_hash, created_at,
+                             updated_at, deleted_at, hlc, origin_node, sync_status,
+                             last_sync_attempt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 'PENDING', NULL)`,
+    ),
+    /** A new local version of a message: an edit, or a delete when `deleted_at` is set. */
+    updateLocal: sqlite.prepare<[string, string, number, number | null, string, string]>(
+      `UPDATE messages SET content = ?, content_hash = ?, updated_at = ?, deleted_at = ?,
+                           hlc = ?, sync_status = 'PENDING'
+       WHERE id = ?`,
+    ),
     /** What deciding a remote version needs of the current one, and what the row keeps. */
     current: sqlite.prepare<
       [string],
@@ -170,6 +238,11 @@ export class MessageStore {
   readonly #events: MessageEvents;
   readonly #now: () => number;
   readonly #statements: ReturnType<typeof prepareStatements>;
+  /** Runs a group's writes, each in a savepoint; `.immediate` wraps it in BEGIN IMMEDIATE/COMMIT. */
+  readonly #group: Transaction<
+    (writes: readonly LocalWrite[], events: MessageEvent[]) => WriteOutcome[]
+  >;
+  #commits = 0;
 
   constructor(options: MessageStoreOptions) {
     this.#db = options.db;
@@ -177,6 +250,31 @@ export class MessageStore {
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
     this.#statements = prepareStatements(options.db);
+    const sqlite = options.db.$client;
+    // better-sqlite3 turns a transaction function called inside a transaction into a savepoint,
+    // with its BEGIN/SAVEPOINT/RELEASE/ROLLBACK statements prepared once.
+    const inSavepoint = sqlite.transaction((write: LocalWrite) => this.#applyLocal(write));
+    this.#group = sqlite.transaction(
+      (writes: readonly LocalWrite[], events: MessageEvent[]): WriteOutcome[] =>
+        writes.map((write) => {
+          try {
+            const { row, event } = inSavepoint(write);
+            if (event) events.push(event);
+            return { ok: true, row };
+          } catch (error) {
+            // Some errors (a full disk, an I/O error, RAISE(ROLLBACK)) end the whole
+            // transaction, not just the savepoint: what follows would run outside the group, and
+            // what went before is undone. The group fails as one.
+            if (!sqlite.inTransaction) throw error;
+            return { ok: false, error };
+          }
+        }),
+    );
+  }
+
+  /** Transactions this store committed (groups of local writes, single writes, sync batches). */
+  get commits(): number {
+    return this.#commits;
   }
 
   /** Central's id of this node: the origin of messages posted here. */
@@ -185,94 +283,134 @@ export class MessageStore {
   }
 
   get(id: string): MessageRow | undefined {
-    return getRow(this.#db, id);
+    const record = this.#statements.message.get(id);
+    return record && fromRecord(record);
   }
 
-  /** BAD_USER_INPUT for content that is not well-formed Unicode (see content.ts). */
-  post(input: NewMessage): MessageRow {
-    requireWellFormed(input.content);
-    const row = this.#write((tx) => {
-      const at = new Date(this.#now());
-      const contentHash = sha256Hex(input.content);
-      const row = tx
-        .insert(messages)
-        .values({
+  /**
+   * Posts a message in a transaction of its own. BAD_USER_INPUT for content that is not
+   * well-formed Unicode (see content.ts).
+   */
+  post(message: NewMessage): MessageRow {
+    return this.#commitOne({ kind: 'post', message });
+  }
+
+  /**
+   * A new version with new content, in a transaction of its own. NOT_FOUND for an unknown id,
+   * CONFLICT for a deleted message.
+   */
+  edit(id: string, content: string): MessageRow {
+    return this.#commitOne({ kind: 'edit', id, content });
+  }
+
+  /**
+   * Turns the message into a tombstone (in a transaction of its own): content emptied,
+   * `deletedAt` set, row kept so the delete syncs like any other version. Deleting a tombstone
+   * again returns it and writes nothing.
+   */
+  delete(id: string): MessageRow {
+    return this.#commitOne({ kind: 'delete', id });
+  }
+
+  /**
+   * Runs local writes in ONE transaction (one fsync), in order, each in its own savepoint: a
+   * write that fails (bad content, unknown or deleted message, a constraint) leaves nothing and
+   * fails alone. Returns one outcome per write, once the transaction has committed; the events
+   * of the writes that succeeded are published then, in commit order. Throws, having written
+   * and published nothing, when the transaction as a whole fails (BEGIN, COMMIT, or an error
+   * that rolls back everything).
+   */
+  commitGroup(writes: readonly LocalWrite[]): WriteOutcome[] {
+    const events: MessageEvent[] = [];
+    const outcomes = this.#group.immediate(writes, events);
+    this.#commits += 1;
+    this.#publish(events);
+    return outcomes;
+  }
+
+  #commitOne(write: LocalWrite): MessageRow {
+    const [outcome] = this.commitGroup([write]);
+    if (!outcome) throw new Error('unreachable: a group of one write has one outcome');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.row;
+  }
+
+  /** One local write, inside the caller's transaction: its row, and its event if it changed one. */
+  #applyLocal(write: LocalWrite): { row: MessageRow; event?: MessageEvent } {
+    const { insertLocal, updateLocal } = this.#statements;
+    const at = this.#now();
+    switch (write.kind) {
+      case 'post': {
+        const { roomId, senderId, content } = write.message;
+        requireWellFormed(content);
+        const row: MessageRow = {
           id: uuidv7(),
-          roomId: input.roomId,
-          senderId: input.senderId,
-          content: input.content,
-          contentHash,
-          createdAt: at,
-          updatedAt: at,
+          roomId,
+          senderId,
+          content,
+          contentHash: sha256Hex(content),
+          createdAt: new Date(at),
+          updatedAt: new Date(at),
           deletedAt: null,
           hlc: this.#clock.now(),
           originNode: this.nodeId,
           syncStatus: 'PENDING',
           lastSyncAttempt: null,
-        })
-        .returning()
-        .get();
-      this.#log(row, 'create', at);
-      return row;
-    });
-    this.#publish([{ kind: 'added', message: row, source: 'local' }]);
-    return row;
-  }
-
-  /** A new version with new content. NOT_FOUND for an unknown id, CONFLICT for a deleted message. */
-  edit(id: string, content: string): MessageRow {
-    requireWellFormed(content);
-    const row = this.#write((tx) => {
-      const current = requireLive(tx, id);
-      const at = new Date(this.#now());
-      const row = tx
-        .update(messages)
-        .set({
+        };
+        insertLocal.run(
+          row.id,
+          roomId,
+          senderId,
           content,
-          contentHash: sha256Hex(content),
-          updatedAt: at,
+          row.contentHash,
+          at,
+          at,
+          row.hlc,
+          row.originNode,
+        );
+        this.#log(row, 'create', at);
+        return { row, event: { kind: 'added', message: row, source: 'local' } };
+      }
+      case 'edit': {
+        requireWellFormed(write.content);
+        const current = this.#requireLive(write.id);
+        const row: MessageRow = {
+          ...current,
+          content: write.content,
+          contentHash: sha256Hex(write.content),
+          updatedAt: new Date(at),
           hlc: this.#clock.now(),
           syncStatus: 'PENDING',
-        })
-        .where(eq(messages.id, current.id))
-        .returning()
-        .get();
-      this.#log(row, 'update', at);
-      return row;
-    });
-    this.#publish([{ kind: 'changed', message: row, source: 'local' }]);
-    return row;
+        };
+        updateLocal.run(row.content, row.contentHash, at, null, row.hlc, row.id);
+        this.#log(row, 'update', at);
+        return { row, event: { kind: 'changed', message: row, source: 'local' } };
+      }
+      case 'delete': {
+        const current = this.get(write.id);
+        if (!current) throw appError('NOT_FOUND', `no message ${write.id} on this node`);
+        if (current.deletedAt !== null) return { row: current };
+        const row: MessageRow = {
+          ...current,
+          content: '',
+          contentHash: EMPTY_CONTENT_HASH,
+          updatedAt: new Date(at),
+          deletedAt: new Date(at),
+          hlc: this.#clock.now(),
+          syncStatus: 'PENDING',
+        };
+        updateLocal.run('', EMPTY_CONTENT_HASH, at, at, row.hlc, row.id);
+        this.#log(row, 'delete', at);
+        return { row, event: { kind: 'changed', message: row, source: 'local' } };
+      }
+    }
   }
 
-  /**
-   * Turns the message into a tombstone: content emptied, `deletedAt` set, row kept so the delete
-   * syncs like any other version. Deleting a tombstone again returns it and writes nothing.
-   */
-  delete(id: string): MessageRow {
-    let changed = false;
-    const row = this.#write((tx) => {
-      const current = getRow(tx, id);
-      if (!current) throw appError('NOT_FOUND', `no message ${id} on this node`);
-      if (current.deletedAt !== null) return current;
-      const at = new Date(this.#now());
-      const row = tx
-        .update(messages)
-        .set({
-          content: '',
-          contentHash: sha256Hex(''),
-          updatedAt: at,
-          deletedAt: at,
-          hlc: this.#clock.now(),
-          syncStatus: 'PENDING',
-        })
-        .where(eq(messages.id, id))
-        .returning()
-        .get();
-      this.#log(row, 'delete', at);
-      changed = true;
-      return row;
-    });
-    if (changed) this.#publish([{ kind: 'changed', message: row, source: 'local' }]);
+  #requireLive(id: string): MessageRow {
+    const row = this.get(id);
+    if (!row) throw appError('NOT_FOUND', `no message ${id} on this node`);
+    if (row.deletedAt !== null)
+      throw appError('CONFLICT', `message ${id} was deleted and can no longer be edited`);
     return row;
   }
 
@@ -287,7 +425,7 @@ export class MessageStore {
     const result = this.#write((tx) => {
       let applied = 0;
       let refused = 0;
-      const at = new Date(this.#now());
+      const at = this.#now();
       for (const version of versions) {
         if (options.checked !== true) checkVersion(version);
         const current = currentStatement.get(version.id);
@@ -402,11 +540,13 @@ export class MessageStore {
   // `immediate` takes the write lock up front: a deferred transaction that reads first could
   // find the lock taken by another connection (a CLI, a backup) when it starts writing.
   #write<T>(body: (tx: NodeQueryable) => T): T {
-    return this.#db.transaction(body, { behavior: 'immediate' });
+    const result = this.#db.transaction(body, { behavior: 'immediate' });
+    this.#commits += 1;
+    return result;
   }
 
-  /** Appends the change-log row of a write; called inside that write's transaction. */
-  #log(row: MessageRow, op: ChangeOp, at: Date): void {
+  /** Appends the change-log row of a write (`at`: epoch ms); called inside its transaction. */
+  #log(row: MessageRow, op: ChangeOp, at: number): void {
     this.#statements.appendChange.run(
       row.id,
       row.roomId,
@@ -414,25 +554,13 @@ export class MessageStore {
       row.hlc,
       decodeHlc(row.hlc).node,
       row.contentHash,
-      at.getTime(),
+      at,
     );
   }
 
   #publish(events: readonly MessageEvent[]): void {
     for (const event of events) this.#events.publish(event);
   }
-}
-
-function getRow(db: NodeQueryable, id: string): MessageRow | undefined {
-  return db.select().from(messages).where(eq(messages.id, id)).get();
-}
-
-function requireLive(db: NodeQueryable, id: string): MessageRow {
-  const row = getRow(db, id);
-  if (!row) throw appError('NOT_FOUND', `no message ${id} on this node`);
-  if (row.deletedAt !== null)
-    throw appError('CONFLICT', `message ${id} was deleted and can no longer be edited`);
-  return row;
 }
 
 function requireWellFormed(content: string): void {

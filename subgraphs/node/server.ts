@@ -32,6 +32,7 @@ import {
   type CentralIdentity,
   type Heartbeats,
 } from './heartbeat.ts';
+import { GroupCommit } from './groupCommit.ts';
 import { HybridLogicalClock } from './hlc.ts';
 import { MembershipCache } from './membership.ts';
 import { MessageEvents } from './messageEvents.ts';
@@ -70,6 +71,11 @@ export interface NodeOptions {
   readonly maxClockDriftMs?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /**
+   * How long a local write waits for others to share its transaction and fsync; 0: each commits
+   * alone. @default DEFAULT_GROUP_COMMIT_MS (groupCommit.ts)
+   */
+  readonly groupCommitMs?: number;
   /** The wall clock of messages' HLCs and timestamps (tests, fault injection). @default Date.now */
   readonly now?: () => number;
   /** @default a logger writing `[node/<name>] ...` lines to stderr */
@@ -112,6 +118,8 @@ export interface NodeServer {
   /** Central's id of this node: the `originNode` of messages posted here. */
   readonly nodeId: string;
   readonly store: MessageStore;
+  /** The mutations' write queue (group commit). */
+  readonly writes: GroupCommit;
   readonly events: MessageEvents;
   readonly clock: HybridLogicalClock;
   readonly db: NodeDb;
@@ -240,12 +248,17 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const events = new MessageEvents(log.child('events'));
   // Central's public keys, for peers' pull tokens (users' tokens never reach a node).
   const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const store = new MessageStore({
+    db: db.db,
+    clock,
+    events,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const services: NodeServices = {
-    store: new MessageStore({
-      db: db.db,
-      clock,
-      events,
-      ...(options.now === undefined ? {} : { now: options.now }),
+    store,
+    writes: new GroupCommit({
+      store,
+      ...(options.groupCommitMs === undefined ? {} : { windowMs: options.groupCommitMs }),
     }),
     events,
     membership: new MembershipCache({
@@ -351,6 +364,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     name: options.name,
     nodeId,
     store: services.store,
+    writes: services.writes,
     events,
     clock,
     db,
@@ -369,6 +383,9 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
         // Connections are closed, but a request cut off mid-way may still be running its
         // resolver: wait for it, so its write either commits or never starts, before closing.
         await Promise.allSettled([...inFlight]);
+        // Nothing should be queued by now (its request would still be in flight); should a
+        // write be, it commits rather than meet a closed database.
+        services.writes.close();
         await apollo.stop();
         db.close();
         log.info(`node ${options.name} stopped`);

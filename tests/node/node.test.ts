@@ -248,11 +248,15 @@ describe('post, edit, delete over HTTP', () => {
   it('keeps every seq in order without gaps under 1000 concurrent posts', async () => {
     const busy = await createRoom(alice, 'busy');
     const seqBefore = lastSeq(node.db.db);
+    const commitsBefore = node.store.commits;
     const results = await Promise.all(
       Array.from({ length: 1000 }, (_, i) => post(alice, busy, `message ${i}`)),
     );
     const ids = new Set(results.map((r) => ok(r).postMessage.id));
     expect(ids.size).toBe(1000);
+    // Posts that arrive together share a transaction (group commit): fewer commits than posts.
+    expect(node.store.commits - commitsBefore).toBeLessThan(1000);
+    expect(node.writes.stats.largestGroup).toBeGreaterThan(1);
 
     const log = node.db.sqlite
       .prepare('SELECT seq, message_id AS id, op, hlc FROM change_log WHERE seq > ? ORDER BY seq')

@@ -36,7 +36,7 @@ export const Mutation: MutationResolvers = {
     const roomId = validate.id(args.roomId, 'roomId');
     const content = validate.content(args.content, ctx.limits.maxContentChars);
     await requireRoomAccess(ctx, roomId, 'write');
-    return ctx.store.post({ roomId, senderId: viewer.id, content });
+    return ctx.writes.post({ roomId, senderId: viewer.id, content });
   },
 
   async editMessage(_root, args, ctx) {
@@ -50,7 +50,7 @@ export const Mutation: MutationResolvers = {
       throw appError('FORBIDDEN', 'only the sender may edit a message');
     }
     await requireRoomAccess(ctx, row.roomId, 'write');
-    return ctx.store.edit(id, content);
+    return ctx.writes.edit(id, content);
   },
 
   async deleteMessage(_root, args, ctx) {
@@ -64,7 +64,7 @@ export const Mutation: MutationResolvers = {
       }
       await requireRoomAccess(ctx, row.roomId, 'write');
     }
-    return ctx.store.delete(id);
+    return ctx.writes.delete(id);
   },
 };
 
