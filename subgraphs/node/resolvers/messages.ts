@@ -1,6 +1,6 @@
 // Messages: reading one, posting, editing, deleting. Checks run in a fixed order (token,
-// arguments, the message, the caller's rights, membership at central) and all of them before
-// anything is written.
+// arguments, the message, the caller's rights, membership at central, this node's clock) and all
+// of them before anything is written.
 import { appError } from '../../../lib/errors.ts';
 import type {
   MessageResolvers,
@@ -36,6 +36,7 @@ export const Mutation: MutationResolvers = {
     const roomId = validate.id(args.roomId, 'roomId');
     const content = validate.content(args.content, ctx.limits.maxContentChars);
     await requireRoomAccess(ctx, roomId, 'write');
+    ctx.requireSaneClock();
     return ctx.store.post({ roomId, senderId: viewer.id, content });
   },
 
@@ -47,6 +48,7 @@ export const Mutation: MutationResolvers = {
     if (row.senderId !== viewer.id)
       throw appError('FORBIDDEN', 'only the sender may edit a message');
     await requireRoomAccess(ctx, row.roomId, 'write');
+    ctx.requireSaneClock();
     return ctx.store.edit(id, content);
   },
 
@@ -59,6 +61,7 @@ export const Mutation: MutationResolvers = {
         throw appError('FORBIDDEN', 'only the sender or an ADMIN may delete a message');
       await requireRoomAccess(ctx, row.roomId, 'write');
     }
+    ctx.requireSaneClock();
     return ctx.store.delete(id);
   },
 };
