@@ -374,15 +374,15 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   // Only once peers can reach the feed: a job may name this node as another session's source.
   let jobs: JobListener | undefined;
   let changes: ChangeNotifier | undefined;
-  let stopWatch = () => {};
+  // Deferred versions are looked for on every clock sample (each heartbeat), sync on or off.
+  const watch = new DeferredWatch({
+    quarantine,
+    now: () => clock.referenceTime(),
+    central,
+    log: log.child('sync'),
+  });
+  const stopWatch = clockOffset.onSample(() => watch.check());
   if (options.sync ?? true) {
-    const watch = new DeferredWatch({
-      quarantine,
-      now: () => clock.referenceTime(),
-      central,
-      log: log.child('sync'),
-    });
-    stopWatch = clockOffset.onSample(() => watch.check());
     jobs = startJobListener({
       central,
       onJob: (job) => void puller.enqueue(job),

@@ -76,7 +76,9 @@ export class Quarantine {
       'SELECT 1 AS one FROM sync_quarantine WHERE source_node_id = ? LIMIT 1',
     );
     this.#release = db.sqlite.prepare(
-      'DELETE FROM sync_quarantine WHERE source_node_id = ? AND message_id = ? AND seq <= ?',
+      // A deferred version is not released by a later one: it goes through the apply when due,
+      // where HLC order (newerVersion) decides, as the source's own order may not.
+      'DELETE FROM sync_quarantine WHERE source_node_id = ? AND message_id = ? AND seq <= ? AND deferred_until IS NULL',
     );
   }
 
