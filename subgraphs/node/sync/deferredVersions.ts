@@ -10,9 +10,11 @@ import type { CentralClient } from '../centralClient.ts';
 import type { DueVersion, Quarantine } from './quarantine.ts';
 
 /**
- * The due versions as one batch from their source, to examine and apply like any other: the
- * latest version of each message only (the source's later version of a message supersedes its
- * earlier one), seqs in order, the cursor unchanged. Returns the seqs it covers, to settle.
+ * The due versions as one batch from their source, to examine and apply like any other: only
+ * those at or before the session's cursor (a FULL session starts again from 0: one further on
+ * comes with its own batch, and the cursor must never jump past versions not yet pulled), the
+ * latest version of each message (the source's later version of a message supersedes its earlier
+ * one), seqs in order, the cursor unchanged. Returns the seqs it covers, to settle.
  */
 export function dueBatch(
   sourceNodeId: string,
@@ -20,21 +22,20 @@ export function dueBatch(
   cursor: number,
   headSeq: number,
 ): { value: unknown; seqs: number[]; after: number } {
+  const passed = due.filter((d) => d.seq <= cursor);
   const latest = new Map<string, DueVersion>();
-  for (const d of due) {
+  for (const d of passed) {
     const id = (d.version as { id?: unknown }).id;
     latest.set(typeof id === 'string' ? id : `#${d.seq}`, d);
   }
   const versions = [...latest.values()].sort((x, y) => x.seq - y.seq).map((d) => d.version);
-  const highest = due.reduce((max, d) => Math.max(max, d.seq), 0);
-  const nextAfter = Math.max(cursor, highest);
   const batch: Omit<ChangeBatch, 'versions'> & { versions: unknown[] } = {
     sourceNodeId,
     versions,
-    nextAfter,
-    headSeq: Math.max(headSeq, nextAfter),
+    nextAfter: cursor,
+    headSeq: Math.max(headSeq, cursor),
   };
-  return { value: batch, seqs: due.map((d) => d.seq), after: 0 };
+  return { value: batch, seqs: passed.map((d) => d.seq), after: 0 };
 }
 
 export interface DeferredWatchOptions {

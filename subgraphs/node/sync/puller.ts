@@ -555,6 +555,7 @@ class Session {
     const due = this.#quarantine.due(source, this.#job.roomIds, now);
     if (due.length === 0) return;
     const pseudo = dueBatch(source, due, this.#cursor, this.#headSeq ?? this.#cursor);
+    if (pseudo.seqs.length === 0) return;
     let examined: ReturnType<typeof examineChangeBatch>;
     let senders: SendersWord;
     try {
