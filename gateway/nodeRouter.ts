@@ -383,9 +383,15 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
       const targets = await this.#mutationTargets(field, variables, viewer);
       const failures: string[] = [];
       let answered = false;
-      for (const node of targets) {
+      for (const [i, node] of targets.entries()) {
         try {
           const response = await this.#send(node, request, viewer);
+          // A node whose clock is off refuses the write before touching anything (CLOCK_SKEW):
+          // it was not applied, so another storage node may take it. The last one's answer stands.
+          if (i < targets.length - 1 && refusedForClock(response, key)) {
+            failures.push(`${node.name}: ${response.errors?.[0]?.message ?? 'CLOCK_SKEW'}`);
+            continue;
+          }
           data[key] = response.data?.[key] ?? null;
           errors.push(...(response.errors ?? []).map((e) => withNode(e, node)));
           answered = true;
@@ -445,4 +451,18 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     );
     return holders.map((h) => h.node);
   }
+}
+
+/** The node answered the mutation field with CLOCK_SKEW only: nothing of it was written. */
+function refusedForClock(
+  response: { data?: unknown; errors?: readonly GraphQLFormattedError[] },
+  key: string,
+): boolean {
+  const errors = response.errors ?? [];
+  const value = isObj(response.data) ? response.data[key] : null;
+  return (
+    errors.length > 0 &&
+    (value === null || value === undefined) &&
+    errors.every((e) => e.extensions?.['code'] === 'CLOCK_SKEW')
+  );
 }

@@ -37,6 +37,11 @@ export const errorCodes = {
     description:
       'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied, so read before retrying.',
   },
+  CLOCK_SKEW: {
+    http: 503,
+    description:
+      "The chat node that would take the write has a clock too far from central's (beyond its `--max-clock-drift-ms`, 60 s by default), has not measured it yet, or still issues HLCs stamped by a fast clock; nothing was written. The message names the measured offset and the bound. Retry later, or on another node.",
+  },
   CONFLICT: {
     http: 409,
     description: 'The change collides with existing data, e.g. a duplicate name.',

@@ -22,6 +22,18 @@ export const SYNC_REPORT_PATH = '/internal/sync/report';
 export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 
 /**
+ * Central, POST PullRequest -> { sessionIds }, caller = a target node holding versions from the
+ * source it deferred for their clock, now within the bound. Central queues a CHANGE-triggered
+ * INCREMENTAL session from that source to the caller (coalesced like any other), if the two
+ * share a room and the source is ONLINE; otherwise none.
+ */
+export const SYNC_PULL_REQUEST_PATH = '/internal/sync/pull-request';
+
+export interface PullRequest {
+  readonly sourceNodeId: string;
+}
+
+/**
  * Central, POST PullTokenRequest -> PullTokenResponse, caller = the target of a pull (by its API
  * key). A token for the rooms both the caller and the source store now (403 FORBIDDEN naming the
  * others); a target renews with it before the token of its job runs out.

@@ -19,6 +19,11 @@ export interface HeartbeatResponse {
   readonly nodeId: string;
   readonly name: string;
   readonly heartbeatIntervalMs: number;
+  /**
+   * Central's clock when it answered, epoch ms: the node measures its own clock's offset from it
+   * (subgraphs/node/clockOffset.ts). Absent from a central older than that.
+   */
+  readonly centralTime?: number;
 }
 export interface MembershipResponse {
   readonly roomExists: boolean;
@@ -81,6 +86,8 @@ export async function handleInternal(
       nodeId: node.id,
       name: node.name,
       heartbeatIntervalMs: services.heartbeatIntervalMs,
+      // Read last, as close to sending as possible: the node takes it as the trip's middle.
+      centralTime: Date.now(),
     };
     sendJson(res, 200, body);
     return true;

@@ -6,6 +6,7 @@ import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
+  SYNC_PULL_REQUEST_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
   type AuthorityAnswer,
@@ -44,6 +45,8 @@ export interface CentralClient {
    * whether each sender was a member of its room when the message was made.
    */
   syncAuthority(query: AuthorityQuery): Promise<AuthorityAnswer>;
+  /** Asks for a session from `sourceNodeId`: versions deferred for their clock came due. */
+  requestPull(sourceNodeId: string): Promise<void>;
   /** Tells central that local writes changed these rooms (change-triggered sync). */
   roomsChanged(roomIds: readonly string[]): Promise<void>;
   /**
@@ -133,10 +136,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
           'central answered the heartbeat without nodeId, name and heartbeatIntervalMs',
         );
       }
+      const centralTime = body['centralTime'];
       return {
         nodeId: body['nodeId'],
         name: body['name'],
         heartbeatIntervalMs: body['heartbeatIntervalMs'],
+        ...(typeof centralTime === 'number' && Number.isFinite(centralTime) ? { centralTime } : {}),
       };
     },
     async membership(roomId, userId) {
@@ -187,6 +192,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         body: JSON.stringify(query),
       });
       return parseAuthorityAnswer(body, query.senders.length);
+    },
+    async requestPull(sourceNodeId) {
+      await call(SYNC_PULL_REQUEST_PATH, {
+        method: 'POST',
+        body: JSON.stringify({ sourceNodeId }),
+      });
     },
     async roomsChanged(roomIds) {
       await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });

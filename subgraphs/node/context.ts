@@ -33,6 +33,11 @@ export interface NodeServices {
    */
   readonly assertions: AssertionVerifier;
   readonly limits: NodeLimits;
+  /**
+   * Throws CLOCK_SKEW unless this node's clock is fit to stamp a new version (clockOffset.ts):
+   * every write asks before it writes anything.
+   */
+  readonly requireSaneClock: () => void;
   readonly log: Logger;
 }
 

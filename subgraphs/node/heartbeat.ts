@@ -7,7 +7,9 @@ import {
   CentralRejectedError,
   CentralUnavailableError,
   type CentralClient,
+  type HeartbeatResponse,
 } from './centralClient.ts';
+import type { ClockOffset } from './clockOffset.ts';
 import { META_NODE_ID, readMeta, writeMeta } from './db/meta.ts';
 import type { NodeQueryable } from './db/open.ts';
 
@@ -33,7 +35,23 @@ export interface ConnectOptions {
   readonly waitMs: number;
   /** Used until central tells the interval. @default 1500 */
   readonly defaultIntervalMs?: number;
+  /** Takes the clock sample of every heartbeat's round trip. */
+  readonly clock?: ClockOffset;
   readonly log: Logger;
+}
+
+/** A heartbeat, timed: its round trip is a sample of this node's clock offset. */
+async function timedHeartbeat(
+  client: Pick<CentralClient, 'heartbeat'>,
+  publicUrl: string,
+  clock: ClockOffset | undefined,
+): Promise<HeartbeatResponse> {
+  const sentAt = clock?.mark() ?? 0;
+  const reply = await client.heartbeat(publicUrl);
+  if (clock && reply.centralTime !== undefined) {
+    clock.record(sentAt, clock.mark(), reply.centralTime);
+  }
+  return reply;
 }
 
 /** The node's id: from a first heartbeat, or from its database when central is unreachable. */
@@ -43,7 +61,7 @@ export async function connectToCentral(options: ConnectOptions): Promise<Central
   let delayMs = 200;
   for (;;) {
     try {
-      const reply = await options.client.heartbeat(options.publicUrl);
+      const reply = await timedHeartbeat(options.client, options.publicUrl, options.clock);
       if (stored !== undefined && stored !== reply.nodeId) {
         throw new NodeStartupError(
           `this data dir belongs to node ${stored}, but central knows this API key as node ${reply.nodeId} ` +
@@ -88,6 +106,8 @@ export interface HeartbeatsOptions {
   readonly publicUrl: string;
   readonly nodeId: string;
   readonly intervalMs: number;
+  /** Takes the clock sample of every heartbeat's round trip. */
+  readonly clock?: ClockOffset;
   readonly log: Logger;
 }
 
@@ -105,7 +125,7 @@ export function startHeartbeats(options: HeartbeatsOptions): Heartbeats {
 
   const beat = async () => {
     try {
-      const reply = await options.client.heartbeat(options.publicUrl);
+      const reply = await timedHeartbeat(options.client, options.publicUrl, options.clock);
       intervalMs = reply.heartbeatIntervalMs;
       if (reply.nodeId !== options.nodeId) {
         options.log.error(

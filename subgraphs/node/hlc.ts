@@ -35,8 +35,8 @@ export class HlcDriftError extends HlcError {
     readonly maxDriftMs: number,
   ) {
     super(
-      `remote clock ${encodeHlc(remote)} is ${remote.physical - wallClock} ms ahead of this node's ` +
-        `wall clock (at most ${maxDriftMs} ms allowed)`,
+      `remote clock ${encodeHlc(remote)} is ${remote.physical - wallClock} ms ahead of this node's clock ` +
+        `(at most ${maxDriftMs} ms allowed)`,
     );
   }
 }
@@ -73,8 +73,14 @@ export interface HybridLogicalClockOptions {
   readonly nodeId: string;
   /** The wall clock, injectable for tests and fault injection. @default Date.now */
   readonly now?: () => number;
-  /** How far ahead of our wall clock a remote timestamp may be. @default 60_000 */
+  /** How far ahead of the reference time a remote timestamp may be. @default 60_000 */
   readonly maxDriftMs?: number;
+  /**
+   * The time remote timestamps are held to (`maxDriftMs`): central's clock as this node measured
+   * it (clockOffset.ts), so a node whose own clock runs slow still takes its peers' versions
+   * stamped at the right time. @default the wall clock (`now`)
+   */
+  readonly reference?: () => number;
   /**
    * The greatest timestamp issued or seen before a restart (e.g. the newest in the change log),
    * so the clock stays monotonic even if the wall clock went back while the node was down.
@@ -86,6 +92,7 @@ export class HybridLogicalClock {
   readonly nodeId: string;
   readonly maxDriftMs: number;
   readonly #wallClock: () => number;
+  readonly #reference: (() => number) | undefined;
   #physical = 0;
   #logical = 0;
 
@@ -94,6 +101,7 @@ export class HybridLogicalClock {
     this.nodeId = options.nodeId;
     this.maxDriftMs = options.maxDriftMs ?? 60_000;
     this.#wallClock = options.now ?? Date.now;
+    this.#reference = options.reference;
     if (options.resumeFrom !== undefined) {
       const last = decodeHlc(options.resumeFrom);
       this.#physical = last.physical;
@@ -122,13 +130,14 @@ export class HybridLogicalClock {
    * Merges a timestamp from another node (a version applied by sync): the paper's receive rule.
    * Returns the clock's new timestamp, which is greater than both the remote one and every
    * timestamp this clock issued before. Throws HlcDriftError, leaving the clock unchanged, when
-   * the remote timestamp is more than `maxDriftMs` ahead of the wall clock.
+   * the remote timestamp is more than `maxDriftMs` ahead of the reference time.
    */
   receive(remote: string | HlcTimestamp): string {
     const theirs = typeof remote === 'string' ? decodeHlc(remote) : remote;
     const wall = this.#readWallClock();
-    if (theirs.physical - wall > this.maxDriftMs)
-      throw new HlcDriftError(theirs, wall, this.maxDriftMs);
+    const reference = this.referenceTime();
+    if (theirs.physical - reference > this.maxDriftMs)
+      throw new HlcDriftError(theirs, reference, this.maxDriftMs);
     const physical = Math.max(this.#physical, theirs.physical, wall);
     if (physical === this.#physical && physical === theirs.physical) {
       this.#logical = Math.max(this.#logical, theirs.logical);
@@ -144,6 +153,11 @@ export class HybridLogicalClock {
       this.#logical = 0;
     }
     return encodeHlc(this.current);
+  }
+
+  /** What remote timestamps are held to: the reference clock, or the wall clock without one. */
+  referenceTime(): number {
+    return this.#reference === undefined ? this.#readWallClock() : Math.floor(this.#reference());
   }
 
   #readWallClock(): number {

@@ -22,6 +22,8 @@ import {
   type AssertedCaller,
 } from '../../lib/gatewayAssertion.ts';
 import { createCentralClient, type CentralClient } from './centralClient.ts';
+import { ClockOffset, requireSaneClock } from './clockOffset.ts';
+import { nodeMetrics } from './metrics.ts';
 import { greatestHlc } from './changeLog.ts';
 import { contextFor, createContext, type NodeContext, type NodeServices } from './context.ts';
 import { openNodeDb, type NodeDb } from './db/open.ts';
@@ -41,7 +43,9 @@ import { buildNodeSchema } from './schema.ts';
 import { startChangeNotifier, type ChangeNotifier } from './sync/changeNotifier.ts';
 import { createFeedApi } from './sync/feedApi.ts';
 import { startJobListener, type JobListener } from './sync/jobListener.ts';
+import { DeferredWatch } from './sync/deferredVersions.ts';
 import { Puller } from './sync/puller.ts';
+import { Quarantine } from './sync/quarantine.ts';
 
 export interface NodeOptions {
   /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
@@ -78,6 +82,8 @@ export interface NodeOptions {
   readonly groupCommitMs?: number;
   /** The wall clock of messages' HLCs and timestamps (tests, fault injection). @default Date.now */
   readonly now?: () => number;
+  /** The clock that never steps, against which central's time is kept (tests). @default performance.now */
+  readonly monotonic?: () => number;
   /** @default a logger writing `[node/<name>] ...` lines to stderr */
   readonly logger?: Logger;
   /** Replaces the HTTP client of central's internal API (tests). */
@@ -122,6 +128,8 @@ export interface NodeServer {
   readonly writes: GroupCommit;
   readonly events: MessageEvents;
   readonly clock: HybridLogicalClock;
+  /** This node's clock against central's, measured on every heartbeat. */
+  readonly clockOffset: ClockOffset;
   readonly db: NodeDb;
   readonly subscriptions: SubscriptionServer;
   /** Runs the sync sessions in which this node is the target (pulls from a source). */
@@ -223,10 +231,16 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
     });
 
+  const clockOffset = new ClockOffset({
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.monotonic === undefined ? {} : { monotonic: options.monotonic }),
+    ...(options.maxClockDriftMs === undefined ? {} : { maxDriftMs: options.maxClockDriftMs }),
+  });
   let identity: CentralIdentity | undefined;
   try {
     identity = await connectToCentral({
       client: central,
+      clock: clockOffset,
       db: db.db,
       name: options.name,
       publicUrl,
@@ -243,6 +257,8 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     nodeId,
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.maxClockDriftMs === undefined ? {} : { maxDriftMs: options.maxClockDriftMs }),
+    // Peers' versions are held to central's time, not to this node's clock, which may be off.
+    reference: () => clockOffset.centralNow(),
     ...resumeFrom(greatestHlc(db.db)),
   });
   const events = new MessageEvents(log.child('events'));
@@ -277,6 +293,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       maxContentChars: options.maxContentChars ?? 4000,
       maxPageSize: options.maxPageSize ?? 500,
     },
+    requireSaneClock: () => requireSaneClock(clockOffset, clock.current.physical),
     log,
   };
 
@@ -306,6 +323,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     publicUrl,
     nodeId,
     intervalMs: identity.heartbeatIntervalMs,
+    clock: clockOffset,
     log,
   });
   const handleFeed = createFeedApi({
@@ -331,10 +349,37 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       : { requestTimeoutMs: options.syncRequestTimeoutMs }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+  const quarantine = new Quarantine(db);
+  const metrics = nodeMetrics({
+    clock: clockOffset,
+    deferredVersions: () => quarantine.deferredCount(),
+  });
   handler = async (req, res) => {
     const route = (req.url ?? '/').split('?')[0];
     if (route === '/graphql') return handleGraphQL(req, res);
-    if (route === '/ready') return sendJson(res, 200, { status: 'ready', nodeId });
+    if (route === '/ready') {
+      // Not ready while the clock is off: the node serves reads, but refuses every write.
+      const state = clockOffset.state();
+      const clockReport = {
+        offsetMs: state.offsetMs ?? null,
+        errorMs: state.errorMs ?? null,
+        maxDriftMs: state.maxDriftMs,
+        withinBound: state.withinBound,
+      };
+      if (!state.withinBound) {
+        return sendJson(res, 503, {
+          status: state.offsetMs === undefined ? 'clock not measured' : 'clock skew',
+          reason: state.reason,
+          nodeId,
+          clock: clockReport,
+        });
+      }
+      return sendJson(res, 200, { status: 'ready', nodeId, clock: clockReport });
+    }
+    if (route === '/metrics' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.metrics());
+      return;
+    }
     if (await handleFeed(req, res)) return;
     sendJson(res, 404, errorBody('NOT_FOUND', `nothing at ${route}`));
   };
@@ -342,6 +387,14 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   // Only once peers can reach the feed: a job may name this node as another session's source.
   let jobs: JobListener | undefined;
   let changes: ChangeNotifier | undefined;
+  // Deferred versions are looked for on every clock sample (each heartbeat), sync on or off.
+  const watch = new DeferredWatch({
+    quarantine,
+    now: () => clock.referenceTime(),
+    central,
+    log: log.child('sync'),
+  });
+  const stopWatch = clockOffset.onSample(() => watch.check());
   if (options.sync ?? true) {
     jobs = startJobListener({
       central,
@@ -367,12 +420,14 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     writes: services.writes,
     events,
     clock,
+    clockOffset,
     db,
     subscriptions,
     puller,
     close: () =>
       (closed ??= (async () => {
         closing = true;
+        stopWatch();
         await jobs?.close();
         // A batch already received commits before the database closes; none starts after.
         await puller.close();

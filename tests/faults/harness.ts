@@ -19,8 +19,6 @@ import { TcpProxy } from './tcpProxy.ts';
 
 const READY = /ready at (http:\/\/[^\s]+)\/graphql/;
 const NODE_NAMES = ['node-a', 'node-b', 'node-c'] as const;
-/** Skews stay within this, so peers' HLCs are not refused as too far ahead. */
-const MAX_DRIFT_MS = 600_000;
 /** A write that takes longer than this is left indeterminate (it may or may not have happened). */
 const WRITE_TIMEOUT_MS = 4000;
 
@@ -196,8 +194,6 @@ export class FaultCluster {
         node.outbound.url,
         '--public-url',
         node.inbound.url,
-        '--max-clock-drift-ms',
-        String(MAX_DRIFT_MS),
         `--clock-offset-ms=${node.clockOffsetMs}`,
       ],
       { SWITCHBOARD_NODE_API_KEY: node.apiKey },
@@ -282,6 +278,8 @@ export interface SeedResult {
   ops: number;
   acknowledged: number;
   indeterminate: number;
+  /** Writes the skewed node refused with CLOCK_SKEW (counted in `indeterminate`). */
+  clockSkewRefused: number;
   faults: string[];
   violations: string[];
   convergenceMs: number | null;
@@ -362,7 +360,8 @@ async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<Se
   const log = options.log ?? (() => {});
   const rand = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
-  // One node's clock runs minutes ahead or behind (within the cluster's allowed drift).
+  // One node's clock runs minutes ahead or behind: beyond the default drift bound (60 s), so it
+  // must refuse every write (CLOCK_SKEW) while the others carry on, and strand nothing.
   const skewed = pick(NODE_NAMES);
   const skew = Math.round((rand() < 0.5 ? -1 : 1) * (60_000 + rand() * 180_000));
   const faults: string[] = [`skew ${skewed} ${skew}ms`];
@@ -553,6 +552,13 @@ async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<Se
   await until(active, (n) => n === 0, 'the final FULL sync to end', 60_000).catch(() => 0);
 
   const violations = await check(cluster, holders, attempts);
+  // Writes sent straight to the skewed node: refused, never acknowledged with a skewed clock.
+  for (const a of attempts) {
+    if (a.via === skewed && a.acknowledged) {
+      violations.push(`op ${a.op}: ${skewed}, ${skew} ms off, acknowledged a ${a.kind}`);
+    }
+  }
+  const clockSkewRefused = attempts.filter((a) => a.error?.includes('CLOCK_SKEW')).length;
   const stuck = await active();
   if (stuck > 0)
     violations.push(`${stuck} sessions still PENDING/IN_PROGRESS after the final sync`);
@@ -563,6 +569,7 @@ async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<Se
     ops: totalOps,
     acknowledged,
     indeterminate: attempts.length - acknowledged,
+    clockSkewRefused,
     faults,
     violations,
     convergenceMs,

@@ -30,6 +30,7 @@ for (let i = 0; i < runs; i++) {
     ops,
     acknowledged: 0,
     indeterminate: 0,
+    clockSkewRefused: 0,
     faults: [],
     violations: [`harness error: ${(error as Error).message}`],
     convergenceMs: null,

@@ -111,8 +111,14 @@ describe('reaching central at start', () => {
     });
     leftovers.defer(() => offline.close());
     expect(offline.nodeId).toBe(first.id);
+    // It serves, but takes no write before its clock is measured against central's.
     const ready = await fetch(`${offline.url}/ready`);
-    expect(await ready.json()).toEqual({ status: 'ready', nodeId: first.id });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({
+      status: 'clock not measured',
+      nodeId: first.id,
+      clock: { offsetMs: null, withinBound: false },
+    });
   });
 });
 

@@ -216,7 +216,7 @@ describe('validateChangeBatch', () => {
     );
     const future = encodeHlc({ physical: NOW + 60_001, logical: 0, node: 'node-a' });
     expect(refusal(batch([version({ hlc: future })]), expected)).toBe(
-      `versions[0].hlc: ${future} is 60001 ms ahead of this node's clock (at most 60000 ms allowed)`,
+      `versions[0].hlc: ${future} is 60001 ms ahead of this node's clock (at most 60000 ms allowed): deferred until it is within the bound`,
     );
     const edge = encodeHlc({ physical: NOW + 60_000, logical: 0, node: 'node-a' });
     expect(validateChangeBatch(batch([version({ hlc: edge })]), expected).versions).toHaveLength(1);
@@ -239,7 +239,7 @@ describe('validateChangeBatch', () => {
 });
 
 describe('examineChangeBatch', () => {
-  it('keeps the versions that pass and lists the refused ones, with what it could read of them', () => {
+  it('keeps the versions that pass and lists the refused ones (the deferred ones marked), with what it could read of them', () => {
     const future = encodeHlc({ physical: NOW + 120_000, logical: 0, node: 'node-a' });
     const ID_3 = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d';
     const bad = version({ seq: 2, id: ID_2, contentHash: sha256Hex('other') });
@@ -279,9 +279,11 @@ describe('examineChangeBatch', () => {
         seq: 4,
         reason: "roomId: room room-2 is not one of the session's rooms",
       }),
+      // Not refused: deferred until the clock is within the bound of it.
       expect.objectContaining({
         seq: 5,
-        reason: `hlc: ${future} is 120000 ms ahead of this node's clock (at most 60000 ms allowed)`,
+        reason: `hlc: ${future} is 120000 ms ahead of this node's clock (at most 60000 ms allowed): deferred until it is within the bound`,
+        deferUntil: NOW + 60_000,
       }),
     ]);
   });

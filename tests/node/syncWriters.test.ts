@@ -493,6 +493,8 @@ describe('quarantine', () => {
         reason,
         version: JSON.stringify(bad),
         quarantinedAt: expect.any(Date),
+        // Refused, not deferred for its clock.
+        deferredUntil: null,
       },
     ]);
 

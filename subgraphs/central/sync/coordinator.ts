@@ -165,6 +165,20 @@ export class SyncCoordinator {
     return this.#enqueueAll(pairs, 'INCREMENTAL', 'CHANGE');
   }
 
+  /** `target` asks to pull from `sourceNodeId` (deferred versions came due): one session, if they share a room. */
+  async pullRequested(target: NodeRow, sourceNodeId: string): Promise<SyncSessionRow[]> {
+    const topology = await loadTopology(this.#db);
+    const source = topology
+      .peersOf(target.id)
+      .find((peer) => peer.id === sourceNodeId && peer.status === 'ONLINE');
+    if (!source) return [];
+    return this.#enqueueAll(
+      [{ sourceNodeId: source.id, targetNodeId: target.id }],
+      'INCREMENTAL',
+      'CHANGE',
+    );
+  }
+
   async #enqueueAll(
     pairs: readonly Pair[],
     syncType: SyncType,

@@ -10,6 +10,7 @@ import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
+  SYNC_PULL_REQUEST_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
 } from '../../../lib/syncProtocol.ts';
@@ -86,6 +87,19 @@ export async function handleSyncApi(
       sessionIds: (await options.coordinator.roomsChanged(node, roomIds as string[])).map(
         (s) => s.id,
       ),
+    }));
+    return true;
+  }
+  if (pathname === SYNC_PULL_REQUEST_PATH && req.method === 'POST') {
+    const body = await readJson(req, res, 16 * 1024);
+    if (body === undefined) return true;
+    const sourceNodeId = (body as { sourceNodeId?: unknown } | null)?.sourceNodeId;
+    if (typeof sourceNodeId !== 'string' || sourceNodeId === '' || sourceNodeId.length > 128) {
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', 'body must be { "sourceNodeId": "<id>" }'));
+      return true;
+    }
+    await answer(res, async () => ({
+      sessionIds: (await options.coordinator.pullRequested(node, sourceNodeId)).map((s) => s.id),
     }));
     return true;
   }

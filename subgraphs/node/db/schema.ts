@@ -90,6 +90,12 @@ export const syncQuarantine = sqliteTable(
     /** The version exactly as received, as JSON. */
     version: text('version').notNull(),
     quarantinedAt: timestamp('quarantined_at').notNull(),
+    /**
+     * Set for a version deferred, not refused: its only fault was an HLC too far ahead of this
+     * node's clock. Epoch ms (this node's reference clock) from which it is within the bound and
+     * is applied. Null for a refused (quarantined) version.
+     */
+    deferredUntil: integer('deferred_until'),
   },
   (t) => [
     primaryKey({ columns: [t.sourceNodeId, t.seq] }),

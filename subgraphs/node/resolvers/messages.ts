@@ -1,6 +1,6 @@
 // Messages: reading one, posting, editing, deleting. Checks run in a fixed order (token,
-// arguments, the message, the caller's rights, membership at central) and all of them before
-// anything is written.
+// arguments, the message, the caller's rights, membership at central, this node's clock) and all
+// of them before anything is written.
 import { appError } from '../../../lib/errors.ts';
 import type {
   MessageResolvers,
@@ -36,6 +36,7 @@ export const Mutation: MutationResolvers = {
     const roomId = validate.id(args.roomId, 'roomId');
     const content = validate.content(args.content, ctx.limits.maxContentChars);
     await requireRoomAccess(ctx, roomId, 'write');
+    ctx.requireSaneClock();
     return ctx.writes.post({ roomId, senderId: viewer.id, content });
   },
 
@@ -50,6 +51,7 @@ export const Mutation: MutationResolvers = {
       throw appError('FORBIDDEN', 'only the sender may edit a message');
     }
     await requireRoomAccess(ctx, row.roomId, 'write');
+    ctx.requireSaneClock();
     return ctx.writes.edit(id, content);
   },
 
@@ -64,6 +66,7 @@ export const Mutation: MutationResolvers = {
       }
       await requireRoomAccess(ctx, row.roomId, 'write');
     }
+    ctx.requireSaneClock();
     return ctx.writes.delete(id);
   },
 };

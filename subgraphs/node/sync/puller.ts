@@ -28,8 +28,10 @@ import type { HybridLogicalClock } from '../hlc.ts';
 import type { MessageStore, RemoteVersion } from '../messageStore.ts';
 import { readCursor, saveCursor } from './cursors.ts';
 import { differingRooms, roomDigests } from './digest.ts';
+import { dueBatch } from './deferredVersions.ts';
 import { Quarantine, type Refusal } from './quarantine.ts';
 import {
+  DEFERRED_SUFFIX,
   examineChangeBatch,
   type BatchExpectations,
   type RefusedVersion,
@@ -349,6 +351,7 @@ class Session {
         next.catch(() => {});
       }
       this.#apply(batch, refused, senders);
+      await this.#applyDue();
       received += batch.versions.length + refused.length;
       if (empty) {
         // The last request acknowledges the whole session; one sent ahead of an apply did not.
@@ -386,7 +389,7 @@ class Session {
       limit: this.#batchSize,
       roomIds: this.#job.roomIds,
       maxDriftMs: this.#options.clock.maxDriftMs,
-      now: this.#now(),
+      now: this.#options.clock.referenceTime(),
     };
     let examined: ReturnType<typeof examineChangeBatch>;
     try {
@@ -421,6 +424,7 @@ class Session {
       seq: r.seq,
       reason: r.reason,
       json: r.json,
+      ...(r.deferUntil === undefined ? {} : { deferUntil: r.deferUntil }),
     }));
     const writers = this.#writers;
     const versions: RemoteVersion[] = batch.versions.map((v) => ({
@@ -513,7 +517,7 @@ class Session {
     this.#unreportedReleased.push(...released);
     for (const q of quarantined) {
       this.#options.log.warn(
-        `sync ${this.#job.sessionId}: quarantined message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${source}: ${q.reason}`,
+        `sync ${this.#job.sessionId}: ${q.reason.endsWith(DEFERRED_SUFFIX) ? 'deferred' : 'quarantined'} message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${source}: ${q.reason}`,
       );
     }
     if (this.#job.syncType === 'FULL') {
@@ -538,6 +542,45 @@ class Session {
       }
     }
     if (this.#total !== undefined && this.#total < this.#synced) this.#total = this.#synced;
+  }
+
+  /**
+   * Versions of this source deferred for their clock whose time has come go through the same
+   * checks and apply as a batch (sync/deferredVersions.ts); their deferral then ends, whatever
+   * came of them (applied, older than what is held, or refused and quarantined).
+   */
+  async #applyDue(): Promise<void> {
+    const source = this.#job.sourceNodeId;
+    const now = this.#options.clock.referenceTime();
+    const due = this.#quarantine.due(source, this.#job.roomIds, now);
+    if (due.length === 0) return;
+    const pseudo = dueBatch(source, due, this.#cursor, this.#headSeq ?? this.#cursor);
+    if (pseudo.seqs.length === 0) return;
+    let examined: ReturnType<typeof examineChangeBatch>;
+    let senders: SendersWord;
+    try {
+      examined = examineChangeBatch(pseudo.value, {
+        sourceNodeId: source,
+        after: pseudo.after,
+        limit: due.length,
+        roomIds: this.#job.roomIds,
+        maxDriftMs: this.#options.clock.maxDriftMs,
+        now,
+      });
+      senders = await this.#writers.learn(examined.batch.versions);
+    } catch (error) {
+      throw new SessionError(`deferred versions from ${source} not applied: ${describe(error)}`);
+    }
+    this.#apply(examined.batch, examined.refused, senders);
+    // One still too far ahead (the clock went back) stays deferred.
+    const still = new Set(
+      examined.refused.filter((r) => r.deferUntil !== undefined).map((r) => r.seq),
+    );
+    const settled = this.#quarantine.settle(
+      source,
+      pseudo.seqs.filter((seq) => !still.has(seq)),
+    );
+    this.#unreportedReleased.push(...settled);
   }
 
   async #compareDigests(): Promise<string[]> {

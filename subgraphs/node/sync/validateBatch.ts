@@ -41,6 +41,11 @@ export interface RefusedVersion {
   readonly reason: string;
   /** The version as received (JSON), kept with its quarantine row. */
   readonly json: string;
+  /**
+   * Set when the only fault is an HLC too far ahead: the time (this node's `now`) from which the
+   * version is within the bound. It is deferred, not refused.
+   */
+  readonly deferUntil?: number;
 }
 
 export interface ExaminedBatch {
@@ -49,6 +54,9 @@ export interface ExaminedBatch {
   /** In batch order. */
   readonly refused: readonly RefusedVersion[];
 }
+
+/** Ends the reason of a version deferred for its clock (not refused). */
+export const DEFERRED_SUFFIX = ': deferred until it is within the bound';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -61,7 +69,8 @@ const MAX_ID_CHARS = 200;
  * object or has no valid seq, seqs out of order or outside (after, nextAfter], the same message
  * twice. A version is refused for a field missing or of the wrong type, content that is not
  * well-formed Unicode, a content hash that is not SHA-256 of the content, a tombstone with
- * content, a malformed HLC, and with `expected`: a room outside the job, an HLC too far ahead.
+ * content, a malformed HLC, and with `expected`: a room outside the job. A version whose HLC is
+ * too far ahead is refused with `deferUntil`: kept to be applied later, not quarantined.
  */
 export function examineChangeBatch(value: unknown, expected?: BatchExpectations): ExaminedBatch {
   const batch = record(value, 'batch');
@@ -120,12 +129,24 @@ export function examineChangeBatch(value: unknown, expected?: BatchExpectations)
         fail(`roomId: room ${version.roomId} is not one of the session's rooms`);
       }
       if (expected) {
-        const ahead = decodeHlc(version.hlc).physical - expected.now;
+        const physical = decodeHlc(version.hlc).physical;
+        const ahead = physical - expected.now;
         if (ahead > expected.maxDriftMs) {
-          fail(
-            `hlc: ${version.hlc} is ${ahead} ms ahead of this node's clock ` +
-              `(at most ${expected.maxDriftMs} ms allowed)`,
-          );
+          // Nothing is wrong with the version but the time: it is kept aside and applied once
+          // this node's clock is within the bound of it (sync/quarantine.ts), never dropped.
+          refused.push({
+            index: i,
+            seq: version.seq,
+            messageId: version.id,
+            roomId: version.roomId,
+            hlc: version.hlc,
+            reason:
+              `hlc: ${version.hlc} is ${ahead} ms ahead of this node's clock ` +
+              `(at most ${expected.maxDriftMs} ms allowed)${DEFERRED_SUFFIX}`,
+            json: JSON.stringify(v),
+            deferUntil: physical - expected.maxDriftMs,
+          });
+          continue;
         }
       }
       versions.push(version);

@@ -1,0 +1,1 @@
+ALTER TABLE `sync_quarantine` ADD `deferred_until` integer;
