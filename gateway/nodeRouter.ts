@@ -442,24 +442,27 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     if (typeof args['id'] !== 'string') return all;
     // Editing or deleting: go to a node that holds the message, its room's home node first.
     const holders: Array<{ node: RoutingNode; roomId: string }> = [];
-    await Promise.all(
-      this.#readTargets(all).map(async (node) => {
-        try {
-          const response = await this.#send(
-            node,
-            {
-              query: 'query($id: ID!) { message(id: $id) { room { id } } }',
-              variables: { id: args['id'] },
-            },
-            viewer,
-          );
-          const message = response.data?.['message'];
-          const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;
-          if (typeof room === 'string') holders.push({ node, roomId: room });
-        } catch (error) {
-          if (!(error instanceof NodeUnreachableError)) throw error;
-        }
-      }),
+    // Hedged like a read: a frozen node does not hold the edit up once a holder has answered.
+    const slot = newSlot();
+    await this.#fanout(
+      [all],
+      [slot],
+      () => false,
+      async (node, _indexes, cancel) => {
+        const response = await this.#send(
+          node,
+          {
+            query: 'query($id: ID!) { message(id: $id) { room { id } } }',
+            variables: { id: args['id'] },
+          },
+          viewer,
+          cancel,
+        );
+        const message = response.data?.['message'];
+        const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;
+        slot.clean.push(typeof room === 'string' ? room : null);
+        if (typeof room === 'string') holders.push({ node, roomId: room });
+      },
     );
     if (holders.length === 0) return all;
     const placement = await this.#o.routing.placement(holders[0]?.roomId ?? '');
