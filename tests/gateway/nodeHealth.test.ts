@@ -1,10 +1,13 @@
 // The pieces of the gateway's health view on their own: the hedged fan-out's rules (who is asked
 // when, what is cancelled), the health states and their probes, and log lines per state change.
 // Nodes are stand-ins answering when the test says so (deferreds), so no timing is assumed.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { RoutingNode } from '../../gateway/centralLink.ts';
 import { hedgedFanout, type FanoutHooks } from '../../gateway/hedgedFanout.ts';
 import { NodeHealth, type ProbeResult } from '../../gateway/nodeHealth.ts';
+import { NodeUnreachableError, sendToNode } from '../../gateway/nodeClient.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { TransitionLog } from '../../lib/transitionLog.ts';
 
@@ -190,5 +193,41 @@ describe('transition log', () => {
       '[test] warn: feeds from node-b end',
       expect.stringMatching(/^\[test\] feeds from node-a deliver again \(after/),
     ]);
+  });
+});
+
+describe('which failures prove a request never left', () => {
+  async function listening(server: Server): Promise<string> {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  async function failureOf(url: string): Promise<NodeUnreachableError> {
+    const error = await sendToNode({ ...node('x'), url }, { query: '{ __typename }' }, {}, 5000)
+      .then(() => undefined)
+      .catch((e: unknown) => e);
+    if (!(error instanceof NodeUnreachableError)) throw new Error(`no failure: ${String(error)}`);
+    return error;
+  }
+
+  it('a refused connection: never sent, so a write may go elsewhere', async () => {
+    const server = createServer();
+    const url = await listening(server);
+    await new Promise((resolve) => server.close(resolve));
+    const error = await failureOf(url);
+    expect(error.kind).toBe('unreachable');
+    expect(error.neverSent).toBe(true);
+  });
+
+  it('a connection reset after the request went out: maybe applied, never retried', async () => {
+    const server = createServer((req) => req.socket.destroy());
+    const url = await listening(server);
+    try {
+      const error = await failureOf(url);
+      expect(error.kind).toBe('connection failed');
+      expect(error.neverSent).toBe(false);
+      expect(error.summary).toBe('x: connection failed');
+    } finally {
+      server.close();
+    }
   });
 });
