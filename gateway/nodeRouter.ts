@@ -43,7 +43,7 @@ export interface NodeRouterOptions {
   readonly signer: GatewaySigner;
   /** Told of every request to a node, for `/metrics`. */
   readonly onNodeRequest?: (node: string, outcome: NodeOutcome, seconds: number) => void;
-  /** Told when a read is also sent to another node because this one was slower than its bound. */
+  /** Told when a read stops waiting for a node slower than its hedge bound (hedgedFanout.ts). */
   readonly onHedge?: (node: string) => void;
 }
 
