@@ -16,6 +16,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     gatewayOverhead: () => import('./gatewayOverhead.ts'),
     subscriptions: () => import('./subscriptions.ts'),
     footprint: () => import('./footprint.ts'),
+    hedgedReads: () => import('./hedgedReads.ts'),
   };
 
 // Stopped by a signal, the benchmarks' own clean-up never runs: kill what they started, then

@@ -41,6 +41,22 @@ export const gatewayOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
+  hedgeMinMs: option({
+    flag: 'hedge-min-ms',
+    env: 'SWITCHBOARD_HEDGE_MIN_MS',
+    description:
+      'Least a read of a replicated room waits for a node (its recent p95) before also asking a replica',
+    default: 50 as number,
+    parse: parsers.positiveInt,
+  }),
+  hedgeMaxMs: option({
+    flag: 'hedge-max-ms',
+    env: 'SWITCHBOARD_HEDGE_MAX_MS',
+    description:
+      'Most a read of a replicated room waits for a node before also asking a replica (a frozen node costs this)',
+    default: 300 as number,
+    parse: parsers.positiveInt,
+  }),
   centralTimeoutMs: option({
     flag: 'central-timeout-ms',
     env: 'SWITCHBOARD_CENTRAL_TIMEOUT_MS',
@@ -123,6 +139,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     centralUrl: config.centralUrl,
     gatewaySecret: config.gatewaySecret,
     nodeTimeoutMs: config.nodeTimeoutMs,
+    hedgeMinMs: config.hedgeMinMs,
+    hedgeMaxMs: config.hedgeMaxMs,
     centralTimeoutMs: config.centralTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,

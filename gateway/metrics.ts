@@ -23,12 +23,18 @@ function pathLabel(path: string): string {
   return path.startsWith('/web/assets/') ? '/web/assets' : 'other';
 }
 
-export type NodeOutcome = 'ok' | 'unreachable' | 'timeout' | 'failed';
+/** `cancelled`: a hedged read another node answered first; the gateway stopped waiting. */
+export type NodeOutcome = 'ok' | 'unreachable' | 'timeout' | 'failed' | 'cancelled';
 
 export interface GaugeSources {
   readonly routing: () => {
     centralConnected: boolean;
-    nodes: ReadonlyArray<{ name: string; status: string; schema: { state: string } }>;
+    nodes: ReadonlyArray<{
+      name: string;
+      status: string;
+      schema: { state: string };
+      health: { state: string };
+    }>;
   };
   readonly subscriptions: () => { upstream: number; clients: number; executions: number };
 }
@@ -41,6 +47,7 @@ export class GatewayMetrics {
   readonly #httpRequests: Histogram<'path' | 'method' | 'status'>;
   readonly #operations: Counter<'type' | 'outcome'>;
   readonly #nodeRequests: Histogram<'node' | 'outcome'>;
+  readonly #hedgedReads: Counter;
 
   constructor(sources: GaugeSources) {
     const registers = [this.registry];
@@ -60,10 +67,28 @@ export class GatewayMetrics {
     } satisfies CounterConfiguration<'type' | 'outcome'>);
     this.#nodeRequests = new Histogram({
       name: 'switchboard_gateway_node_request_duration_seconds',
-      help: 'Requests from the gateway to chat nodes, by node and outcome (ok, unreachable, timeout, failed)',
+      help: 'Requests from the gateway to chat nodes, by node and outcome (ok, unreachable, timeout, failed, cancelled)',
       labelNames: ['node', 'outcome'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.perNodeRegistry],
+    });
+    this.#hedgedReads = new Counter({
+      name: 'switchboard_gateway_hedged_reads_total',
+      help: 'Reads that stopped waiting for a node slower than its hedge bound: another storage node answered, or was asked too',
+      registers,
+    });
+    new Gauge({
+      name: 'switchboard_gateway_node_healthy',
+      help: "1 while the gateway's own view of the node is healthy, 0 while suspect or down (central's status aside)",
+      labelNames: ['node'],
+      registers: [this.perNodeRegistry],
+      collect() {
+        this.reset();
+        for (const node of sources.routing().nodes) {
+          if (node.status === 'ONLINE')
+            this.set({ node: node.name }, node.health.state === 'healthy' ? 1 : 0);
+        }
+      },
     });
     new Gauge({
       name: 'switchboard_gateway_central_connected',
@@ -141,6 +166,10 @@ export class GatewayMetrics {
 
   nodeRequest(node: string, outcome: NodeOutcome, seconds: number): void {
     this.#nodeRequests.observe({ node, outcome }, seconds);
+  }
+
+  hedgedRead(): void {
+    this.#hedgedReads.inc();
   }
 
   /** The Prometheus text: with `perNode`, the per-node series too. */

@@ -1,7 +1,8 @@
 // The "messages" subgraph's data source: one logical subgraph backed by N chat nodes. Every fetch
 // the query planner makes is routed at run time: room entities to the nodes that store each room
 // (answers merged), message lookups to every node (newest version kept), mutations to the room's
-// home node (or another ONLINE storage node when it is down), one root field at a time.
+// home node (or another ONLINE storage node when it is down), one root field at a time. Reads are
+// hedged (hedgedFanout.ts), and nodes the gateway saw fail are avoided (nodeHealth.ts).
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import type { FieldNode, GraphQLFormattedError } from 'graphql';
@@ -12,9 +13,11 @@ import type { GatewayContext } from './context.ts';
 import { ASSERTION_HEADER, type GatewaySigner } from '../lib/gatewayAssertion.ts';
 import type { Viewer } from '../lib/userAuth.ts';
 import { mergeRoom, newestVersion, stripInjected, type PageArguments } from './merge.ts';
+import { hedgedFanout } from './hedgedFanout.ts';
 import {
   NodeUnreachableError,
   sendToNode,
+  type NodeFailureKind,
   type NodeRequest,
   type NodeResponse,
 } from './nodeClient.ts';
@@ -40,7 +43,17 @@ export interface NodeRouterOptions {
   readonly signer: GatewaySigner;
   /** Told of every request to a node, for `/metrics`. */
   readonly onNodeRequest?: (node: string, outcome: NodeOutcome, seconds: number) => void;
+  /** Told when a read stops waiting for a node slower than its hedge bound (hedgedFanout.ts). */
+  readonly onHedge?: (node: string) => void;
 }
+
+const OUTCOMES: Record<NodeFailureKind, NodeOutcome> = {
+  unreachable: 'unreachable',
+  'connection failed': 'failed',
+  'timed out': 'timeout',
+  'no GraphQL answer': 'failed',
+  cancelled: 'cancelled',
+};
 
 /** What one node answered for one slot (an entity index or a root field). */
 interface SlotAnswers {
@@ -122,44 +135,80 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     return response;
   }
 
-  /** Nodes to read from: the given candidates, leaving out those that just failed unless none is left. */
-  #readTargets(candidates: RoutingNode[]): RoutingNode[] {
+  /** Nodes to read from at once: the healthy candidates, or all of them when none is healthy. */
+  #readTargets(candidates: readonly RoutingNode[]): RoutingNode[] {
     const healthy = candidates.filter((n) => !this.#o.routing.isSuspect(n.id));
-    return healthy.length > 0 ? healthy : candidates;
+    return healthy.length > 0 ? healthy : [...candidates];
+  }
+
+  /**
+   * A read over the slots' candidates, hedged and failed over (hedgedFanout.ts). `interchangeable`
+   * says whether any candidate's answer may stand for the others' (the storage nodes of one room)
+   * or only a non-null one (a message looked up on every node: most of them hold nothing).
+   */
+  #fanout(
+    candidates: ReadonlyArray<readonly RoutingNode[]>,
+    slots: readonly SlotAnswers[],
+    interchangeable: (slot: number) => boolean,
+    ask: (node: RoutingNode, indexes: readonly number[], cancel: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    const health = this.#o.routing.health;
+    return hedgedFanout(candidates, {
+      first: (list) => this.#readTargets(list),
+      ask,
+      failed: (_node, indexes, error) => {
+        if (!(error instanceof NodeUnreachableError)) throw error;
+        if (error.kind === 'cancelled') return;
+        for (const i of indexes) slots[i]?.failures.push(error.summary);
+      },
+      answered: (i) => {
+        const slot = slots[i];
+        if (slot === undefined) return false;
+        if (slot.partial.length > 0 || slot.errors.length > 0) return true;
+        return interchangeable(i)
+          ? slot.clean.length > 0
+          : slot.clean.some((value) => value != null);
+      },
+      hedgeAfterMs: (node) => health.hedgeAfterMs(node.id),
+      onHedge: (node) => this.#o.onHedge?.(node.name),
+    });
   }
 
   async #send(
     node: RoutingNode,
     request: NodeRequest,
     viewer: Viewer | null,
+    cancel?: AbortSignal,
   ): Promise<NodeResponse> {
+    const health = this.#o.routing.health;
     const started = performance.now();
+    const elapsed = () => performance.now() - started;
     const observe = (outcome: NodeOutcome) =>
-      this.#o.onNodeRequest?.(node.name, outcome, (performance.now() - started) / 1000);
+      this.#o.onNodeRequest?.(node.name, outcome, elapsed() / 1000);
     try {
       const assertion = await this.#o.signer.assertion(node.id, viewer);
-      const response = await sendToNode(
+      const answer = await sendToNode(
         node,
         request,
         { [ASSERTION_HEADER]: assertion },
         this.#o.timeoutMs,
+        cancel,
       );
       observe('ok');
-      return response;
+      if (answer.status >= 500) health.failed(node.id, 'down', `HTTP ${answer.status}`);
+      else health.answered(node.id, elapsed());
+      return answer.body;
     } catch (error) {
-      observe(
-        !(error instanceof NodeUnreachableError)
-          ? 'failed'
-          : error.neverSent
-            ? 'unreachable'
-            : (error.cause as Error | undefined)?.name === 'TimeoutError'
-              ? 'timeout'
-              : 'failed',
-      );
-      if (error instanceof NodeUnreachableError) {
-        this.#o.routing.markFailed(node.id);
-        this.#o.log.warn(error.message);
+      if (!(error instanceof NodeUnreachableError)) {
+        observe('failed');
+        throw error;
       }
+      observe(OUTCOMES[error.kind]);
+      if (error.kind === 'cancelled')
+        health.failed(node.id, 'suspect', `slower than ${Math.round(elapsed())} ms`);
+      else health.failed(node.id, 'down', error.kind);
+      // Every failure at debug level; the state changes it causes are logged by nodeHealth.ts.
+      this.#o.log.debug(error.message);
       throw error;
     }
   }
@@ -175,80 +224,50 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
       ? (variables['representations'] as Obj[])
       : [];
     const slots = reps.map(newSlot);
-    const tried = reps.map(() => new Set<string>());
     const targetsOf = await Promise.all(reps.map((rep) => this.#entityTargets(rep)));
 
-    // Round 1: every healthy target; round 2: the others, for entities no node answered at all.
-    for (const round of [1, 2]) {
-      const byNode = new Map<string, { node: RoutingNode; indexes: number[] }>();
-      reps.forEach((_rep, i) => {
-        const slot = slots[i] as SlotAnswers;
-        if (
-          round === 2 &&
-          (slot.clean.length > 0 || slot.partial.length > 0 || slot.errors.length > 0)
-        )
-          return;
-        const all = targetsOf[i] ?? [];
-        const chosen =
-          round === 1 ? this.#readTargets(all) : all.filter((n) => !tried[i]?.has(n.id));
-        for (const node of chosen) {
-          tried[i]?.add(node.id);
-          const group = byNode.get(node.id) ?? { node, indexes: [] };
-          group.indexes.push(i);
-          byNode.set(node.id, group);
-        }
-      });
-      if (byNode.size === 0) break;
-      await Promise.all(
-        [...byNode.values()].map(async ({ node, indexes }) => {
-          let response: NodeResponse;
-          try {
-            response = await this.#send(
-              node,
-              {
-                query: prepared.text,
-                variables: { ...variables, representations: indexes.map((i) => reps[i]) },
-              },
-              viewer,
-            );
-          } catch (error) {
-            if (!(error instanceof NodeUnreachableError)) throw error;
-            for (const i of indexes) slots[i]?.failures.push(error.summary);
-            return;
-          }
-          const entities = Array.isArray(response.data?.['_entities'])
-            ? (response.data['_entities'] as unknown[])
-            : [];
-          const errorsAt = new Map<number, GraphQLFormattedError[]>();
-          for (const error of response.errors ?? []) {
-            const local = error.path?.[0] === '_entities' ? error.path[1] : undefined;
-            const indexesHit = typeof local === 'number' ? [local] : indexes.map((_, j) => j);
-            for (const j of indexesHit) {
-              const i = indexes[j];
-              if (i === undefined) continue;
-              const path =
-                error.path && typeof local === 'number'
-                  ? ['_entities', i, ...error.path.slice(2)]
-                  : ['_entities', i];
-              const list = errorsAt.get(j) ?? [];
-              list.push(withNode(error, node, path));
-              errorsAt.set(j, list);
-            }
-          }
-          indexes.forEach((i, j) => {
-            const slot = slots[i] as SlotAnswers;
-            const value = entities[j];
-            const errors = errorsAt.get(j) ?? [];
-            if (value != null && errors.length === 0) slot.clean.push(value);
-            else if (value != null) {
-              slot.partial.push(value);
-              slot.errors.push(...errors);
-            } else if (errors.length > 0) slot.errors.push(...errors);
-            else slot.clean.push(null);
-          });
-        }),
+    const isRoom = (i: number) => reps[i]?.['__typename'] === 'Room';
+    await this.#fanout(targetsOf, slots, isRoom, async (node, indexes, cancel) => {
+      const response = await this.#send(
+        node,
+        {
+          query: prepared.text,
+          variables: { ...variables, representations: indexes.map((i) => reps[i]) },
+        },
+        viewer,
+        cancel,
       );
-    }
+      const entities = Array.isArray(response.data?.['_entities'])
+        ? (response.data['_entities'] as unknown[])
+        : [];
+      const errorsAt = new Map<number, GraphQLFormattedError[]>();
+      for (const error of response.errors ?? []) {
+        const local = error.path?.[0] === '_entities' ? error.path[1] : undefined;
+        const indexesHit = typeof local === 'number' ? [local] : indexes.map((_, j) => j);
+        for (const j of indexesHit) {
+          const i = indexes[j];
+          if (i === undefined) continue;
+          const path =
+            error.path && typeof local === 'number'
+              ? ['_entities', i, ...error.path.slice(2)]
+              : ['_entities', i];
+          const list = errorsAt.get(j) ?? [];
+          list.push(withNode(error, node, path));
+          errorsAt.set(j, list);
+        }
+      }
+      indexes.forEach((i, j) => {
+        const slot = slots[i] as SlotAnswers;
+        const value = entities[j];
+        const errors = errorsAt.get(j) ?? [];
+        if (value != null && errors.length === 0) slot.clean.push(value);
+        else if (value != null) {
+          slot.partial.push(value);
+          slot.errors.push(...errors);
+        } else if (errors.length > 0) slot.errors.push(...errors);
+        else slot.clean.push(null);
+      });
+    });
 
     const errors: GraphQLFormattedError[] = [];
     const data = reps.map((rep, i) => {
@@ -315,24 +334,23 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
           prepared.rootFields.length === 1
             ? { query: prepared.text, variables }
             : splitRootField(prepared, field, variables);
-        const targets = this.#readTargets(await this.#rootTargets(field, 'Query', variables));
+        const targets = await this.#rootTargets(field, 'Query', variables);
+        const ofRoom = typeof this.#roomArgument(field, 'Query', variables) === 'string';
         const slot = newSlot();
-        await Promise.all(
-          targets.map(async (node) => {
-            try {
-              const response = await this.#send(node, request, viewer);
-              const value = response.data?.[key];
-              const fieldErrors = (response.errors ?? []).map((e) => withNode(e, node));
-              if (fieldErrors.length === 0) slot.clean.push(value ?? null);
-              else {
-                if (value != null) slot.partial.push(value);
-                slot.errors.push(...fieldErrors);
-              }
-            } catch (error) {
-              if (!(error instanceof NodeUnreachableError)) throw error;
-              slot.failures.push(error.summary);
+        await this.#fanout(
+          [targets],
+          [slot],
+          () => ofRoom,
+          async (node, _indexes, cancel) => {
+            const response = await this.#send(node, request, viewer, cancel);
+            const value = response.data?.[key];
+            const fieldErrors = (response.errors ?? []).map((e) => withNode(e, node));
+            if (fieldErrors.length === 0) slot.clean.push(value ?? null);
+            else {
+              if (value != null) slot.partial.push(value);
+              slot.errors.push(...fieldErrors);
             }
-          }),
+          },
         );
         const present = slot.clean.filter((v) => v != null);
         if (present.length > 0)
@@ -353,9 +371,12 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   }
 
   /** The storage nodes of the field's `roomId` argument, or every routable node. */
+  #roomArgument(field: FieldNode, parentType: string, variables: Obj): unknown {
+    return this.#o.preparer.argumentsOf(field, parentType, variables)['roomId'];
+  }
+
   async #rootTargets(field: FieldNode, parentType: string, variables: Obj): Promise<RoutingNode[]> {
-    const args = this.#o.preparer.argumentsOf(field, parentType, variables);
-    const roomId = args['roomId'];
+    const roomId = this.#roomArgument(field, parentType, variables);
     if (typeof roomId === 'string') {
       const placement = await this.#o.routing.placement(roomId);
       if (placement) return this.#o.routing.candidates(placement.storageNodeIds);
@@ -398,10 +419,13 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
           break;
         } catch (error) {
           if (!(error instanceof NodeUnreachableError)) throw error;
-          failures.push(error.summary);
           // Only a request that never reached the node may go elsewhere: one that timed out may
           // have been applied, and sending it again could write it twice.
-          if (!error.neverSent) break;
+          if (error.neverSent) failures.push(error.summary);
+          else {
+            failures.push(`${error.summary}, not retried: it may have been applied`);
+            break;
+          }
         }
       }
       if (!answered) {
@@ -424,24 +448,27 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     if (typeof args['id'] !== 'string') return all;
     // Editing or deleting: go to a node that holds the message, its room's home node first.
     const holders: Array<{ node: RoutingNode; roomId: string }> = [];
-    await Promise.all(
-      this.#readTargets(all).map(async (node) => {
-        try {
-          const response = await this.#send(
-            node,
-            {
-              query: 'query($id: ID!) { message(id: $id) { room { id } } }',
-              variables: { id: args['id'] },
-            },
-            viewer,
-          );
-          const message = response.data?.['message'];
-          const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;
-          if (typeof room === 'string') holders.push({ node, roomId: room });
-        } catch (error) {
-          if (!(error instanceof NodeUnreachableError)) throw error;
-        }
-      }),
+    // Hedged like a read: a frozen node does not hold the edit up once a holder has answered.
+    const slot = newSlot();
+    await this.#fanout(
+      [all],
+      [slot],
+      () => false,
+      async (node, _indexes, cancel) => {
+        const response = await this.#send(
+          node,
+          {
+            query: 'query($id: ID!) { message(id: $id) { room { id } } }',
+            variables: { id: args['id'] },
+          },
+          viewer,
+          cancel,
+        );
+        const message = response.data?.['message'];
+        const room = isObj(message) && isObj(message['room']) ? message['room']['id'] : undefined;
+        slot.clean.push(typeof room === 'string' ? room : null);
+        if (typeof room === 'string') holders.push({ node, roomId: room });
+      },
     );
     if (holders.length === 0) return all;
     const placement = await this.#o.routing.placement(holders[0]?.roomId ?? '');

@@ -2,8 +2,10 @@
 // expected schema, and which nodes store each room. Learned from central at start and kept
 // current from central's events, so nodes come and go without a restart or recomposition.
 import DataLoader from 'dataloader';
+import { answersOk } from '../lib/httpClient.ts';
 import type { Logger } from '../lib/log.ts';
 import type { CentralEvent, CentralLink, RoomPlacement, RoutingNode } from './centralLink.ts';
+import { NodeHealth, type HealthState, type HealthView } from './nodeHealth.ts';
 import { canonicalSdl, sdlDifference } from './schemaCheck.ts';
 
 export type SchemaState =
@@ -16,8 +18,6 @@ interface Entry {
   node: RoutingNode;
   schema: SchemaState;
   check: Promise<void> | undefined;
-  /** Until then the node is only used when no other candidate is left (it just failed a request). */
-  suspectUntil: number;
 }
 
 export interface RoutingTableOptions {
@@ -27,8 +27,13 @@ export interface RoutingTableOptions {
   /** Fetches a node's `_service { sdl }`. */
   readonly fetchSdl: (node: RoutingNode) => Promise<string>;
   readonly log: Logger;
-  /** How long a node that failed a request is avoided. @default 3000 */
-  readonly suspectMs?: number;
+  /** Clamps of the hedge bound (nodeHealth.ts). @default 50 and 300 */
+  readonly hedgeMinMs?: number;
+  readonly hedgeMaxMs?: number;
+  /** Deadline of a health probe of a node that failed. @default 1000 */
+  readonly probeTimeoutMs?: number;
+  /** First delay before probing a node that failed; doubles up to 8x. @default 250 */
+  readonly probeIntervalMs?: number;
 }
 
 export interface RoutingReport {
@@ -39,7 +44,9 @@ export interface RoutingReport {
     readonly url: string;
     readonly status: string;
     readonly schema: SchemaState;
+    /** True while the gateway's own view (`health`) is not healthy. */
     readonly suspect: boolean;
+    readonly health: HealthView;
   }>;
 }
 
@@ -47,6 +54,8 @@ export class RoutingTable {
   readonly #options: RoutingTableOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #placements: DataLoader<string, RoomPlacement | null>;
+  /** The gateway's own view of each node's health, for routing (central's is for OFFLINE). */
+  readonly health: NodeHealth;
   #watch: { stop(): void } | undefined;
   #connected = false;
   #loaded: Promise<void> | undefined;
@@ -57,6 +66,20 @@ export class RoutingTable {
     this.#placements = new DataLoader(async (ids) => {
       const found = new Map((await options.link.rooms(ids)).map((p) => [p.id, p]));
       return ids.map((id) => found.get(id) ?? null);
+    });
+    const probeTimeoutMs = options.probeTimeoutMs ?? 1000;
+    this.health = new NodeHealth({
+      log: options.log,
+      ...(options.hedgeMinMs === undefined ? {} : { hedgeMinMs: options.hedgeMinMs }),
+      ...(options.hedgeMaxMs === undefined ? {} : { hedgeMaxMs: options.hedgeMaxMs }),
+      ...(options.probeIntervalMs === undefined
+        ? {}
+        : { probeIntervalMs: options.probeIntervalMs }),
+      probe: async (id) => {
+        const entry = this.#entries.get(id);
+        if (entry?.node.status !== 'ONLINE') return 'skip';
+        return (await answersOk(`${entry.node.url}/health`, probeTimeoutMs)) ? 'ok' : 'failed';
+      },
     });
   }
 
@@ -82,6 +105,7 @@ export class RoutingTable {
   stop(): void {
     this.#watch?.stop();
     this.#connected = false;
+    this.health.close();
   }
 
   async reload(): Promise<void> {
@@ -94,7 +118,11 @@ export class RoutingTable {
           seen.add(node.id);
           this.#upsert(node);
         }
-        for (const id of [...this.#entries.keys()]) if (!seen.has(id)) this.#entries.delete(id);
+        for (const id of [...this.#entries.keys()]) {
+          if (seen.has(id)) continue;
+          this.#entries.delete(id);
+          this.health.forget(id);
+        }
       } finally {
         this.#reloading = undefined;
       }
@@ -105,22 +133,19 @@ export class RoutingTable {
   #upsert(node: RoutingNode): void {
     const entry = this.#entries.get(node.id);
     if (!entry) {
-      const created: Entry = {
-        node,
-        schema: { state: 'pending' },
-        check: undefined,
-        suspectUntil: 0,
-      };
+      const created: Entry = { node, schema: { state: 'pending' }, check: undefined };
       this.#entries.set(node.id, created);
+      this.health.track(node.id, node.name);
       if (node.status === 'ONLINE') this.#checkSchema(created);
       return;
     }
     const cameOnline = entry.node.status !== 'ONLINE' && node.status === 'ONLINE';
     const moved = entry.node.url !== node.url;
     entry.node = node;
+    this.health.track(node.id, node.name);
     if (cameOnline || moved) {
       // A node that restarted may run another build: check its schema again.
-      entry.suspectUntil = 0;
+      this.health.reset(node.id);
       entry.schema = { state: 'pending' };
       this.#checkSchema(entry);
     }
@@ -193,33 +218,29 @@ export class RoutingTable {
 
   /**
    * Of the given node ids (all nodes when omitted), those a request can go to: ONLINE and
-   * serving the expected schema, in the given order, nodes that just failed last.
+   * serving the expected schema, in the given order, healthy ones first, then suspect, then down
+   * (in the gateway's own view: nodeHealth.ts).
    */
   async candidates(ids?: readonly string[]): Promise<RoutingNode[]> {
     const entries = (ids ?? [...this.#entries.keys()])
       .map((id) => this.#entries.get(id))
       .filter((e): e is Entry => e !== undefined && e.node.status === 'ONLINE');
     await Promise.all(entries.map((e) => e.check ?? Promise.resolve()));
-    const now = Date.now();
     const usable = entries.filter((e) => e.schema.state === 'ok');
-    return [
-      ...usable.filter((e) => e.suspectUntil <= now),
-      ...usable.filter((e) => e.suspectUntil > now),
-    ].map((e) => e.node);
+    const rank: Record<HealthState, number> = { healthy: 0, suspect: 1, down: 2 };
+    // A stable sort: the given order (home node first) holds among equals.
+    return usable
+      .map((e) => ({ e, rank: rank[this.health.state(e.node.id)] }))
+      .sort((a, b) => a.rank - b.rank)
+      .map(({ e }) => e.node);
   }
 
-  /** True when the node just failed (it is then tried after the others). */
+  /** True when the gateway's own view of the node is not healthy (it is then tried last). */
   isSuspect(nodeId: string): boolean {
-    return (this.#entries.get(nodeId)?.suspectUntil ?? 0) > Date.now();
-  }
-
-  markFailed(nodeId: string): void {
-    const entry = this.#entries.get(nodeId);
-    if (entry) entry.suspectUntil = Date.now() + (this.#options.suspectMs ?? 3000);
+    return this.health.state(nodeId) !== 'healthy';
   }
 
   report(): RoutingReport {
-    const now = Date.now();
     return {
       centralConnected: this.#connected,
       nodes: [...this.#entries.values()].map((e) => ({
@@ -228,7 +249,8 @@ export class RoutingTable {
         url: e.node.url,
         status: e.node.status,
         schema: e.schema,
-        suspect: e.suspectUntil > now,
+        suspect: this.health.state(e.node.id) !== 'healthy',
+        health: this.health.view(e.node.id),
       })),
     };
   }

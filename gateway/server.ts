@@ -44,6 +44,12 @@ export interface GatewayOptions {
   /** A node slower than this counts as down for that request. @default 5000 */
   readonly nodeTimeoutMs?: number;
   /**
+   * A read of a replicated room waits for a node its recent p95 latency, clamped to these, before
+   * also asking another storage node (gateway/nodeHealth.ts). @default 50 and 300
+   */
+  readonly hedgeMinMs?: number;
+  readonly hedgeMaxMs?: number;
+  /**
    * Deadline of each request to central (its subgraph fetches, routing lookups, signing keys):
    * a stalled central fails those fields with CENTRAL_UNAVAILABLE instead of holding the
    * client's request open. @default 10000
@@ -121,6 +127,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
     fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, signer),
     log,
+    ...(options.hedgeMinMs === undefined ? {} : { hedgeMinMs: options.hedgeMinMs }),
+    ...(options.hedgeMaxMs === undefined ? {} : { hedgeMaxMs: options.hedgeMaxMs }),
   });
   const metrics = new GatewayMetrics({
     routing: () => routing.report(),
@@ -134,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     signer,
     log,
     onNodeRequest: (node, outcome, seconds) => metrics.nodeRequest(node, outcome, seconds),
+    onHedge: () => metrics.hedgedRead(),
   });
   const subscriptions = new GatewaySubscriptions({
     subgraphs: [

@@ -20,15 +20,19 @@ const agent = new Agent({ keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 1_
 /**
  * Sends `body` and reads the whole answer, whatever its status. The deadline covers connecting,
  * sending and reading; when it passes, the error's name is `TimeoutError` (as with
- * `AbortSignal.timeout`). Connection errors keep their `code` (e.g. ECONNREFUSED).
+ * `AbortSignal.timeout`). Connection errors keep their `code` (e.g. ECONNREFUSED). `cancel`
+ * abandons the request (a hedged read another node answered): the error's name is then
+ * `AbortError`.
  */
 export async function postJson(
   url: string | URL,
   body: string,
   headers: Readonly<Record<string, string>>,
   timeoutMs: number,
+  cancel?: AbortSignal,
 ): Promise<PostedResponse> {
-  const signal = AbortSignal.timeout(timeoutMs);
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = cancel ? AbortSignal.any([deadline, cancel]) : deadline;
   try {
     const response = await request(url, {
       method: 'POST',
@@ -43,12 +47,35 @@ export async function postJson(
       body: await response.body.text(),
     };
   } catch (error) {
-    if (signal.aborted) {
+    if (cancel?.aborted && !deadline.aborted) {
+      const cancelled = new Error('cancelled', { cause: error });
+      cancelled.name = 'AbortError';
+      throw cancelled;
+    }
+    if (deadline.aborted) {
       const timeout = new Error(`no answer within ${timeoutMs} ms`, { cause: error });
       timeout.name = 'TimeoutError';
       throw timeout;
     }
     throw error;
+  }
+}
+
+/**
+ * Whether `GET url` answers 2xx within `timeoutMs`: a cheap liveness probe (a node's `/health`).
+ * Never throws.
+ */
+export async function answersOk(url: string | URL, timeoutMs: number): Promise<boolean> {
+  try {
+    const response = await request(url, {
+      method: 'GET',
+      signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: agent,
+    });
+    await response.body.dump();
+    return response.statusCode >= 200 && response.statusCode < 300;
+  } catch {
+    return false;
   }
 }
 

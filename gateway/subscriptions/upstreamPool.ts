@@ -12,6 +12,7 @@
 import type { GraphQLError } from 'graphql';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { TransitionLog } from '../../lib/transitionLog.ts';
 import type { RoomPlacement, RoutingNode } from '../centralLink.ts';
 import type { BridgeEvent, Scope } from './eventExecutor.ts';
 import type { BridgedField } from './fieldCatalog.ts';
@@ -179,11 +180,19 @@ class Topic {
       connectionParams,
       query: this.#upstreamQuery,
       variables,
-      onData: (data) => this.#onData(instance, data),
+      onData: (data) => {
+        this.pool.feedLog.recovered(name, `feeds from ${name} deliver again`);
+        this.#onData(instance, data);
+      },
       onEnd: (error) => {
         if (this.feeds.get(instance) !== feed) return;
         this.feeds.delete(instance);
-        this.pool.log.warn(`${this.describe()}: feed from ${name} ended (${error.message})`);
+        // Per source, not per topic and retry: a dead node ends every feed of every room it
+        // stores, again at each reopening (issue 17: 169 lines in a 44 s outage).
+        this.pool.feedLog.failing(
+          name,
+          `feeds from ${name} end (${error.message}; first: ${this.describe()}); reopening them`,
+        );
         this.#scheduleRetry();
       },
     });
@@ -243,6 +252,8 @@ export class UpstreamPool {
   readonly log: Logger;
   readonly dedupeWindow: number;
   readonly retryMs: number;
+  /** Feeds ending, one line per source going down and one coming back. */
+  readonly feedLog: TransitionLog;
   readonly #topics = new Map<string, Topic>();
   #serial = 0;
 
@@ -254,6 +265,7 @@ export class UpstreamPool {
     this.log = options.log;
     this.dedupeWindow = options.dedupeWindow ?? 10_000;
     this.retryMs = options.retryMs ?? 250;
+    this.feedLog = new TransitionLog(options.log);
   }
 
   /**
