@@ -229,7 +229,21 @@ export class ChangeFeed {
     const key = `${request.peerNodeId}|${rooms}`;
     const previous = this.#acked.get(key) ?? 0;
     const from = previous <= upTo ? previous : 0;
-    sqlite
+    // A session's batches follow each other: when its sends cover the whole range, they marked
+    // everything already, and a second pass over the range would only read.
+    let covered = from;
+    for (const send of [...sends].sort((x, y) => x.after_seq - y.after_seq)) {
+      if (send.after_seq <= covered) covered = Math.max(covered, send.up_to_seq);
+    }
+    if (covered < upTo) this.#acknowledgeUnrecorded(from, upTo, rooms);
+    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
+    this.#acked.set(key, upTo);
+    this.#refuse(request.refused ?? [], upTo, rooms);
+  }
+
+  /** SYNCED for what the acknowledged range holds that no recorded send covers. */
+  #acknowledgeUnrecorded(from: number, upTo: number, rooms: string): void {
+    this.#db.sqlite
       .prepare(
         `UPDATE messages SET sync_status = 'SYNCED'
           WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
@@ -237,15 +251,15 @@ export class ChangeFeed {
             AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
       )
       .run(from, upTo, rooms, upTo);
-    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
-    this.#acked.set(key, upTo);
+  }
 
-    // A refused version was sent but is not held there: FAILED wins over SYNCED for that version
-    // (an operator must see it; the reason is in central's quarantinedVersions). A newer change
-    // of the message is a new version, with its own fields.
-    const refused = (request.refused ?? []).filter((seq) => seq > 0 && seq <= upTo);
+  // A refused version was sent but is not held there: FAILED wins over SYNCED for that version
+  // (an operator must see it; the reason is in central's quarantinedVersions). A newer change of
+  // the message is a new version, with its own fields.
+  #refuse(seqs: readonly number[], upTo: number, rooms: string): void {
+    const refused = seqs.filter((seq) => seq > 0 && seq <= upTo);
     if (refused.length > 0) {
-      sqlite
+      this.#db.sqlite
         .prepare(
           `UPDATE messages SET sync_status = 'FAILED'
             WHERE id IN (SELECT l.message_id FROM change_log l
