@@ -763,6 +763,14 @@ describe('pulling', () => {
     expect(b.node.store.get(good.id)?.content).toBe('fine');
     expect(b.node.store.get(bad.id)).toBeUndefined();
     expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(head(a));
+    // The target told the source with its acknowledgement: the refused version is FAILED there,
+    // the other SYNCED, both dated by the one send, as the target's copy of the good one is.
+    expect(status(a, bad.id)).toEqual({
+      sync_status: 'FAILED',
+      last_sync_attempt: expect.any(Number),
+    });
+    expect(status(a, good.id)).toEqual(status(b, good.id));
+    expect(status(a, good.id).sync_status).toBe('SYNCED');
   });
 
   it('refuses a batch whose seqs are out of order whole: FAILED with the reason, target unchanged', async () => {
