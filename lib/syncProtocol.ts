@@ -41,13 +41,18 @@ export interface PullRequest {
 export const SYNC_PULL_TOKEN_PATH = '/internal/sync/pull-token';
 
 /**
- * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&count=1] -> ChangeBatch,
- * caller = a peer node with a pull token for exactly these rooms. `ack` (default `after`, at most
- * `after`) acknowledges: every change up to it is held by the caller, so the source may mark those
- * messages SYNCED. A caller asking ahead while it applies the previous batch sends its committed
- * cursor as `ack`.
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&refused=<seq,...>][&count=1]
+ * -> ChangeBatch, caller = a peer node with a pull token for exactly these rooms. `ack` (default
+ * `after`, at most `after`) acknowledges: every change up to it is held by the caller, so the
+ * source may mark those messages SYNCED. A caller asking ahead while it applies the previous batch
+ * sends its committed cursor as `ack`. `refused` lists the seqs (at most `ack`, at most
+ * MAX_REFUSED_PER_REQUEST) of versions the caller refused and quarantined instead of holding: the
+ * source marks them FAILED rather than SYNCED.
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
+
+/** Most seqs one feed request's `refused` lists; the caller sends the rest with later requests. */
+export const MAX_REFUSED_PER_REQUEST = 200;
 
 /**
  * Central, POST AuthorityQuery -> AuthorityAnswer, caller = a node (a session's target) checking
@@ -123,6 +128,13 @@ export interface ChangeBatch {
    * how many versions the caller will receive from here (new writes aside).
    */
   readonly remaining?: number;
+  /**
+   * When the source served this batch, epoch milliseconds on the source's clock: its versions'
+   * `lastSyncAttempt`. The target keeps it with every version of the batch it holds, and the
+   * source records the same time when the batch is acknowledged, so both copies read the same.
+   * Optional: a target takes its own time when a source does not send it.
+   */
+  readonly sentAt?: number;
 }
 
 export interface RoomDigests {
@@ -160,8 +172,15 @@ export const MAX_APPLIED_PER_REPORT = 20_000;
 export interface SyncReport {
   readonly sessionId: string;
   readonly status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
-  /** Cumulative over the session. */
+  /** Versions applied (that changed the target), cumulative over the session. */
   readonly messagesSynced: number;
+  /**
+   * Versions received and examined (applied, already held, or quarantined), cumulative over the
+   * session. Optional for reports of older nodes, whose `messagesSynced` counted these: central
+   * then takes `messagesSynced`.
+   */
+  readonly messagesChecked?: number;
+  /** Versions the target will examine in the session, once it knows (at least `messagesChecked`). */
   readonly messagesTotal?: number;
   /** Changes applied since the previous report. */
   readonly applied: readonly AppliedChange[];

@@ -96,6 +96,14 @@ export const centralOptions = {
     default: 1000,
     parse: parsers.positiveInt,
   }),
+  syncFullBatchSize: option({
+    flag: 'sync-full-batch-size',
+    env: 'SWITCHBOARD_SYNC_FULL_BATCH_SIZE',
+    description:
+      'Versions per batch in FULL sync sessions (sized for throughput; a source caps it at its --sync-max-batch-size)',
+    default: 5000,
+    parse: parsers.positiveInt,
+  }),
   gatewaySecret: option<string | undefined>({
     flag: 'gateway-secret',
     env: 'SWITCHBOARD_GATEWAY_SECRET',
@@ -209,6 +217,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     maxWsPayloadBytes: config.maxWsPayloadBytes,
     wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     syncBatchSize: config.syncBatchSize,
+    syncFullBatchSize: config.syncFullBatchSize,
     loginThrottle: {
       maxFailuresPerUsernameAndAddress: config.loginMaxFailuresPerUsernameAndAddress,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,

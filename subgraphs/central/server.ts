@@ -73,6 +73,8 @@ export interface CentralOptions {
   readonly onQuery?: (sql: string) => void;
   /** Versions per batch the nodes are asked to pull in a sync session. @default 1000 */
   readonly syncBatchSize?: number;
+  /** Versions per batch in FULL sessions. @default 5000 */
+  readonly syncFullBatchSize?: number;
   /** Milliseconds per second of a node's autoSyncInterval (tests shorten it). @default 1000 */
   readonly syncIntervalUnitMs?: number;
   /** Failed-login limits and backoff. @default see LoginThrottleOptions */
@@ -120,6 +122,9 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     services: { db: db.db, events, log: log.child('sync') },
     tokens,
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+    ...(options.syncFullBatchSize === undefined
+      ? {}
+      : { fullBatchSize: options.syncFullBatchSize }),
   });
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const services: CentralServices = {

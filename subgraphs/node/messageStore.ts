@@ -74,6 +74,12 @@ export interface ApplyRemoteOptions {
    * cursor here, so the cursor moves if and only if the batch committed.
    */
   readonly inTransaction?: (db: NodeQueryable) => void;
+  /**
+   * When the source sent these versions (epoch ms, its clock): the `lastSyncAttempt` of every
+   * version this node holds after the batch, applied or already held, so this copy reads what
+   * the source records for the send. @default now
+   */
+  readonly sentAt?: number;
 }
 
 export interface ApplyResult {
@@ -190,7 +196,7 @@ function prepareStatements(db: NodeDatabase) {
     /** A new local version of a message: an edit, or a delete when `deleted_at` is set. */
     updateLocal: sqlite.prepare<[string, string, number, number | null, string, string]>(
       `UPDATE messages SET content = ?, content_hash = ?, updated_at = ?, deleted_at = ?,
-                           hlc = ?, sync_status = 'PENDING'
+                           hlc = ?, sync_status = 'PENDING', last_sync_attempt = NULL
        WHERE id = ?`,
     ),
     /** What deciding a remote version needs of the current one, and what the row keeps. */
@@ -199,31 +205,54 @@ function prepareStatements(db: NodeDatabase) {
       {
         hlc: string;
         deleted_at: number | null;
-        last_sync_attempt: number | null;
         room_id: string;
         sender_id: string;
         origin_node: string;
         created_at: number;
       }
     >(
-      `SELECT hlc, deleted_at, last_sync_attempt, room_id, sender_id, origin_node, created_at
+      `SELECT hlc, deleted_at, room_id, sender_id, origin_node, created_at
        FROM messages WHERE id = ?`,
     ),
     /**
-     * Every column but the id and last_sync_attempt takes the incoming version's value; another
-     * node holds this version (it came from there), so it is SYNCED.
+     * Every column takes the incoming version's: another node holds this version (it came from
+     * there), so it is SYNCED, last sent when the source sent it.
      */
     upsertRemote: sqlite.prepare<
-      [string, string, string, string, string, number, number, number | null, string, string]
+      [
+        string,
+        string,
+        string,
+        string,
+        string,
+        number,
+        number,
+        number | null,
+        string,
+        string,
+        number,
+      ]
     >(
       `INSERT INTO messages (id, room_id, sender_id, content, content_hash, created_at,
-                             updated_at, deleted_at, hlc, origin_node, sync_status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED')
+                             updated_at, deleted_at, hlc, origin_node, sync_status,
+                             last_sync_attempt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?)
        ON CONFLICT (id) DO UPDATE SET
          room_id = excluded.room_id, sender_id = excluded.sender_id, content = excluded.content,
          content_hash = excluded.content_hash, created_at = excluded.created_at,
          updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, hlc = excluded.hlc,
-         origin_node = excluded.origin_node, sync_status = excluded.sync_status`,
+         origin_node = excluded.origin_node, sync_status = excluded.sync_status,
+         last_sync_attempt = excluded.last_sync_attempt`,
+    ),
+    /**
+     * Versions received that this node already held, the same version: the sender holds it too
+     * (SYNCED unless a peer refused it), and was just sent it again.
+     */
+    markHeld: sqlite.prepare<[number, string]>(
+      `UPDATE messages
+          SET sync_status = CASE sync_status WHEN 'PENDING' THEN 'SYNCED' ELSE sync_status END,
+              last_sync_attempt = max(coalesce(last_sync_attempt, 0), ?)
+        WHERE id IN (SELECT value FROM json_each(?))`,
     ),
     appendChange: sqlite.prepare<[string, string, ChangeOp, string, string, string, number]>(
       `INSERT INTO change_log (message_id, room_id, op, hlc, origin_node, content_hash, at)
@@ -381,6 +410,7 @@ export class MessageStore {
           updatedAt: new Date(at),
           hlc: this.#clock.now(),
           syncStatus: 'PENDING',
+          lastSyncAttempt: null,
         };
         updateLocal.run(row.content, row.contentHash, at, null, row.hlc, row.id);
         this.#log(row, 'update', at);
@@ -398,6 +428,7 @@ export class MessageStore {
           deletedAt: new Date(at),
           hlc: this.#clock.now(),
           syncStatus: 'PENDING',
+          lastSyncAttempt: null,
         };
         updateLocal.run('', EMPTY_CONTENT_HASH, at, at, row.hlc, row.id);
         this.#log(row, 'delete', at);
@@ -421,11 +452,13 @@ export class MessageStore {
    */
   applyRemote(versions: readonly RemoteVersion[], options: ApplyRemoteOptions = {}): ApplyResult {
     const events: MessageEvent[] = [];
-    const { current: currentStatement, upsertRemote } = this.#statements;
+    const { current: currentStatement, upsertRemote, markHeld } = this.#statements;
     const result = this.#write((tx) => {
       let applied = 0;
       let refused = 0;
       const at = this.#now();
+      const sentAt = options.sentAt ?? at;
+      const held: string[] = [];
       for (const version of versions) {
         if (options.checked !== true) checkVersion(version);
         const current = currentStatement.get(version.id);
@@ -449,6 +482,7 @@ export class MessageStore {
           current &&
           !newerVersion(version, { hlc: current.hlc, deletedAt: current.deleted_at })
         ) {
+          if (current.hlc === version.hlc) held.push(version.id);
           continue;
         }
         // Merging the remote clock keeps every later local write newer than what was seen here.
@@ -464,6 +498,7 @@ export class MessageStore {
           version.deletedAt?.getTime() ?? null,
           version.hlc,
           version.originNode,
+          sentAt,
         );
         // The row as written: the version's fields, plus what the upsert keeps.
         const row: MessageRow = {
@@ -478,8 +513,7 @@ export class MessageStore {
           hlc: version.hlc,
           originNode: version.originNode,
           syncStatus: 'SYNCED',
-          lastSyncAttempt:
-            current?.last_sync_attempt == null ? null : new Date(current.last_sync_attempt),
+          lastSyncAttempt: new Date(sentAt),
         };
         const op: ChangeOp = !current
           ? 'create'
@@ -490,6 +524,7 @@ export class MessageStore {
         events.push({ kind: current ? 'changed' : 'added', message: row, source: 'remote' });
         applied += 1;
       }
+      if (held.length > 0) markHeld.run(sentAt, JSON.stringify(held));
       options.inTransaction?.(tx);
       return { applied, skipped: versions.length - applied - refused };
     });

@@ -36,6 +36,7 @@ interface Session {
   syncType: string;
   trigger: string;
   messagesSynced: number;
+  messagesChecked: number;
   messagesTotal: number | null;
   error: string | null;
   digestsMatch: boolean | null;
@@ -43,7 +44,7 @@ interface Session {
   sourceNode: { id: string };
   targetNode: { id: string };
 }
-const SESSION = `id status syncType trigger messagesSynced messagesTotal error digestsMatch completedAt
+const SESSION = `id status syncType trigger messagesSynced messagesChecked messagesTotal error digestsMatch completedAt
   sourceNode { id } targetNode { id }`;
 
 interface FakeNode {
@@ -215,7 +216,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
     const stream = await openJobStream(leftovers, t.url, b.apiKey);
     const fromA = await stream.waitForJob((j) => j.sourceNodeId === a.id);
     const fromC = await stream.waitForJob((j) => j.sourceNodeId === c.id);
-    expect(fromA).toMatchObject({ syncType: 'FULL', sourceUrl: a.url, batchSize: 1000 });
+    // FULL sessions are asked in batches sized for throughput (--sync-full-batch-size).
+    expect(fromA).toMatchObject({ syncType: 'FULL', sourceUrl: a.url, batchSize: 5000 });
     expect(fromA.roomIds).toEqual([everywhere, ab].sort());
     expect(fromC.roomIds).toEqual([everywhere]);
     // Each job brings a pull token for that source, this target and exactly the job's rooms.
@@ -245,11 +247,19 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
       sourceHeadSeq: 3,
     });
     expect(progress).toEqual({ status: 200, body: { continue: true } });
+    // Without messagesChecked (an older node's report), what it counted is what it examined.
+    expect(await session(t, fromA.sessionId)).toMatchObject({
+      messagesSynced: 2,
+      messagesChecked: 2,
+    });
     const m3 = change('m3', ab, alice.id, { deleted: true, action: 'DELETE' });
     const done = await report(t.url, b.apiKey, {
       sessionId: fromA.sessionId,
       status: 'COMPLETED',
       messagesSynced: 3,
+      // One more version examined than applied: the target already held it.
+      messagesChecked: 4,
+      messagesTotal: 4,
       applied: [m3],
       cursor: 3,
       sourceHeadSeq: 3,
@@ -261,7 +271,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
     expect(finished).toMatchObject({
       status: 'COMPLETED',
       messagesSynced: 3,
-      messagesTotal: 3,
+      messagesChecked: 4,
+      messagesTotal: 4,
       digestsMatch: true,
       error: null,
     });
@@ -394,6 +405,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
       [{ ...good, status: 'DONE' }, /status/],
       [{ ...good, cursor: -1 }, /cursor/],
       [{ ...good, messagesSynced: 1.5 }, /messagesSynced/],
+      [{ ...good, messagesChecked: -1 }, /messagesChecked/],
       [{ ...good, applied: 'x' }, /applied/],
       [
         { ...good, applied: [{ ...good.applied[0], contentHash: 'nope' }] },

@@ -195,6 +195,15 @@ function status(
     .get(id) as { sync_status: string; last_sync_attempt: number | null };
 }
 
+/** A snapshot without the messages' `last_sync_attempt`, which every send of a version moves. */
+function withoutSendTimes(taken: unknown): unknown {
+  const { messages, ...rest } = taken as { messages: Array<Record<string, unknown>> };
+  return {
+    ...rest,
+    messages: messages.map(({ last_sync_attempt: _sent, ...row }) => row),
+  };
+}
+
 function changeRows(n: SyncNode, roomId: string): number {
   return (
     n.node.db.sqlite
@@ -449,21 +458,61 @@ describe('the change feed', () => {
     const y = post(a, room, 'y');
     expect(status(a, x.id)).toEqual({ sync_status: 'PENDING', last_sync_attempt: null });
 
+    // Serving writes no message row: the send is one row of sync_sends, dated by the batch.
+    const messagesBefore = (snapshot(a.node.db) as { messages: unknown }).messages;
     const served = await changes(a, base, [room]);
     expect(served.versions).toHaveLength(2);
-    expect(status(a, x.id).sync_status).toBe('PENDING');
-    expect(status(a, x.id).last_sync_attempt).toEqual(expect.any(Number));
+    expect(served.sentAt).toEqual(expect.any(Number));
+    expect((snapshot(a.node.db) as { messages: unknown }).messages).toEqual(messagesBefore);
+    expect(status(a, x.id)).toEqual({ sync_status: 'PENDING', last_sync_attempt: null });
 
     a.node.store.edit(y.id, 'y2');
-    await changes(a, served.nextAfter, [room]);
-    expect(status(a, x.id).sync_status).toBe('SYNCED');
-    expect(status(a, y.id).sync_status).toBe('PENDING');
+    const second = await changes(a, served.nextAfter, [room]);
+    // The acknowledgement dates what was served with the batch's time, the one the peer keeps.
+    expect(status(a, x.id)).toEqual({ sync_status: 'SYNCED', last_sync_attempt: served.sentAt });
+    // y changed after it was served: its new version was never sent.
+    expect(status(a, y.id)).toEqual({ sync_status: 'PENDING', last_sync_attempt: null });
 
     // Another room's acknowledgement does not touch this one.
     await changes(a, head(a), [newRoom()]);
     expect(status(a, y.id).sync_status).toBe('PENDING');
     await changes(a, head(a), [room]);
-    expect(status(a, y.id).sync_status).toBe('SYNCED');
+    expect(status(a, y.id)).toEqual({ sync_status: 'SYNCED', last_sync_attempt: second.sentAt });
+  });
+
+  it('marks a version the peer says it refused FAILED instead of SYNCED, and refuses a bad `refused` list', async () => {
+    const room = newRoom();
+    const base = head(a);
+    const good = post(a, room, 'good');
+    const bad = post(a, room, 'bad');
+    const served = await changes(a, base, [room]);
+    const badSeq = served.versions.find((v) => v.id === bad.id)!.seq;
+
+    for (const refused of ['x', String(served.nextAfter + 1), '0']) {
+      const before = snapshot(a.node.db);
+      const answer = await feed(a, {
+        after: String(served.nextAfter),
+        refused,
+        rooms: room,
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+      expect(snapshot(a.node.db)).toEqual(before);
+    }
+
+    const told = await feed(a, {
+      after: String(served.nextAfter),
+      refused: String(badSeq),
+      rooms: room,
+    });
+    expect(told.status).toBe(200);
+    expect(status(a, good.id)).toEqual({ sync_status: 'SYNCED', last_sync_attempt: served.sentAt });
+    expect(status(a, bad.id)).toEqual({ sync_status: 'FAILED', last_sync_attempt: served.sentAt });
+    // A later acknowledgement by any peer does not hide the refusal; a new version starts over.
+    await changes(a, head(a), [room]);
+    expect(status(a, bad.id).sync_status).toBe('FAILED');
+    a.node.store.edit(bad.id, 'bad, edited');
+    expect(status(a, bad.id)).toEqual({ sync_status: 'PENDING', last_sync_attempt: null });
   });
 
   it('acknowledges only up to `ack` when asked ahead, and refuses an `ack` beyond `after`', async () => {
@@ -646,17 +695,25 @@ describe('pulling', () => {
       digestsMatch: true,
     });
 
-    const before = snapshot(b.node.db);
+    // Sent again, the versions only get the new send's time (on both copies: see below).
+    const before = withoutSendTimes(snapshot(b.node.db));
     const replay = await pull(b, a, [room], 'FULL');
-    expect(replay).toMatchObject({ status: 'COMPLETED', messagesSynced: 4, applied: 0 });
+    expect(replay).toMatchObject({
+      status: 'COMPLETED',
+      messagesSynced: 0,
+      messagesChecked: 4,
+      applied: 0,
+    });
     expect(replay.digestsMatch).toBe(true);
-    expect(snapshot(b.node.db)).toEqual(before);
+    expect(withoutSendTimes(snapshot(b.node.db))).toEqual(before);
+    const replayed = rows(a, room).map((row) => (row as { id: string }).id);
+    for (const id of replayed) expect(status(b, id)).toEqual(status(a, id));
 
     // A cursor set back (a replayed batch) applies nothing twice either.
     saveCursor(b.node.db.db, a.node.nodeId, [room], 0);
     const rewound = await pull(b, a, [room]);
     expect(rewound).toMatchObject({ status: 'COMPLETED', applied: 0 });
-    expect(snapshot(b.node.db)).toMatchObject({
+    expect(withoutSendTimes(snapshot(b.node.db))).toMatchObject({
       messages: (before as { messages: unknown }).messages,
       changeLog: (before as { changeLog: unknown }).changeLog,
     });
@@ -706,6 +763,14 @@ describe('pulling', () => {
     expect(b.node.store.get(good.id)?.content).toBe('fine');
     expect(b.node.store.get(bad.id)).toBeUndefined();
     expect(readCursor(b.node.db.db, a.node.nodeId, [room])).toBe(head(a));
+    // The target told the source with its acknowledgement: the refused version is FAILED there,
+    // the other SYNCED, both dated by the one send, as the target's copy of the good one is.
+    expect(status(a, bad.id)).toEqual({
+      sync_status: 'FAILED',
+      last_sync_attempt: expect.any(Number),
+    });
+    expect(status(a, good.id)).toEqual(status(b, good.id));
+    expect(status(a, good.id).sync_status).toBe('SYNCED');
   });
 
   it('refuses a batch whose seqs are out of order whole: FAILED with the reason, target unchanged', async () => {

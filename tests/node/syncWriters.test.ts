@@ -170,8 +170,11 @@ function quarantineRows(n: SyncNode): unknown[] {
 
 /** Everything sync may write on a node. */
 function state(n: SyncNode): unknown {
+  const taken = snapshot(n.node.db) as { messages: Array<Record<string, unknown>> };
   return {
-    ...(snapshot(n.node.db) as object),
+    ...taken,
+    // Every send of a version moves its last_sync_attempt (a replay too), nothing else.
+    messages: taken.messages.map(({ last_sync_attempt: _sent, ...row }) => row),
     // Their updated_at says when a session last ran, not what it changed.
     cursors: n.node.db.sqlite
       .prepare(

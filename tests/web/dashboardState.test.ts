@@ -18,6 +18,7 @@ function session(overrides: Partial<Session> & { id: string }): Session {
     syncType: 'FULL',
     trigger: 'MANUAL',
     messagesSynced: 0,
+    messagesChecked: 0,
     messagesTotal: null,
     startedAt: '2026-01-01T10:00:00.000Z',
     completedAt: null,
@@ -32,16 +33,16 @@ describe('dashboard state', () => {
     const running = session({
       id: 's1',
       status: 'IN_PROGRESS',
-      messagesSynced: 5,
+      messagesChecked: 5,
       messagesTotal: 10,
     });
     const further = session({
       id: 's1',
       status: 'IN_PROGRESS',
-      messagesSynced: 8,
+      messagesChecked: 8,
       messagesTotal: 10,
     });
-    const done = session({ id: 's1', status: 'COMPLETED', messagesSynced: 10, messagesTotal: 10 });
+    const done = session({ id: 's1', status: 'COMPLETED', messagesChecked: 10, messagesTotal: 10 });
     expect(laterSession(pending, running)).toBe(running);
     expect(laterSession(running, pending)).toBe(running);
     expect(laterSession(further, running)).toBe(further);
@@ -70,18 +71,24 @@ describe('dashboard state', () => {
     expect(mergeSessions(afterStaleQuery, [newer], 3).map((s) => s.id)).toEqual(['s9', 's4', 's3']);
   });
 
-  it('measures progress from messagesSynced / messagesTotal', () => {
+  it('measures progress from messagesChecked / messagesTotal, whatever was applied', () => {
     expect(progressOf(session({ id: 'a' }))).toBeUndefined();
     expect(
       progressOf(
-        session({ id: 'a', status: 'IN_PROGRESS', messagesSynced: 25, messagesTotal: 100 }),
+        session({
+          id: 'a',
+          status: 'IN_PROGRESS',
+          messagesSynced: 3,
+          messagesChecked: 25,
+          messagesTotal: 100,
+        }),
       ),
     ).toBe(0.25);
     expect(progressOf(session({ id: 'a', status: 'COMPLETED', messagesTotal: null }))).toBe(1);
     expect(progressOf(session({ id: 'a', status: 'IN_PROGRESS', messagesTotal: 0 }))).toBe(1);
     expect(
       progressOf(
-        session({ id: 'a', status: 'IN_PROGRESS', messagesSynced: 12, messagesTotal: 10 }),
+        session({ id: 'a', status: 'IN_PROGRESS', messagesChecked: 12, messagesTotal: 10 }),
       ),
     ).toBe(1);
   });

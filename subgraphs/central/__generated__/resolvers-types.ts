@@ -394,11 +394,16 @@ export type SyncSession = {
   id: Scalars['ID']['output'];
   /** The changes the session applied, in order. */
   log: MessageSyncLogConnection;
+  /**
+   * Versions the target examined so far: applied, already held (they changed nothing), or refused
+   * and quarantined. The progress of the session against `messagesTotal`.
+   */
+  messagesChecked: Scalars['Int']['output'];
   /** Versions the target refused and kept aside (quarantined) instead of applying. */
   messagesQuarantined: Scalars['Int']['output'];
-  /** Changes applied on the target so far. */
+  /** Versions applied on the target so far: those that changed it (one log entry each). */
   messagesSynced: Scalars['Int']['output'];
-  /** Changes the target had to pull when it started, once it knows. */
+  /** Versions the target had to examine when it started, once it knows. */
   messagesTotal: Maybe<Scalars['Int']['output']>;
   sourceNode: Node;
   /** When the session was requested. */
@@ -1005,6 +1010,7 @@ export type SyncSessionResolvers<
     ContextType,
     RequireFields<SyncSessionLogArgs, 'first'>
   >;
+  messagesChecked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   messagesQuarantined?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   messagesSynced?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   messagesTotal?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;

@@ -182,7 +182,10 @@ export const syncSessions = pgTable(
     status: syncStatusEnum('status').notNull().default('PENDING'),
     syncType: syncTypeEnum('sync_type').notNull(),
     trigger: syncTriggerEnum('trigger').notNull(),
+    /** Versions the target applied (that changed it). */
     messagesSynced: integer('messages_synced').notNull().default(0),
+    /** Versions the target examined: applied, already held, or quarantined. */
+    messagesChecked: integer('messages_checked').notNull().default(0),
     messagesTotal: integer('messages_total'),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     /** When the job was sent to the target (IN_PROGRESS); null while it waits. */

@@ -69,6 +69,8 @@ export async function recordReport(
         ...counters,
         status: report.status,
         messagesSynced: report.messagesSynced,
+        // A report without it comes from a node whose messagesSynced counted what it examined.
+        messagesChecked: report.messagesChecked ?? report.messagesSynced,
         ...(report.messagesTotal === undefined ? {} : { messagesTotal: report.messagesTotal }),
         cursorAfter: report.cursor,
         updatedAt: now,

@@ -148,11 +148,13 @@ export function validateSyncReport(value: unknown): SyncReport {
   const quarantined = optionalList(value, 'quarantined', 'versions', quarantinedVersion);
   const released = optionalList(value, 'released', 'message ids', messageId);
   const messagesTotal = optionalCount(value, 'messagesTotal', '');
+  const messagesChecked = optionalCount(value, 'messagesChecked', '');
   const sourceHeadSeq = optionalCount(value, 'sourceHeadSeq', '');
   return {
     sessionId: sessionId.toLowerCase(),
     status: status as SyncReport['status'],
     messagesSynced: count(value, 'messagesSynced', ''),
+    ...(messagesChecked === undefined ? {} : { messagesChecked }),
     ...(messagesTotal === undefined ? {} : { messagesTotal }),
     applied: applied.map((change, i) => appliedChange(change, `applied[${i}]`)),
     ...(held === undefined ? {} : { held: held.map((v, i) => heldVersion(v, `held[${i}]`)) }),

@@ -43,11 +43,20 @@ export type Message = {
   hlc: Scalars['String']['output'];
   /** UUIDv7: globally unique and sortable by creation time. */
   id: Scalars['ID']['output'];
+  /**
+   * The last time a node sent this version to a peer, on the sender's clock; null until the first
+   * send (a new version, e.g. an edit, starts null). The receiver keeps the time that came with the
+   * version and the sender records the same time when the send is acknowledged.
+   */
   lastSyncAttempt: Maybe<Scalars['DateTime']['output']>;
   /** The node the message was first posted on. */
   originNode: Node;
   room: Room;
   sender: User;
+  /**
+   * Whether another storage node holds this version. Both copies of a version that one node sent
+   * another read the same once the sender has the receiver's acknowledgement (milliseconds).
+   */
   syncStatus: MessageSyncStatus;
   updatedAt: Scalars['DateTime']['output'];
 };
@@ -65,10 +74,16 @@ export type MessageEdge = {
   node: Message;
 };
 
+/** Whether another storage node holds this version of a message (docs/sync.md, Per-message sync fields). */
 export type MessageSyncStatus =
+  /**
+   * A peer refused this version and quarantined it instead of holding it; the reason is in
+   * central's `quarantinedVersions` (ADMIN). A newer version of the message starts PENDING again.
+   */
   | 'FAILED'
-  /** No other node is known to hold this version yet. */
+  /** No other storage node is known to hold this version yet. */
   | 'PENDING'
+  /** Another storage node holds this version: it acknowledged it, or this copy came from one. */
   | 'SYNCED';
 
 export type Mutation = {

@@ -103,6 +103,27 @@ export const syncQuarantine = sqliteTable(
   ],
 );
 
+/**
+ * What this node's change feed served, one row per non-empty batch: to which peer, for which rooms,
+ * the seq range `(after_seq, up_to_seq]` and when. The peer's acknowledgement of the range turns
+ * its rows into the messages' `last_sync_attempt` (and SYNCED) in one statement per row, so serving
+ * a batch writes one row instead of one per version. Consumed by that acknowledgement; rows never
+ * acknowledged (the peer failed) are pruned after a week.
+ */
+export const syncSends = sqliteTable(
+  'sync_sends',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    peerNodeId: text('peer_node_id').notNull(),
+    /** The request's room ids, distinct and sorted, as a JSON array. */
+    rooms: text('rooms').notNull(),
+    afterSeq: integer('after_seq').notNull(),
+    upToSeq: integer('up_to_seq').notNull(),
+    sentAt: timestamp('sent_at').notNull(),
+  },
+  (t) => [index('sync_sends_peer_idx').on(t.peerNodeId, t.upToSeq)],
+);
+
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),

@@ -1,7 +1,9 @@
 // The source side of sync: reads what a peer has not seen yet from the change log, as the
 // current version of each changed message, and records the peer's acknowledgement. Transport-free
 // (feedApi.ts binds it to HTTP), synchronous, and run in one SQLite transaction per request so the
-// batch, `headSeq` and the acknowledgement all see the same state of the log.
+// batch, `headSeq` and the acknowledgement all see the same state of the log. Serving writes one
+// `sync_sends` row per batch, never a row per version: the acknowledgement turns it into the
+// messages' sync fields, one statement per served batch.
 import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import { changeOps, type ChangeOp } from '../db/schema.ts';
@@ -22,6 +24,11 @@ export interface ChangeRequest {
   readonly peerNodeId: string;
   /** Also count the distinct messages changed after `after` (costs a scan; asked once per session). */
   readonly countRemaining?: boolean;
+  /**
+   * Seqs (at most `acknowledged`) of versions the peer refused and quarantined: FAILED here
+   * instead of SYNCED, unless the message changed since.
+   */
+  readonly refused?: readonly number[];
 }
 
 /** The cursor names a change this log never had: the log was reset (e.g. a wiped data dir). */
@@ -67,6 +74,11 @@ interface MessageColumns {
 // Room lists travel as one JSON parameter: no limit on SQLite's host parameters, one statement.
 const IN_ROOMS = 'room_id IN (SELECT value FROM json_each(?))';
 
+/** Sends a peer never acknowledged (it failed, or left) are forgotten after this long. */
+const SEND_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** How many sends are recorded between two prunings of the old ones. */
+const PRUNE_EVERY_SENDS = 256;
+
 export class ChangeFeed {
   readonly #db: NodeDb;
   readonly #nodeId: string;
@@ -79,6 +91,7 @@ export class ChangeFeed {
   readonly #acked = new Map<string, number>();
 
   readonly #maxBatchBytes: number;
+  #sendsSincePrune = 0;
 
   constructor(options: ChangeFeedOptions) {
     this.#db = options.db;
@@ -90,7 +103,8 @@ export class ChangeFeed {
   /** Reads the batch after `request.after` and acknowledges `request.acknowledged`. */
   read(request: ChangeRequest): ChangeBatch {
     const sqlite = this.#db.sqlite;
-    const rooms = JSON.stringify([...new Set(request.roomIds)]);
+    // Sorted: the acknowledgement finds the sends of the same room set by this text.
+    const rooms = JSON.stringify([...new Set(request.roomIds)].sort());
     return sqlite
       .transaction(() => {
         const headSeq =
@@ -136,12 +150,9 @@ export class ChangeFeed {
           }
           versions.push(version);
         }
+        const sentAt = this.#now();
         if (versions.length > 0) {
-          sqlite
-            .prepare(
-              'UPDATE messages SET last_sync_attempt = ? WHERE id IN (SELECT value FROM json_each(?))',
-            )
-            .run(this.#now(), ids);
+          this.#recordSend(request.peerNodeId, rooms, request.after, nextAfter, sentAt);
         }
 
         const remaining = request.countRemaining
@@ -158,14 +169,33 @@ export class ChangeFeed {
           nextAfter,
           headSeq,
           ...(remaining === undefined ? {} : { remaining }),
+          sentAt,
         };
       })
       .immediate();
   }
 
-  // The peer holds every change up to the acknowledged seq of these rooms: a message still
-  // PENDING whose newest change is among them now exists on another node. A message changed
-  // again after it stays PENDING until that change is acknowledged too.
+  /** One row for the whole batch: what the acknowledgement needs to date its versions. */
+  #recordSend(peer: string, rooms: string, after: number, upTo: number, at: number): void {
+    const sqlite = this.#db.sqlite;
+    sqlite
+      .prepare(
+        'INSERT INTO sync_sends (peer_node_id, rooms, after_seq, up_to_seq, sent_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(peer, rooms, after, upTo, at);
+    this.#sendsSincePrune += 1;
+    if (this.#sendsSincePrune >= PRUNE_EVERY_SENDS) {
+      this.#sendsSincePrune = 0;
+      sqlite.prepare('DELETE FROM sync_sends WHERE sent_at < ?').run(at - SEND_RETENTION_MS);
+    }
+  }
+
+  // The peer holds every change up to the acknowledged seq of these rooms: a message whose newest
+  // change is among them now exists on another node. Each batch served to the peer within that
+  // range dates its versions (`last_sync_attempt` = when it was served, the time the peer keeps
+  // too) and makes them SYNCED, in one statement per batch; a message changed after its batch
+  // was served keeps its newer version's fields. Then what no recorded send covers (sent before a
+  // restart of this node's feed, or to another room set) still turns SYNCED from the log range.
   // The messages are found from the log range (a message never changes room, so the log's room
   // is the message's): filtering `messages` by room instead made SQLite probe its room index once
   // per room and id, 100,000 probes per batch of a 100-room session, which was most of a FULL
@@ -173,20 +203,80 @@ export class ChangeFeed {
   #acknowledge(request: ChangeRequest, rooms: string): void {
     const upTo = Math.min(request.acknowledged ?? request.after, request.after);
     if (upTo <= 0) return;
+    const sqlite = this.#db.sqlite;
+    const sends = sqlite
+      .prepare<[string, number, string], SendRow>(
+        `SELECT id, after_seq, up_to_seq, sent_at FROM sync_sends
+          WHERE peer_node_id = ? AND up_to_seq <= ? AND rooms = ? ORDER BY sent_at`,
+      )
+      .all(request.peerNodeId, upTo, rooms);
+    const markSent = sqlite.prepare<[number, number, number, string, number]>(
+      `UPDATE messages
+          SET sync_status = CASE sync_status WHEN 'PENDING' THEN 'SYNCED' ELSE sync_status END,
+              last_sync_attempt = max(coalesce(last_sync_attempt, 0), ?)
+        WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
+          AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
+    );
+    for (const send of sends) {
+      markSent.run(send.sent_at, send.after_seq, send.up_to_seq, rooms, send.up_to_seq);
+    }
+    if (sends.length > 0) {
+      sqlite
+        .prepare('DELETE FROM sync_sends WHERE id IN (SELECT value FROM json_each(?))')
+        .run(JSON.stringify(sends.map((send) => send.id)));
+    }
+
     const key = `${request.peerNodeId}|${rooms}`;
     const previous = this.#acked.get(key) ?? 0;
     const from = previous <= upTo ? previous : 0;
+    // A session's batches follow each other: when its sends cover the whole range, they marked
+    // everything already, and a second pass over the range would only read.
+    let covered = from;
+    for (const send of [...sends].sort((x, y) => x.after_seq - y.after_seq)) {
+      if (send.after_seq <= covered) covered = Math.max(covered, send.up_to_seq);
+    }
+    if (covered < upTo) this.#acknowledgeUnrecorded(from, upTo, rooms);
+    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
+    this.#acked.set(key, upTo);
+    this.#refuse(request.refused ?? [], upTo, rooms);
+  }
+
+  /** SYNCED for what the acknowledged range holds that no recorded send covers. */
+  #acknowledgeUnrecorded(from: number, upTo: number, rooms: string): void {
     this.#db.sqlite
       .prepare(
-        `UPDATE messages SET sync_status = 'SYNCED', last_sync_attempt = ?
+        `UPDATE messages SET sync_status = 'SYNCED'
           WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
             AND sync_status = 'PENDING'
             AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
       )
-      .run(this.#now(), from, upTo, rooms, upTo);
-    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
-    this.#acked.set(key, upTo);
+      .run(from, upTo, rooms, upTo);
   }
+
+  // A refused version was sent but is not held there: FAILED wins over SYNCED for that version
+  // (an operator must see it; the reason is in central's quarantinedVersions). A newer change of
+  // the message is a new version, with its own fields.
+  #refuse(seqs: readonly number[], upTo: number, rooms: string): void {
+    const refused = seqs.filter((seq) => seq > 0 && seq <= upTo);
+    if (refused.length > 0) {
+      this.#db.sqlite
+        .prepare(
+          `UPDATE messages SET sync_status = 'FAILED'
+            WHERE id IN (SELECT l.message_id FROM change_log l
+                          WHERE l.seq IN (SELECT value FROM json_each(?)) AND l.${IN_ROOMS}
+                            AND l.seq = (SELECT max(c.seq) FROM change_log c
+                                          WHERE c.message_id = l.message_id))`,
+        )
+        .run(JSON.stringify(refused), rooms);
+    }
+  }
+}
+
+interface SendRow {
+  id: number;
+  after_seq: number;
+  up_to_seq: number;
+  sent_at: number;
 }
 
 function toOp(value: string): ChangeOp {

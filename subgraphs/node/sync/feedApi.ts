@@ -15,7 +15,11 @@ import {
   verifyPullToken,
   type PullGrant,
 } from '../../../lib/pullToken.ts';
-import { SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH } from '../../../lib/syncProtocol.ts';
+import {
+  MAX_REFUSED_PER_REQUEST,
+  SYNC_CHANGES_PATH,
+  SYNC_DIGESTS_PATH,
+} from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import { ChangeFeed, CursorAheadError } from './changeFeed.ts';
 import { roomDigests } from './digest.ts';
@@ -137,6 +141,11 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 400, errorBody('BAD_USER_INPUT', problem));
       return true;
     }
+    const refused = parseRefused(url.searchParams.get('refused'), acknowledged);
+    if (typeof refused === 'string') {
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', refused));
+      return true;
+    }
     try {
       const batch = feed.read({
         after,
@@ -145,6 +154,7 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
         roomIds: rooms,
         peerNodeId: grant.peerNodeId,
         countRemaining: url.searchParams.get('count') === '1',
+        refused,
       });
       sendJson(res, 200, batch);
     } catch (error) {
@@ -161,6 +171,22 @@ function parseRooms(raw: string | null): string[] | string {
   if (rooms.some((room) => room === '')) return 'rooms must not contain an empty room id';
   if (rooms.length > MAX_ROOMS) return `rooms may list at most ${MAX_ROOMS} room ids`;
   return rooms;
+}
+
+function parseRefused(raw: string | null, acknowledged: number): number[] | string {
+  if (raw === null || raw === '') return [];
+  const parts = raw.split(',');
+  if (parts.length > MAX_REFUSED_PER_REQUEST)
+    return `refused may list at most ${MAX_REFUSED_PER_REQUEST} seqs`;
+  const seqs: number[] = [];
+  for (const part of parts) {
+    const seq = parseCount(part, 'refused', 0);
+    if (typeof seq === 'string') return seq;
+    if (seq < 1 || seq > acknowledged)
+      return `refused seq ${seq} must be between 1 and ack (${acknowledged})`;
+    seqs.push(seq);
+  }
+  return seqs;
 }
 
 function parseCount(raw: string | null, name: string, fallback: number): number | string {

@@ -9,6 +9,7 @@ import type { Logger } from '../../../lib/log.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import {
   MAX_APPLIED_PER_REPORT,
+  MAX_REFUSED_PER_REQUEST,
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
   type AppliedChange,
@@ -68,8 +69,10 @@ export interface SessionOutcome {
   readonly sessionId: string;
   /** `STOPPED`: this node is shutting down, or central said the session is no longer running. */
   readonly status: 'COMPLETED' | 'FAILED' | 'STOPPED' | 'SKIPPED';
-  /** Versions received and checked (applied, or already held here). */
+  /** Versions that changed this node (applied), as central's `messagesSynced`. */
   readonly messagesSynced: number;
+  /** Versions received and examined: applied, already held here, or quarantined. */
+  readonly messagesChecked: number;
   /** Versions that changed this node. */
   readonly applied: number;
   /** Versions refused and kept aside (quarantined) in this session. */
@@ -181,7 +184,7 @@ export class Puller {
     try {
       const outcome = await session.run();
       this.#log.info(
-        `sync ${job.sessionId}: COMPLETED, ${outcome.messagesSynced} checked, ${outcome.applied} applied` +
+        `sync ${job.sessionId}: COMPLETED, ${outcome.messagesChecked} checked, ${outcome.applied} applied` +
           (outcome.quarantined > 0 ? `, ${outcome.quarantined} quarantined` : '') +
           (outcome.digestsMatch === false ? ', digests differ' : ''),
       );
@@ -214,7 +217,12 @@ class Session {
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
   #cursor = 0;
-  #synced = 0;
+  #checked = 0;
+  /**
+   * Seqs of versions refused in committed batches that the source has not been told of yet: sent
+   * with the next requests' acknowledgement, so the source marks them FAILED, not SYNCED.
+   */
+  #refusedUntold: number[] = [];
   #appliedCount = 0;
   #quarantinedCount = 0;
   #total: number | undefined;
@@ -302,7 +310,8 @@ class Session {
     return {
       sessionId: this.#job.sessionId,
       status,
-      messagesSynced: this.#synced,
+      messagesSynced: this.#appliedCount,
+      messagesChecked: this.#checked,
       applied: this.#appliedCount,
       quarantined: this.#quarantinedCount,
       cursor: this.#cursor,
@@ -336,8 +345,8 @@ class Session {
     let received = 0;
     let next = this.#fetchBatch(this.#cursor, first);
     for (;;) {
-      const { batch, refused, senders, acknowledged } = await next;
-      if (first && batch.remaining !== undefined) this.#total = this.#synced + batch.remaining;
+      const { batch, refused, senders, acknowledged, sentAt } = await next;
+      if (first && batch.remaining !== undefined) this.#total = this.#checked + batch.remaining;
       first = false;
       this.#throwIfReportFailed();
       const empty = batch.versions.length === 0 && refused.length === 0;
@@ -350,12 +359,13 @@ class Session {
         // Handled here so a failed apply leaves no unhandled rejection; awaited as usual above.
         next.catch(() => {});
       }
-      this.#apply(batch, refused, senders);
+      this.#apply(batch, refused, senders, sentAt);
       await this.#applyDue();
       received += batch.versions.length + refused.length;
       if (empty) {
-        // The last request acknowledges the whole session; one sent ahead of an apply did not.
-        if (acknowledged >= this.#cursor) return received;
+        // The last request acknowledges the whole session (and tells every refusal); one sent
+        // ahead of an apply did not.
+        if (acknowledged >= this.#cursor && this.#refusedUntold.length === 0) return received;
         next = this.#fetchBatch(this.#cursor, false);
         continue;
       }
@@ -374,15 +384,24 @@ class Session {
     refused: readonly RefusedVersion[];
     senders: SendersWord;
     acknowledged: number;
+    sentAt: number | undefined;
   }> {
+    const told = this.#refusedUntold
+      .filter((seq) => seq <= acknowledged)
+      .slice(0, MAX_REFUSED_PER_REQUEST);
     const query = new URLSearchParams({
       after: String(after),
       limit: String(this.#batchSize),
       rooms: this.#job.roomIds.join(','),
       ...(acknowledged < after ? { ack: String(acknowledged) } : {}),
+      ...(told.length > 0 ? { refused: told.join(',') } : {}),
       ...(count ? { count: '1' } : {}),
     });
     const body = await this.#get(`${SYNC_CHANGES_PATH}?${query.toString()}`);
+    if (told.length > 0) {
+      const sent = new Set(told);
+      this.#refusedUntold = this.#refusedUntold.filter((seq) => !sent.has(seq));
+    }
     const expected: BatchExpectations = {
       sourceNodeId: this.#job.sourceNodeId,
       after,
@@ -408,10 +427,20 @@ class Session {
         `batch after seq ${after} from ${this.#job.sourceNodeId} not applied: central could not say who may write it: ${describe(error)}`,
       );
     }
-    return { ...examined, senders, acknowledged };
+    return {
+      ...examined,
+      senders,
+      acknowledged,
+      sentAt: sentAtOf(body, expected.now + expected.maxDriftMs),
+    };
   }
 
-  #apply(batch: ChangeBatch, refused: readonly RefusedVersion[], senders: SendersWord): void {
+  #apply(
+    batch: ChangeBatch,
+    refused: readonly RefusedVersion[],
+    senders: SendersWord,
+    sentAt: number | undefined,
+  ): void {
     // Close was asked while the batch was on its way: it never starts.
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const { db, store } = this.#options;
@@ -450,6 +479,7 @@ class Session {
       store.applyRemote(versions, {
         // examineChangeBatch checked every version (hash, tombstone, clock) before this.
         checked: true,
+        ...(sentAt === undefined ? {} : { sentAt }),
         admit: (version, held) => {
           const wire = byId.get(version.id);
           if (!wire) return undefined;
@@ -509,7 +539,8 @@ class Session {
     }
     this.#cursor = batch.nextAfter;
     this.#headSeq = batch.headSeq;
-    this.#synced += batch.versions.length + refused.length;
+    this.#checked += batch.versions.length + refused.length;
+    this.#refusedUntold.push(...refusals.map((r) => r.seq));
     this.#appliedCount += applied.length;
     this.#unreported.push(...applied);
     this.#quarantinedCount += quarantined.length;
@@ -541,7 +572,7 @@ class Session {
         });
       }
     }
-    if (this.#total !== undefined && this.#total < this.#synced) this.#total = this.#synced;
+    if (this.#total !== undefined && this.#total < this.#checked) this.#total = this.#checked;
   }
 
   /**
@@ -571,7 +602,7 @@ class Session {
     } catch (error) {
       throw new SessionError(`deferred versions from ${source} not applied: ${describe(error)}`);
     }
-    this.#apply(examined.batch, examined.refused, senders);
+    this.#apply(examined.batch, examined.refused, senders, undefined);
     // One still too far ahead (the clock went back) stays deferred.
     const still = new Set(
       examined.refused.filter((r) => r.deferUntil !== undefined).map((r) => r.seq),
@@ -668,7 +699,8 @@ class Session {
     const released = this.#unreportedReleased.slice(0, MAX_APPLIED_PER_REPORT);
     const report: SyncReport = {
       sessionId: this.#job.sessionId,
-      messagesSynced: this.#synced,
+      messagesSynced: this.#appliedCount,
+      messagesChecked: this.#checked,
       ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
       applied,
       ...(held.length === 0 ? {} : { held }),
@@ -786,7 +818,29 @@ class Session {
 }
 
 function emptyOutcome(sessionId: string, status: SessionOutcome['status']): SessionOutcome {
-  return { sessionId, status, messagesSynced: 0, applied: 0, quarantined: 0, cursor: 0 };
+  return {
+    sessionId,
+    status,
+    messagesSynced: 0,
+    messagesChecked: 0,
+    applied: 0,
+    quarantined: 0,
+    cursor: 0,
+  };
+}
+
+/**
+ * The source's time of the batch, if it sent a plausible one: a time beyond what this node's
+ * clock allows a version's HLC is not believed (the node's own time is kept instead).
+ */
+function sentAtOf(body: unknown, latest: number): number | undefined {
+  const sentAt = (body as { sentAt?: unknown } | null)?.sentAt;
+  return typeof sentAt === 'number' &&
+    Number.isSafeInteger(sentAt) &&
+    sentAt > 0 &&
+    sentAt <= latest
+    ? sentAt
+    : undefined;
 }
 
 function parseDigests(body: unknown): RoomDigests {

@@ -568,10 +568,11 @@ function QuarantineTable(props: { quarantine: Quarantine }): ReactNode {
 function ProgressBar(props: { session: Session }): ReactNode {
   const { session } = props;
   const progress = progressOf(session);
-  const counts =
+  const checked =
     session.messagesTotal === null
-      ? `${session.messagesSynced}`
-      : `${session.messagesSynced} / ${session.messagesTotal}`;
+      ? `${session.messagesChecked}`
+      : `${session.messagesChecked} / ${session.messagesTotal}`;
+  const counts = `${checked} checked, ${session.messagesSynced} applied`;
   return h(
     'span',
     { className: 'progress' },

@@ -26,7 +26,10 @@ export interface Session {
   readonly status: SyncStatus;
   readonly syncType: SyncType;
   readonly trigger: string;
+  /** Versions applied: that changed the target. */
   readonly messagesSynced: number;
+  /** Versions examined, against `messagesTotal`: the session's progress. */
+  readonly messagesChecked: number;
   readonly messagesTotal: number | null;
   readonly startedAt: string;
   readonly completedAt: string | null;
@@ -58,7 +61,7 @@ export interface Viewer {
 }
 
 const NODE_FIELDS = 'id name url status lastSeenAt lastSyncAt syncEnabled autoSyncInterval';
-const SESSION_FIELDS = `id status syncType trigger messagesSynced messagesTotal startedAt completedAt error
+const SESSION_FIELDS = `id status syncType trigger messagesSynced messagesChecked messagesTotal startedAt completedAt error
   sourceNode { id name } targetNode { id name }`;
 
 /** How many sessions the page lists. */

@@ -14,7 +14,7 @@ const STATUS_RANK: Record<SyncStatus, number> = {
 export function laterSession(a: Session, b: Session): Session {
   const rank = STATUS_RANK[b.status] - STATUS_RANK[a.status];
   if (rank !== 0) return rank > 0 ? b : a;
-  if (b.messagesSynced !== a.messagesSynced) return b.messagesSynced > a.messagesSynced ? b : a;
+  if (b.messagesChecked !== a.messagesChecked) return b.messagesChecked > a.messagesChecked ? b : a;
   // Same step: the newer arrival may carry what the older lacked (a total, an end time).
   return b;
 }
@@ -56,7 +56,7 @@ export function progressOf(session: Session): number | undefined {
   if (session.status === 'COMPLETED') return 1;
   if (session.messagesTotal === null) return undefined;
   if (session.messagesTotal === 0) return session.status === 'PENDING' ? 0 : 1;
-  return Math.min(1, session.messagesSynced / session.messagesTotal);
+  return Math.min(1, session.messagesChecked / session.messagesTotal);
 }
 
 /** A timestamp as the page shows it: the time today, the date and time otherwise. */
