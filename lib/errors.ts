@@ -73,7 +73,7 @@ export const errorCodes = {
   SUBSCRIPTION_OVER_HTTP: {
     http: 400,
     description:
-      'A subscription was sent as a plain HTTP request: subscribe over a WebSocket on the same URL (`ws://` or `wss://` + `/graphql`) with the graphql-ws protocol (subprotocol `graphql-transport-ws`).',
+      'A subscription was sent as a plain HTTP request: subscribe over a WebSocket on the same URL (`ws://` or `wss://` + `/graphql`) with the graphql-ws protocol (subprotocol `graphql-transport-ws`), or POST it with `Accept: multipart/mixed;subscriptionSpec="1.0"` (Apollo\'s multipart subscription protocol).',
   },
   PERSISTED_QUERY_NOT_FOUND: {
     http: 200,
