@@ -125,19 +125,22 @@ export function multipartSubscriptions(
     results: AsyncIterable<ExecutionResult>,
   ): Promise<void> {
     const iterator = results[Symbol.asyncIterator]();
+    /** The client is gone or the stream is over: nothing more is written. */
     let ended = false;
+    let released = false;
+    const stop = () => {
+      ended = true;
+      if (released) return;
+      released = true;
+      void iterator.return?.();
+    };
+    // A client gone mid-wait (for a result or for a full socket buffer) stops waiting at once.
     const closed = new Promise<void>((resolve) => {
       res.once('close', () => {
-        ended = true;
+        stop();
         resolve();
       });
     });
-    const stop = () => {
-      if (!ended) void iterator.return?.();
-      ended = true;
-    };
-    // A client gone mid-wait (for a result or for a full socket buffer) stops waiting at once.
-    void closed.then(stop);
     const write = async (part: string): Promise<void> => {
       if (ended) return;
       if (!res.write(part)) await Promise.race([once(res, 'drain'), closed]);

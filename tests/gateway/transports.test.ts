@@ -172,3 +172,212 @@ describe('queries and mutations over graphql-ws', () => {
     }
   });
 });
+
+const MULTIPART_ACCEPT =
+  'multipart/mixed;boundary="graphql";subscriptionSpec="1.0",application/json';
+
+interface Stream {
+  readonly status: number;
+  readonly contentType: string | null;
+  /** Every part's JSON, in order; the string END once the closing boundary came. */
+  readonly parts: unknown[];
+  /** Resolves with the first part matching `check` (already received or future). */
+  until(check: (part: unknown) => boolean): Promise<unknown>;
+  abort(): void;
+}
+
+/** A multipart subscription read the way the protocol frames it, by a reader of its own. */
+async function multipart(
+  query: string,
+  variables: Record<string, unknown>,
+  token: string | undefined,
+): Promise<Stream & { body?: unknown }> {
+  const controller = new AbortController();
+  leftovers.defer(() => controller.abort());
+  const response = await fetch(`${gateway.url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: MULTIPART_ACCEPT,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+    signal: controller.signal,
+  });
+  const contentType = response.headers.get('content-type');
+  const parts: unknown[] = [];
+  const waiting = new Set<() => void>();
+  const until = (check: (part: unknown) => boolean) =>
+    new Promise<unknown>((resolve, reject) => {
+      const test = () => {
+        const found = parts.find(check);
+        if (found !== undefined) {
+          waiting.delete(test);
+          resolve(found);
+        } else if (parts.includes('END') || parts.includes('ABORTED')) {
+          waiting.delete(test);
+          reject(new Error(`stream ended without it: ${JSON.stringify(parts)}`));
+        }
+      };
+      waiting.add(test);
+      test();
+    });
+  const base = {
+    status: response.status,
+    contentType,
+    parts,
+    until,
+    abort: () => controller.abort(),
+  };
+  if (!contentType?.startsWith('multipart/mixed')) return { ...base, body: await response.json() };
+  const reader = response.body!.getReader();
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        for (
+          let at = buffer.indexOf('\r\n--graphql');
+          at >= 0;
+          at = buffer.indexOf('\r\n--graphql')
+        ) {
+          const [, json] = buffer.slice(0, at).split('\r\n\r\n');
+          buffer = buffer.slice(at + '\r\n--graphql'.length);
+          if (json !== undefined) parts.push(JSON.parse(json));
+        }
+        if (buffer.startsWith('--')) {
+          parts.push('END');
+          break;
+        }
+      }
+    } catch {
+      parts.push('ABORTED');
+    }
+    for (const test of [...waiting]) test();
+  })().finally(() => {
+    for (const test of [...waiting]) test();
+  });
+  // Parts arrive between reads: wake the waiters on each one.
+  const push = parts.push.bind(parts);
+  parts.push = (...items: unknown[]) => {
+    const length = push(...items);
+    for (const test of [...waiting]) test();
+    return length;
+  };
+  return base;
+}
+
+const ADDED = 'subscription($r: ID!) { messageAdded(roomId: $r) { id content sender { id } } }';
+type Payload = { payload?: { data?: { messageAdded?: { id: string; content: string } } } };
+const added = (part: unknown) => (part as Payload).payload?.data?.messageAdded;
+
+async function postMessage(token: string, roomId: string, content: string): Promise<string> {
+  return ok(
+    await gql<{ postMessage: { id: string } }>(
+      gateway.url,
+      'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+      { r: roomId, c: content },
+      { token },
+    ),
+  ).postMessage.id;
+}
+
+describe('subscriptions over HTTP (multipart/mixed, subscriptionSpec 1.0)', () => {
+  it('streams each message once, in order, with heartbeats, and releases the upstream on disconnect', async () => {
+    const upstreamBefore = gateway.subscriptions.upstreamCount();
+    const stream = await multipart(ADDED, { r: room }, alice.token);
+    expect(stream.status).toBe(200);
+    expect(stream.contentType).toBe('multipart/mixed;boundary="graphql";subscriptionSpec="1.0"');
+    // The first part is a heartbeat, sent once the subscription is in place.
+    await stream.until((part) => JSON.stringify(part) === '{}');
+    const ids: string[] = [];
+    for (const content of ['m1', 'm2', 'm3'])
+      ids.push(await postMessage(alice.token, room, content));
+    await stream.until((part) => added(part)?.id === ids[2]);
+    const heartbeats = () => stream.parts.filter((p) => JSON.stringify(p) === '{}').length;
+    const seen = heartbeats();
+    await stream.until(() => heartbeats() > seen);
+    expect(stream.parts.flatMap((p) => (added(p) ? [added(p)] : []))).toEqual(
+      ids.map((id, i) => ({ id, content: `m${i + 1}`, sender: { id: alice.id } })),
+    );
+    expect(gateway.subscriptions.upstreamCount()).toBeGreaterThan(upstreamBefore);
+    stream.abort();
+    await expect.poll(() => gateway.subscriptions.upstreamCount()).toBe(upstreamBefore);
+    await expect.poll(() => gateway.subscriptions.stats().clients).toBe(0);
+  });
+
+  it('refuses before streaming with the codes graphql-ws gives: non-member, no token, invalid, too deep', async () => {
+    const forbidden = await multipart(ADDED, { r: room }, bob.token);
+    expect(forbidden.status).toBe(200);
+    expect(forbidden.body).toEqual({
+      errors: [expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })],
+    });
+    const anonymous = await multipart(ADDED, { r: room }, undefined);
+    expect(anonymous.body).toEqual({
+      errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })],
+    });
+    const invalid = await multipart(
+      'subscription($r: ID!) { messageAdded(roomId: $r) { nope } }',
+      { r: room },
+      alice.token,
+    );
+    expect(invalid.status).toBe(400);
+    expect(
+      (invalid.body as { errors: Array<{ extensions: unknown }> }).errors[0]?.extensions,
+    ).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED' });
+    const deep = await multipart(
+      `subscription($r: ID!) { messageAdded(roomId: $r) { ${'room { messages { edges { node { '.repeat(4)}id${' } } } }'.repeat(4)} } }`,
+      { r: room },
+      alice.token,
+    );
+    expect(deep.status).toBe(400);
+    expect(JSON.stringify(deep.body)).toContain('GRAPHQL_VALIDATION_FAILED');
+    const badVariables = await multipart(ADDED, { r: 7.5 }, alice.token);
+    expect(JSON.stringify(badVariables.body)).toContain('BAD_USER_INPUT');
+    expect(gateway.subscriptions.stats().clients).toBe(0);
+  });
+
+  it('ends the stream with the error that ends the subscription (leaving the room: FORBIDDEN)', async () => {
+    const leaving = ok(
+      await gql<{ createRoom: { id: string } }>(
+        gateway.url,
+        'mutation { createRoom(name: "leaving") { id } }',
+        {},
+        { token: alice.token },
+      ),
+    ).createRoom.id;
+    const stream = await multipart(ADDED, { r: leaving }, alice.token);
+    await stream.until((part) => JSON.stringify(part) === '{}');
+    ok(
+      await gql(
+        gateway.url,
+        'mutation($r: ID!) { leaveRoom(roomId: $r) { id } }',
+        { r: leaving },
+        { token: alice.token },
+      ),
+    );
+    const ending = await stream.until((part) => (part as { payload?: unknown }).payload === null);
+    expect(ending).toEqual({
+      payload: null,
+      errors: [expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })],
+    });
+    await stream.until((part) => part === 'END');
+  });
+
+  it('answers a query sent with the multipart Accept as usual, in JSON', async () => {
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: MULTIPART_ACCEPT,
+        authorization: `Bearer ${alice.token}`,
+      },
+      body: JSON.stringify({ query: '{ me { id } }' }),
+    });
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual({ data: { me: { id: alice.id } } });
+  });
+});
