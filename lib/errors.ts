@@ -25,7 +25,12 @@ export const errorCodes = {
   NODE_UNAVAILABLE: {
     http: 503,
     description:
-      'No chat node that stores the data could answer; the rest of the response is intact.',
+      'No chat node that stores the data could answer; the rest of the response is intact. On a room subscription, a notice that does not end it (`extensions.roomId`, `data: null`, `extensions.roomAvailability.available: false`), followed by `ROOM_AVAILABLE` when the room is served again.',
+  },
+  ROOM_AVAILABLE: {
+    http: 200,
+    description:
+      'Not a failure: on a room subscription (`messageAdded`, `messageChanged`) that got a `NODE_UNAVAILABLE` notice, the notice that the room is served again (`extensions.roomId`; the result also carries `extensions.roomAvailability: { roomId, available: true }`). The subscription never ended; live events follow, and what was posted meanwhile comes first (docs/subscriptions.md).',
   },
   CENTRAL_UNAVAILABLE: {
     http: 503,

@@ -9,6 +9,8 @@
 //   between (`messageAdded(after:)`), so nothing is lost while the other storage nodes' feeds
 //   carry on. New topics start from their creation time the same way, which also covers the
 //   moment between asking a node to subscribe and its subscription being in place.
+// - a room none of whose storage nodes can be reached (no feed live, and opening one failed or no
+//   node is routable) is announced to its subscribers, and again when a feed is live once more.
 import type { GraphQLError } from 'graphql';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -23,6 +25,13 @@ export interface Subscriber {
   deliver(event: BridgeEvent): void;
   /** Ends the client's subscription with this error. */
   fail(error: GraphQLError): void;
+  /**
+   * The room of a room topic can no longer be reached (`false`: none of its storage nodes'
+   * feeds is live, and trying to open one failed or no node is routable) or is served again
+   * (`true`). Called on each change, in order with `deliver`; a subscriber joining a topic that
+   * is unavailable is told at once.
+   */
+  availability(available: boolean): void;
 }
 
 /** Where an upstream feed goes: central, or one chat node. */
@@ -75,6 +84,10 @@ class Topic {
   /** Message id -> greatest version passed on; insertion order = age, for the bound. */
   readonly #seen = new Map<string, string>();
   readonly #upstreamQuery: string;
+  /** Instances whose feed the subgraph has accepted. */
+  readonly #live = new Set<string>();
+  /** What subscribers were last told; they start out assuming the room is served. */
+  #available = true;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number;
   #reconciling: Promise<void> | undefined;
@@ -130,6 +143,7 @@ class Topic {
     }
     const nodes = await this.pool.candidates(placement.storageNodeIds);
     if (this.#closed) return;
+    if (nodes.length === 0 && this.#live.size === 0) this.#announce(false);
     for (const node of nodes) {
       const open = this.feeds.get(node.id);
       if (open && open.url === node.url) continue;
@@ -180,14 +194,38 @@ class Topic {
       query: this.#upstreamQuery,
       variables,
       onData: (data) => this.#onData(instance, data),
-      onEnd: (error) => {
+      onConnected: () => {
+        if (this.feeds.get(instance) !== feed) return;
+        this.#live.add(instance);
+        this.#announce(true);
+      },
+      onEnd: (error, connected) => {
         if (this.feeds.get(instance) !== feed) return;
         this.feeds.delete(instance);
+        this.#live.delete(instance);
         this.pool.log.warn(`${this.describe()}: feed from ${name} ended (${error.message})`);
+        // A live feed that drops is opened again first (a restart, a dropped socket): only a
+        // node that refuses the connection, with no other feed live, makes the room unreachable.
+        if (!connected && this.#live.size === 0) this.#announce(false);
         this.#scheduleRetry();
       },
     });
     this.feeds.set(instance, feed);
+  }
+
+  /** Tells the subscribers of a room topic when it stops or starts being served. */
+  #announce(available: boolean): void {
+    if (this.roomId === undefined || this.#available === available) return;
+    this.#available = available;
+    this.pool.log.info(
+      `${this.describe()}: room ${this.roomId} ${available ? 'is served again' : 'cannot be reached'}`,
+    );
+    for (const subscriber of [...this.subscribers]) subscriber.availability(available);
+  }
+
+  /** Whether subscribers were last told the room is served. */
+  get available(): boolean {
+    return this.#available;
   }
 
   #onData(instance: string, data: Record<string, unknown>): void {
@@ -228,6 +266,7 @@ class Topic {
     clearTimeout(this.#retryTimer);
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
+    this.#live.clear();
   }
 
   describe(): string {
@@ -273,7 +312,10 @@ export class UpstreamPool {
       this.#topics.set(key, topic);
       topic.subscribers.add(subscriber);
       topic.reconcile();
-    } else topic.subscribers.add(subscriber);
+    } else {
+      topic.subscribers.add(subscriber);
+      if (!topic.available) subscriber.availability(false);
+    }
     const joined = topic;
     return () => {
       joined.subscribers.delete(subscriber);

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { silentLogger } from '../../lib/log.ts';
-import { startNode } from '../../subgraphs/node/server.ts';
+import { startNode, type NodeOptions, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -17,21 +17,22 @@ let gateway: GatewayServer;
 let alice: { id: string; token: string };
 let bob: { id: string; token: string };
 let room: string;
+let nodeOptions: NodeOptions;
+let node: NodeServer | undefined;
 
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
   const registered = await central.registerNode('node-a');
-  leftovers.add(
-    await startNode({
-      name: 'node-a',
-      dataDir: await leftovers.tempDir('switchboard-transports-'),
-      centralUrl: central.url,
-      apiKey: registered.apiKey,
-      logger: silentLogger,
-      sync: false,
-    }),
-    (n) => n.close(),
-  );
+  nodeOptions = {
+    name: 'node-a',
+    dataDir: await leftovers.tempDir('switchboard-transports-'),
+    centralUrl: central.url,
+    apiKey: registered.apiKey,
+    logger: silentLogger,
+    sync: false,
+  };
+  node = await startNode(nodeOptions);
+  leftovers.defer(() => node?.close());
   gateway = leftovers.add(
     await startGateway({
       centralUrl: central.url,
@@ -379,5 +380,84 @@ describe('subscriptions over HTTP (multipart/mixed, subscriptionSpec 1.0)', () =
     });
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await response.json()).toEqual({ data: { me: { id: alice.id } } });
+  });
+});
+
+describe('room unavailable notices', () => {
+  it('tells graphql-ws and multipart subscribers when the room cannot be reached and when it is back, without ending', async () => {
+    const noticeRoom = ok(
+      await gql<{ createRoom: { id: string } }>(
+        gateway.url,
+        'mutation { createRoom(name: "notices") { id } }',
+        {},
+        { token: alice.token },
+      ),
+    ).createRoom.id;
+    // Every result the socket subscription gets, errors included: notices do not end it.
+    const results: Array<{
+      data?: unknown;
+      errors?: ReadonlyArray<{ extensions?: Record<string, unknown> }>;
+      extensions?: unknown;
+    }> = [];
+    let ended: unknown;
+    const client = socket(alice.token);
+    client.subscribe(
+      { query: ADDED, variables: { r: noticeRoom } },
+      {
+        next: (result) => void results.push(result as (typeof results)[number]),
+        error: (error: unknown) => void (ended = error ?? 'error'),
+        complete: () => void (ended = 'complete'),
+      },
+    );
+    const stream = await multipart(ADDED, { r: noticeRoom }, alice.token);
+    await stream.until((part) => JSON.stringify(part) === '{}');
+    await expect.poll(() => gateway.subscriptions.stats().clients).toBe(2);
+    const codeOf = (
+      result: { errors?: ReadonlyArray<{ extensions?: Record<string, unknown> }> } | undefined,
+    ) => result?.errors?.[0]?.extensions?.['code'];
+
+    // Back on the same port, as a restarted process would be: the gateway's feed reopens there.
+    const port = node?.port;
+    await node?.close();
+    node = undefined;
+    const unavailable = {
+      data: null,
+      errors: [
+        {
+          message: expect.stringContaining(noticeRoom) as unknown,
+          path: ['messageAdded'],
+          extensions: { code: 'NODE_UNAVAILABLE', roomId: noticeRoom },
+        },
+      ],
+      extensions: { roomAvailability: { roomId: noticeRoom, available: false } },
+    };
+    await expect
+      .poll(() => results.find((r) => codeOf(r) === 'NODE_UNAVAILABLE'))
+      .toEqual(unavailable);
+    expect(
+      await stream.until((p) => codeOf((p as { payload?: never }).payload) === 'NODE_UNAVAILABLE'),
+    ).toEqual({
+      payload: unavailable,
+    });
+
+    node = await startNode({ ...nodeOptions, ...(port === undefined ? {} : { port }) });
+    await expect
+      .poll(() => results.find((r) => codeOf(r) === 'ROOM_AVAILABLE'), { timeout: 30_000 })
+      .toMatchObject({
+        data: null,
+        errors: [{ extensions: { code: 'ROOM_AVAILABLE', roomId: noticeRoom } }],
+        extensions: { roomAvailability: { roomId: noticeRoom, available: true } },
+      });
+    await stream.until((p) => codeOf((p as { payload?: never }).payload) === 'ROOM_AVAILABLE');
+
+    const id = await postMessage(alice.token, noticeRoom, 'still here');
+    await expect.poll(() => results.some((r) => JSON.stringify(r).includes(id))).toBe(true);
+    await stream.until((part) => added(part)?.id === id);
+    expect(ended).toBeUndefined();
+    expect(results.filter((r) => codeOf(r) !== undefined).map(codeOf)).toEqual([
+      'NODE_UNAVAILABLE',
+      'ROOM_AVAILABLE',
+    ]);
+    stream.abort();
   });
 });
