@@ -9,7 +9,7 @@
 //   between (`messageAdded(after:)`), so nothing is lost while the other storage nodes' feeds
 //   carry on. New topics start from their creation time the same way, which also covers the
 //   moment between asking a node to subscribe and its subscription being in place.
-// - a room none of whose storage nodes can be reached (no feed live, and opening one failed or no
+// - a room none of whose storage nodes can be reached (no feed open, and opening one failed or no
 //   node is routable) is announced to its subscribers, and again when a feed is live once more.
 import type { GraphQLError } from 'graphql';
 import { appError } from '../../lib/errors.ts';
@@ -84,8 +84,6 @@ class Topic {
   /** Message id -> greatest version passed on; insertion order = age, for the bound. */
   readonly #seen = new Map<string, string>();
   readonly #upstreamQuery: string;
-  /** Instances whose feed the subgraph has accepted. */
-  readonly #live = new Set<string>();
   /** What subscribers were last told; they start out assuming the room is served. */
   #available = true;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -143,7 +141,7 @@ class Topic {
     }
     const nodes = await this.pool.candidates(placement.storageNodeIds);
     if (this.#closed) return;
-    if (nodes.length === 0 && this.#live.size === 0) this.#announce(false);
+    if (nodes.length === 0 && this.feeds.size === 0) this.#announce(false);
     for (const node of nodes) {
       const open = this.feeds.get(node.id);
       if (open && open.url === node.url) continue;
@@ -196,17 +194,16 @@ class Topic {
       onData: (data) => this.#onData(instance, data),
       onConnected: () => {
         if (this.feeds.get(instance) !== feed) return;
-        this.#live.add(instance);
         this.#announce(true);
       },
       onEnd: (error, connected) => {
         if (this.feeds.get(instance) !== feed) return;
         this.feeds.delete(instance);
-        this.#live.delete(instance);
         this.pool.log.warn(`${this.describe()}: feed from ${name} ended (${error.message})`);
         // A live feed that drops is opened again first (a restart, a dropped socket): only a
-        // node that refuses the connection, with no other feed live, makes the room unreachable.
-        if (!connected && this.#live.size === 0) this.#announce(false);
+        // node that refuses the connection, with no other feed live or still connecting, makes
+        // the room unreachable.
+        if (!connected && this.feeds.size === 0) this.#announce(false);
         this.#scheduleRetry();
       },
     });
@@ -266,7 +263,6 @@ class Topic {
     clearTimeout(this.#retryTimer);
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
-    this.#live.clear();
   }
 
   describe(): string {
