@@ -439,6 +439,14 @@ describe('room unavailable notices', () => {
     ).toEqual({
       payload: unavailable,
     });
+    // A client subscribing while the room is unreachable is told at once.
+    const late = await new Promise<unknown>((resolve) => {
+      socket(alice.token).subscribe(
+        { query: ADDED, variables: { r: noticeRoom } },
+        { next: resolve, error: resolve, complete: () => resolve('complete') },
+      );
+    });
+    expect(late).toEqual(unavailable);
 
     node = await startNode({ ...nodeOptions, ...(port === undefined ? {} : { port }) });
     await expect
