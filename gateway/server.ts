@@ -1,6 +1,6 @@
 // Builds and starts the gateway: Apollo Server 5 + @apollo/gateway on node:http, with central as
 // a plain remote subgraph and the chat nodes behind one routing data source. Tests import this.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
@@ -13,7 +13,16 @@ import type { JWTVerifyGetKey } from 'jose';
 import { ASSERTION_HEADER, GatewaySigner } from '../lib/gatewayAssertion.ts';
 import { queryLimitRules, type QueryLimits } from '../lib/queryLimits.ts';
 import { maskingFormatError } from '../lib/errorMasking.ts';
-import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../lib/http.ts';
+import { appError } from '../lib/errors.ts';
+import {
+  baseUrl,
+  closeServer,
+  graphqlHandler,
+  listen,
+  sendJson,
+  TIMED_OUT,
+  withDeadline,
+} from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
@@ -21,6 +30,7 @@ import { CentralDataSource } from './centralDataSource.ts';
 import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
 import { startKeyRegistration } from './keyRegistration.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { multipartSubscriptions } from './multipartSubscriptions.ts';
 import { createCentralLink, type RoutingNode } from './centralLink.ts';
 import type { GatewayContext } from './context.ts';
 import { NodeRouter } from './nodeRouter.ts';
@@ -61,6 +71,8 @@ export interface GatewayOptions {
   readonly maxBodyBytes?: number;
   /** Depth, cost, alias, token and directive limits of operations. @default defaultQueryLimits */
   readonly queryLimits?: QueryLimits;
+  /** Gap between heartbeats of multipart subscriptions over HTTP. @default 5000 */
+  readonly multipartHeartbeatMs?: number;
   /** Operations one graphql-ws connection may run at once. @default 100 */
   readonly maxSubscriptionsPerConnection?: number;
   /** Largest graphql-ws message. @default 1048576 */
@@ -218,15 +230,29 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
     return response.body.singleResult;
   });
+  const operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
+  const httpContext = async (req: IncomingMessage): Promise<GatewayContext> => ({
+    viewer: await tokens.viewerOf(req.headers.authorization),
+    authorization: req.headers.authorization,
+    clientAddress: req.socket.remoteAddress,
+  });
+  const multipart = multipartSubscriptions({
+    schema: gateway.schema,
+    validationRules: limits.validationRules,
+    maxTokens: limits.parseOptions.maxTokens,
+    context: httpContext,
+    subscribe: (args) => subscriptions.subscribe(args),
+    log: log.child('multipart'),
+    ...(options.multipartHeartbeatMs === undefined
+      ? {}
+      : { heartbeatMs: options.multipartHeartbeatMs }),
+  });
   const handleGraphQL = graphqlHandler<GatewayContext>({
     server: apollo,
-    context: async (req) => ({
-      viewer: await tokens.viewerOf(req.headers.authorization),
-      authorization: req.headers.authorization,
-      clientAddress: req.socket.remoteAddress,
-    }),
+    context: httpContext,
+    takeOver: (req, res, body) => multipart.serve(req, res, body),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-    operationTimeoutMs: options.operationTimeoutMs ?? 30_000,
+    operationTimeoutMs,
   });
 
   const http: Server = createServer((req, res) => {
@@ -255,12 +281,33 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     server: http,
     schema: gateway.schema,
     log,
-    context: async (params) => {
+    context: async (params, request) => {
       const authorization =
         typeof params['authorization'] === 'string' ? params['authorization'] : undefined;
-      return { viewer: await tokens.viewerOf(authorization), authorization };
+      return {
+        viewer: await tokens.viewerOf(authorization),
+        authorization,
+        // Login throttling per address applies to a login sent on the socket too.
+        clientAddress: request.socket.remoteAddress,
+      };
     },
     subscribe: (args) => subscriptions.subscribe(args),
+    // Queries and mutations on the socket take the HTTP path through Apollo Server: the same
+    // parsing, limits (a client's context, so they apply), masking and codes.
+    execute: async (request, contextValue) => {
+      const running = apollo.executeOperation(request, { contextValue });
+      const response = await withDeadline(running, operationTimeoutMs);
+      if (response === TIMED_OUT) {
+        running.catch(() => {});
+        const error = appError(
+          'OPERATION_TIMEOUT',
+          `the operation did not complete within ${operationTimeoutMs} ms`,
+        );
+        return { errors: [error.toJSON()] };
+      }
+      if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
+      return response.body.singleResult;
+    },
     validationRules: limits.validationRules,
     maxTokens: limits.parseOptions.maxTokens,
     ...(options.maxSubscriptionsPerConnection === undefined
@@ -298,6 +345,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
         keys.stop();
         routing.stop();
         subscriptions.close();
+        multipart.close();
         await graphqlWs.close();
         await closeServer(http);
         await apollo.stop();

@@ -25,7 +25,12 @@ export const errorCodes = {
   NODE_UNAVAILABLE: {
     http: 503,
     description:
-      'No chat node that stores the data could answer; the rest of the response is intact.',
+      'No chat node that stores the data could answer; the rest of the response is intact. On a room subscription, a notice that does not end it (`extensions.roomId`, `data: null`, `extensions.roomAvailability.available: false`), followed by `ROOM_AVAILABLE` when the room is served again.',
+  },
+  ROOM_AVAILABLE: {
+    http: 200,
+    description:
+      'Not a failure: on a room subscription (`messageAdded`, `messageChanged`) that got a `NODE_UNAVAILABLE` notice, the notice that the room is served again (`extensions.roomId`; the result also carries `extensions.roomAvailability: { roomId, available: true }`). The subscription never ended; live events follow, and what was posted meanwhile comes first (docs/subscriptions.md).',
   },
   CENTRAL_UNAVAILABLE: {
     http: 503,
@@ -78,7 +83,7 @@ export const errorCodes = {
   SUBSCRIPTION_OVER_HTTP: {
     http: 400,
     description:
-      'A subscription was sent as a plain HTTP request: subscribe over a WebSocket on the same URL (`ws://` or `wss://` + `/graphql`) with the graphql-ws protocol (subprotocol `graphql-transport-ws`).',
+      'A subscription was sent as a plain HTTP request: subscribe over a WebSocket on the same URL (`ws://` or `wss://` + `/graphql`) with the graphql-ws protocol (subprotocol `graphql-transport-ws`), or POST it with `Accept: multipart/mixed;subscriptionSpec="1.0"` (Apollo\'s multipart subscription protocol).',
   },
   PERSISTED_QUERY_NOT_FOUND: {
     http: 200,

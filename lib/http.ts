@@ -54,11 +54,21 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
    * answer is dropped. @default none
    */
   readonly operationTimeoutMs?: number;
+  /**
+   * Offered each request once its body is read: serves it (a streamed subscription) and returns
+   * true, or returns false to leave it to Apollo Server. @default none
+   */
+  readonly takeOver?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+  ) => Promise<boolean>;
 }
 
-const TIMED_OUT = Symbol('timed out');
+export const TIMED_OUT = Symbol('timed out');
 
-async function withDeadline<T>(
+/** `work`, or TIMED_OUT once `timeoutMs` has passed first (the work itself is not cancelled). */
+export async function withDeadline<T>(
   work: Promise<T>,
   timeoutMs: number | undefined,
 ): Promise<T | typeof TIMED_OUT> {
@@ -104,6 +114,7 @@ export function graphqlHandler<TContext extends BaseContext>(
         body = raw.toString('utf8');
       }
     }
+    if (options.takeOver && (await options.takeOver(req, res, body))) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const execution = options.server.executeHTTPGraphQLRequest({
       httpGraphQLRequest: {

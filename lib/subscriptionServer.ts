@@ -1,20 +1,22 @@
 // graphql-ws (the graphql-transport-ws protocol) on an existing node:http server, so HTTP and
-// subscriptions share one port and one path.
+// subscriptions share one port and one path. Queries and mutations sent on the socket can be
+// handed to the server's HTTP pipeline (`execute`), so they meet the same limits and errors.
 import type { IncomingMessage, Server } from 'node:http';
 import {
   GraphQLError,
-  parse,
-  specifiedRules,
-  validate,
+  OperationTypeNode,
   type ValidationRule,
   type ExecutionArgs,
+  type DocumentNode,
   type ExecutionResult,
+  type FormattedExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { appError, type ErrorCode } from './errors.ts';
+import { appError } from './errors.ts';
 import type { Logger } from './log.ts';
+import { parseOperation, validateOperation } from './operationDocument.ts';
 
 export interface SubscriptionServerOptions<TContext, TAuth = never> {
   readonly server: Server;
@@ -58,6 +60,24 @@ export interface SubscriptionServerOptions<TContext, TAuth = never> {
   readonly subscribe?: (
     args: ExecutionArgs,
   ) => Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
+  /**
+   * Runs a query or mutation as the HTTP endpoint would (the gateway: Apollo Server's own
+   * pipeline, with its parsing, validation, limits and error masking). Without it they run with
+   * graphql-js `execute` against `schema`, which at the gateway has no resolvers. The socket's
+   * own checks (parse, validation) are then left to it, so the codes are the HTTP ones.
+   * @default graphql-js `execute`
+   */
+  readonly execute?: (
+    request: OperationRequest,
+    contextValue: TContext,
+  ) => Promise<FormattedExecutionResult>;
+}
+
+/** A query or mutation as the client sent it on the socket. */
+export interface OperationRequest {
+  readonly query: string;
+  readonly variables?: Record<string, unknown>;
+  readonly operationName?: string;
 }
 
 export interface SubscriptionServer {
@@ -78,11 +98,23 @@ export function attachSubscriptionServer<TContext, TAuth = never>(
   /** Per connection (graphql-ws keeps one context object per socket): what `authenticate` said. */
   const authenticated = new WeakMap<object, { ok: TAuth } | { error: unknown }>();
   const authenticate = options.authenticate;
+  const runOperation = options.execute;
+  /** Queries and mutations to hand to `execute`, by the document graphql-ws passes back. */
+  const handedOver = new WeakMap<DocumentNode, OperationRequest>();
   const disposable = useServer<Record<string, unknown>>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 10_000,
       ...(options.subscribe ? { subscribe: options.subscribe } : {}),
+      ...(runOperation
+        ? {
+            execute: async (args: ExecutionArgs): Promise<ExecutionResult> => {
+              const request = handedOver.get(args.document);
+              if (!request) throw new Error('an operation reached execute without its request');
+              return toExecutionResult(await runOperation(request, args.contextValue as TContext));
+            },
+          }
+        : {}),
       ...(authenticate
         ? {
             onConnect: async (ctx) => {
@@ -109,20 +141,15 @@ export function attachSubscriptionServer<TContext, TAuth = never>(
             ),
           ];
         }
-        let document;
-        try {
-          document = parse(
-            payload.query,
-            options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens },
-          );
-        } catch (error) {
-          return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
+        const parsed = parseOperation(payload.query, payload.operationName, options.maxTokens);
+        if (parsed instanceof GraphQLError) return [parsed];
+        const { document, operation } = parsed;
+        const handOver = runOperation && operation.operation !== OperationTypeNode.SUBSCRIPTION;
+        // Handed over, it is checked by the HTTP pipeline, with the same rules and codes.
+        if (!handOver) {
+          const errors = validateOperation(options.schema, document, options.validationRules);
+          if (errors.length > 0) return errors;
         }
-        const errors = validate(options.schema, document, [
-          ...specifiedRules,
-          ...(options.validationRules ?? []),
-        ]);
-        if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         let contextValue: TContext;
         try {
           const auth = authenticated.get(ctx);
@@ -144,6 +171,13 @@ export function attachSubscriptionServer<TContext, TAuth = never>(
           variableValues: payload.variables ?? null,
           operationName: payload.operationName ?? null,
         };
+        if (handOver) {
+          handedOver.set(document, {
+            query: payload.query,
+            ...(payload.variables ? { variables: payload.variables } : {}),
+            ...(payload.operationName ? { operationName: payload.operationName } : {}),
+          });
+        }
         return args;
       },
     },
@@ -158,13 +192,23 @@ export function attachSubscriptionServer<TContext, TAuth = never>(
   };
 }
 
-/** A parse or validation error with the code HTTP clients get for it (graphql-js sets none). */
-function withCode(error: unknown, code: ErrorCode): GraphQLError {
-  if (!(error instanceof GraphQLError)) return appError(code, String(error));
-  return new GraphQLError(error.message, {
-    ...(error.nodes ? { nodes: error.nodes } : {}),
-    ...(error.source ? { source: error.source } : {}),
-    ...(error.positions ? { positions: error.positions } : {}),
-    extensions: { ...error.extensions, code },
-  });
+/**
+ * graphql-ws sends each error's `toJSON()`: formatted errors (already masked) are wrapped as
+ * GraphQLErrors that serialize to exactly what HTTP clients get, locations included.
+ */
+function toExecutionResult(result: FormattedExecutionResult): ExecutionResult {
+  const errors = result.errors?.map((formatted) =>
+    Object.assign(
+      new GraphQLError(formatted.message, {
+        ...(formatted.path ? { path: formatted.path } : {}),
+        ...(formatted.extensions ? { extensions: formatted.extensions } : {}),
+      }),
+      { toJSON: () => formatted },
+    ),
+  );
+  return {
+    ...(result.data === undefined ? {} : { data: result.data }),
+    ...(errors ? { errors } : {}),
+    ...(result.extensions ? { extensions: result.extensions } : {}),
+  };
 }

@@ -88,6 +88,36 @@ function codeOfFormatted(error: GraphQLFormattedError): string {
 
 const refuse = (error: GraphQLError): ExecutionResult => ({ errors: [error] });
 
+/**
+ * What a room subscription gets, without ending, when its room stops or starts being served: a
+ * result with one error (NODE_UNAVAILABLE, or ROOM_AVAILABLE when it is back) and
+ * `extensions.roomAvailability`. The "back" notice is an error entry too, because Apollo Client
+ * drops a subscription result that has neither data nor errors.
+ */
+export function availabilityNotice(
+  roomId: string,
+  available: boolean,
+  responseKey: string,
+): Result {
+  const error = available
+    ? appError('ROOM_AVAILABLE', `room ${roomId} is served again: live events follow`, {
+        extensions: { roomId },
+      })
+    : appError(
+        'NODE_UNAVAILABLE',
+        `room ${roomId} cannot be reached: none of the nodes storing it answers; this subscription stays open and carries on when one is back`,
+        { extensions: { roomId } },
+      );
+  // A GraphQLError, not its formatted form: graphql-ws serializes errors with `toJSON()`.
+  return {
+    data: null,
+    errors: [
+      new GraphQLError(error.message, { path: [responseKey], extensions: error.extensions }),
+    ],
+    extensions: { roomAvailability: { roomId, available } },
+  } as Result;
+}
+
 export class SubscriptionBridge {
   readonly #o: SubscriptionBridgeOptions;
   readonly executor: EventExecutor;
@@ -146,7 +176,8 @@ export class SubscriptionBridge {
     // Results go out in event order even though executions run concurrently.
     let tail = Promise.resolve();
     let pending = 0;
-    let held: BridgeEvent[] | undefined = typeof after === 'string' ? [] : undefined;
+    // Live events (and availability notices) that arrive while a resuming client is replayed.
+    let held: Array<BridgeEvent | boolean> | undefined = typeof after === 'string' ? [] : undefined;
     let replayed: ReadonlySet<string> = new Set();
     const send = (event: BridgeEvent) => {
       if (replayed.has(event.entity.id)) return;
@@ -164,9 +195,17 @@ export class SubscriptionBridge {
         this.#push(queue, settled as Result);
       });
     };
+    const roomId = bridged.roomScoped ? String(fieldArgs['roomId']) : undefined;
+    const notify = (available: boolean) => {
+      if (roomId === undefined) return;
+      const notice = availabilityNotice(roomId, available, parts.responseKey);
+      // After the events already on their way, so the client sees them in order.
+      tail = tail.then(() => queue.push(notice));
+    };
     const subscriber: Subscriber = {
       scope,
       deliver: (event) => (held ? held.push(event) : send(event)),
+      availability: (available) => (held ? held.push(available) : notify(available)),
       fail: (error) => {
         // After what is already on its way, so the client sees events up to the end in order.
         tail = tail.then(() => queue.fail(error));
@@ -203,7 +242,10 @@ export class SubscriptionBridge {
       }
       const waiting = held;
       held = undefined;
-      for (const event of waiting) send(event);
+      for (const item of waiting) {
+        if (typeof item === 'boolean') notify(item);
+        else send(item);
+      }
     }
     return queue as AsyncIterable<ExecutionResult>;
   }

@@ -16,8 +16,13 @@ export interface UpstreamFeedOptions {
   readonly variables: Record<string, unknown>;
   /** Each event's payload (`data`), in upstream order. */
   readonly onData: (data: Record<string, unknown>) => void;
-  /** Once, when the feed ends for any reason but `close()`: `error` says why. */
-  readonly onEnd: (error: Error) => void;
+  /**
+   * Once, when the feed ends for any reason but `close()`: `error` says why, `connected` whether
+   * the subgraph had accepted the connection (connection_ack) before.
+   */
+  readonly onEnd: (error: Error, connected: boolean) => void;
+  /** When the subgraph accepts the connection (connection_ack): the feed is live. */
+  readonly onConnected?: () => void;
 }
 
 export interface UpstreamFeed {
@@ -42,6 +47,7 @@ function describe(error: unknown): Error {
 
 export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   let ended = false;
+  let connected = false;
   const client: Client = createClient({
     url: options.url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
@@ -49,12 +55,19 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
     retryAttempts: 0,
     lazy: true,
     lazyCloseTimeout: 0,
+    on: {
+      connected: () => {
+        if (ended || connected) return;
+        connected = true;
+        options.onConnected?.();
+      },
+    },
   });
   const end = (error: Error) => {
     if (ended) return;
     ended = true;
     void client.dispose();
-    options.onEnd(error);
+    options.onEnd(error, connected);
   };
   const unsubscribe = client.subscribe<Record<string, unknown>>(
     { query: options.query, variables: options.variables },

@@ -9,6 +9,8 @@
 //   between (`messageAdded(after:)`), so nothing is lost while the other storage nodes' feeds
 //   carry on. New topics start from their creation time the same way, which also covers the
 //   moment between asking a node to subscribe and its subscription being in place.
+// - a room none of whose storage nodes can be reached (no feed open, and opening one failed or no
+//   node is routable) is announced to its subscribers, and again when a feed is live once more.
 import type { GraphQLError } from 'graphql';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -24,6 +26,13 @@ export interface Subscriber {
   deliver(event: BridgeEvent): void;
   /** Ends the client's subscription with this error. */
   fail(error: GraphQLError): void;
+  /**
+   * The room of a room topic can no longer be reached (`false`: none of its storage nodes'
+   * feeds is live, and trying to open one failed or no node is routable) or is served again
+   * (`true`). Called on each change, in order with `deliver`; a subscriber joining a topic that
+   * is unavailable is told at once.
+   */
+  availability(available: boolean): void;
 }
 
 /** Where an upstream feed goes: central, or one chat node. */
@@ -76,6 +85,8 @@ class Topic {
   /** Message id -> greatest version passed on; insertion order = age, for the bound. */
   readonly #seen = new Map<string, string>();
   readonly #upstreamQuery: string;
+  /** What subscribers were last told; they start out assuming the room is served. */
+  #available = true;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number;
   #reconciling: Promise<void> | undefined;
@@ -131,6 +142,7 @@ class Topic {
     }
     const nodes = await this.pool.candidates(placement.storageNodeIds);
     if (this.#closed) return;
+    if (nodes.length === 0 && this.feeds.size === 0) this.#announce(false);
     for (const node of nodes) {
       const open = this.feeds.get(node.id);
       if (open && open.url === node.url) continue;
@@ -184,7 +196,11 @@ class Topic {
         this.pool.feedLog.recovered(name, `feeds from ${name} deliver again`);
         this.#onData(instance, data);
       },
-      onEnd: (error) => {
+      onConnected: () => {
+        if (this.feeds.get(instance) !== feed) return;
+        this.#announce(true);
+      },
+      onEnd: (error, connected) => {
         if (this.feeds.get(instance) !== feed) return;
         this.feeds.delete(instance);
         // Per source, not per topic and retry: a dead node ends every feed of every room it
@@ -193,10 +209,29 @@ class Topic {
           name,
           `feeds from ${name} end (${error.message}; first: ${this.describe()}); reopening them`,
         );
+        // A live feed that drops is opened again first (a restart, a dropped socket): only a
+        // node that refuses the connection, with no other feed live or still connecting, makes
+        // the room unreachable.
+        if (!connected && this.feeds.size === 0) this.#announce(false);
         this.#scheduleRetry();
       },
     });
     this.feeds.set(instance, feed);
+  }
+
+  /** Tells the subscribers of a room topic when it stops or starts being served. */
+  #announce(available: boolean): void {
+    if (this.roomId === undefined || this.#available === available) return;
+    this.#available = available;
+    this.pool.log.info(
+      `${this.describe()}: room ${this.roomId} ${available ? 'is served again' : 'cannot be reached'}`,
+    );
+    for (const subscriber of [...this.subscribers]) subscriber.availability(available);
+  }
+
+  /** Whether subscribers were last told the room is served. */
+  get available(): boolean {
+    return this.#available;
   }
 
   #onData(instance: string, data: Record<string, unknown>): void {
@@ -285,7 +320,10 @@ export class UpstreamPool {
       this.#topics.set(key, topic);
       topic.subscribers.add(subscriber);
       topic.reconcile();
-    } else topic.subscribers.add(subscriber);
+    } else {
+      topic.subscribers.add(subscriber);
+      if (!topic.available) subscriber.availability(false);
+    }
     const joined = topic;
     return () => {
       joined.subscribers.delete(subscriber);
