@@ -115,6 +115,7 @@ export async function membershipHistories(
   db: Db,
   pairs: readonly { readonly roomId: string; readonly userId: string }[],
 ): Promise<MembershipHistories> {
+  if (pairs.length === 0) return { histories: [], asOf: Date.now() - MEMBERSHIP_WRITE_SLACK_MS };
   const rows = JSON.stringify(pairs.map((p, i) => ({ i, r: p.roomId, u: p.userId })));
   const h = roomMembershipHistory;
   const margin = MEMBERSHIP_CLOCK_MARGIN_MS;
