@@ -12,6 +12,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     syncThroughput: () => import('./syncThroughput.ts'),
     syncIncremental: () => import('./syncIncremental.ts'),
     replicationLag: () => import('./replicationLag.ts'),
+    replicationScale: () => import('./replicationScale.ts'),
     gatewayOverhead: () => import('./gatewayOverhead.ts'),
     subscriptions: () => import('./subscriptions.ts'),
     footprint: () => import('./footprint.ts'),
