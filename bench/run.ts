@@ -13,6 +13,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     syncIncremental: () => import('./syncIncremental.ts'),
     replicationLag: () => import('./replicationLag.ts'),
     writeThroughput: () => import('./writeThroughput.ts'),
+    replicationScale: () => import('./replicationScale.ts'),
     gatewayOverhead: () => import('./gatewayOverhead.ts'),
     subscriptions: () => import('./subscriptions.ts'),
     footprint: () => import('./footprint.ts'),

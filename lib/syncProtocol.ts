@@ -57,7 +57,8 @@ export const MAX_REFUSED_PER_REQUEST = 200;
 /**
  * Central, POST AuthorityQuery -> AuthorityAnswer, caller = a node (a session's target) checking
  * that the versions it received were written by someone who could write them: which nodes store
- * each room now, and whether each new message's sender was a member of its room when it was made.
+ * each room now, and whether each new message's sender was a member of its room when it was made
+ * (with `intervals`, the senders' membership histories too, which the node keeps and reuses).
  */
 export const SYNC_AUTHORITY_PATH = '/internal/sync/authority';
 
@@ -211,6 +212,30 @@ export interface AuthorityQuery {
     readonly userId: string;
     readonly at: number;
   }[];
+  /**
+   * Also answer each asked (room, sender)'s whole membership history (`memberships`, `asOf`,
+   * `marginMs`), so that the caller can judge that sender's later messages without asking again.
+   */
+  readonly intervals?: boolean;
+}
+
+/**
+ * A range of message times (epoch ms, both ends included) in which a user counts as a member of
+ * a room, central's clock margin already applied: a message created at `at` is a member's iff
+ * some interval has `from <= at` and (`until` null or `at <= until`).
+ */
+export interface MembershipInterval {
+  readonly from: number;
+  /** null: the user is still a member (as of the answer's `asOf`). */
+  readonly until: number | null;
+}
+
+/** One (room, user)'s membership history as central's writer checks read it. */
+export interface MembershipHistory {
+  readonly roomId: string;
+  readonly userId: string;
+  /** In order of `from`; empty when the user never was a member (or either does not exist). */
+  readonly intervals: readonly MembershipInterval[];
 }
 
 export interface AuthorityAnswer {
@@ -218,6 +243,16 @@ export interface AuthorityAnswer {
   readonly storageNodes: Readonly<Record<string, readonly string[]>>;
   /** In the order of the query's `senders`: whether that user was a member at that time. */
   readonly senders: readonly boolean[];
+  /** With `intervals`: the history of each distinct (roomId, userId) among `senders`. */
+  readonly memberships?: readonly MembershipHistory[];
+  /**
+   * With `intervals` (epoch ms, central's clock): every join or leave not in `memberships` is
+   * stamped after this. So an open interval certainly covers times up to `asOf + marginMs` (a
+   * leave now still counts for the margin after it); later times need central again.
+   */
+  readonly asOf?: number;
+  /** With `intervals`: the margin central applies around a membership's start and end. */
+  readonly marginMs?: number;
 }
 
 /** A version the target refused and kept aside (quarantined) instead of applying, and why. */

@@ -3,6 +3,7 @@
 // with the present. The history answers the nodes' writer checks: could this user post in this
 // room at that time?
 import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { MembershipHistory, MembershipInterval } from '../../lib/syncProtocol.ts';
 import type { CentralDatabase } from './db/open.ts';
 import { roomMembers, roomMembershipHistory, settings } from './db/schema.ts';
 
@@ -88,4 +89,71 @@ export async function wereMembers(db: Db, checks: readonly MembershipCheck[]): P
   const { rows: found } = result as { rows: Array<{ i: number; ok: boolean }> };
   for (const row of found) answers[Number(row.i)] = row.ok === true;
   return answers;
+}
+
+/**
+ * How long a join or leave may take between its stamp (its transaction's start, `now()`) and its
+ * commit: one still uncommitted when a history is read is stamped at most this long before the
+ * read. A few statements each; seconds are ample.
+ */
+export const MEMBERSHIP_WRITE_SLACK_MS = 5_000;
+
+export interface MembershipHistories {
+  /** In the order asked. */
+  readonly histories: MembershipHistory[];
+  /** Epoch ms: every join or leave missing from `histories` is stamped after this. */
+  readonly asOf: number;
+}
+
+/**
+ * Each (room, user)'s membership as the intervals of message times `wereMembers` counts as a
+ * member's, in one query: a time is a member's by `wereMembers` iff one of its intervals covers
+ * it. The history's rows become intervals widened by the margin; the time before the history
+ * began is one more interval when the user and the room exist.
+ */
+export async function membershipHistories(
+  db: Db,
+  pairs: readonly { readonly roomId: string; readonly userId: string }[],
+): Promise<MembershipHistories> {
+  if (pairs.length === 0) return { histories: [], asOf: Date.now() - MEMBERSHIP_WRITE_SLACK_MS };
+  const rows = JSON.stringify(pairs.map((p, i) => ({ i, r: p.roomId, u: p.userId })));
+  const h = roomMembershipHistory;
+  const margin = MEMBERSHIP_CLOCK_MARGIN_MS;
+  const since = sql`(select (${settings.value} #>> '{}')::double precision from ${settings}
+                      where ${settings.key} = ${HISTORY_SINCE_KEY})`;
+  // Timestamps are microseconds, message times integer milliseconds: `joined_at <= t + margin`
+  // holds from ceil(joined_at) - margin on, `left_at >= t - margin` up to floor(left_at) +
+  // margin, and `t < since` up to ceil(since) - 1: the same answers as wereMembers's, exactly.
+  const result = await db.execute(sql`
+    select x.i,
+      (select coalesce(json_agg(json_build_array(
+                 ceil(extract(epoch from ${h.joinedAt}) * 1000) - ${margin}::bigint,
+                 floor(extract(epoch from ${h.leftAt}) * 1000) + ${margin}::bigint)
+               order by ${h.joinedAt}), '[]'::json)
+         from ${h} where ${h.roomId} = x.r and ${h.userId} = x.u) as spans,
+      (case when exists (select 1 from users u where u.id = x.u)
+             and exists (select 1 from rooms r where r.id = x.r)
+            then ceil(coalesce(${since}, 0)) - 1 end) as before,
+      floor(extract(epoch from statement_timestamp()) * 1000) as read_at
+      from json_to_recordset(${rows}::json) as x(i int, r text, u text)`);
+  const { rows: found } = result as {
+    rows: Array<{ i: number; spans: unknown; before: unknown; read_at: unknown }>;
+  };
+  const histories: MembershipHistory[] = pairs.map((p) => ({ ...p, intervals: [] }));
+  let readAt = Date.now();
+  for (const row of found) {
+    readAt = Number(row.read_at);
+    const intervals: MembershipInterval[] = [];
+    const before = row.before === null ? -1 : Number(row.before);
+    if (before >= 0) intervals.push({ from: 0, until: before });
+    const spans = (typeof row.spans === 'string' ? JSON.parse(row.spans) : row.spans) as Array<
+      [number | string, number | string | null]
+    >;
+    for (const [from, until] of spans) {
+      intervals.push({ from: Number(from), until: until === null ? null : Number(until) });
+    }
+    const pair = pairs[Number(row.i)]!;
+    histories[Number(row.i)] = { roomId: pair.roomId, userId: pair.userId, intervals };
+  }
+  return { histories, asOf: readAt - MEMBERSHIP_WRITE_SLACK_MS };
 }

@@ -11,6 +11,7 @@ import {
   SYNC_REPORT_PATH,
   type AuthorityAnswer,
   type AuthorityQuery,
+  type MembershipHistory,
   type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
@@ -187,9 +188,11 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       return { continue: body['continue'] };
     },
     async syncAuthority(query) {
+      // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a
+      // central that predates them answers without, which the node copes with.
       const body = await call(SYNC_AUTHORITY_PATH, {
         method: 'POST',
-        body: JSON.stringify(query),
+        body: JSON.stringify({ ...query, intervals: true }),
       });
       return parseAuthorityAnswer(body, query.senders.length);
     },
@@ -242,10 +245,42 @@ function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
       `central answered ${SYNC_AUTHORITY_PATH} without storageNodes and ${senders} sender answers`,
     );
   }
-  return {
+  const answer = {
     storageNodes: storage as Record<string, readonly string[]>,
     senders: members.map((member) => member === true),
   };
+  const histories = isRecord(body) ? body['memberships'] : undefined;
+  if (histories === undefined) return answer;
+  const asOf = isRecord(body) ? body['asOf'] : undefined;
+  const marginMs = isRecord(body) ? body['marginMs'] : undefined;
+  if (
+    !Array.isArray(histories) ||
+    !histories.every(isMembershipHistory) ||
+    typeof asOf !== 'number' ||
+    typeof marginMs !== 'number' ||
+    !Number.isFinite(asOf) ||
+    !Number.isFinite(marginMs)
+  ) {
+    throw new CentralUnavailableError(
+      `central answered ${SYNC_AUTHORITY_PATH} with memberships that are not histories`,
+    );
+  }
+  return { ...answer, memberships: histories, asOf, marginMs };
+}
+
+function isMembershipHistory(value: unknown): value is MembershipHistory {
+  return (
+    isRecord(value) &&
+    typeof value['roomId'] === 'string' &&
+    typeof value['userId'] === 'string' &&
+    Array.isArray(value['intervals']) &&
+    value['intervals'].every(
+      (interval) =>
+        isRecord(interval) &&
+        Number.isFinite(interval['from']) &&
+        (interval['until'] === null || Number.isFinite(interval['until'])),
+    )
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -46,6 +46,7 @@ import { startJobListener, type JobListener } from './sync/jobListener.ts';
 import { DeferredWatch } from './sync/deferredVersions.ts';
 import { Puller } from './sync/puller.ts';
 import { Quarantine } from './sync/quarantine.ts';
+import { WriterRights, type WriterRightsOptions } from './sync/writerRights.ts';
 
 export interface NodeOptions {
   /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
@@ -105,6 +106,8 @@ export interface NodeOptions {
   readonly changeDebounceMs?: number;
   /** Timeout of each request to a source node while pulling. @default 30000 */
   readonly syncRequestTimeoutMs?: number;
+  /** How long central's word on writers is kept, and the clock timing it (tests). */
+  readonly writerChecks?: WriterRightsOptions;
   /**
    * Whether the node listens for sync jobs and reports local writes to central. The change feed
    * is served either way. @default true
@@ -337,11 +340,18 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       : { maxBatchBytes: options.syncMaxBatchBytes }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+  // One for the node: what central said of a room's writers serves every session that follows.
+  const writers = new WriterRights(
+    db,
+    (query) => central.syncAuthority(query),
+    options.writerChecks,
+  );
   const puller = new Puller({
     db,
     store: services.store,
     clock,
     central,
+    writers,
     log: log.child('sync'),
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
     ...(options.syncRequestTimeoutMs === undefined

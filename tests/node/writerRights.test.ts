@@ -1,16 +1,24 @@
 // The writer check on its own, on a real SQLite file: central's word comes from a plain function
-// given to it (what the node's central client does over HTTP), so the test sees every question.
+// given to it (what the node's central client does over HTTP), so the test sees every question,
+// and the cache's clock is the test's.
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
-import type { AuthorityQuery } from '../../lib/syncProtocol.ts';
+import type {
+  AuthorityAnswer,
+  AuthorityQuery,
+  MembershipInterval,
+} from '../../lib/syncProtocol.ts';
 import { openNodeDb, type NodeDb } from '../../subgraphs/node/db/open.ts';
 import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
 import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
 import { MessageStore } from '../../subgraphs/node/messageStore.ts';
 import {
   UnjudgedVersionError,
+  WRITER_TRUST_MS,
   WriterRights,
+  type SendersWord,
   type WrittenVersion,
 } from '../../subgraphs/node/sync/writerRights.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -45,6 +53,8 @@ beforeEach(async () => {
     });
   });
 });
+
+const NO_WORD: SendersWord = { members: new Map(), storage: new Map() };
 
 function version(fields: Partial<WrittenVersion> = {}): WrittenVersion {
   return {
@@ -85,7 +95,7 @@ describe('WriterRights', () => {
     );
 
     // Only held messages: no question. A new one in a known room: only its sender.
-    expect(await rights.learn([heldVersion])).toEqual(new Map());
+    expect(await rights.learn([heldVersion])).toEqual(NO_WORD);
     await rights.learn([version({ createdAt: 2000 })]);
     expect(questions.slice(1)).toEqual([
       { roomIds: [], senders: [{ roomId: ROOM, userId: 'alice', at: 2000 }] },
@@ -107,7 +117,7 @@ describe('WriterRights', () => {
 
   it('judges a message held by the row, never asking central, and throws for one it never saw', () => {
     const held = { roomId: ROOM, senderId: 'alice', originNode: PEER, createdAt: 1000 };
-    const none = new Map<string, boolean>();
+    const none = NO_WORD;
     expect(rights.judge(version(), held, none)).toBeUndefined();
     expect(rights.judge(version({ roomId: 'room-2' }), held, none)).toBe(
       `roomId: message ${ID_1} is in room ${ROOM} here; a version may not move it to room-2`,
@@ -117,5 +127,122 @@ describe('WriterRights', () => {
     );
     expect(() => rights.judge(version(), undefined, none)).toThrow(UnjudgedVersionError);
     expect(questions).toEqual([]);
+  });
+});
+
+describe('what central said, kept for the whole node', () => {
+  const AS_OF = 10_000_000;
+  const MARGIN = 60_000;
+  /** The bob below left; his history is closed at the margin after his leave. */
+  const BOB_UNTIL = AS_OF - 30_000;
+  let now: number;
+  let stores: string[];
+  let histories: Map<string, MembershipInterval[]>;
+  let kept: WriterRights;
+
+  const covers = (intervals: readonly MembershipInterval[], at: number) =>
+    intervals.some((i) => i.from <= at && (i.until === null || at <= i.until));
+
+  /** Central's answer with histories, as of AS_OF, from the tables above. */
+  function answer(query: AuthorityQuery): AuthorityAnswer {
+    const pairs = [...new Set(query.senders.map((s) => `${s.roomId}\n${s.userId}`))];
+    return {
+      storageNodes: Object.fromEntries(query.roomIds.map((r) => [r, stores])),
+      senders: query.senders.map((s) =>
+        covers(histories.get(`${s.roomId}\n${s.userId}`) ?? [], s.at),
+      ),
+      memberships: pairs.map((pair) => {
+        const [roomId = '', userId = ''] = pair.split('\n');
+        return { roomId, userId, intervals: histories.get(pair) ?? [] };
+      }),
+      asOf: AS_OF,
+      marginMs: MARGIN,
+    };
+  }
+
+  beforeEach(() => {
+    now = 0;
+    stores = [HERE, PEER];
+    histories = new Map([
+      [`${ROOM}\nalice`, [{ from: 0, until: null }]],
+      [`${ROOM}\nbob`, [{ from: 0, until: BOB_UNTIL }]],
+    ]);
+    kept = new WriterRights(
+      db,
+      (query) => {
+        questions.push(query);
+        return Promise.resolve(answer(query));
+      },
+      { clock: () => now },
+    );
+  });
+
+  const by = (senderId: string, createdAt: number, originNode = PEER) =>
+    version({ id: randomUUID(), senderId, createdAt, originNode });
+
+  /** Learns the batch and judges each of its versions as new here. */
+  async function judged(batch: WrittenVersion[]): Promise<Array<string | undefined>> {
+    const word = await kept.learn(batch);
+    return batch.map((v) => kept.judge(v, undefined, word));
+  }
+
+  it("judges the same senders' later messages without asking, up to the times central vouched for", async () => {
+    expect(await judged([by('alice', AS_OF - 1000), by('bob', AS_OF - 40_000)])).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(questions).toHaveLength(1);
+
+    // Alice's open membership covers the margin after asOf; bob's closed one is history.
+    expect(await judged([by('alice', AS_OF + MARGIN), by('bob', BOB_UNTIL)])).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(questions).toHaveLength(1);
+
+    // Later than central's word reaches: asked again (only that), and central's answer holds.
+    histories.set(`${ROOM}\nalice`, [{ from: 0, until: AS_OF + 10_000 }]);
+    const late = by('alice', AS_OF + MARGIN + 1);
+    expect(await judged([late, by('bob', BOB_UNTIL - 5)])).toEqual([
+      `senderId: user alice was not a member of room ${ROOM} at the message's createdAt (${new Date(late.createdAt).toISOString()})`,
+      undefined,
+    ]);
+    expect(questions.slice(1)).toEqual([
+      { roomIds: [], senders: [{ roomId: ROOM, userId: 'alice', at: AS_OF + MARGIN + 1 }] },
+    ]);
+  });
+
+  it('trusts an open membership and the storage nodes for the trust time only; a closed membership stays', async () => {
+    await judged([by('alice', AS_OF), by('bob', AS_OF - 40_000)]);
+    now = WRITER_TRUST_MS;
+    await judged([by('alice', AS_OF)]);
+    expect(questions).toHaveLength(1);
+
+    now = WRITER_TRUST_MS + 1;
+    expect(await judged([by('alice', AS_OF), by('bob', AS_OF - 40_000)])).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(questions.slice(1)).toEqual([
+      { roomIds: [ROOM], senders: [{ roomId: ROOM, userId: 'alice', at: AS_OF }] },
+    ]);
+  });
+
+  it('keeps no refusal: a non-member and an origin outside the storage nodes are asked each batch', async () => {
+    const refusal = `senderId: user bob was not a member of room ${ROOM} at the message's createdAt (${new Date(AS_OF).toISOString()})`;
+    expect(await judged([by('bob', AS_OF)])).toEqual([refusal]);
+    expect(await judged([by('bob', AS_OF)])).toEqual([refusal]);
+    expect(questions.map((q) => q.senders)).toEqual([
+      [{ roomId: ROOM, userId: 'bob', at: AS_OF }],
+      [{ roomId: ROOM, userId: 'bob', at: AS_OF }],
+    ]);
+
+    // A node that came to store the room after central was asked is asked about, not refused.
+    expect(await judged([by('alice', AS_OF, 'node-new')])).toEqual([
+      `originNode: node node-new is not a storage node of room ${ROOM}`,
+    ]);
+    stores = [HERE, PEER, 'node-new'];
+    expect(await judged([by('alice', AS_OF, 'node-new')])).toEqual([undefined]);
+    expect(questions.slice(2).map((q) => q.roomIds)).toEqual([[ROOM], [ROOM]]);
   });
 });

@@ -1,11 +1,13 @@
 // Writer authority for the nodes' checks of synced versions (SYNC_AUTHORITY_PATH): which nodes
 // store each room now, and whether each new message's sender was a member of its room when the
-// message was made. Two queries whatever the size of the question, which is bounded.
+// message was made. Two queries whatever the size of the question, which is bounded; asked for
+// `intervals`, one more: the senders' membership histories, which the node keeps to judge their
+// later messages itself.
 import { inArray } from 'drizzle-orm';
 import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import { nodes, rooms } from '../db/schema.ts';
-import { wereMembers } from '../membership.ts';
+import { MEMBERSHIP_CLOCK_MARGIN_MS, membershipHistories, wereMembers } from '../membership.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
 export const MAX_AUTHORITY_ROOMS = 1000;
@@ -27,6 +29,9 @@ export function validateAuthorityQuery(value: unknown): AuthorityQuery {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     fail('the query must be a JSON object { roomIds, senders }');
   const body = value as Record<string, unknown>;
+  const intervals = body['intervals'];
+  if (intervals !== undefined && typeof intervals !== 'boolean')
+    fail('intervals must be a boolean when given');
   const roomIds = body['roomIds'];
   if (!Array.isArray(roomIds) || roomIds.length > MAX_AUTHORITY_ROOMS)
     fail(`roomIds must be an array of at most ${MAX_AUTHORITY_ROOMS} room ids`);
@@ -49,7 +54,11 @@ export function validateAuthorityQuery(value: unknown): AuthorityQuery {
       fail(`senders[${i}] must be { roomId, userId, at } with at in epoch milliseconds`);
     return { roomId: c['roomId'] as string, userId: c['userId'] as string, at: at as number };
   });
-  return { roomIds: roomIds as string[], senders: checks };
+  return {
+    roomIds: roomIds as string[],
+    senders: checks,
+    ...(intervals === true ? { intervals: true } : {}),
+  };
 }
 
 export async function answerAuthority(
@@ -57,7 +66,7 @@ export async function answerAuthority(
   query: AuthorityQuery,
 ): Promise<AuthorityAnswer> {
   const asked = [...new Set(query.roomIds)];
-  const [placed, allNodes, senders] = await Promise.all([
+  const [placed, allNodes, senders, histories] = await Promise.all([
     asked.length === 0
       ? Promise.resolve([])
       : db
@@ -70,8 +79,25 @@ export async function answerAuthority(
           .where(inArray(rooms.id, asked)),
     asked.length === 0 ? Promise.resolve([]) : db.select({ id: nodes.id }).from(nodes),
     wereMembers(db, query.senders),
+    query.intervals === true ? membershipHistories(db, distinctPairs(query)) : undefined,
   ]);
   const storageNodes: Record<string, string[]> = {};
   for (const room of placed) storageNodes[room.id] = storageNodeIdsOf(room, allNodes);
-  return { storageNodes, senders };
+  if (!histories) return { storageNodes, senders };
+  return {
+    storageNodes,
+    senders,
+    memberships: histories.histories,
+    asOf: histories.asOf,
+    marginMs: MEMBERSHIP_CLOCK_MARGIN_MS,
+  };
+}
+
+function distinctPairs(query: AuthorityQuery): { roomId: string; userId: string }[] {
+  const seen = new Map<string, { roomId: string; userId: string }>();
+  for (const { roomId, userId } of query.senders) {
+    const key = `${roomId}\n${userId}`;
+    if (!seen.has(key)) seen.set(key, { roomId, userId });
+  }
+  return [...seen.values()];
 }

@@ -49,6 +49,11 @@ export interface PullerOptions {
    * stays with central), and says who may write what (`syncAuthority`, once per batch at most).
    */
   readonly central: Pick<CentralClient, 'reportSync' | 'pullToken' | 'syncAuthority'>;
+  /**
+   * The node's writer checks, shared by every session so that what central said of a room's
+   * writers serves the batches that follow. @default one of its own, asking `central`
+   */
+  readonly writers?: WriterRights;
   /** Versions asked per batch when a job does not say (a job's `batchSize` wins). @default 1000 */
   readonly batchSize?: number;
   /** Timeout of each request to a source node. @default 30000 */
@@ -123,10 +128,14 @@ export class Puller {
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   readonly #quarantine: Quarantine;
+  readonly #writers: WriterRights;
 
   constructor(options: PullerOptions) {
     this.#options = options;
     this.#quarantine = new Quarantine(options.db);
+    this.#writers =
+      options.writers ??
+      new WriterRights(options.db, (query) => options.central.syncAuthority(query));
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
   }
@@ -174,6 +183,7 @@ export class Puller {
       job,
       this.#options,
       this.#quarantine,
+      this.#writers,
       this.#now,
       this.#closing.signal,
     );
@@ -249,13 +259,14 @@ class Session {
     job: SyncJob,
     options: PullerOptions,
     quarantine: Quarantine,
+    writers: WriterRights,
     now: () => number,
     closing: AbortSignal,
   ) {
     this.#job = job;
     this.#options = options;
     this.#quarantine = quarantine;
-    this.#writers = new WriterRights(options.db, (query) => options.central.syncAuthority(query));
+    this.#writers = writers;
     this.#now = now;
     this.#closing = closing;
     this.#batchSize =

@@ -2,9 +2,17 @@
 // others wrote, so each version is judged against facts the source cannot make up: the row this
 // node already holds (a message's room, sender, origin node and creation time never change) and,
 // for a message new here, central's word (its sender was a member of the room when it was made;
-// its origin node stores the room). Central is asked at most once per batch, and only about
-// what the batch needs and the session has not learnt yet.
-import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
+// its origin node stores the room). Central's word is kept node-wide: each sender's membership
+// history and each room's storage nodes, so that the messages that follow, replicated within
+// milliseconds, are judged here without a round trip to central. Only what is certain is reused:
+// a closed membership is history; an open one ("still a member") only for times central vouched
+// for and for `trustMs`; anything else, and every refusal, is asked again, at most once a batch.
+import { LRUCache } from 'lru-cache';
+import type {
+  AuthorityAnswer,
+  AuthorityQuery,
+  MembershipInterval,
+} from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HeldIdentity } from '../messageStore.ts';
 
@@ -26,70 +34,137 @@ export class UnjudgedVersionError extends Error {
 }
 
 /**
- * Central's word on the senders of one batch's new messages: `room \n user \n at` -> was a
- * member then. Per batch, not per session: each message comes once per pass, so keeping the
- * answers would only grow with the session (a million entries for a million-message FULL sync).
+ * What judging one batch's new messages needs, from the cache or central, fixed when `learn`
+ * returns it: the cache may move on while the batch applies, the batch's verdicts do not.
  */
-export type SendersWord = ReadonlyMap<string, boolean>;
+export interface SendersWord {
+  /** `room \n user \n at` -> was a member then. */
+  readonly members: ReadonlyMap<string, boolean>;
+  /** roomId -> its storage nodes; an empty set for a room central does not know. */
+  readonly storage: ReadonlyMap<string, ReadonlySet<string>>;
+}
 
-/** One per session: the rooms' storage nodes central named stay known for the whole session. */
+export interface WriterRightsOptions {
+  /**
+   * How long after central said so an open membership, and a room's storage nodes, are trusted.
+   * The same minute as central's clock margin (docs/SECURITY.md, "Sync versions"). @default 60000
+   */
+  readonly trustMs?: number;
+  /** (room, user) histories kept, least recently used dropped first. @default 50000 */
+  readonly maxHistories?: number;
+  /** Rooms whose storage nodes are kept. @default 10000 */
+  readonly maxRooms?: number;
+  /** Milliseconds, for `trustMs` only: monotonic, so a clock step does not stretch trust. */
+  readonly clock?: () => number;
+}
+
+export const WRITER_TRUST_MS = 60_000;
+
+interface KnownHistory {
+  readonly intervals: readonly MembershipInterval[];
+  /** An open interval covers message times up to here for sure (central's asOf + margin). */
+  readonly openUntil: number;
+  /** `clock()` when central was asked. */
+  readonly askedAt: number;
+}
+
+interface KnownStorage {
+  readonly nodes: ReadonlySet<string>;
+  readonly askedAt: number;
+}
+
+const EMPTY_WORD: SendersWord = { members: new Map(), storage: new Map() };
+
+/** One per node: every session's batches share what central said. */
 export class WriterRights {
   readonly #lookup: AuthorityLookup;
   readonly #held: (ids: string) => { id: string }[];
-  /** roomId -> its storage nodes; an empty set for a room central does not know. */
-  readonly #storage = new Map<string, ReadonlySet<string>>();
+  readonly #trustMs: number;
+  readonly #clock: () => number;
+  readonly #histories: LRUCache<string, KnownHistory>;
+  readonly #storage: LRUCache<string, KnownStorage>;
 
-  constructor(db: NodeDb, lookup: AuthorityLookup) {
+  constructor(db: NodeDb, lookup: AuthorityLookup, options: WriterRightsOptions = {}) {
     this.#lookup = lookup;
     const statement = db.sqlite.prepare<[string], { id: string }>(
       'SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))',
     );
     this.#held = (ids) => statement.all(ids);
+    this.#trustMs = options.trustMs ?? WRITER_TRUST_MS;
+    this.#clock = options.clock ?? (() => performance.now());
+    this.#histories = new LRUCache({ max: options.maxHistories ?? 50_000 });
+    this.#storage = new LRUCache({ max: options.maxRooms ?? 10_000 });
   }
 
   /**
-   * Learns from central what judging the batch's messages that are new here needs: one request
-   * at most, none when none is new here and the session knows their rooms. Returns the senders'
-   * answers, for `judge`; rejects as the lookup does.
+   * Learns what judging the batch's messages that are new here needs: from what is kept, else
+   * from central in one request at most (none when none is new here, or all is known). Returns
+   * the batch's word, for `judge`; rejects as the lookup does.
    */
   async learn(versions: readonly WrittenVersion[]): Promise<SendersWord> {
-    const members = new Map<string, boolean>();
-    if (versions.length === 0) return members;
+    if (versions.length === 0) return EMPTY_WORD;
     const held = new Set(this.#held(JSON.stringify(versions.map((v) => v.id))).map((r) => r.id));
+    const now = this.#clock();
+    const members = new Map<string, boolean>();
+    const storage = new Map<string, ReadonlySet<string>>();
     const rooms = new Set<string>();
     const senders: { roomId: string; userId: string; at: number }[] = [];
-    const asked = new Set<string>();
     for (const v of versions) {
       if (held.has(v.id)) continue;
-      if (!this.#storage.has(v.roomId)) rooms.add(v.roomId);
+      const known = this.#storage.get(v.roomId);
+      // A refusal is never taken from the cache: a node registered since may store the room.
+      if (known && now - known.askedAt <= this.#trustMs && known.nodes.has(v.originNode)) {
+        if (!rooms.has(v.roomId)) storage.set(v.roomId, known.nodes);
+      } else {
+        rooms.add(v.roomId);
+      }
       const key = memberKey(v.roomId, v.senderId, v.createdAt);
-      if (asked.has(key)) continue;
-      asked.add(key);
-      senders.push({ roomId: v.roomId, userId: v.senderId, at: v.createdAt });
+      if (members.has(key)) continue;
+      if (this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now)) {
+        members.set(key, true);
+      } else {
+        // Asked once: `false` marks it until the answer replaces it.
+        members.set(key, false);
+        senders.push({ roomId: v.roomId, userId: v.senderId, at: v.createdAt });
+      }
     }
-    if (rooms.size === 0 && senders.length === 0) return members;
+    if (rooms.size === 0 && senders.length === 0) return { members, storage };
     const answer = await this.#lookup({ roomIds: [...rooms], senders });
-    for (const room of rooms) this.#storage.set(room, new Set(answer.storageNodes[room] ?? []));
+    for (const room of rooms) {
+      const nodes = new Set(answer.storageNodes[room] ?? []);
+      storage.set(room, nodes);
+      this.#storage.set(room, { nodes, askedAt: now });
+    }
     senders.forEach((s, i) =>
       members.set(memberKey(s.roomId, s.userId, s.at), answer.senders[i] === true),
     );
-    return members;
+    const { memberships, asOf, marginMs } = answer;
+    if (memberships && asOf !== undefined && marginMs !== undefined) {
+      for (const history of memberships) {
+        this.#histories.set(historyKey(history.roomId, history.userId), {
+          intervals: history.intervals,
+          openUntil: asOf + marginMs,
+          askedAt: now,
+        });
+      }
+    }
+    return { members, storage };
   }
 
   /**
    * Why the version may not be written here, or undefined when it may. `held` is the row this
    * node holds (read in the transaction that would write the version); a version of a message new
-   * here needs `learn` to have seen it first (`senders` is what it returned), or
+   * here needs `learn` to have seen it first (`word` is what it returned), or
    * UnjudgedVersionError is thrown.
    */
   judge(
     version: WrittenVersion,
     held: HeldIdentity | undefined,
-    senders: SendersWord,
+    word: SendersWord,
   ): string | undefined {
     if (held) return changedIdentity(version, held);
-    const storage = this.#storage.get(version.roomId);
-    const member = senders.get(memberKey(version.roomId, version.senderId, version.createdAt));
+    const storage = word.storage.get(version.roomId);
+    const member = word.members.get(memberKey(version.roomId, version.senderId, version.createdAt));
     if (storage === undefined || member === undefined) {
       throw new UnjudgedVersionError(
         `message ${version.id} became new here while its batch was checked with central`,
@@ -107,6 +182,23 @@ export class WriterRights {
       );
     }
     return undefined;
+  }
+
+  /**
+   * True when what central said earlier settles that the user was a member at `at`, so central
+   * would say so now too: a closed interval never changes; an open one can only close after
+   * central's `asOf`, and still covers the margin after that; history only grows. Anything else
+   * (not known, not covered, trust run out) is central's to say.
+   */
+  #isKnownMember(roomId: string, userId: string, at: number, now: number): boolean {
+    const known = this.#histories.get(historyKey(roomId, userId));
+    if (!known) return false;
+    const trusted = now - known.askedAt <= this.#trustMs;
+    return known.intervals.some(
+      (interval) =>
+        interval.from <= at &&
+        (interval.until === null ? trusted && at <= known.openUntil : at <= interval.until),
+    );
   }
 }
 
@@ -130,4 +222,8 @@ function changedIdentity(version: WrittenVersion, held: HeldIdentity): string | 
 
 function memberKey(roomId: string, userId: string, at: number): string {
   return `${roomId}\n${userId}\n${at}`;
+}
+
+function historyKey(roomId: string, userId: string): string {
+  return `${roomId}\n${userId}`;
 }
