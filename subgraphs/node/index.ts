@@ -103,7 +103,8 @@ export const nodeOptions = {
   maxClockDriftMs: option({
     flag: 'max-clock-drift-ms',
     env: 'SWITCHBOARD_MAX_CLOCK_DRIFT_MS',
-    description: "How far ahead of this node's clock a peer's HLC may be",
+    description:
+      "Max offset from central's clock (else writes refused) and of a peer's HLC (else deferred)",
     default: 60_000,
     parse: parsers.positiveInt,
   }),

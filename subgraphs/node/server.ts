@@ -72,7 +72,7 @@ export interface NodeOptions {
   readonly centralWaitMs?: number;
   /** Timeout of each request to central. @default 5000 */
   readonly centralTimeoutMs?: number;
-  /** How far ahead of this node's clock a peer's HLC may be. @default 60000 */
+  /** Max offset from central's clock (else writes refused) and of a peer's HLC (else deferred). @default 60000 */
   readonly maxClockDriftMs?: number;
   /** Largest accepted request body. @default 1048576 */
   readonly maxBodyBytes?: number;
