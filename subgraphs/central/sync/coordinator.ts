@@ -397,6 +397,7 @@ export class SyncCoordinator {
         sessionId: claimed.id,
         syncType: claimed.syncType,
         sourceNodeId: source.id,
+        sourceNodeName: source.name,
         sourceUrl: source.url,
         roomIds,
         batchSize: this.#batchSize,
