@@ -74,6 +74,8 @@ export interface SyncJob {
   readonly sessionId: string;
   readonly syncType: SyncType;
   readonly sourceNodeId: string;
+  /** For log lines and session errors; absent from a central that predates it. */
+  readonly sourceNodeName?: string;
   readonly sourceUrl: string;
   /** The rooms both nodes store: the only ones the target asks for and applies. */
   readonly roomIds: readonly string[];
@@ -85,6 +87,11 @@ export interface SyncJob {
   readonly pullToken: string;
   /** When `pullToken` expires, epoch milliseconds. */
   readonly pullTokenExpiresAt: number;
+}
+
+/** How log lines and session errors name a job's source: by name, the id after it. */
+export function sourceLabel(job: Pick<SyncJob, 'sourceNodeId' | 'sourceNodeName'>): string {
+  return job.sourceNodeName ? `${job.sourceNodeName} (${job.sourceNodeId})` : job.sourceNodeId;
 }
 
 export interface PullTokenRequest {

@@ -217,7 +217,12 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
     const fromA = await stream.waitForJob((j) => j.sourceNodeId === a.id);
     const fromC = await stream.waitForJob((j) => j.sourceNodeId === c.id);
     // FULL sessions are asked in batches sized for throughput (--sync-full-batch-size).
-    expect(fromA).toMatchObject({ syncType: 'FULL', sourceUrl: a.url, batchSize: 5000 });
+    expect(fromA).toMatchObject({
+      syncType: 'FULL',
+      sourceNodeName: 'node-a',
+      sourceUrl: a.url,
+      batchSize: 5000,
+    });
     expect(fromA.roomIds).toEqual([everywhere, ab].sort());
     expect(fromC.roomIds).toEqual([everywhere]);
     // Each job brings a pull token for that source, this target and exactly the job's rooms.

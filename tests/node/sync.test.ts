@@ -829,17 +829,20 @@ describe('pulling', () => {
     expect(snapshot(d.node.db)).toEqual(before);
   });
 
-  it('an unreachable source fails the session with the reason', async () => {
+  it('an unreachable source fails the session with the reason, naming the source by name then id', async () => {
     const unused = createServer();
     const port = await listen(unused, 0);
     await new Promise((resolve) => unused.close(resolve));
     const outcome = await b.node.puller.enqueue({
       ...(await job(b, a, [newRoom()])),
+      sourceNodeName: 'node-a',
       sourceUrl: `http://127.0.0.1:${port}`,
     });
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatch(
-      new RegExp(`^source node .+ at http://127.0.0.1:${port} is unreachable: .*ECONNREFUSED`),
+      new RegExp(
+        `^source node node-a \\(${a.node.nodeId}\\) at http://127.0.0.1:${port} is unreachable: .*ECONNREFUSED`,
+      ),
     );
     expect(reportsOf(outcome.sessionId)).toMatchObject([{ status: 'FAILED' }]);
   });

@@ -97,25 +97,39 @@ describe('sync dashboard', () => {
     // Rows changing status in place are the live updates (a re-render from scratch would add rows).
     await page.evaluate(() => {
       const changes: string[] = [];
+      const seen: string[] = [];
       (window as unknown as { statusChanges: string[] }).statusChanges = changes;
+      // What the request note and the pairs' Running cells said at any moment: sessions can end
+      // before a poll looks, so the page's own observer keeps every text they showed.
+      (window as unknown as { seenTexts: string[] }).seenTexts = seen;
       new MutationObserver((records) => {
         for (const record of records) {
-          const row = record.target as Element;
-          if (row.matches('tr[data-session]')) {
+          const row =
+            record.target instanceof Element ? record.target : record.target.parentElement;
+          if (record.type === 'attributes' && row?.matches('tr[data-session]')) {
             changes.push(`${record.oldValue}>${row.getAttribute('data-status')}`);
           }
         }
+        for (const cell of document.querySelectorAll(
+          '[data-running], [data-action="all-full"] [role="status"]',
+        )) {
+          seen.push(cell.textContent ?? '');
+        }
       }).observe(document.body, {
         subtree: true,
+        childList: true,
+        characterData: true,
         attributes: true,
         attributeFilter: ['data-status'],
         attributeOldValue: true,
       });
     });
     await page.getByRole('button', { name: 'Full sync all nodes' }).click();
+    const seenTexts = () =>
+      page.evaluate(() => (window as unknown as { seenTexts: string[] }).seenTexts);
     await expect
-      .poll(() => page.locator('[data-action="all-full"] [role="status"]').textContent())
-      .toMatch(/\d+ sessions? requested/);
+      .poll(async () => (await seenTexts()).some((t) => /\d+ sessions? requested/.test(t)))
+      .toBe(true);
     // Every listed session, those the click started (FULL, MANUAL) and any a write started
     // before (CHANGE), reaches COMPLETED on the page.
     const rows = page.locator('tr[data-session]');
@@ -136,11 +150,31 @@ describe('sync dashboard', () => {
     expect(
       changes.filter((c) => /^(PENDING|IN_PROGRESS)>COMPLETED$/.test(c)).length,
     ).toBeGreaterThan(0);
-    // A finished session's bar is full.
+    // A finished session's bar is full; one that had nothing to pull shows 0 / 0 and no bar.
     const bars = await rows
       .locator('progress')
       .evaluateAll((all) => all.map((bar) => (bar as HTMLProgressElement).value));
     expect(bars.every((value) => value === 1)).toBe(true);
+    for (const empty of await rows.locator('.progress.empty').all()) {
+      expect(await empty.textContent()).toBe('0 / 0');
+    }
+    // The pairs' Running column showed the FULL sessions while they ran, and the request note
+    // went away once they all ended.
+    expect((await seenTexts()).some((t) => /^FULL (PENDING|IN_PROGRESS)/.test(t))).toBe(true);
+    await expect
+      .poll(() => page.locator('[data-action="all-full"] [role="status"]').count())
+      .toBe(0);
+    // The trigger filter lists only the chosen trigger's sessions, with its count.
+    const manualFilter = page.locator('[data-trigger-filter="MANUAL"]');
+    expect(await manualFilter.textContent()).toMatch(/^manual \(\d+\)$/);
+    await manualFilter.click();
+    const triggers = await page
+      .locator('tr[data-session] td:nth-child(3)')
+      .evaluateAll((cells) => cells.map((c) => c.textContent));
+    expect(triggers.length).toBeGreaterThan(0);
+    expect(triggers.every((t) => t === 'MANUAL')).toBe(true);
+    await screenshot(page, 'dashboard-manual-filter');
+    await page.locator('[data-trigger-filter="ALL"]').click();
     const started = page.locator('tr[data-session]', { hasText: 'MANUAL' });
     expect(await started.count()).toBeGreaterThan(0);
     const ids = await started.evaluateAll((rows) =>

@@ -3,10 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Session } from '../../gateway/web/src/dashboard/queries.ts';
 import {
+  countByTrigger,
+  endSessions,
   formatTime,
   laterSession,
   mergeSessions,
   progressOf,
+  trackRunning,
   upsertNode,
 } from '../../gateway/web/src/dashboard/state.ts';
 
@@ -85,7 +88,9 @@ describe('dashboard state', () => {
       ),
     ).toBe(0.25);
     expect(progressOf(session({ id: 'a', status: 'COMPLETED', messagesTotal: null }))).toBe(1);
-    expect(progressOf(session({ id: 'a', status: 'IN_PROGRESS', messagesTotal: 0 }))).toBe(1);
+    // Nothing to pull is shown as 0 / 0, not as a full bar.
+    expect(progressOf(session({ id: 'a', status: 'IN_PROGRESS', messagesTotal: 0 }))).toBeNull();
+    expect(progressOf(session({ id: 'a', status: 'COMPLETED', messagesTotal: 0 }))).toBeNull();
     expect(
       progressOf(
         session({ id: 'a', status: 'IN_PROGRESS', messagesChecked: 12, messagesTotal: 10 }),
@@ -126,5 +131,39 @@ describe('dashboard state', () => {
     expect(formatTime('2025-03-04T11:59:00Z', now)).toBe(
       new Date('2025-03-04T11:59:00Z').toLocaleString(),
     );
+  });
+
+  it('keeps the newest sessions of each trigger, so a CHANGE burst leaves the manual ones', () => {
+    const manual = session({ id: 'm1', trigger: 'MANUAL', startedAt: '2026-01-01T09:00:00.000Z' });
+    const burst = Array.from({ length: 5 }, (_, i) =>
+      session({ id: `c${i}`, trigger: 'CHANGE', startedAt: `2026-01-01T10:00:0${i}.000Z` }),
+    );
+    const merged = mergeSessions([manual], burst, 3);
+    expect(merged.map((s) => s.id)).toEqual(['c4', 'c3', 'c2', 'm1']);
+    expect(countByTrigger(merged)).toEqual({ MANUAL: 1, SCHEDULE: 0, CHANGE: 3 });
+  });
+
+  it("tracks each pair's running session from the events until it ends", () => {
+    const pending = session({ id: 'f1', status: 'PENDING' });
+    const running = session({ id: 'f1', status: 'IN_PROGRESS', messagesSynced: 3 });
+    let map = trackRunning(new Map(), [pending]);
+    expect(map.get('n1>n2')?.status).toBe('PENDING');
+    map = trackRunning(map, [running]);
+    expect(map.get('n1>n2')?.messagesSynced).toBe(3);
+    // A second request coalesced into a PENDING one does not hide the IN_PROGRESS one.
+    map = trackRunning(map, [session({ id: 'f2', status: 'PENDING' })]);
+    expect(map.get('n1>n2')?.id).toBe('f1');
+    map = trackRunning(map, [session({ id: 'f1', status: 'COMPLETED' })]);
+    expect(map.has('n1>n2')).toBe(false);
+  });
+
+  it('drops a request note once every session it started ended', () => {
+    const actions = { all: { pending: false, done: '2 sessions requested', waiting: ['a', 'b'] } };
+    const one = endSessions(actions, [session({ id: 'a', status: 'COMPLETED' })]);
+    expect(one['all']).toEqual({ pending: false, done: '2 sessions requested', waiting: ['b'] });
+    expect(endSessions(one, [session({ id: 'b', status: 'IN_PROGRESS' })])).toBe(one);
+    expect(endSessions(one, [session({ id: 'b', status: 'FAILED' })])['all']).toEqual({
+      pending: false,
+    });
   });
 });

@@ -404,6 +404,7 @@ export class SyncCoordinator {
         sessionId: claimed.id,
         syncType: claimed.syncType,
         sourceNodeId: source.id,
+        sourceNodeName: source.name,
         sourceUrl: source.url,
         roomIds,
         batchSize: claimed.syncType === 'FULL' ? this.#fullBatchSize : this.#batchSize,

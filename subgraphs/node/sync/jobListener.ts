@@ -133,6 +133,10 @@ export function validateSyncJob(value: unknown): SyncJob {
     throw new Error('job.syncType: expected FULL or INCREMENTAL');
   }
   const sourceNodeId = text('sourceNodeId');
+  const sourceNodeName = job['sourceNodeName'];
+  if (sourceNodeName !== undefined && typeof sourceNodeName !== 'string') {
+    throw new Error('job.sourceNodeName: expected a string');
+  }
   const sourceUrl = text('sourceUrl');
   if (!/^https?:\/\//.test(sourceUrl)) throw new Error('job.sourceUrl: expected an http(s) URL');
   const roomIds = job['roomIds'];
@@ -152,6 +156,7 @@ export function validateSyncJob(value: unknown): SyncJob {
     sessionId,
     syncType,
     sourceNodeId,
+    ...(sourceNodeName ? { sourceNodeName } : {}),
     sourceUrl,
     roomIds: roomIds as string[],
     batchSize,

@@ -18,6 +18,7 @@ import {
   type PullTokenResponse,
   type QuarantinedVersion,
   type RoomDigests,
+  sourceLabel,
   type SyncJob,
   type SyncReport,
   type SyncReportResponse,
@@ -189,7 +190,7 @@ export class Puller {
     );
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
     this.#log.info(
-      `sync ${job.sessionId}: ${job.syncType} from ${job.sourceNodeId} (${job.roomIds.length} rooms)`,
+      `sync ${job.sessionId}: ${job.syncType} from ${sourceLabel(job)} (${job.roomIds.length} rooms)`,
     );
     try {
       const outcome = await session.run();
@@ -426,7 +427,7 @@ class Session {
       examined = examineChangeBatch(body, expected);
     } catch (error) {
       throw new SessionError(
-        `batch after seq ${after} from ${this.#job.sourceNodeId} refused, nothing of it applied: ${describe(error)}`,
+        `batch after seq ${after} from ${sourceLabel(this.#job)} refused, nothing of it applied: ${describe(error)}`,
       );
     }
     let senders: SendersWord;
@@ -435,7 +436,7 @@ class Session {
     } catch (error) {
       // Not the batch's fault: it is not applied, and the session fails as without central.
       throw new SessionError(
-        `batch after seq ${after} from ${this.#job.sourceNodeId} not applied: central could not say who may write it: ${describe(error)}`,
+        `batch after seq ${after} from ${sourceLabel(this.#job)} not applied: central could not say who may write it: ${describe(error)}`,
       );
     }
     return {
@@ -545,7 +546,7 @@ class Session {
       });
     } catch (error) {
       throw new SessionError(
-        `batch after seq ${this.#cursor} from ${source} could not be applied, nothing of it was: ${rootMessage(error)}`,
+        `batch after seq ${this.#cursor} from ${sourceLabel(this.#job)} could not be applied, nothing of it was: ${rootMessage(error)}`,
       );
     }
     this.#cursor = batch.nextAfter;
@@ -559,7 +560,7 @@ class Session {
     this.#unreportedReleased.push(...released);
     for (const q of quarantined) {
       this.#options.log.warn(
-        `sync ${this.#job.sessionId}: ${q.reason.endsWith(DEFERRED_SUFFIX) ? 'deferred' : 'quarantined'} message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${source}: ${q.reason}`,
+        `sync ${this.#job.sessionId}: ${q.reason.endsWith(DEFERRED_SUFFIX) ? 'deferred' : 'quarantined'} message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${sourceLabel(this.#job)}: ${q.reason}`,
       );
     }
     if (this.#job.syncType === 'FULL') {
@@ -611,7 +612,9 @@ class Session {
       });
       senders = await this.#writers.learn(examined.batch.versions);
     } catch (error) {
-      throw new SessionError(`deferred versions from ${source} not applied: ${describe(error)}`);
+      throw new SessionError(
+        `deferred versions from ${sourceLabel(this.#job)} not applied: ${describe(error)}`,
+      );
     }
     this.#apply(examined.batch, examined.refused, senders, undefined);
     // One still too far ahead (the clock went back) stays deferred.
@@ -783,7 +786,7 @@ class Session {
         return this.#pullToken.token;
       }
       throw new SessionError(
-        `central gave no pull token for ${sourceNodeId}'s feed: ${describe(error)}`,
+        `central gave no pull token for ${sourceLabel(this.#job)}'s feed: ${describe(error)}`,
       );
     }
     return this.#pullToken.token;
@@ -791,7 +794,7 @@ class Session {
 
   async #getOnce(pathAndQuery: string, token: string): Promise<unknown> {
     const url = new URL(pathAndQuery, this.#job.sourceUrl);
-    const source = `source node ${this.#job.sourceNodeId} at ${this.#job.sourceUrl}`;
+    const source = `source node ${sourceLabel(this.#job)} at ${this.#job.sourceUrl}`;
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing]);
     try {

@@ -20,6 +20,7 @@ import {
   PAIRS,
   QUARANTINE_LIMIT,
   QUARANTINED,
+  SESSION_FETCH,
   SESSION_LIMIT,
   SESSION_UPDATED,
   SESSIONS,
@@ -35,11 +36,23 @@ import {
   type SessionUpdatedEvent,
   type SyncNode,
   type SyncPair,
+  type SyncTrigger,
   type SyncType,
   type TriggerSyncResult,
   type Viewer,
 } from './queries.ts';
-import { formatTime, isFinished, mergeSessions, progressOf, upsertNode } from './state.ts';
+import {
+  type ActionState,
+  countByTrigger,
+  endSessions,
+  formatTime,
+  isFinished,
+  mergeSessions,
+  pairKey,
+  progressOf,
+  trackRunning,
+  upsertNode,
+} from './state.ts';
 
 interface Auth {
   readonly token: string;
@@ -142,11 +155,8 @@ function Login(props: { onLogin: (auth: Auth) => void; notice?: string }): React
   );
 }
 
-interface ActionState {
-  readonly pending: boolean;
-  readonly error?: string;
-  readonly done?: string;
-}
+type TriggerFilter = SyncTrigger | 'ALL';
+const TRIGGERS: readonly SyncTrigger[] = ['MANUAL', 'SCHEDULE', 'CHANGE'];
 
 type Pairs =
   | { readonly kind: 'loading' }
@@ -165,6 +175,8 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
   const { auth, onLogout } = props;
   const [nodes, setNodes] = useState<SyncNode[] | undefined>();
   const [sessions, setSessions] = useState<Session[]>([]);
+  const [running, setRunning] = useState<ReadonlyMap<string, Session>>(() => new Map());
+  const [filter, setFilter] = useState<TriggerFilter>('ALL');
   const [pairs, setPairs] = useState<Pairs>({ kind: 'loading' });
   const [quarantine, setQuarantine] = useState<Quarantine>({ kind: 'loading' });
   const [errors, setErrors] = useState<Partial<Record<Section, string>>>({});
@@ -203,8 +215,10 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
 
   const loadSessions = useCallback(async () => {
     try {
-      const { syncSessions } = await run<SessionsResult>(SESSIONS, { last: SESSION_LIMIT });
+      const { syncSessions } = await run<SessionsResult>(SESSIONS, { last: SESSION_FETCH });
       setSessions((current) => mergeSessions(current, syncSessions, SESSION_LIMIT));
+      setRunning((current) => trackRunning(current, syncSessions));
+      setActions((current) => endSessions(current, syncSessions));
       setError('sessions', undefined);
     } catch (error) {
       setError('sessions', describeError(error));
@@ -292,6 +306,8 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
     const stopSessions = subscribe<SessionUpdatedEvent>(client, SESSION_UPDATED, {
       next: ({ syncSessionUpdated }) => {
         setSessions((list) => mergeSessions(list, [syncSessionUpdated], SESSION_LIMIT));
+        setRunning((current) => trackRunning(current, [syncSessionUpdated]));
+        setActions((current) => endSessions(current, [syncSessionUpdated]));
         if (isFinished(syncSessionUpdated)) scheduleRefresh();
         scheduleQuarantine();
       },
@@ -326,11 +342,20 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
         ...(nodeId ? { nodeId } : {}),
       });
       setSessions((list) => mergeSessions(list, triggerSync, SESSION_LIMIT));
+      setRunning((current) => trackRunning(current, triggerSync));
       const done =
         triggerSync.length === 0
           ? 'no session started: no two ONLINE nodes share a room'
           : `${triggerSync.length} session${triggerSync.length === 1 ? '' : 's'} requested`;
-      setActions((current) => ({ ...current, [key]: { pending: false, done } }));
+      // A session may have ended before the mutation answered: its event is already merged.
+      const waiting = triggerSync.filter((s) => !isFinished(s)).map((s) => s.id);
+      setActions((current) => ({
+        ...current,
+        [key]:
+          triggerSync.length > 0 && waiting.length === 0
+            ? { pending: false }
+            : { pending: false, done, ...(triggerSync.length > 0 ? { waiting } : {}) },
+      }));
     } catch (error) {
       setActions((current) => ({
         ...current,
@@ -399,14 +424,20 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       { 'aria-labelledby': 'pairs-title' },
       h('h2', { id: 'pairs-title' }, 'How far behind each pair is'),
       h(ErrorLine, { error: errors.pairs, name: 'pairs' }),
-      h(PairTable, { pairs }),
+      h(PairTable, { pairs, running }),
     ),
     h(
       'section',
       { 'aria-labelledby': 'sessions-title' },
       h('h2', { id: 'sessions-title' }, `Last ${SESSION_LIMIT} sync sessions`),
       h(ErrorLine, { error: errors.sessions, name: 'sessions' }),
-      h(SessionTable, { sessions }),
+      h(TriggerFilterBar, { sessions, filter, setFilter }),
+      h(SessionTable, {
+        sessions:
+          filter === 'ALL'
+            ? sessions.slice(0, SESSION_LIMIT)
+            : sessions.filter((s) => s.trigger === filter),
+      }),
     ),
     h(
       'section',
@@ -478,8 +509,35 @@ function NodeTable(props: {
   );
 }
 
-function PairTable(props: { pairs: Pairs }): ReactNode {
-  const { pairs } = props;
+function TriggerFilterBar(props: {
+  sessions: readonly Session[];
+  filter: TriggerFilter;
+  setFilter: (filter: TriggerFilter) => void;
+}): ReactNode {
+  const counts = countByTrigger(props.sessions);
+  const option = (value: TriggerFilter, label: string) =>
+    h(
+      'button',
+      {
+        key: value,
+        type: 'button',
+        className: props.filter === value ? 'filter selected' : 'filter',
+        'aria-pressed': props.filter === value,
+        'data-trigger-filter': value,
+        onClick: () => props.setFilter(value),
+      },
+      label,
+    );
+  return h(
+    'div',
+    { className: 'toolbar', role: 'group', 'aria-label': 'Filter by trigger' },
+    option('ALL', 'All'),
+    ...TRIGGERS.map((t) => option(t, `${t.toLowerCase()} (${counts[t]})`)),
+  );
+}
+
+function PairTable(props: { pairs: Pairs; running: ReadonlyMap<string, Session> }): ReactNode {
+  const { pairs, running } = props;
   if (pairs.kind === 'loading') return h('p', null, 'Loading…');
   if (pairs.kind === 'unavailable') {
     return h('p', { className: 'notice' }, `Not available from this gateway: ${pairs.reason}`);
@@ -519,11 +577,27 @@ function PairTable(props: { pairs: Pairs }): ReactNode {
           ),
           h('td', null, pair.digestsMatch === null ? '—' : pair.digestsMatch ? 'match' : 'differ'),
           h('td', null, formatTime(pair.lastSyncAt)),
-          h('td', null, pair.activeSession ? pair.activeSession.status : '—'),
+          h(
+            'td',
+            { 'data-running': '' },
+            runningLabel(
+              running.get(pairKey(pair.sourceNode.id, pair.targetNode.id)) ?? pair.activeSession,
+            ),
+          ),
         ),
       ),
     ),
   );
+}
+
+function runningLabel(
+  session: (Pick<Session, 'status'> & Partial<Pick<Session, 'syncType' | 'messagesSynced'>>) | null,
+): string {
+  if (!session) return '—';
+  if (!session.syncType) return session.status;
+  const progress =
+    session.status === 'IN_PROGRESS' ? `, ${session.messagesSynced ?? 0} applied` : '';
+  return `${session.syncType} ${session.status}${progress}`;
 }
 
 function QuarantineTable(props: { quarantine: Quarantine }): ReactNode {
@@ -568,6 +642,9 @@ function QuarantineTable(props: { quarantine: Quarantine }): ReactNode {
 function ProgressBar(props: { session: Session }): ReactNode {
   const { session } = props;
   const progress = progressOf(session);
+  if (progress === null) {
+    return h('span', { className: 'progress empty' }, h('span', { className: 'counts' }, '0 / 0'));
+  }
   const checked =
     session.messagesTotal === null
       ? `${session.messagesChecked}`

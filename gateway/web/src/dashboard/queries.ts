@@ -4,6 +4,7 @@
 export type NodeStatus = 'ONLINE' | 'OFFLINE' | 'DEGRADED';
 export type SyncStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
 export type SyncType = 'FULL' | 'INCREMENTAL';
+export type SyncTrigger = 'MANUAL' | 'SCHEDULE' | 'CHANGE';
 
 export interface NodeRef {
   readonly id: string;
@@ -25,7 +26,7 @@ export interface Session {
   readonly targetNode: NodeRef;
   readonly status: SyncStatus;
   readonly syncType: SyncType;
-  readonly trigger: string;
+  readonly trigger: SyncTrigger;
   /** Versions applied: that changed the target. */
   readonly messagesSynced: number;
   /** Versions examined, against `messagesTotal`: the session's progress. */
@@ -64,8 +65,10 @@ const NODE_FIELDS = 'id name url status lastSeenAt lastSyncAt syncEnabled autoSy
 const SESSION_FIELDS = `id status syncType trigger messagesSynced messagesChecked messagesTotal startedAt completedAt error
   sourceNode { id name } targetNode { id name }`;
 
-/** How many sessions the page lists. */
+/** How many sessions of each trigger the page lists. */
 export const SESSION_LIMIT = 20;
+/** How many sessions the first load asks for: enough that a CHANGE burst leaves manual ones in. */
+export const SESSION_FETCH = 200;
 
 export const LOGIN = `mutation DashboardLogin($username: String!, $password: String!) {
   login(username: $username, password: $password) { token user { id username role } }

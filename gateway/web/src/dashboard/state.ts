@@ -1,7 +1,7 @@
 // How the dashboard folds what it receives (query results, subscription events, mutation results)
 // into what it shows. Pure functions: events and query answers can arrive in any order, so merging
 // keeps whichever version of a session is further along.
-import type { Session, SyncNode, SyncStatus } from './queries.ts';
+import type { Session, SyncNode, SyncStatus, SyncTrigger } from './queries.ts';
 
 const STATUS_RANK: Record<SyncStatus, number> = {
   PENDING: 0,
@@ -24,7 +24,10 @@ function newestFirst(a: Session, b: Session): number {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-/** The `limit` newest sessions after merging `incoming` into `current`. */
+/**
+ * The `limit` newest sessions of each trigger after merging `incoming` into `current`: a burst of
+ * CHANGE sessions must not push the MANUAL and SCHEDULE ones out of the list.
+ */
 export function mergeSessions(
   current: readonly Session[],
   incoming: readonly Session[],
@@ -35,7 +38,80 @@ export function mergeSessions(
     const known = byId.get(session.id);
     byId.set(session.id, known ? laterSession(known, session) : session);
   }
-  return [...byId.values()].sort(newestFirst).slice(0, limit);
+  const kept = new Map<SyncTrigger, number>();
+  return [...byId.values()].sort(newestFirst).filter((session) => {
+    const count = kept.get(session.trigger) ?? 0;
+    kept.set(session.trigger, count + 1);
+    return count < limit;
+  });
+}
+
+/** How many of `sessions` each trigger started. */
+export function countByTrigger(sessions: readonly Session[]): Record<SyncTrigger, number> {
+  const counts: Record<SyncTrigger, number> = { MANUAL: 0, SCHEDULE: 0, CHANGE: 0 };
+  for (const session of sessions) counts[session.trigger] += 1;
+  return counts;
+}
+
+export function pairKey(sourceId: string, targetId: string): string {
+  return `${sourceId}>${targetId}`;
+}
+
+/**
+ * Each pair's running (PENDING or IN_PROGRESS) session, kept from the live session events: the
+ * pairs query is refetched only when a session ends, so between two refetches this map is what
+ * knows a FULL sync's sessions are running. A pair has at most one PENDING and one IN_PROGRESS
+ * session; the one further along wins.
+ */
+export function trackRunning(
+  current: ReadonlyMap<string, Session>,
+  incoming: readonly Session[],
+): Map<string, Session> {
+  const next = new Map(current);
+  for (const session of incoming) {
+    const key = pairKey(session.sourceNode.id, session.targetNode.id);
+    const known = next.get(key);
+    if (isFinished(session)) {
+      if (known?.id === session.id) next.delete(key);
+      continue;
+    }
+    if (!known) next.set(key, session);
+    else if (known.id === session.id) next.set(key, laterSession(known, session));
+    else if (STATUS_RANK[session.status] >= STATUS_RANK[known.status]) next.set(key, session);
+  }
+  return next;
+}
+
+export interface ActionState {
+  readonly pending: boolean;
+  readonly error?: string;
+  readonly done?: string;
+  /** The sessions the request started that have not ended yet: the note goes when none is left. */
+  readonly waiting?: readonly string[];
+}
+
+/** Forgets `ended` sessions in every action's note, dropping a note whose sessions all ended. */
+export function endSessions(
+  actions: Record<string, ActionState>,
+  ended: readonly Session[],
+): Record<string, ActionState> {
+  const endedIds = new Set(ended.filter(isFinished).map((s) => s.id));
+  if (endedIds.size === 0) return actions;
+  let changed = false;
+  const next: Record<string, ActionState> = {};
+  for (const [key, state] of Object.entries(actions)) {
+    const waiting = state.waiting?.filter((id) => !endedIds.has(id));
+    if (!state.waiting || waiting?.length === state.waiting.length) {
+      next[key] = state;
+      continue;
+    }
+    changed = true;
+    next[key] =
+      waiting && waiting.length > 0
+        ? { ...state, waiting }
+        : { pending: state.pending, ...(state.error ? { error: state.error } : {}) };
+  }
+  return changed ? next : actions;
 }
 
 /** Replaces the node with the same id (or adds it), keeping the list ordered by name. */
@@ -50,13 +126,13 @@ export function isFinished(session: Session): boolean {
 
 /**
  * How far a session has come, 0 to 1, or undefined while the total is unknown (an indeterminate
- * bar). A finished session is full, whatever the counts say.
+ * bar). A session with nothing to pull (0 of 0) has no bar at all: `null`, shown as "0 / 0".
  */
-export function progressOf(session: Session): number | undefined {
+export function progressOf(session: Session): number | null | undefined {
+  if (session.messagesTotal === 0 && session.messagesChecked === 0) return null;
   if (session.status === 'COMPLETED') return 1;
   if (session.messagesTotal === null) return undefined;
-  if (session.messagesTotal === 0) return session.status === 'PENDING' ? 0 : 1;
-  return Math.min(1, session.messagesChecked / session.messagesTotal);
+  return Math.min(1, session.messagesChecked / Math.max(1, session.messagesTotal));
 }
 
 /** A timestamp as the page shows it: the time today, the date and time otherwise. */
