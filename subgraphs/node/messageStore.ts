@@ -60,7 +60,7 @@ export interface ApplyRemoteOptions {
    * Runs inside the batch's transaction, after the versions are written: sync stores the pair's
    * cursor here, so the cursor moves if and only if the batch committed.
    */
-  readonly inTransaction?: (db: NodeQueryable) => void;
+  readonly inTransaction?: (db: NodeQueryable, result: ApplyResult) => void;
 }
 
 export interface ApplyResult {
@@ -68,6 +68,8 @@ export interface ApplyResult {
   readonly applied: number;
   /** Versions this node already had, or that lost to the version it has. */
   readonly skipped: number;
+  /** The versions written, in order, with the op of their change-log row (sync reports them). */
+  readonly written: readonly { readonly version: RemoteVersion; readonly op: ChangeOp }[];
 }
 
 export interface PageQuery {
@@ -283,7 +285,7 @@ export class MessageStore {
     const events: MessageEvent[] = [];
     const { current: currentStatement, upsertRemote } = this.#statements;
     const result = this.#write((tx) => {
-      let applied = 0;
+      const written: { version: RemoteVersion; op: ChangeOp }[] = [];
       let refused = 0;
       const at = new Date(this.#now());
       for (const version of versions) {
@@ -348,10 +350,12 @@ export class MessageStore {
             : 'update';
         this.#log(row, op, at);
         events.push({ kind: current ? 'changed' : 'added', message: row, source: 'remote' });
-        applied += 1;
+        written.push({ version, op });
       }
-      options.inTransaction?.(tx);
-      return { applied, skipped: versions.length - applied - refused };
+      const applied = written.length;
+      const result = { applied, skipped: versions.length - applied - refused, written };
+      options.inTransaction?.(tx, result);
+      return result;
     });
     this.#publish(events);
     return result;

@@ -22,13 +22,12 @@ import {
   type SyncReportResponse,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralClient } from '../centralClient.ts';
-import { lastSeq } from '../changeLog.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HybridLogicalClock } from '../hlc.ts';
-import type { MessageStore, RemoteVersion } from '../messageStore.ts';
-import { readCursor, saveCursor } from './cursors.ts';
+import type { MessageStore } from '../messageStore.ts';
+import { BatchApplier, type AppliedBatch } from './batchApplier.ts';
+import { readCursor } from './cursors.ts';
 import { differingRooms, roomDigests } from './digest.ts';
-import { Quarantine, type Refusal } from './quarantine.ts';
 import {
   examineChangeBatch,
   type BatchExpectations,
@@ -117,13 +116,13 @@ export class Puller {
   readonly #known = new Set<string>();
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
-  readonly #quarantine: Quarantine;
+  readonly #applier: BatchApplier;
 
   constructor(options: PullerOptions) {
     this.#options = options;
-    this.#quarantine = new Quarantine(options.db);
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#applier = new BatchApplier(options.db, options.store, this.#now);
   }
 
   /**
@@ -165,13 +164,7 @@ export class Puller {
   }
 
   async #run(job: SyncJob): Promise<SessionOutcome> {
-    const session = new Session(
-      job,
-      this.#options,
-      this.#quarantine,
-      this.#now,
-      this.#closing.signal,
-    );
+    const session = new Session(job, this.#options, this.#applier, this.#now, this.#closing.signal);
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
     this.#log.info(
       `sync ${job.sessionId}: ${job.syncType} from ${job.sourceNodeId} (${job.roomIds.length} rooms)`,
@@ -209,9 +202,11 @@ class Session {
   readonly #closing: AbortSignal;
   readonly #batchSize: number;
   readonly #timeoutMs: number;
-  readonly #quarantine: Quarantine;
+  readonly #applier: BatchApplier;
   readonly #writers: WriterRights;
   #cursor = 0;
+  /** Pulling the source's new log from 0 after it was reset: the cursors may move back once. */
+  #resetCursor = false;
   #synced = 0;
   #appliedCount = 0;
   #quarantinedCount = 0;
@@ -238,13 +233,13 @@ class Session {
   constructor(
     job: SyncJob,
     options: PullerOptions,
-    quarantine: Quarantine,
+    applier: BatchApplier,
     now: () => number,
     closing: AbortSignal,
   ) {
     this.#job = job;
     this.#options = options;
-    this.#quarantine = quarantine;
+    this.#applier = applier;
     this.#writers = new WriterRights(options.db, (query) => options.central.syncAuthority(query));
     this.#now = now;
     this.#closing = closing;
@@ -268,6 +263,7 @@ class Session {
       // stays, and pulling its new log from 0 is exactly a FULL sync, idempotent on our side.
       this.#options.log.warn(`sync ${this.#job.sessionId}: ${error.message}; pulling from 0`);
       this.#cursor = 0;
+      this.#resetCursor = true;
       await this.#pullUntilEmpty(true);
     }
 
@@ -411,98 +407,24 @@ class Session {
   #apply(batch: ChangeBatch, refused: readonly RefusedVersion[], senders: SendersWord): void {
     // Close was asked while the batch was on its way: it never starts.
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
-    const { db, store } = this.#options;
     const source = this.#job.sourceNodeId;
-    const byId = new Map(batch.versions.map((version) => [version.id, version]));
-    const refusals: Refusal[] = refused.map((r) => ({
-      messageId: r.messageId,
-      roomId: r.roomId,
-      hlc: r.hlc,
-      seq: r.seq,
-      reason: r.reason,
-      json: r.json,
-    }));
-    const writers = this.#writers;
-    const versions: RemoteVersion[] = batch.versions.map((v) => ({
-      id: v.id,
-      roomId: v.roomId,
-      senderId: v.senderId,
-      content: v.content,
-      contentHash: v.contentHash,
-      createdAt: new Date(v.createdAt),
-      updatedAt: new Date(v.updatedAt),
-      deletedAt: v.deletedAt === null ? null : new Date(v.deletedAt),
-      hlc: v.hlc,
-      originNode: v.originNode,
-    }));
-    // Read right before the (synchronous) apply: the change-log rows after it are the ones this
-    // batch wrote, i.e. exactly the versions that changed this node.
-    const seqBefore = lastSeq(db.db);
-    const applied: AppliedChange[] = [];
-    let quarantined: QuarantinedVersion[] = [];
-    let released: string[] = [];
-    const at = this.#now();
+    let outcome: AppliedBatch;
     try {
-      store.applyRemote(versions, {
-        // examineChangeBatch checked every version (hash, tombstone, clock) before this.
-        checked: true,
-        admit: (version, held) => {
-          const wire = byId.get(version.id);
-          if (!wire) return undefined;
-          const reason = writers.judge(wire, held, senders);
-          if (reason !== undefined) {
-            refusals.push({
-              messageId: wire.id,
-              roomId: wire.roomId,
-              hlc: wire.hlc,
-              seq: wire.seq,
-              reason,
-              json: JSON.stringify(wire),
-            });
-          }
-          return reason;
-        },
-        inTransaction: (tx) => {
-          saveCursor(tx, source, this.#job.roomIds, batch.nextAfter, new Date(this.#now()));
-          const rows = db.sqlite
-            .prepare<
-              [number],
-              { message_id: string; op: string; hlc: string }
-            >('SELECT message_id, op, hlc FROM change_log WHERE seq > ? ORDER BY seq')
-            .all(seqBefore);
-          for (const row of rows) {
-            const version = byId.get(row.message_id);
-            if (!version || version.hlc !== row.hlc) continue;
-            applied.push({
-              messageId: version.id,
-              roomId: version.roomId,
-              senderId: version.senderId,
-              contentHash: version.contentHash,
-              originNode: version.originNode,
-              createdAt: version.createdAt,
-              updatedAt: version.updatedAt,
-              deleted: version.deletedAt !== null,
-              hlc: version.hlc,
-              action:
-                row.op === 'create' ? 'CREATE' : version.deletedAt !== null ? 'DELETE' : 'UPDATE',
-            });
-          }
-          released = this.#quarantine.release(
-            source,
-            applied.map((change) => ({
-              messageId: change.messageId,
-              seq: byId.get(change.messageId)?.seq ?? 0,
-            })),
-          );
-          refusals.sort((x, y) => x.seq - y.seq);
-          quarantined = this.#quarantine.keep(source, refusals, at);
-        },
+      outcome = this.#applier.apply({
+        sourceNodeId: source,
+        roomIds: this.#job.roomIds,
+        batch,
+        refused,
+        senders,
+        writers: this.#writers,
+        resetCursor: this.#resetCursor,
       });
     } catch (error) {
       throw new SessionError(
         `batch after seq ${this.#cursor} from ${source} could not be applied, nothing of it was: ${rootMessage(error)}`,
       );
     }
+    const { applied, quarantined, released } = outcome;
     this.#cursor = batch.nextAfter;
     this.#headSeq = batch.headSeq;
     this.#synced += batch.versions.length + refused.length;
@@ -518,10 +440,7 @@ class Session {
     }
     if (this.#job.syncType === 'FULL') {
       // Refused versions are no one's to index: only what this node holds is reported as held.
-      const skip = new Set([
-        ...applied.map((change) => change.messageId),
-        ...refusals.map((r) => r.messageId),
-      ]);
+      const skip = new Set([...applied.map((change) => change.messageId), ...outcome.refusedIds]);
       for (const v of batch.versions) {
         if (skip.has(v.id)) continue;
         this.#unreportedHeld.push({
