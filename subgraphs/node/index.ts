@@ -130,13 +130,6 @@ export const nodeOptions = {
     default: 8_388_608,
     parse: parsers.positiveInt,
   }),
-  changeDebounceMs: option({
-    flag: 'change-debounce-ms',
-    env: 'SWITCHBOARD_CHANGE_DEBOUNCE_MS',
-    description: 'Delay after a local write before central is told which rooms changed',
-    default: 25,
-    parse: parsers.positiveInt,
-  }),
   clockOffsetMs: option({
     flag: 'clock-offset-ms',
     env: 'SWITCHBOARD_CLOCK_OFFSET_MS',
@@ -192,7 +185,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncBatchSize: config.syncBatchSize,
       syncMaxBatchSize: config.syncMaxBatchSize,
       syncMaxBatchBytes: config.syncMaxBatchBytes,
-      changeDebounceMs: config.changeDebounceMs,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.
       ...(offset === 0 ? {} : { now: () => Date.now() + offset }),
