@@ -230,7 +230,10 @@ describe('live replication across real processes', () => {
       'B and C to hold the posts',
     );
     // A reuses a membership answer for 5 s: a fresh one lets its writes go on without central.
-    await post(a, 'refreshes the membership answer');
+    // (An edit, not a post: a message new to the targets needs central's word on its sender.)
+    await nodeGql(a, 'mutation($i: ID!) { editMessage(id: $i, content: "refresh") { id } }', {
+      i: ids[0],
+    });
     await cluster.central.kill('SIGKILL');
     for (const [i, id] of ids.entries()) {
       await nodeGql(

@@ -45,6 +45,9 @@ export interface LiveReplicatorOptions {
   readonly startAfter?: Promise<unknown> | undefined;
 }
 
+/** Pause after an empty answer that came long before the wait ended. */
+const EARLY_EMPTY_PAUSE_MS = 1000;
+
 /** The source's log was reset (409): the stream starts over from 0 once. */
 class CursorAhead extends Error {}
 /** The source refused the pull token (401): a fresh one is worth a try. */
@@ -96,8 +99,15 @@ export class LiveReplicator {
     let renewedAfterRefusal = false;
     while (!this.#stop.signal.aborted) {
       try {
-        await this.#step(cursor, reset).then((next) => (cursor = next));
+        const started = Date.now();
+        const step = await this.#step(cursor, reset);
+        cursor = step.cursor;
         reset = false;
+        // An honest source answers a long poll empty only when its wait ran out: one that answers
+        // empty at once does not honour `wait`, and asking it again at once would spin.
+        if (step.empty && Date.now() - started < this.#waitMs() / 2) {
+          await sleep(EARLY_EMPTY_PAUSE_MS * (0.5 + Math.random() * 0.5), this.#stop.signal);
+        }
         renewedAfterRefusal = false;
         if (failures > 0) log.info(`live stream from ${source} flows again`);
         failures = 0;
@@ -130,8 +140,12 @@ export class LiveReplicator {
     }
   }
 
-  /** One request, examined and applied; returns the cursor after it. */
-  async #step(cursor: number, reset: boolean): Promise<number> {
+  #waitMs(): number {
+    return Math.min(this.#options.waitMs ?? MAX_FEED_WAIT_MS, MAX_FEED_WAIT_MS);
+  }
+
+  /** One request, examined and applied; returns the cursor after it and whether it was empty. */
+  async #step(cursor: number, reset: boolean): Promise<{ cursor: number; empty: boolean }> {
     const options = this.#options;
     const peer = this.#peer;
     const limit = options.batchSize ?? 1000;
@@ -148,9 +162,11 @@ export class LiveReplicator {
     // Nothing of these rooms (the wait ended, or only other rooms changed): no write. The cursor
     // on disk stays behind, and the next request acknowledges up to `nextAfter` all the same,
     // which is true: no version of these rooms lies in between.
-    if (batch.versions.length === 0 && refused.length === 0) return batch.nextAfter;
+    if (batch.versions.length === 0 && refused.length === 0) {
+      return { cursor: batch.nextAfter, empty: true };
+    }
     const senders = await this.#writers.learn(batch.versions);
-    if (this.#stop.signal.aborted) return cursor;
+    if (this.#stop.signal.aborted) return { cursor, empty: false };
     let recorded = false;
     options.applier.apply({
       sourceNodeId: peer.sourceNodeId,
@@ -171,12 +187,12 @@ export class LiveReplicator {
       },
     });
     if (recorded) options.onRecorded();
-    return batch.nextAfter;
+    return { cursor: batch.nextAfter, empty: false };
   }
 
   async #fetch(after: number, limit: number): Promise<unknown> {
     const peer = this.#peer;
-    const waitMs = Math.min(this.#options.waitMs ?? MAX_FEED_WAIT_MS, MAX_FEED_WAIT_MS);
+    const waitMs = this.#waitMs();
     const query = new URLSearchParams({
       after: String(after),
       limit: String(limit),
