@@ -27,6 +27,8 @@ export interface ClusterOptions {
    * make one per run, since a first start of embedded PGlite takes seconds. @default none
    */
   readonly centralDataFrom?: string;
+  /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
+  readonly nodeEnv?: Readonly<Record<string, string>>;
 }
 
 const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
@@ -146,7 +148,7 @@ export class Cluster {
         this.centralUrl,
         ...(node.publicUrl === undefined ? [] : ['--public-url', node.publicUrl]),
       ],
-      { SWITCHBOARD_NODE_API_KEY: node.apiKey },
+      { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
     );
     node.url = (await node.proc.waitForLine(ready))[1] as string;
     return node;
