@@ -15,9 +15,10 @@ export const SYNC_JOBS_PATH = '/internal/sync/jobs';
 export const SYNC_REPORT_PATH = '/internal/sync/report';
 
 /**
- * Central, POST RoomsChanged, caller = a node that just committed local writes (debounced).
- * Central enqueues CHANGE-triggered INCREMENTAL sessions from the caller to the rooms' other
- * storage nodes (coalesced: at most one running and one queued per pair).
+ * Central, POST RoomsChanged, caller = a node that just committed local writes. Central enqueues
+ * CHANGE-triggered INCREMENTAL sessions from the caller to the rooms' other storage nodes
+ * (coalesced). Nodes no longer call it (live replication moves changes, see LivePeers); central
+ * still takes it from nodes of an older release during a rolling upgrade.
  */
 export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 
@@ -41,18 +42,31 @@ export interface PullRequest {
 export const SYNC_PULL_TOKEN_PATH = '/internal/sync/pull-token';
 
 /**
- * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&refused=<seq,...>][&count=1]
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&refused=<seq,...>][&count=1][&wait=<ms>]
  * -> ChangeBatch, caller = a peer node with a pull token for exactly these rooms. `ack` (default
  * `after`, at most `after`) acknowledges: every change up to it is held by the caller, so the
  * source may mark those messages SYNCED. A caller asking ahead while it applies the previous batch
  * sends its committed cursor as `ack`. `refused` lists the seqs (at most `ack`, at most
  * MAX_REFUSED_PER_REQUEST) of versions the caller refused and quarantined instead of holding: the
- * source marks them FAILED rather than SYNCED.
+ * source marks them FAILED rather than SYNCED. `wait` (at most MAX_FEED_WAIT_MS) makes it a long
+ * poll: when no version of the rooms lies after `after`, the answer waits until one is committed
+ * (or the wait ends: an empty batch).
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
 
 /** Most seqs one feed request's `refused` lists; the caller sends the rest with later requests. */
 export const MAX_REFUSED_PER_REQUEST = 200;
+
+/** Longest `wait` of SYNC_CHANGES_PATH, in milliseconds. */
+export const MAX_FEED_WAIT_MS = 25_000;
+
+/**
+ * Central, POST LiveReport -> LiveReportResponse, caller = the target of a live stream. Records a
+ * window of live replication (a SyncSession with trigger CHANGE whose id is the window's id) in
+ * reports numbered 1, 2, 3... per window: a report whose sequence central already recorded is
+ * answered again and records nothing.
+ */
+export const SYNC_LIVE_REPORT_PATH = '/internal/sync/live-report';
 
 /**
  * Central, POST AuthorityQuery -> AuthorityAnswer, caller = a node (a session's target) checking
@@ -279,4 +293,55 @@ export interface SyncReportResponse {
 
 export interface RoomsChanged {
   readonly roomIds: readonly string[];
+}
+
+/**
+ * A source a node keeps a live stream open to (sent by central as the `peers` event of the job
+ * stream): an ONLINE node it shares rooms with, and a pull token for exactly those rooms.
+ */
+export interface LivePeer {
+  readonly sourceNodeId: string;
+  readonly sourceUrl: string;
+  /** The rooms both nodes store, sorted. */
+  readonly roomIds: readonly string[];
+  readonly pullToken: string;
+  /** Epoch milliseconds. */
+  readonly pullTokenExpiresAt: number;
+}
+
+/**
+ * The `peers` event of SYNC_JOBS_PATH: the complete set of live peers of the node. Sent on every
+ * (re)connect and whenever it changes (a room created or placed, a node ONLINE/OFFLINE/registered
+ * or moved); a source missing from it has its stream stopped.
+ */
+export interface LivePeers {
+  readonly peers: readonly LivePeer[];
+}
+
+/**
+ * One report of a live window: what the target applied from the source since the window's
+ * previous report. A window is opened by the target at a pair's first change after idle and
+ * closed after an idle second or a few thousand versions; its last report has `final: true`.
+ */
+export interface LiveReport {
+  /** The window's id (a UUID the target made): the SyncSession's id at central. */
+  readonly windowId: string;
+  readonly sourceNodeId: string;
+  /** 1, 2, 3... per window; a retry sends the same sequence with the same entries. */
+  readonly sequence: number;
+  /** The window's last report: central marks the session COMPLETED. */
+  readonly final: boolean;
+  /** The target's cursor (for the source's rooms) when the window opened. */
+  readonly cursorBefore: number;
+  /** The target's cursor after the changes of this report. */
+  readonly cursor: number;
+  readonly sourceHeadSeq: number;
+  readonly applied: readonly AppliedChange[];
+  readonly quarantined?: readonly QuarantinedVersion[];
+  readonly released?: readonly string[];
+}
+
+export interface LiveReportResponse {
+  /** False when central had recorded this sequence already (a retry): nothing was recorded again. */
+  readonly recorded: boolean;
 }

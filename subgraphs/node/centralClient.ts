@@ -7,11 +7,14 @@ import {
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_PULL_REQUEST_PATH,
+  SYNC_LIVE_REPORT_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
   type AuthorityAnswer,
   type AuthorityQuery,
   type MembershipHistory,
+  type LiveReport,
+  type LiveReportResponse,
   type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
@@ -22,7 +25,22 @@ export type { HeartbeatResponse, MembershipResponse };
 
 /** Central could not be reached, timed out, or failed (5xx, malformed reply). Worth retrying. */
 export class CentralUnavailableError extends Error {
-  override readonly name = 'CentralUnavailableError';
+  override readonly name: string = 'CentralUnavailableError';
+}
+
+/**
+ * Central refused the request itself (4xx other than 401): sending the same again will not help.
+ * A kind of CentralUnavailableError, so callers that only tell "worked" from "did not" need no
+ * change.
+ */
+export class CentralRefusedError extends CentralUnavailableError {
+  override readonly name = 'CentralRefusedError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Central answered that the API key is not valid (401): retrying will not help. */
@@ -41,6 +59,8 @@ export interface CentralClient {
   pullToken(sourceNodeId: string, roomIds: readonly string[]): Promise<PullTokenResponse>;
   /** Progress or outcome of a session this node pulls in. */
   reportSync(report: SyncReport): Promise<SyncReportResponse>;
+  /** A report of a live window (what a live stream applied). */
+  liveReport(report: LiveReport): Promise<LiveReportResponse>;
   /**
    * Who may write what, for versions a session received: the rooms' storage nodes now, and
    * whether each sender was a member of its room when the message was made.
@@ -98,6 +118,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
+      if (response.status >= 400 && response.status < 500) {
+        throw new CentralRefusedError(
+          `central answered ${url.pathname} with HTTP ${response.status}${errorMessage(text)}`,
+          response.status,
+        );
+      }
       throw new CentralUnavailableError(
         `central answered ${url.pathname} with HTTP ${response.status}${errorMessage(text)}`,
       );
@@ -186,6 +212,16 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         throw new CentralUnavailableError('central answered the sync report without "continue"');
       }
       return { continue: body['continue'] };
+    },
+    async liveReport(report) {
+      const body = await call(SYNC_LIVE_REPORT_PATH, {
+        method: 'POST',
+        body: JSON.stringify(report),
+      });
+      if (!isRecord(body) || typeof body['recorded'] !== 'boolean') {
+        throw new CentralUnavailableError('central answered the live report without "recorded"');
+      }
+      return { recorded: body['recorded'] };
     },
     async syncAuthority(query) {
       // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a

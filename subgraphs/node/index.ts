@@ -132,13 +132,6 @@ export const nodeOptions = {
     default: 8_388_608,
     parse: parsers.positiveInt,
   }),
-  changeDebounceMs: option({
-    flag: 'change-debounce-ms',
-    env: 'SWITCHBOARD_CHANGE_DEBOUNCE_MS',
-    description: 'Delay after a local write before central is told which rooms changed',
-    default: 25,
-    parse: parsers.positiveInt,
-  }),
   groupCommitMs: option({
     flag: 'group-commit-ms',
     env: 'SWITCHBOARD_GROUP_COMMIT_MS',
@@ -207,7 +200,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncBatchSize: config.syncBatchSize,
       syncMaxBatchSize: config.syncMaxBatchSize,
       syncMaxBatchBytes: config.syncMaxBatchBytes,
-      changeDebounceMs: config.changeDebounceMs,
       groupCommitMs: config.groupCommitMs,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.

@@ -73,7 +73,7 @@ export interface ApplyRemoteOptions {
    * Runs inside the batch's transaction, after the versions are written: sync stores the pair's
    * cursor here, so the cursor moves if and only if the batch committed.
    */
-  readonly inTransaction?: (db: NodeQueryable) => void;
+  readonly inTransaction?: (db: NodeQueryable, result: ApplyResult) => void;
   /**
    * When the source sent these versions (epoch ms, its clock): the `lastSyncAttempt` of every
    * version this node holds after the batch, applied or already held, so this copy reads what
@@ -87,6 +87,8 @@ export interface ApplyResult {
   readonly applied: number;
   /** Versions this node already had, or that lost to the version it has. */
   readonly skipped: number;
+  /** The versions written, in order, with the op of their change-log row (sync reports them). */
+  readonly written: readonly { readonly version: RemoteVersion; readonly op: ChangeOp }[];
 }
 
 export interface PageQuery {
@@ -454,7 +456,7 @@ export class MessageStore {
     const events: MessageEvent[] = [];
     const { current: currentStatement, upsertRemote, markHeld } = this.#statements;
     const result = this.#write((tx) => {
-      let applied = 0;
+      const written: { version: RemoteVersion; op: ChangeOp }[] = [];
       let refused = 0;
       const at = this.#now();
       const sentAt = options.sentAt ?? at;
@@ -522,11 +524,13 @@ export class MessageStore {
             : 'update';
         this.#log(row, op, at);
         events.push({ kind: current ? 'changed' : 'added', message: row, source: 'remote' });
-        applied += 1;
+        written.push({ version, op });
       }
       if (held.length > 0) markHeld.run(sentAt, JSON.stringify(held));
-      options.inTransaction?.(tx);
-      return { applied, skipped: versions.length - applied - refused };
+      const applied = written.length;
+      const result = { applied, skipped: versions.length - applied - refused, written };
+      options.inTransaction?.(tx, result);
+      return result;
     });
     this.#publish(events);
     return result;

@@ -40,10 +40,10 @@ import { MembershipCache } from './membership.ts';
 import { MessageEvents } from './messageEvents.ts';
 import { MessageStore } from './messageStore.ts';
 import { buildNodeSchema } from './schema.ts';
-import { startChangeNotifier, type ChangeNotifier } from './sync/changeNotifier.ts';
 import { createFeedApi } from './sync/feedApi.ts';
 import { startJobListener, type JobListener } from './sync/jobListener.ts';
 import { DeferredWatch } from './sync/deferredVersions.ts';
+import { LiveStreams } from './sync/liveStreams.ts';
 import { Puller } from './sync/puller.ts';
 import { Quarantine } from './sync/quarantine.ts';
 import { WriterRights, type WriterRightsOptions } from './sync/writerRights.ts';
@@ -99,17 +99,12 @@ export interface NodeOptions {
   readonly syncMaxBatchSize?: number;
   /** Most bytes (versions' JSON) one batch of this node's change feed carries. @default 8388608 */
   readonly syncMaxBatchBytes?: number;
-  /**
-   * How long after a local write central is told which rooms changed; writes in between share
-   * the call. @default 25
-   */
-  readonly changeDebounceMs?: number;
   /** Timeout of each request to a source node while pulling. @default 30000 */
   readonly syncRequestTimeoutMs?: number;
   /** How long central's word on writers is kept, and the clock timing it (tests). */
   readonly writerChecks?: WriterRightsOptions;
   /**
-   * Whether the node listens for sync jobs and reports local writes to central. The change feed
+   * Whether the node listens for sync jobs and keeps live streams to its peers. The change feed
    * is served either way. @default true
    */
   readonly sync?: boolean;
@@ -137,6 +132,8 @@ export interface NodeServer {
   readonly subscriptions: SubscriptionServer;
   /** Runs the sync sessions in which this node is the target (pulls from a source). */
   readonly puller: Puller;
+  /** The live streams from this node's peers (undefined with `sync: false`). */
+  readonly live: LiveStreams | undefined;
   /** Stops accepting, lets requests in flight finish (their writes included), closes the database. */
   close(): Promise<void>;
 }
@@ -332,6 +329,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const handleFeed = createFeedApi({
     db,
     nodeId,
+    events,
     keys: centralKeys,
     log: log.child('sync'),
     ...(options.syncMaxBatchSize === undefined ? {} : { maxBatchSize: options.syncMaxBatchSize }),
@@ -396,7 +394,6 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   markReady(handler);
   // Only once peers can reach the feed: a job may name this node as another session's source.
   let jobs: JobListener | undefined;
-  let changes: ChangeNotifier | undefined;
   // Deferred versions are looked for on every clock sample (each heartbeat), sync on or off.
   const watch = new DeferredWatch({
     quarantine,
@@ -405,17 +402,24 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     log: log.child('sync'),
   });
   const stopWatch = clockOffset.onSample(() => watch.check());
+  let live: LiveStreams | undefined;
   if (options.sync ?? true) {
+    const streams = new LiveStreams({
+      db,
+      store: services.store,
+      clock,
+      central,
+      writers,
+      log: log.child('sync'),
+      ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+    live = streams;
     jobs = startJobListener({
       central,
       onJob: (job) => void puller.enqueue(job),
+      onPeers: (peers) => streams.update(peers),
       log: log.child('sync'),
-    });
-    changes = startChangeNotifier({
-      events,
-      central,
-      log: log.child('sync'),
-      ...(options.changeDebounceMs === undefined ? {} : { debounceMs: options.changeDebounceMs }),
     });
   }
   log.info(`node ${options.name} (${nodeId}) listening on ${url}/graphql, data in ${db.file}`);
@@ -434,14 +438,17 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     db,
     subscriptions,
     puller,
+    live,
     close: () =>
       (closed ??= (async () => {
         closing = true;
         stopWatch();
+        // Peers' parked long polls end now (503: they reconnect elsewhere or later).
+        handleFeed.close();
         await jobs?.close();
         // A batch already received commits before the database closes; none starts after.
+        await live?.close();
         await puller.close();
-        await changes?.close();
         await heartbeats.stop();
         await subscriptions.close();
         await closeServer(http);

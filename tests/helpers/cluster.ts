@@ -27,6 +27,8 @@ export interface ClusterOptions {
    * make one per run, since a first start of embedded PGlite takes seconds. @default none
    */
   readonly centralDataFrom?: string;
+  /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
+  readonly nodeEnv?: Readonly<Record<string, string>>;
 }
 
 const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
@@ -58,17 +60,7 @@ export class Cluster {
     );
     if (options.centralDataFrom !== undefined)
       await cp(options.centralDataFrom, cluster.dataDir, { recursive: true });
-    cluster.central = startProcess(
-      leftovers,
-      'central',
-      ['central', '--port', '0', '--data-dir', cluster.dataDir],
-      {
-        SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
-        SWITCHBOARD_GATEWAY_SECRET: cluster.secret,
-        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(options.heartbeatIntervalMs ?? 200),
-      },
-    );
-    cluster.centralUrl = (await cluster.central.waitForLine(ready))[1] as string;
+    await cluster.startCentral(0);
     cluster.adminToken = ok(
       await gql<{ login: { token: string } }>(
         cluster.centralUrl,
@@ -81,6 +73,21 @@ export class Cluster {
     );
     await cluster.startGateway();
     return cluster;
+  }
+
+  /** Starts central on `port` (0: any) and its data dir: a restart binds the port it had. */
+  async startCentral(port = Number(new URL(this.centralUrl).port)): Promise<void> {
+    this.central = startProcess(
+      this.leftovers,
+      'central',
+      ['central', '--port', String(port), '--data-dir', this.dataDir],
+      {
+        SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SWITCHBOARD_GATEWAY_SECRET: this.secret,
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(this.#options.heartbeatIntervalMs ?? 200),
+      },
+    );
+    this.centralUrl = (await this.central.waitForLine(ready))[1] as string;
   }
 
   async startGateway(): Promise<void> {
@@ -141,7 +148,7 @@ export class Cluster {
         this.centralUrl,
         ...(node.publicUrl === undefined ? [] : ['--public-url', node.publicUrl]),
       ],
-      { SWITCHBOARD_NODE_API_KEY: node.apiKey },
+      { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
     );
     node.url = (await node.proc.waitForLine(ready))[1] as string;
     return node;

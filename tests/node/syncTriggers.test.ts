@@ -1,20 +1,12 @@
-// The node's sync plumbing around the puller, each with its real collaborators: change detection
-// on a real message store, the job listener over a real HTTP event stream.
+// The node's sync plumbing around the puller, with its real collaborators: the job listener over a
+// real HTTP event stream (jobs, and the live peers central names).
 import { createServer, type ServerResponse } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
-import { SYNC_JOBS_PATH, type SyncJob } from '../../lib/syncProtocol.ts';
-import {
-  CentralUnavailableError,
-  createCentralClient,
-} from '../../subgraphs/node/centralClient.ts';
-import { openNodeDb } from '../../subgraphs/node/db/open.ts';
-import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
-import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
-import { MessageStore } from '../../subgraphs/node/messageStore.ts';
-import { startChangeNotifier } from '../../subgraphs/node/sync/changeNotifier.ts';
+import { SYNC_JOBS_PATH, type LivePeer, type SyncJob } from '../../lib/syncProtocol.ts';
+import { createCentralClient } from '../../subgraphs/node/centralClient.ts';
 import { readEvents, startJobListener } from '../../subgraphs/node/sync/jobListener.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -30,111 +22,6 @@ function waitUntil(check: () => boolean): { promise: Promise<void>; changed: () 
   };
   return { promise, changed };
 }
-
-async function newStore(): Promise<{ store: MessageStore; events: MessageEvents }> {
-  const dir = await leftovers.tempDir('switchboard-notifier-');
-  const db = leftovers.add(openNodeDb(`${dir}/n.sqlite`), (d) => d.close());
-  const events = new MessageEvents(silentLogger);
-  const clock = new HybridLogicalClock({ nodeId: 'node-n' });
-  return { store: new MessageStore({ db: db.db, clock, events }), events };
-}
-
-describe('change notifier', () => {
-  it('sends the rooms of local writes once per debounce window, never versions from peers', async () => {
-    const { store, events } = await newStore();
-    const calls: string[][] = [];
-    let waiter = waitUntil(() => calls.length >= 1);
-    const notifier = startChangeNotifier({
-      events,
-      central: {
-        roomsChanged: (roomIds) => {
-          calls.push([...roomIds].sort());
-          waiter.changed();
-          return Promise.resolve();
-        },
-      },
-      log: silentLogger,
-      debounceMs: 50,
-    });
-    leftovers.defer(() => notifier.close());
-
-    const m = store.post({ roomId: 'r1', senderId: 'u', content: 'one' });
-    store.post({ roomId: 'r2', senderId: 'u', content: 'two' });
-    store.edit(m.id, 'one, edited');
-    // Applied from a peer: not a local change, nothing to tell central.
-    const other = await newStore();
-    const remote = other.store.post({ roomId: 'r3', senderId: 'u', content: 'from a peer' });
-    store.applyRemote([remote]);
-    await waiter.promise;
-    expect(calls).toEqual([['r1', 'r2']]);
-
-    waiter = waitUntil(() => calls.length >= 2);
-    store.delete(m.id);
-    await waiter.promise;
-    expect(calls[1]).toEqual(['r1']);
-  });
-
-  it('keeps the rooms of a failed call and sends them with the next write; the write never fails', async () => {
-    const { store, events } = await newStore();
-    const calls: string[][] = [];
-    let failing = true;
-    let attempted: () => void = () => {};
-    const firstAttempt = new Promise<void>((resolve) => (attempted = resolve));
-    const sent = waitUntil(() => calls.length >= 1);
-    const notifier = startChangeNotifier({
-      events,
-      central: {
-        roomsChanged: (roomIds) => {
-          attempted();
-          if (failing) return Promise.reject(new CentralUnavailableError('central is down (test)'));
-          calls.push([...roomIds].sort());
-          sent.changed();
-          return Promise.resolve();
-        },
-      },
-      log: silentLogger,
-      debounceMs: 5,
-      // Far away: the retry this test sees is the one the next write triggers.
-      retryMs: 60_000,
-    });
-    leftovers.defer(() => notifier.close());
-
-    const first = store.post({ roomId: 'lost-1', senderId: 'u', content: 'while central is down' });
-    expect(store.get(first.id)?.content).toBe('while central is down');
-    await firstAttempt;
-    // Let the failed call settle before central comes back.
-    await new Promise((resolve) => setImmediate(resolve));
-    failing = false;
-    store.post({ roomId: 'later', senderId: 'u', content: 'central is back' });
-    await sent.promise;
-    expect(calls).toEqual([['later', 'lost-1']]);
-  });
-
-  it('retries a failed call after retryMs without any new write', async () => {
-    const { store, events } = await newStore();
-    let attempts = 0;
-    const done = waitUntil(() => attempts >= 2);
-    const notifier = startChangeNotifier({
-      events,
-      central: {
-        roomsChanged: () => {
-          attempts += 1;
-          done.changed();
-          return attempts === 1
-            ? Promise.reject(new CentralUnavailableError('central is down (test)'))
-            : Promise.resolve();
-        },
-      },
-      log: silentLogger,
-      debounceMs: 1,
-      retryMs: 20,
-    });
-    leftovers.defer(() => notifier.close());
-    store.post({ roomId: 'r', senderId: 'u', content: 'x' });
-    await done.promise;
-    expect(attempts).toBe(2);
-  });
-});
 
 describe('job listener', () => {
   function job(sessionId: string): SyncJob {
@@ -177,6 +64,7 @@ describe('job listener', () => {
     });
 
     const jobs: SyncJob[] = [];
+    const peerSets: LivePeer[][] = [];
     const received = (n: number) => waitUntil(() => jobs.length >= n);
     let waiting = received(2);
     let open = new Promise<void>((resolve) => (connected = resolve));
@@ -186,6 +74,7 @@ describe('job listener', () => {
         jobs.push(j);
         waiting.changed();
       },
+      onPeers: (peers) => peerSets.push([...peers]),
       log: silentLogger,
       minBackoffMs: 5,
     });
@@ -193,6 +82,18 @@ describe('job listener', () => {
 
     await open;
     const stream = streams[0]!;
+    const peer: LivePeer = {
+      sourceNodeId: 'node-s',
+      sourceUrl: 'http://127.0.0.1:1',
+      roomIds: ['r1', 'r2'],
+      pullToken: 'token-of-the-stream',
+      pullTokenExpiresAt: 1_800_000_000_000,
+    };
+    stream.write(`event: peers\ndata: ${JSON.stringify({ peers: [peer] })}\n\n`);
+    // A peer without rooms (or a token) could not be streamed from: the whole event is ignored.
+    stream.write(
+      `event: peers\ndata: ${JSON.stringify({ peers: [{ ...peer, roomIds: [] }] })}\n\n`,
+    );
     stream.write(`event: job\ndata: ${JSON.stringify(job('s-1'))}\n\n`);
     stream.write('event: job\ndata: {"sessionId": 42}\n\n');
     // Without a pull token the job could not be pulled: malformed too.
@@ -207,6 +108,7 @@ describe('job listener', () => {
     await waiting.promise;
     expect(jobs.map((j) => j.sessionId)).toEqual(['s-1', 's-2']);
     expect(jobs[0]).toEqual(job('s-1'));
+    expect(peerSets).toEqual([[peer]]);
     expect(keys).toEqual(['sbk_the-nodes-key']);
 
     // Central ends the stream (a restart): the listener opens a new one and goes on.

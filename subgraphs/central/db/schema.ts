@@ -204,6 +204,11 @@ export const syncSessions = pgTable(
     messagesQuarantined: integer('messages_quarantined').notNull().default(0),
     /** Report entries central refused: outside the session's scope, or rewriting an indexed message. */
     entriesRefused: integer('entries_refused').notNull().default(0),
+    /**
+     * A window of live replication (sync/liveReport.ts): the sequence of the last report recorded
+     * (a retry of it records nothing). Null for the sessions central schedules and dispatches.
+     */
+    liveReportSeq: integer('live_report_seq'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -213,9 +218,10 @@ export const syncSessions = pgTable(
     uniqueIndex('sync_sessions_one_pending_per_pair')
       .on(t.sourceNodeId, t.targetNodeId)
       .where(sql`${t.status} = 'PENDING'`),
+    // Live windows run beside the pair's scheduled sessions: they coalesce nothing.
     uniqueIndex('sync_sessions_one_running_per_pair')
       .on(t.sourceNodeId, t.targetNodeId)
-      .where(sql`${t.status} = 'IN_PROGRESS'`),
+      .where(sql`${t.status} = 'IN_PROGRESS' and ${t.liveReportSeq} is null`),
   ],
 );
 

@@ -9,6 +9,9 @@
 import { eq } from 'drizzle-orm';
 import { appError } from '../../../lib/errors.ts';
 import type {
+  LivePeer,
+  LiveReport,
+  LiveReportResponse,
   SyncJob,
   SyncReport,
   SyncReportResponse,
@@ -18,6 +21,7 @@ import type {
 import type { CentralServices } from '../context.ts';
 import { syncSessions, type NodeRow, type SyncSessionRow } from '../db/schema.ts';
 import type { CentralEvent } from '../events.ts';
+import { recordLiveReport } from './liveReport.ts';
 import { recordReport } from './report.ts';
 import type { RefusedEntry } from './reportScope.ts';
 import {
@@ -38,6 +42,8 @@ import type { TokenSigner } from '../tokens.ts';
 /** One open job stream of a node (e.g. a Server-Sent Events response). */
 export interface JobStream {
   send(job: SyncJob): void;
+  /** The node's complete set of live peers (the `peers` event). */
+  sendPeers(peers: readonly LivePeer[]): void;
   /** Ends the stream from central's side (a newer stream of the node replaces it, shutdown). */
   close(): void;
 }
@@ -70,6 +76,8 @@ interface Attached {
   open: boolean;
   /** Closed because a newer stream of the same node arrived: that one recovers the sessions. */
   replaced: boolean;
+  /** The live peers last sent (sources, URLs, rooms): an identical set is not sent again. */
+  peers: string | undefined;
 }
 
 export class SyncCoordinator {
@@ -83,6 +91,7 @@ export class SyncCoordinator {
   /** Per target node: connect, disconnect and dispatch run one after another. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #dispatchQueued = new Set<string>();
+  readonly #peersQueued = new Set<string>();
   #unsubscribe: (() => void) | undefined;
   #closing = false;
 
@@ -208,7 +217,14 @@ export class SyncCoordinator {
    * function to call when the stream ends.
    */
   attach(node: NodeRow, stream: JobStream): () => void {
-    const attached: Attached = { node, stream, sessions: new Set(), open: true, replaced: false };
+    const attached: Attached = {
+      node,
+      stream,
+      sessions: new Set(),
+      open: true,
+      replaced: false,
+      peers: undefined,
+    };
     const set = this.#streams.get(node.id) ?? new Set<Attached>();
     const older = [...set];
     set.add(attached);
@@ -224,10 +240,59 @@ export class SyncCoordinator {
       await this.#resume(
         await failRunning(this.#db, runningOfTarget(node.id, live), RECONNECT_REASON),
       );
+      await this.#sendPeers(node.id);
       await this.#catchUp(node.id);
       await this.#dispatch(node.id);
     });
     return () => this.#detach(attached);
+  }
+
+  /**
+   * Sends the node its live peers: every ONLINE node it shares rooms with, each with a pull token
+   * for exactly those rooms. Only when the set changed since the last one sent on that stream.
+   */
+  async #sendPeers(nodeId: string): Promise<void> {
+    const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
+    if (!attached?.open) return;
+    const topology = await loadTopology(this.#db);
+    const sources = topology
+      .peersOf(nodeId)
+      .filter((peer) => peer.status === 'ONLINE' && peer.id !== nodeId)
+      .map((peer) => ({ peer, roomIds: topology.sharedRooms(peer.id, nodeId) }));
+    const fingerprint = JSON.stringify(
+      sources.map(({ peer, roomIds }) => [peer.id, peer.url, roomIds]),
+    );
+    if (fingerprint === attached.peers) return;
+    const peers: LivePeer[] = [];
+    for (const { peer, roomIds } of sources) {
+      const grant = await this.#tokens.signPull({
+        sourceNodeId: peer.id,
+        targetNodeId: nodeId,
+        roomIds,
+      });
+      peers.push({
+        sourceNodeId: peer.id,
+        sourceUrl: peer.url,
+        roomIds,
+        pullToken: grant.token,
+        pullTokenExpiresAt: grant.expiresAt,
+      });
+    }
+    if (!attached.open) return;
+    attached.peers = fingerprint;
+    attached.stream.sendPeers(peers);
+  }
+
+  /** Topology may have changed: every attached node gets its peers again (if they changed). */
+  #refreshPeers(): void {
+    for (const nodeId of this.#streams.keys()) {
+      if (this.#peersQueued.has(nodeId)) continue;
+      this.#peersQueued.add(nodeId);
+      void this.#serial(nodeId, () => {
+        this.#peersQueued.delete(nodeId);
+        return this.#sendPeers(nodeId);
+      });
+    }
   }
 
   /**
@@ -297,6 +362,8 @@ export class SyncCoordinator {
         'FORBIDDEN',
         `session ${session.id} is pulled by another node; only its target may report on it`,
       );
+    if (session.liveReportSeq !== null)
+      throw appError('CONFLICT', `session ${session.id} is a live window: report it as one`);
     const { updated, refused, recounted } = await recordReport(this.#db, session, report);
     if (refused.length > 0) this.#logRefused(node, session, refused);
     if (recounted) await this.#publish(recounted);
@@ -306,6 +373,18 @@ export class SyncCoordinator {
     }
     await this.#publish(updated);
     return { continue: updated.status === 'IN_PROGRESS' };
+  }
+
+  /**
+   * Records a report of a live window of `node` (the target) and publishes the window. A report
+   * recorded before (a retry) changes nothing and is answered `recorded: false`.
+   */
+  async liveReport(node: NodeRow, report: LiveReport): Promise<LiveReportResponse> {
+    const { session, refused } = await recordLiveReport(this.#db, node, report);
+    if (!session) return { recorded: false };
+    if (refused.length > 0) this.#logRefused(node, session, refused);
+    await this.#publish(session);
+    return { recorded: true };
   }
 
   /**
@@ -336,10 +415,16 @@ export class SyncCoordinator {
     if (this.#closing) return;
     if (event.type === 'syncSessionUpdated') {
       // A new PENDING session, or the end of one that may have a successor queued behind it.
-      if (event.session.status !== 'IN_PROGRESS') this.#kick(event.session.targetNodeId);
-    } else if (event.type === 'nodeStatusChanged' && event.status === 'ONLINE') {
+      // A live window's progress asks nothing of the dispatcher.
+      if (event.session.status !== 'IN_PROGRESS' && event.session.liveReportSeq === null)
+        this.#kick(event.session.targetNodeId);
+    } else if (event.type === 'nodeStatusChanged') {
       // Sessions wait while their source is offline.
-      for (const target of this.#streams.keys()) this.#kick(target);
+      if (event.status === 'ONLINE') for (const target of this.#streams.keys()) this.#kick(target);
+      this.#refreshPeers();
+    } else if (event.type === 'nodeChanged' || event.type === 'roomChanged') {
+      // A node registered or moved, a room created or placed: who streams from whom may change.
+      this.#refreshPeers();
     }
   }
 

@@ -1,6 +1,6 @@
 // HTTP binding of the coordinator for nodes (X-Node-API-Key, already verified by internalApi.ts):
-// the job stream (Server-Sent Events), sync reports, change notifications, writer authority and
-// pull tokens.
+// the job stream (Server-Sent Events: jobs and live peers), sync reports, live window reports,
+// change notifications, writer authority and pull tokens.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import { errorBody, errorCodes, isErrorCode } from '../../../lib/errors.ts';
@@ -11,6 +11,7 @@ import {
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_PULL_REQUEST_PATH,
+  SYNC_LIVE_REPORT_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
 } from '../../../lib/syncProtocol.ts';
@@ -23,6 +24,7 @@ import {
   validateAuthorityQuery,
 } from './authority.ts';
 import type { SyncCoordinator } from './coordinator.ts';
+import { InvalidLiveReportError, validateLiveReport } from './liveReport.ts';
 import { loadTopology } from './topology.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
@@ -62,6 +64,20 @@ export async function handleSyncApi(
       return true;
     }
     await answer(res, () => options.coordinator.report(node, report));
+    return true;
+  }
+  if (pathname === SYNC_LIVE_REPORT_PATH && req.method === 'POST') {
+    const body = await readJson(req, res, options.maxReportBytes ?? 32 * 1024 * 1024);
+    if (body === undefined) return true;
+    let report;
+    try {
+      report = validateLiveReport(body);
+    } catch (error) {
+      if (!(error instanceof InvalidLiveReportError)) throw error;
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', `invalid live report: ${error.message}`));
+      return true;
+    }
+    await answer(res, () => options.coordinator.liveReport(node, report));
     return true;
   }
   if (pathname === SYNC_CHANGED_PATH && req.method === 'POST') {
@@ -237,6 +253,9 @@ function streamJobs(
   const detach = options.coordinator.attach(node, {
     send: (job) => {
       if (open) res.write(`event: job\ndata: ${JSON.stringify(job)}\n\n`);
+    },
+    sendPeers: (peers) => {
+      if (open) res.write(`event: peers\ndata: ${JSON.stringify({ peers })}\n\n`);
     },
     close: () => res.end(),
   });

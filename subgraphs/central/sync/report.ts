@@ -137,10 +137,10 @@ export async function recordReport(
   });
 }
 
-type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
+export type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
 
 /** One bulk insert; a version the pair already has open (a FULL sync met it again) adds nothing. */
-async function recordQuarantined(
+export async function recordQuarantined(
   tx: Tx,
   session: SyncSessionRow,
   quarantined: readonly QuarantinedVersion[],
@@ -171,7 +171,7 @@ async function recordQuarantined(
  * The pair's open quarantine rows of these messages are released: the target applied a newer,
  * valid version from the same source. Rows of other pairs stay: their versions are still aside.
  */
-async function releaseQuarantined(
+export async function releaseQuarantined(
   tx: Tx,
   session: SyncSessionRow,
   released: readonly string[],
@@ -208,7 +208,7 @@ function replaces(a: HeldVersion, b: HeldVersion): boolean {
  * originating node or createdAt the versions would change (messageId -> the fields): those are
  * not written.
  */
-async function upsertIndex(
+export async function upsertIndex(
   tx: Tx,
   applied: readonly HeldVersion[],
   holders: readonly string[],

@@ -1,7 +1,7 @@
 // The sync_sessions rows and their transitions. Coalescing rests on two partial unique indexes
 // (one PENDING and one IN_PROGRESS session per pair), so it holds whichever central replica
 // enqueues or dispatches.
-import { and, asc, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, notInArray, sql, type SQL } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import type { SyncTrigger, SyncType } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
@@ -139,7 +139,11 @@ export async function completeEmpty(
   return done ?? null;
 }
 
-/** Fails the IN_PROGRESS sessions matched by `where` and returns them. */
+/**
+ * Fails the IN_PROGRESS sessions matched by `where` and returns them. Live windows are never
+ * among them: no job stream carries them, and their target goes on reporting them whatever
+ * happens to central or to the stream (its outbox keeps the reports).
+ */
 export function failRunning(
   db: CentralDatabase,
   where: SQL | undefined,
@@ -149,7 +153,7 @@ export function failRunning(
   return db
     .update(syncSessions)
     .set({ status: 'FAILED', error: reason, completedAt: now, updatedAt: now })
-    .where(and(eq(syncSessions.status, 'IN_PROGRESS'), where))
+    .where(and(eq(syncSessions.status, 'IN_PROGRESS'), isNull(syncSessions.liveReportSeq), where))
     .returning();
 }
 

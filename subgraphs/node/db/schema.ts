@@ -122,6 +122,58 @@ export const syncSends = sqliteTable(
     sentAt: timestamp('sent_at').notNull(),
   },
   (t) => [index('sync_sends_peer_idx').on(t.peerNodeId, t.upToSeq)],
+
+);
+
+/**
+ * Windows of live replication this node (the target) opened, one at a time per source: the
+ * SyncSession central records them as (same id). Opened at the first change after idle, closed
+ * after an idle second or a few thousand versions; a row goes once central took its last report.
+ */
+export const syncLiveWindows = sqliteTable(
+  'sync_live_windows',
+  {
+    /** UUIDv7: the SyncSession's id at central. */
+    id: text('id').primaryKey(),
+    sourceNodeId: text('source_node_id').notNull(),
+    /** The cursor (of the stream's rooms) when the window opened. */
+    cursorBefore: integer('cursor_before').notNull(),
+    /** The cursor and the source's newest seq after the window's latest batch. */
+    cursor: integer('cursor').notNull(),
+    sourceHeadSeq: integer('source_head_seq').notNull(),
+    /** Versions recorded in the window (applied and quarantined). */
+    versions: integer('versions').notNull(),
+    openedAt: timestamp('opened_at').notNull(),
+    lastChangeAt: timestamp('last_change_at').notNull(),
+    closedAt: timestamp('closed_at'),
+    /** The sequence of the next report to make up (1 first). */
+    nextReport: integer('next_report').notNull().default(1),
+    /** A report made up and not yet accepted by central: sent again as it is. */
+    pendingReport: integer('pending_report'),
+    /** Whether `pendingReport` is the window's last. */
+    pendingFinal: integer('pending_final', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [index('sync_live_windows_source_idx').on(t.sourceNodeId, t.closedAt)],
+);
+
+/**
+ * What live windows applied, quarantined and released, written in the transaction that applied
+ * it and deleted once central took the report that carried it: nothing is lost while central is
+ * away, and a report is made up once (rows get its sequence) so a retry carries the same rows.
+ */
+export const syncLiveOutbox = sqliteTable(
+  'sync_live_outbox',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    windowId: text('window_id').notNull(),
+    /** `applied` (an AppliedChange), `quarantined` (a QuarantinedVersion), `released` (a message id). */
+    kind: text('kind', { enum: ['applied', 'quarantined', 'released'] }).notNull(),
+    /** The entry as the report carries it, JSON. */
+    entry: text('entry').notNull(),
+    /** The report of the window it went into; null until one is made up. */
+    report: integer('report'),
+  },
+  (t) => [index('sync_live_outbox_window_idx').on(t.windowId, t.report, t.seq)],
 );
 
 /** Small key/value state of the node, e.g. its id at central. */

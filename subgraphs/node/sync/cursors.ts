@@ -28,13 +28,19 @@ export function readCursor(
   return Math.min(...stored.map((row) => row.seq));
 }
 
-/** Sets the cursors of `roomIds` from `sourceNodeId`. Call it inside the batch's transaction. */
+/**
+ * Moves the cursors of `roomIds` from `sourceNodeId` forward to `seq`. Call it inside the batch's
+ * transaction. A cursor never moves back: a live stream and a scheduled session (or a FULL one,
+ * which reads from 0) may write the same cursors, and the one behind must not undo the other's
+ * progress. Only `reset` (the source's log was reset: its seqs start over) sets it lower.
+ */
 export function saveCursor(
   db: NodeQueryable,
   sourceNodeId: string,
   roomIds: readonly string[],
   seq: number,
   at: Date = new Date(),
+  reset = false,
 ): void {
   const rooms = [...new Set(roomIds)];
   if (rooms.length === 0) return;
@@ -44,5 +50,7 @@ export function saveCursor(
     INSERT INTO ${syncCursors} (source_node_id, room_id, seq, updated_at)
     SELECT ${sourceNodeId}, value, ${seq}, ${at.getTime()} FROM json_each(${JSON.stringify(rooms)})
     WHERE true
-    ON CONFLICT (source_node_id, room_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`);
+    ON CONFLICT (source_node_id, room_id) DO UPDATE SET
+      seq = ${reset ? sql`excluded.seq` : sql`max(seq, excluded.seq)`},
+      updated_at = excluded.updated_at`);
 }

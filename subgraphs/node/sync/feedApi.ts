@@ -16,13 +16,17 @@ import {
   type PullGrant,
 } from '../../../lib/pullToken.ts';
 import {
+  MAX_FEED_WAIT_MS,
   MAX_REFUSED_PER_REQUEST,
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
+  type ChangeBatch,
 } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
-import { ChangeFeed, CursorAheadError } from './changeFeed.ts';
+import type { MessageEvents } from '../messageEvents.ts';
+import { ChangeFeed, CursorAheadError, type ChangeRequest } from './changeFeed.ts';
 import { roomDigests } from './digest.ts';
+import { FeedWaiters } from './feedWaiters.ts';
 
 export interface FeedApiOptions {
   readonly db: NodeDb;
@@ -36,9 +40,18 @@ export interface FeedApiOptions {
   readonly log: Logger;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * The node's commit events, which wake long polls (`wait`). Without them a request with `wait`
+   * is answered at once, as without.
+   */
+  readonly events?: MessageEvents;
 }
 
-export type FeedHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+export interface FeedHandler {
+  (req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Answers every parked long poll 503 at once (the node is shutting down) and parks no more. */
+  close(): void;
+}
 
 /** Versions per batch when the caller does not say. */
 const DEFAULT_LIMIT = 1000;
@@ -52,6 +65,7 @@ const MAX_TOKEN_CHARS = 4096;
 /** Serves the request if it is for the feed; returns false for any other path. */
 export function createFeedApi(options: FeedApiOptions): FeedHandler {
   const maxBatchSize = options.maxBatchSize ?? 5000;
+  const waiters = options.events === undefined ? undefined : new FeedWaiters(options.events);
   const feed = new ChangeFeed({
     db: options.db,
     nodeId: options.nodeId,
@@ -59,7 +73,7 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
     ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
   });
 
-  return async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== SYNC_CHANGES_PATH && url.pathname !== SYNC_DIGESTS_PATH) return false;
     if (req.method !== 'GET') {
@@ -146,16 +160,33 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       sendJson(res, 400, errorBody('BAD_USER_INPUT', refused));
       return true;
     }
+    const wait = parseCount(url.searchParams.get('wait'), 'wait', 0);
+    if (typeof wait === 'string' || wait > MAX_FEED_WAIT_MS) {
+      const problem =
+        typeof wait === 'string' ? wait : `wait must be at most ${MAX_FEED_WAIT_MS} ms`;
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', problem));
+      return true;
+    }
+    const request: ChangeRequest = {
+      after,
+      acknowledged,
+      limit: Math.min(limit, maxBatchSize),
+      roomIds: rooms,
+      peerNodeId: grant.peerNodeId,
+      countRemaining: url.searchParams.get('count') === '1',
+      refused,
+    };
     try {
-      const batch = feed.read({
-        after,
-        acknowledged,
-        limit: Math.min(limit, maxBatchSize),
-        roomIds: rooms,
-        peerNodeId: grant.peerNodeId,
-        countRemaining: url.searchParams.get('count') === '1',
-        refused,
-      });
+      let batch = feed.read(request);
+      if (wait > 0 && waiters !== undefined && batch.versions.length === 0) {
+        const parked = await longPoll(feed, waiters, request, wait, res);
+        if (parked === 'closed') {
+          res.setHeader('retry-after', '1');
+          sendJson(res, 503, errorBody('NODE_UNAVAILABLE', 'node is shutting down'));
+          return true;
+        }
+        batch = parked;
+      }
       sendJson(res, 200, batch);
     } catch (error) {
       if (!(error instanceof CursorAheadError)) throw error;
@@ -163,6 +194,39 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
     }
     return true;
   };
+  return Object.assign(handle, { close: () => waiters?.close() });
+}
+
+/**
+ * Parks the request until a change of its rooms commits, then reads again (the acknowledgement
+ * was recorded by the first read; repeating it finds nothing to mark). Answers the empty batch
+ * read last when the wait ends, 'closed' at shutdown.
+ */
+async function longPoll(
+  feed: ChangeFeed,
+  waiters: FeedWaiters,
+  request: ChangeRequest,
+  waitMs: number,
+  res: ServerResponse,
+): Promise<ChangeBatch | 'closed'> {
+  // The response closes when the caller goes away (a request's own 'close' fires once its body
+  // was read, which for a GET is at once).
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.on('close', onClose);
+  try {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const outcome = await waiters.wait(request.roomIds, deadline - Date.now(), gone.signal);
+      if (outcome === 'closed') return 'closed';
+      const batch = feed.read(request);
+      if (outcome === 'timeout' || batch.versions.length > 0 || Date.now() >= deadline) {
+        return batch;
+      }
+    }
+  } finally {
+    res.off('close', onClose);
+  }
 }
 
 function parseRooms(raw: string | null): string[] | string {

@@ -4,12 +4,14 @@
 // once a connection succeeded. On every (re)connect central re-sends the PENDING jobs; the puller
 // ignores those it already has.
 import type { Logger } from '../../../lib/log.ts';
-import type { SyncJob } from '../../../lib/syncProtocol.ts';
+import type { LivePeer, SyncJob } from '../../../lib/syncProtocol.ts';
 import { CentralRejectedError, type CentralClient } from '../centralClient.ts';
 
 export interface JobListenerOptions {
   readonly central: Pick<CentralClient, 'openSyncJobs'>;
   readonly onJob: (job: SyncJob) => void;
+  /** The sources to keep live streams open to (the `peers` event): the complete set each time. */
+  readonly onPeers?: (peers: readonly LivePeer[]) => void;
   readonly log: Logger;
   /** First delay before reconnecting. @default 200 */
   readonly minBackoffMs?: number;
@@ -41,6 +43,17 @@ export function startJobListener(options: JobListenerOptions): JobListener {
         delayMs = minBackoffMs;
         options.onConnected?.();
         await readEvents(stream, (event, data) => {
+          if (event === 'peers') {
+            let peers: LivePeer[];
+            try {
+              peers = validateLivePeers(JSON.parse(data));
+            } catch (error) {
+              log.error(`ignoring a malformed peers event from central: ${describe(error)}`);
+              return;
+            }
+            options.onPeers?.(peers);
+            return;
+          }
           if (event !== 'job') return;
           let job: SyncJob;
           try {
@@ -163,6 +176,46 @@ export function validateSyncJob(value: unknown): SyncJob {
     pullToken,
     pullTokenExpiresAt,
   };
+}
+
+/** Returns the `peers` event's list, or throws saying which field is wrong. */
+export function validateLivePeers(value: unknown): LivePeer[] {
+  const list = (value as { peers?: unknown } | null)?.peers;
+  if (!Array.isArray(list)) throw new Error('peers: expected { "peers": [...] }');
+  return list.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null)
+      throw new Error(`peers[${i}]: expected an object`);
+    const peer = item as Record<string, unknown>;
+    const text = (name: string): string => {
+      const field = peer[name];
+      if (typeof field !== 'string' || field === '') {
+        throw new Error(`peers[${i}].${name}: expected a non-empty string`);
+      }
+      return field;
+    };
+    const sourceUrl = text('sourceUrl');
+    if (!/^https?:\/\//.test(sourceUrl))
+      throw new Error(`peers[${i}].sourceUrl: expected an http(s) URL`);
+    const roomIds = peer['roomIds'];
+    if (
+      !Array.isArray(roomIds) ||
+      roomIds.length === 0 ||
+      roomIds.some((room) => typeof room !== 'string' || room === '')
+    ) {
+      throw new Error(`peers[${i}].roomIds: expected a non-empty array of room ids`);
+    }
+    const expiresAt = peer['pullTokenExpiresAt'];
+    if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt)) {
+      throw new Error(`peers[${i}].pullTokenExpiresAt: expected epoch milliseconds`);
+    }
+    return {
+      sourceNodeId: text('sourceNodeId'),
+      sourceUrl,
+      roomIds: roomIds as string[],
+      pullToken: text('pullToken'),
+      pullTokenExpiresAt: expiresAt,
+    };
+  });
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

@@ -24,14 +24,14 @@ import {
   type SyncReportResponse,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralClient } from '../centralClient.ts';
-import { lastSeq } from '../changeLog.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HybridLogicalClock } from '../hlc.ts';
-import type { MessageStore, RemoteVersion } from '../messageStore.ts';
-import { readCursor, saveCursor } from './cursors.ts';
+import type { MessageStore } from '../messageStore.ts';
+import { BatchApplier, sentAtOf, type AppliedBatch } from './batchApplier.ts';
+import { readCursor } from './cursors.ts';
 import { differingRooms, roomDigests } from './digest.ts';
 import { dueBatch } from './deferredVersions.ts';
-import { Quarantine, type Refusal } from './quarantine.ts';
+import { Quarantine } from './quarantine.ts';
 import {
   DEFERRED_SUFFIX,
   examineChangeBatch,
@@ -130,6 +130,7 @@ export class Puller {
   readonly #closing = new AbortController();
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
+  readonly #applier: BatchApplier;
 
   constructor(options: PullerOptions) {
     this.#options = options;
@@ -139,6 +140,7 @@ export class Puller {
       new WriterRights(options.db, (query) => options.central.syncAuthority(query));
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#applier = new BatchApplier(options.db, options.store, this.#now);
   }
 
   /**
@@ -183,9 +185,9 @@ export class Puller {
     const session = new Session(
       job,
       this.#options,
+      this.#applier,
       this.#quarantine,
       this.#writers,
-      this.#now,
       this.#closing.signal,
     );
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
@@ -221,10 +223,10 @@ export class Puller {
 class Session {
   readonly #job: SyncJob;
   readonly #options: PullerOptions;
-  readonly #now: () => number;
   readonly #closing: AbortSignal;
   readonly #batchSize: number;
   readonly #timeoutMs: number;
+  readonly #applier: BatchApplier;
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
   #cursor = 0;
@@ -234,6 +236,8 @@ class Session {
    * with the next requests' acknowledgement, so the source marks them FAILED, not SYNCED.
    */
   #refusedUntold: number[] = [];
+  /** Pulling the source's new log from 0 after it was reset: the cursors may move back once. */
+  #resetCursor = false;
   #appliedCount = 0;
   #quarantinedCount = 0;
   #total: number | undefined;
@@ -259,16 +263,16 @@ class Session {
   constructor(
     job: SyncJob,
     options: PullerOptions,
+    applier: BatchApplier,
     quarantine: Quarantine,
     writers: WriterRights,
-    now: () => number,
     closing: AbortSignal,
   ) {
     this.#job = job;
     this.#options = options;
+    this.#applier = applier;
     this.#quarantine = quarantine;
     this.#writers = writers;
-    this.#now = now;
     this.#closing = closing;
     this.#batchSize =
       Number.isSafeInteger(job.batchSize) && job.batchSize > 0
@@ -290,6 +294,7 @@ class Session {
       // stays, and pulling its new log from 0 is exactly a FULL sync, idempotent on our side.
       this.#options.log.warn(`sync ${this.#job.sessionId}: ${error.message}; pulling from 0`);
       this.#cursor = 0;
+      this.#resetCursor = true;
       await this.#pullUntilEmpty(true);
     }
 
@@ -455,104 +460,29 @@ class Session {
   ): void {
     // Close was asked while the batch was on its way: it never starts.
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
-    const { db, store } = this.#options;
     const source = this.#job.sourceNodeId;
-    const byId = new Map(batch.versions.map((version) => [version.id, version]));
-    const refusals: Refusal[] = refused.map((r) => ({
-      messageId: r.messageId,
-      roomId: r.roomId,
-      hlc: r.hlc,
-      seq: r.seq,
-      reason: r.reason,
-      json: r.json,
-      ...(r.deferUntil === undefined ? {} : { deferUntil: r.deferUntil }),
-    }));
-    const writers = this.#writers;
-    const versions: RemoteVersion[] = batch.versions.map((v) => ({
-      id: v.id,
-      roomId: v.roomId,
-      senderId: v.senderId,
-      content: v.content,
-      contentHash: v.contentHash,
-      createdAt: new Date(v.createdAt),
-      updatedAt: new Date(v.updatedAt),
-      deletedAt: v.deletedAt === null ? null : new Date(v.deletedAt),
-      hlc: v.hlc,
-      originNode: v.originNode,
-    }));
-    // Read right before the (synchronous) apply: the change-log rows after it are the ones this
-    // batch wrote, i.e. exactly the versions that changed this node.
-    const seqBefore = lastSeq(db.db);
-    const applied: AppliedChange[] = [];
-    let quarantined: QuarantinedVersion[] = [];
-    let released: string[] = [];
-    const at = this.#now();
+    let outcome: AppliedBatch;
     try {
-      store.applyRemote(versions, {
-        // examineChangeBatch checked every version (hash, tombstone, clock) before this.
-        checked: true,
+      outcome = this.#applier.apply({
+        sourceNodeId: source,
+        roomIds: this.#job.roomIds,
+        batch,
+        refused,
+        senders,
+        writers: this.#writers,
+        resetCursor: this.#resetCursor,
         ...(sentAt === undefined ? {} : { sentAt }),
-        admit: (version, held) => {
-          const wire = byId.get(version.id);
-          if (!wire) return undefined;
-          const reason = writers.judge(wire, held, senders);
-          if (reason !== undefined) {
-            refusals.push({
-              messageId: wire.id,
-              roomId: wire.roomId,
-              hlc: wire.hlc,
-              seq: wire.seq,
-              reason,
-              json: JSON.stringify(wire),
-            });
-          }
-          return reason;
-        },
-        inTransaction: (tx) => {
-          saveCursor(tx, source, this.#job.roomIds, batch.nextAfter, new Date(this.#now()));
-          const rows = db.sqlite
-            .prepare<
-              [number],
-              { message_id: string; op: string; hlc: string }
-            >('SELECT message_id, op, hlc FROM change_log WHERE seq > ? ORDER BY seq')
-            .all(seqBefore);
-          for (const row of rows) {
-            const version = byId.get(row.message_id);
-            if (!version || version.hlc !== row.hlc) continue;
-            applied.push({
-              messageId: version.id,
-              roomId: version.roomId,
-              senderId: version.senderId,
-              contentHash: version.contentHash,
-              originNode: version.originNode,
-              createdAt: version.createdAt,
-              updatedAt: version.updatedAt,
-              deleted: version.deletedAt !== null,
-              hlc: version.hlc,
-              action:
-                row.op === 'create' ? 'CREATE' : version.deletedAt !== null ? 'DELETE' : 'UPDATE',
-            });
-          }
-          released = this.#quarantine.release(
-            source,
-            applied.map((change) => ({
-              messageId: change.messageId,
-              seq: byId.get(change.messageId)?.seq ?? 0,
-            })),
-          );
-          refusals.sort((x, y) => x.seq - y.seq);
-          quarantined = this.#quarantine.keep(source, refusals, at);
-        },
       });
     } catch (error) {
       throw new SessionError(
         `batch after seq ${this.#cursor} from ${sourceLabel(this.#job)} could not be applied, nothing of it was: ${rootMessage(error)}`,
       );
     }
+    const { applied, quarantined, released } = outcome;
     this.#cursor = batch.nextAfter;
     this.#headSeq = batch.headSeq;
     this.#checked += batch.versions.length + refused.length;
-    this.#refusedUntold.push(...refusals.map((r) => r.seq));
+    this.#refusedUntold.push(...outcome.refusedSeqs);
     this.#appliedCount += applied.length;
     this.#unreported.push(...applied);
     this.#quarantinedCount += quarantined.length;
@@ -565,10 +495,7 @@ class Session {
     }
     if (this.#job.syncType === 'FULL') {
       // Refused versions are no one's to index: only what this node holds is reported as held.
-      const skip = new Set([
-        ...applied.map((change) => change.messageId),
-        ...refusals.map((r) => r.messageId),
-      ]);
+      const skip = new Set([...applied.map((change) => change.messageId), ...outcome.refusedIds]);
       for (const v of batch.versions) {
         if (skip.has(v.id)) continue;
         this.#unreportedHeld.push({
@@ -841,20 +768,6 @@ function emptyOutcome(sessionId: string, status: SessionOutcome['status']): Sess
     quarantined: 0,
     cursor: 0,
   };
-}
-
-/**
- * The source's time of the batch, if it sent a plausible one: a time beyond what this node's
- * clock allows a version's HLC is not believed (the node's own time is kept instead).
- */
-function sentAtOf(body: unknown, latest: number): number | undefined {
-  const sentAt = (body as { sentAt?: unknown } | null)?.sentAt;
-  return typeof sentAt === 'number' &&
-    Number.isSafeInteger(sentAt) &&
-    sentAt > 0 &&
-    sentAt <= latest
-    ? sentAt
-    : undefined;
 }
 
 function parseDigests(body: unknown): RoomDigests {

@@ -1,0 +1,224 @@
+// Records the reports of live windows (SYNC_LIVE_REPORT_PATH). A window is a SyncSession (trigger
+// CHANGE, INCREMENTAL, id = the window's id) that its target opened without central: inserted with
+// its first report, COMPLETED with its last. Each report is recorded in ONE transaction, with the
+// same bulk statements and the same scope checks as a session's report (report.ts,
+// reportScope.ts), and only once: the session keeps the sequence of the last report recorded, and
+// a report at or below it (a retry after a lost answer) records nothing.
+import { eq, inArray, sql } from 'drizzle-orm';
+import { appError } from '../../../lib/errors.ts';
+import type { LiveReport, SyncReport } from '../../../lib/syncProtocol.ts';
+import type { CentralDatabase } from '../db/open.ts';
+import { messageSyncLog, nodes, syncPairs, syncSessions, type NodeRow } from '../db/schema.ts';
+import type { SyncSessionRow } from '../db/schema.ts';
+import { recordQuarantined, releaseQuarantined, upsertIndex, type Tx } from './report.ts';
+import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
+import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
+
+export class InvalidLiveReportError extends Error {
+  override readonly name = 'InvalidLiveReportError';
+}
+
+/** Returns the report typed, or throws InvalidLiveReportError naming the field. */
+export function validateLiveReport(value: unknown): LiveReport {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidLiveReportError('the report must be a JSON object');
+  }
+  const body = value as Record<string, unknown>;
+  // The entries are a session report's: checked by the same rules, under the window's id.
+  let entries: SyncReport;
+  try {
+    entries = validateSyncReport({
+      sessionId: body['windowId'],
+      status: 'IN_PROGRESS',
+      messagesSynced: 0,
+      applied: body['applied'],
+      quarantined: body['quarantined'],
+      released: body['released'],
+      cursor: body['cursor'],
+      sourceHeadSeq: body['sourceHeadSeq'],
+    });
+  } catch (error) {
+    if (!(error instanceof InvalidSyncReportError)) throw error;
+    throw new InvalidLiveReportError(
+      error.message.replace(/^sessionId must be a session id/, 'windowId must be a window id'),
+    );
+  }
+  const sourceNodeId = body['sourceNodeId'];
+  if (typeof sourceNodeId !== 'string' || sourceNodeId.length === 0 || sourceNodeId.length > 128) {
+    throw new InvalidLiveReportError('sourceNodeId must be a string of 1-128 characters');
+  }
+  const sequence = body['sequence'];
+  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 1) {
+    throw new InvalidLiveReportError('sequence must be a positive integer');
+  }
+  if (typeof body['final'] !== 'boolean')
+    throw new InvalidLiveReportError('final must be a boolean');
+  const cursorBefore = body['cursorBefore'];
+  if (typeof cursorBefore !== 'number' || !Number.isSafeInteger(cursorBefore) || cursorBefore < 0) {
+    throw new InvalidLiveReportError('cursorBefore must be a non-negative integer');
+  }
+  return {
+    windowId: entries.sessionId,
+    sourceNodeId,
+    sequence,
+    final: body['final'],
+    cursorBefore,
+    cursor: entries.cursor,
+    sourceHeadSeq: entries.sourceHeadSeq ?? entries.cursor,
+    applied: entries.applied,
+    ...(entries.quarantined === undefined ? {} : { quarantined: entries.quarantined }),
+    ...(entries.released === undefined ? {} : { released: entries.released }),
+  };
+}
+
+export interface RecordedLiveReport {
+  /** The window after the report; null when the report was recorded before (nothing changed). */
+  readonly session: SyncSessionRow | null;
+  readonly refused: readonly RefusedEntry[];
+}
+
+export async function recordLiveReport(
+  db: CentralDatabase,
+  target: NodeRow,
+  report: LiveReport,
+): Promise<RecordedLiveReport> {
+  if (report.sourceNodeId === target.id) {
+    throw appError('BAD_USER_INPUT', 'a node does not replicate from itself');
+  }
+  return db.transaction(async (tx) => {
+    const now = new Date();
+    const [source] = await tx
+      .select({ id: nodes.id })
+      .from(nodes)
+      .where(eq(nodes.id, report.sourceNodeId));
+    if (!source) throw appError('NOT_FOUND', `no node ${report.sourceNodeId}`);
+    await tx
+      .insert(syncSessions)
+      .values({
+        id: report.windowId,
+        sourceNodeId: report.sourceNodeId,
+        targetNodeId: target.id,
+        status: 'IN_PROGRESS',
+        syncType: 'INCREMENTAL',
+        trigger: 'CHANGE',
+        startedAt: now,
+        dispatchedAt: now,
+        cursorBefore: report.cursorBefore,
+        liveReportSeq: 0,
+      })
+      .onConflictDoNothing({ target: syncSessions.id });
+    const [session] = await tx
+      .select()
+      .from(syncSessions)
+      .where(eq(syncSessions.id, report.windowId))
+      .for('update');
+    if (!session) throw new Error(`window ${report.windowId} vanished while being recorded`);
+    if (session.targetNodeId !== target.id) {
+      throw appError(
+        'FORBIDDEN',
+        `session ${session.id} is pulled by another node; only its target may report on it`,
+      );
+    }
+    if (session.liveReportSeq === null || session.sourceNodeId !== report.sourceNodeId) {
+      throw appError(
+        'CONFLICT',
+        `session ${session.id} is not a live window from ${report.sourceNodeId}`,
+      );
+    }
+    // Recorded already: the answer to it was lost, and the target sends it again as it was.
+    if (report.sequence <= session.liveReportSeq) return { session: null, refused: [] };
+    if (report.sequence !== session.liveReportSeq + 1) {
+      throw appError(
+        'CONFLICT',
+        `window ${session.id} expects report ${session.liveReportSeq + 1}, not ${report.sequence}`,
+      );
+    }
+    const asReport: SyncReport = {
+      sessionId: session.id,
+      status: report.final ? 'COMPLETED' : 'IN_PROGRESS',
+      messagesSynced: 0,
+      applied: report.applied,
+      cursor: report.cursor,
+      sourceHeadSeq: report.sourceHeadSeq,
+      ...(report.quarantined === undefined ? {} : { quarantined: report.quarantined }),
+      ...(report.released === undefined ? {} : { released: report.released }),
+    };
+    // roomIds is null on a window: scope = the rooms both nodes store now.
+    const inScope = await scopeReport(tx, session, asReport);
+    const rewrites = await upsertIndex(tx, inScope.applied, [session.sourceNodeId, target.id]);
+    const scoped = withoutRewrites(inScope, rewrites);
+    await insertLog(tx, session.id, scoped.applied, now);
+    await recordQuarantined(tx, session, scoped.quarantined, now);
+    await releaseQuarantined(tx, session, report.released ?? [], now);
+    const synced = session.messagesSynced + scoped.applied.length;
+    const [updated] = await tx
+      .update(syncSessions)
+      .set({
+        status: report.final ? 'COMPLETED' : 'IN_PROGRESS',
+        messagesSynced: synced,
+        messagesTotal: synced,
+        messagesQuarantined: sql`${syncSessions.messagesQuarantined} + ${scoped.quarantined.length}`,
+        entriesRefused: sql`${syncSessions.entriesRefused} + ${scoped.refused.length}`,
+        cursorAfter: report.cursor,
+        liveReportSeq: report.sequence,
+        updatedAt: now,
+        ...(report.final ? { completedAt: now } : {}),
+      })
+      .where(eq(syncSessions.id, session.id))
+      .returning();
+    await recordPair(tx, session, report, now);
+    return { session: updated ?? null, refused: scoped.refused };
+  });
+}
+
+async function insertLog(
+  tx: Tx,
+  sessionId: string,
+  applied: SyncReport['applied'],
+  now: Date,
+): Promise<void> {
+  if (applied.length === 0) return;
+  const entries = JSON.stringify(applied.map((c) => ({ m: c.messageId, a: c.action })));
+  await tx.execute(sql`
+    insert into ${messageSyncLog} (session_id, message_id, action, synced_at)
+    select ${sessionId}, x.m, x.a::sync_action, ${now.toISOString()}::timestamptz
+      from json_to_recordset(${entries}::json) as x(m text, a text)`);
+}
+
+/** The pair's cursor and the source's head, as a session's report moves them. */
+async function recordPair(
+  tx: Tx,
+  session: SyncSessionRow,
+  report: LiveReport,
+  now: Date,
+): Promise<void> {
+  await tx
+    .insert(syncPairs)
+    .values({
+      sourceNodeId: session.sourceNodeId,
+      targetNodeId: session.targetNodeId,
+      cursor: report.cursor,
+      sourceHeadSeq: Math.max(report.sourceHeadSeq, report.cursor),
+      lastSyncAt: report.final ? now : null,
+      updatedAt: now,
+    })
+    .onConflictDoUpdate({
+      target: [syncPairs.sourceNodeId, syncPairs.targetNodeId],
+      set: {
+        cursor: sql`greatest(${syncPairs.cursor}, excluded.cursor)`,
+        sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, excluded.source_head_seq)`,
+        updatedAt: now,
+        ...(report.final ? { lastSyncAt: now } : {}),
+      },
+    });
+  await tx
+    .update(syncPairs)
+    .set({ sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, ${report.sourceHeadSeq})` })
+    .where(eq(syncPairs.sourceNodeId, session.sourceNodeId));
+  if (report.final) {
+    await tx
+      .update(nodes)
+      .set({ lastSyncAt: now })
+      .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
+  }
+}

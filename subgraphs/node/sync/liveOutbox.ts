@@ -1,0 +1,220 @@
+// The target's record of live replication, kept until central took it: windows (one open at a
+// time per source; each is a SyncSession at central) and the outbox of what they applied,
+// quarantined and released. `record` runs inside the transaction that applies a batch, so a change
+// is in the outbox if and only if it was applied. Reports are made up from the outbox once (the
+// rows get the report's sequence) and sent again unchanged until central took them, so a retry
+// after a lost answer carries exactly what central may already have recorded.
+import type Database from 'better-sqlite3';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  MAX_APPLIED_PER_REPORT,
+  type AppliedChange,
+  type LiveReport,
+  type QuarantinedVersion,
+} from '../../../lib/syncProtocol.ts';
+import type { NodeDb } from '../db/open.ts';
+
+/** A window closes after this long without a change from its source. */
+export const WINDOW_IDLE_MS = 1000;
+/** A window closes once it holds this many versions (the next change opens another). */
+export const WINDOW_MAX_VERSIONS = 5000;
+
+export interface LiveChanges {
+  readonly applied: readonly AppliedChange[];
+  readonly quarantined: readonly QuarantinedVersion[];
+  readonly released: readonly string[];
+}
+
+interface WindowRow {
+  id: string;
+  source_node_id: string;
+  cursor_before: number;
+  cursor: number;
+  source_head_seq: number;
+  versions: number;
+  closed_at: number | null;
+  next_report: number;
+  pending_report: number | null;
+  pending_final: number;
+}
+
+export class LiveOutbox {
+  readonly #sqlite: Database.Database;
+  readonly #now: () => number;
+  readonly #statements;
+
+  constructor(db: NodeDb, now: () => number = Date.now) {
+    this.#sqlite = db.sqlite;
+    this.#now = now;
+    const sqlite = db.sqlite;
+    this.#statements = {
+      open: sqlite.prepare<[string], { id: string; versions: number }>(
+        'SELECT id, versions FROM sync_live_windows WHERE source_node_id = ? AND closed_at IS NULL',
+      ),
+      insertWindow: sqlite.prepare<[string, string, number, number, number, number, number]>(
+        `INSERT INTO sync_live_windows (id, source_node_id, cursor_before, cursor, source_head_seq,
+           versions, opened_at, last_change_at)
+         VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
+      ),
+      insertEntry: sqlite.prepare<[string, string, string]>(
+        'INSERT INTO sync_live_outbox (window_id, kind, entry) VALUES (?, ?, ?)',
+      ),
+      grow: sqlite.prepare<[number, number, number, number, number, number, string]>(
+        `UPDATE sync_live_windows SET versions = versions + ?, last_change_at = ?, cursor = ?,
+           source_head_seq = ?,
+           closed_at = CASE WHEN versions + ? >= ${WINDOW_MAX_VERSIONS} THEN ? ELSE NULL END
+         WHERE id = ?`,
+      ),
+      advance: sqlite.prepare<[number, number, string]>(
+        `UPDATE sync_live_windows SET cursor = max(cursor, ?), source_head_seq = ?
+         WHERE source_node_id = ? AND closed_at IS NULL`,
+      ),
+      closeIdle: sqlite.prepare<[number, number]>(
+        'UPDATE sync_live_windows SET closed_at = ? WHERE closed_at IS NULL AND last_change_at <= ?',
+      ),
+      closeOf: sqlite.prepare<[number, string]>(
+        'UPDATE sync_live_windows SET closed_at = ? WHERE closed_at IS NULL AND source_node_id = ?',
+      ),
+      windows: sqlite.prepare<[], WindowRow>(
+        `SELECT id, source_node_id, cursor_before, cursor, source_head_seq, versions, closed_at,
+                next_report, pending_report, pending_final
+           FROM sync_live_windows ORDER BY opened_at, id`,
+      ),
+      openCount: sqlite.prepare<[], { n: number }>('SELECT count(*) AS n FROM sync_live_windows'),
+      assign: sqlite.prepare<[number, string, number]>(
+        `UPDATE sync_live_outbox SET report = ? WHERE seq IN (
+           SELECT seq FROM sync_live_outbox WHERE window_id = ? AND report IS NULL
+            ORDER BY seq LIMIT ?)`,
+      ),
+      unassigned: sqlite.prepare<[string], { one: number }>(
+        'SELECT 1 AS one FROM sync_live_outbox WHERE window_id = ? AND report IS NULL LIMIT 1',
+      ),
+      pend: sqlite.prepare<[number, number, number, string]>(
+        `UPDATE sync_live_windows SET pending_report = ?, pending_final = ?, next_report = ?
+         WHERE id = ?`,
+      ),
+      entries: sqlite.prepare<[string, number], { kind: string; entry: string }>(
+        'SELECT kind, entry FROM sync_live_outbox WHERE window_id = ? AND report = ? ORDER BY seq',
+      ),
+      dropEntries: sqlite.prepare<[string, number]>(
+        'DELETE FROM sync_live_outbox WHERE window_id = ? AND report = ?',
+      ),
+      dropWindow: sqlite.prepare<[string]>('DELETE FROM sync_live_windows WHERE id = ?'),
+      settle: sqlite.prepare<[string]>(
+        'UPDATE sync_live_windows SET pending_report = NULL, pending_final = 0 WHERE id = ?',
+      ),
+    };
+  }
+
+  /**
+   * Call inside the transaction that applied the batch: its changes go to the source's open
+   * window (opened now if none is). A batch that changed nothing only moves the open window's
+   * cursor. Returns whether anything was recorded.
+   */
+  record(
+    sourceNodeId: string,
+    changes: LiveChanges,
+    cursorBefore: number,
+    cursor: number,
+    sourceHeadSeq: number,
+  ): boolean {
+    const s = this.#statements;
+    const count = changes.applied.length + changes.quarantined.length + changes.released.length;
+    if (count === 0) {
+      s.advance.run(cursor, sourceHeadSeq, sourceNodeId);
+      return false;
+    }
+    const now = this.#now();
+    let window = s.open.get(sourceNodeId);
+    if (!window) {
+      window = { id: uuidv7(), versions: 0 };
+      s.insertWindow.run(window.id, sourceNodeId, cursorBefore, cursor, sourceHeadSeq, now, now);
+    }
+    for (const change of changes.applied)
+      s.insertEntry.run(window.id, 'applied', JSON.stringify(change));
+    for (const q of changes.quarantined)
+      s.insertEntry.run(window.id, 'quarantined', JSON.stringify(q));
+    for (const id of changes.released) s.insertEntry.run(window.id, 'released', JSON.stringify(id));
+    const versions = changes.applied.length + changes.quarantined.length;
+    s.grow.run(versions, now, cursor, sourceHeadSeq, versions, now, window.id);
+    return true;
+  }
+
+  /** Closes the windows without a change for `idleMs`. */
+  closeIdle(idleMs = WINDOW_IDLE_MS): void {
+    const now = this.#now();
+    this.#statements.closeIdle.run(now, now - idleMs);
+  }
+
+  /** Closes the source's open window (its stream stopped: the next change opens a new one). */
+  closeOf(sourceNodeId: string): void {
+    this.#statements.closeOf.run(this.#now(), sourceNodeId);
+  }
+
+  /** Whether any window is still to be reported (open, or closed without its last report taken). */
+  get pending(): boolean {
+    return (this.#statements.openCount.get()?.n ?? 0) > 0;
+  }
+
+  /**
+   * The next report of every window that has one: its report made up earlier and not taken yet,
+   * or a new one of its unreported entries (at most MAX_APPLIED_PER_REPORT), final once the window
+   * is closed and nothing else is left. Oldest windows first.
+   */
+  reports(): LiveReport[] {
+    const s = this.#statements;
+    const reports: LiveReport[] = [];
+    for (const window of s.windows.all()) {
+      let sequence = window.pending_report;
+      let final = window.pending_final === 1;
+      if (sequence === null) {
+        const made = this.#sqlite
+          .transaction(() => {
+            const assigned = s.assign.run(window.next_report, window.id, MAX_APPLIED_PER_REPORT);
+            const closed = window.closed_at !== null;
+            const last = closed && s.unassigned.get(window.id) === undefined;
+            if (assigned.changes === 0 && !last) return undefined;
+            s.pend.run(window.next_report, last ? 1 : 0, window.next_report + 1, window.id);
+            return { sequence: window.next_report, final: last };
+          })
+          .immediate();
+        if (!made) continue;
+        ({ sequence, final } = made);
+      }
+      const applied: AppliedChange[] = [];
+      const quarantined: QuarantinedVersion[] = [];
+      const released: string[] = [];
+      for (const row of s.entries.all(window.id, sequence)) {
+        const entry = JSON.parse(row.entry) as unknown;
+        if (row.kind === 'applied') applied.push(entry as AppliedChange);
+        else if (row.kind === 'quarantined') quarantined.push(entry as QuarantinedVersion);
+        else released.push(entry as string);
+      }
+      reports.push({
+        windowId: window.id,
+        sourceNodeId: window.source_node_id,
+        sequence,
+        final,
+        cursorBefore: window.cursor_before,
+        cursor: window.cursor,
+        sourceHeadSeq: Math.max(window.source_head_seq, window.cursor),
+        applied,
+        ...(quarantined.length === 0 ? {} : { quarantined }),
+        ...(released.length === 0 ? {} : { released }),
+      });
+    }
+    return reports;
+  }
+
+  /** Central took the report (or had it already): its entries go, and with the last the window. */
+  taken(report: Pick<LiveReport, 'windowId' | 'sequence' | 'final'>): void {
+    const s = this.#statements;
+    this.#sqlite
+      .transaction(() => {
+        s.dropEntries.run(report.windowId, report.sequence);
+        if (report.final) s.dropWindow.run(report.windowId);
+        else s.settle.run(report.windowId);
+      })
+      .immediate();
+  }
+}

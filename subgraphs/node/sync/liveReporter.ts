@@ -1,0 +1,114 @@
+// Drains the live outbox to central, off the replication path: every REPORT_INTERVAL_MS it
+// closes idle windows and sends each window's next report (one request per report, in order per
+// window), deleting the entries only once central took them. While central is away the entries
+// wait on disk and replication goes on; they are sent when it is back, each report once
+// (central ignores a sequence it already recorded).
+import type { Logger } from '../../../lib/log.ts';
+import {
+  MAX_APPLIED_PER_REPORT,
+  type LiveReport,
+  type LiveReportResponse,
+} from '../../../lib/syncProtocol.ts';
+import { CentralRefusedError } from '../centralClient.ts';
+import type { LiveOutbox } from './liveOutbox.ts';
+
+export interface LiveReporterOptions {
+  readonly outbox: LiveOutbox;
+  readonly send: (report: LiveReport) => Promise<LiveReportResponse>;
+  readonly log: Logger;
+  /** Pause between rounds while windows are open. @default 250 */
+  readonly intervalMs?: number;
+  /** Longest pause after central failed. @default 5000 */
+  readonly maxBackoffMs?: number;
+}
+
+export class LiveReporter {
+  readonly #options: LiveReporterOptions;
+  readonly #stop = new AbortController();
+  #wake: (() => void) | undefined;
+  readonly #done: Promise<void>;
+
+  constructor(options: LiveReporterOptions) {
+    this.#options = options;
+    this.#done = this.#loop();
+  }
+
+  /** A window has something new: start a round soon if the reporter sleeps. */
+  notify(): void {
+    this.#wake?.();
+  }
+
+  /** Stops after the report in flight; what is not sent stays in the outbox for the next start. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    this.#wake?.();
+    await this.#done;
+  }
+
+  async #loop(): Promise<void> {
+    const { outbox, log } = this.#options;
+    const interval = this.#options.intervalMs ?? 250;
+    const maxBackoff = this.#options.maxBackoffMs ?? 5000;
+    let backoff = interval;
+    let failing = false;
+    while (!this.#stop.signal.aborted) {
+      let more = false;
+      try {
+        outbox.closeIdle();
+        for (const report of outbox.reports()) {
+          if (this.#stop.signal.aborted) break;
+          await this.#sendOne(report);
+          if (report.applied.length >= MAX_APPLIED_PER_REPORT) more = true;
+        }
+        if (failing) log.info('live reports reach central again');
+        failing = false;
+        backoff = interval;
+      } catch (error) {
+        if (!failing) log.warn(`live reports wait for central: ${describe(error)}`);
+        failing = true;
+        backoff = Math.min(backoff * 2, maxBackoff);
+        await this.#sleep(backoff, false);
+        continue;
+      }
+      if (more) continue;
+      // Idle (nothing open, nothing unsent): sleep until a stream records something.
+      await this.#sleep(interval, !outbox.pending);
+    }
+  }
+
+  async #sendOne(report: LiveReport): Promise<void> {
+    try {
+      await this.#options.send(report);
+    } catch (error) {
+      if (!(error instanceof CentralRefusedError)) throw error;
+      // Central will never take this report as it is (e.g. the window's session belongs to
+      // another pair): keeping it would stop every later one.
+      this.#options.log.error(
+        `central refused live report ${report.sequence} of window ${report.windowId} from ${report.sourceNodeId}; dropped: ${error.message}`,
+      );
+    }
+    this.#options.outbox.taken(report);
+  }
+
+  #sleep(ms: number, untilWoken: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = untilWoken ? undefined : setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        if (this.#stop.signal.aborted) return done();
+        // Woken from idle by a first change: one interval gathers what follows it into the
+        // window's first report. On a timer the round comes anyway.
+        if (untilWoken) setTimeout(done, ms);
+      };
+      if (this.#stop.signal.aborted) done();
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
