@@ -122,7 +122,6 @@ export const syncSends = sqliteTable(
     sentAt: timestamp('sent_at').notNull(),
   },
   (t) => [index('sync_sends_peer_idx').on(t.peerNodeId, t.upToSeq)],
-
 );
 
 /**
