@@ -1,6 +1,6 @@
 // Central's tables (Postgres dialect; the same schema runs on PGlite and real PostgreSQL).
 // Migrations in ../migrations are generated from this file with `npm run db:generate`.
-import { sql } from 'drizzle-orm';
+import { isNull, sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -41,8 +41,16 @@ export const nodes = pgTable('nodes', {
   lastSyncAt: timestamp('last_sync_at', { withTimezone: true }),
   syncEnabled: boolean('sync_enabled').notNull().default(true),
   autoSyncInterval: integer('auto_sync_interval').notNull().default(300),
+  /**
+   * Set by removeNode. The row stays (messages it took still name it as their origin) but the node
+   * stores nothing, is routed to by no one and its API key no longer authenticates.
+   */
+  removedAt: timestamp('removed_at', { withTimezone: true }),
   createdAt: createdAt(),
 });
+
+/** The nodes that take part in the cluster: every registered node not removed. */
+export const activeNode = isNull(nodes.removedAt);
 
 export const rooms = pgTable(
   'rooms',

@@ -4,7 +4,7 @@
 import { inArray } from 'drizzle-orm';
 import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, rooms } from '../db/schema.ts';
+import { activeNode, nodes, rooms } from '../db/schema.ts';
 import { wereMembers } from '../membership.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
@@ -68,7 +68,9 @@ export async function answerAuthority(
           })
           .from(rooms)
           .where(inArray(rooms.id, asked)),
-    asked.length === 0 ? Promise.resolve([]) : db.select({ id: nodes.id }).from(nodes),
+    asked.length === 0
+      ? Promise.resolve([])
+      : db.select({ id: nodes.id }).from(nodes).where(activeNode),
     wereMembers(db, query.senders),
   ]);
   const storageNodes: Record<string, string[]> = {};
