@@ -17,7 +17,7 @@ describe('membership while central is unreachable', () => {
   let clock = 1_000_000;
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    server = createServer((_req, res) => {
       if (state === 'down') {
         res.writeHead(503).end('{}');
         return;
