@@ -8,7 +8,7 @@
 // the leaving node still a holder) and the caller is told to retry. Every placement write is
 // published as `roomChanged`, as a room's creation is: gateways re-read the room's routing and
 // the sync topology follows it.
-import { eq } from 'drizzle-orm';
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { generateApiKey, hashApiKey } from '../../lib/nodeKeys.ts';
 import { appError } from '../../lib/errors.ts';
 import type { CentralServices } from './context.ts';
@@ -99,18 +99,29 @@ async function writePlacement(
   services: Services,
   roomId: string,
   placement: PlacementChange,
+  left: readonly string[] = [],
 ): Promise<RoomRow> {
   const [row] = await services.db
     .update(rooms)
     .set({
       homeNodeId: placement.homeNodeId,
       replicaNodeIds: placement.replicaNodeIds === null ? null : [...placement.replicaNodeIds],
+      ...(left.length === 0 ? {} : { formerHolderIds: formerWith(left) }),
     })
     .where(eq(rooms.id, roomId))
     .returning();
   if (!row) throw appError('NOT_FOUND', `room ${roomId} no longer exists`);
   await services.events.publish({ type: 'roomChanged', roomId });
   return row;
+}
+
+/** rooms.former_holder_ids with `left` appended (once each). */
+function formerWith(left: readonly string[]): SQL {
+  const added = sql.join(
+    left.map((id) => sql`${id}`),
+    sql`, `,
+  );
+  return sql`array(select distinct x from unnest(array_cat(${rooms.formerHolderIds}, array[${added}]::text[])) as x)`;
 }
 
 /**
@@ -153,7 +164,7 @@ export async function changePlacement(
             (id) => id !== next.homeNodeId,
           ),
         };
-  let row = await writePlacement(services, room.id, interim);
+  let row = await writePlacement(services, room.id, interim, toDrain.length === 0 ? leaving : []);
   const online = (id: string) => byId.get(id)?.status === 'ONLINE';
   const sources = before.filter(online);
   for (const target of added.filter(online)) {
@@ -163,7 +174,7 @@ export async function changePlacement(
   if (toDrain.length > 0) {
     const targets = after.filter(online).map((id) => byId.get(id) as NodeRow);
     for (const node of toDrain) await drain(services, node, targets);
-    row = await writePlacement(services, room.id, next);
+    row = await writePlacement(services, room.id, next, leaving);
   }
   services.log.info(
     `room "${room.name}": home ${nameOf(all, next.homeNodeId)}, holders ${after.map((id) => nameOf(all, id)).join(', ')}` +
@@ -250,6 +261,7 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
         .set({
           homeNodeId: next.homeNodeId,
           replicaNodeIds: next.replicaNodeIds === null ? null : [...next.replicaNodeIds],
+          formerHolderIds: formerWith([node.id]),
         })
         .where(eq(rooms.id, room.id));
     const [row] = await tx

@@ -62,6 +62,14 @@ export const rooms = pgTable(
       .references(() => nodes.id),
     /** The nodes that keep a copy besides the home node; null = every registered node. */
     replicaNodeIds: text('replica_node_ids').array(),
+    /**
+     * Nodes that stored the room and left it (updateRoom, removeNode): messages first posted on
+     * them stay valid origins when a node receives them by sync later.
+     */
+    formerHolderIds: text('former_holder_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     createdBy: text('created_by').references(() => users.id),
     /** PRIVATE rooms are seen, joined and read by their members (and ADMINs) only. */
     visibility: roomVisibilityEnum('visibility').notNull().default('PUBLIC'),

@@ -65,6 +65,7 @@ export async function answerAuthority(
             id: rooms.id,
             homeNodeId: rooms.homeNodeId,
             replicaNodeIds: rooms.replicaNodeIds,
+            formerHolderIds: rooms.formerHolderIds,
           })
           .from(rooms)
           .where(inArray(rooms.id, asked)),
@@ -74,6 +75,11 @@ export async function answerAuthority(
     wereMembers(db, query.senders),
   ]);
   const storageNodes: Record<string, string[]> = {};
-  for (const room of placed) storageNodes[room.id] = storageNodeIdsOf(room, allNodes);
+  // A node that left the room (placementChange.ts) was a holder when it took its messages: they
+  // stay valid origins.
+  for (const room of placed)
+    storageNodes[room.id] = [
+      ...new Set([...storageNodeIdsOf(room, allNodes), ...room.formerHolderIds]),
+    ];
   return { storageNodes, senders };
 }
