@@ -95,6 +95,21 @@ export async function drain(
   }
 }
 
+/**
+ * A gateway may have sent a write to the leaving node just before it saw the new placement; the
+ * write can commit after the first pull read the node's head. The second pull, begun once the
+ * first completed, takes what such in-flight writes left. A write sent later still (a gateway
+ * that had not seen `roomChanged` for that long) is not covered: see docs/central.md.
+ */
+async function drainTwice(
+  services: Services,
+  leaving: NodeRow,
+  targets: readonly NodeRow[],
+): Promise<void> {
+  await drain(services, leaving, targets);
+  await drain(services, leaving, targets);
+}
+
 async function writePlacement(
   services: Services,
   roomId: string,
@@ -173,7 +188,7 @@ export async function changePlacement(
   }
   if (toDrain.length > 0) {
     const targets = after.filter(online).map((id) => byId.get(id) as NodeRow);
-    for (const node of toDrain) await drain(services, node, targets);
+    for (const node of toDrain) await drainTwice(services, node, targets);
     row = await writePlacement(services, room.id, next, leaving);
   }
   services.log.info(
@@ -252,7 +267,7 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
         n.status === 'ONLINE' &&
         held.some((r) => storageNodeIdsOf(r, all).includes(n.id)),
     );
-    await drain(services, node, peers);
+    await drainTwice(services, node, peers);
   }
   const removed = await services.db.transaction(async (tx) => {
     for (const { room, next } of finals)
