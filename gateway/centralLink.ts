@@ -7,6 +7,7 @@ import {
   type RoutingNode,
 } from '../lib/gatewayProtocol.ts';
 import type { JWK } from 'jose';
+import { appError } from '../lib/errors.ts';
 import { GATEWAY_KEYS_ROUTE } from '../lib/gatewayAssertion.ts';
 import type { Logger } from '../lib/log.ts';
 import type { CentralEvent } from '../subgraphs/central/events.ts';
@@ -43,14 +44,30 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
   const eventIdleMs = options.eventIdleMs ?? 40_000;
   const headers = { [GATEWAY_SECRET_HEADER]: options.gatewaySecret };
 
+  /** Unreachable, timing out or failing (5xx): the client is told CENTRAL_UNAVAILABLE. */
   async function getJson<T>(path: string): Promise<T> {
-    const response = await fetch(new URL(path, options.centralUrl), {
-      headers,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const route = path.split('?')[0] ?? path;
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, options.centralUrl), {
+        headers,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError';
+      throw appError(
+        'CENTRAL_UNAVAILABLE',
+        timedOut
+          ? `central did not answer ${route} within ${timeoutMs} ms`
+          : `central could not be reached (${route}): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
-      throw new Error(`central ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+      const message = `central ${route} answered ${response.status}: ${text.slice(0, 200)}`;
+      if (response.status >= 500) throw appError('CENTRAL_UNAVAILABLE', message);
+      throw new Error(message);
     }
     return (await response.json()) as T;
   }

@@ -56,6 +56,12 @@ export class RoutingTable {
   readonly #placements: DataLoader<string, RoomPlacement | null>;
   /** The gateway's own view of each node's health, for routing (central's is for OFFLINE). */
   readonly health: NodeHealth;
+  /**
+   * The last placement central gave per room, kept across roomChanged and reloads: when central
+   * cannot be asked, a room it placed before is routed as it last was (at most one entry per room
+   * central knows).
+   */
+  readonly #lastKnown = new Map<string, RoomPlacement>();
   #watch: { stop(): void } | undefined;
   #connected = false;
   #loaded: Promise<void> | undefined;
@@ -64,8 +70,20 @@ export class RoutingTable {
   constructor(options: RoutingTableOptions) {
     this.#options = options;
     this.#placements = new DataLoader(async (ids) => {
-      const found = new Map((await options.link.rooms(ids)).map((p) => [p.id, p]));
-      return ids.map((id) => found.get(id) ?? null);
+      let rows: RoomPlacement[];
+      try {
+        rows = await options.link.rooms(ids);
+      } catch (error) {
+        // A fallback stays cached until central is back (its reconnection reloads everything).
+        return ids.map((id) => this.#lastKnown.get(id) ?? (error as Error));
+      }
+      const found = new Map(rows.map((p) => [p.id, p]));
+      return ids.map((id) => {
+        const placement = found.get(id) ?? null;
+        if (placement) this.#lastKnown.set(id, placement);
+        else this.#lastKnown.delete(id);
+        return placement;
+      });
     });
     const probeTimeoutMs = options.probeTimeoutMs ?? 1000;
     this.health = new NodeHealth({
@@ -213,7 +231,11 @@ export class RoutingTable {
 
   /** The room's storage nodes, home first; null for a room central does not know. */
   placement(roomId: string): Promise<RoomPlacement | null> {
-    return this.#placements.load(roomId);
+    return this.#placements.load(roomId).catch((error: unknown) => {
+      // A failure is not cached: the next request asks central again.
+      this.#placements.clear(roomId);
+      throw error;
+    });
   }
 
   /**

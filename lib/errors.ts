@@ -51,6 +51,11 @@ export const errorCodes = {
     http: 409,
     description: 'The change collides with existing data, e.g. a duplicate name.',
   },
+  ONLY_HOLDER: {
+    http: 409,
+    description:
+      'removeNode refused: the node is the only one storing some room; add a replica to that room first (updateRoom).',
+  },
   PAYLOAD_TOO_LARGE: {
     http: 413,
     description: 'The request body or a value in it exceeds a configured limit.',

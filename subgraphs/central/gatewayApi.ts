@@ -13,7 +13,7 @@ import {
 } from '../../lib/gatewayProtocol.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
 import type { CentralServices } from './context.ts';
-import { nodes, rooms } from './db/schema.ts';
+import { activeNode, nodes, rooms } from './db/schema.ts';
 import { registerGatewayKey } from './gatewayKeys.ts';
 import { storageNodeIdsOf } from './placement.ts';
 
@@ -53,6 +53,7 @@ export async function handleGatewayApi(
     const rows = await services.db
       .select({ id: nodes.id, name: nodes.name, url: nodes.url, status: nodes.status })
       .from(nodes)
+      .where(activeNode)
       .orderBy(asc(nodes.name));
     sendJson(res, 200, { nodes: rows satisfies RoutingNode[] });
     return true;
@@ -70,7 +71,7 @@ export async function handleGatewayApi(
             })
             .from(rooms)
             .where(inArray(rooms.id, ids)),
-      services.db.select({ id: nodes.id }).from(nodes).orderBy(asc(nodes.name)),
+      services.db.select({ id: nodes.id }).from(nodes).where(activeNode).orderBy(asc(nodes.name)),
     ]);
     const placements: RoomPlacement[] = found.map((r) => ({
       id: r.id,

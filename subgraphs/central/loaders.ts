@@ -4,6 +4,7 @@ import DataLoader from 'dataloader';
 import { asc, eq, inArray } from 'drizzle-orm';
 import type { CentralDatabase } from './db/open.ts';
 import {
+  activeNode,
   nodes,
   roomMembers,
   rooms,
@@ -92,6 +93,7 @@ export function createLoaders(db: CentralDatabase): Loaders {
       }
       return userIds.map((id) => grouped.get(id) ?? []);
     }),
-    allNodes: () => (allNodes ??= db.select().from(nodes).orderBy(asc(nodes.name))),
+    allNodes: () =>
+      (allNodes ??= db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name))),
   };
 }

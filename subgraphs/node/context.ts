@@ -101,10 +101,11 @@ async function askCentral(
     return await ctx.membership.check(roomId, userId);
   } catch (error) {
     if (error instanceof CentralUnavailableError || error instanceof CentralRejectedError) {
-      // Without central the node cannot tell who may do what: it answers nothing rather than guess.
+      // Members central confirmed recently were answered from the cache (membership.ts); for
+      // anyone else the node cannot tell who may do what, and answers nothing rather than guess.
       ctx.log.warn(`membership check failed: ${error.message}`);
       throw appError(
-        'NODE_UNAVAILABLE',
+        'CENTRAL_UNAVAILABLE',
         'this node cannot check room membership right now (central is unreachable)',
         {
           cause: error,

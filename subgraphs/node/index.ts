@@ -93,6 +93,14 @@ export const nodeOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
+  membershipStaleMs: option({
+    flag: 'membership-stale-ms',
+    env: 'SWITCHBOARD_MEMBERSHIP_STALE_MS',
+    description:
+      "While central is unreachable, how long its last 'is a member' answer still lets a user read and write",
+    default: 300_000,
+    parse: parsers.positiveInt,
+  }),
   centralWaitMs: option({
     flag: 'central-wait-ms',
     env: 'SWITCHBOARD_CENTRAL_WAIT_MS',
@@ -192,6 +200,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       maxContentChars: config.maxContentChars,
       maxPageSize: config.maxPageSize,
       membershipCacheMs: config.membershipCacheMs,
+      membershipStaleMs: config.membershipStaleMs,
       centralWaitMs: config.centralWaitMs,
       maxClockDriftMs: config.maxClockDriftMs,
       maxBodyBytes: config.maxBodyBytes,

@@ -2,7 +2,17 @@
 // request. Only "is a member" answers are kept (for `ttlMs`); a refusal is asked again next
 // time, so a user who just joined a room can post at once. Concurrent identical questions share
 // one request.
-import type { CentralClient, MembershipResponse } from './centralClient.ts';
+//
+// Central down is not chat down: while central is unreachable, a positive answer central gave
+// within the last `staleMs` still counts, so known members keep reading and writing. Anyone else
+// is refused (the caller reports central unavailable). A removal reaches the node with central's
+// next answer after `ttlMs`, and while central is down a member is trusted at most `staleMs`
+// after central last said so.
+import {
+  CentralUnavailableError,
+  type CentralClient,
+  type MembershipResponse,
+} from './centralClient.ts';
 
 export interface MembershipCacheOptions {
   readonly client: Pick<CentralClient, 'membership'>;
@@ -12,6 +22,13 @@ export interface MembershipCacheOptions {
   readonly now?: () => number;
   /** Entries kept at most; expired ones are dropped first. @default 10_000 */
   readonly maxEntries?: number;
+  /** How long a positive answer still counts while central is unreachable. @default 300000 */
+  readonly staleMs?: number;
+}
+
+interface Known {
+  readonly answer: MembershipResponse;
+  readonly at: number;
 }
 
 interface Entry {
@@ -26,8 +43,12 @@ export class MembershipCache {
   readonly #now: () => number;
   readonly #maxEntries: number;
   readonly #entries = new Map<string, Entry>();
+  readonly #staleMs: number;
+  /** The last positive answer central gave per room and user, for when it is unreachable. */
+  readonly #known = new Map<string, Known>();
 
   constructor(options: MembershipCacheOptions) {
+    this.#staleMs = options.staleMs ?? 300_000;
     this.#client = options.client;
     this.#ttlMs = options.ttlMs ?? 5000;
     this.#now = options.now ?? Date.now;
@@ -39,7 +60,7 @@ export class MembershipCache {
     const cached = this.#entries.get(key);
     if (cached && cached.expiresAt > this.#now()) return cached.answer;
     this.#entries.delete(key);
-    const entry: Entry = { answer: this.#client.membership(roomId, userId), expiresAt: Infinity };
+    const entry: Entry = { answer: this.#ask(key, roomId, userId), expiresAt: Infinity };
     this.#entries.set(key, entry);
     entry.answer.then(
       (answer) => {
@@ -55,6 +76,23 @@ export class MembershipCache {
   /** Drops every cached answer (e.g. when central reports membership changes). */
   clear(): void {
     this.#entries.clear();
+    this.#known.clear();
+  }
+
+  async #ask(key: string, roomId: string, userId: string): Promise<MembershipResponse> {
+    try {
+      const answer = await this.#client.membership(roomId, userId);
+      if (answer.member) this.#known.set(key, { answer, at: this.#now() });
+      else this.#known.delete(key);
+      return answer;
+    } catch (error) {
+      const known = this.#known.get(key);
+      if (error instanceof CentralUnavailableError && known) {
+        if (this.#now() - known.at <= this.#staleMs) return known.answer;
+        this.#known.delete(key);
+      }
+      throw error;
+    }
   }
 
   #forget(key: string, entry: Entry): void {
@@ -62,9 +100,16 @@ export class MembershipCache {
   }
 
   #prune(): void {
-    if (this.#entries.size <= this.#maxEntries) return;
+    if (this.#entries.size <= this.#maxEntries && this.#known.size <= this.#maxEntries) return;
     const now = this.#now();
     for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
+    for (const [key, known] of this.#known)
+      if (now - known.at > this.#staleMs) this.#known.delete(key);
+    while (this.#known.size > this.#maxEntries) {
+      const oldest = this.#known.keys().next();
+      if (oldest.done) break;
+      this.#known.delete(oldest.value);
+    }
     // Still full of fresh answers: drop the oldest (Map keeps insertion order).
     for (const key of this.#entries.keys()) {
       if (this.#entries.size <= this.#maxEntries) break;

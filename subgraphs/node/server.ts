@@ -68,6 +68,8 @@ export interface NodeOptions {
   readonly maxPageSize?: number;
   /** How long a "member of the room" answer from central is reused. @default 5000 */
   readonly membershipCacheMs?: number;
+  /** While central is unreachable, how long a member it confirmed stays one. @default 300000 */
+  readonly membershipStaleMs?: number;
   /** How long a node that never reached central keeps trying at start. @default 30000 */
   readonly centralWaitMs?: number;
   /** Timeout of each request to central. @default 5000 */
@@ -280,6 +282,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     membership: new MembershipCache({
       client: central,
       ...(options.membershipCacheMs === undefined ? {} : { ttlMs: options.membershipCacheMs }),
+      ...(options.membershipStaleMs === undefined ? {} : { staleMs: options.membershipStaleMs }),
     }),
     assertions: new AssertionVerifier(
       options.gatewayKeys ??

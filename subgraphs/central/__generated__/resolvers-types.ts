@@ -122,6 +122,13 @@ export type Mutation = {
    * creator (not in a direct conversation). Removing a non-member changes nothing.
    */
   removeFromRoom: Room;
+  /**
+   * ADMIN only. Decommissions a node: refused (ONLY_HOLDER) while it is the only holder of a room.
+   * Otherwise, if it is ONLINE, its peers pull from it first; then the rooms it homes move to
+   * another holder, it leaves every room's placement, the routing table and the sync topology, and
+   * its API key stops working. Its messages keep naming it as their origin.
+   */
+  removeNode: Node;
   /** ADMIN only. The old key stops working at once. */
   rotateNodeApiKey: NodeRegistration;
   /**
@@ -132,6 +139,14 @@ export type Mutation = {
   triggerSync: Array<SyncSession>;
   /** ADMIN only. */
   updateNode: Node;
+  /**
+   * ADMIN only. Moves the room's home (homeNodeId) and/or sets its replicas (replicaNodeIds: the
+   * nodes keeping a copy besides the home; omitted = unchanged) while writes continue. An added node
+   * is filled by a FULL sync from the holders at once. A dropped holder must be ONLINE
+   * (NODE_UNAVAILABLE otherwise): the remaining holders pull from it first, and it leaves the
+   * placement only once every one of those pulls COMPLETED, so no write it acknowledged is lost.
+   */
+  updateRoom: Room;
 };
 
 export type MutationCreateRoomArgs = {
@@ -180,6 +195,10 @@ export type MutationRemoveFromRoomArgs = {
   userId: Scalars['ID']['input'];
 };
 
+export type MutationRemoveNodeArgs = {
+  nodeId: Scalars['ID']['input'];
+};
+
 export type MutationRotateNodeApiKeyArgs = {
   nodeId: Scalars['ID']['input'];
 };
@@ -193,6 +212,12 @@ export type MutationUpdateNodeArgs = {
   autoSyncInterval?: InputMaybe<Scalars['Int']['input']>;
   id: Scalars['ID']['input'];
   syncEnabled?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+export type MutationUpdateRoomArgs = {
+  homeNodeId?: InputMaybe<Scalars['ID']['input']>;
+  replicaNodeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  roomId: Scalars['ID']['input'];
 };
 
 export type Node = {
@@ -804,6 +829,12 @@ export type MutationResolvers<
     ContextType,
     RequireFields<MutationRemoveFromRoomArgs, 'roomId' | 'userId'>
   >;
+  removeNode?: Resolver<
+    ResolversTypes['Node'],
+    ParentType,
+    ContextType,
+    RequireFields<MutationRemoveNodeArgs, 'nodeId'>
+  >;
   rotateNodeApiKey?: Resolver<
     ResolversTypes['NodeRegistration'],
     ParentType,
@@ -821,6 +852,12 @@ export type MutationResolvers<
     ParentType,
     ContextType,
     RequireFields<MutationUpdateNodeArgs, 'id'>
+  >;
+  updateRoom?: Resolver<
+    ResolversTypes['Room'],
+    ParentType,
+    ContextType,
+    RequireFields<MutationUpdateRoomArgs, 'roomId'>
   >;
 }>;
 

@@ -1,6 +1,6 @@
 // Central's tables (Postgres dialect; the same schema runs on PGlite and real PostgreSQL).
 // Migrations in ../migrations are generated from this file with `npm run db:generate`.
-import { sql } from 'drizzle-orm';
+import { isNull, sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -41,8 +41,16 @@ export const nodes = pgTable('nodes', {
   lastSyncAt: timestamp('last_sync_at', { withTimezone: true }),
   syncEnabled: boolean('sync_enabled').notNull().default(true),
   autoSyncInterval: integer('auto_sync_interval').notNull().default(300),
+  /**
+   * Set by removeNode. The row stays (messages it took still name it as their origin) but the node
+   * stores nothing, is routed to by no one and its API key no longer authenticates.
+   */
+  removedAt: timestamp('removed_at', { withTimezone: true }),
   createdAt: createdAt(),
 });
+
+/** The nodes that take part in the cluster: every registered node not removed. */
+export const activeNode = isNull(nodes.removedAt);
 
 export const rooms = pgTable(
   'rooms',
@@ -54,6 +62,14 @@ export const rooms = pgTable(
       .references(() => nodes.id),
     /** The nodes that keep a copy besides the home node; null = every registered node. */
     replicaNodeIds: text('replica_node_ids').array(),
+    /**
+     * Nodes that stored the room and left it (updateRoom, removeNode): messages first posted on
+     * them stay valid origins when a node receives them by sync later.
+     */
+    formerHolderIds: text('former_holder_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     createdBy: text('created_by').references(() => users.id),
     /** PRIVATE rooms are seen, joined and read by their members (and ADMINs) only. */
     visibility: roomVisibilityEnum('visibility').notNull().default('PUBLIC'),

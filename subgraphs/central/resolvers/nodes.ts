@@ -7,6 +7,7 @@ import { requireAdmin, requireViewer, type CentralContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts';
 import { nodes, type NodeRow } from '../db/schema.ts';
 import type { CentralEvent } from '../events.ts';
+import { decommission } from '../placementChange.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
 
@@ -70,6 +71,15 @@ export const nodeResolvers: Resolvers = {
       if (Object.keys(changes).length > 0)
         await ctx.events.publish({ type: 'nodeChanged', nodeId: node.id });
       return node;
+    },
+    removeNode: async (_parent, args, ctx) => {
+      requireAdmin(ctx);
+      const node = await ctx.loaders.node.load(valid.id(args.nodeId, 'nodeId'));
+      if (!node || node.removedAt !== null)
+        throw appError('NOT_FOUND', `no node with id ${args.nodeId}`);
+      const removed = await decommission(ctx, node);
+      ctx.loaders.node.clear(node.id);
+      return removed;
     },
   },
   Subscription: {

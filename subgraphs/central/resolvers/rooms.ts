@@ -2,10 +2,11 @@ import { and, asc, count, eq, exists, or } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../../lib/errors.ts';
 import type { Viewer } from '../../../lib/userAuth.ts';
-import { requireViewer, type CentralContext } from '../context.ts';
-import { nodes, roomMembers, rooms, type RoomRow, type UserRow } from '../db/schema.ts';
+import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
+import { activeNode, nodes, roomMembers, rooms, type RoomRow, type UserRow } from '../db/schema.ts';
 import { addMember, removeMember } from '../membership.ts';
 import { replicaNodesOf } from '../placement.ts';
+import { activeNodes, changePlacement } from '../placementChange.ts';
 import {
   canSee,
   directPairKey,
@@ -48,7 +49,7 @@ async function leastLoadedOnlineNode(ctx: CentralContext): Promise<string> {
     .select({ id: nodes.id, rooms: count(rooms.id) })
     .from(nodes)
     .leftJoin(rooms, eq(rooms.homeNodeId, nodes.id))
-    .where(eq(nodes.status, 'ONLINE'))
+    .where(and(eq(nodes.status, 'ONLINE'), activeNode))
     .groupBy(nodes.id, nodes.name)
     .orderBy(asc(count(rooms.id)), asc(nodes.name))
     .limit(1);
@@ -128,6 +129,31 @@ export const roomResolvers: Resolvers = {
       await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
       ctx.log.info(`room "${room.name}" (${room.visibility}) created by ${viewer.username}`);
       return room;
+    },
+    updateRoom: async (_parent, args, ctx) => {
+      requireAdmin(ctx);
+      const room = await ctx.loaders.room.load(valid.id(args.roomId, 'roomId'));
+      if (!room) throw appError('NOT_FOUND', `no room with id ${args.roomId}`);
+      const all = await activeNodes(ctx);
+      const known = new Set(all.map((n) => n.id));
+      let homeNodeId = room.homeNodeId;
+      if (args.homeNodeId !== undefined && args.homeNodeId !== null) {
+        homeNodeId = valid.id(args.homeNodeId, 'homeNodeId');
+        if (!known.has(homeNodeId)) throw appError('NOT_FOUND', `no node with id ${homeNodeId}`);
+      }
+      let replicaNodeIds = room.replicaNodeIds;
+      if (args.replicaNodeIds !== undefined && args.replicaNodeIds !== null) {
+        const ids = [...new Set(args.replicaNodeIds.map((id) => valid.id(id, 'replicaNodeIds')))];
+        const missing = ids.filter((id) => !known.has(id));
+        if (missing.length > 0)
+          throw appError('NOT_FOUND', `no node with id ${missing.join(', ')}`);
+        replicaNodeIds = ids;
+      }
+      if (replicaNodeIds !== null)
+        replicaNodeIds = replicaNodeIds.filter((id) => id !== homeNodeId);
+      const updated = await changePlacement(ctx, room, { homeNodeId, replicaNodeIds }, 'refuse');
+      ctx.loaders.room.clear(room.id);
+      return updated;
     },
     joinRoom: async (_parent, args, ctx) => {
       const viewer = requireViewer(ctx);

@@ -6,7 +6,7 @@
 import { inArray } from 'drizzle-orm';
 import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, rooms } from '../db/schema.ts';
+import { activeNode, nodes, rooms } from '../db/schema.ts';
 import { MEMBERSHIP_CLOCK_MARGIN_MS, membershipHistories, wereMembers } from '../membership.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
@@ -74,15 +74,23 @@ export async function answerAuthority(
             id: rooms.id,
             homeNodeId: rooms.homeNodeId,
             replicaNodeIds: rooms.replicaNodeIds,
+            formerHolderIds: rooms.formerHolderIds,
           })
           .from(rooms)
           .where(inArray(rooms.id, asked)),
-    asked.length === 0 ? Promise.resolve([]) : db.select({ id: nodes.id }).from(nodes),
+    asked.length === 0
+      ? Promise.resolve([])
+      : db.select({ id: nodes.id }).from(nodes).where(activeNode),
     wereMembers(db, query.senders),
     query.intervals === true ? membershipHistories(db, distinctPairs(query)) : undefined,
   ]);
   const storageNodes: Record<string, string[]> = {};
-  for (const room of placed) storageNodes[room.id] = storageNodeIdsOf(room, allNodes);
+  // A node that left the room (placementChange.ts) was a holder when it took its messages: they
+  // stay valid origins.
+  for (const room of placed)
+    storageNodes[room.id] = [
+      ...new Set([...storageNodeIdsOf(room, allNodes), ...room.formerHolderIds]),
+    ];
   if (!histories) return { storageNodes, senders };
   return {
     storageNodes,

@@ -332,6 +332,16 @@ export class SyncCoordinator {
     await this.#catchUp(nodeId);
   }
 
+  /** A removed node: its job streams end (its key no longer opens a new one). */
+  forgetNode(nodeId: string): void {
+    for (const attached of this.#streams.get(nodeId) ?? []) {
+      attached.replaced = true;
+      attached.open = false;
+      attached.stream.close();
+    }
+    this.#streams.delete(nodeId);
+  }
+
   #detach(attached: Attached): void {
     attached.open = false;
     this.#streams.get(attached.node.id)?.delete(attached);

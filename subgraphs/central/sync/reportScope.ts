@@ -6,7 +6,7 @@
 import { inArray } from 'drizzle-orm';
 import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, rooms, type SyncSessionRow } from '../db/schema.ts';
+import { activeNode, nodes, rooms, type SyncSessionRow } from '../db/schema.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
 type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
@@ -49,7 +49,8 @@ async function roomsInScope(
           .from(rooms)
           .where(candidates === null ? undefined : inArray(rooms.id, candidates));
   // Replicas are matched against the registered nodes (a null list means every node).
-  const allNodes = placed.length === 0 ? [] : await tx.select({ id: nodes.id }).from(nodes);
+  const allNodes =
+    placed.length === 0 ? [] : await tx.select({ id: nodes.id }).from(nodes).where(activeNode);
   const storage = new Map(placed.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
   for (const roomId of roomIds) {
     const holders = storage.get(roomId);

@@ -5,7 +5,7 @@
 import { eq } from 'drizzle-orm';
 import pg from 'pg';
 import type { CentralServices } from '../context.ts';
-import { nodes } from '../db/schema.ts';
+import { activeNode, nodes } from '../db/schema.ts';
 import type { SyncCoordinator } from './coordinator.ts';
 
 export interface SyncSchedulerOptions {
@@ -44,7 +44,8 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
   };
   const arm = async (nodeId: string) => {
     const [node] = await db.select().from(nodes).where(eq(nodes.id, nodeId));
-    if (!leading || closed || !node || !node.syncEnabled) return disarm(nodeId);
+    if (!leading || closed || !node || node.removedAt !== null || !node.syncEnabled)
+      return disarm(nodeId);
     if (timers.get(nodeId)?.seconds === node.autoSyncInterval) return;
     disarm(nodeId);
     const timer = setInterval(() => {
@@ -56,7 +57,8 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
     timers.set(nodeId, { seconds: node.autoSyncInterval, timer });
   };
   const armAll = async () => {
-    for (const node of await db.select({ id: nodes.id }).from(nodes)) await arm(node.id);
+    for (const node of await db.select({ id: nodes.id }).from(nodes).where(activeNode))
+      await arm(node.id);
   };
   const stopLeading = () => {
     leading = false;

@@ -2,7 +2,7 @@
 // the rooms' placement (home node + replicas, null replicas = every registered node).
 import { asc } from 'drizzle-orm';
 import type { CentralDatabase } from '../db/open.ts';
-import { nodes, rooms, type NodeRow } from '../db/schema.ts';
+import { activeNode, nodes, rooms, type NodeRow } from '../db/schema.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
 export interface Topology {
@@ -17,7 +17,7 @@ export interface Topology {
 
 export async function loadTopology(db: CentralDatabase): Promise<Topology> {
   const [allNodes, allRooms] = await Promise.all([
-    db.select().from(nodes).orderBy(asc(nodes.name)),
+    db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name)),
     db
       .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
       .from(rooms)
