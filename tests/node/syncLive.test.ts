@@ -36,11 +36,11 @@ async function startSyncingNode(name: string): Promise<NodeServer> {
 
 /** Re-checks real state until it holds (the test's timeout bounds the wait). */
 async function eventually<T>(read: () => T | Promise<T>, holds: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (holds(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let last: T | undefined;
+  await expect
+    .poll(async () => (last = await read()), { timeout: 120_000, interval: 20 })
+    .toSatisfy(holds);
+  return last as T;
 }
 
 /** Resolves with the first event on `node` for message `id` applied from a peer. */

@@ -109,10 +109,9 @@ beforeAll(async () => {
   const routable = () =>
     gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
       .length;
-  for (const deadline = Date.now() + 30_000; routable() < 3; ) {
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the three nodes');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await expect
+    .poll(routable, { timeout: 30_000, message: 'the gateway never routed to the three nodes' })
+    .toBeGreaterThanOrEqual(3);
   alice = await central.createUser('alice');
   mallory = await central.createUser('mallory');
   room = ok(

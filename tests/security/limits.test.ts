@@ -71,14 +71,15 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 30_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok');
-    if (routable) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to node-a');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await expect
+    .poll(
+      () =>
+        gateway.routing
+          .report()
+          .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok'),
+      { timeout: 30_000, message: 'the gateway never routed to node-a' },
+    )
+    .toBe(true);
   alice = await central.createUser('alice');
   room = ok(
     await gql<{ createRoom: { id: string } }>(
@@ -331,7 +332,6 @@ const variablesish = fc.oneof(
 describe('fuzz (fixed seed, bounded)', () => {
   it('answers malformed HTTP bodies, queries and variables with 4xx or coded GraphQL errors, changing nothing', async () => {
     const before = await state();
-    const started = Date.now();
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
@@ -378,7 +378,6 @@ describe('fuzz (fixed seed, bounded)', () => {
       rooms: was.rooms,
       members: was.members,
     });
-    expect(Date.now() - started).toBeLessThan(60_000);
     ok(await gql(gateway.url, '{ me { id } }', {}, { token: alice.token }));
   }, 90_000);
 
