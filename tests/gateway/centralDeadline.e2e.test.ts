@@ -29,11 +29,8 @@ async function gatewayViaProxy(env: Record<string, string>): Promise<string> {
   );
   const url = (await gateway.waitForLine(/ready at (http:\/\/[^\s]+)\/graphql/))[1] as string;
   // Routing comes from central's event stream; wait until this gateway routes to node-a.
-  await expect
-    .poll(async () =>
-      (await readyNodes(url)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'),
-    )
-    .toBe(true);
+  while (!(await readyNodes(url)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'))
+    await new Promise((resolve) => setTimeout(resolve, 50));
   return url;
 }
 

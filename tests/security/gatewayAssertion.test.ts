@@ -84,7 +84,10 @@ async function subscribeOutcome(url: string, params: Record<string, unknown>): P
 
 /** Polls a condition that no event signals (as access.test.ts does), for at most 30 s. */
 async function until(condition: () => boolean, failure: string): Promise<void> {
-  await expect.poll(condition, { timeout: 30_000, message: failure }).toBe(true);
+  for (const deadline = Date.now() + 30_000; !condition(); ) {
+    if (Date.now() > deadline) throw new Error(failure);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // The servers the limits suites share (limits.test.ts and the fuzz in limits.fuzz.slow.test.ts):
 // central, one node and a gateway with small limits, in-process. The bindings are live: each
 // file calls startLimitsServers() in beforeAll and stopLimitsServers() in afterAll.
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { errorCodes } from '../../lib/errors.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
@@ -60,15 +60,17 @@ export async function startLimitsServers(): Promise<void> {
     }),
     (g) => g.close(),
   );
-  await expect
-    .poll(
-      () =>
+  // A hook, where expect.poll is not allowed: vi.waitFor retries the same way.
+  await vi.waitFor(
+    () =>
+      expect(
         gateway.routing
           .report()
           .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok'),
-      { timeout: 30_000, message: 'the gateway never routed to node-a' },
-    )
-    .toBe(true);
+        'the gateway never routed to node-a',
+      ).toBe(true),
+    { timeout: 30_000 },
+  );
   alice = await central.createUser('alice');
   room = ok(
     await gql<{ createRoom: { id: string } }>(

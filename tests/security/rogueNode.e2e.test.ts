@@ -69,15 +69,15 @@ async function until<T>(
   what: string,
   timeoutMs = 60_000,
 ): Promise<T> {
-  let last: T | undefined;
-  await expect
-    .poll(async () => (last = await read()), {
-      timeout: timeoutMs,
-      interval: 100,
-      message: `timed out waiting for ${what}`,
-    })
-    .toSatisfy(check);
-  return last as T;
+  const deadline = Date.now() + timeoutMs;
+  let last = await read();
+  while (!check(last)) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await read();
+  }
+  return last;
 }
 
 /** A raw request: status and body (JSON when it is), whatever the answer. */

@@ -79,15 +79,14 @@ async function until<T>(
   what: string,
   timeoutMs = 60_000,
 ): Promise<T> {
-  let last: T | undefined;
-  await expect
-    .poll(async () => (last = await read()), {
-      timeout: timeoutMs,
-      interval: 50,
-      message: `timed out waiting for ${what}`,
-    })
-    .toSatisfy(check);
-  return last as T;
+  const deadline = Date.now() + timeoutMs;
+  let last = await read();
+  while (!check(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await read();
+  }
+  return last;
 }
 
 describe('sync across real processes', () => {
