@@ -12,16 +12,18 @@ export default defineConfig({
   },
   test: {
     // Compiles dist/ (and the web bundle) when a source is newer: test children run compiled code.
-    globalSetup: ['tests/setup/build.ts'],
-    // Fast in-process tests and multi-process cluster tests (`*.e2e.test.ts`) run as separate
-    // projects: `npm run test:unit` stays quick while `npm test` runs both.
+    // Then one PostgreSQL cluster for the whole run, a database per file in it.
+    globalSetup: ['tests/setup/build.ts', 'tests/setup/postgres.ts'],
+    // Fast in-process tests, multi-process cluster tests (`*.e2e.test.ts`) and the slow suites
+    // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load) are separate projects:
+    // `npm test` runs unit and e2e, `npm run test:slow` the slow ones, `.ci/run` both.
     projects: [
       {
         extends: true,
         test: {
           name: 'unit',
           include: ['tests/**/*.test.ts'],
-          exclude: ['tests/**/*.e2e.test.ts', 'dist/**'],
+          exclude: ['tests/**/*.e2e.test.ts', 'tests/**/*.slow.test.ts', 'dist/**'],
         },
       },
       {
@@ -29,9 +31,19 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
-          exclude: ['dist/**'],
+          exclude: ['tests/**/*.slow.test.ts', 'dist/**'],
           // Each file runs a whole cluster of processes: two at once on 2 cores starve heartbeats
           // (nodes flap OFFLINE) and turn load into failures that say nothing about the code.
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'slow',
+          include: ['tests/**/*.slow.test.ts'],
+          exclude: ['dist/**'],
+          // Clusters under faults and load: one at a time, as e2e.
           fileParallelism: false,
         },
       },

@@ -139,16 +139,14 @@ describe("README's production deployment", () => {
     const gateway = runLine(gatewayLine, env, workDir);
     await ready(gateway);
     const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
-    for (
-      const deadline = Date.now() + 30_000;
-      !(
-        ((await (await fetch(`${gatewayUrl}/ready`)).json()) as { routableNodes: number })
-          .routableNodes === 1
-      );
-    ) {
-      if (Date.now() > deadline) throw new Error('the gateway never routed to node-a');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await expect
+      .poll(
+        async () =>
+          ((await (await fetch(`${gatewayUrl}/ready`)).json()) as { routableNodes: number })
+            .routableNodes,
+        { timeout: 30_000, message: 'the gateway never routed to node-a' },
+      )
+      .toBe(1);
 
     const room = ok(
       await gql<{ createRoom: { id: string } }>(

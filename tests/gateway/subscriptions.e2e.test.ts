@@ -5,109 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../helpers/cluster.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { collect, wsClient, type Collected } from '../helpers/subscriptions.ts';
+import { collect, wsClient } from '../helpers/subscriptions.ts';
+import { ADDED, gatewayCalls, type Added } from './subscriptionCalls.ts';
 
 const leftovers = new Leftovers();
 let cluster: Cluster;
 
-interface User {
-  readonly id: string;
-  readonly token: string;
-  readonly displayName: string;
-}
-interface SubscriptionStats {
-  upstream: number;
-  clients: number;
-  executions: number;
-}
-interface Added {
-  messageAdded: {
-    id: string;
-    content: string;
-    sender: { displayName: string };
-    room: { name: string };
-  };
-}
-
-const ADDED = `subscription($r: ID!, $after: String) {
-  messageAdded(roomId: $r, after: $after) { id content sender { displayName } room { name } }
-}`;
-
-let userCount = 0;
-async function createUser(prefix: string): Promise<User> {
-  const username = `${prefix}${++userCount}`;
-  const password = `${username}-password`;
-  const displayName = `${prefix.toUpperCase()} number ${userCount}`;
-  const id = ok(
-    await gql<{ createUser: { id: string } }>(
-      cluster.gatewayUrl,
-      'mutation($u: String!, $p: String!, $d: String) { createUser(username: $u, password: $p, displayName: $d) { id } }',
-      { u: username, p: password, d: displayName },
-      { token: cluster.adminToken },
-    ),
-  ).createUser.id;
-  const token = ok(
-    await gql<{ login: { token: string } }>(
-      cluster.gatewayUrl,
-      'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
-      { u: username, p: password },
-    ),
-  ).login.token;
-  return { id, token, displayName };
-}
-
-async function createRoom(owner: User, name: string, home: string, replicas: string[]) {
-  return ok(
-    await gql<{ createRoom: { id: string } }>(
-      cluster.gatewayUrl,
-      'mutation($n: String!, $h: ID, $r: [ID!]) { createRoom(name: $n, homeNodeId: $h, replicaNodeIds: $r) { id } }',
-      { n: name, h: cluster.node(home).id, r: replicas.map((r) => cluster.node(r).id) },
-      { token: owner.token },
-    ),
-  ).createRoom.id;
-}
-
-async function join(user: User, roomId: string): Promise<void> {
-  ok(
-    await gql(
-      cluster.gatewayUrl,
-      'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
-      { r: roomId },
-      { token: user.token },
-    ),
-  );
-}
-
-async function post(user: User, roomId: string, content: string) {
-  return gql<{ postMessage: { id: string } }>(
-    cluster.gatewayUrl,
-    'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
-    { r: roomId, c: content },
-    { token: user.token },
-  );
-}
-
-async function stats(): Promise<SubscriptionStats> {
-  const response = await fetch(`${cluster.gatewayUrl}/ready`, {
-    headers: { authorization: `Bearer ${cluster.adminToken}` },
-  });
-  return ((await response.json()) as { subscriptions: SubscriptionStats }).subscriptions;
-}
-
-/** Polls the gateway's counters until `check` holds (or the deadline passes). */
-async function waitForStats(
-  check: (s: SubscriptionStats) => boolean,
-  timeoutMs = 20_000,
-): Promise<SubscriptionStats> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await stats();
-  while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`stats never matched: ${JSON.stringify(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    last = await stats();
-  }
-  return last;
-}
+const { createUser, createRoom, join, post, stats, waitForStats } = gatewayCalls(() => cluster);
 
 function codeOf(failure: unknown): unknown {
   const errors = Array.isArray(failure) ? failure : [failure];
@@ -122,62 +26,6 @@ beforeAll(async () => {
 afterAll(() => leftovers.dispose());
 
 describe('subscriptions through the gateway', () => {
-  it('50 clients each receive all 200 messages once, in order, with fields of both subgraphs', async () => {
-    const owner = await createUser('owner');
-    const roomId = await createRoom(owner, 'fifty', 'node-a', ['node-b']);
-    // 50 clients of 10 users (5 connections each, as tabs and devices would be).
-    const users = [
-      owner,
-      ...(await Promise.all(Array.from({ length: 9 }, () => createUser('member')))),
-    ];
-    for (const user of users.slice(1)) await join(user, roomId);
-    const before = await stats();
-    const subs: Array<Collected<Added>> = [];
-    for (let i = 0; i < 50; i++) {
-      const user = users[i % users.length] as User;
-      subs.push(
-        collect<Added>(wsClient(leftovers, cluster.gatewayUrl, user.token), ADDED, { r: roomId }),
-      );
-    }
-    // One upstream per storage node of the room, however many clients. The upstreams open after
-    // the first client arrives, so wait for them rather than read the count once.
-    const live = await waitForStats(
-      (s) => s.clients === before.clients + 50 && s.upstream - before.upstream === 2,
-    );
-    expect(live.upstream - before.upstream).toBe(2);
-
-    const posted: string[] = [];
-    for (let i = 0; i < 200; i++) {
-      posted.push(
-        ok(await post(users[i % users.length] as User, roomId, `message ${i}`)).postMessage.id,
-      );
-    }
-    // A last message marks the end: whatever arrives before it is all that will.
-    const end = ok(await post(owner, roomId, 'end')).postMessage.id;
-    await Promise.all(subs.map((s) => s.waitUntil((e) => e.messageAdded.id === end)));
-
-    for (const sub of subs) {
-      expect(sub.errors).toEqual([]);
-      expect(sub.events.map((e) => e.messageAdded.id)).toEqual([...posted, end]);
-      sub.events.slice(0, 200).forEach((event, i) => {
-        expect(event.messageAdded.content).toBe(`message ${i}`);
-        expect(event.messageAdded.sender.displayName).toBe(
-          (users[i % users.length] as User).displayName,
-        );
-        expect(event.messageAdded.room.name).toBe('fifty');
-      });
-    }
-    // Executions are shared per user: at most 10 per event, not 50.
-    const after = await stats();
-    expect(after.executions - before.executions).toBeLessThanOrEqual(201 * users.length);
-
-    for (const sub of subs) sub.stop();
-    const stoppedAt = Date.now();
-    const released = await waitForStats((s) => s.upstream === before.upstream, 1000);
-    expect(released.clients).toBe(before.clients);
-    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(1000);
-  }, 240_000);
-
   it('nodeStatusChanged arrives with any selection, fragments and aliases included', async () => {
     const admin = { token: cluster.adminToken };
     const sub = collect<{ changed: { nodeName: string; status: string; id: string } }>(

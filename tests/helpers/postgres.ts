@@ -1,5 +1,8 @@
-// A throwaway PostgreSQL cluster for tests: initdb in a temp dir, listening only on a Unix socket
-// in that dir (no port to collide with), trust auth, stopped and deleted by `stop()`.
+// PostgreSQL for tests. Under vitest, one throwaway cluster serves the whole run (started by the
+// global setup tests/setup/postgres.ts, since an initdb costs seconds of a loaded 2-core machine)
+// and `startPostgres()` hands each caller its own databases in it. Outside vitest (benchmarks), or
+// with `durable`, it starts a cluster of its own: initdb in a temp dir, listening only on a Unix
+// socket in that dir (no port to collide with), trust auth, stopped and deleted by `stop()`.
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
@@ -40,7 +43,60 @@ export function postgresBinDir(): string | undefined {
   return undefined;
 }
 
+/** Set by the global setup for test workers: the run's shared cluster (its `postgres` database). */
+export const SHARED_POSTGRES_ENV = 'SWITCHBOARD_TEST_POSTGRES_URL';
+
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
+  const shared = process.env[SHARED_POSTGRES_ENV];
+  if (shared !== undefined && shared !== '' && options.durable !== true) return databasesIn(shared);
+  return startPostgresCluster(options);
+}
+
+let databaseCounter = 0;
+
+/**
+ * The shared cluster seen as a cluster of one's own: names are given a suffix unique to this
+ * process (files run in parallel and may pick the same names), and `stop()` drops only what this
+ * caller created, leaving the cluster to the global teardown.
+ */
+function databasesIn(url: string): PostgresCluster {
+  const actual = new Map<string, string>();
+  const unique = (name: string) =>
+    `${name.slice(0, 40)}_${process.pid}_${++databaseCounter}`.toLowerCase();
+  const drop = async (name: string) => {
+    const real = actual.get(name);
+    if (real === undefined) return;
+    actual.delete(name);
+    await adminQuery(url, `DROP DATABASE IF EXISTS ${quoteName(real)} WITH (FORCE)`);
+  };
+  return {
+    url,
+    async createDatabase(name, template) {
+      const real = unique(name);
+      const from = template === undefined ? undefined : (actual.get(template) ?? template);
+      await adminQuery(
+        url,
+        `CREATE DATABASE ${quoteName(real)}` +
+          (from === undefined ? '' : ` TEMPLATE ${quoteName(from)}`),
+      );
+      actual.set(name, real);
+      return url.replace('/postgres?', `/${real}?`);
+    },
+    dropDatabase: drop,
+    async stop() {
+      for (const name of [...actual.keys()]) await drop(name);
+    },
+    stopSync() {
+      // Nothing asynchronous runs any more: the global teardown removes the whole cluster.
+      actual.clear();
+    },
+  };
+}
+
+/** A cluster of one's own (the global setup's, or a benchmark's). */
+export async function startPostgresCluster(
+  options: StartPostgresOptions = {},
+): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (!bin)
     throw new Error(
@@ -115,13 +171,17 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     },
   };
   async function admin(statement: string): Promise<void> {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
+    await adminQuery(url, statement);
+  }
+}
+
+async function adminQuery(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
   }
 }
 

@@ -1,7 +1,7 @@
 // Both halves of sync together, in one process: a real central (sessions, job stream, reports,
 // pull tokens) and two real nodes with sync on. A write on one node reaches the other through
 // change detection alone; a manual FULL sync completes with matching digests.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger, silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { roomDigests } from '../../subgraphs/node/sync/digest.ts';
@@ -36,11 +36,15 @@ async function startSyncingNode(name: string): Promise<NodeServer> {
 
 /** Re-checks real state until it holds (the test's timeout bounds the wait). */
 async function eventually<T>(read: () => T | Promise<T>, holds: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (holds(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  // vi.waitFor, not expect.poll: this also runs in beforeAll, where expect.poll is not allowed.
+  return vi.waitFor(
+    async () => {
+      const value = await read();
+      expect(holds(value)).toBe(true);
+      return value;
+    },
+    { timeout: 120_000, interval: 20 },
+  );
 }
 
 /** Resolves with the first event on `node` for message `id` applied from a peer. */

@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { eq } from 'drizzle-orm';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
 import { PULL_TOKEN_HEADER } from '../../lib/pullToken.ts';
@@ -109,10 +109,12 @@ beforeAll(async () => {
   const routable = () =>
     gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
       .length;
-  for (const deadline = Date.now() + 30_000; routable() < 3; ) {
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the three nodes');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // A hook, where expect.poll is not allowed: vi.waitFor retries the same way.
+  await vi.waitFor(
+    () =>
+      expect(routable(), 'the gateway never routed to the three nodes').toBeGreaterThanOrEqual(3),
+    { timeout: 30_000 },
+  );
   alice = await central.createUser('alice');
   mallory = await central.createUser('mallory');
   room = ok(
