@@ -11,7 +11,6 @@ import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../../subgraphs/central/db/open.ts';
 import {
-  nodes,
   roomMembers,
   roomMembershipHistory,
   settings,
@@ -51,8 +50,10 @@ describe('the membership history migration', () => {
       { id: 'u1', username: 'u1', displayName: 'u1', passwordHash: 'x' },
       { id: 'u2', username: 'u2', displayName: 'u2', passwordHash: 'x' },
     ]);
-    await before.insert(nodes).values({ id: 'n1', name: 'n1', url: 'http://n1', apiKeyHash: 'h' });
-    // In SQL: today's table definition names columns later migrations added.
+    // In SQL: today's table definitions name columns later migrations added.
+    await client.exec(
+      "insert into nodes (id, name, url, api_key_hash) values ('n1', 'n1', 'http://n1', 'h')",
+    );
     await client.exec("insert into rooms (id, name, home_node_id) values ('r1', 'r1', 'n1')");
     await before.insert(roomMembers).values({ roomId: 'r1', userId: 'u1', joinedAt });
     await client.close();

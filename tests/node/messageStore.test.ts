@@ -158,11 +158,11 @@ describe('applyRemote', () => {
 
   it('adds a new message once; replays and older versions change nothing', () => {
     const v1 = remoteVersion({ id, hlc: hlcAt(-500) });
-    expect(f.store.applyRemote([v1])).toEqual({ applied: 1, skipped: 0 });
-    expect(f.store.applyRemote([v1, v1])).toEqual({ applied: 0, skipped: 2 });
+    expect(f.store.applyRemote([v1])).toMatchObject({ applied: 1, skipped: 0 });
+    expect(f.store.applyRemote([v1, v1])).toMatchObject({ applied: 0, skipped: 2 });
     const v2 = remoteVersion({ id, hlc: hlcAt(-100), content: 'edited on the peer' });
-    expect(f.store.applyRemote([v2])).toEqual({ applied: 1, skipped: 0 });
-    expect(f.store.applyRemote([v1])).toEqual({ applied: 0, skipped: 1 });
+    expect(f.store.applyRemote([v2])).toMatchObject({ applied: 1, skipped: 0 });
+    expect(f.store.applyRemote([v1])).toMatchObject({ applied: 0, skipped: 1 });
 
     expect(f.store.get(id)).toMatchObject({
       content: 'edited on the peer',
@@ -191,13 +191,13 @@ describe('applyRemote', () => {
           return 'not allowed';
         },
       }),
-    ).toEqual({ applied: 0, skipped: 0 });
+    ).toMatchObject({ applied: 0, skipped: 0 });
     expect(f.store.get(id)).toBeUndefined();
     f.store.applyRemote([v1]);
     const moved = remoteVersion({ id, hlc: hlcAt(-100), roomId: 'elsewhere' });
     expect(
       f.store.applyRemote([moved], { admit: (_v, held) => (seen.push(held), undefined) }),
-    ).toEqual({
+    ).toMatchObject({
       applied: 1,
       skipped: 0,
     });
@@ -216,7 +216,7 @@ describe('applyRemote', () => {
       content: 'edited elsewhere',
       originNode: NODE,
     });
-    expect(f.store.applyRemote([laterEdit])).toEqual({ applied: 0, skipped: 1 });
+    expect(f.store.applyRemote([laterEdit])).toMatchObject({ applied: 0, skipped: 1 });
     expect(f.store.get(posted.id)?.deletedAt).not.toBeNull();
   });
 
