@@ -151,12 +151,17 @@ export async function recordLiveReport(
     await recordQuarantined(tx, session, scoped.quarantined, now);
     await releaseQuarantined(tx, session, report.released ?? [], now);
     const synced = session.messagesSynced + scoped.applied.length;
+    // A window records the versions that changed the target or were refused: those are the ones
+    // it examined that count (a replayed one the target already held is not recorded).
+    const checked =
+      session.messagesChecked + report.applied.length + (report.quarantined?.length ?? 0);
     const [updated] = await tx
       .update(syncSessions)
       .set({
         status: report.final ? 'COMPLETED' : 'IN_PROGRESS',
         messagesSynced: synced,
-        messagesTotal: synced,
+        messagesChecked: checked,
+        messagesTotal: checked,
         messagesQuarantined: sql`${syncSessions.messagesQuarantined} + ${scoped.quarantined.length}`,
         entriesRefused: sql`${syncSessions.entriesRefused} + ${scoped.refused.length}`,
         cursorAfter: report.cursor,
