@@ -12,7 +12,7 @@ import { messages, type ChangeOp, type MessageRow } from './db/schema.ts';
 import { decodeHlc, type HybridLogicalClock } from './hlc.ts';
 import type { MessageEvent, MessageEvents } from './messageEvents.ts';
 import { illFormedContent, sha256Hex } from './content.ts';
-import { messageIdFor, requireFreshKey } from './clientMessageId.ts';
+import { keyTime, messageIdFor, requireFreshKey } from './clientMessageId.ts';
 
 export { sha256Hex };
 
@@ -381,11 +381,15 @@ export class MessageStore {
         const { roomId, senderId, content, clientMessageId } = write.message;
         requireWellFormed(content);
         let id = uuidv7();
+        // A keyed post's creation time is the key's, so that every node that makes it gives it
+        // the same identity (sync refuses a version that moves a message's createdAt).
+        let createdAt = at;
         if (clientMessageId !== undefined) {
           id = messageIdFor(senderId, roomId, clientMessageId);
           const held = this.get(id);
           if (held) return { row: sameMessage(held, write.message) };
           requireFreshKey(clientMessageId, at);
+          createdAt = keyTime(clientMessageId);
         }
         const row: MessageRow = {
           id,
@@ -393,8 +397,8 @@ export class MessageStore {
           senderId,
           content,
           contentHash: sha256Hex(content),
-          createdAt: new Date(at),
-          updatedAt: new Date(at),
+          createdAt: new Date(createdAt),
+          updatedAt: new Date(createdAt),
           deletedAt: null,
           hlc: this.#clock.now(),
           originNode: this.nodeId,
@@ -407,8 +411,8 @@ export class MessageStore {
           senderId,
           content,
           row.contentHash,
-          at,
-          at,
+          createdAt,
+          createdAt,
           row.hlc,
           row.originNode,
         );

@@ -139,6 +139,9 @@ describe('clientMessageId', () => {
     const onA = a.store.post(post);
     const onB = b.store.post(post);
     expect(onB.id).toBe(onA.id);
+    // The same identity on both (sync refuses a version that moves createdAt): the key's time.
+    expect(onA.createdAt.getTime()).toBe(keyTime(key));
+    expect(onB.createdAt).toEqual(onA.createdAt);
     a.store.applyRemote([asVersion(onB)]);
     b.store.applyRemote([asVersion(onA)]);
     for (const node of [a, b]) expect(countRows(node.db, 'messages')).toBe(1);
