@@ -45,7 +45,7 @@ export const errorCodes = {
   OPERATION_TIMEOUT: {
     http: 504,
     description:
-      'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied, so read before retrying.',
+      'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied: retry it as `OUTCOME_UNKNOWN` says (a post with the same `clientMessageId`).',
   },
   CLOCK_SKEW: {
     http: 503,
