@@ -74,6 +74,24 @@ function unavailable(path: Path, what: string, failures: readonly string[]): Gra
   return { message: error.message, path, extensions: error.extensions };
 }
 
+/** A write sent to a node that never answered: the client must retry it, not assume either way. */
+function outcomeUnknown(
+  path: Path,
+  field: string,
+  failure: NodeUnreachableError,
+): GraphQLFormattedError {
+  const advice =
+    field === 'postMessage'
+      ? 'retry with the same clientMessageId (it returns the message if it was posted, and never posts twice)'
+      : 'retry it as it was (an edit to the same content or a delete again is harmless)';
+  const error = appError(
+    'OUTCOME_UNKNOWN',
+    `${field} was sent to ${failure.summary}, and no answer came: it may have been applied; ${advice}`,
+    { extensions: { node: failure.node.name } },
+  );
+  return { message: error.message, path, extensions: error.extensions };
+}
+
 function dedupe(errors: readonly GraphQLFormattedError[]): GraphQLFormattedError[] {
   const seen = new Set<string>();
   return errors.filter((e) => {
@@ -404,6 +422,8 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
       const targets = await this.#mutationTargets(field, variables, viewer);
       const failures: string[] = [];
       let answered = false;
+      /** A node that got the request and gave no answer: whether the write happened is unknown. */
+      let sentTo: NodeUnreachableError | undefined;
       for (const [i, node] of targets.entries()) {
         try {
           const response = await this.#send(node, request, viewer);
@@ -423,12 +443,15 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
           // have been applied, and sending it again could write it twice.
           if (error.neverSent) failures.push(error.summary);
           else {
-            failures.push(`${error.summary}, not retried: it may have been applied`);
+            sentTo = error;
             break;
           }
         }
       }
-      if (!answered) {
+      if (!answered && sentTo) {
+        errors.push(outcomeUnknown([key], field.name.value, sentTo));
+        data[key] = null;
+      } else if (!answered) {
         errors.push(unavailable([key], `the target of ${field.name.value}`, failures));
         data[key] = null;
       }

@@ -27,6 +27,11 @@ export const errorCodes = {
     description:
       'No chat node that stores the data could answer; the rest of the response is intact. On a room subscription, a notice that does not end it (`extensions.roomId`, `data: null`, `extensions.roomAvailability.available: false`), followed by `ROOM_AVAILABLE` when the room is served again.',
   },
+  OUTCOME_UNKNOWN: {
+    http: 504,
+    description:
+      'A write reached a chat node but no answer came back (a timeout, or the connection broke after the request was sent): it may or may not have been applied. Retry it as it was: a `postMessage` with the same `clientMessageId` returns the message the first attempt made, or makes it once; an edit or delete again is harmless (docs/api.md, Retry-safe writes). Contrast `NODE_UNAVAILABLE` on a mutation: the request never reached a node, nothing was applied.',
+  },
   ROOM_AVAILABLE: {
     http: 200,
     description:
@@ -40,7 +45,7 @@ export const errorCodes = {
   OPERATION_TIMEOUT: {
     http: 504,
     description:
-      'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied, so read before retrying.',
+      'The whole operation took longer than the gateway allows (`--operation-timeout-ms`); a mutation may still have been applied: retry it as `OUTCOME_UNKNOWN` says (a post with the same `clientMessageId`).',
   },
   CLOCK_SKEW: {
     http: 503,

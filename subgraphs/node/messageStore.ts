@@ -12,6 +12,7 @@ import { messages, type ChangeOp, type MessageRow } from './db/schema.ts';
 import { decodeHlc, type HybridLogicalClock } from './hlc.ts';
 import type { MessageEvent, MessageEvents } from './messageEvents.ts';
 import { illFormedContent, sha256Hex } from './content.ts';
+import { keyTime, messageIdFor, requireFreshKey } from './clientMessageId.ts';
 
 export { sha256Hex };
 
@@ -19,6 +20,11 @@ export interface NewMessage {
   readonly roomId: string;
   readonly senderId: string;
   readonly content: string;
+  /**
+   * A UUIDv7 the client made for this message (already validated): the id is derived from it
+   * (clientMessageId.ts), and a post this node already holds is answered with the message held.
+   */
+  readonly clientMessageId?: string | undefined;
 }
 
 /** A local write, as `commitGroup` runs it. */
@@ -320,7 +326,8 @@ export class MessageStore {
 
   /**
    * Posts a message in a transaction of its own. BAD_USER_INPUT for content that is not
-   * well-formed Unicode (see content.ts).
+   * well-formed Unicode (see content.ts). With a `clientMessageId`, a message this node already
+   * holds under the derived id is returned, nothing written (CONFLICT if its content differs).
    */
   post(message: NewMessage): MessageRow {
     return this.#commitOne({ kind: 'post', message });
@@ -328,7 +335,8 @@ export class MessageStore {
 
   /**
    * A new version with new content, in a transaction of its own. NOT_FOUND for an unknown id,
-   * CONFLICT for a deleted message.
+   * CONFLICT for a deleted message. Content equal to the current content writes nothing and
+   * returns the current version: a retried edit is answered as the first one was.
    */
   edit(id: string, content: string): MessageRow {
     return this.#commitOne({ kind: 'edit', id, content });
@@ -372,16 +380,27 @@ export class MessageStore {
     const at = this.#now();
     switch (write.kind) {
       case 'post': {
-        const { roomId, senderId, content } = write.message;
+        const { roomId, senderId, content, clientMessageId } = write.message;
         requireWellFormed(content);
+        let id = uuidv7();
+        // A keyed post's creation time is the key's, so that every node that makes it gives it
+        // the same identity (sync refuses a version that moves a message's createdAt).
+        let createdAt = at;
+        if (clientMessageId !== undefined) {
+          id = messageIdFor(senderId, roomId, clientMessageId);
+          const held = this.get(id);
+          if (held) return { row: sameMessage(held, write.message) };
+          requireFreshKey(clientMessageId, at);
+          createdAt = keyTime(clientMessageId);
+        }
         const row: MessageRow = {
-          id: uuidv7(),
+          id,
           roomId,
           senderId,
           content,
           contentHash: sha256Hex(content),
-          createdAt: new Date(at),
-          updatedAt: new Date(at),
+          createdAt: new Date(createdAt),
+          updatedAt: new Date(createdAt),
           deletedAt: null,
           hlc: this.#clock.now(),
           originNode: this.nodeId,
@@ -394,8 +413,8 @@ export class MessageStore {
           senderId,
           content,
           row.contentHash,
-          at,
-          at,
+          createdAt,
+          createdAt,
           row.hlc,
           row.originNode,
         );
@@ -405,6 +424,8 @@ export class MessageStore {
       case 'edit': {
         requireWellFormed(write.content);
         const current = this.#requireLive(write.id);
+        // A retried edit (or one that changes nothing): the current version is the outcome.
+        if (current.content === write.content) return { row: current };
         const row: MessageRow = {
           ...current,
           content: write.content,
@@ -600,6 +621,28 @@ export class MessageStore {
   #publish(events: readonly MessageEvent[]): void {
     for (const event of events) this.#events.publish(event);
   }
+}
+
+/**
+ * The held message a retried post stands for. Its content must be the retry's while it is the
+ * posted version; once edited or deleted the original content is gone, and the message as it is
+ * now is the answer (the post did happen).
+ */
+function sameMessage(held: MessageRow, retry: NewMessage): MessageRow {
+  if (held.senderId !== retry.senderId || held.roomId !== retry.roomId) {
+    // Only a SHA-256 collision could get here: the id is derived from both.
+    throw appError('CONFLICT', `message ${held.id} belongs to another sender or room`);
+  }
+  const unchanged =
+    held.deletedAt === null && held.updatedAt.getTime() === held.createdAt.getTime();
+  if (unchanged && held.content !== retry.content) {
+    throw appError(
+      'CONFLICT',
+      `clientMessageId ${retry.clientMessageId ?? ''} was already used for message ${held.id} with a different content: a new message needs a new key`,
+      { extensions: { messageId: held.id } },
+    );
+  }
+  return held;
 }
 
 function requireWellFormed(content: string): void {

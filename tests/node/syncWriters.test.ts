@@ -392,8 +392,9 @@ describe('writer rights (finding 4)', () => {
     expect(readCursor(b.node.db.db, source.id, [home, other])).toBe(3);
   });
 
-  it('refuses a version that changes the sender, origin node or creation time of a message held', async () => {
+  it('refuses a version that changes the sender or creation time of a message held, or its origin to a node not storing the room', async () => {
     const room = newRoom();
+    storageOf.set(room, [a.node.nodeId, b.node.nodeId]);
     const m = b.node.store.post({ roomId: room, senderId: alice.id, content: 'kept' });
     const same = {
       id: m.id,
@@ -409,7 +410,7 @@ describe('writer rights (finding 4)', () => {
       ],
       [
         { originNode: rogueId },
-        `originNode: message ${m.id} was first posted on ${b.node.nodeId}; a version may not change it to ${rogueId}`,
+        `originNode: message ${m.id} was first posted on ${b.node.nodeId} here, and node ${rogueId} is not a storage node of room ${room}`,
       ],
       [
         { createdAt: 1 },
@@ -423,7 +424,14 @@ describe('writer rights (finding 4)', () => {
       expect(quarantinedIn(outcome.sessionId).map((q) => q.reason)).toEqual([reason]);
       expect(b.node.store.get(m.id)?.content).toBe('kept');
     }
-    expect(authorityQueries).toEqual([]);
+    // Only the other origin's right was central's to say; the sender's was judged already.
+    expect(authorityQueries).toEqual([{ roomIds: [room], senders: [] }]);
+
+    // Another storage node of the room as the origin: a retry-safe post that two nodes both made.
+    const source = await hostileSource(() => [forged(1, { ...same, originNode: a.node.nodeId })]);
+    const outcome = await pullFrom(source, [room]);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', applied: 1, quarantined: 0 });
+    expect(b.node.store.get(m.id)?.originNode).toBe(a.node.nodeId);
   });
 
   it('asks central once per batch about new messages: a forged sender and a foreign origin are quarantined', async () => {

@@ -88,11 +88,17 @@ export type MessageSyncStatus =
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** The sender or an ADMIN; leaves a tombstone (empty content, `deletedAt` set). */
+  /** The sender or an ADMIN; leaves a tombstone (empty content, `deletedAt` set). Retry-safe: deleting a tombstone returns it. */
   deleteMessage: Message;
-  /** Only the sender may edit. */
+  /** Only the sender may edit. Retry-safe: an edit to the current content writes nothing and returns the current version. */
   editMessage: Message;
-  /** The sender is the authenticated user, who must be a member of the room. */
+  /**
+   * The sender is the authenticated user, who must be a member of the room. Retry-safe with the
+   * same key: `clientMessageId` is a UUIDv7 the client makes once per message (its time becomes the
+   * message's place in the room); a retry with it, on any node, returns the message the first
+   * attempt made and never a second one (CONFLICT if the content differs). docs/api.md, Retry-safe
+   * writes.
+   */
   postMessage: Message;
 };
 
@@ -106,6 +112,7 @@ export type MutationEditMessageArgs = {
 };
 
 export type MutationPostMessageArgs = {
+  clientMessageId?: InputMaybe<Scalars['ID']['input']>;
   content: Scalars['String']['input'];
   roomId: Scalars['ID']['input'];
 };

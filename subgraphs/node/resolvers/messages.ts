@@ -10,6 +10,7 @@ import type {
 import { requireRoomAccess, requireViewer, type NodeContext } from '../context.ts';
 import type { MessageRow } from '../db/schema.ts';
 import * as validate from '../validation.ts';
+import { parseClientMessageId } from '../clientMessageId.ts';
 
 function requireMessage(ctx: NodeContext, id: string): MessageRow {
   const row = ctx.store.get(id);
@@ -35,9 +36,11 @@ export const Mutation: MutationResolvers = {
     const viewer = requireViewer(ctx);
     const roomId = validate.id(args.roomId, 'roomId');
     const content = validate.content(args.content, ctx.limits.maxContentChars);
+    const clientMessageId =
+      args.clientMessageId == null ? undefined : parseClientMessageId(args.clientMessageId);
     await requireRoomAccess(ctx, roomId, 'write');
     ctx.requireSaneClock();
-    return ctx.writes.post({ roomId, senderId: viewer.id, content });
+    return ctx.writes.post({ roomId, senderId: viewer.id, content, clientMessageId });
   },
 
   async editMessage(_root, args, ctx) {

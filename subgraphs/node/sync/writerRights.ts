@@ -78,7 +78,7 @@ const EMPTY_WORD: SendersWord = { members: new Map(), storage: new Map() };
 /** One per node: every session's batches share what central said. */
 export class WriterRights {
   readonly #lookup: AuthorityLookup;
-  readonly #held: (ids: string) => { id: string }[];
+  readonly #held: (ids: string) => { id: string; origin_node: string }[];
   readonly #trustMs: number;
   readonly #clock: () => number;
   readonly #histories: LRUCache<string, KnownHistory>;
@@ -86,8 +86,8 @@ export class WriterRights {
 
   constructor(db: NodeDb, lookup: AuthorityLookup, options: WriterRightsOptions = {}) {
     this.#lookup = lookup;
-    const statement = db.sqlite.prepare<[string], { id: string }>(
-      'SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))',
+    const statement = db.sqlite.prepare<[string], { id: string; origin_node: string }>(
+      'SELECT id, origin_node FROM messages WHERE id IN (SELECT value FROM json_each(?))',
     );
     this.#held = (ids) => statement.all(ids);
     this.#trustMs = options.trustMs ?? WRITER_TRUST_MS;
@@ -103,14 +103,17 @@ export class WriterRights {
    */
   async learn(versions: readonly WrittenVersion[]): Promise<SendersWord> {
     if (versions.length === 0) return EMPTY_WORD;
-    const held = new Set(this.#held(JSON.stringify(versions.map((v) => v.id))).map((r) => r.id));
+    const held = new Map(
+      this.#held(JSON.stringify(versions.map((v) => v.id))).map((r) => [r.id, r.origin_node]),
+    );
     const now = this.#clock();
     const members = new Map<string, boolean>();
     const storage = new Map<string, ReadonlySet<string>>();
     const rooms = new Set<string>();
     const senders: { roomId: string; userId: string; at: number }[] = [];
     for (const v of versions) {
-      if (held.has(v.id)) continue;
+      const heldOrigin = held.get(v.id);
+      if (heldOrigin === v.originNode) continue;
       const known = this.#storage.get(v.roomId);
       // A refusal is never taken from the cache: a node registered since may store the room.
       if (known && now - known.askedAt <= this.#trustMs && known.nodes.has(v.originNode)) {
@@ -118,6 +121,9 @@ export class WriterRights {
       } else {
         rooms.add(v.roomId);
       }
+      // Held with another origin (a retry-safe post made on two nodes): the sender's membership
+      // was judged when the held copy came; only the other origin's right is new.
+      if (heldOrigin !== undefined) continue;
       const key = memberKey(v.roomId, v.senderId, v.createdAt);
       if (members.has(key)) continue;
       if (this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now)) {
@@ -162,7 +168,7 @@ export class WriterRights {
     held: HeldIdentity | undefined,
     word: SendersWord,
   ): string | undefined {
-    if (held) return changedIdentity(version, held);
+    if (held) return changedIdentity(version, held) ?? otherOrigin(version, held, word);
     const storage = word.storage.get(version.roomId);
     const member = word.members.get(memberKey(version.roomId, version.senderId, version.createdAt));
     if (storage === undefined || member === undefined) {
@@ -211,11 +217,32 @@ function changedIdentity(version: WrittenVersion, held: HeldIdentity): string | 
   if (version.senderId !== held.senderId) {
     return `senderId: ${where} was sent by ${held.senderId}; a version may not change it to ${version.senderId}`;
   }
-  if (version.originNode !== held.originNode) {
-    return `originNode: ${where} was first posted on ${held.originNode}; a version may not change it to ${version.originNode}`;
-  }
   if (version.createdAt !== held.createdAt) {
     return `createdAt: ${where} was created at ${held.createdAt}; a version may not change it to ${version.createdAt}`;
+  }
+  return undefined;
+}
+
+/**
+ * A version of a held message with another origin node: a post made retry-safe
+ * (clientMessageId.ts) that two nodes both made, the same id, sender, room and createdAt. Taken
+ * when that origin stores the room too, as for a message new here; the versions' clocks decide
+ * which one both nodes keep.
+ */
+function otherOrigin(
+  version: WrittenVersion,
+  held: HeldIdentity,
+  word: SendersWord,
+): string | undefined {
+  if (version.originNode === held.originNode) return undefined;
+  const storage = word.storage.get(version.roomId);
+  if (storage === undefined) {
+    throw new UnjudgedVersionError(
+      `message ${version.id} changed here while its batch was checked with central`,
+    );
+  }
+  if (!storage.has(version.originNode)) {
+    return `originNode: message ${version.id} was first posted on ${held.originNode} here, and node ${version.originNode} is not a storage node of room ${version.roomId}`;
   }
   return undefined;
 }
