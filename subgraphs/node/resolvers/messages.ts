@@ -10,6 +10,7 @@ import type {
 import { requireRoomAccess, requireViewer, type NodeContext } from '../context.ts';
 import type { MessageRow } from '../db/schema.ts';
 import * as validate from '../validation.ts';
+import { searchMessages } from './search.ts';
 
 function requireMessage(ctx: NodeContext, id: string): MessageRow {
   const row = ctx.store.get(id);
@@ -28,6 +29,7 @@ async function readableMessage(ctx: NodeContext, rawId: string): Promise<Message
 
 export const Query: QueryResolvers = {
   message: (_root, { id }, ctx) => readableMessage(ctx, id),
+  searchMessages,
 };
 
 export const Mutation: MutationResolvers = {
