@@ -135,12 +135,18 @@ async function searchLatency(full: boolean): Promise<void> {
       'query($q: String!) { searchMessages(query: $q, first: 20) { totalCount edges { cursor node { id content } highlights { snippet } } } }';
     const queries = random(7);
     let partial = 0;
+    const codes = new Map<string, number>();
     const once = async () => {
       const answer = await gql(cluster.gatewayUrl, SEARCH, { q: queryOf(queries) }, { token });
       if (answer.errors?.length || !answer.data) partial += 1;
+      for (const e of answer.errors ?? []) {
+        const code = String(e.extensions?.['code']);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
     };
     await closedLoop(once, { concurrency: CLIENTS, total: 50 });
     partial = 0;
+    codes.clear();
     const figures = await closedLoop(once, { concurrency: CLIENTS, total: searches });
     report({
       name: 'search: searchMessages through the gateway',
@@ -152,7 +158,12 @@ async function searchLatency(full: boolean): Promise<void> {
         searches,
         first: 20,
       },
-      figures: { ...figures, answersWithErrors: partial, fillSeconds: round(fillSeconds, 1) },
+      figures: {
+        ...figures,
+        answersWithErrors: partial,
+        errorCodes: Object.fromEntries(codes),
+        fillSeconds: round(fillSeconds, 1),
+      },
     });
   } finally {
     await leftovers.dispose();
