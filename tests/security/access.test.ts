@@ -212,6 +212,13 @@ const operations: Operation[] = [
     variables: () => ({ m: messageId }),
   },
   {
+    name: 'searchMessages(roomIds)',
+    need: 'member',
+    query:
+      'query($r: ID!) { searchMessages(query: "launch", roomIds: [$r]) { edges { node { content } highlights { snippet } } } }',
+    variables: () => ({ r: room }),
+  },
+  {
     name: 'messageIndex',
     need: 'member',
     query: 'query($r: ID!) { messageIndex(roomId: $r) { edges { node { id } } } }',
@@ -666,6 +673,7 @@ describe('private rooms', () => {
     user?: { rooms: RoomList };
     message?: unknown;
     messageIndex?: { edges: unknown[] };
+    searchMessages?: { edges: unknown[] };
     syncSession?: { log: { totalCount: number; edges: Array<{ node: { messageId: string } }> } };
   }
   interface Path {
@@ -729,6 +737,34 @@ describe('private rooms', () => {
         invited: 'listed',
         removed: 'absent',
         admin: 'listed',
+      },
+    },
+    {
+      name: 'searchMessages (every room of the caller)',
+      query: '{ searchMessages(query: "launch in:secret") { edges { node { content } } } }',
+      variables: () => ({}),
+      view: (d) => `${d.searchMessages?.edges.length} hits`,
+      want: {
+        nonMember: '0 hits',
+        member: '1 hits',
+        invited: '1 hits',
+        removed: '0 hits',
+        // A search reads only the caller's own rooms, an ADMIN's too.
+        admin: '0 hits',
+      },
+    },
+    {
+      name: 'searchMessages(roomIds: [secret])',
+      query:
+        'query($r: ID!) { searchMessages(query: "launch", roomIds: [$r]) { edges { node { content } } } }',
+      variables: () => ({ r: secret }),
+      view: (d) => `${d.searchMessages?.edges.length} hits`,
+      want: {
+        nonMember: 'FORBIDDEN',
+        member: '1 hits',
+        invited: '1 hits',
+        removed: 'FORBIDDEN',
+        admin: 'FORBIDDEN',
       },
     },
     {
@@ -869,7 +905,7 @@ describe('private rooms', () => {
       }
     }
     expect(got).toEqual(want);
-    expect(got).toHaveLength(60);
+    expect(got).toHaveLength(70);
     expect(await state()).toEqual(before);
   });
 
