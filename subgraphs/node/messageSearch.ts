@@ -36,12 +36,10 @@ export interface SearchHit extends SearchPosition {
 export interface SearchPage {
   readonly hits: readonly SearchHit[];
   readonly hasNextPage: boolean;
-  /** Matches on this node, counted up to TOTAL_CAP. */
+  /** Matches on this node when it answered. */
   readonly totalCount: number;
 }
 
-/** Counting every match of a common word over a million messages costs more than it tells. */
-export const TOTAL_CAP = 10_000;
 const OPEN = '\u0002';
 const CLOSE = '\u0003';
 const SNIPPET_TOKENS = 24;
@@ -118,9 +116,14 @@ export class MessageSearch {
                        FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
                       WHERE ${filters.join(' AND ')}`;
     const p = request.position;
+    // The total comes with the page (a window over the same matches): one FTS pass, not two.
     const rows = this.#db
-      .prepare<unknown[], { rowid: number; id: string; createdAt: number; score: number }>(
-        `SELECT rowid, id, createdAt, score FROM (${matches})
+      .prepare<
+        unknown[],
+        { rowid: number; id: string; createdAt: number; score: number; total: number }
+      >(
+        `SELECT rowid, id, createdAt, score, total
+           FROM (SELECT *, count(*) OVER () AS total FROM (${matches}))
           ${p ? 'WHERE score > ? OR (score = ? AND (createdAt < ? OR (createdAt = ? AND id < ?)))' : ''}
           ORDER BY score, createdAt DESC, id DESC LIMIT ?`,
       )
@@ -129,12 +132,14 @@ export class MessageSearch {
         ...(p ? [p.score, p.score, p.createdAt, p.createdAt, p.id] : []),
         request.limit + 1,
       );
-    const { total } = this.#db
-      .prepare<
-        unknown[],
-        { total: number }
-      >(`SELECT count(*) AS total FROM (${matches} LIMIT ${TOTAL_CAP})`)
-      .get(...params) ?? { total: 0 };
+    // Past the last hit the page is empty and carries no total: count apart.
+    const total =
+      rows[0]?.total ??
+      (p
+        ? (this.#db
+            .prepare<unknown[], { total: number }>(`SELECT count(*) AS total FROM (${matches})`)
+            .get(...params)?.total ?? 0)
+        : 0);
     const snippetOf = this.#db.prepare<[string, number], { marked: string }>(
       `SELECT snippet(messages_fts, 0, '${OPEN}', '${CLOSE}', '…', ${SNIPPET_TOKENS}) AS marked
          FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?`,

@@ -78,7 +78,7 @@ export type MessageSearchConnection = {
   __typename?: 'MessageSearchConnection';
   edges: Array<MessageSearchEdge>;
   pageInfo: PageInfo;
-  /** Hits in all the rooms searched, an estimate: each node counts at most 10000. */
+  /** Hits in all the rooms searched, as the nodes that answered counted them (an estimate: a room hedged to two nodes counts twice). */
   totalCount: Scalars['Int']['output'];
 };
 
