@@ -18,6 +18,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     subscriptions: () => import('./subscriptions.ts'),
     footprint: () => import('./footprint.ts'),
     hedgedReads: () => import('./hedgedReads.ts'),
+    search: () => import('./search.ts'),
   };
 
 // Stopped by a signal, the benchmarks' own clean-up never runs: kill what they started, then

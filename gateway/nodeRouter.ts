@@ -29,6 +29,7 @@ import {
 } from './operations.ts';
 import type { NodeOutcome } from './metrics.ts';
 import type { RoutingTable } from './routingTable.ts';
+import { SearchScatter, type CallerRooms } from './searchScatter.ts';
 
 type Obj = Record<string, unknown>;
 type Path = ReadonlyArray<string | number>;
@@ -45,6 +46,8 @@ export interface NodeRouterOptions {
   readonly onNodeRequest?: (node: string, outcome: NodeOutcome, seconds: number) => void;
   /** Told when a read stops waiting for a node slower than its hedge bound (hedgedFanout.ts). */
   readonly onHedge?: (node: string) => void;
+  /** The caller's rooms from central, for searchMessages (searchScatter.ts). */
+  readonly callerRooms?: CallerRooms;
 }
 
 const OUTCOMES: Record<NodeFailureKind, NodeOutcome> = {
@@ -116,9 +119,20 @@ function withNode(
 
 export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   readonly #o: NodeRouterOptions;
+  readonly #search: SearchScatter;
 
   constructor(options: NodeRouterOptions) {
     this.#o = options;
+    this.#search = new SearchScatter({
+      routing: options.routing,
+      preparer: options.preparer,
+      rooms:
+        options.callerRooms ??
+        (() => Promise.reject(appError('NODE_UNAVAILABLE', 'search is not configured'))),
+      send: (node, request, viewer, cancel) => this.#send(node, request, viewer, cancel),
+      hedgeAfterMs: (node) => options.routing.health.hedgeAfterMs(node.id),
+      onHedge: (node) => options.onHedge?.(node.name),
+    });
   }
 
   async process(
@@ -139,7 +153,12 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
         response =
           prepared.rootFields.length === 1 && prepared.rootFields[0]?.name.value === '_entities'
             ? await this.#entities(prepared, variables, viewer)
-            : await this.#queryRoots(prepared, variables, viewer);
+            : await this.#queryRoots(
+                prepared,
+                variables,
+                viewer,
+                options.context as GatewayContext | undefined,
+              );
         break;
       case 'mutation':
         response = await this.#mutations(prepared, variables, viewer);
@@ -342,12 +361,19 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
     prepared: PreparedOperation,
     variables: Obj,
     viewer: Viewer | null,
+    context: GatewayContext | undefined,
   ): Promise<GatewayGraphQLResponse> {
     const data: Obj = {};
     const errors: GraphQLFormattedError[] = [];
     await Promise.all(
       prepared.rootFields.map(async (field) => {
         const key = responseKey(field);
+        if (field.name.value === 'searchMessages') {
+          const result = await this.#search.run(prepared, field, variables, viewer, context);
+          data[key] = result.data;
+          errors.push(...result.errors);
+          return;
+        }
         const request =
           prepared.rootFields.length === 1
             ? { query: prepared.text, variables }

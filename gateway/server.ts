@@ -27,6 +27,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralDataSource } from './centralDataSource.ts';
+import { centralCallerRooms } from './callerRooms.ts';
 import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
 import { startKeyRegistration } from './keyRegistration.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -155,6 +156,11 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     log,
     onNodeRequest: (node, outcome, seconds) => metrics.nodeRequest(node, outcome, seconds),
     onHedge: () => metrics.hedgedRead(),
+    callerRooms: centralCallerRooms({
+      centralUrl: options.centralUrl,
+      gatewaySecret: options.gatewaySecret,
+      timeoutMs: centralTimeoutMs,
+    }),
   });
   const subscriptions = new GatewaySubscriptions({
     subgraphs: [

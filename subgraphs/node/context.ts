@@ -11,6 +11,7 @@ import {
 import type { GroupCommit } from './groupCommit.ts';
 import type { MembershipCache } from './membership.ts';
 import type { MessageEvents } from './messageEvents.ts';
+import type { MessageSearch } from './messageSearch.ts';
 import type { MessageStore } from './messageStore.ts';
 
 export interface NodeLimits {
@@ -23,6 +24,8 @@ export interface NodeLimits {
 /** Shared by every request: built once when the node starts. */
 export interface NodeServices {
   readonly store: MessageStore;
+  /** Full-text search over the store's live messages. */
+  readonly search: MessageSearch;
   /** Where the mutations' writes go: they commit in groups, each acknowledged after its commit. */
   readonly writes: GroupCommit;
   readonly events: MessageEvents;

@@ -38,6 +38,7 @@ import { GroupCommit } from './groupCommit.ts';
 import { HybridLogicalClock } from './hlc.ts';
 import { MembershipCache } from './membership.ts';
 import { MessageEvents } from './messageEvents.ts';
+import { MessageSearch } from './messageSearch.ts';
 import { MessageStore } from './messageStore.ts';
 import { buildNodeSchema } from './schema.ts';
 import { createFeedApi } from './sync/feedApi.ts';
@@ -274,6 +275,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   });
   const services: NodeServices = {
     store,
+    search: new MessageSearch(db.db.$client),
     writes: new GroupCommit({
       store,
       ...(options.groupCommitMs === undefined ? {} : { windowMs: options.groupCommitMs }),

@@ -214,6 +214,13 @@ const operations: Operation[] = [
     variables: () => ({ m: messageId }),
   },
   {
+    name: 'searchMessages(roomIds)',
+    need: 'member',
+    query:
+      'query($r: ID!) { searchMessages(query: "launch", roomIds: [$r]) { edges { node { content } highlights { snippet } } } }',
+    variables: () => ({ r: room }),
+  },
+  {
     name: 'messageIndex',
     need: 'member',
     query: 'query($r: ID!) { messageIndex(roomId: $r) { edges { node { id } } } }',
@@ -668,6 +675,7 @@ describe('private rooms', () => {
     user?: { rooms: RoomList };
     message?: unknown;
     messageIndex?: { edges: unknown[] };
+    searchMessages?: { edges: unknown[] };
     syncSession?: { log: { totalCount: number; edges: Array<{ node: { messageId: string } }> } };
   }
   interface Path {
@@ -731,6 +739,34 @@ describe('private rooms', () => {
         invited: 'listed',
         removed: 'absent',
         admin: 'listed',
+      },
+    },
+    {
+      name: 'searchMessages (every room of the caller)',
+      query: '{ searchMessages(query: "launch in:secret") { edges { node { content } } } }',
+      variables: () => ({}),
+      view: (d) => `${d.searchMessages?.edges.length} hits`,
+      want: {
+        nonMember: '0 hits',
+        member: '1 hits',
+        invited: '1 hits',
+        removed: '0 hits',
+        // A search reads only the caller's own rooms, an ADMIN's too.
+        admin: '0 hits',
+      },
+    },
+    {
+      name: 'searchMessages(roomIds: [secret])',
+      query:
+        'query($r: ID!) { searchMessages(query: "launch", roomIds: [$r]) { edges { node { content } } } }',
+      variables: () => ({ r: secret }),
+      view: (d) => `${d.searchMessages?.edges.length} hits`,
+      want: {
+        nonMember: 'FORBIDDEN',
+        member: '1 hits',
+        invited: '1 hits',
+        removed: 'FORBIDDEN',
+        admin: 'FORBIDDEN',
       },
     },
     {
@@ -871,7 +907,7 @@ describe('private rooms', () => {
       }
     }
     expect(got).toEqual(want);
-    expect(got).toHaveLength(60);
+    expect(got).toHaveLength(70);
     expect(await state()).toEqual(before);
   });
 

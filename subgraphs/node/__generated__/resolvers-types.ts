@@ -74,6 +74,26 @@ export type MessageEdge = {
   node: Message;
 };
 
+export type MessageSearchConnection = {
+  __typename?: 'MessageSearchConnection';
+  edges: Array<MessageSearchEdge>;
+  pageInfo: PageInfo;
+  /** Hits in all the rooms searched, as the nodes that answered counted them (an estimate: a room hedged to two nodes counts twice). */
+  totalCount: Scalars['Int']['output'];
+};
+
+/** One search hit (docs/search.md). */
+export type MessageSearchEdge = {
+  __typename?: 'MessageSearchEdge';
+  /** Opaque; pass it to `after` for the hits that follow. */
+  cursor: Scalars['String']['output'];
+  /** Where the query matched. */
+  highlights: Array<SearchHighlight>;
+  node: Message;
+  /** bm25 relevance on the node that answered: lower is more relevant. */
+  score: Scalars['Float']['output'];
+};
+
 /** Whether another storage node holds this version of a message (docs/sync.md, Per-message sync fields). */
 export type MessageSyncStatus =
   /**
@@ -135,10 +155,26 @@ export type Query = {
   __typename?: 'Query';
   /** A message of a room the caller belongs to (any room for an ADMIN); null when this node has no such message. */
   message: Maybe<Message>;
+  /**
+   * Searches the messages of every room the caller is a member of (or of the `roomIds` given, each
+   * of them one of the caller's rooms), most relevant first, then newest (docs/search.md). Query
+   * syntax: words, "phrases", prefix*, from:username, in:roomname, before:/after: dates. At most
+   * 256 characters, 16 terms, 500 rooms, `first` 1..100 (BAD_USER_INPUT beyond). Rooms whose nodes
+   * did not answer are left out, with a NODE_UNAVAILABLE error naming them (`extensions.roomIds`).
+   */
+  searchMessages: MessageSearchConnection;
 };
 
 export type QueryMessageArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type QuerySearchMessagesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  query: Scalars['String']['input'];
+  roomIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  senderIds?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
 export type Room = {
@@ -160,6 +196,22 @@ export type RoomMessagesArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   includeDeleted?: InputMaybe<Scalars['Boolean']['input']>;
   last?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type SearchHighlight = {
+  __typename?: 'SearchHighlight';
+  /** The message field matched: `content`. */
+  field: Scalars['String']['output'];
+  /** The matches inside `snippet`, in UTF-16 units as JavaScript strings count. */
+  matches: Array<SearchMatch>;
+  /** An excerpt of the field around the matches (`…` where text was cut). */
+  snippet: Scalars['String']['output'];
+};
+
+export type SearchMatch = {
+  __typename?: 'SearchMatch';
+  length: Scalars['Int']['output'];
+  start: Scalars['Int']['output'];
 };
 
 export type Subscription = {
@@ -326,6 +378,14 @@ export type ResolversTypes = ResolversObject<{
     Omit<MessageConnection, 'edges'> & { edges: Array<ResolversTypes['MessageEdge']> }
   >;
   MessageEdge: ResolverTypeWrapper<Omit<MessageEdge, 'node'> & { node: ResolversTypes['Message'] }>;
+  MessageSearchConnection: ResolverTypeWrapper<
+    Omit<MessageSearchConnection, 'edges'> & { edges: Array<ResolversTypes['MessageSearchEdge']> }
+  >;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  MessageSearchEdge: ResolverTypeWrapper<
+    Omit<MessageSearchEdge, 'node'> & { node: ResolversTypes['Message'] }
+  >;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   MessageSyncStatus: MessageSyncStatus;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Node: ResolverTypeWrapper<EntityRef>;
@@ -333,7 +393,8 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Room: ResolverTypeWrapper<EntityRef>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  SearchHighlight: ResolverTypeWrapper<SearchHighlight>;
+  SearchMatch: ResolverTypeWrapper<SearchMatch>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<EntityRef>;
 }>;
@@ -348,13 +409,20 @@ export type ResolversParentTypes = ResolversObject<{
     edges: Array<ResolversParentTypes['MessageEdge']>;
   };
   MessageEdge: Omit<MessageEdge, 'node'> & { node: ResolversParentTypes['Message'] };
+  MessageSearchConnection: Omit<MessageSearchConnection, 'edges'> & {
+    edges: Array<ResolversParentTypes['MessageSearchEdge']>;
+  };
+  Int: Scalars['Int']['output'];
+  MessageSearchEdge: Omit<MessageSearchEdge, 'node'> & { node: ResolversParentTypes['Message'] };
+  Float: Scalars['Float']['output'];
   Mutation: Record<PropertyKey, never>;
   Node: EntityRef;
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
   Query: Record<PropertyKey, never>;
   Room: EntityRef;
-  Int: Scalars['Int']['output'];
+  SearchHighlight: SearchHighlight;
+  SearchMatch: SearchMatch;
   Subscription: Record<PropertyKey, never>;
   User: EntityRef;
 }>;
@@ -408,6 +476,27 @@ export type MessageEdgeResolvers<
   node?: Resolver<ResolversTypes['Message'], ParentType, ContextType>;
 }>;
 
+export type MessageSearchConnectionResolvers<
+  ContextType = NodeContext,
+  ParentType extends ResolversParentTypes['MessageSearchConnection'] =
+    ResolversParentTypes['MessageSearchConnection'],
+> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['MessageSearchEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MessageSearchEdgeResolvers<
+  ContextType = NodeContext,
+  ParentType extends ResolversParentTypes['MessageSearchEdge'] =
+    ResolversParentTypes['MessageSearchEdge'],
+> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  highlights?: Resolver<Array<ResolversTypes['SearchHighlight']>, ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Message'], ParentType, ContextType>;
+  score?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
 export type MutationResolvers<
   ContextType = NodeContext,
   ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation'],
@@ -459,6 +548,12 @@ export type QueryResolvers<
     ContextType,
     RequireFields<QueryMessageArgs, 'id'>
   >;
+  searchMessages?: Resolver<
+    ResolversTypes['MessageSearchConnection'],
+    ParentType,
+    ContextType,
+    RequireFields<QuerySearchMessagesArgs, 'first' | 'query'>
+  >;
 }>;
 
 export type RoomResolvers<
@@ -479,6 +574,24 @@ export type RoomResolvers<
     ContextType,
     RequireFields<RoomMessagesArgs, 'includeDeleted' | 'last'>
   >;
+}>;
+
+export type SearchHighlightResolvers<
+  ContextType = NodeContext,
+  ParentType extends ResolversParentTypes['SearchHighlight'] =
+    ResolversParentTypes['SearchHighlight'],
+> = ResolversObject<{
+  field?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  matches?: Resolver<Array<ResolversTypes['SearchMatch']>, ParentType, ContextType>;
+  snippet?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SearchMatchResolvers<
+  ContextType = NodeContext,
+  ParentType extends ResolversParentTypes['SearchMatch'] = ResolversParentTypes['SearchMatch'],
+> = ResolversObject<{
+  length?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  start?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type SubscriptionResolvers<
@@ -513,11 +626,15 @@ export type Resolvers<ContextType = NodeContext> = ResolversObject<{
   Message?: MessageResolvers<ContextType>;
   MessageConnection?: MessageConnectionResolvers<ContextType>;
   MessageEdge?: MessageEdgeResolvers<ContextType>;
+  MessageSearchConnection?: MessageSearchConnectionResolvers<ContextType>;
+  MessageSearchEdge?: MessageSearchEdgeResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Node?: NodeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
+  SearchHighlight?: SearchHighlightResolvers<ContextType>;
+  SearchMatch?: SearchMatchResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;

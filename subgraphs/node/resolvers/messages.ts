@@ -11,6 +11,7 @@ import { requireRoomAccess, requireViewer, type NodeContext } from '../context.t
 import type { MessageRow } from '../db/schema.ts';
 import * as validate from '../validation.ts';
 import { parseClientMessageId } from '../clientMessageId.ts';
+import { searchMessages } from './search.ts';
 
 function requireMessage(ctx: NodeContext, id: string): MessageRow {
   const row = ctx.store.get(id);
@@ -29,6 +30,7 @@ async function readableMessage(ctx: NodeContext, rawId: string): Promise<Message
 
 export const Query: QueryResolvers = {
   message: (_root, { id }, ctx) => readableMessage(ctx, id),
+  searchMessages,
 };
 
 export const Mutation: MutationResolvers = {
