@@ -496,7 +496,12 @@ export async function fullSyncRun(pair: PreparedPair): Promise<FullSyncRun> {
     const { dir, databaseUrl } = await copyPreparedRun(leftovers, pair);
     const since = Date.now();
     const cluster = await BenchCluster.start(leftovers, dir, databaseUrl);
-    await Promise.all([cluster.startNode(pair.a), cluster.startNode(pair.b)]);
+    // B runs without live streams: it would pull A's changes the moment it connects, and the
+    // session measured here would find nothing left to do.
+    await Promise.all([
+      cluster.startNode(pair.a),
+      cluster.startNode(pair.b, { SWITCHBOARD_LIVE_REPLICATION: 'false' }),
+    ]);
     // B's connection queued a B -> A catch-up (A pulls from the empty B): let it end first.
     await cluster.attached(pair.b.id, since);
     await cluster.idle();

@@ -140,6 +140,14 @@ export const nodeOptions = {
     default: 8_388_608,
     parse: parsers.positiveInt,
   }),
+  liveReplication: option({
+    flag: 'live-replication',
+    env: 'SWITCHBOARD_LIVE_REPLICATION',
+    description:
+      "Keep a live stream on each peer's change feed (false: changes move only in scheduled and manual sessions)",
+    default: true,
+    parse: parsers.boolean,
+  }),
   groupCommitMs: option({
     flag: 'group-commit-ms',
     env: 'SWITCHBOARD_GROUP_COMMIT_MS',
@@ -210,6 +218,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncMaxBatchSize: config.syncMaxBatchSize,
       syncMaxBatchBytes: config.syncMaxBatchBytes,
       groupCommitMs: config.groupCommitMs,
+      liveReplication: config.liveReplication,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.
       ...(offset === 0 ? {} : { now: () => Date.now() + offset }),

@@ -84,6 +84,11 @@ export interface NodeOptions {
    * alone. @default DEFAULT_GROUP_COMMIT_MS (groupCommit.ts)
    */
   readonly groupCommitMs?: number;
+  /**
+   * Keep a live stream on each peer's change feed (docs/sync.md, "Live replication"); without,
+   * changes move only in scheduled, manual and catch-up sessions. @default true
+   */
+  readonly liveReplication?: boolean;
   /** The wall clock of messages' HLCs and timestamps (tests, fault injection). @default Date.now */
   readonly now?: () => number;
   /** The clock that never steps, against which central's time is kept (tests). @default performance.now */
@@ -409,21 +414,24 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const stopWatch = clockOffset.onSample(() => watch.check());
   let live: LiveStreams | undefined;
   if (options.sync ?? true) {
-    const streams = new LiveStreams({
-      db,
-      store: services.store,
-      clock,
-      central,
-      writers,
-      log: log.child('sync'),
-      ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
-      ...(options.now === undefined ? {} : { now: options.now }),
-    });
+    const streams =
+      (options.liveReplication ?? true)
+        ? new LiveStreams({
+            db,
+            store: services.store,
+            clock,
+            central,
+            writers,
+            log: log.child('sync'),
+            ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+            ...(options.now === undefined ? {} : { now: options.now }),
+          })
+        : undefined;
     live = streams;
     jobs = startJobListener({
       central,
       onJob: (job) => void puller.enqueue(job),
-      onPeers: (peers) => streams.update(peers),
+      onPeers: (peers) => streams?.update(peers),
       log: log.child('sync'),
     });
   }
