@@ -19,6 +19,7 @@ import type { NodeDb } from '../db/open.ts';
 import type { HybridLogicalClock } from '../hlc.ts';
 import { sentAtOf, type BatchApplier } from './batchApplier.ts';
 import { readCursor } from './cursors.ts';
+import { describe, errorMessage } from './errorText.ts';
 import type { LiveOutbox } from './liveOutbox.ts';
 import { examineChangeBatch } from './validateBatch.ts';
 import { WriterRights } from './writerRights.ts';
@@ -275,21 +276,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done);
   });
-}
-
-function errorMessage(text: string): string {
-  try {
-    const message = (JSON.parse(text) as { errors?: Array<{ message?: unknown }> }).errors?.[0]
-      ?.message;
-    if (typeof message === 'string') return message;
-  } catch {
-    // not JSON: shown as is
-  }
-  return text.slice(0, 200) || '(empty body)';
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause;
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
 }

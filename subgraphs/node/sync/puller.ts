@@ -29,6 +29,7 @@ import type { HybridLogicalClock } from '../hlc.ts';
 import type { MessageStore } from '../messageStore.ts';
 import { BatchApplier, sentAtOf, type AppliedBatch } from './batchApplier.ts';
 import { readCursor } from './cursors.ts';
+import { describe, errorMessage } from './errorText.ts';
 import { differingRooms, roomDigests } from './digest.ts';
 import { dueBatch } from './deferredVersions.ts';
 import { Quarantine } from './quarantine.ts';
@@ -784,27 +785,9 @@ function parseDigests(body: unknown): RoomDigests {
   return { digests: digests as RoomDigests['digests'] };
 }
 
-/** The message of an `errorBody` answer, or the start of whatever else came. */
-function errorMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { errors?: Array<{ message?: unknown }> };
-    const message = parsed.errors?.[0]?.message;
-    if (typeof message === 'string') return message;
-  } catch {
-    // not JSON: shown as is
-  }
-  return text.slice(0, 200) || '(empty body)';
-}
-
 /** The innermost cause's message: drizzle wraps SQLite's error in one that quotes the query. */
 function rootMessage(error: unknown): string {
   let inner = error;
   while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
   return inner instanceof Error ? inner.message : String(inner);
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause;
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
 }
