@@ -64,6 +64,7 @@ describe('replication chart data', () => {
     // A bucket of edits only: versions, but no lag point.
     expect(data.lagP50Ms[0]?.[index(T)]).toBeNull();
     expect(data.points).toBe(3);
+    expect(data.versions).toBe(10);
     expect(data.lagPoints).toBe(2);
   });
 

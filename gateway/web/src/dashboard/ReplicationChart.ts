@@ -28,6 +28,8 @@ interface ChartSpec {
   readonly labels: readonly string[];
   readonly data: uPlot.AlignedData;
   readonly points: number;
+  /** Versions over the window (the throughput chart only). */
+  readonly versions?: number;
   readonly unit: (value: number) => string;
 }
 
@@ -44,6 +46,7 @@ function specs(data: ChartData): ChartSpec[] {
     labels: data.pairs.map((pair) => pairLabel(pair)),
     data: [data.x, ...data.versionsPerSecond],
     points: data.points,
+    versions: data.versions,
     unit: (v) => `${v}/s`,
   };
   const lag: ChartSpec = {
@@ -55,6 +58,8 @@ function specs(data: ChartData): ChartSpec[] {
         stroke: colour(i),
         width: 2,
         spanGaps: false,
+        // A lone measured bucket between gaps draws no line: its point must show.
+        points: { show: true, size: 5 },
         value: (_u: uPlot, v: number | null) => formatLag(v),
       },
       {
@@ -63,6 +68,7 @@ function specs(data: ChartData): ChartSpec[] {
         width: 1,
         dash: [6, 4],
         spanGaps: false,
+        points: { show: true, size: 4 },
         value: (_u: uPlot, v: number | null) => formatLag(v),
       },
     ]),
@@ -92,11 +98,7 @@ function Chart(props: { spec: ChartSpec }): ReactNode {
         width: Math.max(320, element.clientWidth),
         height: HEIGHT,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-        // Points as well as lines: a pair active in one bucket only still shows.
-        series: [
-          {},
-          ...spec.series.map((series) => ({ ...series, points: { show: true, size: 5 } })),
-        ],
+        series: [{}, ...spec.series],
         axes: [{}, { values: (_u, values) => values.map((v) => spec.unit(v)), size: 70 }],
       },
       spec.data,
@@ -125,6 +127,7 @@ function Chart(props: { spec: ChartSpec }): ReactNode {
       'data-chart': spec.name,
       'data-series': spec.series.length,
       'data-points': spec.points,
+      ...(spec.versions === undefined ? {} : { 'data-versions': spec.versions }),
     },
     h('figcaption', null, spec.title),
     h('div', { ref: target, className: 'chart-canvas' }),

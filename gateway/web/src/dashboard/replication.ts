@@ -86,6 +86,8 @@ export interface ChartData {
   readonly lagP99Ms: (number | null)[][];
   /** Buckets holding versions, over every pair: what the chart draws points for. */
   readonly points: number;
+  /** Versions applied in the window, over every pair. */
+  readonly versions: number;
   /** Buckets holding a lag measurement, over every pair. */
   readonly lagPoints: number;
 }
@@ -97,11 +99,15 @@ export function chartData(history: ReplicationHistory, windowMs: number): ChartD
   for (let at = last - Math.floor(windowMs / size) * size; at <= last; at += size) x.push(at);
   const pairs = [...history.pairs.values()];
   let points = 0;
+  let versions = 0;
   let lagPoints = 0;
   const versionsPerSecond = pairs.map((pair) =>
     x.map((at) => {
       const bucket = pair.buckets.get(at);
-      if (bucket && bucket.versions > 0) points++;
+      if (bucket && bucket.versions > 0) {
+        points++;
+        versions += bucket.versions;
+      }
       return bucket?.versionsPerSecond ?? 0;
     }),
   );
@@ -121,6 +127,7 @@ export function chartData(history: ReplicationHistory, windowMs: number): ChartD
     lagP50Ms,
     lagP99Ms: lag((b) => b.lagP99Ms),
     points,
+    versions,
     lagPoints,
   };
 }
