@@ -272,19 +272,21 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
   }, [run, setError]);
 
   // The whole window at first (and after a reconnection), then only its newest buckets.
+  const replicationReadAt = useRef(0);
   const loadReplication = useCallback(
     async (whole: boolean) => {
-      const known = whole ? undefined : replicationRef.current;
+      // After a long pause (a sleeping laptop) the newest buckets held are older than the window,
+      // and a `since` that old would be refused: read the whole window again. Timed on the
+      // browser's clock at both ends, so its offset from central's does not matter.
+      const stale = Date.now() - replicationReadAt.current > REPLICATION_WINDOW_MS / 2;
+      const known = whole || stale ? undefined : replicationRef.current;
       try {
         const { replicationStats } = await run<ReplicationStatsResult>(
           REPLICATION_STATS,
           known ? { since: refetchSince(known) } : {},
         );
-        const next = mergeReplication(
-          whole ? undefined : replicationRef.current,
-          replicationStats,
-          REPLICATION_WINDOW_MS,
-        );
+        const next = mergeReplication(known, replicationStats, REPLICATION_WINDOW_MS);
+        replicationReadAt.current = Date.now();
         replicationRef.current = next;
         setReplication(next);
         setError('replication', undefined);
