@@ -417,7 +417,12 @@ export class SyncCoordinator {
       );
     if (session.liveReportSeq !== null)
       throw appError('CONFLICT', `session ${session.id} is a live window: report it as one`);
-    const { updated, refused, recounted } = await recordReport(this.#db, session, report);
+    const { updated, refused, recounted } = await recordReport(
+      this.#db,
+      session,
+      report,
+      this.#onConflict(node, session.id),
+    );
     if (refused.length > 0) this.#logRefused(node, session, refused);
     if (recounted) await this.#publish(recounted);
     if (!updated) return { continue: false };
@@ -439,11 +444,28 @@ export class SyncCoordinator {
    * recorded before (a retry) changes nothing and is answered `recorded: false`.
    */
   async liveReport(node: NodeRow, report: LiveReport): Promise<LiveReportResponse> {
-    const { session, refused } = await recordLiveReport(this.#db, node, report);
+    const { session, refused } = await recordLiveReport(
+      this.#db,
+      node,
+      report,
+      this.#onConflict(node, report.windowId),
+    );
     if (!session) return { recorded: false };
     if (refused.length > 0) this.#logRefused(node, session, refused);
     await this.#publish(session);
     return { recorded: true };
+  }
+
+  /** A report's transaction rolled back by PostgreSQL (deadlock, serialization) runs again: said once per retry. */
+  #onConflict(node: NodeRow, sessionId: string): (error: unknown) => void {
+    return (error) => {
+      // drizzle's message quotes the whole statement; the driver's (its cause) says what happened.
+      const cause = (error as { cause?: unknown }).cause;
+      const why = cause instanceof Error ? cause.message : (error as Error).message;
+      this.#log.warn(
+        `sync report of node ${node.name} on session ${sessionId}: ${why}; recording it again`,
+      );
+    };
   }
 
   /**

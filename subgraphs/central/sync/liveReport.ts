@@ -83,13 +83,17 @@ export async function recordLiveReport(
   db: CentralDatabase,
   target: NodeRow,
   report: LiveReport,
+  onRetry?: (error: unknown) => void,
 ): Promise<RecordedLiveReport> {
   if (report.sourceNodeId === target.id) {
     throw appError('BAD_USER_INPUT', 'a node does not replicate from itself');
   }
   // Locks in the order reportLocks.ts describes; a deadlock with another kind of writer is still
   // possible, and then the whole transaction runs again (the sequence check makes that safe).
-  return retryOnConflict(() => recordLiveReportOnce(db, target, report));
+  return retryOnConflict(
+    () => recordLiveReportOnce(db, target, report),
+    onRetry === undefined ? {} : { onRetry },
+  );
 }
 
 function recordLiveReportOnce(

@@ -33,10 +33,14 @@ export async function recordReport(
   db: CentralDatabase,
   session: SyncSessionRow,
   report: SyncReport,
+  onRetry?: (error: unknown) => void,
 ): Promise<RecordedReport> {
   // The statements lock rows in the order reportLocks.ts describes; a deadlock with another kind
   // of writer is still possible, and then the whole transaction runs again.
-  return retryOnConflict(() => recordReportOnce(db, session, report));
+  return retryOnConflict(
+    () => recordReportOnce(db, session, report),
+    onRetry === undefined ? {} : { onRetry },
+  );
 }
 
 function recordReportOnce(
