@@ -380,9 +380,25 @@ class Session {
    */
   async handBack(reason: string): Promise<void> {
     const deadline = Date.now() + HAND_BACK_MS;
+    // Shutdown does not wait for central: the node's next connection fails the session anyway.
+    let onAbort = () => {};
+    const closed = new Promise<'closed'>((resolve) => {
+      onAbort = () => resolve('closed');
+      this.#closing.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await this.#offerBack(reason, deadline, closed);
+    } finally {
+      this.#closing.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #offerBack(reason: string, deadline: number, closed: Promise<'closed'>): Promise<void> {
     for (let attempt = 0; !this.#closing.aborted; attempt += 1) {
       try {
-        await this.#report({ status: 'FAILED', error: reason, resume: true }, 1);
+        const sent = this.#report({ status: 'FAILED', error: reason, resume: true }, 1);
+        sent.catch(() => {});
+        if ((await Promise.race([sent, closed])) === 'closed') return;
         this.#options.log.info(`sync ${this.#job.sessionId}: handed back to central`);
         return;
       } catch (error) {
@@ -394,15 +410,9 @@ class Session {
         }
       }
       const delay = Math.min(HAND_BACK_MAX_DELAY_MS, 500 * 2 ** attempt);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        timer.unref();
-        this.#closing.addEventListener('abort', done, { once: true });
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, delay))), closed]);
+      clearTimeout(timer);
     }
   }
 
