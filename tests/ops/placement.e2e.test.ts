@@ -240,6 +240,41 @@ describe('room placement changes', () => {
     expect(ok(await direct()).postMessage.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('refuses the very next post of a member removed from a room (no cached "member" answer outlives the removal)', async () => {
+    ok(await central('mutation { createUser(username: "bob", password: "pw-bob-secret") { id } }'));
+    const bob = ok(
+      await gql<{ login: { token: string; user: { id: string } } }>(
+        cluster.centralUrl,
+        'mutation { login(username: "bob", password: "pw-bob-secret") { token user { id } } }',
+      ),
+    ).login;
+    const club = ok(
+      await central<{ createRoom: { id: string } }>(
+        'mutation($h: ID, $r: [ID!]) { createRoom(name: "club", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+        { h: a.id, r: [b.id] },
+        alice,
+      ),
+    ).createRoom.id;
+    ok(await central('mutation($r: ID!) { joinRoom(roomId: $r) { id } }', { r: club }, bob.token));
+    const bobPosts = (content: string) =>
+      gql<{ postMessage: { id: string } }>(
+        cluster.gatewayUrl,
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        { r: club, c: content },
+        { token: bob.token },
+      );
+    // The home node now holds a fresh "member" answer for bob (kept --membership-cache-ms, 5 s).
+    ok(await bobPosts('hello'));
+    ok(
+      await central(
+        'mutation($r: ID!, $u: ID!) { removeFromRoom(roomId: $r, userId: $u) { id } }',
+        { r: club, u: bob.user.id },
+        alice,
+      ),
+    );
+    expect(codes(await bobPosts('still here?'))).toEqual(['FORBIDDEN']);
+  });
+
   it('refuses removeNode while the node is the only holder of a room, then decommissions it', async () => {
     const lonely = ok(
       await central<{ createRoom: { id: string } }>(
