@@ -47,15 +47,14 @@ export function validatePlacementNotice(value: unknown): PlacementNotice {
   const rooms = body['rooms'];
   if (!Array.isArray(rooms) || !rooms.every(isId))
     throw new Error('placement.rooms: expected an array of room ids');
-  return { rooms: rooms as string[], ...fenceOf(body, 'placement') };
+  return { rooms, ...fenceOf(body, 'placement') };
 }
 
 export function validateMembershipNotice(value: unknown): MembershipNotice {
   const body = record(value, 'membership');
   const roomId = body['roomId'];
   const userId = body['userId'];
-  if (!isId(roomId) || !isId(userId))
-    throw new Error('membership: expected a roomId and a userId');
+  if (!isId(roomId) || !isId(userId)) throw new Error('membership: expected a roomId and a userId');
   return { roomId, userId, ...fenceOf(body, 'membership') };
 }
 
