@@ -21,10 +21,7 @@ const RESEND_MS = 1000;
  * among a room's former holders is leaving it (placementChange.ts): it still serves reads and is
  * pulled from, but what it would take now might never be pulled.
  */
-export async function writableRoomsOf(
-  db: Services['db'],
-  nodeId: string,
-): Promise<string[]> {
+export async function writableRoomsOf(db: Services['db'], nodeId: string): Promise<string[]> {
   const [allNodes, allRooms] = await Promise.all([
     db.select({ id: nodes.id }).from(nodes).where(activeNode),
     db
@@ -40,8 +37,7 @@ export async function writableRoomsOf(
   return allRooms
     .filter(
       (room) =>
-        !room.formerHolderIds.includes(nodeId) &&
-        storageNodeIdsOf(room, allNodes).includes(nodeId),
+        !room.formerHolderIds.includes(nodeId) && storageNodeIdsOf(room, allNodes).includes(nodeId),
     )
     .map((room) => room.id);
 }

@@ -2,11 +2,7 @@
 // by the node's API key. Failures are told apart because they call for different reactions:
 // a refused key stops the node; an unreachable central is retried or reported as unavailable.
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
-import {
-  NOTICE_ACK_PATH,
-  PLACEMENT_PATH,
-  validatePlacementNotice,
-} from '../../lib/nodeNotices.ts';
+import { NOTICE_ACK_PATH, PLACEMENT_PATH, validatePlacementNotice } from '../../lib/nodeNotices.ts';
 import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,

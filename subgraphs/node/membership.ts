@@ -105,7 +105,8 @@ export class MembershipCache {
     try {
       const asked = this.#removals;
       const answer = await this.#client.membership(roomId, userId);
-      if (answer.member && asked === this.#removals) this.#known.set(key, { answer, at: this.#now() });
+      if (answer.member && asked === this.#removals)
+        this.#known.set(key, { answer, at: this.#now() });
       else this.#known.delete(key);
       return answer;
     } catch (error) {

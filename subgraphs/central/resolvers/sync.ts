@@ -143,9 +143,7 @@ export const syncResolvers: Resolvers = {
         label = `node ${nodeLabel(node)}`;
       }
       const sessions = await ctx.sync.trigger(nodeId, syncType, 'MANUAL');
-      ctx.log.info(
-        `triggerSync ${syncType} (${label}): ${sessions.length} session(s)`,
-      );
+      ctx.log.info(`triggerSync ${syncType} (${label}): ${sessions.length} session(s)`);
       return sessions;
     },
   },

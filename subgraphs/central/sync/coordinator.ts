@@ -48,10 +48,7 @@ export interface JobStream {
   /** The node's complete set of live peers (the `peers` event). */
   sendPeers(peers: readonly LivePeer[]): void;
   /** A notice (lib/nodeNotices.ts): the rooms the node takes writes for, or a member removed. */
-  sendNotice(
-    event: 'placement' | 'membership',
-    notice: PlacementNotice | MembershipNotice,
-  ): void;
+  sendNotice(event: 'placement' | 'membership', notice: PlacementNotice | MembershipNotice): void;
   /** Ends the stream from central's side (a newer stream of the node replaces it, shutdown). */
   close(): void;
 }

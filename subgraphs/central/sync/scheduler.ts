@@ -52,7 +52,9 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
     const timer = setInterval(() => {
       options.coordinator
         .schedule(nodeId)
-        .catch((error: unknown) => log.error(`scheduled sync of node ${nodeLabel(node)} failed`, error));
+        .catch((error: unknown) =>
+          log.error(`scheduled sync of node ${nodeLabel(node)} failed`, error),
+        );
     }, node.autoSyncInterval * unitMs);
     timer.unref();
     timers.set(nodeId, { seconds: node.autoSyncInterval, timer });
