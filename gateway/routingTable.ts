@@ -238,6 +238,11 @@ export class RoutingTable {
     });
   }
 
+  /** A node said the room's placement moved: the next lookup asks central again. */
+  forgetPlacement(roomId: string): void {
+    this.#placements.clear(roomId);
+  }
+
   /**
    * Of the given node ids (all nodes when omitted), those a request can go to: ONLINE and
    * serving the expected schema, in the given order, healthy ones first, then suspect, then down

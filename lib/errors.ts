@@ -52,6 +52,11 @@ export const errorCodes = {
     description:
       "The chat node that would take the write has a clock too far from central's (beyond its `--max-clock-drift-ms`, 60 s by default), has not measured it yet, or still issues HLCs stamped by a fast clock; nothing was written. The message names the measured offset and the bound. Retry later, or on another node.",
   },
+  ROOM_MOVED: {
+    http: 503,
+    description:
+      "A chat node refused a post, edit or delete for a room it does not take writes for: it does not hold the room, or is leaving it (`updateRoom`, `removeNode`); `extensions.roomId` names the room. Nothing was written. The gateway sends the write to the room's next storage node and re-reads the room's placement, so a client sees this only when none took it; retry then.",
+  },
   CONFLICT: {
     http: 409,
     description: 'The change collides with existing data, e.g. a duplicate name.',

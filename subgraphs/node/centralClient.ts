@@ -2,6 +2,7 @@
 // by the node's API key. Failures are told apart because they call for different reactions:
 // a refused key stops the node; an unreachable central is retried or reported as unavailable.
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { NOTICE_ACK_PATH, PLACEMENT_PATH, validatePlacementNotice } from '../../lib/nodeNotices.ts';
 import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
@@ -76,6 +77,10 @@ export interface CentralClient {
   requestPull(sourceNodeId: string): Promise<void>;
   /** Tells central that local writes changed these rooms (change-triggered sync). */
   roomsChanged(roomIds: readonly string[]): Promise<void>;
+  /** The rooms this node takes writes for now (heldRooms.ts). */
+  placement(): Promise<readonly string[]>;
+  /** Acknowledges a notice of the job stream that carried `fenceId` (lib/nodeNotices.ts). */
+  ackNotice(fenceId: string): Promise<void>;
   /**
    * Opens the Server-Sent Events stream of this node's sync jobs. Resolves once central answered
    * with a stream (timing out only while waiting for that answer); `signal` closes it.
@@ -247,6 +252,19 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     },
     async roomsChanged(roomIds) {
       await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });
+    },
+    async placement() {
+      const body = await call(PLACEMENT_PATH);
+      try {
+        return validatePlacementNotice(body).rooms;
+      } catch (error) {
+        throw new CentralUnavailableError(
+          `central answered ${PLACEMENT_PATH} with ${(error as Error).message}`,
+        );
+      }
+    },
+    async ackNotice(fenceId) {
+      await call(NOTICE_ACK_PATH, { method: 'POST', body: JSON.stringify({ fenceId }) });
     },
     async openSyncJobs(signal) {
       // The stream stays open for as long as the node runs: only the wait for the response

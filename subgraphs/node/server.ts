@@ -37,6 +37,8 @@ import {
 import { GroupCommit } from './groupCommit.ts';
 import { HybridLogicalClock } from './hlc.ts';
 import { MembershipCache } from './membership.ts';
+import { HeldRooms } from './heldRooms.ts';
+import { noticeHandler } from './nodeNotices.ts';
 import { MessageEvents } from './messageEvents.ts';
 import { MessageSearch } from './messageSearch.ts';
 import { MessageStore } from './messageStore.ts';
@@ -272,14 +274,21 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const events = new MessageEvents(log.child('events'));
   // Central's public keys, for peers' pull tokens (users' tokens never reach a node).
   const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const held = new HeldRooms({
+    db: db.db,
+    fetch: () => central.placement(),
+    log,
+  });
   const store = new MessageStore({
     db: db.db,
     clock,
     events,
+    acceptsWritesFor: (roomId) => held.accepts(roomId),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const services: NodeServices = {
     store,
+    held,
     search: new MessageSearch(db.db.$client),
     writes: new GroupCommit({
       store,
@@ -432,6 +441,12 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       central,
       onJob: (job) => void puller.enqueue(job),
       onPeers: (peers) => streams?.update(peers),
+      onNotice: noticeHandler({
+        held,
+        membership: services.membership,
+        central,
+        log: log.child('sync'),
+      }),
       log: log.child('sync'),
     });
   }

@@ -12,6 +12,8 @@ export interface JobListenerOptions {
   readonly onJob: (job: SyncJob) => void;
   /** The sources to keep live streams open to (the `peers` event): the complete set each time. */
   readonly onPeers?: (peers: readonly LivePeer[]) => void;
+  /** A `placement` or `membership` notice, as sent (lib/nodeNotices.ts; nodeNotices.ts reads it). */
+  readonly onNotice?: (event: 'placement' | 'membership', data: string) => void;
   readonly log: Logger;
   /** First delay before reconnecting. @default 200 */
   readonly minBackoffMs?: number;
@@ -52,6 +54,10 @@ export function startJobListener(options: JobListenerOptions): JobListener {
               return;
             }
             options.onPeers?.(peers);
+            return;
+          }
+          if (event === 'placement' || event === 'membership') {
+            options.onNotice?.(event, data);
             return;
           }
           if (event !== 'job') return;
