@@ -103,6 +103,8 @@ export class CentralEndpoints {
   readonly #switchListeners = new Set<(url: string) => void>();
   #current = 0;
   #failedRounds = 0;
+  /** Centrals that failed in the current round: since the last answer or the last full round. */
+  readonly #failedThisRound = new Set<string>();
 
   constructor(urls: string | readonly string[], options: CentralEndpointsOptions = {}) {
     this.urls = parseCentralUrls(urls);
@@ -139,6 +141,7 @@ export class CentralEndpoints {
     endpoint.lastAnswerAt = this.#now();
     endpoint.failure = undefined;
     this.#failedRounds = 0;
+    this.#failedThisRound.clear();
     const current = this.#endpoints[this.#current];
     // Someone answered while the current one is failing: move to the one that answers.
     if (current && current !== endpoint && current.failure !== undefined)
@@ -151,12 +154,14 @@ export class CentralEndpoints {
     const endpoint = this.#endpoints[index];
     if (!endpoint) return;
     endpoint.failure = { reason, at: this.#now() };
+    this.#failedThisRound.add(url);
     if (index !== this.#current || this.#endpoints.length === 1) return;
-    // The next one not known to be failing, else simply the next in the list.
+    // The next one not tried in this round, else simply the next in the list.
     let next = (index + 1) % this.#endpoints.length;
     for (let step = 1; step < this.#endpoints.length; step++) {
       const candidate = (index + step) % this.#endpoints.length;
-      if (this.#endpoints[candidate]?.failure === undefined) {
+      const url = this.#endpoints[candidate]?.url;
+      if (url !== undefined && !this.#failedThisRound.has(url)) {
         next = candidate;
         break;
       }
@@ -164,9 +169,9 @@ export class CentralEndpoints {
     this.#moveTo(next, `${url} failed: ${reason}`);
   }
 
-  /** True when every central failed its last attempt and none answered since. */
+  /** True when every central failed in this round (none answered since it began). */
   allFailing(): boolean {
-    return this.#endpoints.every((e) => e.failure !== undefined);
+    return this.#failedThisRound.size === this.#endpoints.length;
   }
 
   /**
@@ -176,6 +181,8 @@ export class CentralEndpoints {
    */
   retryDelay(): number {
     if (!this.allFailing()) return 0;
+    // The pause ends the round: after it, every central is worth a try again.
+    this.#failedThisRound.clear();
     this.#failedRounds += 1;
     const base = Math.min(this.#minBackoffMs * 2 ** (this.#failedRounds - 1), this.#maxBackoffMs);
     return Math.round(base / 2 + (this.#random() * base) / 2);

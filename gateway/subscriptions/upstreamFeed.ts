@@ -63,10 +63,13 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
       },
     },
   });
+  // graphql-ws's dispose waits for a connection in progress and rejects when that fails: a feed
+  // closed while connecting to a server that is down must not leave an unhandled rejection.
+  const dispose = () => void Promise.resolve(client.dispose()).catch(() => {});
   const end = (error: Error) => {
     if (ended) return;
     ended = true;
-    void client.dispose();
+    dispose();
     options.onEnd(error, connected);
   };
   const unsubscribe = client.subscribe<Record<string, unknown>>(
@@ -87,7 +90,7 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
       if (ended) return;
       ended = true;
       unsubscribe();
-      void client.dispose();
+      dispose();
     },
   };
 }

@@ -135,7 +135,13 @@ describe('CentralEndpoints', () => {
     expect(central.allFailing()).toBe(true);
     expect(central.describeFailures()).toContain('http://c2:2 (fetch failed: connect ECONNREFUSED');
     // Half to all of 100, 200, 400, 800, then 1000 at most.
-    const delays = [0, 1, 0, 1, 1, 1].map((r) => ((random = r), central.retryDelay()));
+    const delays = [0, 1, 0, 1, 1, 1].map((r) => {
+      // Each pause ends a round: the next one comes once all three failed again.
+      for (const url of urls) central.failed(url, 'refused');
+      random = r;
+      return central.retryDelay();
+    });
+    expect(central.retryDelay()).toBe(0);
     expect(delays).toEqual([50, 200, 200, 800, 1000, 1000]);
     // One answer ends the outage: no more waiting.
     central.answered('http://c2:2');
