@@ -168,7 +168,8 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     const url = central.current;
     try {
       const response = await fetch(new URL('/ready', url), {
-        signal: AbortSignal.timeout(Math.min(staleMs, timeoutMs)),
+        // Well within staleMs: a hung central is left (for the next) before the link goes stale.
+        signal: AbortSignal.timeout(Math.min(timeoutMs, Math.max(500, Math.floor(staleMs / 2)))),
       });
       await response.body?.cancel().catch(() => {});
       if (response.ok) central.answered(url);

@@ -207,7 +207,11 @@ export class CentralEndpoints {
   /** One line naming every central and why it failed, for logs and /ready. */
   describeFailures(): string {
     return this.#endpoints
-      .map((e) => `${e.url} (${e.failure?.reason ?? 'not tried since it last answered'})`)
+      .map((e) => {
+        if (e.failure) return `${e.url} (${e.failure.reason})`;
+        if (e.lastAnswerAt === undefined) return `${e.url} (not tried yet)`;
+        return `${e.url} (answered ${Math.round((this.#now() - e.lastAnswerAt) / 1000)} s ago)`;
+      })
       .join(', ');
   }
 
