@@ -64,6 +64,11 @@ export interface CentralLink {
    */
   watch(onEvent: (event: CentralEvent) => void, onConnected: () => void): { stop(): void };
   state(): CentralLinkState;
+  /**
+   * Calls `listener` when the link goes down (for two seconds in a row) or comes back (as
+   * `state().connected`, checked once a second while watched). Returns the unsubscriber.
+   */
+  onStateChange(listener: (connected: boolean) => void): () => void;
 }
 
 /** Central answered, but not with success: its own word (4xx) or a failure of its own (5xx). */
@@ -92,6 +97,9 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
   let probeTimer: NodeJS.Timeout | undefined;
   let probing = false;
   let wasConnected: boolean | undefined;
+  const stateListeners = new Set<(connected: boolean) => void>();
+  let notified: boolean | undefined;
+  let downTicks = 0;
 
   /** Fails with the raw error (for failover to judge), or CentralAnswerError for a non-2xx. */
   async function fetchOk(url: string, path: string, init: RequestInit = {}): Promise<Response> {
@@ -157,11 +165,26 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     };
   }
 
+  /**
+   * Tells the state's listeners of a change, once a second: "down" only once it lasted two ticks,
+   * so a stream reopened on the next central at once (a central stopped, another listed) is no
+   * outage to them.
+   */
+  function tick(): void {
+    const now = state().connected;
+    downTicks = now ? 0 : downTicks + 1;
+    const settled = now ? true : downTicks >= 2 ? false : undefined;
+    if (settled === undefined || settled === notified) return;
+    const first = notified === undefined;
+    notified = settled;
+    if (!first) for (const listener of [...stateListeners]) listener(settled);
+  }
+
   /** Asks the current central's `/ready` when nothing answered lately: a hung central is left. */
   async function probe(): Promise<void> {
     const last = central.lastAnswerAt;
     if (probing || streams.size === 0 || (last !== undefined && Date.now() - last < probeMs)) {
-      state();
+      tick();
       return;
     }
     probing = true;
@@ -179,7 +202,7 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     } finally {
       probing = false;
     }
-    state();
+    tick();
   }
 
   // A stream on a central everyone has just left (a request or probe found it failing) moves too.
@@ -214,6 +237,10 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
             )
           ).rooms,
     state,
+    onStateChange(listener) {
+      stateListeners.add(listener);
+      return () => stateListeners.delete(listener);
+    },
     watch(onEvent, onConnected) {
       let stopped = false;
       let controller: AbortController | undefined;

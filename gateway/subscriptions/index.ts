@@ -52,6 +52,7 @@ export class GatewaySubscriptions {
   #bridge: SubscriptionBridge | undefined;
   #pool: UpstreamPool | undefined;
   #watch: { stop(): void } | undefined;
+  #unfollow: (() => void) | undefined;
 
   constructor(options: GatewaySubscriptionsOptions) {
     this.#o = options;
@@ -117,6 +118,7 @@ export class GatewaySubscriptions {
       },
       () => pool.reconcile(),
     );
+    this.#unfollow = this.#o.link.onStateChange((connected) => pool.centralState(connected));
   }
 
   subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
@@ -138,6 +140,7 @@ export class GatewaySubscriptions {
   }
 
   close(): void {
+    this.#unfollow?.();
     this.#watch?.stop();
     this.#pool?.close();
   }

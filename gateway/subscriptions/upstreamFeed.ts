@@ -27,6 +27,8 @@ export interface UpstreamFeedOptions {
 
 export interface UpstreamFeed {
   readonly url: string;
+  /** Whether the subgraph accepted the connection (connection_ack) and the feed has not ended. */
+  readonly live: boolean;
   close(): void;
 }
 
@@ -86,6 +88,9 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   );
   return {
     url: options.url,
+    get live() {
+      return connected && !ended;
+    },
     close() {
       if (ended) return;
       ended = true;

@@ -258,6 +258,21 @@ class Topic {
     for (const subscriber of [...this.subscribers]) subscriber.availability(available);
   }
 
+  /**
+   * The gateway's link says whether any central answers: a central that hangs keeps its feeds
+   * open but silent, so its subscribers are told by the link (central topics only). Back up, a
+   * feed still live announces the return; one that ended does when it reconnects.
+   */
+  centralState(connected: boolean): void {
+    if (this.roomId !== undefined) return;
+    // A feed that ended already tells its own story (onEnd); only a live, silent one needs this.
+    const live = this.feeds.get(CENTRAL)?.live === true;
+    if (!connected) {
+      if (live) this.#announce(false);
+    } else if (live) this.#announce(true);
+    else this.reconcile();
+  }
+
   /** Whether subscribers were last told the room is served. */
   get available(): boolean {
     return this.#available;
@@ -395,6 +410,11 @@ export class UpstreamPool {
     return [...this.#topics.values()]
       .filter((t) => t.roomId === roomId)
       .flatMap((t) => [...t.subscribers]);
+  }
+
+  /** The link to central went down or came back (centralLink.ts onStateChange). */
+  centralState(connected: boolean): void {
+    for (const topic of this.#topics.values()) topic.centralState(connected);
   }
 
   /** A node or room changed: open whatever feeds became possible. */

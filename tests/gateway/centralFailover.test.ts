@@ -32,7 +32,6 @@ async function startCentralAt(port = 0): Promise<TestCentral> {
   return startTestCentral(leftovers, {
     databaseUrl,
     port,
-    heartbeatIntervalMs: 300,
     logger: log(),
   });
 }

@@ -11,11 +11,13 @@ import { TcpProxy } from '../faults/tcpProxy.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { wsClient } from '../helpers/subscriptions.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-hung-central-tests';
 const leftovers = new Leftovers();
 let proxy: TcpProxy;
+let first: TestCentral;
 let second: TestCentral;
 
 async function gatewayOn(centralUrl: string[]): Promise<GatewayServer> {
@@ -57,7 +59,7 @@ beforeAll(async () => {
   const postgres = await startPostgres();
   leftovers.defer(() => postgres.stop());
   const databaseUrl = await postgres.createDatabase('central_hung');
-  const first = await startTestCentral(leftovers, { databaseUrl, logger: silentLogger });
+  first = await startTestCentral(leftovers, { databaseUrl, logger: silentLogger });
   second = await startTestCentral(leftovers, { databaseUrl, logger: silentLogger });
   proxy = await TcpProxy.start(first.central.port);
   leftovers.defer(() => proxy.close());
@@ -71,16 +73,34 @@ describe('a central that hangs', () => {
     const gateway = await gatewayOn([proxy.url]);
     await expect.poll(async () => (await ready(gateway)).status, { timeout: 30_000 }).toBe(200);
     expect(await gauge(gateway)).toBe('1');
+    // A subscriber to a central field: its feed stays open through the stall, silent.
+    const codes: string[] = [];
+    let ended = false;
+    wsClient(leftovers, gateway.url, first.adminToken).subscribe(
+      { query: 'subscription { nodeStatusChanged { id status } }' },
+      {
+        next: (result) =>
+          void codes.push(String(result.errors?.[0]?.extensions?.['code'] ?? 'event')),
+        error: () => (ended = true),
+        complete: () => (ended = true),
+      },
+    );
+    await expect.poll(() => gateway.subscriptions.stats().upstream).toBe(1);
     proxy.stall();
     try {
       await expect.poll(async () => (await ready(gateway)).status, { timeout: 20_000 }).toBe(503);
       expect(await gauge(gateway)).toBe('0');
       expect((await ready(gateway)).reason).toContain(proxy.url);
+      await expect.poll(() => codes, { timeout: 20_000 }).toEqual(['CENTRAL_UNAVAILABLE']);
     } finally {
       proxy.heal();
     }
     await expect.poll(async () => (await ready(gateway)).status, { timeout: 20_000 }).toBe(200);
     expect(await gauge(gateway)).toBe('1');
+    await expect
+      .poll(() => codes, { timeout: 20_000 })
+      .toEqual(['CENTRAL_UNAVAILABLE', 'CENTRAL_AVAILABLE']);
+    expect(ended).toBe(false);
     await gateway.close();
   });
 
