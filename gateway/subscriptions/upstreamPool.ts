@@ -265,12 +265,13 @@ class Topic {
    */
   centralState(connected: boolean): void {
     if (this.roomId !== undefined) return;
-    // A feed that ended already tells its own story (onEnd); only a live, silent one needs this.
-    const live = this.feeds.get(CENTRAL)?.live === true;
+    // A feed that ended already tells its own story (onEnd); one still open (live but silent,
+    // or stuck connecting) needs this.
+    const feed = this.feeds.get(CENTRAL);
     if (!connected) {
-      if (live) this.#announce(false);
-    } else if (live) this.#announce(true);
-    else this.reconcile();
+      if (feed) this.#announce(false);
+    } else if (feed?.live) this.#announce(true);
+    else if (!feed) this.reconcile();
   }
 
   /** Whether subscribers were last told the room is served. */

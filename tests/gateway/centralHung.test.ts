@@ -79,8 +79,10 @@ describe('a central that hangs', () => {
     wsClient(leftovers, gateway.url, first.adminToken).subscribe(
       { query: 'subscription { nodeStatusChanged { id status } }' },
       {
-        next: (result) =>
-          void codes.push(String(result.errors?.[0]?.extensions?.['code'] ?? 'event')),
+        next: (result) => {
+          const code = result.errors?.[0]?.extensions?.['code'];
+          codes.push(typeof code === 'string' ? code : 'event');
+        },
         error: () => (ended = true),
         complete: () => (ended = true),
       },
