@@ -40,7 +40,12 @@ export const errorCodes = {
   CENTRAL_UNAVAILABLE: {
     http: 503,
     description:
-      'Central (users, rooms, nodes, sync) did not answer in time or could not be reached; fields that need it are null, the rest of the response is intact.',
+      'Central (users, rooms, nodes, sync) did not answer in time or could not be reached (with several `--central-url`s: none of them); fields that need it are null, the rest of the response is intact. On a subscription to a central field (`syncSessionUpdated`, `nodeStatusChanged`), a notice that does not end it (`data: null`, `extensions.centralAvailability.available: false`), followed by `CENTRAL_AVAILABLE` when a central delivers again.',
+  },
+  CENTRAL_AVAILABLE: {
+    http: 200,
+    description:
+      'Not a failure: on a subscription to a central field (`syncSessionUpdated`, `nodeStatusChanged`) that got a `CENTRAL_UNAVAILABLE` notice, the notice that a central delivers again (the result also carries `extensions.centralAvailability: { available: true }`). The subscription never ended; live events follow, but those central published meanwhile are not replayed (docs/subscriptions.md).',
   },
   OPERATION_TIMEOUT: {
     http: 504,

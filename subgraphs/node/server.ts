@@ -14,6 +14,7 @@ import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../li
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
 import { remoteUserKeys } from '../../lib/userAuth.ts';
+import { CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import {
   ASSERTION_HEADER,
   ASSERTION_PARAM,
@@ -55,8 +56,11 @@ export interface NodeOptions {
   /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
   readonly name: string;
   readonly dataDir: string;
-  /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
-  readonly centralUrl: string;
+  /**
+   * Central's base URL, e.g. `http://127.0.0.1:4001`; or several centrals sharing one database
+   * (a list, or comma-separated), which requests and the job stream fail over between.
+   */
+  readonly centralUrl: string | readonly string[];
   /** The API key central issued for this node (registerNode). */
   readonly apiKey: string;
   /** @default 0 (any free port) */
@@ -163,6 +167,8 @@ const STARTUP_WAIT_MS = 10_000;
 
 export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const log = options.logger ?? createLogger(`node/${options.name}`);
+  // Checked before anything is opened; one choice of central for requests, streams and keys.
+  const centralUrls = new CentralEndpoints(options.centralUrl, { log: log.child('central') });
   const db = openNodeDb(databaseFile(options.dataDir, options.name));
   const host = options.host ?? '127.0.0.1';
 
@@ -236,7 +242,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const central =
     options.central ??
     createCentralClient({
-      centralUrl: options.centralUrl,
+      centralUrl: centralUrls,
       apiKey: options.apiKey,
       ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
     });
@@ -273,7 +279,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   });
   const events = new MessageEvents(log.child('events'));
   // Central's public keys, for peers' pull tokens (users' tokens never reach a node).
-  const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const centralKeys = options.userKeys ?? remoteUserKeys(centralUrls);
   const held = new HeldRooms({
     db: db.db,
     fetch: () => central.placement(),
@@ -303,7 +309,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     assertions: new AssertionVerifier(
       options.gatewayKeys ??
         remoteGatewayKeys(
-          options.centralUrl,
+          centralUrls,
           ...(options.centralTimeoutMs === undefined ? [] : [options.centralTimeoutMs]),
         ),
       nodeId,
@@ -386,6 +392,10 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     if (route === '/graphql') return handleGraphQL(req, res);
     if (route === '/ready') {
       // Not ready while the clock is off: the node serves reads, but refuses every write.
+      // Central's reachability is reported, not required: known members keep chatting while
+      // no central answers (membership.ts), and the gateway routes by central's view anyway.
+      const endpoints = central.central ?? centralUrls;
+      const centralReport = { current: endpoints.current, centrals: endpoints.view() };
       const state = clockOffset.state();
       const clockReport = {
         offsetMs: state.offsetMs ?? null,
@@ -399,9 +409,15 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
           reason: state.reason,
           nodeId,
           clock: clockReport,
+          central: centralReport,
         });
       }
-      return sendJson(res, 200, { status: 'ready', nodeId, clock: clockReport });
+      return sendJson(res, 200, {
+        status: 'ready',
+        nodeId,
+        clock: clockReport,
+        central: centralReport,
+      });
     }
     if (route === '/metrics' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.metrics());

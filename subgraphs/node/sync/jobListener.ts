@@ -79,7 +79,9 @@ export function startJobListener(options: JobListenerOptions): JobListener {
         }
         failing = true;
       }
-      await delay(delayMs, stop.signal);
+      // Each attempt already tried every central (centralClient.ts): this is the pause between
+      // full rounds, with jitter so that nodes do not all come back in step.
+      await delay(Math.round(delayMs / 2 + (Math.random() * delayMs) / 2), stop.signal);
       delayMs = Math.min(delayMs * 2, maxBackoffMs);
     }
   };
