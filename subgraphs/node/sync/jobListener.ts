@@ -1,8 +1,9 @@
 // Listens to central's stream of sync jobs for this node (Server-Sent Events at SYNC_JOBS_PATH)
 // and hands every `job` event to the puller. The stream is the node's only way to learn of its
-// sessions, so it is reopened whenever it ends or fails, with exponential backoff that resets
-// once a connection succeeded. On every (re)connect central re-sends the PENDING jobs; the puller
-// ignores those it already has.
+// sessions, so it is reopened whenever it ends or fails, with exponential backoff and jitter
+// that resets once a connection succeeded. On every (re)connect central re-sends the PENDING
+// jobs; the puller ignores those it already has.
+import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import type { LivePeer, SyncJob } from '../../../lib/syncProtocol.ts';
 import { CentralRejectedError, type CentralClient } from '../centralClient.ts';
@@ -33,14 +34,14 @@ export function startJobListener(options: JobListenerOptions): JobListener {
   const log = options.log;
 
   const loop = async () => {
-    let delayMs = minBackoffMs;
+    const backoff = new Backoff({ initialMs: minBackoffMs, maxMs: maxBackoffMs });
     let failing = false;
     while (!stop.signal.aborted) {
       try {
         const stream = await options.central.openSyncJobs(stop.signal);
         if (failing) log.info('sync job stream open again');
         failing = false;
-        delayMs = minBackoffMs;
+        backoff.reset();
         options.onConnected?.();
         await readEvents(stream, (event, data) => {
           if (event === 'peers') {
@@ -73,8 +74,7 @@ export function startJobListener(options: JobListenerOptions): JobListener {
         }
         failing = true;
       }
-      await delay(delayMs, stop.signal);
-      delayMs = Math.min(delayMs * 2, maxBackoffMs);
+      await delay(backoff.next(), stop.signal);
     }
   };
   const done = loop();

@@ -5,6 +5,7 @@
 // next request acknowledges that cursor. Any failure (source down, refused batch, central unable
 // to say who may write) waits a backoff with jitter, capped at about 2 s, and resumes from the
 // cursor stored on disk: nothing is applied twice or skipped.
+import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import {
@@ -107,6 +108,11 @@ export class LiveReplicator {
     let cursor = readCursor(db.db, source, rooms);
     let reset = false;
     let failures = 0;
+    const backoff = new Backoff({
+      initialMs: 50,
+      maxMs: Math.max(50, this.#options.maxBackoffMs ?? 2000),
+      jitter: 'full',
+    });
     let renewedAfterRefusal = false;
     while (!this.#stop.signal.aborted) {
       try {
@@ -122,6 +128,7 @@ export class LiveReplicator {
         renewedAfterRefusal = false;
         if (failures > 0) log.info(`live stream from ${source} flows again`);
         failures = 0;
+        backoff.reset();
       } catch (error) {
         if (this.#stop.signal.aborted) break;
         if (error instanceof CursorAhead && !reset) {
@@ -139,12 +146,8 @@ export class LiveReplicator {
         // a hundred lines.
         if (failures % 30 === 0)
           log.warn(`live stream from ${source}: ${describe(error)}; retrying`);
-        const capped = Math.min(
-          this.#options.maxBackoffMs ?? 2000,
-          50 * 2 ** Math.min(failures, 10),
-        );
         failures += 1;
-        await sleep(capped * (0.5 + Math.random() * 0.5), this.#stop.signal);
+        await sleep(backoff.next(), this.#stop.signal);
         // Always from what is committed: a session may have moved the cursors meanwhile.
         if (!reset) cursor = readCursor(db.db, source, rooms);
       }

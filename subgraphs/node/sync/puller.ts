@@ -5,6 +5,7 @@
 // same SQLite transaction, then reported to central. One
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
+import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import {
@@ -652,6 +653,7 @@ class Session {
       ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
       ...fields,
     };
+    const backoff = new Backoff({ initialMs: 400, maxMs: 5000 });
     for (let attempt = 1; ; attempt += 1) {
       try {
         const response = await this.#options.central.reportSync(report);
@@ -666,7 +668,7 @@ class Session {
           // safe (cursor committed with it); central fails the session when the node reconnects.
           throw new SessionStopped(`central did not take the report: ${describe(error)}`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
       }
     }
   }
@@ -674,6 +676,7 @@ class Session {
   async #get(pathAndQuery: string): Promise<unknown> {
     const attempts = this.#options.sourceAttempts ?? 4;
     let renewedAfterRefusal = false;
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5000 });
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.#getOnce(pathAndQuery, await this.#token(false));
@@ -684,7 +687,7 @@ class Session {
           continue;
         }
         if (!(error instanceof SourceBusy) || attempt >= attempts) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
         if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
       }
     }
