@@ -8,6 +8,7 @@
 // is refused (the caller reports central unavailable). A removal reaches the node with central's
 // next answer after `ttlMs`, and while central is down a member is trusted at most `staleMs`
 // after central last said so.
+import { LRUCache } from 'lru-cache';
 import {
   CentralUnavailableError,
   type CentralClient,
@@ -31,10 +32,9 @@ interface Known {
   readonly at: number;
 }
 
-interface Entry {
-  readonly answer: Promise<MembershipResponse>;
-  /** Until when a settled positive answer may be reused; Infinity while the request is in flight. */
-  expiresAt: number;
+interface Question {
+  readonly roomId: string;
+  readonly userId: string;
 }
 
 export class MembershipCache {
@@ -42,7 +42,8 @@ export class MembershipCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #maxEntries: number;
-  readonly #entries = new Map<string, Entry>();
+  /** Answers being asked (shared by concurrent callers) and positive ones within `ttlMs`. */
+  readonly #entries: LRUCache<string, MembershipResponse, Question>;
   readonly #staleMs: number;
   /** The last positive answer central gave per room and user, for when it is unreachable. */
   readonly #known = new Map<string, Known>();
@@ -53,24 +54,28 @@ export class MembershipCache {
     this.#ttlMs = options.ttlMs ?? 5000;
     this.#now = options.now ?? Date.now;
     this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#entries = new LRUCache<string, MembershipResponse, Question>({
+      max: this.#maxEntries,
+      ttl: Math.max(1, this.#ttlMs),
+      // Timed by the injected clock, read afresh every time (no 1 ms reuse of a reading).
+      perf: { now: () => this.#now() },
+      ttlResolution: 0,
+      // A clear() while a question is in flight still answers its callers.
+      ignoreFetchAbort: true,
+      fetchMethod: (key, _stale, { context }) => this.#ask(key, context.roomId, context.userId),
+    });
   }
 
-  check(roomId: string, userId: string): Promise<MembershipResponse> {
+  async check(roomId: string, userId: string): Promise<MembershipResponse> {
     const key = `${roomId}\n${userId}`;
-    const cached = this.#entries.get(key);
-    if (cached && cached.expiresAt > this.#now()) return cached.answer;
-    this.#entries.delete(key);
-    const entry: Entry = { answer: this.#ask(key, roomId, userId), expiresAt: Infinity };
-    this.#entries.set(key, entry);
-    entry.answer.then(
-      (answer) => {
-        if (answer.member && this.#ttlMs > 0) entry.expiresAt = this.#now() + this.#ttlMs;
-        else this.#forget(key, entry);
-      },
-      () => this.#forget(key, entry),
-    );
-    this.#prune();
-    return entry.answer;
+    const answer = await this.#entries.fetch(key, { context: { roomId, userId } });
+    if (answer === undefined) throw new Error(`membership question for ${key} was abandoned`);
+    // Only positive answers are kept: a refusal is asked again, so a new member posts at once.
+    if ((!answer.member || this.#ttlMs <= 0) && this.#entries.peek(key) === answer) {
+      this.#entries.delete(key);
+    }
+    this.#pruneKnown();
+    return answer;
   }
 
   /** Drops every cached answer (e.g. when central reports membership changes). */
@@ -95,25 +100,15 @@ export class MembershipCache {
     }
   }
 
-  #forget(key: string, entry: Entry): void {
-    if (this.#entries.get(key) === entry) this.#entries.delete(key);
-  }
-
-  #prune(): void {
-    if (this.#entries.size <= this.#maxEntries && this.#known.size <= this.#maxEntries) return;
+  #pruneKnown(): void {
+    if (this.#known.size <= this.#maxEntries) return;
     const now = this.#now();
-    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
     for (const [key, known] of this.#known)
       if (now - known.at > this.#staleMs) this.#known.delete(key);
     while (this.#known.size > this.#maxEntries) {
       const oldest = this.#known.keys().next();
       if (oldest.done) break;
       this.#known.delete(oldest.value);
-    }
-    // Still full of fresh answers: drop the oldest (Map keeps insertion order).
-    for (const key of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxEntries) break;
-      this.#entries.delete(key);
     }
   }
 }

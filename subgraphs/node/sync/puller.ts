@@ -5,6 +5,7 @@
 // same SQLite transaction, then reported to central. One
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
+import { LRUCache } from 'lru-cache';
 import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
@@ -127,7 +128,7 @@ export class Puller {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #tails = new Map<string, Promise<unknown>>();
-  readonly #known = new Set<string>();
+  readonly #known = new LRUCache<string, true>({ max: REMEMBERED_SESSIONS });
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   readonly #quarantine: Quarantine;
@@ -176,11 +177,7 @@ export class Puller {
   }
 
   #remember(sessionId: string): void {
-    if (this.#known.size >= REMEMBERED_SESSIONS) {
-      const oldest = this.#known.values().next();
-      if (!oldest.done) this.#known.delete(oldest.value);
-    }
-    this.#known.add(sessionId);
+    this.#known.set(sessionId, true);
   }
 
   async #run(job: SyncJob): Promise<SessionOutcome> {
