@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
+import { parseWire, WireShapeError } from '../../../lib/wire.ts';
 import {
   MAX_APPLIED_PER_REPORT,
   MAX_REFUSED_PER_REQUEST,
@@ -19,6 +20,7 @@ import {
   type ChangeBatch,
   type PullTokenResponse,
   type QuarantinedVersion,
+  RoomDigestsSchema,
   type RoomDigests,
   sourceLabel,
   type SyncJob,
@@ -772,17 +774,12 @@ function emptyOutcome(sessionId: string, status: SessionOutcome['status']): Sess
 }
 
 function parseDigests(body: unknown): RoomDigests {
-  const digests = (body as { digests?: unknown } | null)?.digests;
-  if (typeof digests !== 'object' || digests === null || Array.isArray(digests)) {
-    throw new SessionError('the source answered the digests without a "digests" object');
+  try {
+    return parseWire(RoomDigestsSchema, body);
+  } catch (error) {
+    if (!(error instanceof WireShapeError)) throw error;
+    throw new SessionError(`the source answered malformed digests: ${error.message}`);
   }
-  for (const [roomId, entry] of Object.entries(digests)) {
-    const { digest, count } = (entry ?? {}) as { digest?: unknown; count?: unknown };
-    if (typeof digest !== 'string' || typeof count !== 'number') {
-      throw new SessionError(`the source's digest of room ${roomId} lacks digest or count`);
-    }
-  }
-  return { digests: digests as RoomDigests['digests'] };
 }
 
 /** The innermost cause's message: drizzle wraps SQLite's error in one that quotes the query. */
