@@ -22,7 +22,8 @@ import { endAt } from '../../lib/deadline.ts';
 import { appError, codeOf } from '../../lib/errors.ts';
 import { createEventQueue, type EventQueue } from '../../lib/eventQueue.ts';
 import type { Logger } from '../../lib/log.ts';
-import { encodeCursor } from '../../subgraphs/node/cursor.ts';
+import { encodeCursor } from '../../lib/cursor.ts';
+import { UUID } from '../../lib/ids.ts';
 import type { GatewayContext } from '../context.ts';
 import {
   EventExecutor,
@@ -59,7 +60,6 @@ export interface SubscriptionBridgeOptions {
 }
 
 const REPLAY_PAGE = 500;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Errors that mean the client may no longer see the stream: it ends with them. */
 const ENDING_CODES = new Set(['FORBIDDEN', 'UNAUTHENTICATED']);
 
