@@ -29,12 +29,14 @@ interface Storage {
   readonly byNode: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-function readNodes(db: CentralDatabase): Promise<NodeRow[]> {
-  return db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name));
+// Async functions, so that each returns a Promise: a drizzle query is a thenable that runs again
+// every time it is awaited, and the rooms' read is shared by concurrent callers.
+async function readNodes(db: CentralDatabase): Promise<NodeRow[]> {
+  return await db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name));
 }
 
-function readRooms(db: CentralDatabase): Promise<PlacedRoomRow[]> {
-  return db
+async function readRooms(db: CentralDatabase): Promise<PlacedRoomRow[]> {
+  return await db
     .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
     .from(rooms)
     .orderBy(asc(rooms.id));
