@@ -104,6 +104,14 @@ export const centralOptions = {
     default: 5000,
     parse: parsers.positiveInt,
   }),
+  syncLiveWindowStaleMs: option({
+    flag: 'sync-live-window-stale-ms',
+    env: 'SWITCHBOARD_SYNC_LIVE_WINDOW_STALE_MS',
+    description:
+      'A live replication window without a report from its target for this long is FAILED (its target lost its record, e.g. a wiped data dir)',
+    default: 300_000,
+    parse: parsers.positiveInt,
+  }),
   gatewaySecret: option<string | undefined>({
     flag: 'gateway-secret',
     env: 'SWITCHBOARD_GATEWAY_SECRET',
@@ -218,6 +226,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     syncBatchSize: config.syncBatchSize,
     syncFullBatchSize: config.syncFullBatchSize,
+    syncLiveWindowStaleMs: config.syncLiveWindowStaleMs,
     loginThrottle: {
       maxFailuresPerUsernameAndAddress: config.loginMaxFailuresPerUsernameAndAddress,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
