@@ -329,7 +329,50 @@ describe('while central does not answer: the memberships held of the node rooms'
       { held },
     );
     await expect(
-      refusing.learn([version({ senderId: 'alice', createdAt: AS_OF })]),
+      // Past what the fresh word covers (asOf + margin): central is asked, and refuses.
+      refusing.learn([version({ senderId: 'alice', createdAt: AS_OF + MARGIN + 1 })]),
     ).rejects.toBeInstanceOf(CentralRefusedError);
+  });
+});
+
+describe('the memberships held of the node rooms, while fresh', () => {
+  it('spare central the question for a member and a held origin within the trust time, and only then', async () => {
+    let clock = 0;
+    const asked: AuthorityQuery[] = [];
+    const answer = (query: AuthorityQuery): AuthorityAnswer => ({
+      storageNodes: { [ROOM]: [HERE, PEER] },
+      senders: query.senders.map(() => true),
+      roomMemberships: [{ roomId: ROOM, userId: 'alice', intervals: [{ from: 0, until: null }] }],
+      asOf: 1_000_000,
+      marginMs: 60_000,
+    });
+    const held = new HeldMemberships({
+      log: silentLogger,
+      clock: () => clock,
+      lookup: (query) => Promise.resolve(answer(query)),
+    });
+    leftovers.add(held, (h) => h.close());
+    held.hold([ROOM]);
+    await held.refresh();
+    const judge = new WriterRights(
+      db,
+      (query) => {
+        asked.push(query);
+        return Promise.resolve(answer(query));
+      },
+      { held, clock: () => clock },
+    );
+    const word = await judge.learn([version({ createdAt: 1_050_000 })]);
+    expect(asked).toEqual([]);
+    expect(judge.judge(version({ createdAt: 1_050_000 }), undefined, word)).toBe(undefined);
+    // Past asOf + margin, a stranger, an origin not held: central is asked, as without them.
+    await judge.learn([version({ id: ID_2, createdAt: 1_060_001 })]);
+    await judge.learn([version({ id: ID_2, senderId: 'mallory', createdAt: 1_000 })]);
+    await judge.learn([version({ id: ID_2, originNode: 'node-elsewhere', createdAt: 1_000 })]);
+    expect(asked).toHaveLength(3);
+    // Trust runs out: central is asked again.
+    clock = WRITER_TRUST_MS + 1;
+    await judge.learn([version({ id: ID_2, createdAt: 1_000 })]);
+    expect(asked).toHaveLength(4);
   });
 });

@@ -23,6 +23,8 @@ export interface HeldMembershipsOptions {
   readonly refreshMs?: number;
   /** How far past central's `asOf` (and margin) an open membership still counts. @default 300000 */
   readonly staleMs?: number;
+  /** Milliseconds, for the age of a refresh only: monotonic. @default performance.now */
+  readonly clock?: () => number;
   readonly log: Logger;
 }
 
@@ -31,6 +33,14 @@ interface HeldRoom {
   readonly storage: ReadonlySet<string>;
   /** Central's `asOf` plus its margin: open intervals are certain up to here. */
   readonly certainUntil: number;
+  /** `clock()` when central answered. */
+  readonly fetchedAt: number;
+}
+
+/** A held room's word while fresh: its storage nodes, and whether a user was surely a member. */
+export interface HeldRoomWord {
+  readonly storage: ReadonlySet<string>;
+  member(userId: string, at: number): boolean;
 }
 
 export class HeldMemberships {
@@ -95,12 +105,21 @@ export class HeldMemberships {
     return oldest;
   }
 
-  /** True when what is held makes the user a member at `at`; undefined when it cannot say. */
-  member(roomId: string, userId: string, at: number): true | undefined {
+  /**
+   * True when what is held makes the user a member at `at`, an open interval counting up to
+   * central's asOf + margin + `extraMs` (default: the stale allowance, for when central does not
+   * answer); undefined when it cannot say.
+   */
+  member(
+    roomId: string,
+    userId: string,
+    at: number,
+    extraMs = this.#options.staleMs ?? 300_000,
+  ): true | undefined {
     const held = this.#held.get(roomId);
     const intervals = held?.members.get(userId);
     if (!held || !intervals) return undefined;
-    const openUntil = held.certainUntil + (this.#options.staleMs ?? 300_000);
+    const openUntil = held.certainUntil + extraMs;
     const covered = intervals.some(
       (interval) =>
         interval.from <= at && at <= (interval.until === null ? openUntil : interval.until),
@@ -111,6 +130,24 @@ export class HeldMemberships {
   /** The room's storage nodes at the last refresh, or undefined when the room is not held. */
   storage(roomId: string): ReadonlySet<string> | undefined {
     return this.#held.get(roomId)?.storage;
+  }
+
+  /**
+   * Central's word on the room as fresh as a cached answer (at most `maxAgeMs` old), or
+   * undefined: then it is worth exactly what asking central now would give, for times up to
+   * its asOf + margin (writerRights.ts uses it so as not to ask).
+   */
+  fresh(roomId: string, maxAgeMs: number): HeldRoomWord | undefined {
+    const held = this.#held.get(roomId);
+    if (!held || this.#clock() - held.fetchedAt > maxAgeMs) return undefined;
+    return {
+      storage: held.storage,
+      member: (userId, at) => this.member(roomId, userId, at, 0) === true,
+    };
+  }
+
+  #clock(): number {
+    return (this.#options.clock ?? (() => performance.now()))();
   }
 
   #schedule(): void {
@@ -141,12 +178,14 @@ export class HeldMemberships {
           room.set(history.userId, history.intervals);
         }
         const wanted = new Set(this.#rooms);
+        const fetchedAt = this.#clock();
         for (const room of chunk) {
           if (!wanted.has(room)) continue;
           this.#held.set(room, {
             members: members.get(room) ?? new Map<string, readonly MembershipInterval[]>(),
             storage: new Set(answer.storageNodes[room] ?? []),
             certainUntil: asOf + marginMs,
+            fetchedAt,
           });
         }
       }

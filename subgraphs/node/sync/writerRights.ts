@@ -123,9 +123,13 @@ export class WriterRights {
       const heldOrigin = held.get(v.id);
       if (heldOrigin === v.originNode) continue;
       const known = this.#storage.get(v.roomId);
+      // The room's memberships held and refreshed within the trust time are central's word too.
+      const fresh = this.#heldRooms?.fresh(v.roomId, this.#trustMs);
       // A refusal is never taken from the cache: a node registered since may store the room.
       if (known && now - known.askedAt <= this.#trustMs && known.nodes.has(v.originNode)) {
         if (!rooms.has(v.roomId)) storage.set(v.roomId, known.nodes);
+      } else if (fresh?.storage.has(v.originNode)) {
+        if (!rooms.has(v.roomId)) storage.set(v.roomId, fresh.storage);
       } else {
         rooms.add(v.roomId);
         unsettled.push(v);
@@ -135,7 +139,10 @@ export class WriterRights {
       if (heldOrigin !== undefined) continue;
       const key = memberKey(v.roomId, v.senderId, v.createdAt);
       if (members.has(key)) continue;
-      if (this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now)) {
+      if (
+        this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now) ||
+        fresh?.member(v.senderId, v.createdAt) === true
+      ) {
         members.set(key, true);
       } else {
         // Asked once: `false` marks it until the answer replaces it.
