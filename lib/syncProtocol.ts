@@ -270,6 +270,12 @@ export interface AuthorityQuery {
    * `marginMs`), so that the caller can judge that sender's later messages without asking again.
    */
   readonly intervals?: boolean;
+  /**
+   * Also answer the whole membership history of every user who ever had a membership in each of
+   * `roomIds` (`roomMemberships`, with `asOf` and `marginMs`): what a node holds of its rooms so
+   * that it can judge new messages while central cannot be reached.
+   */
+  readonly roomMembers?: boolean;
 }
 
 /**
@@ -306,6 +312,8 @@ export interface AuthorityAnswer {
   readonly asOf?: number;
   /** With `intervals`: the margin central applies around a membership's start and end. */
   readonly marginMs?: number;
+  /** With `roomMembers`: the history of every user with a membership in an asked room. */
+  readonly roomMemberships?: readonly MembershipHistory[];
 }
 
 /** A version the target refused and kept aside (quarantined) instead of applying, and why. */
