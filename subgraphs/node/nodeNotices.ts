@@ -6,10 +6,13 @@ import { validateMembershipNotice, validatePlacementNotice } from '../../lib/nod
 import type { CentralClient } from './centralClient.ts';
 import type { HeldRooms } from './heldRooms.ts';
 import type { MembershipCache } from './membership.ts';
+import type { HeldMemberships } from './sync/heldMemberships.ts';
 
 export interface NoticeHandlerOptions {
   readonly held: HeldRooms;
   readonly membership: MembershipCache;
+  /** The rooms' memberships held for applying peers' versions while central is down. */
+  readonly heldMemberships?: Pick<HeldMemberships, 'forgetRoom'>;
   readonly central: Pick<CentralClient, 'ackNotice'>;
   readonly log: Logger;
 }
@@ -27,6 +30,7 @@ export function noticeHandler(
       } else {
         const notice = validateMembershipNotice(JSON.parse(data));
         options.membership.forget(notice.roomId, notice.userId);
+        options.heldMemberships?.forgetRoom(notice.roomId);
         fenceId = notice.fenceId;
       }
     } catch (error) {

@@ -475,6 +475,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       onNotice: noticeHandler({
         held,
         membership: services.membership,
+        heldMemberships,
         central,
         log: log.child('sync'),
       }),

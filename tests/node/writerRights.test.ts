@@ -3,7 +3,7 @@
 // and the cache's clock is the test's.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import type {
   AuthorityAnswer,
@@ -320,6 +320,54 @@ describe('while central does not answer: the memberships held of the node rooms'
     expect(judge.judge(version({ senderId: 'bob', createdAt: 400_000 }), undefined, word)).toBe(
       undefined,
     );
+  });
+
+  it('holds nothing of a room once central tells of a membership change there, until fetched again', async () => {
+    held.forgetRoom(ROOM);
+    // Central down: alice's version, settled by the held word a moment ago, now waits.
+    await expect(
+      judge.learn([version({ senderId: 'alice', createdAt: AS_OF })]),
+    ).rejects.toBeInstanceOf(CentralUnavailableError);
+    down = false;
+    // The refresh the notice began (while central was down) may still be on its way: wait for one
+    // that central answered.
+    void held.refresh();
+    await vi.waitFor(() => expect(held.storage(ROOM)).toBeDefined());
+    down = true;
+    const word = await judge.learn([version({ senderId: 'alice', createdAt: AS_OF })]);
+    expect(judge.judge(version({ senderId: 'alice', createdAt: AS_OF }), undefined, word)).toBe(
+      undefined,
+    );
+  });
+
+  it('does not keep a fetch central answered from before a membership change it told of since', async () => {
+    down = false;
+    let answer = () => {};
+    const slow = new HeldMemberships({
+      log: silentLogger,
+      staleMs: STALE,
+      lookup: () =>
+        new Promise((resolve) => {
+          answer = () =>
+            resolve({
+              storageNodes: { [ROOM]: [HERE, PEER] },
+              senders: [],
+              roomMemberships: [
+                { roomId: ROOM, userId: 'alice', intervals: [{ from: 0, until: null }] },
+              ],
+              asOf: AS_OF,
+              marginMs: MARGIN,
+            });
+        }),
+    });
+    leftovers.add(slow, (h) => h.close());
+    slow.hold([ROOM]);
+    const first = slow.refresh();
+    // The removal notice arrives while central's (older) answer is on its way.
+    slow.forgetRoom(ROOM);
+    answer();
+    await first;
+    expect(slow.fresh(ROOM, Number.POSITIVE_INFINITY)).toBeUndefined();
   });
 
   it('a refusal by central is not overridden by what is held', async () => {

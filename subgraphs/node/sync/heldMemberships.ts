@@ -52,6 +52,8 @@ export class HeldMemberships {
   #again = false;
   #closed = false;
   #failing = false;
+  /** Counts membership changes central told of: a fetch begun before one is not kept. */
+  #changes = 0;
 
   constructor(options: HeldMembershipsOptions) {
     this.#options = options;
@@ -86,6 +88,16 @@ export class HeldMemberships {
       }
     });
     return this.#running;
+  }
+
+  /**
+   * Central told this node of a membership change in `roomId` (a member removed): what is held of
+   * the room is no longer certain, so nothing is applied on its word until it is fetched again.
+   */
+  forgetRoom(roomId: string): void {
+    this.#changes += 1;
+    this.#held.delete(roomId);
+    if (this.#rooms.includes(roomId)) void this.refresh();
   }
 
   close(): void {
@@ -159,6 +171,7 @@ export class HeldMemberships {
 
   async #fetch(): Promise<void> {
     const rooms = this.#rooms;
+    const changes = this.#changes;
     try {
       for (let i = 0; i < rooms.length && !this.#closed; i += ROOMS_PER_QUERY) {
         const chunk = rooms.slice(i, i + ROOMS_PER_QUERY);
@@ -177,6 +190,8 @@ export class HeldMemberships {
           members.set(history.roomId, room);
           room.set(history.userId, history.intervals);
         }
+        // Central may have read it before a removal it told of since: fetch again instead.
+        if (changes !== this.#changes) return;
         const wanted = new Set(this.#rooms);
         const fetchedAt = this.#clock();
         for (const room of chunk) {
