@@ -88,6 +88,8 @@ export class UserProfileCache implements GraphQLDataSource<GatewayContext> {
   readonly #shapes = new Map<string, string | null>();
   /** `${fetch text}\n${user id}` -> central's entity and until when it stands. */
   readonly #entries = new Map<string, { value: Obj; until: number }>();
+  /** Same keys: central's answer on its way. */
+  readonly #pending = new Map<string, Promise<Obj | undefined>>();
 
   constructor(central: GraphQLDataSource<GatewayContext>, options: UserProfileCacheOptions = {}) {
     this.#central = central;
@@ -115,51 +117,105 @@ export class UserProfileCache implements GraphQLDataSource<GatewayContext> {
 
     const query = request.query;
     const now = this.#now();
-    const found = ids.map((id) => {
-      const entry = this.#entries.get(`${query}\n${id}`);
-      return entry && entry.until > now ? entry.value : undefined;
+    const keys = ids.map((id) => `${query}\n${id}`);
+    const entries = keys.map((key) => this.#entries.get(key));
+    // Held and valid, or on its way from central for another request: never asked twice at once.
+    const known = keys.map((key, i) => {
+      const entry = entries[i];
+      return entry && entry.until > now ? entry.value : this.#pending.get(key);
     });
-    if (found.every((value) => value === undefined)) {
+    if (known.every((value) => value === undefined)) {
       // Nothing known: the lookup goes out as it came, and central's answer is returned as is.
-      const answer = await this.#central.process(options);
-      const entities: unknown = answer.data?.['_entities'];
-      if (!answer.errors?.length && Array.isArray(entities) && entities.length === ids.length) {
-        const until = this.#now() + this.#ttlMs;
-        ids.forEach((id, i) => this.#remember(query, id as string, entities[i], until));
-      }
-      return answer;
+      const answer = this.#central.process(options);
+      const values = this.#expect(keys, now, answer, ids.length);
+      const [response] = await Promise.all([answer, values]);
+      return response;
     }
-    const missing = [...new Set(ids.filter((_, i) => found[i] === undefined))] as string[];
-    if (missing.length > 0) {
-      const answer = await this.#central.process({
-        ...options,
-        request: {
-          ...request,
-          variables: {
-            ...request.variables,
-            [variable]: missing.map((id) => ({ __typename: 'User', id })),
-          },
-        },
-      });
-      const entities: unknown = answer.data?.['_entities'];
-      const fresh = new Map<string, Obj>();
-      if (!answer.errors?.length && Array.isArray(entities) && entities.length === missing.length)
-        missing.forEach((id, i) => {
-          const value = entities[i] as unknown;
-          if (isObj(value)) fresh.set(id, value);
-        });
-      // Central's errors and unknown users are its to report, at their places in the lookup:
-      // it goes out whole, as without this cache (rare: users are never deleted).
-      if (fresh.size !== missing.length) return this.#central.process(options);
-      const until = this.#now() + this.#ttlMs;
-      for (const [id, value] of fresh) this.#remember(query, id, value, until);
-      ids.forEach((id, i) => {
-        found[i] ??= fresh.get(id as string);
-      });
-    }
+    const missing = [...new Set(ids.filter((_, i) => known[i] === undefined))] as string[];
+    if (missing.length > 0) void this.#fetch(options, variable, query, missing);
+    // Entries in the second half of their life are asked again in the background, so a steady
+    // stream of requests keeps finding them valid instead of all missing when they expire.
+    const ageing = [
+      ...new Set(
+        ids.filter((id, i) => {
+          const entry = entries[i];
+          return (
+            entry !== undefined &&
+            entry.until > now &&
+            entry.until - now < this.#ttlMs / 2 &&
+            !this.#pending.has(`${query}\n${id}`)
+          );
+        }),
+      ),
+    ] as string[];
+    if (ageing.length > 0) void this.#fetch(options, variable, query, ageing);
+    const values = await Promise.all(
+      keys.map((key, i) => Promise.resolve(known[i] ?? this.#pending.get(key))),
+    );
+    // Central's errors and unknown users are its to report, at their places in the lookup: it
+    // goes out whole, as without this cache (rare: users are never deleted).
+    if (values.some((value) => value === undefined)) return this.#central.process(options);
     // The gateway merges fetched objects into its result: each request gets its own (the
     // selection is scalars only, so a shallow copy is a whole one).
-    return { data: { _entities: found.map((value) => ({ ...value })) } };
+    return { data: { _entities: values.map((value) => ({ ...value })) } };
+  }
+
+  /** Asks central for `ids` (a lookup of the same shape); each is pending until it answers. */
+  #fetch(
+    options: GraphQLDataSourceProcessOptions<GatewayContext>,
+    variable: string,
+    query: string,
+    ids: readonly string[],
+  ): Promise<unknown> {
+    const answer = this.#central.process({
+      ...options,
+      request: {
+        ...options.request,
+        variables: {
+          ...options.request.variables,
+          [variable]: ids.map((id) => ({ __typename: 'User', id })),
+        },
+      },
+    });
+    return this.#expect(
+      ids.map((id) => `${query}\n${id}`),
+      this.#now(),
+      answer,
+      ids.length,
+    );
+  }
+
+  /**
+   * Marks `keys` pending on `answer` and remembers what it brings. Valid for `ttlMs` from `asked`,
+   * when central was asked: a name changed meanwhile is never shown longer than that.
+   */
+  #expect(
+    keys: readonly string[],
+    asked: number,
+    answer: Promise<GatewayGraphQLResponse>,
+    length: number,
+  ): Promise<unknown> {
+    const entities = answer.then(
+      (response) => {
+        const list: unknown = response.data?.['_entities'];
+        return !response.errors?.length && Array.isArray(list) && list.length === length
+          ? (list as unknown[])
+          : undefined;
+      },
+      () => undefined,
+    );
+    const done: Array<Promise<Obj | undefined>> = keys.map((key, i) => {
+      const value = entities.then((list) => {
+        const entity = list?.[i];
+        if (this.#pending.get(key) === value) this.#pending.delete(key);
+        if (!isObj(entity)) return undefined;
+        this.#remember(key, entity, asked + this.#ttlMs);
+        return entity;
+      });
+      this.#pending.set(key, value);
+      return value;
+    });
+    return Promise.all(done);
   }
 
   #shapeOf(query: string): string | null {
@@ -172,9 +228,7 @@ export class UserProfileCache implements GraphQLDataSource<GatewayContext> {
     return shape;
   }
 
-  #remember(query: string, id: string, value: unknown, until: number): void {
-    if (!isObj(value)) return;
-    const key = `${query}\n${id}`;
+  #remember(key: string, value: Obj, until: number): void {
     if (this.#entries.size >= this.#maxEntries && !this.#entries.has(key)) {
       const now = this.#now();
       for (const [k, e] of this.#entries) if (e.until <= now) this.#entries.delete(k);
