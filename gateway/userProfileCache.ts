@@ -1,7 +1,7 @@
 // Senders' names without a central round trip per request. A page of messages names its senders
 // by id only; the query plan then asks central's `_entities` for their display names, the same few
-// users request after request (issue 16: that third fetch is most of what our gateway did more
-// per room query than Hive Gateway did). This data source sits in front of central's and answers
+// users request after request: one central request per room query that Hive Gateway also makes
+// (issue 16, 4c). This data source sits in front of central's and answers
 // such a lookup from what central answered for the same lookup less than `ttlMs` ago: a changed
 // name shows within `ttlMs` (docs/SECURITY.md, "Cached user profiles").
 //
