@@ -46,6 +46,9 @@ export async function run({ full }: { full: boolean }): Promise<void> {
     const cluster = await Cluster.start(leftovers, {
       nodes: ['node-a'],
       centralDataFrom: await centralDataTemplate(),
+      // The gateway's default (the test clusters' 1 s is for quick failover): on a loaded
+      // machine a node's answer can take over 1 s, and the run would stop on NODE_UNAVAILABLE.
+      nodeTimeoutMs: 5000,
     });
     const nodeA = cluster.node('node-a');
     const auth = { authorization: `Bearer ${cluster.adminToken}` };

@@ -73,6 +73,15 @@ export const gatewayOptions = {
     default: 30_000 as number,
     parse: parsers.positiveInt,
   }),
+  userProfileTtlMs: option({
+    flag: 'user-profile-ttl-ms',
+    env: 'SWITCHBOARD_USER_PROFILE_TTL_MS',
+    description:
+      "How long central's answer for a user's display name is reused (e.g. for senders of messages); 0 asks central every time",
+    default: 2000 as number,
+    parse: (raw: string, name: string): number =>
+      raw.trim() === '0' ? 0 : parsers.positiveInt(raw, name),
+  }),
   maxBodyBytes: sharedOptions.maxBodyBytes,
   maxQueryDepth: option({
     flag: 'max-query-depth',
@@ -145,6 +154,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     hedgeMaxMs: config.hedgeMaxMs,
     centralTimeoutMs: config.centralTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
+    userProfileTtlMs: config.userProfileTtlMs,
     maxBodyBytes: config.maxBodyBytes,
     queryLimits: {
       maxDepth: config.maxQueryDepth,

@@ -40,6 +40,7 @@ import { OperationPreparer } from './operations.ts';
 import { RoutingTable } from './routingTable.ts';
 import { expectedNodeSdl } from './schemaCheck.ts';
 import { createStatusEndpoints } from './statusEndpoints.ts';
+import { UserProfileCache } from './userProfileCache.ts';
 import { GatewaySubscriptions, type SubscriptionStats } from './subscriptions/index.ts';
 import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
 import { serveWeb } from './web/serveWeb.ts';
@@ -70,6 +71,12 @@ export interface GatewayOptions {
    * client's request open. @default 10000
    */
   readonly centralTimeoutMs?: number;
+  /**
+   * How long central's answer for a user's public profile (`displayName`, `username`) is reused
+   * for other requests, e.g. a page of messages' senders (gateway/userProfileCache.ts): a changed
+   * name shows within this. 0 asks central every time. @default 2000
+   */
+  readonly userProfileTtlMs?: number;
   /** Longest an HTTP operation may take in all; then 504 OPERATION_TIMEOUT. @default 30000 */
   readonly operationTimeoutMs?: number;
   /** Largest accepted request body. @default 1048576 */
@@ -188,11 +195,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       if (name !== CENTRAL_SUBGRAPH) throw new Error(`unknown subgraph ${name}`);
       return subscriptions.wrap(
         name,
-        new CentralDataSource({
-          central,
-          gatewaySecret: options.gatewaySecret,
-          timeoutMs: centralTimeoutMs,
-        }),
+        new UserProfileCache(
+          new CentralDataSource({
+            central,
+            gatewaySecret: options.gatewaySecret,
+            timeoutMs: centralTimeoutMs,
+          }),
+          { ttlMs: options.userProfileTtlMs ?? 2000 },
+        ),
       );
     },
   });
