@@ -31,6 +31,8 @@ const config: CodegenConfig = {
           DistributedMessage: '../db/schema.ts#DistributedMessageRow',
           SyncPair: '../sync/pairs.ts#SyncPairView',
           QuarantinedVersion: '../db/schema.ts#QuarantinedVersionRow',
+          ReplicationPairStats: '../sync/replicationStats.ts#ReplicationPairView',
+          ReplicationStats: '../sync/replicationStats.ts#ReplicationStatsView',
         },
       },
     },

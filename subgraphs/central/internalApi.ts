@@ -10,11 +10,23 @@ import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { gatewayJwks } from './gatewayKeys.ts';
 import { authenticateNode } from './nodeAuth.ts';
+import {
+  InvalidHeartbeatClockError,
+  parseHeartbeatClock,
+  type HeartbeatClock,
+} from './nodeClock.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
 import * as valid from './validation.ts';
 
 /** Wire shapes of the internal API, shared with the node's client. */
+/** What a node sends with each heartbeat. */
+export interface HeartbeatRequest {
+  /** Where the node is reached. */
+  readonly url: string;
+  /** Its clock as it measured it; absent from a node older than that. */
+  readonly clock?: HeartbeatClock;
+}
 export interface HeartbeatResponse {
   readonly nodeId: string;
   readonly name: string;
@@ -68,20 +80,23 @@ export async function handleInternal(
     return true;
   if (url.pathname === '/internal/heartbeat' && req.method === 'POST') {
     let reportedUrl: string | undefined;
+    let clock: HeartbeatClock | undefined;
     try {
       const body = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8') || '{}') as {
         url?: unknown;
+        clock?: unknown;
       };
       reportedUrl = typeof body.url === 'string' ? valid.nodeUrl(body.url) : undefined;
-    } catch {
-      sendJson(
-        res,
-        400,
-        errorBody('BAD_USER_INPUT', 'heartbeat body must be JSON with an http(s) "url"'),
-      );
+      clock = parseHeartbeatClock(body.clock);
+    } catch (error) {
+      const message =
+        error instanceof InvalidHeartbeatClockError
+          ? `heartbeat body: ${error.message}`
+          : 'heartbeat body must be JSON with an http(s) "url"';
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', message));
       return true;
     }
-    await recordHeartbeat(services, node, reportedUrl);
+    await recordHeartbeat(services, node, reportedUrl, clock);
     const body: HeartbeatResponse = {
       nodeId: node.id,
       name: node.name,

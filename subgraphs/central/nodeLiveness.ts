@@ -1,10 +1,12 @@
 // Heartbeats and their absence: a heartbeat marks a node ONLINE; `offlineAfterMs` without one
 // (three heartbeat intervals by default: 4.5 s) marks it OFFLINE. Every status change is
 // published for `nodeStatusChanged` and the gateway's routing; a node coming back also has its
-// sync pairs queued (see SyncCoordinator.nodeBack).
+// sync pairs queued (see SyncCoordinator.nodeBack). A heartbeat also carries the node's clock
+// offset (nodeClock.ts); its going beyond the node's bound, or back, is published the same way.
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { CentralServices } from './context.ts';
 import { nodes, type NodeRow } from './db/schema.ts';
+import { describeClock, isClockSkewed, type HeartbeatClock } from './nodeClock.ts';
 
 /** Default heartbeat interval: with three missed beats for OFFLINE, a dead node is OFFLINE in 3-5 s. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1500;
@@ -29,9 +31,19 @@ export async function recordHeartbeat(
   services: CentralServices,
   node: NodeRow,
   reportedUrl: string | undefined,
+  clock?: HeartbeatClock,
 ): Promise<void> {
   const url = reportedUrl !== undefined && reportedUrl !== node.url ? reportedUrl : undefined;
-  const seen = { lastSeenAt: new Date(), ...(url === undefined ? {} : { url }) };
+  const clockNow =
+    clock === undefined
+      ? undefined
+      : { clockOffsetMs: clock.offsetMs, clockMaxDriftMs: clock.maxDriftMs };
+  const seen = {
+    lastSeenAt: new Date(),
+    ...(url === undefined ? {} : { url }),
+    // Part of the update every heartbeat makes anyway: the clock costs no write of its own.
+    ...clockNow,
+  };
   // The comeback is detected by the conditional UPDATE itself, not by the row read when the
   // request was authenticated: with several centrals on one database, or two heartbeats in flight,
   // exactly one of them changes the status and so acts on the transition.
@@ -58,6 +70,27 @@ export async function recordHeartbeat(
           services.log.error(`queuing the sync pairs of node ${node.name} failed`, error),
         );
     await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'ONLINE' });
+  }
+  // The node read when the request was authenticated has the clock of the previous heartbeat: a
+  // change of the skew state is told once, in the log and to nodeStatusChanged (the dashboard's
+  // alert), unless the comeback above told it already.
+  if (clockNow !== undefined) {
+    const wasSkewed = isClockSkewed(node);
+    const skewed = isClockSkewed(clockNow);
+    if (skewed !== wasSkewed) {
+      if (skewed)
+        services.log.warn(
+          `node ${node.name}: ${describeClock(clockNow)}, beyond its bound: it refuses writes`,
+        );
+      else
+        services.log.info(`node ${node.name}: ${describeClock(clockNow)}, within its bound again`);
+      if (!cameBack)
+        await services.events.publish({
+          type: 'nodeStatusChanged',
+          nodeId: node.id,
+          status: 'ONLINE',
+        });
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { mergeResolvers } from '../../lib/mergeResolvers.ts';
 import { packagePath } from '../../lib/packageRoot.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
 import { quarantineResolvers } from './resolvers/quarantine.ts';
+import { replicationResolvers } from './resolvers/replication.ts';
 import { roomResolvers } from './resolvers/rooms.ts';
 import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
@@ -20,6 +21,7 @@ export function buildCentralSchema(): GraphQLSchema {
     nodeResolvers,
     syncResolvers,
     quarantineResolvers,
+    replicationResolvers,
     {
       DateTime: DateTimeScalar,
     },

@@ -19,7 +19,12 @@ import {
   type SyncReport,
   type SyncReportResponse,
 } from '../../lib/syncProtocol.ts';
-import type { HeartbeatResponse, MembershipResponse } from '../central/internalApi.ts';
+import type {
+  HeartbeatRequest,
+  HeartbeatResponse,
+  MembershipResponse,
+} from '../central/internalApi.ts';
+import type { HeartbeatClock } from '../central/nodeClock.ts';
 
 export type { HeartbeatResponse, MembershipResponse };
 
@@ -50,7 +55,8 @@ export class CentralRejectedError extends Error {
 
 export interface CentralClient {
   readonly centralUrl: string;
-  heartbeat(publicUrl: string): Promise<HeartbeatResponse>;
+  /** `clock`: this node's measured offset and bound, for central's Node.clockSkewed. */
+  heartbeat(publicUrl: string, clock?: HeartbeatClock): Promise<HeartbeatResponse>;
   membership(roomId: string, userId: string): Promise<MembershipResponse>;
   /**
    * A fresh pull token for reading `roomIds` from `sourceNodeId`'s feed (a session outliving the
@@ -146,10 +152,11 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
 
   return {
     centralUrl: options.centralUrl,
-    async heartbeat(publicUrl) {
+    async heartbeat(publicUrl, clock) {
+      const request: HeartbeatRequest = { url: publicUrl, ...(clock ? { clock } : {}) };
       const body = await call('/internal/heartbeat', {
         method: 'POST',
-        body: JSON.stringify({ url: publicUrl }),
+        body: JSON.stringify(request),
       });
       if (
         !isRecord(body) ||

@@ -47,7 +47,13 @@ async function timedHeartbeat(
   clock: ClockOffset | undefined,
 ): Promise<HeartbeatResponse> {
   const sentAt = clock?.mark() ?? 0;
-  const reply = await client.heartbeat(publicUrl);
+  // The offset measured so far (this trip's sample is taken after it): central shows it as
+  // Node.clockOffsetMs and alerts when it is beyond the bound.
+  const state = clock?.state();
+  const reply = await client.heartbeat(
+    publicUrl,
+    state && { offsetMs: state.offsetMs ?? null, maxDriftMs: state.maxDriftMs },
+  );
   if (clock && reply.centralTime !== undefined) {
     clock.record(sentAt, clock.mark(), reply.centralTime);
   }

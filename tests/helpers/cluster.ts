@@ -130,8 +130,8 @@ export class Cluster {
     return node;
   }
 
-  /** (Re)starts a registered node's process on its data dir. */
-  async startNode(name: string): Promise<ClusterNode> {
+  /** (Re)starts a registered node's process on its data dir; `args` are added to its command. */
+  async startNode(name: string, args: readonly string[] = []): Promise<ClusterNode> {
     const node = this.#node(name);
     node.proc = startProcess(
       this.leftovers,
@@ -147,6 +147,7 @@ export class Cluster {
         '--central-url',
         this.centralUrl,
         ...(node.publicUrl === undefined ? [] : ['--public-url', node.publicUrl]),
+        ...args,
       ],
       { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
     );

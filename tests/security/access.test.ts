@@ -202,6 +202,12 @@ const operations: Operation[] = [
     variables: () => ({}),
   },
   {
+    name: 'replicationStats',
+    need: 'admin',
+    query: '{ replicationStats { pairs { buckets { versions lagP99Ms } } } }',
+    variables: () => ({}),
+  },
+  {
     name: 'room.messages',
     need: 'member',
     query: 'query($r: ID!) { room(id: $r) { messages { edges { node { id content } } } } }',
@@ -286,6 +292,16 @@ describe('access table through the gateway', () => {
     );
     expect(read.message.content).toBe(SECRET_CONTENT);
     ok(await gql(gateway.url, '{ syncPairs { behind } }', {}, { token: central.adminToken }));
+    ok(
+      await gql(
+        gateway.url,
+        '{ replicationStats { bucketSeconds } }',
+        {},
+        {
+          token: central.adminToken,
+        },
+      ),
+    );
   });
 });
 

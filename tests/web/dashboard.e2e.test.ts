@@ -1,8 +1,9 @@
 // The sync dashboard at GET /dashboard, in headless Chromium against a real cluster (central,
 // three nodes and the gateway as processes). One admin session walks through the page as an
-// operator would: log in, see the nodes, run a full sync and watch it complete live, lose a node
-// and see it go OFFLINE live, see a version a node quarantined appear live, then see the error of
-// a sync the offline node cannot run.
+// operator would: log in, see the nodes, see the replication charts drawn and growing live, run a
+// full sync and watch it complete live, lose a node and see it go OFFLINE live, see a version a
+// node quarantined appear live, then see the error of a sync the offline node cannot run, and a
+// node restarted with its clock two minutes ahead raise the clock-skew alert until it runs right.
 import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,7 @@ let cluster: Cluster;
 let browser: Browser;
 let fenced: FencedPage;
 let page: Page;
+const roomIds = new Map<string, string>();
 
 async function asAdmin<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
   return ok(await gql<T>(cluster.gatewayUrl, query, variables, { token: cluster.adminToken }));
@@ -44,6 +46,7 @@ beforeAll(async () => {
       'mutation($n: String!, $h: ID) { createRoom(name: $n, homeNodeId: $h) { id } }',
       { n: `room on ${home}`, h: cluster.node(home).id },
     );
+    roomIds.set(home, createRoom.id);
     for (let i = 0; i < 3; i++) {
       await asAdmin(
         'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
@@ -84,6 +87,43 @@ describe('sync dashboard', () => {
     await page.locator('[data-live="live"]').waitFor();
     await screenshot(page, 'dashboard-nodes');
     expect(fenced.offsite).toEqual([]);
+  });
+
+  it('draws versions/s and lag per pair from the replicated posts, and grows live', async () => {
+    const throughput = page.locator('figure[data-chart="throughput"]');
+    const lag = page.locator('figure[data-chart="lag"]');
+    const number = async (figure: typeof throughput, name: string) =>
+      Number(await figure.getAttribute(name));
+    // The six posts reached the two other nodes by live replication: every pair from node-a and
+    // node-b applied versions, and those were new messages, so their lag is measured too.
+    await expect
+      .poll(() => number(throughput, 'data-series'), { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(4);
+    await expect.poll(() => number(throughput, 'data-versions')).toBeGreaterThanOrEqual(12);
+    expect(await number(throughput, 'data-points')).toBeGreaterThan(0);
+    // Two series per pair (p50, p99), the same pairs.
+    expect(await number(lag, 'data-series')).toBe(2 * (await number(throughput, 'data-series')));
+    expect(await number(lag, 'data-points')).toBeGreaterThan(0);
+    // uPlot drew them: a canvas and a legend line per pair.
+    expect(await throughput.locator('canvas').count()).toBe(1);
+    const legend = await throughput.locator('.u-legend .u-series').allInnerTexts();
+    expect(legend.some((line) => line.includes('node-a → node-b'))).toBe(true);
+    // More posts: the page reads the newest buckets again on the sessions' events, no reload.
+    const before = await number(throughput, 'data-versions');
+    for (let i = 0; i < 4; i++) {
+      await asAdmin(
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        {
+          r: roomIds.get('node-a'),
+          c: `more ${i}`,
+        },
+      );
+    }
+    // Each reaches node-b and node-c: 8 more versions.
+    await expect
+      .poll(() => number(throughput, 'data-versions'), { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(before + 8);
+    await screenshot(page, 'dashboard-replication-chart');
   });
 
   it('"Full sync all nodes" shows the sessions reaching COMPLETED without a reload', async () => {
@@ -127,8 +167,11 @@ describe('sync dashboard', () => {
     await page.getByRole('button', { name: 'Full sync all nodes' }).click();
     const seenTexts = () =>
       page.evaluate(() => (window as unknown as { seenTexts: string[] }).seenTexts);
+    // The mutation's answer, on a loaded machine, may take longer than poll's default second.
     await expect
-      .poll(async () => (await seenTexts()).some((t) => /\d+ sessions? requested/.test(t)))
+      .poll(async () => (await seenTexts()).some((t) => /\d+ sessions? requested/.test(t)), {
+        timeout: 15_000,
+      })
       .toBe(true);
     // Every listed session, those the click started (FULL, MANUAL) and any a write started
     // before (CHANGE), reaches COMPLETED on the page.
@@ -268,6 +311,42 @@ describe('sync dashboard', () => {
     expect(await page.locator('[data-action="all-full"] [role="alert"]').count()).toBe(0);
     await screenshot(page, 'dashboard-button-error');
     expect(fenced.offsite).toEqual([]);
+  });
+
+  it('raises the clock-skew alert for a node whose clock runs ahead, and drops it once it is right', async () => {
+    const alert = page.locator('[data-clock-alert="node-b"]');
+    expect(await alert.count()).toBe(0);
+    // node-b restarted with its wall clock two minutes ahead, beyond the 60 s bound.
+    await cluster.killNode('node-b', 'SIGTERM');
+    await cluster.startNode('node-b', ['--clock-offset-ms', '120000']);
+    await alert.waitFor({ timeout: 30_000 });
+    expect(await alert.innerText()).toMatch(
+      /node-b's clock is 1\d\d\.\d s ahead of central's \(allowed: 60\.0 s\): it refuses writes/,
+    );
+    expect(await alert.getAttribute('role')).toBe('alert');
+    expect(await nodeRow('node-b').locator('td.clock').getAttribute('data-clock-skewed')).toBe(
+      'true',
+    );
+    expect(await nodeRow('node-a').locator('td.clock').getAttribute('data-clock-skewed')).toBe(
+      'false',
+    );
+    // What the page shows is what central says.
+    const { nodes } = await asAdmin<{
+      nodes: { name: string; clockOffsetMs: number | null; clockSkewed: boolean }[];
+    }>('{ nodes { name clockOffsetMs clockSkewed } }');
+    const skewed = nodes.find((n) => n.name === 'node-b');
+    expect(skewed?.clockSkewed).toBe(true);
+    expect(skewed?.clockOffsetMs).toBeLessThan(-60_000);
+    await screenshot(page, 'dashboard-clock-skew');
+    // Restarted with its clock right: the alert goes, live.
+    await cluster.killNode('node-b', 'SIGTERM');
+    await cluster.startNode('node-b');
+    await alert.waitFor({ state: 'detached', timeout: 30_000 });
+    await expect
+      .poll(() => nodeRow('node-b').locator('td.clock').getAttribute('data-clock-skewed'))
+      .toBe('false');
+    expect(await page.locator('[data-clock-alert]').count()).toBe(0);
+    await screenshot(page, 'dashboard-clock-right');
   });
 
   it('works without syncPairs, saying so in that section only', async () => {

@@ -108,6 +108,9 @@ describe('dashboard state', () => {
       lastSyncAt: null,
       syncEnabled: true,
       autoSyncInterval: 300,
+      clockOffsetMs: null,
+      clockMaxDriftMs: null,
+      clockSkewed: false,
     });
     const list = upsertNode(
       upsertNode(undefined, node('2', 'node-b', 'ONLINE')),

@@ -9,6 +9,7 @@ import type {
   QuarantinedVersionRow,
 } from '../db/schema.ts';
 import type { SyncPairView } from '../sync/pairs.ts';
+import type { ReplicationPairView, ReplicationStatsView } from '../sync/replicationStats.ts';
 import type { CentralContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -224,6 +225,19 @@ export type Node = {
   __typename?: 'Node';
   /** Seconds between scheduled syncs of this node. */
   autoSyncInterval: Scalars['Int']['output'];
+  /** How far from central's clock the node's may be (its --max-clock-drift-ms); null until reported. */
+  clockMaxDriftMs: Maybe<Scalars['Int']['output']>;
+  /**
+   * The node's clock against central's as the node last measured and reported it on a heartbeat:
+   * central's clock minus the node's, in ms (negative: the node's clock is ahead). Null until the node
+   * has measured it.
+   */
+  clockOffsetMs: Maybe<Scalars['Float']['output']>;
+  /**
+   * Whether the last reported offset is beyond the node's bound: the node then refuses every write
+   * (CLOCK_SKEW) and peers defer its versions. A change is published by nodeStatusChanged.
+   */
+  clockSkewed: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   lastSeenAt: Maybe<Scalars['DateTime']['output']>;
   lastSyncAt: Maybe<Scalars['DateTime']['output']>;
@@ -289,6 +303,12 @@ export type Query = {
    * includeReleased: also those a newer valid version replaced.
    */
   quarantinedVersions: Array<QuarantinedVersion>;
+  /**
+   * ADMIN only (the timing of writes in every room, PRIVATE ones included). Replication throughput
+   * and lag per ordered pair of nodes in 10-second buckets, from `since` (default: 15 minutes ago; at
+   * most 1 hour ago) until now.
+   */
+  replicationStats: ReplicationStats;
   /** Null for an unknown room, and for a PRIVATE room the caller is not a member of (unless ADMIN). */
   room: Maybe<Room>;
   /**
@@ -325,6 +345,10 @@ export type QueryQuarantinedVersionsArgs = {
   nodeId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+export type QueryReplicationStatsArgs = {
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
 export type QueryRoomArgs = {
   id: Scalars['ID']['input'];
 };
@@ -341,6 +365,49 @@ export type QuerySyncSessionsArgs = {
 
 export type QueryUserArgs = {
   id: Scalars['ID']['input'];
+};
+
+/**
+ * One ordered pair's replication in one time bucket, from central's sync log: the versions the
+ * target applied from the source (every session and live window of the pair), and for the new
+ * messages among them how long after their creation central recorded them on the target.
+ */
+export type ReplicationBucket = {
+  __typename?: 'ReplicationBucket';
+  /** Start of the bucket. */
+  at: Scalars['DateTime']['output'];
+  /**
+   * Median lag, ms: central's time when the target's report recorded a new message minus the
+   * message's createdAt (its origin node's clock). Null without lagSamples.
+   */
+  lagP50Ms: Maybe<Scalars['Float']['output']>;
+  /** 99th percentile of the same lag, ms. Null without lagSamples. */
+  lagP99Ms: Maybe<Scalars['Float']['output']>;
+  /** How many of them were new messages (CREATE), whose lag is measured. */
+  lagSamples: Scalars['Int']['output'];
+  /** Versions applied on the target in the bucket. */
+  versions: Scalars['Int']['output'];
+  /** versions divided by the bucket's length. */
+  versionsPerSecond: Scalars['Float']['output'];
+};
+
+/** The buckets of one ordered pair of nodes, oldest first; buckets without versions are left out. */
+export type ReplicationPairStats = {
+  __typename?: 'ReplicationPairStats';
+  buckets: Array<ReplicationBucket>;
+  sourceNode: Node;
+  targetNode: Node;
+};
+
+export type ReplicationStats = {
+  __typename?: 'ReplicationStats';
+  bucketSeconds: Scalars['Int']['output'];
+  /** Pairs with at least one version applied since `since`. */
+  pairs: Array<ReplicationPairStats>;
+  /** Start of the first bucket (the since argument, rounded down to a bucket). */
+  since: Scalars['DateTime']['output'];
+  /** Central's time when the stats were read: the last bucket is still filling. */
+  until: Scalars['DateTime']['output'];
 };
 
 export type Role = 'ADMIN' | 'MEMBER';
@@ -371,7 +438,10 @@ export type RoomVisibility =
 
 export type Subscription = {
   __typename?: 'Subscription';
-  /** Every change of a node's status (ONLINE, OFFLINE, DEGRADED). */
+  /**
+   * Every change of a node's status (ONLINE, OFFLINE, DEGRADED), and of whether its clock is beyond
+   * its bound (clockSkewed).
+   */
   nodeStatusChanged: Node;
   /** Every status or progress change of a session; nodeId filters on source or target. */
   syncSessionUpdated: SyncSession;
@@ -635,6 +705,7 @@ export type ResolversTypes = ResolversObject<{
   >;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Node: ResolverTypeWrapper<NodeRow>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   NodeRegistration: ResolverTypeWrapper<
     Omit<NodeRegistration, 'node'> & { node: ResolversTypes['Node'] }
   >;
@@ -642,6 +713,9 @@ export type ResolversTypes = ResolversObject<{
   PageInfo: ResolverTypeWrapper<PageInfo>;
   QuarantinedVersion: ResolverTypeWrapper<QuarantinedVersionRow>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ReplicationBucket: ResolverTypeWrapper<ReplicationBucket>;
+  ReplicationPairStats: ResolverTypeWrapper<ReplicationPairView>;
+  ReplicationStats: ResolverTypeWrapper<ReplicationStatsView>;
   Role: Role;
   Room: ResolverTypeWrapper<RoomRow>;
   RoomVisibility: RoomVisibility;
@@ -649,7 +723,6 @@ export type ResolversTypes = ResolversObject<{
   SyncAction: SyncAction;
   SyncPair: ResolverTypeWrapper<SyncPairView>;
   SyncSession: ResolverTypeWrapper<SyncSessionRow>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   SyncStatus: SyncStatus;
   SyncTrigger: SyncTrigger;
   SyncType: SyncType;
@@ -680,15 +753,18 @@ export type ResolversParentTypes = ResolversObject<{
   };
   Mutation: Record<PropertyKey, never>;
   Node: NodeRow;
+  Float: Scalars['Float']['output'];
   NodeRegistration: Omit<NodeRegistration, 'node'> & { node: ResolversParentTypes['Node'] };
   PageInfo: PageInfo;
   QuarantinedVersion: QuarantinedVersionRow;
   Query: Record<PropertyKey, never>;
+  ReplicationBucket: ReplicationBucket;
+  ReplicationPairStats: ReplicationPairView;
+  ReplicationStats: ReplicationStatsView;
   Room: RoomRow;
   Subscription: Record<PropertyKey, never>;
   SyncPair: SyncPairView;
   SyncSession: SyncSessionRow;
-  Float: Scalars['Float']['output'];
   User: UserRow;
 }>;
 
@@ -873,6 +949,9 @@ export type NodeResolvers<
     ContextType
   >;
   autoSyncInterval?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  clockMaxDriftMs?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  clockOffsetMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  clockSkewed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastSeenAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   lastSyncAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -942,6 +1021,12 @@ export type QueryResolvers<
     ContextType,
     RequireFields<QueryQuarantinedVersionsArgs, 'first' | 'includeReleased'>
   >;
+  replicationStats?: Resolver<
+    ResolversTypes['ReplicationStats'],
+    ParentType,
+    ContextType,
+    Partial<QueryReplicationStatsArgs>
+  >;
   room?: Resolver<
     Maybe<ResolversTypes['Room']>,
     ParentType,
@@ -969,6 +1054,40 @@ export type QueryResolvers<
     RequireFields<QueryUserArgs, 'id'>
   >;
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType>;
+}>;
+
+export type ReplicationBucketResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['ReplicationBucket'] =
+    ResolversParentTypes['ReplicationBucket'],
+> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  lagP50Ms?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  lagP99Ms?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  lagSamples?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  versions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  versionsPerSecond?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
+export type ReplicationPairStatsResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['ReplicationPairStats'] =
+    ResolversParentTypes['ReplicationPairStats'],
+> = ResolversObject<{
+  buckets?: Resolver<Array<ResolversTypes['ReplicationBucket']>, ParentType, ContextType>;
+  sourceNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+  targetNode?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
+}>;
+
+export type ReplicationStatsResolvers<
+  ContextType = CentralContext,
+  ParentType extends ResolversParentTypes['ReplicationStats'] =
+    ResolversParentTypes['ReplicationStats'],
+> = ResolversObject<{
+  bucketSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pairs?: Resolver<Array<ResolversTypes['ReplicationPairStats']>, ParentType, ContextType>;
+  since?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  until?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
 export type RoomResolvers<
@@ -1093,6 +1212,9 @@ export type Resolvers<ContextType = CentralContext> = ResolversObject<{
   PageInfo?: PageInfoResolvers<ContextType>;
   QuarantinedVersion?: QuarantinedVersionResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  ReplicationBucket?: ReplicationBucketResolvers<ContextType>;
+  ReplicationPairStats?: ReplicationPairStatsResolvers<ContextType>;
+  ReplicationStats?: ReplicationStatsResolvers<ContextType>;
   Room?: RoomResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   SyncPair?: SyncPairResolvers<ContextType>;

@@ -5,6 +5,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -46,6 +47,13 @@ export const nodes = pgTable('nodes', {
    * stores nothing, is routed to by no one and its API key no longer authenticates.
    */
   removedAt: timestamp('removed_at', { withTimezone: true }),
+  /**
+   * The node's clock against central's as it last reported it on a heartbeat (central's minus the
+   * node's, ms; null until it has measured one) and the bound it holds itself to: beyond it the
+   * node refuses writes, and the dashboard raises its clock-skew alert.
+   */
+  clockOffsetMs: doublePrecision('clock_offset_ms'),
+  clockMaxDriftMs: integer('clock_max_drift_ms'),
   createdAt: createdAt(),
 });
 
@@ -231,6 +239,8 @@ export const syncSessions = pgTable(
     index('sync_sessions_started_idx').on(t.startedAt, t.id),
     index('sync_sessions_target_status_idx').on(t.targetNodeId, t.status),
     index('sync_sessions_source_idx').on(t.sourceNodeId, t.startedAt),
+    // replicationStats finds the sessions a recent window's log rows belong to by it.
+    index('sync_sessions_updated_idx').on(t.updatedAt),
     uniqueIndex('sync_sessions_one_pending_per_pair')
       .on(t.sourceNodeId, t.targetNodeId)
       .where(sql`${t.status} = 'PENDING'`),

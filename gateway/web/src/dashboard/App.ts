@@ -1,7 +1,9 @@
-// The sync dashboard: admin login, then the nodes, how far behind each pair is, the last sync
-// sessions and the versions nodes quarantined, kept live by graphql-ws, with the buttons that call triggerSync. Every error is shown
-// next to what failed, as "message (CODE)". Plain createElement: the repository's tsconfig has no
-// JSX, and the page is small.
+// The sync dashboard: admin login, then an alert for every node whose clock is beyond its bound,
+// the nodes, how far behind each pair is, the replication charts (versions/s and lag per pair over
+// the last 15 minutes), the last sync sessions and the versions nodes quarantined, kept live by
+// graphql-ws, with the buttons that call triggerSync. Every error is shown next to what failed, as
+// "message (CODE)". Plain createElement: the repository's tsconfig has no JSX, and the page is
+// small.
 import type { Client } from 'graphql-ws';
 import {
   createElement as h,
@@ -20,6 +22,8 @@ import {
   PAIRS,
   QUARANTINE_LIMIT,
   QUARANTINED,
+  REPLICATION_STATS,
+  REPLICATION_WINDOW_MS,
   SESSION_FETCH,
   SESSION_LIMIT,
   SESSION_UPDATED,
@@ -31,6 +35,7 @@ import {
   type PairsResult,
   type QuarantinedResult,
   type QuarantinedVersion,
+  type ReplicationStatsResult,
   type Session,
   type SessionsResult,
   type SessionUpdatedEvent,
@@ -41,6 +46,14 @@ import {
   type TriggerSyncResult,
   type Viewer,
 } from './queries.ts';
+import { ReplicationCharts } from './ReplicationChart.ts';
+import {
+  describeSkew,
+  formatLag,
+  mergeReplication,
+  refetchSince,
+  type ReplicationHistory,
+} from './replication.ts';
 import {
   type ActionState,
   countByTrigger,
@@ -169,7 +182,10 @@ type Quarantine =
   | { readonly kind: 'unavailable'; readonly reason: string }
   | { readonly kind: 'ready'; readonly versions: readonly QuarantinedVersion[] };
 
-type Section = 'nodes' | 'sessions' | 'pairs' | 'quarantine' | 'live';
+type Section = 'nodes' | 'sessions' | 'pairs' | 'quarantine' | 'replication' | 'live';
+
+/** How often the chart's newest buckets are read again when no session event asked for it. */
+const REPLICATION_REFRESH_MS = 10_000;
 
 function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): ReactNode {
   const { auth, onLogout } = props;
@@ -179,6 +195,9 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
   const [filter, setFilter] = useState<TriggerFilter>('ALL');
   const [pairs, setPairs] = useState<Pairs>({ kind: 'loading' });
   const [quarantine, setQuarantine] = useState<Quarantine>({ kind: 'loading' });
+  const [replication, setReplication] = useState<ReplicationHistory | undefined>();
+  // The refetches read the newest answer's time without re-creating every callback per answer.
+  const replicationRef = useRef<ReplicationHistory | undefined>(undefined);
   const [errors, setErrors] = useState<Partial<Record<Section, string>>>({});
   const [live, setLive] = useState<LiveState>('connecting');
   const [actions, setActions] = useState<Record<string, ActionState>>({});
@@ -252,6 +271,43 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
     }
   }, [run, setError]);
 
+  // The whole window at first (and after a reconnection), then only its newest buckets.
+  const replicationReadAt = useRef(0);
+  const loadReplication = useCallback(
+    async (whole: boolean) => {
+      // After a long pause (a sleeping laptop) the newest buckets held are older than the window,
+      // and a `since` that old would be refused: read the whole window again. Timed on the
+      // browser's clock at both ends, so its offset from central's does not matter.
+      const stale = Date.now() - replicationReadAt.current > REPLICATION_WINDOW_MS / 2;
+      const known = whole || stale ? undefined : replicationRef.current;
+      try {
+        const { replicationStats } = await run<ReplicationStatsResult>(
+          REPLICATION_STATS,
+          known ? { since: refetchSince(known) } : {},
+        );
+        const next = mergeReplication(known, replicationStats, REPLICATION_WINDOW_MS);
+        replicationReadAt.current = Date.now();
+        replicationRef.current = next;
+        setReplication(next);
+        setError('replication', undefined);
+      } catch (error) {
+        setError('replication', describeError(error));
+      }
+    },
+    [run, setError],
+  );
+
+  // Every report of a session or live window adds versions: read the newest buckets again, at
+  // most every 2 s however many events come.
+  const replicationTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const scheduleReplication = useCallback(() => {
+    if (replicationTimer.current !== undefined) return;
+    replicationTimer.current = setTimeout(() => {
+      replicationTimer.current = undefined;
+      void loadReplication(false);
+    }, 2000);
+  }, [loadReplication]);
+
   // Any report can quarantine versions (and every report changes its session): refetch the list
   // after session events, at most once a second.
   const quarantineTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -281,8 +337,11 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       void loadSessions();
       void loadPairs();
       void loadQuarantine();
+      void loadReplication(true);
     };
     loadAll();
+    // The window slides (and idle pairs fall to 0/s) without events too.
+    const replicationTick = setInterval(() => void loadReplication(false), REPLICATION_REFRESH_MS);
     let connections = 0;
     const client: Client = connectLive({
       token: auth.token,
@@ -310,6 +369,7 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
         setActions((current) => endSessions(current, [syncSessionUpdated]));
         if (isFinished(syncSessionUpdated)) scheduleRefresh();
         scheduleQuarantine();
+        scheduleReplication();
       },
       error: liveError,
     });
@@ -321,15 +381,20 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       refreshTimer.current = undefined;
       clearTimeout(quarantineTimer.current);
       quarantineTimer.current = undefined;
+      clearInterval(replicationTick);
+      clearTimeout(replicationTimer.current);
+      replicationTimer.current = undefined;
     };
   }, [
     auth.token,
     loadNodes,
     loadPairs,
     loadQuarantine,
+    loadReplication,
     loadSessions,
     onLogout,
     scheduleQuarantine,
+    scheduleReplication,
     scheduleRefresh,
     setError,
   ]);
@@ -400,6 +465,7 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       h('button', { type: 'button', onClick: () => onLogout() }, 'Log out'),
     ),
     h(ErrorLine, { error: errors.live, name: 'live' }),
+    h(ClockAlerts, { nodes: nodes ?? [] }),
     h(
       'section',
       { 'aria-labelledby': 'nodes-title' },
@@ -428,6 +494,13 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
     ),
     h(
       'section',
+      { 'aria-labelledby': 'replication-title' },
+      h('h2', { id: 'replication-title' }, 'Replication, last 15 minutes'),
+      h(ErrorLine, { error: errors.replication, name: 'replication' }),
+      h(ReplicationCharts, { history: replication }),
+    ),
+    h(
+      'section',
       { 'aria-labelledby': 'sessions-title' },
       h('h2', { id: 'sessions-title' }, `Last ${SESSION_LIMIT} sync sessions`),
       h(ErrorLine, { error: errors.sessions, name: 'sessions' }),
@@ -447,6 +520,31 @@ function Dashboard(props: { auth: Auth; onLogout: (reason?: string) => void }): 
       h(QuarantineTable, { quarantine }),
     ),
   );
+}
+
+/** One alert per node whose clock is beyond its bound; none when every clock is right. */
+function ClockAlerts(props: { nodes: readonly SyncNode[] }): ReactNode {
+  const skewed = props.nodes.filter((node) => node.clockSkewed);
+  if (skewed.length === 0) return null;
+  return h(
+    'div',
+    { className: 'alerts' },
+    skewed.map((node) =>
+      h(
+        'p',
+        { key: node.id, className: 'alert', role: 'alert', 'data-clock-alert': node.name },
+        h('strong', null, 'Clock skew: '),
+        describeSkew(node),
+      ),
+    ),
+  );
+}
+
+/** The node's offset as the table shows it: how far its clock is from central's, which way. */
+function clockLabel(node: SyncNode): string {
+  if (node.clockOffsetMs === null) return '—';
+  const way = node.clockOffsetMs < 0 ? 'ahead' : 'behind';
+  return `${formatLag(Math.abs(node.clockOffsetMs))} ${way}`;
 }
 
 function liveLabel(state: LiveState): string {
@@ -475,7 +573,7 @@ function NodeTable(props: {
       h(
         'tr',
         null,
-        ...['Node', 'Status', 'Last seen', 'Last sync', 'Auto sync', 'URL', ''].map((t) =>
+        ...['Node', 'Status', 'Clock', 'Last seen', 'Last sync', 'Auto sync', 'URL', ''].map((t) =>
           h('th', { key: t }, t),
         ),
       ),
@@ -489,6 +587,14 @@ function NodeTable(props: {
           { key: node.id, 'data-node': node.name, 'data-status': node.status },
           h('td', null, node.name),
           h('td', null, h('span', { className: `badge status-${node.status}` }, node.status)),
+          h(
+            'td',
+            {
+              className: node.clockSkewed ? 'clock skewed' : 'clock',
+              'data-clock-skewed': String(node.clockSkewed),
+            },
+            clockLabel(node),
+          ),
           h('td', null, formatTime(node.lastSeenAt)),
           h('td', null, formatTime(node.lastSyncAt)),
           h('td', null, node.syncEnabled ? `every ${node.autoSyncInterval} s` : 'off'),

@@ -18,6 +18,11 @@ export interface SyncNode extends NodeRef {
   readonly lastSyncAt: string | null;
   readonly syncEnabled: boolean;
   readonly autoSyncInterval: number;
+  /** Central's clock minus the node's, ms, as the node last reported it; null until measured. */
+  readonly clockOffsetMs: number | null;
+  readonly clockMaxDriftMs: number | null;
+  /** Beyond its bound: the node refuses writes. The page raises an alert for it. */
+  readonly clockSkewed: boolean;
 }
 
 export interface Session {
@@ -61,7 +66,8 @@ export interface Viewer {
   readonly role: 'ADMIN' | 'MEMBER';
 }
 
-const NODE_FIELDS = 'id name url status lastSeenAt lastSyncAt syncEnabled autoSyncInterval';
+const NODE_FIELDS =
+  'id name url status lastSeenAt lastSyncAt syncEnabled autoSyncInterval clockOffsetMs clockMaxDriftMs clockSkewed';
 const SESSION_FIELDS = `id status syncType trigger messagesSynced messagesChecked messagesTotal startedAt completedAt error
   sourceNode { id name } targetNode { id name }`;
 
@@ -100,6 +106,38 @@ export const QUARANTINED = `query DashboardQuarantined($first: Int!) {
     sourceNode { id name } targetNode { id name } }
 }`;
 export type QuarantinedResult = { quarantinedVersions: QuarantinedVersion[] };
+
+export interface ReplicationBucket {
+  readonly at: string;
+  readonly versions: number;
+  readonly versionsPerSecond: number;
+  readonly lagSamples: number;
+  readonly lagP50Ms: number | null;
+  readonly lagP99Ms: number | null;
+}
+
+export interface ReplicationPair {
+  readonly sourceNode: NodeRef;
+  readonly targetNode: NodeRef;
+  readonly buckets: readonly ReplicationBucket[];
+}
+
+export interface ReplicationStats {
+  readonly since: string;
+  readonly until: string;
+  readonly bucketSeconds: number;
+  readonly pairs: readonly ReplicationPair[];
+}
+
+/** How much replication history the chart shows. */
+export const REPLICATION_WINDOW_MS = 15 * 60 * 1000;
+
+export const REPLICATION_STATS = `query DashboardReplication($since: DateTime) {
+  replicationStats(since: $since) { since until bucketSeconds
+    pairs { sourceNode { id name } targetNode { id name }
+      buckets { at versions versionsPerSecond lagSamples lagP50Ms lagP99Ms } } }
+}`;
+export type ReplicationStatsResult = { replicationStats: ReplicationStats };
 
 export const TRIGGER_SYNC = `mutation DashboardTriggerSync($nodeId: ID, $syncType: SyncType!) {
   triggerSync(nodeId: $nodeId, syncType: $syncType) { ${SESSION_FIELDS} }
