@@ -218,6 +218,12 @@ export interface SyncReport {
   /** FULL only, with COMPLETED: whether the rooms' digests matched the source's at the end. */
   readonly digestsMatch?: boolean;
   readonly error?: string;
+  /**
+   * With FAILED only: the target hands the session back. It stopped because central did not take
+   * its reports, not because of the source, so central queues the pair's continuation (a new
+   * session resuming from the cursor) instead of leaving the pair to the next trigger.
+   */
+  readonly resume?: boolean;
   /** Versions refused since the previous report: kept aside on the target, never applied. */
   readonly quarantined?: readonly QuarantinedVersion[];
   /** Messages whose quarantined version a newer, valid version replaced since the previous report. */

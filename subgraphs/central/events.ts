@@ -26,6 +26,8 @@ export interface EventBus {
 }
 
 const CHANNEL = 'switchboard_events';
+/** Connections publishing at once; more publishes wait in the pool's queue. */
+const PUBLISH_CONNECTIONS = 4;
 
 export function createLocalEventBus(): EventBus {
   const emitter = new EventEmitter();
@@ -54,9 +56,14 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
   const local = createLocalEventBus();
   let closed = false;
   let listener: pg.Client | undefined;
-  const publisher = new pg.Client({ connectionString: databaseUrl });
+  // NOTIFY goes through a pool of its own: one pg.Client takes one query at a time (pg warns, and
+  // pg@9 refuses, when a second is sent before the first is answered), and events are published
+  // from many requests at once. Its own, not the database's: reports waiting on locks can hold
+  // every connection of that one, and events (a node going OFFLINE) must not wait behind them.
+  const publisher = new pg.Pool({ connectionString: databaseUrl, max: PUBLISH_CONNECTIONS });
   publisher.on('error', (error) => log.warn(`event publisher: ${error.message}`));
-  await publisher.connect();
+  // Fails here, at start, if the database is unreachable, as the LISTEN below would.
+  await publisher.query('SELECT 1');
 
   const connect = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: databaseUrl });

@@ -11,7 +11,9 @@ import {
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
 import { openCentralDb } from './db/open.ts';
+import { DEFAULT_INSTANCE_LEASE_MS } from './instanceLease.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './nodeLiveness.ts';
+import { DEFAULT_STUCK_AFTER_MS } from './sync/coordinator.ts';
 import { startCentral } from './server.ts';
 import { rotateSigningKey } from './tokens.ts';
 
@@ -102,6 +104,22 @@ export const centralOptions = {
     description:
       'Versions per batch in FULL sync sessions (sized for throughput; a source caps it at its --sync-max-batch-size)',
     default: 5000,
+    parse: parsers.positiveInt,
+  }),
+  instanceLeaseMs: option({
+    flag: 'instance-lease-ms',
+    env: 'SWITCHBOARD_INSTANCE_LEASE_MS',
+    description:
+      'Lease of this central, renewed every third of it; once it expired, other centrals take over the sync sessions it sent',
+    default: DEFAULT_INSTANCE_LEASE_MS as number,
+    parse: parsers.positiveInt,
+  }),
+  syncStuckAfterMs: option({
+    flag: 'sync-stuck-after-ms',
+    env: 'SWITCHBOARD_SYNC_STUCK_AFTER_MS',
+    description:
+      'A running sync session without a report from its ONLINE target for this long is failed and queued again',
+    default: DEFAULT_STUCK_AFTER_MS as number,
     parse: parsers.positiveInt,
   }),
   gatewaySecret: option<string | undefined>({
@@ -218,6 +236,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     wsConnectionInitTimeoutMs: config.wsConnectionInitTimeoutMs,
     syncBatchSize: config.syncBatchSize,
     syncFullBatchSize: config.syncFullBatchSize,
+    instanceLeaseMs: config.instanceLeaseMs,
+    syncStuckAfterMs: config.syncStuckAfterMs,
     loginThrottle: {
       maxFailuresPerUsernameAndAddress: config.loginMaxFailuresPerUsernameAndAddress,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,

@@ -27,6 +27,7 @@ import {
   MISSED_HEARTBEATS_FOR_OFFLINE,
   startLivenessSweep,
 } from './nodeLiveness.ts';
+import { startInstanceLease } from './instanceLease.ts';
 import { SyncCoordinator } from './sync/coordinator.ts';
 import { startSyncScheduler } from './sync/scheduler.ts';
 import { buildCentralSchema } from './schema.ts';
@@ -84,6 +85,16 @@ export interface CentralOptions {
    * process): the last central started in a process sets it. @default 2
    */
   readonly passwordHashConcurrency?: number;
+  /**
+   * Lease of this central process, renewed every third of it: after a crash, this long (plus a
+   * third) passes before another central takes over the sync sessions it sent. @default 15000
+   */
+  readonly instanceLeaseMs?: number;
+  /**
+   * A running sync session with no report for this long while its target is ONLINE is failed
+   * and queued again. @default 60000
+   */
+  readonly syncStuckAfterMs?: number;
   /** Largest graphql-ws message. @default 1048576 */
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
@@ -118,9 +129,18 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
       ? createLocalEventBus()
       : await createPostgresEventBus(db.databaseUrl, log.child('events'));
   const tokens = await createTokenSigner(db.db, options.tokenTtlSeconds ?? 43_200);
+  const lease = await startInstanceLease({
+    db: db.db,
+    log,
+    ...(options.instanceLeaseMs === undefined ? {} : { leaseMs: options.instanceLeaseMs }),
+  });
   const sync = new SyncCoordinator({
     services: { db: db.db, events, log: log.child('sync') },
     tokens,
+    instanceId: lease.id,
+    alone: db.kind === 'pglite',
+    sweepIntervalMs: Math.max(10, Math.floor(lease.leaseMs / 3)),
+    ...(options.syncStuckAfterMs === undefined ? {} : { stuckAfterMs: options.syncStuckAfterMs }),
     ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
     ...(options.syncFullBatchSize === undefined
       ? {}
@@ -149,7 +169,8 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     };
   };
   const generatedAdminPassword = await ensureAdmin(db.db, options.adminPassword);
-  // Before listening: sessions a previous run left IN_PROGRESS are failed before any node attaches.
+  // Before listening: sessions that dead centrals left IN_PROGRESS are failed before any node
+  // attaches.
   await sync.start();
 
   const schema = buildCentralSchema();
@@ -242,6 +263,12 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
         await scheduler.close();
         // Job streams never go idle: end them first, or closing the server waits out its grace.
         await sync.close();
+        // Another central may take over this one's sessions from now on.
+        await lease
+          .close()
+          .catch((error: unknown) =>
+            log.warn(`could not end this central's lease: ${(error as Error).message}`),
+          );
         await subscriptions.close();
         await closeServer(http);
         await apollo.stop();

@@ -233,6 +233,12 @@ export const syncSessions = pgTable(
      * (a retry of it records nothing). Null for the sessions central schedules and dispatches.
      */
     liveReportSeq: integer('live_report_seq'),
+    /**
+     * The central instance (central_instances.id) that sent the job: while its lease runs no other
+     * central fails the session. Null for live windows (their target drives them) and for sessions
+     * dispatched before owners existed (an unknown owner counts as dead).
+     */
+    ownerInstanceId: text('owner_instance_id'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -250,6 +256,17 @@ export const syncSessions = pgTable(
       .where(sql`${t.status} = 'IN_PROGRESS' and ${t.liveReportSeq} is null`),
   ],
 );
+
+/**
+ * One row per running central process (instanceLease.ts): a random id taken at start and a
+ * lease it renews. Sessions a central dispatched name it as their owner; once its lease has
+ * expired (the process died or lost the database) any other central takes them over.
+ */
+export const centralInstances = pgTable('central_instances', {
+  id: text('id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }).notNull(),
+});
 
 /** One row per change a session applied on its target. */
 export const messageSyncLog = pgTable(
@@ -357,4 +374,5 @@ export type SyncSessionRow = typeof syncSessions.$inferSelect;
 export type MessageSyncLogRow = typeof messageSyncLog.$inferSelect;
 export type DistributedMessageRow = typeof distributedMessages.$inferSelect;
 export type SyncPairRow = typeof syncPairs.$inferSelect;
+export type CentralInstanceRow = typeof centralInstances.$inferSelect;
 export type QuarantinedVersionRow = typeof quarantinedVersions.$inferSelect;

@@ -29,10 +29,13 @@ import {
   completeEmpty,
   enqueueSession,
   failRunning,
+  orphaned,
   pairKey,
   pendingSessionsOf,
   runningOfTarget,
   sessionsById,
+  stuck,
+  stuckReason,
   type Pair,
 } from './sessions.ts';
 import { toSnapshot } from './snapshot.ts';
@@ -59,11 +62,32 @@ export interface SyncCoordinatorOptions {
    * larger batches cost the source, the target and central less per version. @default 5000
    */
   readonly fullBatchSize?: number;
+  /** This central process's id (instanceLease.ts): the owner of the sessions it dispatches. */
+  readonly instanceId: string;
+  /**
+   * No other central shares the database (embedded PGlite): at start every session still running
+   * is a past run's, whatever its owner's lease says. @default false
+   */
+  readonly alone?: boolean;
+  /**
+   * How often sessions of dead owners and stuck sessions are looked for. A third of the lease
+   * keeps a takeover within lease + a third of it after a crash. @default 5000
+   */
+  readonly sweepIntervalMs?: number;
+  /**
+   * An IN_PROGRESS session with no report for this long while its target is ONLINE is failed and
+   * queued again. Longer than a target may work on one batch (a source's 30 s timeout). @default 60000
+   */
+  readonly stuckAfterMs?: number;
 }
 
 const MAX_REFUSED_LOGGED = 20;
+export const DEFAULT_STUCK_AFTER_MS = 60_000;
 
 export const RESTART_REASON = 'central restarted; resumed in a new session';
+export const OWNER_GONE_REASON =
+  'the central that sent it stopped renewing its lease; resumed in a new session';
+
 export const RECONNECT_REASON = 'target node reconnected; resumed in a new session';
 export const DISCONNECT_REASON =
   'target node disconnected; resumes in a new session when it is back';
@@ -87,6 +111,12 @@ export class SyncCoordinator {
   readonly #tokens: SyncCoordinatorOptions['tokens'];
   readonly #batchSize: number;
   readonly #fullBatchSize: number;
+  readonly #instanceId: string;
+  readonly #alone: boolean;
+  readonly #sweepIntervalMs: number;
+  readonly #stuckAfterMs: number;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping: Promise<void> = Promise.resolve();
   readonly #streams = new Map<string, Set<Attached>>();
   /** Per target node: connect, disconnect and dispatch run one after another. */
   readonly #chains = new Map<string, Promise<void>>();
@@ -102,20 +132,33 @@ export class SyncCoordinator {
     this.#tokens = options.tokens;
     this.#batchSize = options.batchSize ?? 1000;
     this.#fullBatchSize = options.fullBatchSize ?? 5000;
+    this.#instanceId = options.instanceId;
+    this.#alone = options.alone ?? false;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? 5000;
+    this.#stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
   }
 
   /**
-   * Fails the sessions a previous run left IN_PROGRESS (their targets keep what they applied: the
-   * cursor is stored with it) and queues their continuation, then starts reacting to events.
+   * Fails the sessions that dead centrals left IN_PROGRESS (their targets keep what they applied:
+   * the cursor is stored with it) and queues their continuation, then starts reacting to events
+   * and sweeping. Sessions of centrals whose lease runs are theirs: a central that starts leaves
+   * them alone.
    */
   async start(): Promise<void> {
-    const cut = await failRunning(this.#db, undefined, RESTART_REASON);
+    const cut = await failRunning(
+      this.#db,
+      orphaned(this.#instanceId, this.#alone),
+      this.#alone ? RESTART_REASON : OWNER_GONE_REASON,
+    );
     await this.#resume(cut);
     this.#unsubscribe = this.#events.subscribe((event) => this.#onEvent(event));
+    this.#armSweep();
   }
 
   async close(): Promise<void> {
     this.#closing = true;
+    clearTimeout(this.#sweepTimer);
+    await this.#sweeping;
     this.#unsubscribe?.();
     for (const set of this.#streams.values()) for (const a of set) a.stream.close();
     this.#streams.clear();
@@ -374,12 +417,23 @@ export class SyncCoordinator {
       );
     if (session.liveReportSeq !== null)
       throw appError('CONFLICT', `session ${session.id} is a live window: report it as one`);
-    const { updated, refused, recounted } = await recordReport(this.#db, session, report);
+    const { updated, refused, recounted } = await recordReport(
+      this.#db,
+      session,
+      report,
+      this.#onConflict(node, session.id),
+    );
     if (refused.length > 0) this.#logRefused(node, session, refused);
     if (recounted) await this.#publish(recounted);
     if (!updated) return { continue: false };
     if (updated.status !== 'IN_PROGRESS') {
       for (const a of this.#streams.get(node.id) ?? []) a.sessions.delete(updated.id);
+    }
+    if (updated.status === 'FAILED' && report.resume === true) {
+      // The target gave the session up for want of central, not for anything of the source's:
+      // its continuation is queued as for any session central cut short.
+      await this.#resume([updated]);
+      return { continue: false };
     }
     await this.#publish(updated);
     return { continue: updated.status === 'IN_PROGRESS' };
@@ -390,11 +444,28 @@ export class SyncCoordinator {
    * recorded before (a retry) changes nothing and is answered `recorded: false`.
    */
   async liveReport(node: NodeRow, report: LiveReport): Promise<LiveReportResponse> {
-    const { session, refused } = await recordLiveReport(this.#db, node, report);
+    const { session, refused } = await recordLiveReport(
+      this.#db,
+      node,
+      report,
+      this.#onConflict(node, report.windowId),
+    );
     if (!session) return { recorded: false };
     if (refused.length > 0) this.#logRefused(node, session, refused);
     await this.#publish(session);
     return { recorded: true };
+  }
+
+  /** A report's transaction rolled back by PostgreSQL (deadlock, serialization) runs again: said once per retry. */
+  #onConflict(node: NodeRow, sessionId: string): (error: unknown) => void {
+    return (error) => {
+      // drizzle's message quotes the whole statement; the driver's (its cause) says what happened.
+      const cause = (error as { cause?: unknown }).cause;
+      const why = cause instanceof Error ? cause.message : (error as Error).message;
+      this.#log.warn(
+        `sync report of node ${node.name} on session ${sessionId}: ${why}; recording it again`,
+      );
+    };
   }
 
   /**
@@ -410,6 +481,40 @@ export class SyncCoordinator {
       this.#log.warn(
         `sync report of node ${node.name} on session ${session.id}: ${refused.length - MAX_REFUSED_LOGGED} more entries refused`,
       );
+  }
+
+  /**
+   * Every sweepIntervalMs: takes over the sessions of centrals whose lease expired, and fails the
+   * stuck ones (no report for stuckAfterMs from an ONLINE target), queuing their continuation.
+   * Each row is failed by one conditional UPDATE (rows another central is failing are skipped),
+   * so with several centrals each session is taken over once.
+   */
+  #armSweep(): void {
+    if (this.#closing) return;
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweeping = this.#sweep()
+        .catch((error: unknown) => {
+          if (!this.#closing) this.#log.error('sync session sweep failed', error);
+        })
+        .finally(() => this.#armSweep());
+    }, this.#sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  async #sweep(): Promise<void> {
+    const gone = await failRunning(
+      this.#db,
+      orphaned(this.#instanceId, this.#alone),
+      OWNER_GONE_REASON,
+    );
+    await this.#resume(gone);
+    if (this.#closing) return;
+    const silent = await failRunning(
+      this.#db,
+      stuck(this.#stuckAfterMs),
+      stuckReason(this.#stuckAfterMs),
+    );
+    await this.#resume(silent);
   }
 
   /** Queues the continuation of sessions that were cut short. */
@@ -477,7 +582,7 @@ export class SyncCoordinator {
         if (done) await this.#publish(done);
         continue;
       }
-      const claimed = await claimSession(this.#db, session, roomIds);
+      const claimed = await claimSession(this.#db, session, roomIds, this.#instanceId);
       if (!claimed) continue;
       const attached = newest();
       if (!attached?.open) {

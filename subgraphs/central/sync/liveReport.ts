@@ -4,13 +4,15 @@
 // same bulk statements and the same scope checks as a session's report (report.ts,
 // reportScope.ts), and only once: the session keeps the sequence of the last report recorded, and
 // a report at or below it (a retry after a lost answer) records nothing.
-import { eq, inArray, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { appError } from '../../../lib/errors.ts';
 import type { LiveReport, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
+import { retryOnConflict } from '../db/transactionRetry.ts';
 import { messageSyncLog, nodes, syncPairs, syncSessions, type NodeRow } from '../db/schema.ts';
 import type { SyncSessionRow } from '../db/schema.ts';
 import { recordQuarantined, releaseQuarantined, upsertIndex, type Tx } from './report.ts';
+import { lockPair, markNodesSynced, raiseSourceHead } from './reportLocks.ts';
 import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
@@ -81,11 +83,26 @@ export async function recordLiveReport(
   db: CentralDatabase,
   target: NodeRow,
   report: LiveReport,
+  onRetry?: (error: unknown) => void,
 ): Promise<RecordedLiveReport> {
   if (report.sourceNodeId === target.id) {
     throw appError('BAD_USER_INPUT', 'a node does not replicate from itself');
   }
+  // Locks in the order reportLocks.ts describes; a deadlock with another kind of writer is still
+  // possible, and then the whole transaction runs again (the sequence check makes that safe).
+  return retryOnConflict(
+    () => recordLiveReportOnce(db, target, report),
+    onRetry === undefined ? {} : { onRetry },
+  );
+}
+
+function recordLiveReportOnce(
+  db: CentralDatabase,
+  target: NodeRow,
+  report: LiveReport,
+): Promise<RecordedLiveReport> {
   return db.transaction(async (tx) => {
+    await lockPair(tx, report.sourceNodeId, target.id);
     const now = new Date();
     const [source] = await tx
       .select({ id: nodes.id })
@@ -197,6 +214,8 @@ async function recordPair(
   report: LiveReport,
   now: Date,
 ): Promise<void> {
+  // The source's rows first, in one order, then the pair's own (reportLocks.ts).
+  await raiseSourceHead(tx, session.sourceNodeId, report.sourceHeadSeq);
   await tx
     .insert(syncPairs)
     .values({
@@ -216,14 +235,5 @@ async function recordPair(
         ...(report.final ? { lastSyncAt: now } : {}),
       },
     });
-  await tx
-    .update(syncPairs)
-    .set({ sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, ${report.sourceHeadSeq})` })
-    .where(eq(syncPairs.sourceNodeId, session.sourceNodeId));
-  if (report.final) {
-    await tx
-      .update(nodes)
-      .set({ lastSyncAt: now })
-      .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
-  }
+  if (report.final) await markNodesSynced(tx, [session.sourceNodeId, session.targetNodeId], now);
 }

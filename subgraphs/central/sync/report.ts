@@ -2,18 +2,19 @@
 // row per applied change, the message index, the quarantined versions, the pair's cursor and the
 // nodes' lastSyncAt. Either all of it is visible or none, so the index never runs ahead of (or
 // behind) the log. Only what the report may say is recorded (./reportScope.ts).
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
+import { retryOnConflict } from '../db/transactionRetry.ts';
 import {
   distributedMessages,
   messageSyncLog,
-  nodes,
   quarantinedVersions,
   syncPairs,
   syncSessions,
   type SyncSessionRow,
 } from '../db/schema.ts';
+import { lockPair, markNodesSynced, raiseSourceHead } from './reportLocks.ts';
 import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
 
 export interface RecordedReport {
@@ -32,8 +33,23 @@ export async function recordReport(
   db: CentralDatabase,
   session: SyncSessionRow,
   report: SyncReport,
+  onRetry?: (error: unknown) => void,
+): Promise<RecordedReport> {
+  // The statements lock rows in the order reportLocks.ts describes; a deadlock with another kind
+  // of writer is still possible, and then the whole transaction runs again.
+  return retryOnConflict(
+    () => recordReportOnce(db, session, report),
+    onRetry === undefined ? {} : { onRetry },
+  );
+}
+
+function recordReportOnce(
+  db: CentralDatabase,
+  session: SyncSessionRow,
+  report: SyncReport,
 ): Promise<RecordedReport> {
   return db.transaction(async (tx) => {
+    await lockPair(tx, session.sourceNodeId, session.targetNodeId);
     const now = new Date();
     const terminal = report.status !== 'IN_PROGRESS';
     const inScope = await scopeReport(tx, session, report);
@@ -96,6 +112,9 @@ export async function recordReport(
       return { updated: null, refused: scoped.refused, recounted: recounted ?? null };
     }
     const completed = report.status === 'COMPLETED';
+    // Before the pair's own row: all of the source's rows are locked in one order (reportLocks.ts).
+    if (report.sourceHeadSeq !== undefined)
+      await raiseSourceHead(tx, session.sourceNodeId, report.sourceHeadSeq);
     await tx
       .insert(syncPairs)
       .values({
@@ -119,20 +138,7 @@ export async function recordReport(
             : {}),
         },
       });
-    if (report.sourceHeadSeq !== undefined) {
-      // The source's head is the same for every target pulling from it: "how far behind" of the
-      // other pairs improves too.
-      await tx
-        .update(syncPairs)
-        .set({ sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, ${report.sourceHeadSeq})` })
-        .where(eq(syncPairs.sourceNodeId, session.sourceNodeId));
-    }
-    if (completed) {
-      await tx
-        .update(nodes)
-        .set({ lastSyncAt: now })
-        .where(inArray(nodes.id, [session.sourceNodeId, session.targetNodeId]));
-    }
+    if (completed) await markNodesSynced(tx, [session.sourceNodeId, session.targetNodeId], now);
     return { updated, refused: scoped.refused, recounted: null };
   });
 }
@@ -270,6 +276,9 @@ export async function upsertIndex(
       select x.id, x.room, x.sender, x.hash, x.origin, array[${held}]::text[],
              to_timestamp(x.created / 1000.0), to_timestamp(x.updated / 1000.0), x.deleted, x.hlc
         from x where x.id not in (select id from bad)
+       -- Rows are locked in id order, whatever order the report listed them in: two reports
+       -- sharing messages then never wait for each other in a cycle (reportLocks.ts).
+       order by x.id
       on conflict (id) do update set
         content_hash = case when ${wins} then excluded.content_hash else ${dm.contentHash} end,
         updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,

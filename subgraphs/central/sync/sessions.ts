@@ -1,12 +1,18 @@
 // The sync_sessions rows and their transitions. Coalescing rests on two partial unique indexes
 // (one PENDING and one IN_PROGRESS session per pair), so it holds whichever central replica
 // enqueues or dispatches.
-import { and, asc, eq, inArray, isNull, notInArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import type { SyncTrigger, SyncType } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import { isUniqueViolation } from '../db/errors.ts';
-import { syncPairs, syncSessions, type SyncSessionRow } from '../db/schema.ts';
+import {
+  centralInstances,
+  nodes,
+  syncPairs,
+  syncSessions,
+  type SyncSessionRow,
+} from '../db/schema.ts';
 
 export interface Pair {
   readonly sourceNodeId: string;
@@ -88,13 +94,15 @@ export function pendingSessionsOf(
 
 /**
  * PENDING -> IN_PROGRESS, recording the rooms the job names: the session's scope, the only rooms
- * central believes its reports about. Null when the session is no longer PENDING or its pair already has a
- * running session (the unique index refuses a second one).
+ * central believes its reports about; and its owner, the central instance sending the job. Null
+ * when the session is no longer PENDING or its pair already has a running session (the unique
+ * index refuses a second one).
  */
 export async function claimSession(
   db: CentralDatabase,
   session: SyncSessionRow,
   roomIds: readonly string[],
+  ownerInstanceId: string,
 ): Promise<SyncSessionRow | null> {
   try {
     const [pair] = await db
@@ -115,6 +123,7 @@ export async function claimSession(
         updatedAt: now,
         cursorBefore: pair?.cursor ?? 0,
         roomIds: [...roomIds],
+        ownerInstanceId,
       })
       .where(and(eq(syncSessions.id, session.id), eq(syncSessions.status, 'PENDING')))
       .returning();
@@ -165,3 +174,40 @@ export const runningOfTarget = (targetNodeId: string, except: readonly string[])
 
 export const sessionsById = (ids: readonly string[]) =>
   ids.length === 0 ? sql`false` : inArray(syncSessions.id, [...ids]);
+
+/**
+ * Sessions whose owner is dead: no central instance with a running lease by that id (it crashed,
+ * was stopped, or the session predates owners). With `onlyOwner`, sessions of any owner but it:
+ * a central alone on its database (embedded PGlite) knows every other owner is a past run.
+ * Rows another central is failing at the same moment are skipped, not waited for.
+ */
+export function orphaned(ownerInstanceId: string, alone: boolean): SQL {
+  const s = syncSessions;
+  const liveOwners = sql`select ${centralInstances.id} from ${centralInstances}
+    where ${centralInstances.leaseExpiresAt} > now()`;
+  const owner = alone
+    ? or(isNull(s.ownerInstanceId), ne(s.ownerInstanceId, ownerInstanceId))
+    : or(isNull(s.ownerInstanceId), sql`${s.ownerInstanceId} not in (${liveOwners})`);
+  return sql`${s.id} in (select ${s.id} from ${s}
+    where ${s.status} = 'IN_PROGRESS' and ${s.liveReportSeq} is null and ${owner}
+    for no key update skip locked)`;
+}
+
+/**
+ * Sessions running without a word from their target for longer than `silentMs`, while the target
+ * is ONLINE (it heartbeats, so it is not gone: it gave the session up, e.g. after central refused
+ * its reports, or it never got the job). A target that is away keeps its sessions until its job
+ * stream comes back, as before. Times are this central's clock, as `updated_at` is written.
+ */
+export function stuck(silentMs: number): SQL {
+  const s = syncSessions;
+  const before = new Date(Date.now() - silentMs);
+  const onlineTargets = sql`select ${nodes.id} from ${nodes} where ${nodes.status} = 'ONLINE'`;
+  return sql`${s.id} in (select ${s.id} from ${s}
+    where ${s.status} = 'IN_PROGRESS' and ${s.liveReportSeq} is null
+      and ${lt(s.updatedAt, before)} and ${s.targetNodeId} in (${onlineTargets})
+    for no key update skip locked)`;
+}
+
+export const stuckReason = (silentMs: number): string =>
+  `no report from the target for over ${Math.round(silentMs / 1000)} s while it is ONLINE; resumed in a new session`;

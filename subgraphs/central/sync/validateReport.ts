@@ -145,6 +145,10 @@ export function validateSyncReport(value: unknown): SyncReport {
   const error = value['error'];
   if (error !== undefined && error !== null && typeof error !== 'string')
     fail('error', 'must be a string when present');
+  const resume = value['resume'];
+  if (resume !== undefined && resume !== null && typeof resume !== 'boolean')
+    fail('resume', 'must be a boolean when present');
+  if (resume === true && status !== 'FAILED') fail('resume', 'may only be true with FAILED');
   const quarantined = optionalList(value, 'quarantined', 'versions', quarantinedVersion);
   const released = optionalList(value, 'released', 'message ids', messageId);
   const messagesTotal = optionalCount(value, 'messagesTotal', '');
@@ -162,6 +166,7 @@ export function validateSyncReport(value: unknown): SyncReport {
     ...(sourceHeadSeq === undefined ? {} : { sourceHeadSeq }),
     ...(typeof digestsMatch === 'boolean' ? { digestsMatch } : {}),
     ...(typeof error === 'string' ? { error: error.slice(0, MAX_ERROR) } : {}),
+    ...(resume === true ? { resume } : {}),
     ...(quarantined === undefined ? {} : { quarantined }),
     ...(released === undefined ? {} : { released }),
   };

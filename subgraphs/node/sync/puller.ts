@@ -109,6 +109,9 @@ class SessionStopped extends Error {
   override readonly name = 'SessionStopped';
 }
 
+/** Central did not take a report after every attempt: the session is handed back (Session.handBack). */
+class ReportRefused extends SessionStopped {}
+
 /** How many finished session ids are remembered, so a job re-sent by central is not run twice. */
 const REMEMBERED_SESSIONS = 1000;
 /** FULL: further pull rounds when digests differ because the source changed during the session. */
@@ -120,6 +123,14 @@ const DIGEST_ROUNDS = 3;
 const REPORT_BACKLOG = 10_000;
 /** How long a last report waits for central when the node is shutting down. */
 const SHUTDOWN_REPORT_MS = 1000;
+/**
+ * How long a session central did not take reports of is offered back to it (Session.handBack):
+ * past that, central's own sweep fails it (a session silent for a minute while its target is
+ * ONLINE), so the pair is never left waiting behind it.
+ */
+const HAND_BACK_MS = 120_000;
+/** The hand-back's backoff: from 500 ms, doubling, at most this. */
+const HAND_BACK_MAX_DELAY_MS = 5000;
 
 export class Puller {
   readonly #options: PullerOptions;
@@ -209,6 +220,13 @@ export class Puller {
           await session.reportFinal('FAILED', 'the target node shut down during the session', true);
         }
         this.#log.info(`sync ${job.sessionId}: stopped (${error.message})`);
+        if (error instanceof ReportRefused && !this.#closing.signal.aborted) {
+          // Off the source's queue: the next session of this pair (once central queues it) need
+          // not wait for central to answer this one. close() still waits for it.
+          const handBack = session.handBack(error.message);
+          this.#running.add(handBack);
+          void handBack.finally(() => this.#running.delete(handBack));
+        }
         return session.outcome('STOPPED', error.message);
       }
       const reason =
@@ -351,6 +369,51 @@ class Session {
         `sync ${this.#job.sessionId}: could not report ${status}: ${describe(failure)}`,
       ),
     );
+  }
+
+  /**
+   * Central did not take this session's reports (down, or answering 5xx), so it would stay
+   * IN_PROGRESS there with the pair's next session waiting behind it. Offers it back with a FAILED
+   * report marked `resume` until central takes it (or HAND_BACK_MS passed, or the node closes):
+   * central then queues the continuation, which resumes from the cursors committed here. The
+   * report carries the versions applied but not reported yet, so central's log and index get them.
+   */
+  async handBack(reason: string): Promise<void> {
+    const deadline = Date.now() + HAND_BACK_MS;
+    // Shutdown does not wait for central: the node's next connection fails the session anyway.
+    let onAbort = () => {};
+    const closed = new Promise<'closed'>((resolve) => {
+      onAbort = () => resolve('closed');
+      this.#closing.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await this.#offerBack(reason, deadline, closed);
+    } finally {
+      this.#closing.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #offerBack(reason: string, deadline: number, closed: Promise<'closed'>): Promise<void> {
+    for (let attempt = 0; !this.#closing.aborted; attempt += 1) {
+      try {
+        const sent = this.#report({ status: 'FAILED', error: reason, resume: true }, 1);
+        sent.catch(() => {});
+        if ((await Promise.race([sent, closed])) === 'closed') return;
+        this.#options.log.info(`sync ${this.#job.sessionId}: handed back to central`);
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) {
+          this.#options.log.warn(
+            `sync ${this.#job.sessionId}: could not hand the session back: ${describe(error)}`,
+          );
+          return;
+        }
+      }
+      const delay = Math.min(HAND_BACK_MAX_DELAY_MS, 500 * 2 ** attempt);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, delay))), closed]);
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -612,7 +675,8 @@ class Session {
    * most MAX_APPLIED_PER_REPORT of each list (the rest goes in the next one).
    */
   #report(
-    fields: Pick<SyncReport, 'status'> & Partial<Pick<SyncReport, 'digestsMatch' | 'error'>>,
+    fields: Pick<SyncReport, 'status'> &
+      Partial<Pick<SyncReport, 'digestsMatch' | 'error' | 'resume'>>,
     attempts = this.#options.reportAttempts ?? 3,
   ): Promise<SyncReportResponse> {
     const sent = this.#reports.then(() => this.#send(fields, attempts));
@@ -621,7 +685,8 @@ class Session {
   }
 
   async #send(
-    fields: Pick<SyncReport, 'status'> & Partial<Pick<SyncReport, 'digestsMatch' | 'error'>>,
+    fields: Pick<SyncReport, 'status'> &
+      Partial<Pick<SyncReport, 'digestsMatch' | 'error' | 'resume'>>,
     attempts: number,
   ): Promise<SyncReportResponse> {
     // A final report follows as many progress reports as the backlog needs.
@@ -664,7 +729,7 @@ class Session {
         if (attempt >= attempts || this.#closing.aborted) {
           // Without central the session cannot be tracked: stop pulling. What was applied is
           // safe (cursor committed with it); central fails the session when the node reconnects.
-          throw new SessionStopped(`central did not take the report: ${describe(error)}`);
+          throw new ReportRefused(`central did not take the report: ${describe(error)}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
       }

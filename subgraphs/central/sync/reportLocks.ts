@@ -1,0 +1,75 @@
+// The lock order of a report's transaction (report.ts, liveReport.ts). On PostgreSQL two reports
+// recorded at once (two targets of one source, a session and a live window of one pair, one report
+// retried through another central) used to take row locks in different orders and deadlock: the
+// head of the source was raised on all its pairs in whatever order the scan met them, after each
+// report had already locked its own pair's row. Every report now locks, in this order and within
+// each table in key order:
+//
+//   1. its pair, as an advisory lock (reports of one pair run one after another: the quarantine
+//      rows, the pair's cursor and a retried report of the same session need nothing finer);
+//   2. the index rows it writes, by message id (upsertIndex sorts them);
+//   3. its own session row, which no other report locks (a session's reports are of one pair), and
+//      the log rows it inserts, which no one else waits for;
+//   4. the sync_pairs rows of its source, by target id, before its own pair's upsert (raiseSourceHead);
+//   5. the nodes rows whose lastSyncAt it sets, by id (markNodesSynced).
+//
+// A transaction that waits only ever waits for one that is further along the same order, so no
+// cycle can form among reports. What other writers may still cause (a liveness sweep updating
+// several nodes rows) is retried (db/transactionRetry.ts).
+import { and, inArray, lt, sql } from 'drizzle-orm';
+import { nodes, syncPairs } from '../db/schema.ts';
+import type { Tx } from './report.ts';
+
+// Any fixed number distinct from the migration (727_001) and scheduler (727_002) locks.
+const PAIR_LOCK_SPACE = 727_003;
+
+/** Step 1: held until the transaction ends. Two pairs hashing alike only wait for each other. */
+export async function lockPair(tx: Tx, sourceNodeId: string, targetNodeId: string): Promise<void> {
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(${PAIR_LOCK_SPACE}, hashtext(${`${sourceNodeId}>${targetNodeId}`}))`,
+  );
+}
+
+/**
+ * Step 4: the source's newest seq is the same for every target pulling from it, so every pair of
+ * the source that is behind it moves up ("how far behind" improves for the others too). The rows
+ * are locked in target order in one statement; rows already at or past `headSeq` are not touched.
+ */
+export async function raiseSourceHead(
+  tx: Tx,
+  sourceNodeId: string,
+  headSeq: number,
+): Promise<void> {
+  const behind = tx
+    .select({ target: syncPairs.targetNodeId })
+    .from(syncPairs)
+    .where(
+      and(sql`${syncPairs.sourceNodeId} = ${sourceNodeId}`, lt(syncPairs.sourceHeadSeq, headSeq)),
+    )
+    .orderBy(syncPairs.targetNodeId)
+    .for('no key update');
+  await tx
+    .update(syncPairs)
+    .set({ sourceHeadSeq: sql`greatest(${syncPairs.sourceHeadSeq}, ${headSeq})` })
+    .where(
+      and(
+        sql`${syncPairs.sourceNodeId} = ${sourceNodeId}`,
+        inArray(syncPairs.targetNodeId, behind),
+      ),
+    );
+}
+
+/** Step 5: the rows locked by id, then updated. */
+export async function markNodesSynced(
+  tx: Tx,
+  nodeIds: readonly string[],
+  now: Date,
+): Promise<void> {
+  const rows = tx
+    .select({ id: nodes.id })
+    .from(nodes)
+    .where(inArray(nodes.id, [...nodeIds]))
+    .orderBy(nodes.id)
+    .for('no key update');
+  await tx.update(nodes).set({ lastSyncAt: now }).where(inArray(nodes.id, rows));
+}
