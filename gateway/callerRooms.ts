@@ -1,6 +1,7 @@
 // The rooms a search may read: central's `me { rooms }` for the caller, asked with the caller's
 // own Authorization header (central verifies it again), so the gateway never decides membership
 // from anything but central's answer for this request.
+import type { CentralEndpoints } from '../lib/centralEndpoints.ts';
 import { appError, errorCodes, type ErrorCode } from '../lib/errors.ts';
 import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
 import { postJson } from '../lib/httpClient.ts';
@@ -13,7 +14,7 @@ interface MeAnswer {
 }
 
 export function centralCallerRooms(options: {
-  centralUrl: string;
+  central: CentralEndpoints;
   gatewaySecret: string;
   timeoutMs: number;
 }): CallerRooms {
@@ -21,11 +22,19 @@ export function centralCallerRooms(options: {
     const query = `{ me { rooms { id name ${withMembers ? 'members { id username }' : ''} } } }`;
     let answer: MeAnswer;
     try {
-      const response = await postJson(
-        `${options.centralUrl}/graphql`,
-        JSON.stringify({ query }),
-        { ...forwardedHeaders(context), [GATEWAY_SECRET_HEADER]: options.gatewaySecret },
-        options.timeoutMs,
+      // A read: any central may answer it, the next one when the current one fails.
+      const response = await options.central.call(
+        async (url) => {
+          const answered = await postJson(
+            `${url}/graphql`,
+            JSON.stringify({ query }),
+            { ...forwardedHeaders(context), [GATEWAY_SECRET_HEADER]: options.gatewaySecret },
+            options.timeoutMs,
+          );
+          if (answered.status >= 500) throw new Error(`central answered HTTP ${answered.status}`);
+          return answered;
+        },
+        { idempotent: true },
       );
       answer = JSON.parse(response.body) as MeAnswer;
     } catch (error) {

@@ -1,17 +1,21 @@
 // The gateway's data source for central's subgraph: Apollo's remote data source with the
 // caller's headers and the gateway secret added, a deadline on every fetch, and network
 // failures turned into CENTRAL_UNAVAILABLE on the fields that needed central (the rest of the
-// response, e.g. messages from nodes, stays intact).
+// response, e.g. messages from nodes, stays intact). With several centrals, a query goes to the
+// next one when the current one cannot be reached, times out or fails (5xx); a mutation only when
+// it provably never left (lib/centralEndpoints.ts).
 import { STATUS_CODES } from 'node:http';
 import { RemoteGraphQLDataSource } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
+import { centralEndpoints, type CentralEndpoints } from '../lib/centralEndpoints.ts';
 import { appError } from '../lib/errors.ts';
 import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
 import { headerValue, postJson, type PostedResponse } from '../lib/httpClient.ts';
 import { forwardedHeaders, type GatewayContext } from './context.ts';
 
 export interface CentralDataSourceOptions {
-  readonly url: string;
+  /** Central's base URL(s), or endpoints shared with the gateway's other parts. */
+  readonly central: string | readonly string[] | CentralEndpoints;
   readonly gatewaySecret: string;
   readonly timeoutMs: number;
 }
@@ -21,19 +25,32 @@ export class CentralDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   readonly #timeoutMs: number;
 
   constructor(options: CentralDataSourceOptions) {
+    const central = centralEndpoints(options.central);
     super({
-      url: options.url,
+      // Each request picks its central in the fetcher; Apollo needs a URL all the same.
+      url: `${central.current}${GRAPHQL_PATH}`,
       // Our keep-alive client (lib/httpClient.ts) behind the little of the fetch API Apollo
       // reads: it costs far less per request than fetch, and it keeps idle sockets for less
       // than central's keep-alive timeout, so a request never goes out on one central closed.
-      fetcher: async (url, init) => {
-        const response = await postJson(
-          url,
-          typeof init?.body === 'string' ? init.body : '',
-          init?.headers ?? {},
-          options.timeoutMs,
-        );
-        return new FetchLikeResponse(url, response) as never;
+      fetcher: async (_url, init) => {
+        const { [WRITE_MARK]: write, ...headers } = init?.headers ?? {};
+        const body = typeof init?.body === 'string' ? init.body : '';
+        try {
+          return (await central.call(
+            async (base) => {
+              const url = `${base}${GRAPHQL_PATH}`;
+              const response = await postJson(url, body, headers, options.timeoutMs);
+              if (response.status >= 500) throw new ServerFailure(url, response);
+              return new FetchLikeResponse(url, response);
+            },
+            { idempotent: write === undefined },
+          )) as never;
+        } catch (error) {
+          // Every central failed with a 5xx: Apollo reads the last one's answer, as before.
+          if (error instanceof ServerFailure)
+            return new FetchLikeResponse(error.url, error.response) as never;
+          throw error;
+        }
       },
     });
     this.#secret = options.gatewaySecret;
@@ -48,6 +65,9 @@ export class CentralDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       request.http?.headers.set(key, value);
     }
     request.http?.headers.set(GATEWAY_SECRET_HEADER, this.#secret);
+    // Marks a mutation for the fetcher (which removes the mark): it must not reach two centrals.
+    if (request.query !== undefined && MUTATION.test(request.query))
+      request.http?.headers.set(WRITE_MARK, '1');
   }
 
   override didEncounterError(error: Error): never {
@@ -61,6 +81,21 @@ export class CentralDataSource extends RemoteGraphQLDataSource<GatewayContext> {
         : `central could not be reached: ${error.message}`,
       { cause: error },
     );
+  }
+}
+
+const GRAPHQL_PATH = '/graphql';
+const WRITE_MARK = 'x-switchboard-central-write';
+const MUTATION = /^\s*mutation\b/;
+
+/** A 5xx from one central: the next one may do better. */
+class ServerFailure extends Error {
+  override readonly name = 'ServerFailure';
+  constructor(
+    readonly url: string,
+    readonly response: PostedResponse,
+  ) {
+    super(`central answered HTTP ${response.status}`);
   }
 }
 

@@ -1,4 +1,5 @@
 // `switchboard gateway`: reads configuration from flags and environment, then listens.
+import { centralUrlOption } from '../lib/centralEndpoints.ts';
 import { helpText, option, parseConfig, parsers, sharedOptions } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { defaultQueryLimits } from '../lib/queryLimits.ts';
@@ -23,9 +24,10 @@ export const gatewayOptions = {
   centralUrl: option({
     flag: 'central-url',
     env: 'SWITCHBOARD_CENTRAL_URL',
-    description: "Central's base URL",
+    description:
+      "Central's base URL; several centrals on one database: comma-separated, failed over in order",
     default: 'http://127.0.0.1:4001',
-    parse: parsers.url,
+    parse: centralUrlOption,
   }),
   gatewaySecret: option<string>({
     flag: 'gateway-secret',

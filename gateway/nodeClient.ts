@@ -2,6 +2,7 @@
 // non-GraphQL answer) are told apart from GraphQL errors: only the former make the router try
 // another node, and they feed the gateway's view of the node's health (nodeHealth.ts).
 import type { GraphQLFormattedError } from 'graphql';
+import { neverConnected } from '../lib/connectionErrors.ts';
 import { postJson, type PostedResponse } from '../lib/httpClient.ts';
 import type { RoutingNode } from './centralLink.ts';
 
@@ -62,41 +63,17 @@ export class NodeUnreachableError extends Error {
   }
 }
 
-/**
- * Errors that say no connection was ever made: refused, no such host, no route, no answer to the
- * connection attempt itself. A reset or a close after the connection stood is not among them.
- */
-const NOT_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-function connectCode(error: unknown): string | undefined {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    if (e instanceof AggregateError) return connectCode(e.errors[0]);
-  }
-  return undefined;
-}
-
 function failureOf(error: unknown, timeoutMs: number): { kind: NodeFailureKind; reason: string } {
   if (error instanceof Error && error.name === 'TimeoutError')
     return { kind: 'timed out', reason: `no answer within ${timeoutMs} ms` };
   if (error instanceof Error && error.name === 'AbortError')
     return { kind: 'cancelled', reason: 'cancelled, another node answered first' };
-  const code = connectCode(error);
   const reason =
     error instanceof Error
       ? ((error.cause as Error | undefined)?.message ?? error.message)
       : String(error);
   return {
-    kind: code !== undefined && NOT_CONNECTED.has(code) ? 'unreachable' : 'connection failed',
+    kind: neverConnected(error) ? 'unreachable' : 'connection failed',
     reason,
   };
 }

@@ -450,13 +450,24 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
       let answered = false;
       /** A node that got the request and gave no answer: whether the write happened is unknown. */
       let sentTo: NodeUnreachableError | undefined;
-      for (const [i, node] of targets.entries()) {
+      for (let i = 0; i < targets.length; i++) {
+        const node = targets[i] as RoutingNode;
         try {
           const response = await this.#send(node, request, viewer);
-          // A node whose clock is off refuses the write before touching anything (CLOCK_SKEW):
-          // it was not applied, so another storage node may take it. The last one's answer stands.
-          if (i < targets.length - 1 && refusedForClock(response, key)) {
-            failures.push(`${node.name}: ${response.errors?.[0]?.message ?? 'CLOCK_SKEW'}`);
+          // A node whose clock is off (CLOCK_SKEW), or that does not take the room's writes
+          // (ROOM_MOVED: it left the room or is leaving it), refuses the write before touching
+          // anything: it was not applied, so another storage node may take it. The last one's
+          // answer stands.
+          const refusal = refusedUnwritten(response, key);
+          if (refusal?.code === 'ROOM_MOVED') {
+            // This gateway's placement is behind central's: read it again, and add the storage
+            // nodes it did not know of.
+            if (refusal.roomId !== undefined) this.#o.routing.forgetPlacement(refusal.roomId);
+            for (const next of await this.#mutationTargets(field, variables, viewer))
+              if (!targets.some((t) => t.id === next.id)) targets.push(next);
+          }
+          if (refusal && i < targets.length - 1) {
+            failures.push(`${node.name}: ${response.errors?.[0]?.message ?? refusal.code}`);
             continue;
           }
           data[key] = response.data?.[key] ?? null;
@@ -529,16 +540,29 @@ export class NodeRouter implements GraphQLDataSource<GatewayContext> {
   }
 }
 
-/** The node answered the mutation field with CLOCK_SKEW only: nothing of it was written. */
-function refusedForClock(
+/** Codes a node answers a write with before writing anything: another node may take it. */
+const UNWRITTEN = new Set(['CLOCK_SKEW', 'ROOM_MOVED']);
+
+/**
+ * The node answered the mutation field only with a refusal that wrote nothing (CLOCK_SKEW,
+ * ROOM_MOVED): its code, and the room of a ROOM_MOVED.
+ */
+function refusedUnwritten(
   response: { data?: unknown; errors?: readonly GraphQLFormattedError[] },
   key: string,
-): boolean {
+): { code: string; roomId?: string } | undefined {
   const errors = response.errors ?? [];
   const value = isObj(response.data) ? response.data[key] : null;
-  return (
-    errors.length > 0 &&
-    (value === null || value === undefined) &&
-    errors.every((e) => e.extensions?.['code'] === 'CLOCK_SKEW')
-  );
+  const first = errors[0];
+  const code = first?.extensions?.['code'];
+  if (
+    first === undefined ||
+    (value !== null && value !== undefined) ||
+    typeof code !== 'string' ||
+    !UNWRITTEN.has(code) ||
+    !errors.every((e) => e.extensions?.['code'] === code)
+  )
+    return undefined;
+  const roomId = first.extensions?.['roomId'];
+  return { code, ...(typeof roomId === 'string' ? { roomId } : {}) };
 }

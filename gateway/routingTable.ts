@@ -4,7 +4,13 @@
 import DataLoader from 'dataloader';
 import { answersOk } from '../lib/httpClient.ts';
 import type { Logger } from '../lib/log.ts';
-import type { CentralEvent, CentralLink, RoomPlacement, RoutingNode } from './centralLink.ts';
+import type {
+  CentralEvent,
+  CentralLink,
+  CentralLinkState,
+  RoomPlacement,
+  RoutingNode,
+} from './centralLink.ts';
 import { NodeHealth, type HealthState, type HealthView } from './nodeHealth.ts';
 import { canonicalSdl, sdlDifference } from './schemaCheck.ts';
 
@@ -37,7 +43,9 @@ export interface RoutingTableOptions {
 }
 
 export interface RoutingReport {
+  /** An event stream to some central is open and a central answered lately (centralLink.ts). */
   readonly centralConnected: boolean;
+  readonly central: CentralLinkState;
   readonly nodes: ReadonlyArray<{
     readonly id: string;
     readonly name: string;
@@ -63,7 +71,7 @@ export class RoutingTable {
    */
   readonly #lastKnown = new Map<string, RoomPlacement>();
   #watch: { stop(): void } | undefined;
-  #connected = false;
+  #stopped = false;
   #loaded: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
 
@@ -107,7 +115,6 @@ export class RoutingTable {
       this.#watch = this.#options.link.watch(
         (event) => this.#onEvent(event),
         () => {
-          this.#connected = true;
           // Anything may have changed while disconnected: start over from central's state.
           void this.reload().then(resolve, (error: unknown) => {
             this.#options.log.warn(
@@ -122,7 +129,7 @@ export class RoutingTable {
 
   stop(): void {
     this.#watch?.stop();
-    this.#connected = false;
+    this.#stopped = true;
     this.health.close();
   }
 
@@ -238,6 +245,11 @@ export class RoutingTable {
     });
   }
 
+  /** A node said the room's placement moved: the next lookup asks central again. */
+  forgetPlacement(roomId: string): void {
+    this.#placements.clear(roomId);
+  }
+
   /**
    * Of the given node ids (all nodes when omitted), those a request can go to: ONLINE and
    * serving the expected schema, in the given order, healthy ones first, then suspect, then down
@@ -263,8 +275,12 @@ export class RoutingTable {
   }
 
   report(): RoutingReport {
+    const central: CentralLinkState = this.#stopped
+      ? { connected: false, reason: 'the gateway is stopping', centrals: [] }
+      : this.#options.link.state();
     return {
-      centralConnected: this.#connected,
+      centralConnected: central.connected,
+      central,
       nodes: [...this.#entries.values()].map((e) => ({
         id: e.node.id,
         name: e.node.name,

@@ -26,6 +26,7 @@ import {
 import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
+import { CentralEndpoints } from '../lib/centralEndpoints.ts';
 import { CentralDataSource } from './centralDataSource.ts';
 import { centralCallerRooms } from './callerRooms.ts';
 import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
@@ -44,8 +45,11 @@ import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './superg
 import { serveWeb } from './web/serveWeb.ts';
 
 export interface GatewayOptions {
-  /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
-  readonly centralUrl: string;
+  /**
+   * Central's base URL, e.g. `http://127.0.0.1:4001`; or several centrals sharing one database
+   * (a list, or comma-separated), which requests and streams fail over between.
+   */
+  readonly centralUrl: string | readonly string[];
   /** The secret central expects from gateways (SWITCHBOARD_GATEWAY_SECRET). */
   readonly gatewaySecret: string;
   /** @default 0 (any free port) */
@@ -127,8 +131,11 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const supergraph = composeSupergraph(options.sdl);
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
   const centralTimeoutMs = options.centralTimeoutMs ?? 10_000;
+  // One choice of central for every path (federation, routing, keys, streams): when one finds
+  // it failing, all move together.
+  const central = new CentralEndpoints(options.centralUrl, { log: log.child('central') });
   const link = createCentralLink({
-    centralUrl: options.centralUrl,
+    centralUrl: central,
     gatewaySecret: options.gatewaySecret,
     timeoutMs: centralTimeoutMs,
     log: log.child('central'),
@@ -157,7 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     onNodeRequest: (node, outcome, seconds) => metrics.nodeRequest(node, outcome, seconds),
     onHedge: () => metrics.hedgedRead(),
     callerRooms: centralCallerRooms({
-      centralUrl: options.centralUrl,
+      central,
       gatewaySecret: options.gatewaySecret,
       timeoutMs: centralTimeoutMs,
     }),
@@ -167,7 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       { name: CENTRAL_SUBGRAPH, sdl: supergraph.centralSdl },
       { name: MESSAGES_SUBGRAPH, sdl: supergraph.nodeSdl },
     ],
-    centralUrl: options.centralUrl,
+    centralUrl: central,
     gatewaySecret: options.gatewaySecret,
     signer,
     routing,
@@ -182,16 +189,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
       return subscriptions.wrap(
         name,
         new CentralDataSource({
-          url: `${options.centralUrl}/graphql`,
+          central,
           gatewaySecret: options.gatewaySecret,
           timeoutMs: centralTimeoutMs,
         }),
       );
     },
   });
-  const tokens = new TokenVerifier(
-    options.userKeys ?? remoteUserKeys(options.centralUrl, centralTimeoutMs),
-  );
+  const tokens = new TokenVerifier(options.userKeys ?? remoteUserKeys(central, centralTimeoutMs));
   const statusEndpoints = createStatusEndpoints({
     routing: () => routing.report(),
     subscriptions: () => subscriptions.stats(),

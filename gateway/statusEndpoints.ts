@@ -25,6 +25,11 @@ export interface StatusEndpointsOptions {
 /** What /ready tells anyone: whether the gateway serves, and how many nodes are in which state. */
 export interface ReadySummary {
   readonly status: 'ready' | 'waiting for central';
+  /**
+   * Why not ready: to anyone, how many centrals were tried; with details, each central's URL and
+   * what it did (internal addresses are for operators only, like node URLs).
+   */
+  readonly reason?: string;
   readonly routableNodes: number;
   /** Nodes by status (ONLINE, OFFLINE, DEGRADED); counts only. */
   readonly nodeCounts: Record<string, number>;
@@ -55,11 +60,19 @@ export function createStatusEndpoints(options: StatusEndpointsOptions): StatusEn
     return viewer?.role === 'ADMIN';
   }
 
-  function summary(report: RoutingReport): ReadySummary {
+  function summary(report: RoutingReport, details: boolean): ReadySummary {
     const nodeCounts: Record<string, number> = {};
     for (const node of report.nodes) nodeCounts[node.status] = (nodeCounts[node.status] ?? 0) + 1;
+    const tried = report.central.centrals.length;
     return {
       status: report.centralConnected ? 'ready' : 'waiting for central',
+      ...(report.centralConnected
+        ? {}
+        : {
+            reason: details
+              ? (report.central.reason ?? 'no central answers')
+              : `no central answers (${tried} tried)`,
+          }),
       routableNodes: report.nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
         .length,
       nodeCounts,
@@ -82,8 +95,14 @@ export function createStatusEndpoints(options: StatusEndpointsOptions): StatusEn
     if (isReady) {
       const report = options.routing();
       sendJson(res, report.centralConnected ? 200 : 503, {
-        ...summary(report),
-        ...(details ? { subscriptions: options.subscriptions(), nodes: report.nodes } : {}),
+        ...summary(report, details),
+        ...(details
+          ? {
+              centrals: report.central.centrals,
+              subscriptions: options.subscriptions(),
+              nodes: report.nodes,
+            }
+          : {}),
       });
       return true;
     }

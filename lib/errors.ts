@@ -40,7 +40,12 @@ export const errorCodes = {
   CENTRAL_UNAVAILABLE: {
     http: 503,
     description:
-      'Central (users, rooms, nodes, sync) did not answer in time or could not be reached; fields that need it are null, the rest of the response is intact.',
+      'Central (users, rooms, nodes, sync) did not answer in time or could not be reached (with several `--central-url`s: none of them); fields that need it are null, the rest of the response is intact. On a subscription to a central field (`syncSessionUpdated`, `nodeStatusChanged`), a notice that does not end it (`data: null`, `extensions.centralAvailability.available: false`), followed by `CENTRAL_AVAILABLE` when a central delivers again.',
+  },
+  CENTRAL_AVAILABLE: {
+    http: 200,
+    description:
+      'Not a failure: on a subscription to a central field (`syncSessionUpdated`, `nodeStatusChanged`) that got a `CENTRAL_UNAVAILABLE` notice, the notice that a central delivers again (the result also carries `extensions.centralAvailability: { available: true }`). The subscription never ended; live events follow, but those central published meanwhile are not replayed (docs/subscriptions.md).',
   },
   OPERATION_TIMEOUT: {
     http: 504,
@@ -51,6 +56,11 @@ export const errorCodes = {
     http: 503,
     description:
       "The chat node that would take the write has a clock too far from central's (beyond its `--max-clock-drift-ms`, 60 s by default), has not measured it yet, or still issues HLCs stamped by a fast clock; nothing was written. The message names the measured offset and the bound. Retry later, or on another node.",
+  },
+  ROOM_MOVED: {
+    http: 503,
+    description:
+      "A chat node refused a post, edit or delete for a room it does not take writes for: it does not hold the room, or is leaving it (`updateRoom`, `removeNode`); `extensions.roomId` names the room. Nothing was written. The gateway sends the write to the room's next storage node and re-reads the room's placement, so a client sees this only when none took it; retry then.",
   },
   CONFLICT: {
     http: 409,

@@ -4,7 +4,6 @@
 // which user the request acts for, so one captured by a node is worth nothing anywhere else.
 import { randomBytes } from 'node:crypto';
 import {
-  createRemoteJWKSet,
   errors as joseErrors,
   exportJWK,
   generateKeyPair,
@@ -14,7 +13,9 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
+import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
+import { failoverKeySet } from './remoteKeys.ts';
 import type { Viewer } from './userAuth.ts';
 
 /** HTTP header of the assertion on every request from a gateway to a node. */
@@ -287,11 +288,11 @@ export class AssertionVerifier {
  * `cooldownMs`) and looks once more, so a freshly started gateway is never refused for it.
  */
 export function remoteGatewayKeys(
-  centralUrl: string,
+  central: string | readonly string[] | CentralEndpoints,
   timeoutMs = 5_000,
   cooldownMs = 1_000,
 ): JWTVerifyGetKey {
-  const jwks = createRemoteJWKSet(new URL(GATEWAY_JWKS_PATH, centralUrl), {
+  const jwks = failoverKeySet(centralEndpoints(central), GATEWAY_JWKS_PATH, {
     // Short, as an unknown kid can only come from the internal network.
     cooldownDuration: cooldownMs,
     // Keys of gateways that stopped renewing leave central's set after 10 min; a node's copy

@@ -108,6 +108,11 @@ export function sourceLabel(job: Pick<SyncJob, 'sourceNodeId' | 'sourceNodeName'
   return job.sourceNodeName ? `${job.sourceNodeName} (${job.sourceNodeId})` : job.sourceNodeId;
 }
 
+/** How log lines name a node: "node-a (0190...)", as `sourceLabel` does a job's source. */
+export function nodeLabel(node: { readonly name: string; readonly id: string }): string {
+  return `${node.name} (${node.id})`;
+}
+
 export interface PullTokenRequest {
   readonly sourceNodeId: string;
   /** At most MAX_PULL_TOKEN_ROOMS (lib/pullToken.ts). */

@@ -1,7 +1,9 @@
 // User identity: central signs short-lived JWTs (EdDSA); every other process verifies them with
 // central's public keys (JWKS), so no shared secret has to be copied to nodes or gateways.
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
+import { failoverKeySet } from './remoteKeys.ts';
 
 export const TOKEN_ISSUER = 'switchboard-central';
 export const TOKEN_AUDIENCE = 'switchboard';
@@ -150,9 +152,15 @@ export class TokenVerifier {
   }
 }
 
-/** Central's public keys, fetched on first use and again when a token names an unknown key id. */
-export function remoteUserKeys(centralUrl: string, timeoutMs = 5_000): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(JWKS_PATH, centralUrl), {
+/**
+ * Central's public keys, fetched on first use and again when a token names an unknown key id;
+ * from the next central when one cannot be reached (lib/remoteKeys.ts).
+ */
+export function remoteUserKeys(
+  central: string | readonly string[] | CentralEndpoints,
+  timeoutMs = 5_000,
+): JWTVerifyGetKey {
+  return failoverKeySet(centralEndpoints(central), JWKS_PATH, {
     cooldownDuration: 5_000,
     // Refetched at least every minute, so a key revoked at central stops verifying here soon.
     cacheMaxAge: 60_000,

@@ -118,6 +118,28 @@ export function availabilityNotice(
   } as Result;
 }
 
+/**
+ * What a subscription to one of central's fields (`syncSessionUpdated`, `nodeStatusChanged`) gets,
+ * without ending, when no central can be reached (CENTRAL_UNAVAILABLE) and when one delivers again
+ * (CENTRAL_AVAILABLE), with `extensions.centralAvailability`. Events central published in between
+ * are not replayed: a client that needs them asks again (`syncSessions`, `nodes`).
+ */
+export function centralNotice(available: boolean, responseKey: string): Result {
+  const error = available
+    ? appError('CENTRAL_AVAILABLE', 'central is reachable again: live events follow')
+    : appError(
+        'CENTRAL_UNAVAILABLE',
+        'no central can be reached; this subscription stays open and carries on when one is back',
+      );
+  return {
+    data: null,
+    errors: [
+      new GraphQLError(error.message, { path: [responseKey], extensions: error.extensions }),
+    ],
+    extensions: { centralAvailability: { available } },
+  } as Result;
+}
+
 export class SubscriptionBridge {
   readonly #o: SubscriptionBridgeOptions;
   readonly executor: EventExecutor;
@@ -197,8 +219,10 @@ export class SubscriptionBridge {
     };
     const roomId = bridged.roomScoped ? String(fieldArgs['roomId']) : undefined;
     const notify = (available: boolean) => {
-      if (roomId === undefined) return;
-      const notice = availabilityNotice(roomId, available, parts.responseKey);
+      const notice =
+        roomId === undefined
+          ? centralNotice(available, parts.responseKey)
+          : availabilityNotice(roomId, available, parts.responseKey);
       // After the events already on their way, so the client sees them in order.
       tail = tail.then(() => queue.push(notice));
     };

@@ -6,6 +6,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { ASSERTION_PARAM, type GatewaySigner } from '../../lib/gatewayAssertion.ts';
 import { GATEWAY_SECRET_PARAM } from '../../lib/gatewayProtocol.ts';
+import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { CentralLink } from '../centralLink.ts';
 import type { GatewayContext } from '../context.ts';
@@ -21,7 +22,8 @@ export type { EventContext } from './prefetch.ts';
 export interface GatewaySubscriptionsOptions {
   /** Each subgraph's name and SDL (central, and the one node schema as "messages"). */
   readonly subgraphs: ReadonlyArray<{ readonly name: string; readonly sdl: string }>;
-  readonly centralUrl: string;
+  /** The central(s); endpoints shared with the gateway's other parts move together. */
+  readonly centralUrl: string | readonly string[] | CentralEndpoints;
   /** Sent to central with its upstream subscriptions (connectionParams), as central requires. */
   readonly gatewaySecret: string;
   /** Signs the assertion of each upstream subscription to a node (connectionParams). */
@@ -50,6 +52,7 @@ export class GatewaySubscriptions {
   #bridge: SubscriptionBridge | undefined;
   #pool: UpstreamPool | undefined;
   #watch: { stop(): void } | undefined;
+  #unfollow: (() => void) | undefined;
 
   constructor(options: GatewaySubscriptionsOptions) {
     this.#o = options;
@@ -71,7 +74,7 @@ export class GatewaySubscriptions {
   /** Starts serving, once Apollo has loaded the API schema. */
   start(apiSchema: GraphQLSchema, execute: Execute): void {
     const pool = new UpstreamPool({
-      centralUrl: this.#o.centralUrl,
+      central: centralEndpoints(this.#o.centralUrl),
       connectionParams: async (target, scope) =>
         target.kind === 'central'
           ? {
@@ -115,6 +118,7 @@ export class GatewaySubscriptions {
       },
       () => pool.reconcile(),
     );
+    this.#unfollow = this.#o.link.onStateChange((connected) => pool.centralState(connected));
   }
 
   subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
@@ -136,6 +140,7 @@ export class GatewaySubscriptions {
   }
 
   close(): void {
+    this.#unfollow?.();
     this.#watch?.stop();
     this.#pool?.close();
   }

@@ -27,6 +27,8 @@ export interface UpstreamFeedOptions {
 
 export interface UpstreamFeed {
   readonly url: string;
+  /** Whether the subgraph accepted the connection (connection_ack) and the feed has not ended. */
+  readonly live: boolean;
   close(): void;
 }
 
@@ -63,10 +65,13 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
       },
     },
   });
+  // graphql-ws's dispose waits for a connection in progress and rejects when that fails: a feed
+  // closed while connecting to a server that is down must not leave an unhandled rejection.
+  const dispose = () => void Promise.resolve(client.dispose()).catch(() => {});
   const end = (error: Error) => {
     if (ended) return;
     ended = true;
-    void client.dispose();
+    dispose();
     options.onEnd(error, connected);
   };
   const unsubscribe = client.subscribe<Record<string, unknown>>(
@@ -83,11 +88,14 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   );
   return {
     url: options.url,
+    get live() {
+      return connected && !ended;
+    },
     close() {
       if (ended) return;
       ended = true;
       unsubscribe();
-      void client.dispose();
+      dispose();
     },
   };
 }

@@ -1,6 +1,8 @@
 // Upstream subscriptions shared by every client: one topic per (subscription field, arguments),
 // opened when its first client arrives and closed the moment its last one leaves.
-// - a central field (nodeStatusChanged, syncSessionUpdated...): one feed to central;
+// - a central field (nodeStatusChanged, syncSessionUpdated...): one feed to the current central
+//   (lib/centralEndpoints.ts), moved to the next when it cannot be opened or everyone moved on;
+//   when every central failed, its subscribers are told, and again when a feed is live once more.
 // - a room's messages (messageAdded, messageChanged): one feed to EVERY routable node storing the
 //   room. A message posted on one node and copied to others by sync arrives once per node: it is
 //   passed on once (append-only fields: once per id; others: once per newer version, by HLC).
@@ -12,6 +14,7 @@
 // - a room none of whose storage nodes can be reached (no feed open, and opening one failed or no
 //   node is routable) is announced to its subscribers, and again when a feed is live once more.
 import type { GraphQLError } from 'graphql';
+import { describe as describeFailure, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { TransitionLog } from '../../lib/transitionLog.ts';
@@ -29,7 +32,8 @@ export interface Subscriber {
   /**
    * The room of a room topic can no longer be reached (`false`: none of its storage nodes'
    * feeds is live, and trying to open one failed or no node is routable) or is served again
-   * (`true`). Called on each change, in order with `deliver`; a subscriber joining a topic that
+   * (`true`); for a central topic, no central can be reached (every one failed) or one is live
+   * again. Called on each change, in order with `deliver`; a subscriber joining a topic that
    * is unavailable is told at once.
    */
   availability(available: boolean): void;
@@ -41,7 +45,8 @@ export type UpstreamTarget =
   | { readonly kind: 'node'; readonly nodeId: string };
 
 export interface UpstreamPoolOptions {
-  readonly centralUrl: string;
+  /** The centrals, shared with the gateway's other parts: a move by one moves all. */
+  readonly central: CentralEndpoints;
   /**
    * The connectionParams of a feed to `target` acting for `scope` (none: the gateway's own).
    * Made when the feed's socket opens, so a reopened feed gets fresh credentials.
@@ -130,7 +135,13 @@ class Topic {
 
   async #reconcile(): Promise<void> {
     if (this.roomId === undefined) {
-      if (!this.feeds.has(CENTRAL)) this.#open(CENTRAL, this.pool.centralUrl);
+      const url = this.pool.central.current;
+      const open = this.feeds.get(CENTRAL);
+      if (open && open.url === url) return;
+      // Everyone moved to another central (a request or probe found this one failing).
+      open?.close();
+      this.feeds.delete(CENTRAL);
+      this.#open(CENTRAL, url);
       return;
     }
     const placement = await this.pool.placement(this.roomId);
@@ -198,6 +209,7 @@ class Topic {
       },
       onConnected: () => {
         if (this.feeds.get(instance) !== feed) return;
+        if (instance === CENTRAL) this.pool.central.answered(url);
         this.#announce(true);
       },
       onEnd: (error, connected) => {
@@ -209,6 +221,18 @@ class Topic {
           name,
           `feeds from ${name} end (${error.message}; first: ${this.describe()}); reopening them`,
         );
+        if (instance === CENTRAL) {
+          // Straight to the next central; only when every one failed are subscribers told.
+          if (!connected) this.pool.central.failed(url, describeFailure(error));
+          if (!this.pool.central.allFailing()) {
+            this.#retryDelay = this.pool.retryMs;
+            this.reconcile();
+            return;
+          }
+          this.#announce(false);
+          this.#scheduleRetry();
+          return;
+        }
         // A live feed that drops is opened again first (a restart, a dropped socket): only a
         // node that refuses the connection, with no other feed live or still connecting, makes
         // the room unreachable.
@@ -219,14 +243,35 @@ class Topic {
     this.feeds.set(instance, feed);
   }
 
-  /** Tells the subscribers of a room topic when it stops or starts being served. */
+  /** Tells the subscribers when the room (or, for a central topic, central) goes or comes back. */
   #announce(available: boolean): void {
-    if (this.roomId === undefined || this.#available === available) return;
+    if (this.#available === available) return;
     this.#available = available;
-    this.pool.log.info(
-      `${this.describe()}: room ${this.roomId} ${available ? 'is served again' : 'cannot be reached'}`,
-    );
+    if (this.roomId !== undefined)
+      this.pool.log.info(
+        `${this.describe()}: room ${this.roomId} ${available ? 'is served again' : 'cannot be reached'}`,
+      );
+    else
+      this.pool.log.debug(
+        `${this.describe()}: ${available ? 'central delivers again' : 'no central can be reached'}`,
+      );
     for (const subscriber of [...this.subscribers]) subscriber.availability(available);
+  }
+
+  /**
+   * The gateway's link says whether any central answers: a central that hangs keeps its feeds
+   * open but silent, so its subscribers are told by the link (central topics only). Back up, a
+   * feed still live announces the return; one that ended does when it reconnects.
+   */
+  centralState(connected: boolean): void {
+    if (this.roomId !== undefined) return;
+    // A feed that ended already tells its own story (onEnd); one still open (live but silent,
+    // or stuck connecting) needs this.
+    const feed = this.feeds.get(CENTRAL);
+    if (!connected) {
+      if (feed) this.#announce(false);
+    } else if (feed?.live) this.#announce(true);
+    else if (!feed) this.reconcile();
   }
 
   /** Whether subscribers were last told the room is served. */
@@ -280,7 +325,7 @@ class Topic {
 }
 
 export class UpstreamPool {
-  readonly centralUrl: string;
+  readonly central: CentralEndpoints;
   readonly connectionParams: UpstreamPoolOptions['connectionParams'];
   readonly candidates: UpstreamPoolOptions['candidates'];
   readonly placement: UpstreamPoolOptions['placement'];
@@ -290,10 +335,15 @@ export class UpstreamPool {
   /** Feeds ending, one line per source going down and one coming back. */
   readonly feedLog: TransitionLog;
   readonly #topics = new Map<string, Topic>();
+  readonly #unfollow: () => void;
   #serial = 0;
 
   constructor(options: UpstreamPoolOptions) {
-    this.centralUrl = options.centralUrl;
+    this.central = options.central;
+    // Central topics follow everyone else to the new central.
+    this.#unfollow = options.central.onSwitch(() => {
+      for (const topic of this.#topics.values()) if (topic.roomId === undefined) topic.reconcile();
+    });
     this.connectionParams = options.connectionParams;
     this.candidates = options.candidates;
     this.placement = options.placement;
@@ -363,6 +413,11 @@ export class UpstreamPool {
       .flatMap((t) => [...t.subscribers]);
   }
 
+  /** The link to central went down or came back (centralLink.ts onStateChange). */
+  centralState(connected: boolean): void {
+    for (const topic of this.#topics.values()) topic.centralState(connected);
+  }
+
   /** A node or room changed: open whatever feeds became possible. */
   reconcile(roomId?: string): void {
     for (const topic of this.#topics.values())
@@ -370,6 +425,7 @@ export class UpstreamPool {
   }
 
   close(): void {
+    this.#unfollow();
     for (const topic of this.#topics.values()) topic.close();
     this.#topics.clear();
   }

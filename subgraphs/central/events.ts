@@ -14,7 +14,21 @@ export type CentralEvent =
    * Carries the session as it was at that change: a subscriber sees every state (PENDING, then
    * IN_PROGRESS...) even when the row has moved on by the time the event is delivered.
    */
-  | { readonly type: 'syncSessionUpdated'; readonly session: SyncSessionSnapshot };
+  | { readonly type: 'syncSessionUpdated'; readonly session: SyncSessionSnapshot }
+  /** For the centrals holding these nodes' job streams: send them `notice` (nodeNotices.ts). */
+  | {
+      readonly type: 'nodeNotice';
+      readonly nodeIds: readonly string[];
+      readonly fenceId: string;
+      readonly notice: NodeNotice;
+    }
+  /** A node acknowledged the notice `fenceId`. */
+  | { readonly type: 'noticeAcked'; readonly nodeId: string; readonly fenceId: string };
+
+/** What a node is told and acknowledges: its writable rooms now, or a member removed. */
+export type NodeNotice =
+  | { readonly kind: 'placement' }
+  | { readonly kind: 'membership'; readonly roomId: string; readonly userId: string };
 
 export type EventListener = (event: CentralEvent) => void;
 

@@ -126,9 +126,11 @@ function streamEvents(services: CentralServices, req: IncomingMessage, res: Serv
     connection: 'keep-alive',
   });
   res.write(': connected\n\n');
-  const unsubscribe = services.events.subscribe((event) =>
-    res.write(`data: ${JSON.stringify(event)}\n\n`),
-  );
+  const unsubscribe = services.events.subscribe((event) => {
+    // Between centrals and nodes only (nodeNotices.ts): nothing a gateway routes by.
+    if (event.type === 'nodeNotice' || event.type === 'noticeAcked') return;
+    res.write(`data: ${JSON.stringify(event)}\n\n`);
+  });
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   keepAlive.unref();
   const stop = () => {

@@ -6,6 +6,7 @@ import { errorBody } from '../../lib/errors.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
 import { GATEWAY_JWKS_PATH } from '../../lib/gatewayAssertion.ts';
 import { JWKS_PATH } from '../../lib/userAuth.ts';
+import { NOTICE_ACK_PATH, PLACEMENT_PATH, validateNoticeAck } from '../../lib/nodeNotices.ts';
 import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { gatewayJwks } from './gatewayKeys.ts';
@@ -15,6 +16,7 @@ import {
   parseHeartbeatClock,
   type HeartbeatClock,
 } from './nodeClock.ts';
+import { writableRoomsOf } from './nodeNotices.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
 import * as valid from './validation.ts';
@@ -105,6 +107,24 @@ export async function handleInternal(
       centralTime: Date.now(),
     };
     sendJson(res, 200, body);
+    return true;
+  }
+  if (url.pathname === PLACEMENT_PATH && req.method === 'GET') {
+    sendJson(res, 200, { rooms: await writableRoomsOf(services.db, node.id) });
+    return true;
+  }
+  if (url.pathname === NOTICE_ACK_PATH && req.method === 'POST') {
+    let fenceId: string;
+    try {
+      ({ fenceId } = validateNoticeAck(
+        JSON.parse((await readBody(req, 4 * 1024)).toString('utf8') || '{}'),
+      ));
+    } catch (error) {
+      sendJson(res, 400, errorBody('BAD_USER_INPUT', `invalid ack: ${(error as Error).message}`));
+      return true;
+    }
+    await services.events.publish({ type: 'noticeAcked', nodeId: node.id, fenceId });
+    sendJson(res, 200, {});
     return true;
   }
   if (url.pathname === '/internal/membership' && req.method === 'GET') {

@@ -4,6 +4,7 @@
 // sync pairs queued (see SyncCoordinator.nodeBack). A heartbeat also carries the node's clock
 // offset (nodeClock.ts); its going beyond the node's bound, or back, is published the same way.
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
+import { nodeLabel } from '../../lib/syncProtocol.ts';
 import type { CentralServices } from './context.ts';
 import { nodes, type NodeRow } from './db/schema.ts';
 import { describeClock, isClockSkewed, type HeartbeatClock } from './nodeClock.ts';
@@ -54,11 +55,11 @@ export async function recordHeartbeat(
     .returning({ id: nodes.id });
   if (!cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
   if (url !== undefined) {
-    services.log.info(`node ${node.name} now reachable at ${url}`);
+    services.log.info(`node ${nodeLabel(node)} now reachable at ${url}`);
     await services.events.publish({ type: 'nodeChanged', nodeId: node.id });
   }
   if (cameBack) {
-    services.log.info(`node ${node.name} ONLINE`);
+    services.log.info(`node ${nodeLabel(node)} ONLINE`);
     // Before the event: the sessions are queued when the dispatchers wake up to it. A failure
     // here must not fail the heartbeat: the status has changed and the node's stream reconnect or
     // the schedule still catch up. A node's first heartbeat ever is no comeback: it has missed
@@ -67,7 +68,7 @@ export async function recordHeartbeat(
       await services.sync
         .nodeBack(node.id)
         .catch((error: unknown) =>
-          services.log.error(`queuing the sync pairs of node ${node.name} failed`, error),
+          services.log.error(`queuing the sync pairs of node ${nodeLabel(node)} failed`, error),
         );
     await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'ONLINE' });
   }
@@ -113,7 +114,7 @@ export async function sweepSilentNodes(services: CentralServices, graceMs = 0): 
       node.lastSeenAt === null
         ? 'no heartbeat yet'
         : `no heartbeat for ${((now - node.lastSeenAt.getTime()) / 1000).toFixed(1)} s`;
-    services.log.info(`node ${node.name} OFFLINE (${silence})`);
+    services.log.info(`node ${nodeLabel(node)} OFFLINE (${silence})`);
     await services.events.publish({
       type: 'nodeStatusChanged',
       nodeId: node.id,

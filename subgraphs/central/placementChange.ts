@@ -1,25 +1,36 @@
 // Changing where a room is stored while it takes writes (updateRoom, removeNode). A holder that
-// leaves may still hold writes it acknowledged and nobody pulled yet, so it leaves in two steps:
-//   1. the new placement is written with the leaving holders still in it (as replicas): the new
-//      home takes the writes from here on, added nodes are asked to pull FULL at once, and every
-//      remaining ONLINE holder pulls INCREMENTAL from each leaving one;
-//   2. once all those pulls COMPLETED, the leaving holders are dropped from the placement.
-// If a pull fails or does not finish in time the room stays in step 1's placement (nothing lost,
-// the leaving node still a holder) and the caller is told to retry. Every placement write is
-// published as `roomChanged`, as a room's creation is: gateways re-read the room's routing and
-// the sync topology follows it.
-import { eq, sql, type SQL } from 'drizzle-orm';
+// leaves may still hold writes it acknowledged and nobody pulled yet, so it leaves in steps:
+//   1. the new placement is written with the leaving holders still in it (as replicas) and also
+//      listed as former holders, which marks them leaving: they take no more writes for the room
+//      (nodeNotices.ts). The new home takes the writes from here on, added nodes are asked to pull
+//      FULL at once;
+//   2. fence: each leaving holder is told its new set of writable rooms and acknowledges it once
+//      no write for the room can commit on it any more (a write already past its checks commits
+//      before, or is refused at commit, see subgraphs/node/heldRooms.ts);
+//   3. every remaining ONLINE holder pulls INCREMENTAL from each leaving one: begun after the
+//      fence, the pull reads everything the leaving holder ever acknowledged for the room;
+//   4. once all those pulls COMPLETED, the leaving holders are dropped from the placement.
+// If the fence or a pull fails or does not finish in time the room stays in step 1's placement
+// (nothing lost, the leaving node still a holder, taking no writes) and the caller is told to
+// retry. Every placement write is published as `roomChanged`, as a room's creation is: gateways
+// re-read the room's routing and the sync topology follows it. docs/operations.md walks through
+// the races.
+import { eq } from 'drizzle-orm';
 import { generateApiKey, hashApiKey } from '../../lib/nodeKeys.ts';
 import { appError } from '../../lib/errors.ts';
+import { nodeLabel } from '../../lib/syncProtocol.ts';
 import type { CentralServices } from './context.ts';
 import { activeNode, nodes, rooms, type NodeRow, type RoomRow } from './db/schema.ts';
 import type { CentralEvent } from './events.ts';
+import { noticeAndWait } from './nodeNotices.ts';
 import { storageNodeIdsOf, type PlacedRoom } from './placement.ts';
 
 type Services = Pick<CentralServices, 'db' | 'events' | 'log' | 'sync'>;
 
 /** How long a leaving holder's drain may take before the change is given up (and retried). */
 export const DRAIN_DEADLINE_MS = 120_000;
+/** How long a leaving holder has to confirm it stopped taking the room's writes. */
+export const FENCE_DEADLINE_MS = 30_000;
 
 export interface PlacementChange {
   readonly homeNodeId: string;
@@ -30,7 +41,11 @@ export async function activeNodes(services: Pick<Services, 'db'>): Promise<NodeR
   return services.db.select().from(nodes).where(activeNode);
 }
 
-const nameOf = (all: readonly NodeRow[], id: string) => all.find((n) => n.id === id)?.name ?? id;
+/** A node as log lines name it: "node-a (id)". */
+const labelOf = (all: readonly NodeRow[], id: string) => {
+  const node = all.find((n) => n.id === id);
+  return node ? nodeLabel(node) : id;
+};
 
 /**
  * Pulls everything `leaving` holds into each of `targets` (INCREMENTAL, MANUAL) and resolves once
@@ -96,47 +111,66 @@ export async function drain(
 }
 
 /**
- * A gateway may have sent a write to the leaving node just before it saw the new placement; the
- * write can commit after the first pull read the node's head. The second pull, begun once the
- * first completed, takes what such in-flight writes left. A write sent later still (a gateway
- * that had not seen `roomChanged` for that long) is not covered: see docs/central.md.
+ * Tells `leaving` its writable rooms (without the rooms it is leaving: they are marked already)
+ * and waits for its acknowledgement: from then on no write for them commits on it, so a pull
+ * begun afterwards takes everything it acknowledged. NODE_UNAVAILABLE if it does not answer.
  */
-async function drainTwice(
-  services: Services,
-  leaving: NodeRow,
-  targets: readonly NodeRow[],
-): Promise<void> {
-  await drain(services, leaving, targets);
-  await drain(services, leaving, targets);
+async function fence(services: Services, leaving: NodeRow, what: string): Promise<void> {
+  const acked = await noticeAndWait(
+    services,
+    [leaving.id],
+    { kind: 'placement' },
+    FENCE_DEADLINE_MS,
+  );
+  if (!acked.has(leaving.id))
+    throw appError(
+      'NODE_UNAVAILABLE',
+      `node ${leaving.name} did not confirm within ${FENCE_DEADLINE_MS} ms that it stopped taking writes for ${what}; it stays a holder (taking no writes for it): retry`,
+    );
+}
+
+interface Leavers {
+  /** Nodes gone from the placement for good (drained, or dead). */
+  readonly left?: readonly string[];
+  /** Holders still in the placement that take no more writes (being drained). */
+  readonly leaving?: readonly string[];
+}
+
+/**
+ * rooms.former_holder_ids after a placement write: every node that left or is leaving, minus
+ * the nodes that hold the room again (a node put back is a plain holder, taking writes).
+ */
+function formerAfter(
+  former: readonly string[],
+  placement: PlacementChange,
+  all: readonly NodeRow[],
+  { left = [], leaving = [] }: Leavers,
+): string[] {
+  const holders = storageNodeIdsOf(placement, all);
+  return [...new Set([...former, ...left, ...leaving])].filter(
+    (id) => !holders.includes(id) || leaving.includes(id),
+  );
 }
 
 async function writePlacement(
   services: Services,
-  roomId: string,
+  room: RoomRow,
   placement: PlacementChange,
-  left: readonly string[] = [],
+  all: readonly NodeRow[],
+  leavers: Leavers = {},
 ): Promise<RoomRow> {
   const [row] = await services.db
     .update(rooms)
     .set({
       homeNodeId: placement.homeNodeId,
       replicaNodeIds: placement.replicaNodeIds === null ? null : [...placement.replicaNodeIds],
-      ...(left.length === 0 ? {} : { formerHolderIds: formerWith(left) }),
+      formerHolderIds: formerAfter(room.formerHolderIds, placement, all, leavers),
     })
-    .where(eq(rooms.id, roomId))
+    .where(eq(rooms.id, room.id))
     .returning();
-  if (!row) throw appError('NOT_FOUND', `room ${roomId} no longer exists`);
-  await services.events.publish({ type: 'roomChanged', roomId });
+  if (!row) throw appError('NOT_FOUND', `room ${room.id} no longer exists`);
+  await services.events.publish({ type: 'roomChanged', roomId: room.id });
   return row;
-}
-
-/** rooms.former_holder_ids with `left` appended (once each). */
-function formerWith(left: readonly string[]): SQL {
-  const added = sql.join(
-    left.map((id) => sql`${id}`),
-    sql`, `,
-  );
-  return sql`array(select distinct x from unnest(array_cat(${rooms.formerHolderIds}, array[${added}]::text[])) as x)`;
 }
 
 /**
@@ -179,7 +213,11 @@ export async function changePlacement(
             (id) => id !== next.homeNodeId,
           ),
         };
-  let row = await writePlacement(services, room.id, interim, toDrain.length === 0 ? leaving : []);
+  const draining = toDrain.map((n) => n.id);
+  let row = await writePlacement(services, room, interim, all, {
+    left: leaving.filter((id) => !draining.includes(id)),
+    leaving: draining,
+  });
   const online = (id: string) => byId.get(id)?.status === 'ONLINE';
   const sources = before.filter(online);
   for (const target of added.filter(online)) {
@@ -188,12 +226,15 @@ export async function changePlacement(
   }
   if (toDrain.length > 0) {
     const targets = after.filter(online).map((id) => byId.get(id) as NodeRow);
-    for (const node of toDrain) await drainTwice(services, node, targets);
-    row = await writePlacement(services, room.id, next, leaving);
+    for (const node of toDrain) {
+      await fence(services, node, `room "${room.name}"`);
+      await drain(services, node, targets);
+    }
+    row = await writePlacement(services, row, next, all, { left: leaving });
   }
   services.log.info(
-    `room "${room.name}": home ${nameOf(all, next.homeNodeId)}, holders ${after.map((id) => nameOf(all, id)).join(', ')}` +
-      (leaving.length > 0 ? `; left: ${leaving.map((id) => nameOf(all, id)).join(', ')}` : ''),
+    `room "${room.name}": home ${labelOf(all, next.homeNodeId)}, holders ${after.map((id) => labelOf(all, id)).join(', ')}` +
+      (leaving.length > 0 ? `; left: ${leaving.map((id) => labelOf(all, id)).join(', ')}` : ''),
   );
   return row;
 }
@@ -253,21 +294,29 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
     );
   const finals = held.map((room) => ({ room, next: placementWithout(room, node.id, all) }));
   if (node.status === 'ONLINE') {
+    // Every room it holds marks it leaving (and the rooms it homes get another home), so it
+    // takes no more writes; it stays a holder, pulled from, until the end.
     for (const { room, next } of finals) {
-      if (room.homeNodeId !== node.id) continue;
-      const keep = next.replicaNodeIds === null ? null : [...next.replicaNodeIds, node.id];
-      await writePlacement(services, room.id, {
-        homeNodeId: next.homeNodeId,
-        replicaNodeIds: keep,
-      });
+      const keep =
+        next.replicaNodeIds === null || room.homeNodeId !== node.id
+          ? room.replicaNodeIds
+          : [...next.replicaNodeIds, node.id];
+      await writePlacement(
+        services,
+        room,
+        { homeNodeId: next.homeNodeId, replicaNodeIds: keep },
+        all,
+        { leaving: [node.id] },
+      );
     }
+    await fence(services, node, `its ${held.length} room(s)`);
     const peers = all.filter(
       (n) =>
         n.id !== node.id &&
         n.status === 'ONLINE' &&
         held.some((r) => storageNodeIdsOf(r, all).includes(n.id)),
     );
-    await drainTwice(services, node, peers);
+    await drain(services, node, peers);
   }
   const removed = await services.db.transaction(async (tx) => {
     for (const { room, next } of finals)
@@ -276,7 +325,7 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
         .set({
           homeNodeId: next.homeNodeId,
           replicaNodeIds: next.replicaNodeIds === null ? null : [...next.replicaNodeIds],
-          formerHolderIds: formerWith([node.id]),
+          formerHolderIds: [...new Set([...room.formerHolderIds, node.id])],
         })
         .where(eq(rooms.id, room.id));
     const [row] = await tx
@@ -293,7 +342,7 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
   for (const { room } of finals)
     await services.events.publish({ type: 'roomChanged', roomId: room.id });
   services.log.info(
-    `node ${node.name} removed; it held ${held.length} room(s)${node.status === 'ONLINE' ? ', drained first' : ' (OFFLINE: not drained)'}`,
+    `node ${nodeLabel(node)} removed; it held ${held.length} room(s)${node.status === 'ONLINE' ? ', drained first' : ' (OFFLINE: not drained)'}`,
   );
   return removed;
 }

@@ -1,7 +1,12 @@
 // The node's side of central's internal HTTP API (heartbeats, membership checks, sync), authenticated
 // by the node's API key. Failures are told apart because they call for different reactions:
 // a refused key stops the node; an unreachable central is retried or reported as unavailable.
+// With several centrals (`--central-url a,b`), each request goes to the one that last answered and
+// on to the next when it cannot be reached, times out or fails (5xx); a report or request that
+// must not be repeated only when it provably never left (lib/centralEndpoints.ts).
+import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { NOTICE_ACK_PATH, PLACEMENT_PATH, validatePlacementNotice } from '../../lib/nodeNotices.ts';
 import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
@@ -54,7 +59,10 @@ export class CentralRejectedError extends Error {
 }
 
 export interface CentralClient {
+  /** The central requests go to now. */
   readonly centralUrl: string;
+  /** Every central, which one is current, and when each last answered (the node's /ready). */
+  readonly central?: CentralEndpoints;
   /** `clock`: this node's measured offset and bound, for central's Node.clockSkewed. */
   heartbeat(publicUrl: string, clock?: HeartbeatClock): Promise<HeartbeatResponse>;
   membership(roomId: string, userId: string): Promise<MembershipResponse>;
@@ -76,6 +84,10 @@ export interface CentralClient {
   requestPull(sourceNodeId: string): Promise<void>;
   /** Tells central that local writes changed these rooms (change-triggered sync). */
   roomsChanged(roomIds: readonly string[]): Promise<void>;
+  /** The rooms this node takes writes for now (heldRooms.ts). */
+  placement(): Promise<readonly string[]>;
+  /** Acknowledges a notice of the job stream that carried `fenceId` (lib/nodeNotices.ts). */
+  ackNotice(fenceId: string): Promise<void>;
   /**
    * Opens the Server-Sent Events stream of this node's sync jobs. Resolves once central answered
    * with a stream (timing out only while waiting for that answer); `signal` closes it.
@@ -84,7 +96,8 @@ export interface CentralClient {
 }
 
 export interface CentralClientOptions {
-  readonly centralUrl: string;
+  /** One URL, several (comma-separated or a list), or endpoints shared with the node's other parts. */
+  readonly centralUrl: string | readonly string[] | CentralEndpoints;
   readonly apiKey: string;
   /** Per request. @default 5000 */
   readonly timeoutMs?: number;
@@ -92,9 +105,17 @@ export interface CentralClientOptions {
 
 export function createCentralClient(options: CentralClientOptions): CentralClient {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const central = centralEndpoints(options.centralUrl);
+  const answered = (error: unknown) =>
+    error instanceof CentralRejectedError || error instanceof CentralRefusedError;
 
-  async function send(path: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
-    const url = new URL(path, options.centralUrl);
+  async function send(
+    base: string,
+    path: string,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const url = new URL(path, base);
     let response: Response;
     try {
       response = await fetch(url, {
@@ -111,16 +132,13 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         error instanceof Error && error.name === 'TimeoutError'
           ? `no answer within ${timeoutMs} ms`
           : describe(error);
-      throw new CentralUnavailableError(
-        `central at ${options.centralUrl} is unreachable: ${reason}`,
-        { cause: error },
-      );
+      throw new CentralUnavailableError(`central at ${base} is unreachable: ${reason}`, {
+        cause: error,
+      });
     }
     if (response.status === 401) {
       await response.body?.cancel().catch(() => {});
-      throw new CentralRejectedError(
-        `central at ${options.centralUrl} refused this node's API key`,
-      );
+      throw new CentralRejectedError(`central at ${base} refused this node's API key`);
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
@@ -137,27 +155,43 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     return response;
   }
 
-  async function call(path: string, init: RequestInit = {}): Promise<unknown> {
-    const url = new URL(path, options.centralUrl);
-    const response = await send(path, init, AbortSignal.timeout(timeoutMs));
-    const text = await response.text().catch(() => '');
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new CentralUnavailableError(
-        `central answered ${url.pathname} with a body that is not JSON`,
-      );
-    }
+  /**
+   * `idempotent`: central may see it twice (reads, heartbeats, live reports, which central records
+   * once per sequence); otherwise it goes to another central only if it never left.
+   */
+  async function call(
+    path: string,
+    init: RequestInit = {},
+    idempotent = init.method === undefined,
+  ): Promise<unknown> {
+    return central.call(
+      async (base) => {
+        const response = await send(base, path, init, AbortSignal.timeout(timeoutMs));
+        const text = await response.text().catch(() => '');
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          throw new CentralUnavailableError(
+            `central answered ${new URL(path, base).pathname} with a body that is not JSON`,
+          );
+        }
+      },
+      { idempotent, answered },
+    );
   }
 
   return {
-    centralUrl: options.centralUrl,
+    get centralUrl() {
+      return central.current;
+    },
+    central,
     async heartbeat(publicUrl, clock) {
       const request: HeartbeatRequest = { url: publicUrl, ...(clock ? { clock } : {}) };
-      const body = await call('/internal/heartbeat', {
-        method: 'POST',
-        body: JSON.stringify(request),
-      });
+      const body = await call(
+        '/internal/heartbeat',
+        { method: 'POST', body: JSON.stringify(request) },
+        true,
+      );
       if (
         !isRecord(body) ||
         typeof body['nodeId'] !== 'string' ||
@@ -198,10 +232,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       };
     },
     async pullToken(sourceNodeId, roomIds) {
-      const body = await call(SYNC_PULL_TOKEN_PATH, {
-        method: 'POST',
-        body: JSON.stringify({ sourceNodeId, roomIds }),
-      });
+      // A second token for the same pull is as good as the first.
+      const body = await call(
+        SYNC_PULL_TOKEN_PATH,
+        { method: 'POST', body: JSON.stringify({ sourceNodeId, roomIds }) },
+        true,
+      );
       if (
         !isRecord(body) ||
         typeof body['token'] !== 'string' ||
@@ -221,10 +257,11 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       return { continue: body['continue'] };
     },
     async liveReport(report) {
-      const body = await call(SYNC_LIVE_REPORT_PATH, {
-        method: 'POST',
-        body: JSON.stringify(report),
-      });
+      const body = await call(
+        SYNC_LIVE_REPORT_PATH,
+        { method: 'POST', body: JSON.stringify(report) },
+        true,
+      );
       if (!isRecord(body) || typeof body['recorded'] !== 'boolean') {
         throw new CentralUnavailableError('central answered the live report without "recorded"');
       }
@@ -233,10 +270,11 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     async syncAuthority(query) {
       // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a
       // central that predates them answers without, which the node copes with.
-      const body = await call(SYNC_AUTHORITY_PATH, {
-        method: 'POST',
-        body: JSON.stringify({ ...query, intervals: true }),
-      });
+      const body = await call(
+        SYNC_AUTHORITY_PATH,
+        { method: 'POST', body: JSON.stringify({ ...query, intervals: true }) },
+        true,
+      );
       return parseAuthorityAnswer(body, query.senders.length);
     },
     async requestPull(sourceNodeId) {
@@ -248,27 +286,83 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     async roomsChanged(roomIds) {
       await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });
     },
+    async placement() {
+      const body = await call(PLACEMENT_PATH);
+      try {
+        return validatePlacementNotice(body).rooms;
+      } catch (error) {
+        throw new CentralUnavailableError(
+          `central answered ${PLACEMENT_PATH} with ${(error as Error).message}`,
+        );
+      }
+    },
+    async ackNotice(fenceId) {
+      // Acknowledging a notice twice changes nothing: any central may take it again.
+      await call(NOTICE_ACK_PATH, { method: 'POST', body: JSON.stringify({ fenceId }) }, true);
+    },
     async openSyncJobs(signal) {
       // The stream stays open for as long as the node runs: only the wait for the response
       // headers is bounded, by an abort that is cancelled once they arrived.
-      const connecting = new AbortController();
-      const timer = setTimeout(
-        () => connecting.abort(new DOMException('timed out', 'TimeoutError')),
-        timeoutMs,
+      return central.call(
+        async (base) => {
+          const connecting = new AbortController();
+          const timer = setTimeout(
+            () => connecting.abort(new DOMException('timed out', 'TimeoutError')),
+            timeoutMs,
+          );
+          // A stream on a central the node's requests have left is closed, to be reopened on
+          // the current one: jobs come from wherever the node reports to.
+          const moved = new AbortController();
+          const unfollow = central.onSwitch((url) => {
+            if (url !== base) moved.abort(new Error(`central moved to ${url}`));
+          });
+          try {
+            const response = await send(
+              base,
+              SYNC_JOBS_PATH,
+              { headers: { accept: 'text/event-stream' } },
+              AbortSignal.any([signal, connecting.signal, moved.signal]),
+            );
+            if (!response.body)
+              throw new CentralUnavailableError('central sent no sync job stream');
+            return untilEnd(response.body, unfollow);
+          } catch (error) {
+            unfollow();
+            throw error;
+          } finally {
+            clearTimeout(timer);
+          }
+        },
+        { idempotent: true, answered },
       );
-      try {
-        const response = await send(
-          SYNC_JOBS_PATH,
-          { headers: { accept: 'text/event-stream' } },
-          AbortSignal.any([signal, connecting.signal]),
-        );
-        if (!response.body) throw new CentralUnavailableError('central sent no sync job stream');
-        return response.body;
-      } finally {
-        clearTimeout(timer);
-      }
     },
   };
+}
+
+/** The same stream, calling `done` once it ends, fails or is cancelled. */
+function untilEnd(
+  stream: ReadableStream<Uint8Array>,
+  done: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: ended, value } = await reader.read();
+        if (ended) {
+          done();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        done();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      done();
+      await reader.cancel(reason);
+    },
+  });
 }
 
 /** Central's word on writers, or CentralUnavailableError: a half answer is no answer. */

@@ -9,6 +9,7 @@ import {
   type MembershipResponse,
 } from './centralClient.ts';
 import type { GroupCommit } from './groupCommit.ts';
+import type { HeldRooms } from './heldRooms.ts';
 import type { MembershipCache } from './membership.ts';
 import type { MessageEvents } from './messageEvents.ts';
 import type { MessageSearch } from './messageSearch.ts';
@@ -24,6 +25,8 @@ export interface NodeLimits {
 /** Shared by every request: built once when the node starts. */
 export interface NodeServices {
   readonly store: MessageStore;
+  /** The rooms this node takes writes for (central's word); every write asks. */
+  readonly held: HeldRooms;
   /** Full-text search over the store's live messages. */
   readonly search: MessageSearch;
   /** Where the mutations' writes go: they commit in groups, each acknowledged after its commit. */

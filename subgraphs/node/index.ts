@@ -1,5 +1,6 @@
 // `switchboard node`: reads configuration from flags and environment, starts the node, and stops
 // it cleanly on SIGTERM/SIGINT.
+import { centralUrlOption } from '../../lib/centralEndpoints.ts';
 import path from 'node:path';
 import {
   ConfigError,
@@ -55,9 +56,10 @@ export const nodeOptions = {
   centralUrl: option({
     flag: 'central-url',
     env: 'SWITCHBOARD_CENTRAL_URL',
-    description: "Central's base URL",
+    description:
+      "Central's base URL; several centrals on one database: comma-separated, failed over in order",
     required: true,
-    parse: parsers.url,
+    parse: centralUrlOption,
   }),
   apiKey: option({
     flag: 'api-key',

@@ -7,7 +7,9 @@
 // within the last `staleMs` still counts, so known members keep reading and writing. Anyone else
 // is refused (the caller reports central unavailable). A removal reaches the node with central's
 // next answer after `ttlMs`, and while central is down a member is trusted at most `staleMs`
-// after central last said so.
+// after central last said so. Central also tells the nodes storing a room when a member is
+// removed (nodeNotices.ts): the answer is forgotten at once, so the removal takes effect on the
+// user's next write, not after `ttlMs`.
 import {
   CentralUnavailableError,
   type CentralClient,
@@ -35,6 +37,8 @@ interface Entry {
   readonly answer: Promise<MembershipResponse>;
   /** Until when a settled positive answer may be reused; Infinity while the request is in flight. */
   expiresAt: number;
+  /** `#removals` when it was asked: an answer asked before a removal is not kept. */
+  readonly asked: number;
 }
 
 export class MembershipCache {
@@ -46,6 +50,8 @@ export class MembershipCache {
   readonly #staleMs: number;
   /** The last positive answer central gave per room and user, for when it is unreachable. */
   readonly #known = new Map<string, Known>();
+  /** Counts the removals central told of (`forget`). */
+  #removals = 0;
 
   constructor(options: MembershipCacheOptions) {
     this.#staleMs = options.staleMs ?? 300_000;
@@ -60,17 +66,33 @@ export class MembershipCache {
     const cached = this.#entries.get(key);
     if (cached && cached.expiresAt > this.#now()) return cached.answer;
     this.#entries.delete(key);
-    const entry: Entry = { answer: this.#ask(key, roomId, userId), expiresAt: Infinity };
+    const entry: Entry = {
+      answer: this.#ask(key, roomId, userId),
+      expiresAt: Infinity,
+      asked: this.#removals,
+    };
     this.#entries.set(key, entry);
     entry.answer.then(
       (answer) => {
-        if (answer.member && this.#ttlMs > 0) entry.expiresAt = this.#now() + this.#ttlMs;
+        if (answer.member && this.#ttlMs > 0 && entry.asked === this.#removals)
+          entry.expiresAt = this.#now() + this.#ttlMs;
         else this.#forget(key, entry);
       },
       () => this.#forget(key, entry),
     );
     this.#prune();
     return entry.answer;
+  }
+
+  /**
+   * `userId` is no longer a member of `roomId` (central said so): its answer is dropped, and so is
+   * any answer being asked for now, which central may have read before the removal.
+   */
+  forget(roomId: string, userId: string): void {
+    this.#removals += 1;
+    const key = `${roomId}\n${userId}`;
+    this.#entries.delete(key);
+    this.#known.delete(key);
   }
 
   /** Drops every cached answer (e.g. when central reports membership changes). */
@@ -81,8 +103,10 @@ export class MembershipCache {
 
   async #ask(key: string, roomId: string, userId: string): Promise<MembershipResponse> {
     try {
+      const asked = this.#removals;
       const answer = await this.#client.membership(roomId, userId);
-      if (answer.member) this.#known.set(key, { answer, at: this.#now() });
+      if (answer.member && asked === this.#removals)
+        this.#known.set(key, { answer, at: this.#now() });
       else this.#known.delete(key);
       return answer;
     } catch (error) {

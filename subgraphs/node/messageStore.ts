@@ -13,6 +13,7 @@ import { decodeHlc, type HybridLogicalClock } from './hlc.ts';
 import type { MessageEvent, MessageEvents } from './messageEvents.ts';
 import { illFormedContent, sha256Hex } from './content.ts';
 import { keyTime, messageIdFor, requireFreshKey } from './clientMessageId.ts';
+import { roomMoved } from './heldRooms.ts';
 
 export { sha256Hex };
 
@@ -123,6 +124,12 @@ export interface MessageStoreOptions {
   readonly events: MessageEvents;
   /** The wall clock for `createdAt`/`updatedAt`/`deletedAt` (display only). @default Date.now */
   readonly now?: () => number;
+  /**
+   * Whether this node takes local writes for a room now (heldRooms.ts), asked inside each
+   * write's transaction: a room the node stopped taking writes for between a request's checks
+   * and its commit is refused then (ROOM_MOVED). @default every room
+   */
+  readonly acceptsWritesFor?: (roomId: string) => boolean;
 }
 
 /** What ordering two versions reads: the clock, and whether it is a tombstone (ms or Date). */
@@ -274,6 +281,7 @@ export class MessageStore {
   readonly #clock: HybridLogicalClock;
   readonly #events: MessageEvents;
   readonly #now: () => number;
+  readonly #acceptsWritesFor: (roomId: string) => boolean;
   readonly #statements: ReturnType<typeof prepareStatements>;
   /** Runs a group's writes, each in a savepoint; `.immediate` wraps it in BEGIN IMMEDIATE/COMMIT. */
   readonly #group: Transaction<
@@ -286,6 +294,7 @@ export class MessageStore {
     this.#clock = options.clock;
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
+    this.#acceptsWritesFor = options.acceptsWritesFor ?? (() => true);
     this.#statements = prepareStatements(options.db);
     const sqlite = options.db.$client;
     // better-sqlite3 turns a transaction function called inside a transaction into a savepoint,
@@ -382,6 +391,7 @@ export class MessageStore {
       case 'post': {
         const { roomId, senderId, content, clientMessageId } = write.message;
         requireWellFormed(content);
+        this.#requireAccepted(roomId);
         let id = uuidv7();
         // A keyed post's creation time is the key's, so that every node that makes it gives it
         // the same identity (sync refuses a version that moves a message's createdAt).
@@ -424,6 +434,7 @@ export class MessageStore {
       case 'edit': {
         requireWellFormed(write.content);
         const current = this.#requireLive(write.id);
+        this.#requireAccepted(current.roomId);
         // A retried edit (or one that changes nothing): the current version is the outcome.
         if (current.content === write.content) return { row: current };
         const row: MessageRow = {
@@ -443,6 +454,7 @@ export class MessageStore {
         const current = this.get(write.id);
         if (!current) throw appError('NOT_FOUND', `no message ${write.id} on this node`);
         if (current.deletedAt !== null) return { row: current };
+        this.#requireAccepted(current.roomId);
         const row: MessageRow = {
           ...current,
           content: '',
@@ -458,6 +470,10 @@ export class MessageStore {
         return { row, event: { kind: 'changed', message: row, source: 'local' } };
       }
     }
+  }
+
+  #requireAccepted(roomId: string): void {
+    if (!this.#acceptsWritesFor(roomId)) throw roomMoved(roomId);
   }
 
   #requireLive(id: string): MessageRow {

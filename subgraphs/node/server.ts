@@ -14,6 +14,7 @@ import { baseUrl, closeServer, graphqlHandler, listen, sendJson } from '../../li
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { attachSubscriptionServer, type SubscriptionServer } from '../../lib/subscriptionServer.ts';
 import { remoteUserKeys } from '../../lib/userAuth.ts';
+import { CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import {
   ASSERTION_HEADER,
   ASSERTION_PARAM,
@@ -37,6 +38,8 @@ import {
 import { GroupCommit } from './groupCommit.ts';
 import { HybridLogicalClock } from './hlc.ts';
 import { MembershipCache } from './membership.ts';
+import { HeldRooms } from './heldRooms.ts';
+import { noticeHandler } from './nodeNotices.ts';
 import { MessageEvents } from './messageEvents.ts';
 import { MessageSearch } from './messageSearch.ts';
 import { MessageStore } from './messageStore.ts';
@@ -53,8 +56,11 @@ export interface NodeOptions {
   /** The node's name; its database is `<dataDir>/<name>.sqlite`. */
   readonly name: string;
   readonly dataDir: string;
-  /** Central's base URL, e.g. `http://127.0.0.1:4001`. */
-  readonly centralUrl: string;
+  /**
+   * Central's base URL, e.g. `http://127.0.0.1:4001`; or several centrals sharing one database
+   * (a list, or comma-separated), which requests and the job stream fail over between.
+   */
+  readonly centralUrl: string | readonly string[];
   /** The API key central issued for this node (registerNode). */
   readonly apiKey: string;
   /** @default 0 (any free port) */
@@ -161,6 +167,8 @@ const STARTUP_WAIT_MS = 10_000;
 
 export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const log = options.logger ?? createLogger(`node/${options.name}`);
+  // Checked before anything is opened; one choice of central for requests, streams and keys.
+  const centralUrls = new CentralEndpoints(options.centralUrl, { log: log.child('central') });
   const db = openNodeDb(databaseFile(options.dataDir, options.name));
   const host = options.host ?? '127.0.0.1';
 
@@ -234,7 +242,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const central =
     options.central ??
     createCentralClient({
-      centralUrl: options.centralUrl,
+      centralUrl: centralUrls,
       apiKey: options.apiKey,
       ...(options.centralTimeoutMs === undefined ? {} : { timeoutMs: options.centralTimeoutMs }),
     });
@@ -271,15 +279,22 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   });
   const events = new MessageEvents(log.child('events'));
   // Central's public keys, for peers' pull tokens (users' tokens never reach a node).
-  const centralKeys = options.userKeys ?? remoteUserKeys(options.centralUrl);
+  const centralKeys = options.userKeys ?? remoteUserKeys(centralUrls);
+  const held = new HeldRooms({
+    db: db.db,
+    fetch: () => central.placement(),
+    log,
+  });
   const store = new MessageStore({
     db: db.db,
     clock,
     events,
+    acceptsWritesFor: (roomId) => held.accepts(roomId),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const services: NodeServices = {
     store,
+    held,
     search: new MessageSearch(db.db.$client),
     writes: new GroupCommit({
       store,
@@ -294,7 +309,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     assertions: new AssertionVerifier(
       options.gatewayKeys ??
         remoteGatewayKeys(
-          options.centralUrl,
+          centralUrls,
           ...(options.centralTimeoutMs === undefined ? [] : [options.centralTimeoutMs]),
         ),
       nodeId,
@@ -377,6 +392,10 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     if (route === '/graphql') return handleGraphQL(req, res);
     if (route === '/ready') {
       // Not ready while the clock is off: the node serves reads, but refuses every write.
+      // Central's reachability is reported, not required: known members keep chatting while
+      // no central answers (membership.ts), and the gateway routes by central's view anyway.
+      const endpoints = central.central ?? centralUrls;
+      const centralReport = { current: endpoints.current, centrals: endpoints.view() };
       const state = clockOffset.state();
       const clockReport = {
         offsetMs: state.offsetMs ?? null,
@@ -390,9 +409,15 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
           reason: state.reason,
           nodeId,
           clock: clockReport,
+          central: centralReport,
         });
       }
-      return sendJson(res, 200, { status: 'ready', nodeId, clock: clockReport });
+      return sendJson(res, 200, {
+        status: 'ready',
+        nodeId,
+        clock: clockReport,
+        central: centralReport,
+      });
     }
     if (route === '/metrics' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.metrics());
@@ -432,6 +457,12 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       central,
       onJob: (job) => void puller.enqueue(job),
       onPeers: (peers) => streams?.update(peers),
+      onNotice: noticeHandler({
+        held,
+        membership: services.membership,
+        central,
+        log: log.child('sync'),
+      }),
       log: log.child('sync'),
     });
   }

@@ -168,6 +168,21 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('what central believes, on %s',
     expect(counts.log.edges.map((e) => e.node.messageId)).toEqual(['m1', 'm5']);
   });
 
+  it("indexes a keyed post made on two nodes with the winning copy's origin, in any report order, refusing neither", async () => {
+    const before = (await sessionCounts(fromAtoB.sessionId)).entriesRefused;
+    // The same message id made on A (hlc 2) and on B (hlc 3): B's copy wins on every node.
+    const onA = change('mk', ab, { originNode: a.id, hlc: hlc(2, a.id) });
+    const onB = change('mk', ab, { originNode: b.id, hlc: hlc(3, b.id) });
+    expect((await post(b, fromAtoB, { applied: [onA] })).status).toBe(200);
+    expect(await indexed('mk')).toMatchObject({ originatingNodeId: a.id, hlc: hlc(2, a.id) });
+    expect((await post(b, fromAtoB, { held: [onB] })).status).toBe(200);
+    expect(await indexed('mk')).toMatchObject({ originatingNodeId: b.id, hlc: hlc(3, b.id) });
+    // The losing copy again, later: the index keeps the winner.
+    expect((await post(b, fromAtoB, { held: [onA], applied: [onA] })).status).toBe(200);
+    expect(await indexed('mk')).toMatchObject({ originatingNodeId: b.id, hlc: hlc(3, b.id) });
+    expect((await sessionCounts(fromAtoB.sessionId)).entriesRefused).toBe(before);
+  });
+
   it('refuses the entries of a room the target no longer stores and records the rest', async () => {
     // The room moves off B while B's session runs (what an admin's re-placement would do).
     await t.central.db.db

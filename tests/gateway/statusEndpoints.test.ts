@@ -144,14 +144,17 @@ describe('/ready', () => {
     );
     const anonymous = await get(`${orphan.url}/ready`);
     expect(anonymous.status).toBe(503);
+    // Why, without the central's address: that is for the details.
     expect(anonymous.json()).toEqual({
       status: 'waiting for central',
+      reason: 'no central answers (1 tried)',
       routableNodes: 0,
       nodeCounts: {},
     });
     const scraper = await get(`${orphan.url}/ready`, METRICS_TOKEN);
     expect(scraper.status).toBe(503);
     expect(scraper.json()).toMatchObject({ status: 'waiting for central', nodes: [] });
+    expect(scraper.json()['reason']).toContain('http://127.0.0.1:1');
   });
 });
 

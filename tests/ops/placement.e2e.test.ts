@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
+import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
 describe('room placement changes', () => {
@@ -23,20 +24,20 @@ describe('room placement changes', () => {
   const central = <T>(query: string, variables: Record<string, unknown> = {}, token?: string) =>
     gql<T>(cluster.centralUrl, query, variables, { token: token ?? cluster.adminToken });
 
-  const ids = (node: ClusterNode, roomId: string): string[] => {
+  const rows = (node: ClusterNode, roomId: string): Array<{ id: string; content: string }> => {
     const db = new Database(databaseFile(cluster.dataDir, node.name), {
       readonly: true,
       fileMustExist: true,
     });
     try {
-      const rows = db
-        .prepare('SELECT id FROM messages WHERE room_id = ? ORDER BY id')
-        .all(roomId) as Array<{ id: string }>;
-      return rows.map((r) => r.id);
+      return db
+        .prepare('SELECT id, content FROM messages WHERE room_id = ? ORDER BY id')
+        .all(roomId) as Array<{ id: string; content: string }>;
     } finally {
       db.close();
     }
   };
+  const ids = (node: ClusterNode, roomId: string): string[] => rows(node, roomId).map((r) => r.id);
 
   /**
    * The acknowledged posts of the room a holder lacks. A post whose answer was an error may have
@@ -157,6 +158,121 @@ describe('room placement changes', () => {
       .toBe('node-c');
     for (const holder of [b, c])
       await expect.poll(() => missing(holder, room), { timeout: 60_000 }).toEqual([]);
+  });
+
+  it('loses no acknowledged write while a replica is removed and the home moved under steady writes, also those a stale gateway sends the leaving replica', async () => {
+    const steady = ok(
+      await central<{ createRoom: { id: string } }>(
+        'mutation($h: ID, $r: [ID!]) { createRoom(name: "steady", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+        { h: a.id, r: [b.id] },
+        alice,
+      ),
+    ).createRoom.id;
+    const toNodes: TestGateway = await registerTestGateway(cluster.centralUrl, cluster.secret);
+    /** Acknowledged contents, each posted once: by the gateway, or straight to node-b. */
+    const done: string[] = [];
+    const refusedByB: string[] = [];
+    let changed = false;
+    let afterChange = 0;
+    const gatewayWriter = async (w: number) => {
+      for (let n = 0; !changed || afterChange < 30; n++) {
+        const content = `gw${w}-${n}`;
+        if (changed) afterChange += 1;
+        const response = await post(steady, content);
+        if (response.data?.postMessage) done.push(content);
+      }
+    };
+    // A gateway that has not seen the change keeps sending node-b the room's writes.
+    const staleWriter = async () => {
+      let late = 0;
+      for (let n = 0; !changed || late < 10; n++) {
+        const content = `stale-${n}`;
+        if (changed) late += 1;
+        const response = await toNodes.gql<{ postMessage: { id: string } }>(
+          { url: b.url, nodeId: b.id },
+          'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+          { r: steady, c: content },
+          { token: alice },
+        );
+        if (response.data?.postMessage) done.push(content);
+        else if (codes(response).includes('ROOM_MOVED')) refusedByB.push(content);
+      }
+    };
+    const writers = Promise.all([0, 1, 2].map(gatewayWriter).concat(staleWriter()));
+    // Some writes before the change, so that it happens under load.
+    await expect.poll(() => done.length, { timeout: 30_000 }).toBeGreaterThan(20);
+    const moved = await central<{ updateRoom: { homeNode: { name: string } } }>(
+      'mutation($r: ID!, $h: ID, $rs: [ID!]) { updateRoom(roomId: $r, homeNodeId: $h, replicaNodeIds: $rs) { homeNode { name } } }',
+      { r: steady, h: c.id, rs: [a.id] },
+    );
+    changed = true;
+    await writers;
+    expect(ok(moved).updateRoom.homeNode.name).toBe('node-c');
+    expect(await placement(steady)).toEqual({
+      homeNode: { name: 'node-c' },
+      replicaNodes: [{ name: 'node-a' }],
+    });
+    // node-b refused what it got once it stopped taking the room's writes.
+    expect(refusedByB.length).toBeGreaterThanOrEqual(10);
+    const exactlyOnce = (holder: ClusterNode) => {
+      const counts = new Map<string, number>();
+      for (const row of rows(holder, steady))
+        counts.set(row.content, (counts.get(row.content) ?? 0) + 1);
+      return done.filter((content) => counts.get(content) !== 1);
+    };
+    for (const holder of [c, a])
+      await expect.poll(() => exactlyOnce(holder), { timeout: 60_000 }).toEqual([]);
+
+    // Put back as a replica, node-b takes the room's writes again.
+    ok(
+      await central(
+        'mutation($r: ID!, $rs: [ID!]) { updateRoom(roomId: $r, replicaNodeIds: $rs) { id } }',
+        { r: steady, rs: [a.id, b.id] },
+      ),
+    );
+    const direct = () =>
+      toNodes.gql<{ postMessage: { id: string } }>(
+        { url: b.url, nodeId: b.id },
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        { r: steady, c: 'b is back' },
+        { token: alice },
+      );
+    expect(ok(await direct()).postMessage.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses the very next post of a member removed from a room (no cached "member" answer outlives the removal)', async () => {
+    ok(await central('mutation { createUser(username: "bob", password: "pw-bob-secret") { id } }'));
+    const bob = ok(
+      await gql<{ login: { token: string; user: { id: string } } }>(
+        cluster.centralUrl,
+        'mutation { login(username: "bob", password: "pw-bob-secret") { token user { id } } }',
+      ),
+    ).login;
+    const club = ok(
+      await central<{ createRoom: { id: string } }>(
+        'mutation($h: ID, $r: [ID!]) { createRoom(name: "club", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+        { h: a.id, r: [b.id] },
+        alice,
+      ),
+    ).createRoom.id;
+    ok(await central('mutation($r: ID!) { joinRoom(roomId: $r) { id } }', { r: club }, bob.token));
+    const bobPosts = (content: string) =>
+      gql<{ postMessage: { id: string } }>(
+        cluster.gatewayUrl,
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        { r: club, c: content },
+        { token: bob.token },
+      );
+    // The home node now holds a fresh "member" answer for bob (kept --membership-cache-ms, 5 s).
+    ok(await bobPosts('hello'));
+    ok(
+      await central(
+        'mutation($r: ID!, $u: ID!) { removeFromRoom(roomId: $r, userId: $u) { id } }',
+        { r: club, u: bob.user.id },
+        alice,
+      ),
+    );
+    expect(codes(await bobPosts('still here?'))).toEqual(['FORBIDDEN']);
   });
 
   it('refuses removeNode while the node is the only holder of a room, then decommissions it', async () => {

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { appError } from '../../../lib/errors.ts';
 import { createEventQueue } from '../../../lib/eventQueue.ts';
 import { generateApiKey, hashApiKey } from '../../../lib/nodeKeys.ts';
+import { nodeLabel } from '../../../lib/syncProtocol.ts';
 import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { nodes, type NodeRow } from '../db/schema.ts';
@@ -35,7 +36,7 @@ export const nodeResolvers: Resolvers = {
           .returning();
         if (!node) throw new Error('insert returned no node');
         await ctx.events.publish({ type: 'nodeChanged', nodeId: node.id });
-        ctx.log.info(`node ${name} registered at ${url}`);
+        ctx.log.info(`node ${nodeLabel(node)} registered at ${url}`);
         return { node, apiKey };
       } catch (error) {
         if (isUniqueViolation(error))
@@ -52,7 +53,7 @@ export const nodeResolvers: Resolvers = {
         .where(eq(nodes.id, valid.id(args.nodeId, 'nodeId')))
         .returning();
       if (!node) throw appError('NOT_FOUND', `no node with id ${args.nodeId}`);
-      ctx.log.info(`node ${node.name}: API key rotated; the old key no longer works`);
+      ctx.log.info(`node ${nodeLabel(node)}: API key rotated; the old key no longer works`);
       return { node, apiKey };
     },
     updateNode: async (_parent, args, ctx) => {

@@ -5,6 +5,7 @@ import type { Viewer } from '../../../lib/userAuth.ts';
 import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
 import { activeNode, nodes, roomMembers, rooms, type RoomRow, type UserRow } from '../db/schema.ts';
 import { addMember, removeMember } from '../membership.ts';
+import { MEMBERSHIP_NOTICE_DEADLINE_MS, noticeRemoval } from '../nodeNotices.ts';
 import { replicaNodesOf } from '../placement.ts';
 import { activeNodes, changePlacement } from '../placementChange.ts';
 import {
@@ -36,6 +37,14 @@ async function changeMembership(
   forgetMembership(ctx, room.id, userId);
   // The gateways end subscriptions of whoever lost access on this event.
   if (changed) await ctx.events.publish({ type: 'roomChanged', roomId: room.id });
+  if (changed && change === 'remove') {
+    // The nodes drop their cached "member" answer before this returns: the next write is refused.
+    const silent = await noticeRemoval(ctx, room, userId);
+    if (silent.length > 0)
+      ctx.log.warn(
+        `room "${room.name}": ${silent.join(', ')} did not confirm a member's removal within ${MEMBERSHIP_NOTICE_DEADLINE_MS} ms; they may take that user's writes for their --membership-cache-ms`,
+      );
+  }
 }
 
 /** Who may remove another member: an ADMIN, or the creator of a room that is not a direct one. */

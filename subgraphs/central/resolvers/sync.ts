@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, exists, gt, or, sql, type SQL } from 'drizzle-orm';
 import { appError } from '../../../lib/errors.ts';
 import { createEventQueue } from '../../../lib/eventQueue.ts';
+import { nodeLabel } from '../../../lib/syncProtocol.ts';
 import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
 import {
   distributedMessages,
@@ -129,6 +130,7 @@ export const syncResolvers: Resolvers = {
       requireAdmin(ctx);
       const syncType = args.syncType ?? 'FULL';
       let nodeId: string | undefined;
+      let label = 'every online node';
       if (args.nodeId !== undefined && args.nodeId !== null) {
         const node = await ctx.loaders.node.load(valid.id(args.nodeId, 'nodeId'));
         if (!node) throw appError('NOT_FOUND', `no node with id ${args.nodeId}`);
@@ -138,11 +140,10 @@ export const syncResolvers: Resolvers = {
             `node ${node.name} is ${node.status}: it cannot sync now`,
           );
         nodeId = node.id;
+        label = `node ${nodeLabel(node)}`;
       }
       const sessions = await ctx.sync.trigger(nodeId, syncType, 'MANUAL');
-      ctx.log.info(
-        `triggerSync ${syncType} (${nodeId ?? 'every online node'}): ${sessions.length} session(s)`,
-      );
+      ctx.log.info(`triggerSync ${syncType} (${label}): ${sessions.length} session(s)`);
       return sessions;
     },
   },

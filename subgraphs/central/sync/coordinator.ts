@@ -8,6 +8,7 @@
 // stream they hold), so the database stays the one source of truth.
 import { eq } from 'drizzle-orm';
 import { appError } from '../../../lib/errors.ts';
+import type { MembershipNotice, PlacementNotice } from '../../../lib/nodeNotices.ts';
 import type {
   LivePeer,
   LiveReport,
@@ -18,9 +19,11 @@ import type {
   SyncTrigger,
   SyncType,
 } from '../../../lib/syncProtocol.ts';
+import { nodeLabel } from '../../../lib/syncProtocol.ts';
 import type { CentralServices } from '../context.ts';
 import { syncSessions, type NodeRow, type SyncSessionRow } from '../db/schema.ts';
-import type { CentralEvent } from '../events.ts';
+import type { CentralEvent, NodeNotice } from '../events.ts';
+import { writableRoomsOf } from '../nodeNotices.ts';
 import { recordLiveReport } from './liveReport.ts';
 import { recordReport } from './report.ts';
 import type { RefusedEntry } from './reportScope.ts';
@@ -47,6 +50,8 @@ export interface JobStream {
   send(job: SyncJob): void;
   /** The node's complete set of live peers (the `peers` event). */
   sendPeers(peers: readonly LivePeer[]): void;
+  /** A notice (lib/nodeNotices.ts): the rooms the node takes writes for, or a member removed. */
+  sendNotice(event: 'placement' | 'membership', notice: PlacementNotice | MembershipNotice): void;
   /** Ends the stream from central's side (a newer stream of the node replaces it, shutdown). */
   close(): void;
 }
@@ -102,6 +107,8 @@ interface Attached {
   replaced: boolean;
   /** The live peers last sent (sources, URLs, rooms): an identical set is not sent again. */
   peers: string | undefined;
+  /** The writable rooms last sent, likewise. */
+  placement: string | undefined;
 }
 
 export class SyncCoordinator {
@@ -267,6 +274,7 @@ export class SyncCoordinator {
       open: true,
       replaced: false,
       peers: undefined,
+      placement: undefined,
     };
     const set = this.#streams.get(node.id) ?? new Set<Attached>();
     const older = [...set];
@@ -284,6 +292,7 @@ export class SyncCoordinator {
         await failRunning(this.#db, runningOfTarget(node.id, live), RECONNECT_REASON),
       );
       await this.#sendPeers(node.id);
+      await this.#sendPlacement(node.id);
       await this.#catchUp(node.id);
       await this.#dispatch(node.id);
     });
@@ -326,14 +335,47 @@ export class SyncCoordinator {
     attached.stream.sendPeers(peers);
   }
 
+  /**
+   * Sends the node the rooms it takes writes for, when they changed since the last set sent on
+   * that stream, or always with a `fenceId` (someone waits for the node to act on it).
+   */
+  async #sendPlacement(nodeId: string, fenceId?: string): Promise<void> {
+    const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
+    if (!attached?.open) return;
+    const rooms = await writableRoomsOf(this.#db, nodeId);
+    const fingerprint = JSON.stringify(rooms);
+    if (fenceId === undefined && fingerprint === attached.placement) return;
+    if (!attached.open) return;
+    attached.placement = fingerprint;
+    attached.stream.sendNotice('placement', { rooms, ...(fenceId ? { fenceId } : {}) });
+  }
+
+  /** A notice someone waits on (nodeNotices.ts), for the nodes whose stream is held here. */
+  #notice(nodeIds: readonly string[], fenceId: string, notice: NodeNotice): void {
+    for (const nodeId of nodeIds) {
+      if (!this.#streams.get(nodeId)?.size) continue;
+      void this.#serial(nodeId, async () => {
+        if (notice.kind === 'placement') return this.#sendPlacement(nodeId, fenceId);
+        const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
+        if (attached?.open)
+          attached.stream.sendNotice('membership', {
+            roomId: notice.roomId,
+            userId: notice.userId,
+            fenceId,
+          });
+      });
+    }
+  }
+
   /** Topology may have changed: every attached node gets its peers again (if they changed). */
   #refreshPeers(): void {
     for (const nodeId of this.#streams.keys()) {
       if (this.#peersQueued.has(nodeId)) continue;
       this.#peersQueued.add(nodeId);
-      void this.#serial(nodeId, () => {
+      void this.#serial(nodeId, async () => {
         this.#peersQueued.delete(nodeId);
-        return this.#sendPeers(nodeId);
+        await this.#sendPeers(nodeId);
+        await this.#sendPlacement(nodeId);
       });
     }
   }
@@ -475,11 +517,11 @@ export class SyncCoordinator {
   #logRefused(node: NodeRow, session: SyncSessionRow, refused: readonly RefusedEntry[]): void {
     for (const entry of refused.slice(0, MAX_REFUSED_LOGGED))
       this.#log.warn(
-        `sync report of node ${node.name} on session ${session.id}: refused ${entry.list} entry for message ${entry.messageId}: ${entry.why}`,
+        `sync report of node ${nodeLabel(node)} on session ${session.id}: refused ${entry.list} entry for message ${entry.messageId}: ${entry.why}`,
       );
     if (refused.length > MAX_REFUSED_LOGGED)
       this.#log.warn(
-        `sync report of node ${node.name} on session ${session.id}: ${refused.length - MAX_REFUSED_LOGGED} more entries refused`,
+        `sync report of node ${nodeLabel(node)} on session ${session.id}: ${refused.length - MAX_REFUSED_LOGGED} more entries refused`,
       );
   }
 
@@ -520,7 +562,9 @@ export class SyncCoordinator {
   /** Queues the continuation of sessions that were cut short. */
   async #resume(cut: readonly SyncSessionRow[]): Promise<void> {
     for (const session of cut) {
-      this.#log.info(`sync session ${session.id} FAILED: ${session.error ?? ''}`);
+      this.#log.info(
+        `sync session ${session.id} (${this.#label(session.sourceNodeId)} -> ${this.#label(session.targetNodeId)}) FAILED: ${session.error ?? ''}`,
+      );
       await this.#publish(session);
       await this.enqueue(session, session.syncType, session.trigger);
     }
@@ -540,6 +584,8 @@ export class SyncCoordinator {
     } else if (event.type === 'nodeChanged' || event.type === 'roomChanged') {
       // A node registered or moved, a room created or placed: who streams from whom may change.
       this.#refreshPeers();
+    } else if (event.type === 'nodeNotice') {
+      this.#notice(event.nodeIds, event.fenceId, event.notice);
     }
   }
 
@@ -552,11 +598,17 @@ export class SyncCoordinator {
     });
   }
 
+  /** A node's name (id) when a stream of it is attached here, else its id. */
+  #label(nodeId: string): string {
+    const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
+    return attached ? nodeLabel(attached.node) : nodeId;
+  }
+
   #serial(targetNodeId: string, task: () => Promise<void>): Promise<void> {
     const previous = this.#chains.get(targetNodeId) ?? Promise.resolve();
     const next = previous.then(task).catch((error: unknown) => {
       if (!this.#closing)
-        this.#log.error(`sync coordination for node ${targetNodeId} failed`, error);
+        this.#log.error(`sync coordination for node ${this.#label(targetNodeId)} failed`, error);
     });
     this.#chains.set(targetNodeId, next);
     void next.then(() => {

@@ -257,6 +257,9 @@ function streamJobs(
     sendPeers: (peers) => {
       if (open) res.write(`event: peers\ndata: ${JSON.stringify({ peers })}\n\n`);
     },
+    sendNotice: (event, notice) => {
+      if (open) res.write(`event: ${event}\ndata: ${JSON.stringify(notice)}\n\n`);
+    },
     close: () => res.end(),
   });
   const stop = () => {

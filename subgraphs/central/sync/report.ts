@@ -210,9 +210,14 @@ function replaces(a: HeldVersion, b: HeldVersion): boolean {
 }
 
 /**
- * Writes the index and answers, from the same statement, the messages whose indexed room, sender,
- * originating node or createdAt the versions would change (messageId -> the fields): those are
- * not written.
+ * Writes the index and answers, from the same statement, the messages whose indexed room, sender
+ * or createdAt the versions would change (messageId -> the fields): those are not written.
+ *
+ * The originating node is the winning version's: a retry-safe post (clientMessageId) retried on
+ * another storage node makes the same message id there, with that node as origin, and the nodes
+ * keep whichever copy wins the conflict resolution (messageStore.ts `newerVersion`: a tombstone,
+ * else the greater HLC), whole. The index decides by the same rule, so it names the same origin
+ * as every node once they converged, whatever order the reports arrive in.
  */
 export async function upsertIndex(
   tx: Tx,
@@ -250,9 +255,8 @@ export async function upsertIndex(
     else excluded.updated_at > ${dm.updatedAt} end)`;
   // Times are epoch milliseconds; to_timestamp keeps them exactly (microsecond precision), and
   // createdAt is compared the way it was stored.
-  // Room, sender, originating node and createdAt never change once indexed: `bad` finds the
-  // versions that would, they are not written, and the WHERE holds it against a concurrent report
-  // too. Since every entry here is of a room the session covers and its target stores, a
+  // Room, sender and createdAt never change once indexed: `bad` finds the versions that would,
+  // they are not written, and the WHERE holds it against a concurrent report too. Since every entry here is of a room the session covers and its target stores, a
   // tombstone in the index always comes from a version a storage node holds.
   const result = await tx.execute(sql`
     with x as (
@@ -263,12 +267,10 @@ export async function upsertIndex(
       select x.id, concat_ws(', ',
                case when ${dm.roomId} <> x.room then 'roomId' end,
                case when ${dm.senderId} <> x.sender then 'senderId' end,
-               case when ${dm.originatingNodeId} <> x.origin then 'originNode' end,
                case when ${dm.createdAt} <> to_timestamp(x.created / 1000.0) then 'createdAt' end
              ) as changed
         from x join ${dm} on ${dm.id} = x.id
        where ${dm.roomId} <> x.room or ${dm.senderId} <> x.sender
-          or ${dm.originatingNodeId} <> x.origin
           or ${dm.createdAt} <> to_timestamp(x.created / 1000.0)),
     written as (
       insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
@@ -283,10 +285,11 @@ export async function upsertIndex(
         content_hash = case when ${wins} then excluded.content_hash else ${dm.contentHash} end,
         updated_at = case when ${wins} then excluded.updated_at else ${dm.updatedAt} end,
         hlc = case when ${wins} then excluded.hlc else ${dm.hlc} end,
+        originating_node_id = case when ${wins} then excluded.originating_node_id
+                                   else ${dm.originatingNodeId} end,
         deleted = ${dm.deleted} or excluded.deleted,
         storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)
       where ${dm.roomId} = excluded.room_id and ${dm.senderId} = excluded.sender_id
-        and ${dm.originatingNodeId} = excluded.originating_node_id
         and ${dm.createdAt} = excluded.created_at
       returning 1)
     select id, changed from bad`);

@@ -1,6 +1,6 @@
 // What central believes of a report: only entries about the rooms the session covers and the
 // target stores, and only entries that leave an indexed message's immutable fields (room, sender,
-// originating node, createdAt) as they are. A target may be wrong or lying; what it says about
+// createdAt) as they are. The originating node follows the winning version (report.ts). A target may be wrong or lying; what it says about
 // other rooms, or about rewriting a message, is refused entry by entry so that the rest of an
 // honest report (e.g. one whose room moved meanwhile) is still recorded.
 import { inArray } from 'drizzle-orm';
@@ -64,7 +64,7 @@ async function roomsInScope(
   return verdicts;
 }
 
-const IMMUTABLE = ['roomId', 'senderId', 'originNode', 'createdAt'] as const;
+const IMMUTABLE = ['roomId', 'senderId', 'createdAt'] as const;
 
 /**
  * Splits the report into what central records and what it refuses, as far as the rooms and the
@@ -122,8 +122,7 @@ export async function scopeReport(
 }
 
 /**
- * Takes out the entries of messages whose indexed room, sender, originating node or createdAt
- * they would change (`rewrites`: messageId -> the fields), refusing them.
+ * Takes out the entries of messages whose indexed room, sender or createdAt they would change (`rewrites`: messageId -> the fields), refusing them.
  */
 export function withoutRewrites(
   scoped: ScopedReport,

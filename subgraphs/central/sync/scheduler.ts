@@ -4,6 +4,7 @@
 // to take it over, so scheduling survives the leader's death.
 import { eq } from 'drizzle-orm';
 import pg from 'pg';
+import { nodeLabel } from '../../../lib/syncProtocol.ts';
 import type { CentralServices } from '../context.ts';
 import { activeNode, nodes } from '../db/schema.ts';
 import type { SyncCoordinator } from './coordinator.ts';
@@ -51,7 +52,9 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
     const timer = setInterval(() => {
       options.coordinator
         .schedule(nodeId)
-        .catch((error: unknown) => log.error(`scheduled sync of node ${node.name} failed`, error));
+        .catch((error: unknown) =>
+          log.error(`scheduled sync of node ${nodeLabel(node)} failed`, error),
+        );
     }, node.autoSyncInterval * unitMs);
     timer.unref();
     timers.set(nodeId, { seconds: node.autoSyncInterval, timer });

@@ -1,6 +1,6 @@
 // Messages: reading one, posting, editing, deleting. Checks run in a fixed order (token,
-// arguments, the message, the caller's rights, membership at central, this node's clock) and all
-// of them before anything is written.
+// arguments, the message, the caller's rights, membership at central, whether this node takes
+// the room's writes, this node's clock) and all of them before anything is written.
 import { appError } from '../../../lib/errors.ts';
 import type {
   MessageResolvers,
@@ -41,6 +41,7 @@ export const Mutation: MutationResolvers = {
     const clientMessageId =
       args.clientMessageId == null ? undefined : parseClientMessageId(args.clientMessageId);
     await requireRoomAccess(ctx, roomId, 'write');
+    await ctx.held.require(roomId);
     ctx.requireSaneClock();
     return ctx.writes.post({ roomId, senderId: viewer.id, content, clientMessageId });
   },
@@ -56,6 +57,7 @@ export const Mutation: MutationResolvers = {
       throw appError('FORBIDDEN', 'only the sender may edit a message');
     }
     await requireRoomAccess(ctx, row.roomId, 'write');
+    await ctx.held.require(row.roomId);
     ctx.requireSaneClock();
     return ctx.writes.edit(id, content);
   },
@@ -71,6 +73,7 @@ export const Mutation: MutationResolvers = {
       }
       await requireRoomAccess(ctx, row.roomId, 'write');
     }
+    await ctx.held.require(row.roomId);
     ctx.requireSaneClock();
     return ctx.writes.delete(id);
   },

@@ -12,6 +12,8 @@ export interface JobListenerOptions {
   readonly onJob: (job: SyncJob) => void;
   /** The sources to keep live streams open to (the `peers` event): the complete set each time. */
   readonly onPeers?: (peers: readonly LivePeer[]) => void;
+  /** A `placement` or `membership` notice, as sent (lib/nodeNotices.ts; nodeNotices.ts reads it). */
+  readonly onNotice?: (event: 'placement' | 'membership', data: string) => void;
   readonly log: Logger;
   /** First delay before reconnecting. @default 200 */
   readonly minBackoffMs?: number;
@@ -54,6 +56,10 @@ export function startJobListener(options: JobListenerOptions): JobListener {
             options.onPeers?.(peers);
             return;
           }
+          if (event === 'placement' || event === 'membership') {
+            options.onNotice?.(event, data);
+            return;
+          }
           if (event !== 'job') return;
           let job: SyncJob;
           try {
@@ -73,7 +79,9 @@ export function startJobListener(options: JobListenerOptions): JobListener {
         }
         failing = true;
       }
-      await delay(delayMs, stop.signal);
+      // Each attempt already tried every central (centralClient.ts): this is the pause between
+      // full rounds, with jitter so that nodes do not all come back in step.
+      await delay(Math.round(delayMs / 2 + (Math.random() * delayMs) / 2), stop.signal);
       delayMs = Math.min(delayMs * 2, maxBackoffMs);
     }
   };
