@@ -3,10 +3,8 @@
 // centrals, every one a real `switchboard` process running the compiled code in dist/. Each
 // instance can be killed (-9) and started again on the port it had, so that clients and the
 // other processes that name it find it again.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { databaseFile } from '../../subgraphs/node/server.ts';
@@ -16,7 +14,6 @@ import type { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { startProcess, type Proc } from '../helpers/processes.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
 const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
 
 export interface Instance {
@@ -46,21 +43,6 @@ export interface ScaleOptions {
   readonly gatewayEnv?: Readonly<Record<string, string>>;
   /** Start PostgreSQL with its durability defaults (benchmarks). @default false */
   readonly durable?: boolean;
-}
-
-let multiCentral: boolean | undefined;
-
-/**
- * Whether this build's gateways and nodes take several central URLs (`--central-url a,b`): the
- * option's own help says so. Without it each names only its own central.
- */
-export function acceptsSeveralCentralUrls(): boolean {
-  multiCentral ??= (() => {
-    const help = execFileSync(process.execPath, [BIN, 'gateway', '--help'], { encoding: 'utf8' });
-    const line = help.split('\n').find((l) => l.includes('--central-url')) ?? '';
-    return /comma|several|list|urls/i.test(line);
-  })();
-  return multiCentral;
 }
 
 export class ScaleCluster {
@@ -148,13 +130,9 @@ export class ScaleCluster {
     return central.url;
   }
 
-  /**
-   * What `--central-url` a gateway or node whose own central is `first` gets: every central,
-   * its own first, when the build takes several; otherwise its own only.
-   */
+  /** The `--central-url` of a gateway or node whose own central is `first`: every one, it first. */
   centralUrlsFor(first: number): string {
     const own = this.centralUrl(first % this.centrals.length);
-    if (!acceptsSeveralCentralUrls()) return own;
     return [own, ...this.centrals.map((c) => c.url).filter((url) => url !== own)].join(',');
   }
 

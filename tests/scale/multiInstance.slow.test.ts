@@ -1,10 +1,10 @@
 // Several instances of every tier on one real PostgreSQL (issue 20), as real processes: two
 // centrals on one database, two gateways, three nodes split between the centrals (each gateway and
-// node names every central, its own first, once the build takes several URLs). What crosses
-// instances arrives exactly once; the login throttle and the schedule are shared; a central that
-// starts fails nobody else's session; reports under concurrent FULL syncs neither deadlock nor
-// leave a session IN_PROGRESS; and a kill -9 of each instance under a steady post load loses and
-// duplicates nothing for clients that retry on the other gateway with the same clientMessageId.
+// node names every central, its own first). What crosses instances arrives exactly once; the
+// login throttle and the schedule are shared; a central that starts fails nobody else's session;
+// reports under concurrent FULL syncs neither deadlock nor leave a session IN_PROGRESS; a kill -9
+// of each instance under a steady post load loses and duplicates nothing for clients that retry
+// on the other gateway with the same clientMessageId; a gateway with no central left is not ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
