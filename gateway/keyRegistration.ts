@@ -1,6 +1,7 @@
 // Keeps this gateway's public key registered at central: first before anything is sent to a
 // node (nodes would refuse assertions signed by a key central does not serve), then renewed
 // every minute, since central serves only keys renewed in the last 10 minutes.
+import { Backoff } from '../lib/backoff.ts';
 import { GATEWAY_KEY_RENEW_MS, type GatewaySigner } from '../lib/gatewayAssertion.ts';
 import type { Logger } from '../lib/log.ts';
 import type { CentralLink } from './centralLink.ts';
@@ -48,11 +49,10 @@ export function startKeyRegistration(options: KeyRegistrationOptions): KeyRegist
       timer.unref();
     });
   const registered = (async () => {
-    let delay = 250;
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5000 });
     while (!stopped) {
       if (await attempt()) return true;
-      await pause(delay);
-      delay = Math.min(delay * 2, 5000);
+      await pause(backoff.next());
     }
     return false;
   })();

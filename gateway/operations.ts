@@ -26,6 +26,7 @@ import {
   type SelectionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 
 /** Response keys the router adds; never part of what a client asked for. */
 export const INJECTED = {
@@ -102,13 +103,12 @@ export interface PreparedOperation {
 
 export class OperationPreparer {
   readonly #schema: GraphQLSchema;
-  readonly #cache = new Map<string, PreparedOperation>();
-  readonly #limit: number;
+  readonly #cache: LRUCache<string, PreparedOperation>;
 
   /** @param schema the node subgraph's schema (with `_entities`, `hlc`...). */
   constructor(schema: GraphQLSchema, cacheSize = 1000) {
     this.#schema = schema;
-    this.#limit = cacheSize;
+    this.#cache = new LRUCache({ max: cacheSize });
   }
 
   /** Planner operations repeat (one per query shape): prepared once, then served from a cache. */
@@ -116,8 +116,6 @@ export class OperationPreparer {
     const cached = this.#cache.get(query);
     if (cached) return cached;
     const prepared = this.#prepare(parse(query));
-    if (this.#cache.size >= this.#limit)
-      this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(query, prepared);
     return prepared;
   }

@@ -2,6 +2,7 @@
 // expected schema, and which nodes store each room. Learned from central at start and kept
 // current from central's events, so nodes come and go without a restart or recomposition.
 import DataLoader from 'dataloader';
+import { fullJitterDelay } from '../lib/backoff.ts';
 import { answersOk } from '../lib/httpClient.ts';
 import type { Logger } from '../lib/log.ts';
 import type {
@@ -219,7 +220,7 @@ export class RoutingTable {
         entry.schema = { state: 'unreachable', reason: (error as Error).message };
         // A node reports ONLINE as soon as it heartbeats, which may be a moment before it
         // serves: ask again, less and less often, while it stays ONLINE.
-        const delay = Math.min(250 * 2 ** attempt, 10_000);
+        const delay = fullJitterDelay(attempt, { initialMs: 250, maxMs: 10_000 });
         this.#options.log.debug(
           `node ${node.name}: schema check failed (${(error as Error).message}); again in ${delay} ms`,
         );

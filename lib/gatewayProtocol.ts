@@ -1,22 +1,42 @@
 // Wire shapes of central's internal gateway API (routing table and event stream), shared by
 // central (which serves it) and the gateway (which reads it).
+//
+// Central's replies are zod schemas with their types derived (`z.infer`): a reader checks that
+// central sent what the type promises instead of trusting it (`parseWire`, lib/wire.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { nonEmptyString, wireObject } from './wire.ts';
+
 export const GATEWAY_SECRET_HEADER = 'x-gateway-secret';
 export const GATEWAY_PREFIX = '/internal/gateway/';
 
-export interface RoutingNode {
-  readonly id: string;
-  readonly name: string;
-  readonly url: string;
-  readonly status: 'ONLINE' | 'OFFLINE' | 'DEGRADED';
-}
+export const RoutingNodeSchema = wireObject({
+  id: nonEmptyString,
+  name: z.string({ error: 'expected a string' }),
+  url: z.string({ error: 'expected a string' }),
+  status: z.enum(['ONLINE', 'OFFLINE', 'DEGRADED'], {
+    error: 'expected ONLINE, OFFLINE or DEGRADED',
+  }),
+}).readonly();
+export type RoutingNode = z.infer<typeof RoutingNodeSchema>;
 
-export interface RoomPlacement {
-  readonly id: string;
-  readonly homeNodeId: string;
+export const RoomPlacementSchema = wireObject({
+  id: nonEmptyString,
+  homeNodeId: nonEmptyString,
   /** Home node first. */
-  readonly storageNodeIds: readonly string[];
-}
+  storageNodeIds: z.array(nonEmptyString, { error: 'expected an array of node ids' }).readonly(),
+}).readonly();
+export type RoomPlacement = z.infer<typeof RoomPlacementSchema>;
+
+/** Central's answer to GET `${GATEWAY_PREFIX}nodes`. */
+export const RoutingNodesReplySchema = wireObject({
+  nodes: z.array(RoutingNodeSchema, { error: 'expected an array' }).readonly(),
+}).readonly();
+
+/** Central's answer to GET `${GATEWAY_PREFIX}rooms?ids=...`. */
+export const RoomPlacementsReplySchema = wireObject({
+  rooms: z.array(RoomPlacementSchema, { error: 'expected an array' }).readonly(),
+}).readonly();
 
 /**
  * The client's address as the gateway saw it, passed on to central for login throttling. Central

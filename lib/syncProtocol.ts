@@ -2,6 +2,14 @@
 // from each other). The protocol is documented in docs/sync.md. Calls to central carry the calling
 // node's API key in X-Node-API-Key; calls to a peer's feed carry a pull token from central
 // (lib/pullToken.ts), never the key. Nothing here is reachable through the gateway.
+//
+// The small messages are zod schemas, their types derived from them (`z.infer`), so a reader
+// validates exactly what the type promises. Change batches and reports keep their hand-written
+// validators (node/sync/validateBatch.ts, central/sync/validateReport.ts): they judge each version
+// on its own (quarantine) and check hashes, clocks and bounds a schema does not express.
+import { z } from 'zod';
+import { MAX_PULL_TOKEN_ROOMS } from './pullToken.ts';
+import { count, epochMs, httpUrl, nonEmptyString, wireObject } from './wire.ts';
 
 /**
  * Central, GET, Server-Sent Events, caller = a node. Central pushes every session in which the
@@ -30,9 +38,11 @@ export const SYNC_CHANGED_PATH = '/internal/sync/changed';
  */
 export const SYNC_PULL_REQUEST_PATH = '/internal/sync/pull-request';
 
-export interface PullRequest {
-  readonly sourceNodeId: string;
-}
+/** What a node calls a node or a room in a request body: 1 to 128 characters. */
+const requestId = z.string().min(1).max(128);
+
+export const PullRequestSchema = wireObject({ sourceNodeId: requestId }).readonly();
+export type PullRequest = z.infer<typeof PullRequestSchema>;
 
 /**
  * Central, POST PullTokenRequest -> PullTokenResponse, caller = the target of a pull (by its API
@@ -84,24 +94,26 @@ export type SyncTrigger = 'SCHEDULE' | 'CHANGE' | 'MANUAL';
 export type SyncSessionStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
 export type SyncAction = 'CREATE' | 'UPDATE' | 'DELETE';
 
-export interface SyncJob {
-  readonly sessionId: string;
-  readonly syncType: SyncType;
-  readonly sourceNodeId: string;
+/** The data of a `job` event of SYNC_JOBS_PATH. */
+export const SyncJobSchema = wireObject({
+  sessionId: nonEmptyString,
+  syncType: z.enum(['FULL', 'INCREMENTAL'], { error: 'expected FULL or INCREMENTAL' }),
+  sourceNodeId: nonEmptyString,
   /** For log lines and session errors; absent from a central that predates it. */
-  readonly sourceNodeName?: string;
-  readonly sourceUrl: string;
+  sourceNodeName: z.string({ error: 'expected a string' }).optional(),
+  sourceUrl: httpUrl,
   /** The rooms both nodes store: the only ones the target asks for and applies. */
-  readonly roomIds: readonly string[];
-  readonly batchSize: number;
+  roomIds: z.array(nonEmptyString, { error: 'expected an array of room ids' }).readonly(),
+  batchSize: count,
   /**
    * Shown to the source in PULL_TOKEN_HEADER: signed by central for this source, this target and
    * exactly `roomIds` (lib/pullToken.ts). Renewed through SYNC_PULL_TOKEN_PATH before it expires.
    */
-  readonly pullToken: string;
+  pullToken: nonEmptyString,
   /** When `pullToken` expires, epoch milliseconds. */
-  readonly pullTokenExpiresAt: number;
-}
+  pullTokenExpiresAt: epochMs,
+}).readonly();
+export type SyncJob = z.infer<typeof SyncJobSchema>;
 
 /** How log lines and session errors name a job's source: by name, the id after it. */
 export function sourceLabel(job: Pick<SyncJob, 'sourceNodeId' | 'sourceNodeName'>): string {
@@ -113,17 +125,21 @@ export function nodeLabel(node: { readonly name: string; readonly id: string }):
   return `${node.name} (${node.id})`;
 }
 
-export interface PullTokenRequest {
-  readonly sourceNodeId: string;
-  /** At most MAX_PULL_TOKEN_ROOMS (lib/pullToken.ts). */
-  readonly roomIds: readonly string[];
-}
+/** Ids that travel in a pull token's comma-separated room list: no commas. */
+const listedId = requestId.refine((id) => !id.includes(','));
 
-export interface PullTokenResponse {
-  readonly token: string;
+export const PullTokenRequestSchema = wireObject({
+  sourceNodeId: listedId,
+  roomIds: z.array(listedId).min(1).max(MAX_PULL_TOKEN_ROOMS).readonly(),
+}).readonly();
+export type PullTokenRequest = z.infer<typeof PullTokenRequestSchema>;
+
+export const PullTokenResponseSchema = wireObject({
+  token: nonEmptyString,
   /** Epoch milliseconds. */
-  readonly expiresAt: number;
-}
+  expiresAt: epochMs,
+}).readonly();
+export type PullTokenResponse = z.infer<typeof PullTokenResponseSchema>;
 
 /** One version of a message as it travels; times are epoch milliseconds. */
 export interface WireVersion {
@@ -164,10 +180,15 @@ export interface ChangeBatch {
   readonly sentAt?: number;
 }
 
-export interface RoomDigests {
+export const RoomDigestsSchema = wireObject({
   /** roomId -> order-independent digest of (id | hlc | deleted) over the room's messages. */
-  readonly digests: Readonly<Record<string, { readonly digest: string; readonly count: number }>>;
-}
+  digests: z
+    .record(z.string(), wireObject({ digest: z.string(), count }).readonly(), {
+      error: 'expected an object of room digests',
+    })
+    .readonly(),
+}).readonly();
+export type RoomDigests = z.infer<typeof RoomDigestsSchema>;
 
 /** What the target applied, for central's index and sync log. */
 export interface AppliedChange {
@@ -249,6 +270,12 @@ export interface AuthorityQuery {
    * `marginMs`), so that the caller can judge that sender's later messages without asking again.
    */
   readonly intervals?: boolean;
+  /**
+   * Also answer the whole membership history of every user who ever had a membership in each of
+   * `roomIds` (`roomMemberships`, with `asOf` and `marginMs`): what a node holds of its rooms so
+   * that it can judge new messages while central cannot be reached.
+   */
+  readonly roomMembers?: boolean;
 }
 
 /**
@@ -285,6 +312,8 @@ export interface AuthorityAnswer {
   readonly asOf?: number;
   /** With `intervals`: the margin central applies around a membership's start and end. */
   readonly marginMs?: number;
+  /** With `roomMembers`: the history of every user with a membership in an asked room. */
+  readonly roomMemberships?: readonly MembershipHistory[];
 }
 
 /** A version the target refused and kept aside (quarantined) instead of applying, and why. */
@@ -297,37 +326,47 @@ export interface QuarantinedVersion {
   readonly reason: string;
 }
 
-export interface SyncReportResponse {
+export const SyncReportResponseSchema = wireObject({
   /** False when central no longer considers the session running (e.g. it was failed): stop. */
-  readonly continue: boolean;
-}
+  continue: z.boolean({ error: 'expected a boolean' }),
+}).readonly();
+export type SyncReportResponse = z.infer<typeof SyncReportResponseSchema>;
 
-export interface RoomsChanged {
-  readonly roomIds: readonly string[];
-}
+/** Most rooms one RoomsChanged may name. */
+export const MAX_CHANGED_ROOMS = 1000;
+
+export const RoomsChangedSchema = wireObject({
+  roomIds: z.array(requestId).max(MAX_CHANGED_ROOMS).readonly(),
+}).readonly();
+export type RoomsChanged = z.infer<typeof RoomsChangedSchema>;
 
 /**
  * A source a node keeps a live stream open to (sent by central as the `peers` event of the job
  * stream): an ONLINE node it shares rooms with, and a pull token for exactly those rooms.
  */
-export interface LivePeer {
-  readonly sourceNodeId: string;
-  readonly sourceUrl: string;
+export const LivePeerSchema = wireObject({
+  sourceNodeId: nonEmptyString,
+  sourceUrl: httpUrl,
   /** The rooms both nodes store, sorted. */
-  readonly roomIds: readonly string[];
-  readonly pullToken: string;
+  roomIds: z
+    .array(nonEmptyString, { error: 'expected a non-empty array of room ids' })
+    .min(1, { error: 'expected a non-empty array of room ids' })
+    .readonly(),
+  pullToken: nonEmptyString,
   /** Epoch milliseconds. */
-  readonly pullTokenExpiresAt: number;
-}
+  pullTokenExpiresAt: epochMs,
+}).readonly();
+export type LivePeer = z.infer<typeof LivePeerSchema>;
 
 /**
  * The `peers` event of SYNC_JOBS_PATH: the complete set of live peers of the node. Sent on every
  * (re)connect and whenever it changes (a room created or placed, a node ONLINE/OFFLINE/registered
  * or moved); a source missing from it has its stream stopped.
  */
-export interface LivePeers {
-  readonly peers: readonly LivePeer[];
-}
+export const LivePeersSchema = wireObject({
+  peers: z.array(LivePeerSchema, { error: 'expected { "peers": [...] }' }).readonly(),
+}).readonly();
+export type LivePeers = z.infer<typeof LivePeersSchema>;
 
 /**
  * One report of a live window: what the target applied from the source since the window's
@@ -352,7 +391,8 @@ export interface LiveReport {
   readonly released?: readonly string[];
 }
 
-export interface LiveReportResponse {
+export const LiveReportResponseSchema = wireObject({
   /** False when central had recorded this sequence already (a retry): nothing was recorded again. */
-  readonly recorded: boolean;
-}
+  recorded: z.boolean({ error: 'expected a boolean' }),
+}).readonly();
+export type LiveReportResponse = z.infer<typeof LiveReportResponseSchema>;

@@ -17,11 +17,13 @@ import {
   type SelectionSetNode,
   type DocumentNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { endAt } from '../../lib/deadline.ts';
 import { appError, codeOf } from '../../lib/errors.ts';
 import { createEventQueue, type EventQueue } from '../../lib/eventQueue.ts';
 import type { Logger } from '../../lib/log.ts';
-import { encodeCursor } from '../../subgraphs/node/cursor.ts';
+import { encodeCursor } from '../../lib/cursor.ts';
+import { UUID } from '../../lib/ids.ts';
 import type { GatewayContext } from '../context.ts';
 import {
   EventExecutor,
@@ -58,7 +60,6 @@ export interface SubscriptionBridgeOptions {
 }
 
 const REPLAY_PAGE = 500;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Errors that mean the client may no longer see the stream: it ends with them. */
 const ENDING_CODES = new Set(['FORBIDDEN', 'UNAUTHENTICATED']);
 
@@ -146,11 +147,14 @@ export class SubscriptionBridge {
   readonly #maxPending: number;
   readonly #maxReplay: number;
   readonly #accessMs: number;
-  /** Access answers by room and user: in flight, or "allowed" until `until`. */
-  readonly #access = new Map<
+  /** Access answers by room and user: in flight (shared), or "allowed" for `accessCacheMs`. */
+  readonly #access: LRUCache<
     string,
-    { until: number; verdict: Promise<GraphQLError | undefined> }
-  >();
+    { refused: GraphQLError | undefined },
+    { roomId: string; scope: Scope }
+  >;
+  /** Room changes so far: an answer asked across one is passed on but not kept. */
+  #roomChanges = 0;
 
   constructor(options: SubscriptionBridgeOptions) {
     this.#o = options;
@@ -158,6 +162,15 @@ export class SubscriptionBridge {
     this.#maxPending = options.maxPendingEvents ?? 10_000;
     this.#maxReplay = options.maxReplay ?? 10_000;
     this.#accessMs = options.accessCacheMs ?? 5000;
+    this.#access = new LRUCache({
+      max: 10_000,
+      ttl: Math.max(1, this.#accessMs),
+      // A room change drops the question in flight; its callers still get central's answer.
+      ignoreFetchAbort: true,
+      fetchMethod: async (_key, _stale, { context }) => ({
+        refused: await this.#askRoomAccess(context.roomId, context.scope),
+      }),
+    });
   }
 
   async subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
@@ -298,27 +311,15 @@ export class SubscriptionBridge {
    * A room's messages are for its members (and ADMINs, as on the nodes). Asked of central
    * through the gateway, with the client's own token.
    */
-  #checkRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
+  async #checkRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
     const key = `${roomId}\n${scope.viewer.id}\n${scope.viewer.role}`;
-    const now = Date.now();
-    const known = this.#access.get(key);
-    if (known && known.until > now) return known.verdict;
-    const entry = { until: Infinity, verdict: this.#askRoomAccess(roomId, scope) };
-    this.#access.set(key, entry);
-    entry.verdict.then(
-      (refused) => {
-        // Only "allowed" is kept: a refusal is asked again, so a user who just joined gets in.
-        if (!refused && this.#accessMs > 0) entry.until = Date.now() + this.#accessMs;
-        else if (this.#access.get(key) === entry) this.#access.delete(key);
-      },
-      () => {
-        if (this.#access.get(key) === entry) this.#access.delete(key);
-      },
-    );
-    if (this.#access.size > 10_000) {
-      for (const [k, e] of this.#access) if (e.until <= now) this.#access.delete(k);
-    }
-    return entry.verdict;
+    const changes = this.#roomChanges;
+    const answer = await this.#access.fetch(key, { context: { roomId, scope } });
+    if (answer === undefined) throw new Error(`room access question for ${key} was abandoned`);
+    // Only "allowed" is kept: a refusal is asked again, so a user who just joined gets in.
+    const keep = !answer.refused && this.#accessMs > 0 && changes === this.#roomChanges;
+    if (!keep && this.#access.peek(key) === answer) this.#access.delete(key);
+    return answer.refused;
   }
 
   async #askRoomAccess(roomId: string, scope: Scope): Promise<GraphQLError | undefined> {
@@ -352,7 +353,8 @@ export class SubscriptionBridge {
    * with FORBIDDEN (after the events already on their way).
    */
   async roomChanged(roomId: string): Promise<void> {
-    for (const key of this.#access.keys())
+    this.#roomChanges += 1;
+    for (const key of [...this.#access.keys()])
       if (key.startsWith(`${roomId}\n`)) this.#access.delete(key);
     this.#o.pool.reconcile(roomId);
     const subscribers = this.#o.pool.roomSubscribers(roomId);

@@ -23,6 +23,7 @@ import {
   type GraphQLFieldResolver,
   type GraphQLSchema,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import type { GatewayContext } from '../context.ts';
 
 /** The entity an event carries, as its owning subgraph sent it. */
@@ -51,9 +52,10 @@ export class PrefetchingDataSource implements GraphQLDataSource<GatewayContext> 
   readonly #inner: GraphQLDataSource<GatewayContext>;
   readonly #schema: GraphQLSchema;
   // Query plans are cached, so the same few fetch texts come back for every event.
-  readonly #parsed = new Map<string, DocumentNode>();
+  readonly #parsed = new LRUCache<string, DocumentNode>({ max: PARSED_LIMIT });
   readonly #reuseMs: number;
-  readonly #reused = new Map<string, { at: number; response: Promise<GatewayGraphQLResponse> }>();
+  /** Responses of other subgraphs, shared while in flight and reused for `reuseMs`. */
+  readonly #reused: LRUCache<string, GatewayGraphQLResponse, () => Promise<GatewayGraphQLResponse>>;
 
   constructor(
     name: string,
@@ -65,6 +67,11 @@ export class PrefetchingDataSource implements GraphQLDataSource<GatewayContext> 
     this.#inner = inner;
     this.#schema = subgraphSchema;
     this.#reuseMs = options.reuseMs ?? 1000;
+    this.#reused = new LRUCache({
+      max: REUSED_LIMIT,
+      ttl: Math.max(1, this.#reuseMs),
+      fetchMethod: (_key, _stale, { context: ask }) => ask(),
+    });
   }
 
   async process(
@@ -92,28 +99,12 @@ export class PrefetchingDataSource implements GraphQLDataSource<GatewayContext> 
   ): Promise<GatewayGraphQLResponse> {
     const { request, context } = options;
     const key = `${context.authorization ?? ''}\n${request.query ?? ''}\n${JSON.stringify(request.variables ?? {})}`;
-    const now = Date.now();
-    let entry = this.#reused.get(key);
-    if (!entry || now - entry.at > this.#reuseMs) {
-      if (this.#reused.size >= REUSED_LIMIT) {
-        for (const [k, e] of this.#reused) if (now - e.at > this.#reuseMs) this.#reused.delete(k);
-        if (this.#reused.size >= REUSED_LIMIT) this.#reused.clear();
-      }
-      const created = { at: now, response: this.#inner.process(options) };
-      // Only clean answers are worth reusing.
-      created.response.then(
-        (r) => {
-          if (r.errors?.length && this.#reused.get(key) === created) this.#reused.delete(key);
-        },
-        () => {
-          if (this.#reused.get(key) === created) this.#reused.delete(key);
-        },
-      );
-      this.#reused.set(key, created);
-      entry = created;
-    }
+    const response = await this.#reused.fetch(key, { context: () => this.#inner.process(options) });
+    if (response === undefined) throw new Error('a shared subgraph fetch was abandoned');
+    // Only clean answers are worth reusing.
+    if (response.errors?.length && this.#reused.peek(key) === response) this.#reused.delete(key);
     // The gateway merges fetched objects into its result: each execution gets its own copy.
-    return structuredClone(await entry.response);
+    return structuredClone(response);
   }
 
   async #answer(
@@ -124,7 +115,6 @@ export class PrefetchingDataSource implements GraphQLDataSource<GatewayContext> 
     let document = this.#parsed.get(query);
     if (!document) {
       document = parse(query);
-      if (this.#parsed.size >= PARSED_LIMIT) this.#parsed.clear();
       this.#parsed.set(query, document);
     }
     const operation = getOperationAST(document);

@@ -15,6 +15,7 @@
 //   node is routable) is announced to its subscribers, and again when a feed is live once more.
 import type { GraphQLError } from 'graphql';
 import { describe as describeFailure, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
+import { Backoff } from '../../lib/backoff.ts';
 import { appError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { TransitionLog } from '../../lib/transitionLog.ts';
@@ -93,7 +94,7 @@ class Topic {
   /** What subscribers were last told; they start out assuming the room is served. */
   #available = true;
   #retryTimer: NodeJS.Timeout | undefined;
-  #retryDelay: number;
+  readonly #retry: Backoff;
   #reconciling: Promise<void> | undefined;
   #again = false;
   #closed = false;
@@ -104,7 +105,7 @@ class Topic {
     readonly args: Readonly<Record<string, unknown>>,
     readonly roomId: string | undefined,
   ) {
-    this.#retryDelay = pool.retryMs;
+    this.#retry = new Backoff({ initialMs: pool.retryMs, maxMs: pool.retryMs * 8 });
     const declared = field.arguments.map((a) => `$${a.name}: ${a.type}`);
     const passed = field.arguments.map((a) => `${a.name}: $${a.name}`);
     this.#upstreamQuery =
@@ -162,7 +163,7 @@ class Topic {
     }
     // Nodes that are down are opened once they are routable again: look again later.
     if (nodes.length < placement.storageNodeIds.length) this.#scheduleRetry();
-    else this.#retryDelay = this.pool.retryMs;
+    else this.#retry.reset();
   }
 
   #scheduleRetry(): void {
@@ -170,9 +171,8 @@ class Topic {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.reconcile();
-    }, this.#retryDelay);
+    }, this.#retry.next());
     this.#retryTimer.unref();
-    this.#retryDelay = Math.min(this.#retryDelay * 2, this.pool.retryMs * 8);
   }
 
   /**
@@ -225,7 +225,7 @@ class Topic {
           // Straight to the next central; only when every one failed are subscribers told.
           if (!connected) this.pool.central.failed(url, describeFailure(error));
           if (!this.pool.central.allFailing()) {
-            this.#retryDelay = this.pool.retryMs;
+            this.#retry.reset();
             this.reconcile();
             return;
           }

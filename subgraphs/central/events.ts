@@ -3,6 +3,7 @@
 // every change, whichever replica made it.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { Backoff } from '../../lib/backoff.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { SyncSessionSnapshot } from './sync/snapshot.ts';
 
@@ -78,6 +79,24 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
   publisher.on('error', (error) => log.warn(`event publisher: ${error.message}`));
   // Fails here, at start, if the database is unreachable, as the LISTEN below would.
   await publisher.query('SELECT 1');
+  // A reconnect that fails is tried again, later and later, until PostgreSQL is back.
+  const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+  let reconnecting = false;
+  const reconnect = () => {
+    if (closed || reconnecting) return;
+    reconnecting = true;
+    setTimeout(() => {
+      reconnecting = false;
+      if (closed) return;
+      connect().then(
+        () => backoff.reset(),
+        (error: Error) => {
+          log.warn(`event listener could not reconnect (${error.message}); retrying`);
+          reconnect();
+        },
+      );
+    }, backoff.next()).unref();
+  };
 
   const connect = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: databaseUrl });
@@ -92,11 +111,15 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
     client.on('error', (error) => {
       log.warn(`event listener lost its connection (${error.message}); reconnecting`);
       void client.end().catch(() => {});
-      if (!closed)
-        setTimeout(() => void connect().catch((e: Error) => log.warn(e.message)), 1000).unref();
+      reconnect();
     });
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      void client.end().catch(() => {});
+      throw error;
+    }
     listener = client;
   };
   await connect();

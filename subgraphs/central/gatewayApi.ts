@@ -12,6 +12,7 @@ import {
   type RoutingNode,
 } from '../../lib/gatewayProtocol.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
+import { openSseStream } from '../../lib/sseWriter.ts';
 import type { CentralServices } from './context.ts';
 import { activeNode, nodes, rooms } from './db/schema.ts';
 import { registerGatewayKey } from './gatewayKeys.ts';
@@ -120,23 +121,11 @@ export async function handleGatewayApi(
 
 /** Server-sent events: one `data:` line per central event, a comment line as keep-alive. */
 function streamEvents(services: CentralServices, req: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-  });
-  res.write(': connected\n\n');
-  const unsubscribe = services.events.subscribe((event) => {
+  let unsubscribe = () => {};
+  const stream = openSseStream(req, res, { onClose: () => unsubscribe() });
+  unsubscribe = services.events.subscribe((event) => {
     // Between centrals and nodes only (nodeNotices.ts): nothing a gateway routes by.
     if (event.type === 'nodeNotice' || event.type === 'noticeAcked') return;
-    res.write(`data: ${JSON.stringify(event)}\n\n`);
+    stream.send(event);
   });
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  keepAlive.unref();
-  const stop = () => {
-    clearInterval(keepAlive);
-    unsubscribe();
-  };
-  req.on('close', stop);
-  res.on('close', stop);
 }

@@ -122,6 +122,14 @@ export const centralOptions = {
     default: DEFAULT_STUCK_AFTER_MS as number,
     parse: parsers.positiveInt,
   }),
+  syncLiveWindowStaleMs: option({
+    flag: 'sync-live-window-stale-ms',
+    env: 'SWITCHBOARD_SYNC_LIVE_WINDOW_STALE_MS',
+    description:
+      'A live replication window without a report from its target for this long is FAILED (its target lost its record, e.g. a wiped data dir)',
+    default: 300_000,
+    parse: parsers.positiveInt,
+  }),
   gatewaySecret: option<string | undefined>({
     flag: 'gateway-secret',
     env: 'SWITCHBOARD_GATEWAY_SECRET',
@@ -238,6 +246,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     syncFullBatchSize: config.syncFullBatchSize,
     instanceLeaseMs: config.instanceLeaseMs,
     syncStuckAfterMs: config.syncStuckAfterMs,
+    syncLiveWindowStaleMs: config.syncLiveWindowStaleMs,
     loginThrottle: {
       maxFailuresPerUsernameAndAddress: config.loginMaxFailuresPerUsernameAndAddress,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,

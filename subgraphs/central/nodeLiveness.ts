@@ -48,12 +48,22 @@ export async function recordHeartbeat(
   // The comeback is detected by the conditional UPDATE itself, not by the row read when the
   // request was authenticated: with several centrals on one database, or two heartbeats in flight,
   // exactly one of them changes the status and so acts on the transition.
-  const [cameBack] = await services.db
+  // The usual heartbeat, of a node ONLINE already, is this one statement; only a node that is not
+  // ONLINE goes on to the conditional UPDATE that decides the comeback.
+  const [stayed] = await services.db
     .update(nodes)
-    .set({ status: 'ONLINE', ...seen })
-    .where(and(eq(nodes.id, node.id), ne(nodes.status, 'ONLINE')))
+    .set(seen)
+    .where(and(eq(nodes.id, node.id), eq(nodes.status, 'ONLINE')))
     .returning({ id: nodes.id });
-  if (!cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
+  const [cameBack] = stayed
+    ? []
+    : await services.db
+        .update(nodes)
+        .set({ status: 'ONLINE', ...seen })
+        .where(and(eq(nodes.id, node.id), ne(nodes.status, 'ONLINE')))
+        .returning({ id: nodes.id });
+  // Another heartbeat made the same comeback meanwhile: this one is only seen.
+  if (!stayed && !cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
   if (url !== undefined) {
     services.log.info(`node ${nodeLabel(node)} now reachable at ${url}`);
     await services.events.publish({ type: 'nodeChanged', nodeId: node.id });

@@ -30,6 +30,7 @@ import {
 import { startInstanceLease } from './instanceLease.ts';
 import { SyncCoordinator } from './sync/coordinator.ts';
 import { startSyncScheduler } from './sync/scheduler.ts';
+import { startWindowSweep } from './sync/windowSweep.ts';
 import { buildCentralSchema } from './schema.ts';
 import { createTokenSigner } from './tokens.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './loginThrottle.ts';
@@ -76,6 +77,8 @@ export interface CentralOptions {
   readonly syncBatchSize?: number;
   /** Versions per batch in FULL sessions. @default 5000 */
   readonly syncFullBatchSize?: number;
+  /** A live window without a report for this long is FAILED (its target lost it). @default 300000 */
+  readonly syncLiveWindowStaleMs?: number;
   /** Milliseconds per second of a node's autoSyncInterval (tests shorten it). @default 1000 */
   readonly syncIntervalUnitMs?: number;
   /** Failed-login limits and backoff. @default see LoginThrottleOptions */
@@ -238,6 +241,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
   const host = options.host ?? '127.0.0.1';
   const port = await listen(http, options.port ?? 0, host);
   const stopSweep = startLivenessSweep(services);
+  const stopWindowSweep = startWindowSweep(services, options.syncLiveWindowStaleMs);
   const scheduler = await startSyncScheduler({
     services,
     coordinator: sync,
@@ -260,6 +264,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     close: () =>
       (closing ??= (async () => {
         await stopSweep();
+        await stopWindowSweep();
         await scheduler.close();
         // Job streams never go idle: end them first, or closing the server waits out its grace.
         await sync.close();

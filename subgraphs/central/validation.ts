@@ -1,6 +1,7 @@
 // Argument checks for central's mutations. Each returns the normalized value or throws
 // BAD_USER_INPUT naming the argument and the rule, before anything is written.
 import { appError } from '../../lib/errors.ts';
+import { UUID } from '../../lib/ids.ts';
 
 function bad(message: string): never {
   throw appError('BAD_USER_INPUT', message);
@@ -8,7 +9,6 @@ function bad(message: string): never {
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const limits = {
   username: { min: 3, max: 32 },

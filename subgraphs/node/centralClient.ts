@@ -387,12 +387,15 @@ function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
     senders: members.map((member) => member === true),
   };
   const histories = isRecord(body) ? body['memberships'] : undefined;
-  if (histories === undefined) return answer;
+  const roomHistories = isRecord(body) ? body['roomMemberships'] : undefined;
+  if (histories === undefined && roomHistories === undefined) return answer;
   const asOf = isRecord(body) ? body['asOf'] : undefined;
   const marginMs = isRecord(body) ? body['marginMs'] : undefined;
+  const historyList = (list: unknown): list is MembershipHistory[] | undefined =>
+    list === undefined || (Array.isArray(list) && list.every(isMembershipHistory));
   if (
-    !Array.isArray(histories) ||
-    !histories.every(isMembershipHistory) ||
+    !historyList(histories) ||
+    !historyList(roomHistories) ||
     typeof asOf !== 'number' ||
     typeof marginMs !== 'number' ||
     !Number.isFinite(asOf) ||
@@ -402,7 +405,13 @@ function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
       `central answered ${SYNC_AUTHORITY_PATH} with memberships that are not histories`,
     );
   }
-  return { ...answer, memberships: histories, asOf, marginMs };
+  return {
+    ...answer,
+    ...(histories === undefined ? {} : { memberships: histories }),
+    ...(roomHistories === undefined ? {} : { roomMemberships: roomHistories }),
+    asOf,
+    marginMs,
+  };
 }
 
 function isMembershipHistory(value: unknown): value is MembershipHistory {

@@ -10,8 +10,7 @@
 // itself a UUIDv7: the key's millisecond timestamp, then bits of SHA-256(sender, room, key).
 import { createHash } from 'node:crypto';
 import { appError } from '../../lib/errors.ts';
-
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+import { UUID_V7 } from '../../lib/ids.ts';
 
 /**
  * How old a key's time may be when a node that does not hold its message yet is asked to post

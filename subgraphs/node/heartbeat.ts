@@ -2,6 +2,7 @@
 // first heartbeat and keeps it in its own database; afterwards it heartbeats at the interval
 // central asks for. A node that has reached central once restarts even while central is down;
 // one that never has refuses to start, because every message it stores must name its origin.
+import { Backoff } from '../../lib/backoff.ts';
 import type { Logger } from '../../lib/log.ts';
 import {
   CentralRejectedError,
@@ -64,7 +65,7 @@ async function timedHeartbeat(
 export async function connectToCentral(options: ConnectOptions): Promise<CentralIdentity> {
   const stored = readMeta(options.db, META_NODE_ID);
   const deadline = Date.now() + options.waitMs;
-  let delayMs = 200;
+  const backoff = new Backoff({ initialMs: 200, maxMs: 2000 });
   for (;;) {
     try {
       const reply = await timedHeartbeat(options.client, options.publicUrl, options.clock);
@@ -98,8 +99,7 @@ export async function connectToCentral(options: ConnectOptions): Promise<Central
         );
       }
       options.log.info(`${error.message}; retrying`);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, left)));
-      delayMs = Math.min(delayMs * 2, 2000);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(backoff.next(), left)));
     }
   }
 }

@@ -103,6 +103,14 @@ export const nodeOptions = {
     default: 300_000,
     parse: parsers.positiveInt,
   }),
+  syncMembershipRefreshMs: option({
+    flag: 'sync-membership-refresh-ms',
+    env: 'SWITCHBOARD_SYNC_MEMBERSHIP_REFRESH_MS',
+    description:
+      'How often the memberships of the rooms this node replicates are fetched again (writers are judged by them while central is unreachable)',
+    default: 10_000,
+    parse: parsers.positiveInt,
+  }),
   centralWaitMs: option({
     flag: 'central-wait-ms',
     env: 'SWITCHBOARD_CENTRAL_WAIT_MS',
@@ -211,6 +219,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       maxPageSize: config.maxPageSize,
       membershipCacheMs: config.membershipCacheMs,
       membershipStaleMs: config.membershipStaleMs,
+      syncMembershipRefreshMs: config.syncMembershipRefreshMs,
       centralWaitMs: config.centralWaitMs,
       maxClockDriftMs: config.maxClockDriftMs,
       maxBodyBytes: config.maxBodyBytes,

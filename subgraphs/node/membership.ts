@@ -10,6 +10,7 @@
 // after central last said so. Central also tells the nodes storing a room when a member is
 // removed (nodeNotices.ts): the answer is forgotten at once, so the removal takes effect on the
 // user's next write, not after `ttlMs`.
+import { LRUCache } from 'lru-cache';
 import {
   CentralUnavailableError,
   type CentralClient,
@@ -33,12 +34,9 @@ interface Known {
   readonly at: number;
 }
 
-interface Entry {
-  readonly answer: Promise<MembershipResponse>;
-  /** Until when a settled positive answer may be reused; Infinity while the request is in flight. */
-  expiresAt: number;
-  /** `#removals` when it was asked: an answer asked before a removal is not kept. */
-  readonly asked: number;
+interface Question {
+  readonly roomId: string;
+  readonly userId: string;
 }
 
 export class MembershipCache {
@@ -46,11 +44,12 @@ export class MembershipCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #maxEntries: number;
-  readonly #entries = new Map<string, Entry>();
+  /** Answers being asked (shared by concurrent callers) and positive ones within `ttlMs`. */
+  readonly #entries: LRUCache<string, MembershipResponse, Question>;
   readonly #staleMs: number;
   /** The last positive answer central gave per room and user, for when it is unreachable. */
   readonly #known = new Map<string, Known>();
-  /** Counts the removals central told of (`forget`). */
+  /** Counts the removals central told of (`forget`): an answer asked before one is not kept. */
   #removals = 0;
 
   constructor(options: MembershipCacheOptions) {
@@ -59,29 +58,31 @@ export class MembershipCache {
     this.#ttlMs = options.ttlMs ?? 5000;
     this.#now = options.now ?? Date.now;
     this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#entries = new LRUCache<string, MembershipResponse, Question>({
+      max: this.#maxEntries,
+      ttl: Math.max(1, this.#ttlMs),
+      // Timed by the injected clock, read afresh every time (no 1 ms reuse of a reading).
+      perf: { now: () => this.#now() },
+      ttlResolution: 0,
+      // A clear() while a question is in flight still answers its callers.
+      ignoreFetchAbort: true,
+      fetchMethod: (key, _stale, { context }) => this.#ask(key, context.roomId, context.userId),
+    });
   }
 
-  check(roomId: string, userId: string): Promise<MembershipResponse> {
+  async check(roomId: string, userId: string): Promise<MembershipResponse> {
     const key = `${roomId}\n${userId}`;
-    const cached = this.#entries.get(key);
-    if (cached && cached.expiresAt > this.#now()) return cached.answer;
-    this.#entries.delete(key);
-    const entry: Entry = {
-      answer: this.#ask(key, roomId, userId),
-      expiresAt: Infinity,
-      asked: this.#removals,
-    };
-    this.#entries.set(key, entry);
-    entry.answer.then(
-      (answer) => {
-        if (answer.member && this.#ttlMs > 0 && entry.asked === this.#removals)
-          entry.expiresAt = this.#now() + this.#ttlMs;
-        else this.#forget(key, entry);
-      },
-      () => this.#forget(key, entry),
-    );
-    this.#prune();
-    return entry.answer;
+    const asked = this.#removals;
+    const answer = await this.#entries.fetch(key, { context: { roomId, userId } });
+    if (answer === undefined) throw new Error(`membership question for ${key} was abandoned`);
+    // Only positive answers are kept: a refusal is asked again, so a new member posts at once.
+    // Nor one asked before a removal central told of since: central may have read it before.
+    const outdated = asked !== this.#removals;
+    if ((!answer.member || this.#ttlMs <= 0 || outdated) && this.#entries.peek(key) === answer) {
+      this.#entries.delete(key);
+    }
+    this.#pruneKnown();
+    return answer;
   }
 
   /**
@@ -102,8 +103,8 @@ export class MembershipCache {
   }
 
   async #ask(key: string, roomId: string, userId: string): Promise<MembershipResponse> {
+    const asked = this.#removals;
     try {
-      const asked = this.#removals;
       const answer = await this.#client.membership(roomId, userId);
       if (answer.member && asked === this.#removals)
         this.#known.set(key, { answer, at: this.#now() });
@@ -119,25 +120,15 @@ export class MembershipCache {
     }
   }
 
-  #forget(key: string, entry: Entry): void {
-    if (this.#entries.get(key) === entry) this.#entries.delete(key);
-  }
-
-  #prune(): void {
-    if (this.#entries.size <= this.#maxEntries && this.#known.size <= this.#maxEntries) return;
+  #pruneKnown(): void {
+    if (this.#known.size <= this.#maxEntries) return;
     const now = this.#now();
-    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
     for (const [key, known] of this.#known)
       if (now - known.at > this.#staleMs) this.#known.delete(key);
     while (this.#known.size > this.#maxEntries) {
       const oldest = this.#known.keys().next();
       if (oldest.done) break;
       this.#known.delete(oldest.value);
-    }
-    // Still full of fresh answers: drop the oldest (Map keeps insertion order).
-    for (const key of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxEntries) break;
-      this.#entries.delete(key);
     }
   }
 }

@@ -8,6 +8,8 @@ export interface NodeMetricsSources {
   readonly clock: ClockOffset;
   /** Versions deferred for their clock, waiting to be applied. */
   readonly deferredVersions: () => number;
+  /** Central's asOf plus margin of the oldest room membership held (NaN: none held yet). */
+  readonly heldMembershipsUntil?: () => number;
 }
 
 export function nodeMetrics(sources: NodeMetricsSources): Registry {
@@ -54,5 +56,16 @@ export function nodeMetrics(sources: NodeMetricsSources): Registry {
       this.set(sources.deferredVersions());
     },
   });
+  const heldUntil = sources.heldMembershipsUntil;
+  if (heldUntil) {
+    new Gauge({
+      name: 'switchboard_node_sync_memberships_certain_until_ms',
+      help: "How far (epoch ms, central's clock) the memberships held of this node's rooms are certain: the oldest room's",
+      registers,
+      collect() {
+        this.set(heldUntil());
+      },
+    });
+  }
   return registry;
 }

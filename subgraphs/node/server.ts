@@ -47,6 +47,7 @@ import { buildNodeSchema } from './schema.ts';
 import { createFeedApi } from './sync/feedApi.ts';
 import { startJobListener, type JobListener } from './sync/jobListener.ts';
 import { DeferredWatch } from './sync/deferredVersions.ts';
+import { HeldMemberships } from './sync/heldMemberships.ts';
 import { LiveStreams } from './sync/liveStreams.ts';
 import { Puller } from './sync/puller.ts';
 import { Quarantine } from './sync/quarantine.ts';
@@ -77,6 +78,8 @@ export interface NodeOptions {
   readonly membershipCacheMs?: number;
   /** While central is unreachable, how long a member it confirmed stays one. @default 300000 */
   readonly membershipStaleMs?: number;
+  /** How often the memberships of the rooms replicated here are fetched again. @default 10000 */
+  readonly syncMembershipRefreshMs?: number;
   /** How long a node that never reached central keeps trying at start. @default 30000 */
   readonly centralWaitMs?: number;
   /** Timeout of each request to central. @default 5000 */
@@ -363,12 +366,20 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       : { maxBatchBytes: options.syncMaxBatchBytes }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+  // What the node holds of its rooms' memberships: writers are judged by it while central is away.
+  const heldMemberships = new HeldMemberships({
+    lookup: (query) => central.syncAuthority(query),
+    log: log.child('sync'),
+    ...(options.syncMembershipRefreshMs === undefined
+      ? {}
+      : { refreshMs: options.syncMembershipRefreshMs }),
+    ...(options.membershipStaleMs === undefined ? {} : { staleMs: options.membershipStaleMs }),
+  });
   // One for the node: what central said of a room's writers serves every session that follows.
-  const writers = new WriterRights(
-    db,
-    (query) => central.syncAuthority(query),
-    options.writerChecks,
-  );
+  const writers = new WriterRights(db, (query) => central.syncAuthority(query), {
+    held: heldMemberships,
+    ...options.writerChecks,
+  });
   const puller = new Puller({
     db,
     store: services.store,
@@ -386,6 +397,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const metrics = nodeMetrics({
     clock: clockOffset,
     deferredVersions: () => quarantine.deferredCount(),
+    heldMembershipsUntil: () => heldMemberships.certainUntil,
   });
   handler = async (req, res) => {
     const route = (req.url ?? '/').split('?')[0];
@@ -456,7 +468,10 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     jobs = startJobListener({
       central,
       onJob: (job) => void puller.enqueue(job),
-      onPeers: (peers) => streams?.update(peers),
+      onPeers: (peers) => {
+        heldMemberships.hold(peers.flatMap((peer) => peer.roomIds));
+        streams?.update(peers);
+      },
       onNotice: noticeHandler({
         held,
         membership: services.membership,
@@ -487,6 +502,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       (closed ??= (async () => {
         closing = true;
         stopWatch();
+        heldMemberships.close();
         // Peers' parked long polls end now (503: they reconnect elsewhere or later).
         handleFeed.close();
         await jobs?.close();

@@ -3,8 +3,7 @@
 // anything is read from central or written.
 import { appError } from '../../lib/errors.ts';
 import { illFormedContent } from './content.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { UUID } from '../../lib/ids.ts';
 
 /** Message ids are UUIDv7 made by nodes; user, room and node ids are UUIDs made by central. */
 export function id(raw: string, what: string): string {

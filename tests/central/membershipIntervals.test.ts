@@ -156,4 +156,32 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('membership histories, on %s', 
       'invalid authority query: intervals must be a boolean when given',
     );
   });
+
+  it("answers the whole room's histories with roomMembers: everyone with a membership row, no one else", async () => {
+    const ask = (body: unknown) => postAsNode(t.url, apiKey, SYNC_AUTHORITY_PATH, body);
+    const answer = await ask({ roomIds: [room, 'no-such-room'], senders: [], roomMembers: true });
+    expect(answer.status).toBe(200);
+    const { histories } = await membershipHistories(t.central.db.db, [
+      { roomId: room, userId: alice },
+      { roomId: room, userId: bob },
+    ]);
+    const byUser = (list: Array<{ userId: string }>) =>
+      [...list].sort((x, y) => (x.userId < y.userId ? -1 : 1));
+    expect(byUser(answer.body.roomMemberships as Array<{ userId: string }>)).toEqual(
+      byUser(histories),
+    );
+    expect(answer.body).toMatchObject({
+      senders: [],
+      asOf: expect.any(Number),
+      marginMs: MEMBERSHIP_CLOCK_MARGIN_MS,
+    });
+    expect(answer.body.memberships).toBeUndefined();
+
+    const refused = await ask({ roomIds: [room], senders: [], roomMembers: 1 });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(refused.body.errors[0].message).toBe(
+      'invalid authority query: roomMembers must be a boolean when given',
+    );
+  });
 });

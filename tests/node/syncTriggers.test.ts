@@ -7,7 +7,8 @@ import { silentLogger } from '../../lib/log.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
 import { SYNC_JOBS_PATH, type LivePeer, type SyncJob } from '../../lib/syncProtocol.ts';
 import { createCentralClient } from '../../subgraphs/node/centralClient.ts';
-import { readEvents, startJobListener } from '../../subgraphs/node/sync/jobListener.ts';
+import { readEvents } from '../../lib/sseReader.ts';
+import { startJobListener } from '../../subgraphs/node/sync/jobListener.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
 const leftovers = new Leftovers();

@@ -10,10 +10,15 @@ import type {
   AuthorityQuery,
   MembershipInterval,
 } from '../../lib/syncProtocol.ts';
+import {
+  CentralRefusedError,
+  CentralUnavailableError,
+} from '../../subgraphs/node/centralClient.ts';
 import { openNodeDb, type NodeDb } from '../../subgraphs/node/db/open.ts';
 import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
 import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
 import { MessageStore } from '../../subgraphs/node/messageStore.ts';
+import { HeldMemberships } from '../../subgraphs/node/sync/heldMemberships.ts';
 import {
   UnjudgedVersionError,
   WRITER_TRUST_MS,
@@ -244,5 +249,130 @@ describe('what central said, kept for the whole node', () => {
     stores = [HERE, PEER, 'node-new'];
     expect(await judged([by('alice', AS_OF, 'node-new')])).toEqual([undefined]);
     expect(questions.slice(2).map((q) => q.roomIds)).toEqual([[ROOM], [ROOM]]);
+  });
+});
+
+describe('while central does not answer: the memberships held of the node rooms', () => {
+  const MARGIN = 60_000;
+  const AS_OF = 1_000_000;
+  const STALE = 300_000;
+  let down: boolean;
+  let held: HeldMemberships;
+  let judge: WriterRights;
+
+  beforeEach(async () => {
+    down = false;
+    held = new HeldMemberships({
+      log: silentLogger,
+      staleMs: STALE,
+      lookup: (query) => {
+        if (down) return Promise.reject(new CentralUnavailableError('central is down'));
+        expect(query.roomMembers).toBe(true);
+        return Promise.resolve({
+          storageNodes: { [ROOM]: [HERE, PEER] },
+          senders: [],
+          roomMemberships: [
+            { roomId: ROOM, userId: 'alice', intervals: [{ from: 0, until: null }] },
+            // Removed before the refresh: the interval is closed at 500_000 (margin applied).
+            { roomId: ROOM, userId: 'bob', intervals: [{ from: 0, until: 500_000 }] },
+          ],
+          asOf: AS_OF,
+          marginMs: MARGIN,
+        });
+      },
+    });
+    held.hold([ROOM]);
+    await held.refresh();
+    leftovers.add(held, (h) => h.close());
+    judge = new WriterRights(
+      db,
+      () => Promise.reject(new CentralUnavailableError('central is down')),
+      { held },
+    );
+    down = true;
+  });
+
+  it("applies a member's new message by what is held, up to the stale allowance past central's asOf", async () => {
+    const at = AS_OF + MARGIN + STALE;
+    const word = await judge.learn([version({ senderId: 'alice', createdAt: at })]);
+    expect(judge.judge(version({ senderId: 'alice', createdAt: at }), undefined, word)).toBe(
+      undefined,
+    );
+    expect(held.certainUntil).toBe(AS_OF + MARGIN);
+  });
+
+  it('lets a version nothing held settles wait for central: a removed member later, a stranger, an unknown origin, past the allowance', async () => {
+    const waits = [
+      version({ senderId: 'bob', createdAt: 600_000 }),
+      version({ senderId: 'mallory', createdAt: AS_OF }),
+      version({ senderId: 'alice', originNode: 'node-elsewhere', createdAt: AS_OF }),
+      version({ senderId: 'alice', createdAt: AS_OF + MARGIN + STALE + 1 }),
+    ];
+    for (const v of waits) {
+      await expect(judge.learn([v])).rejects.toBeInstanceOf(CentralUnavailableError);
+      // Together with a version that is settled, the whole batch waits: nothing applies half.
+      await expect(
+        judge.learn([version({ id: ID_2, senderId: 'alice', createdAt: AS_OF }), v]),
+      ).rejects.toBeInstanceOf(CentralUnavailableError);
+    }
+    // bob's earlier message, in his closed interval, is settled.
+    const word = await judge.learn([version({ senderId: 'bob', createdAt: 400_000 })]);
+    expect(judge.judge(version({ senderId: 'bob', createdAt: 400_000 }), undefined, word)).toBe(
+      undefined,
+    );
+  });
+
+  it('a refusal by central is not overridden by what is held', async () => {
+    const refusing = new WriterRights(
+      db,
+      () => Promise.reject(new CentralRefusedError('central refused the question', 400)),
+      { held },
+    );
+    await expect(
+      // Past what the fresh word covers (asOf + margin): central is asked, and refuses.
+      refusing.learn([version({ senderId: 'alice', createdAt: AS_OF + MARGIN + 1 })]),
+    ).rejects.toBeInstanceOf(CentralRefusedError);
+  });
+});
+
+describe('the memberships held of the node rooms, while fresh', () => {
+  it('spare central the question for a member and a held origin within the trust time, and only then', async () => {
+    let clock = 0;
+    const asked: AuthorityQuery[] = [];
+    const answer = (query: AuthorityQuery): AuthorityAnswer => ({
+      storageNodes: { [ROOM]: [HERE, PEER] },
+      senders: query.senders.map(() => true),
+      roomMemberships: [{ roomId: ROOM, userId: 'alice', intervals: [{ from: 0, until: null }] }],
+      asOf: 1_000_000,
+      marginMs: 60_000,
+    });
+    const held = new HeldMemberships({
+      log: silentLogger,
+      clock: () => clock,
+      lookup: (query) => Promise.resolve(answer(query)),
+    });
+    leftovers.add(held, (h) => h.close());
+    held.hold([ROOM]);
+    await held.refresh();
+    const judge = new WriterRights(
+      db,
+      (query) => {
+        asked.push(query);
+        return Promise.resolve(answer(query));
+      },
+      { held, clock: () => clock },
+    );
+    const word = await judge.learn([version({ createdAt: 1_050_000 })]);
+    expect(asked).toEqual([]);
+    expect(judge.judge(version({ createdAt: 1_050_000 }), undefined, word)).toBe(undefined);
+    // Past asOf + margin, a stranger, an origin not held: central is asked, as without them.
+    await judge.learn([version({ id: ID_2, createdAt: 1_060_001 })]);
+    await judge.learn([version({ id: ID_2, senderId: 'mallory', createdAt: 1_000 })]);
+    await judge.learn([version({ id: ID_2, originNode: 'node-elsewhere', createdAt: 1_000 })]);
+    expect(asked).toHaveLength(3);
+    // Trust runs out: central is asked again.
+    clock = WRITER_TRUST_MS + 1;
+    await judge.learn([version({ id: ID_2, createdAt: 1_000 })]);
+    expect(asked).toHaveLength(4);
   });
 });

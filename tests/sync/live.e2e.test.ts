@@ -3,14 +3,17 @@
 // central records it afterwards in windows (SyncSessions with trigger CHANGE) from the targets'
 // outboxes: exactly once, even when the source dies mid-stream, central is down meanwhile, or a
 // report is sent twice. Every wait polls real state; nothing sleeps a fixed time.
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYNC_LIVE_REPORT_PATH, type LiveReport } from '../../lib/syncProtocol.ts';
+import { MEMBERSHIP_CLOCK_MARGIN_MS } from '../../subgraphs/central/membership.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
+import { HostileNode } from '../helpers/hostileNode.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { postAsNode } from './nodeSide.ts';
 
@@ -76,6 +79,48 @@ describe('live replication across real processes', () => {
     }
   };
 
+  const readNode = <T>(node: ClusterNode, read: (db: Database.Database) => T): T => {
+    const db = new Database(databaseFile(cluster.dataDir, node.name), {
+      readonly: true,
+      fileMustExist: true,
+    });
+    try {
+      return read(db);
+    } finally {
+      db.close();
+    }
+  };
+  const rowsOf = (node: ClusterNode, roomId: string): Set<string> =>
+    readNode(
+      node,
+      (db) =>
+        new Set(
+          (
+            db.prepare('SELECT id FROM messages WHERE room_id = ?').all(roomId) as Array<{
+              id: string;
+            }>
+          ).map((r) => r.id),
+        ),
+    );
+  const quarantineOf = (node: ClusterNode, messageId: string): string[] =>
+    readNode(node, (db) =>
+      (
+        db
+          .prepare(
+            'SELECT reason FROM sync_quarantine WHERE message_id = ? AND deferred_until IS NULL',
+          )
+          .all(messageId) as Array<{ reason: string }>
+      ).map((r) => r.reason),
+    );
+  /** B's gauge of how far the memberships it holds are certain (NaN before any is held). */
+  const heldUntil = async (node: ClusterNode): Promise<number> => {
+    const text = await (await fetch(`${node.url}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('switchboard_node_sync_memberships_certain_until_ms '));
+    return Number(line?.split(' ')[1] ?? Number.NaN);
+  };
+
   const nodeGql = async <T>(node: ClusterNode, query: string, vars: Record<string, unknown>) =>
     ok(
       await toNodes.gql<T>({ url: node.url, nodeId: node.id }, query, vars, { token: alice.token }),
@@ -130,7 +175,11 @@ describe('live replication across real processes', () => {
   beforeAll(async () => {
     // Membership answers last a minute: with central down, A still takes its users' writes.
     cluster = await Cluster.start(leftovers, {
-      nodeEnv: { SWITCHBOARD_MEMBERSHIP_CACHE_MS: '60000' },
+      nodeEnv: {
+        SWITCHBOARD_MEMBERSHIP_CACHE_MS: '60000',
+        // The rooms' memberships are refetched often, so a join is held on B within a second.
+        SWITCHBOARD_SYNC_MEMBERSHIP_REFRESH_MS: '300',
+      },
     });
     toNodes = await registerTestGateway(cluster.centralUrl);
     [a, b, c] = ['node-a', 'node-b', 'node-c'].map((n) => cluster.node(n)) as [
@@ -328,4 +377,130 @@ describe('live replication across real processes', () => {
       log: { totalCount: 1 },
     });
   }, 60_000);
+  // Last: it registers a hostile node, which stores every room without a replica list from then on.
+  it("central down: a member's first post on A is applied on B by the memberships B holds; a non-member's forged version waits and is refused once central is back", async () => {
+    const registered = await central<{ registerNode: { apiKey: string } }>(
+      'mutation { registerNode(name: "rogue", url: "http://127.0.0.1:1") { apiKey } }',
+    );
+    const hostile = await HostileNode.start(leftovers, {
+      centralUrl: cluster.centralUrl,
+      apiKey: registered.registerNode.apiKey,
+    });
+    const user = async (name: string) => {
+      const made = await central<{ createUser: { id: string } }>(
+        'mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { id } }',
+        { u: name, p: `pw-${name}-secret` },
+      );
+      const { login } = ok(
+        await gql<{ login: { token: string } }>(
+          cluster.centralUrl,
+          'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+          { u: name, p: `pw-${name}-secret` },
+        ),
+      );
+      return { id: made.createUser.id, token: login.token };
+    };
+    const bob = await user('bob');
+    const mallory = await user('mallory');
+    const room2 = ok(
+      await gql<{ createRoom: { id: string } }>(
+        cluster.centralUrl,
+        'mutation($h: ID!, $r: [ID!]) { createRoom(name: "held", homeNodeId: $h, replicaNodeIds: $r) { id } }',
+        { h: a.id, r: [b.id, hostile.nodeId] },
+        { token: alice.token },
+      ),
+    ).createRoom.id;
+    ok(
+      await gql(
+        cluster.centralUrl,
+        'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+        { r: room2 },
+        { token: bob.token },
+      ),
+    );
+    const joinedAt = Date.now();
+    const postAs = async (who: { token: string }, content: string) =>
+      ok(
+        await toNodes.gql<{ postMessage: { id: string } }>(
+          { url: a.url, nodeId: a.id },
+          'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+          { r: room2, c: content },
+          { token: who.token },
+        ),
+      ).postMessage.id;
+    // Alice's post is B's first word from central on the room; bob only reads on A (so A knows
+    // him as a member while central is down): B never asked central about bob.
+    const first = await postAs(alice, 'before central goes');
+    await until(
+      () => rowsOf(b, room2),
+      (held) => held.has(first),
+      'B to hold the first post',
+    );
+    ok(
+      await toNodes.gql(
+        { url: a.url, nodeId: a.id },
+        'query($i: ID!) { message(id: $i) { id } }',
+        { i: first },
+        { token: bob.token },
+      ),
+    );
+    // B holds the room's memberships as of after bob's join, and streams from the hostile node.
+    await until(
+      () => heldUntil(b),
+      (until) => until - MEMBERSHIP_CLOCK_MARGIN_MS > joinedAt,
+      "B to hold the room's memberships with bob in them",
+    );
+    await until(
+      () => hostile.requests.some((r) => r.url.includes(room2)),
+      Boolean,
+      'B to stream from the hostile node',
+    );
+    await cluster.central.kill('SIGKILL');
+
+    const now = Date.now();
+    const content = 'mallory was never a member';
+    const [forged] = hostile.publish([
+      {
+        op: 'create',
+        id: uuidv7(),
+        roomId: room2,
+        senderId: mallory.id,
+        content,
+        contentHash: createHash('sha256').update(content, 'utf8').digest('hex'),
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        hlc: hostile.nextHlc(),
+        originNode: hostile.nodeId,
+      },
+    ]);
+    const bobs = await postAs(bob, 'posted while central is down');
+    await until(
+      () => rowsOf(b, room2),
+      (held) => held.has(bobs),
+      "B to hold bob's post",
+    );
+    await until(
+      () => hostile.served.some((batch) => batch.seqs.includes(forged?.seq ?? -1)),
+      Boolean,
+      'the hostile node to serve the forged version',
+    );
+    expect(rowsOf(b, room2).has(forged?.id ?? '')).toBe(false);
+
+    await cluster.startCentral();
+    const quarantined = await until(
+      () => quarantineOf(b, forged?.id ?? ''),
+      (reasons) => reasons.length > 0,
+      'B to refuse the forged version once central answers',
+    );
+    expect(quarantined[0]).toMatch(/member/);
+    expect(rowsOf(b, room2).has(forged?.id ?? '')).toBe(false);
+    cluster.adminToken = ok(
+      await gql<{ login: { token: string } }>(
+        cluster.centralUrl,
+        'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
+        { p: 'admin-password-for-tests' },
+      ),
+    ).login.token;
+  }, 180_000);
 });

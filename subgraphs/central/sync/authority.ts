@@ -6,8 +6,13 @@
 import { inArray } from 'drizzle-orm';
 import type { AuthorityAnswer, AuthorityQuery } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
-import { activeNode, nodes, rooms } from '../db/schema.ts';
-import { MEMBERSHIP_CLOCK_MARGIN_MS, membershipHistories, wereMembers } from '../membership.ts';
+import { activeNode, nodes, roomMembershipHistory, rooms } from '../db/schema.ts';
+import {
+  MEMBERSHIP_CLOCK_MARGIN_MS,
+  membershipHistories,
+  wereMembers,
+  type MembershipHistories,
+} from '../membership.ts';
 import { storageNodeIdsOf } from '../placement.ts';
 
 export const MAX_AUTHORITY_ROOMS = 1000;
@@ -32,6 +37,9 @@ export function validateAuthorityQuery(value: unknown): AuthorityQuery {
   const intervals = body['intervals'];
   if (intervals !== undefined && typeof intervals !== 'boolean')
     fail('intervals must be a boolean when given');
+  const roomMembers = body['roomMembers'];
+  if (roomMembers !== undefined && typeof roomMembers !== 'boolean')
+    fail('roomMembers must be a boolean when given');
   const roomIds = body['roomIds'];
   if (!Array.isArray(roomIds) || roomIds.length > MAX_AUTHORITY_ROOMS)
     fail(`roomIds must be an array of at most ${MAX_AUTHORITY_ROOMS} room ids`);
@@ -58,6 +66,7 @@ export function validateAuthorityQuery(value: unknown): AuthorityQuery {
     roomIds: roomIds as string[],
     senders: checks,
     ...(intervals === true ? { intervals: true } : {}),
+    ...(roomMembers === true ? { roomMembers: true } : {}),
   };
 }
 
@@ -66,7 +75,7 @@ export async function answerAuthority(
   query: AuthorityQuery,
 ): Promise<AuthorityAnswer> {
   const asked = [...new Set(query.roomIds)];
-  const [placed, allNodes, senders, histories] = await Promise.all([
+  const [placed, allNodes, senders, histories, roomHistories] = await Promise.all([
     asked.length === 0
       ? Promise.resolve([])
       : db
@@ -83,6 +92,7 @@ export async function answerAuthority(
       : db.select({ id: nodes.id }).from(nodes).where(activeNode),
     wereMembers(db, query.senders),
     query.intervals === true ? membershipHistories(db, distinctPairs(query)) : undefined,
+    query.roomMembers === true && asked.length > 0 ? roomMembersOf(db, asked) : undefined,
   ]);
   const storageNodes: Record<string, string[]> = {};
   // A node that left the room (placementChange.ts) was a holder when it took its messages: they
@@ -91,14 +101,35 @@ export async function answerAuthority(
     storageNodes[room.id] = [
       ...new Set([...storageNodeIdsOf(room, allNodes), ...room.formerHolderIds]),
     ];
-  if (!histories) return { storageNodes, senders };
+  if (!histories && !roomHistories) return { storageNodes, senders };
+  // One asOf for both lists: the older read's, which is true of both.
+  const asOf = Math.min(
+    histories?.asOf ?? Number.POSITIVE_INFINITY,
+    roomHistories?.asOf ?? Number.POSITIVE_INFINITY,
+  );
   return {
     storageNodes,
     senders,
-    memberships: histories.histories,
-    asOf: histories.asOf,
+    ...(histories ? { memberships: histories.histories } : {}),
+    ...(roomHistories ? { roomMemberships: roomHistories.histories } : {}),
+    asOf,
     marginMs: MEMBERSHIP_CLOCK_MARGIN_MS,
   };
+}
+
+/** The histories of every user with a membership row in the rooms: one query more than theirs. */
+async function roomMembersOf(
+  db: CentralDatabase,
+  roomIds: readonly string[],
+): Promise<MembershipHistories> {
+  const pairs = await db
+    .selectDistinct({
+      roomId: roomMembershipHistory.roomId,
+      userId: roomMembershipHistory.userId,
+    })
+    .from(roomMembershipHistory)
+    .where(inArray(roomMembershipHistory.roomId, [...roomIds]));
+  return membershipHistories(db, pairs);
 }
 
 function distinctPairs(query: AuthorityQuery): { roomId: string; userId: string }[] {

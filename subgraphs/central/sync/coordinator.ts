@@ -42,7 +42,7 @@ import {
   type Pair,
 } from './sessions.ts';
 import { toSnapshot } from './snapshot.ts';
-import { loadTopology } from './topology.ts';
+import { loadTopology, TopologyCache, type Topology } from './topology.ts';
 import type { TokenSigner } from '../tokens.ts';
 
 /** One open job stream of a node (e.g. a Server-Sent Events response). */
@@ -131,6 +131,8 @@ export class SyncCoordinator {
   readonly #peersQueued = new Set<string>();
   #unsubscribe: (() => void) | undefined;
   #closing = false;
+  /** Valid while the coordinator hears events: they invalidate it (#onEvent). */
+  readonly #topology: TopologyCache;
 
   constructor(options: SyncCoordinatorOptions) {
     this.#db = options.services.db;
@@ -143,6 +145,15 @@ export class SyncCoordinator {
     this.#alone = options.alone ?? false;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 5000;
     this.#stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
+    this.#topology = new TopologyCache(this.#db);
+  }
+
+  /**
+   * Which nodes store which rooms: the rooms' placement kept between central's events, the nodes
+   * read afresh. Read whole before the coordinator hears events (start()).
+   */
+  topology(): Promise<Topology> {
+    return this.#unsubscribe ? this.#topology.get() : loadTopology(this.#db);
   }
 
   /**
@@ -188,7 +199,7 @@ export class SyncCoordinator {
     syncType: SyncType,
     trigger: SyncTrigger,
   ): Promise<SyncSessionRow[]> {
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const online = (n: NodeRow | undefined) => n !== undefined && n.status === 'ONLINE';
     const pairs: Pair[] = [];
     const targets =
@@ -206,7 +217,7 @@ export class SyncCoordinator {
 
   /** A scheduled pull: `nodeId` pulls INCREMENTAL from every ONLINE peer. */
   async schedule(nodeId: string): Promise<SyncSessionRow[]> {
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const node = topology.nodes.get(nodeId);
     if (!node || node.status !== 'ONLINE' || !node.syncEnabled) return [];
     const pairs = topology
@@ -218,7 +229,7 @@ export class SyncCoordinator {
 
   /** Local writes on `node` changed these rooms: their other ONLINE storage nodes pull from it. */
   async roomsChanged(node: NodeRow, roomIds: readonly string[]): Promise<SyncSessionRow[]> {
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const targets = new Set<string>();
     for (const roomId of roomIds) {
       const holders = topology.storage.get(roomId);
@@ -233,7 +244,7 @@ export class SyncCoordinator {
 
   /** `target` asks to pull from `sourceNodeId` (deferred versions came due): one session, if they share a room. */
   async pullRequested(target: NodeRow, sourceNodeId: string): Promise<SyncSessionRow[]> {
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const source = topology
       .peersOf(target.id)
       .find((peer) => peer.id === sourceNodeId && peer.status === 'ONLINE');
@@ -306,7 +317,7 @@ export class SyncCoordinator {
   async #sendPeers(nodeId: string): Promise<void> {
     const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
     if (!attached?.open) return;
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const sources = topology
       .peersOf(nodeId)
       .filter((peer) => peer.status === 'ONLINE' && peer.id !== nodeId)
@@ -387,7 +398,7 @@ export class SyncCoordinator {
    * was cut off, or killed before it sent them), and they hold nothing that would ask again.
    */
   async #catchUp(nodeId: string): Promise<void> {
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     const node = topology.nodes.get(nodeId);
     if (!node) return;
     for (const peer of topology.peersOf(nodeId)) {
@@ -572,6 +583,7 @@ export class SyncCoordinator {
 
   #onEvent(event: CentralEvent): void {
     if (this.#closing) return;
+    if (event.type === 'nodeChanged' || event.type === 'roomChanged') this.#topology.invalidate();
     if (event.type === 'syncSessionUpdated') {
       // A new PENDING session, or the end of one that may have a successor queued behind it.
       // A live window's progress asks nothing of the dispatcher.
@@ -624,7 +636,7 @@ export class SyncCoordinator {
     if (!newest()) return;
     const pending = await pendingSessionsOf(this.#db, targetNodeId);
     if (pending.length === 0) return;
-    const topology = await loadTopology(this.#db);
+    const topology = await this.topology();
     for (const session of pending) {
       const source = topology.nodes.get(session.sourceNodeId);
       if (!source || source.status !== 'ONLINE') continue;

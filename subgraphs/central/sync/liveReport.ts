@@ -184,7 +184,9 @@ function recordLiveReportOnce(
         cursorAfter: report.cursor,
         liveReportSeq: report.sequence,
         updatedAt: now,
-        ...(report.final ? { completedAt: now } : {}),
+        // A window the sweep closed (windowSweep.ts) whose target still held it is open again.
+        error: null,
+        completedAt: report.final ? now : null,
       })
       .where(eq(syncSessions.id, session.id))
       .returning();

@@ -15,14 +15,38 @@ export interface Topology {
   peersOf(nodeId: string): NodeRow[];
 }
 
-export async function loadTopology(db: CentralDatabase): Promise<Topology> {
-  const [allNodes, allRooms] = await Promise.all([
-    db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name)),
-    db
-      .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
-      .from(rooms)
-      .orderBy(asc(rooms.id)),
-  ]);
+interface PlacedRoomRow {
+  readonly id: string;
+  readonly homeNodeId: string;
+  readonly replicaNodeIds: string[] | null;
+}
+
+/** Where each room is stored, worked out for one set of registered nodes. */
+interface Storage {
+  /** The registered nodes' ids, in order: the storage is valid for exactly this set. */
+  readonly nodeKey: string;
+  readonly storage: ReadonlyMap<string, readonly string[]>;
+  readonly byNode: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+// Async functions, so that each returns a Promise: a drizzle query is a thenable that runs again
+// every time it is awaited, and the rooms' read is shared by concurrent callers.
+async function readNodes(db: CentralDatabase): Promise<NodeRow[]> {
+  return await db.select().from(nodes).where(activeNode).orderBy(asc(nodes.name));
+}
+
+async function readRooms(db: CentralDatabase): Promise<PlacedRoomRow[]> {
+  return await db
+    .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
+    .from(rooms)
+    .orderBy(asc(rooms.id));
+}
+
+function nodeKeyOf(allNodes: readonly NodeRow[]): string {
+  return allNodes.map((n) => n.id).join(',');
+}
+
+function storageOf(allRooms: readonly PlacedRoomRow[], allNodes: readonly NodeRow[]): Storage {
   const storage = new Map(allRooms.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
   const byNode = new Map<string, Set<string>>();
   for (const [roomId, holders] of storage) {
@@ -32,6 +56,11 @@ export async function loadTopology(db: CentralDatabase): Promise<Topology> {
       byNode.set(id, set);
     }
   }
+  return { nodeKey: nodeKeyOf(allNodes), storage, byNode };
+}
+
+function topologyOf(allNodes: readonly NodeRow[], placed: Storage): Topology {
+  const { storage, byNode } = placed;
   const sharedRooms = (a: string, b: string): string[] => {
     const left = byNode.get(a);
     const right = byNode.get(b);
@@ -44,4 +73,56 @@ export async function loadTopology(db: CentralDatabase): Promise<Topology> {
     sharedRooms,
     peersOf: (nodeId) => allNodes.filter((n) => sharedRooms(nodeId, n.id).length > 0),
   };
+}
+
+/** The topology read afresh: every node and every room. */
+export async function loadTopology(db: CentralDatabase): Promise<Topology> {
+  const [allNodes, allRooms] = await Promise.all([readNodes(db), readRooms(db)]);
+  return topologyOf(allNodes, storageOf(allRooms, allNodes));
+}
+
+/**
+ * The topology for a reader that hears central's events (the sync coordinator). The nodes (a
+ * few rows: their status and URL change with every comeback) are read each time; the rooms'
+ * placement, the expensive part, is kept until `invalidate()` (a room created or placed, a node
+ * registered or moved) and worked out again whenever the set of registered nodes differs.
+ */
+export class TopologyCache {
+  readonly #db: CentralDatabase;
+  #rooms: Promise<PlacedRoomRow[]> | undefined;
+  #storage: { readonly rooms: Promise<PlacedRoomRow[]>; readonly placed: Storage } | undefined;
+
+  constructor(db: CentralDatabase) {
+    this.#db = db;
+  }
+
+  async get(): Promise<Topology> {
+    const roomsRead = this.#placedRooms();
+    const [allNodes, allRooms] = await Promise.all([readNodes(this.#db), roomsRead]);
+    const nodeKey = nodeKeyOf(allNodes);
+    const cached = this.#storage;
+    if (cached && cached.rooms === roomsRead && cached.placed.nodeKey === nodeKey) {
+      return topologyOf(allNodes, cached.placed);
+    }
+    const placed = storageOf(allRooms, allNodes);
+    // Kept only when no invalidation came while reading: otherwise the next call reads again.
+    if (this.#rooms === roomsRead) this.#storage = { rooms: roomsRead, placed };
+    return topologyOf(allNodes, placed);
+  }
+
+  /** Placement changed: the next `get()` reads the rooms again. */
+  invalidate(): void {
+    this.#rooms = undefined;
+    this.#storage = undefined;
+  }
+
+  #placedRooms(): Promise<PlacedRoomRow[]> {
+    if (this.#rooms) return this.#rooms;
+    const read = readRooms(this.#db);
+    this.#rooms = read;
+    read.catch(() => {
+      if (this.#rooms === read) this.#rooms = undefined;
+    });
+    return read;
+  }
 }

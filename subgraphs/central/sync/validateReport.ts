@@ -8,6 +8,7 @@ import {
   type SyncAction,
   type SyncReport,
 } from '../../../lib/syncProtocol.ts';
+import { UUID } from '../../../lib/ids.ts';
 
 export class InvalidSyncReportError extends Error {
   override readonly name = 'InvalidSyncReportError';
@@ -15,7 +16,6 @@ export class InvalidSyncReportError extends Error {
 
 const MAX_ID = 128;
 const MAX_ERROR = 2000;
-const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SHA256 = /^[0-9a-f]{64}$/;
 const STATUSES = new Set(['IN_PROGRESS', 'COMPLETED', 'FAILED']);
 const ACTIONS = new Set<string>(['CREATE', 'UPDATE', 'DELETE'] satisfies SyncAction[]);
@@ -126,7 +126,7 @@ function messageId(value: unknown, path: string): string {
 export function validateSyncReport(value: unknown): SyncReport {
   if (!isObject(value)) fail('the report', 'must be a JSON object');
   const sessionId = value['sessionId'];
-  if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId))
+  if (typeof sessionId !== 'string' || !UUID.test(sessionId))
     fail('sessionId', 'must be a session id (UUID)');
   const status = value['status'];
   if (typeof status !== 'string' || !STATUSES.has(status))

@@ -1,7 +1,7 @@
 // A room's messages on this node, as a cursor connection in oldest-to-newest order.
 import type { RoomResolvers } from '../__generated__/resolvers-types.ts';
 import { requireRoomAccess, requireViewer } from '../context.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { decodeCursor, encodeCursor } from '../../../lib/cursor.ts';
 import * as validate from '../validation.ts';
 
 const DEFAULT_PAGE_SIZE = 50;

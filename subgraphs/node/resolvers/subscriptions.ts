@@ -6,15 +6,15 @@ import { appError } from '../../../lib/errors.ts';
 import { createEventQueue } from '../../../lib/eventQueue.ts';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
 import { requireRoomAccess, requireViewer, type NodeContext } from '../context.ts';
-import { decodeCursor } from '../cursor.ts';
+import { decodeCursor } from '../../../lib/cursor.ts';
 import type { MessageRow } from '../db/schema.ts';
 import type { MessageEventKind } from '../messageEvents.ts';
 import * as validate from '../validation.ts';
+import { UUID } from '../../../lib/ids.ts';
 
 /** Most messages a resuming `messageAdded(after:)` replays; the event queue's own bound. */
 export const MAX_REPLAY = 10_000;
 const PAGE = 500;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `after` is a message id or a `Room.messages` cursor: clients keep whichever is handier. */
 function afterId(raw: string): string {

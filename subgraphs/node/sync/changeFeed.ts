@@ -4,6 +4,7 @@
 // batch, `headSeq` and the acknowledgement all see the same state of the log. Serving writes one
 // `sync_sends` row per batch, never a row per version: the acknowledgement turns it into the
 // messages' sync fields, one statement per served batch.
+import { LRUCache } from 'lru-cache';
 import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 import { changeOps, type ChangeOp } from '../db/schema.ts';
@@ -88,7 +89,7 @@ export class ChangeFeed {
    * the changes since the previous one instead of the whole log. Lost on restart: the first
    * acknowledgement afterwards scans from 0, which is merely slower.
    */
-  readonly #acked = new Map<string, number>();
+  readonly #acked = new LRUCache<string, number>({ max: 1000 });
 
   readonly #maxBatchBytes: number;
   #sendsSincePrune = 0;
@@ -236,7 +237,6 @@ export class ChangeFeed {
       if (send.after_seq <= covered) covered = Math.max(covered, send.up_to_seq);
     }
     if (covered < upTo) this.#acknowledgeUnrecorded(from, upTo, rooms);
-    if (this.#acked.size > 1000 && !this.#acked.has(key)) this.#acked.clear();
     this.#acked.set(key, upTo);
     this.#refuse(request.refused ?? [], upTo, rooms);
   }

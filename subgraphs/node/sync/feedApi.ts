@@ -5,6 +5,7 @@
 // every other non-GraphQL answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
 import { errorBody } from '../../../lib/errors.ts';
 import { sendJson } from '../../../lib/http.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -229,34 +230,57 @@ async function longPoll(
   }
 }
 
+// The query's parameters, read by zod schemas: each answers its value or the message that says
+// what is wrong (BAD_USER_INPUT). Checks between parameters (ack <= after...) stay in the handler.
+
+const roomsParam = z
+  .string({ error: 'rooms is required: a comma-separated list of room ids (may be empty)' })
+  .transform((raw) => (raw === '' ? [] : raw.split(',')))
+  .pipe(
+    z
+      .array(z.string().min(1, { error: 'rooms must not contain an empty room id' }))
+      .max(MAX_ROOMS, { error: `rooms may list at most ${MAX_ROOMS} room ids` }),
+  );
+
+const countParam = (name: string) =>
+  z
+    .string()
+    .refine((raw) => /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw)), {
+      error: (issue) =>
+        `${name} must be a non-negative integer, got "${String(issue.input).slice(0, 40)}"`,
+    })
+    .transform(Number);
+
+const refusedParam = z
+  .string()
+  .transform((raw) => raw.split(','))
+  .pipe(
+    z.array(countParam('refused')).max(MAX_REFUSED_PER_REQUEST, {
+      error: `refused may list at most ${MAX_REFUSED_PER_REQUEST} seqs`,
+    }),
+  );
+
+/** The value `schema` reads from `raw`, or the message of its first fault. */
+function readParam<T>(schema: z.ZodType<T, string>, raw: string): T | string {
+  const result = schema.safeParse(raw);
+  return result.success ? result.data : (result.error.issues[0]?.message ?? 'invalid');
+}
+
 function parseRooms(raw: string | null): string[] | string {
-  if (raw === null) return 'rooms is required: a comma-separated list of room ids (may be empty)';
-  const rooms = raw === '' ? [] : raw.split(',');
-  if (rooms.some((room) => room === '')) return 'rooms must not contain an empty room id';
-  if (rooms.length > MAX_ROOMS) return `rooms may list at most ${MAX_ROOMS} room ids`;
-  return rooms;
+  const result = roomsParam.safeParse(raw);
+  return result.success ? result.data : (result.error.issues[0]?.message ?? 'invalid rooms');
 }
 
 function parseRefused(raw: string | null, acknowledged: number): number[] | string {
   if (raw === null || raw === '') return [];
-  const parts = raw.split(',');
-  if (parts.length > MAX_REFUSED_PER_REQUEST)
-    return `refused may list at most ${MAX_REFUSED_PER_REQUEST} seqs`;
-  const seqs: number[] = [];
-  for (const part of parts) {
-    const seq = parseCount(part, 'refused', 0);
-    if (typeof seq === 'string') return seq;
-    if (seq < 1 || seq > acknowledged)
-      return `refused seq ${seq} must be between 1 and ack (${acknowledged})`;
-    seqs.push(seq);
-  }
+  const seqs = readParam(refusedParam, raw);
+  if (typeof seqs === 'string') return seqs;
+  const outside = seqs.find((seq) => seq < 1 || seq > acknowledged);
+  if (outside !== undefined)
+    return `refused seq ${outside} must be between 1 and ack (${acknowledged})`;
   return seqs;
 }
 
 function parseCount(raw: string | null, name: string, fallback: number): number | string {
-  if (raw === null) return fallback;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
-    return `${name} must be a non-negative integer, got "${raw.slice(0, 40)}"`;
-  return n;
+  return raw === null ? fallback : readParam(countParam(name), raw);
 }

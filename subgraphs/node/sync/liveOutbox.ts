@@ -18,6 +18,14 @@ import type { NodeDb } from '../db/open.ts';
 export const WINDOW_IDLE_MS = 1000;
 /** A window closes once it holds this many versions (the next change opens another). */
 export const WINDOW_MAX_VERSIONS = 5000;
+/**
+ * An open window's next report waits until this long after its last one (or after the reporter
+ * first saw it), unless it gathered REPORT_GATHER_VERSIONS first or closed: central's cost is
+ * mostly per report, and with many pairs each carrying a few changes a second, a report every
+ * round would make central's work per change grow with the number of pairs.
+ */
+export const REPORT_GATHER_MS = 1000;
+export const REPORT_GATHER_VERSIONS = 2000;
 
 export interface LiveChanges {
   readonly applied: readonly AppliedChange[];
@@ -42,6 +50,8 @@ export class LiveOutbox {
   readonly #sqlite: Database.Database;
   readonly #now: () => number;
   readonly #statements;
+  /** Per open window: when its last report was made, its versions then, whether it was full. */
+  readonly #lastReport = new Map<string, { at: number; versions: number; full: boolean }>();
 
   constructor(db: NodeDb, now: () => number = Date.now) {
     this.#sqlite = db.sqlite;
@@ -164,10 +174,22 @@ export class LiveOutbox {
   reports(): LiveReport[] {
     const s = this.#statements;
     const reports: LiveReport[] = [];
+    const now = this.#now();
     for (const window of s.windows.all()) {
       let sequence = window.pending_report;
       let final = window.pending_final === 1;
       if (sequence === null) {
+        let previous = this.#lastReport.get(window.id);
+        if (!previous) {
+          previous = { at: now, versions: 0, full: false };
+          this.#lastReport.set(window.id, previous);
+        }
+        const due =
+          window.closed_at !== null ||
+          previous.full ||
+          window.versions - previous.versions >= REPORT_GATHER_VERSIONS ||
+          now - previous.at >= REPORT_GATHER_MS;
+        if (!due) continue;
         const made = this.#sqlite
           .transaction(() => {
             const assigned = s.assign.run(window.next_report, window.id, MAX_APPLIED_PER_REPORT);
@@ -175,10 +197,15 @@ export class LiveOutbox {
             const last = closed && s.unassigned.get(window.id) === undefined;
             if (assigned.changes === 0 && !last) return undefined;
             s.pend.run(window.next_report, last ? 1 : 0, window.next_report + 1, window.id);
-            return { sequence: window.next_report, final: last };
+            return {
+              sequence: window.next_report,
+              final: last,
+              full: assigned.changes >= MAX_APPLIED_PER_REPORT,
+            };
           })
           .immediate();
         if (!made) continue;
+        this.#lastReport.set(window.id, { at: now, versions: window.versions, full: made.full });
         ({ sequence, final } = made);
       }
       const applied: AppliedChange[] = [];
@@ -212,8 +239,10 @@ export class LiveOutbox {
     this.#sqlite
       .transaction(() => {
         s.dropEntries.run(report.windowId, report.sequence);
-        if (report.final) s.dropWindow.run(report.windowId);
-        else s.settle.run(report.windowId);
+        if (report.final) {
+          s.dropWindow.run(report.windowId);
+          this.#lastReport.delete(report.windowId);
+        } else s.settle.run(report.windowId);
       })
       .immediate();
   }

@@ -5,21 +5,21 @@
 // next request acknowledges that cursor. Any failure (source down, refused batch, central unable
 // to say who may write) waits a backoff with jitter, capped at about 2 s, and resumes from the
 // cursor stored on disk: nothing is applied twice or skipped.
+import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import {
   MAX_FEED_WAIT_MS,
   MAX_REFUSED_PER_REQUEST,
   SYNC_CHANGES_PATH,
   type LivePeer,
-  type PullTokenResponse,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralClient } from '../centralClient.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HybridLogicalClock } from '../hlc.ts';
 import { sentAtOf, type BatchApplier } from './batchApplier.ts';
 import { readCursor } from './cursors.ts';
-import { describe, errorMessage } from './errorText.ts';
+import { describe } from './errorText.ts';
+import { CursorAheadAtSource, PullTokens, SourceClient, TokenRefused } from './sourceClient.ts';
 import type { LiveOutbox } from './liveOutbox.ts';
 import { examineChangeBatch } from './validateBatch.ts';
 import { WriterRights } from './writerRights.ts';
@@ -52,19 +52,14 @@ export interface LiveReplicatorOptions {
 /** Pause after an empty answer that came long before the wait ended. */
 const EARLY_EMPTY_PAUSE_MS = 1000;
 
-/** The source's log was reset (409): the stream starts over from 0 once. */
-class CursorAhead extends Error {}
-/** The source refused the pull token (401): a fresh one is worth a try. */
-class TokenRefused extends Error {}
-
 export class LiveReplicator {
   readonly #options: LiveReplicatorOptions;
   readonly #stop = new AbortController();
   readonly #writers: WriterRights;
   readonly #done: Promise<void>;
   #peer: LivePeer;
-  #token: PullTokenResponse;
-  #renewal: Promise<PullTokenResponse> | undefined;
+  readonly #tokens: PullTokens;
+  readonly #source: SourceClient;
   /**
    * Seqs of versions refused in committed batches that the source has not been told of yet: sent
    * with the next request's acknowledgement, so the source marks them FAILED, not SYNCED.
@@ -74,7 +69,20 @@ export class LiveReplicator {
   constructor(peer: LivePeer, options: LiveReplicatorOptions) {
     this.#peer = peer;
     this.#options = options;
-    this.#token = { token: peer.pullToken, expiresAt: peer.pullTokenExpiresAt };
+    this.#tokens = new PullTokens({
+      central: options.central,
+      sourceNodeId: peer.sourceNodeId,
+      roomIds: peer.roomIds,
+      initial: { token: peer.pullToken, expiresAt: peer.pullTokenExpiresAt },
+      sourceLabel: peer.sourceNodeId,
+    });
+    this.#source = new SourceClient({
+      sourceUrl: peer.sourceUrl,
+      sourceLabel: peer.sourceNodeId,
+      tokens: this.#tokens,
+      signal: this.#stop.signal,
+      timeoutMs: options.requestTimeoutMs ?? 10_000,
+    });
     this.#writers =
       options.writers ??
       new WriterRights(options.db, (query) => options.central.syncAuthority(query));
@@ -88,9 +96,7 @@ export class LiveReplicator {
   /** Central sent the same stream again, with a fresh token: no restart. */
   refresh(peer: LivePeer): void {
     this.#peer = peer;
-    if (peer.pullTokenExpiresAt > this.#token.expiresAt) {
-      this.#token = { token: peer.pullToken, expiresAt: peer.pullTokenExpiresAt };
-    }
+    this.#tokens.offer({ token: peer.pullToken, expiresAt: peer.pullTokenExpiresAt });
   }
 
   /** Cancels the request in flight and waits: a batch received either committed or never starts. */
@@ -107,6 +113,11 @@ export class LiveReplicator {
     let cursor = readCursor(db.db, source, rooms);
     let reset = false;
     let failures = 0;
+    const backoff = new Backoff({
+      initialMs: 50,
+      maxMs: Math.max(50, this.#options.maxBackoffMs ?? 2000),
+      jitter: 'full',
+    });
     let renewedAfterRefusal = false;
     while (!this.#stop.signal.aborted) {
       try {
@@ -122,9 +133,10 @@ export class LiveReplicator {
         renewedAfterRefusal = false;
         if (failures > 0) log.info(`live stream from ${source} flows again`);
         failures = 0;
+        backoff.reset();
       } catch (error) {
         if (this.#stop.signal.aborted) break;
-        if (error instanceof CursorAhead && !reset) {
+        if (error instanceof CursorAheadAtSource && !reset) {
           log.warn(`live stream from ${source}: ${error.message}; pulling from 0`);
           cursor = 0;
           reset = true;
@@ -132,19 +144,15 @@ export class LiveReplicator {
         }
         if (error instanceof TokenRefused && !renewedAfterRefusal) {
           renewedAfterRefusal = true;
-          await this.#renew(true).catch(() => undefined);
+          await this.#tokens.token(true).catch(() => undefined);
           continue;
         }
         // One line per outage and then one per 30 attempts: a source down for a minute is not
         // a hundred lines.
         if (failures % 30 === 0)
           log.warn(`live stream from ${source}: ${describe(error)}; retrying`);
-        const capped = Math.min(
-          this.#options.maxBackoffMs ?? 2000,
-          50 * 2 ** Math.min(failures, 10),
-        );
         failures += 1;
-        await sleep(capped * (0.5 + Math.random() * 0.5), this.#stop.signal);
+        await sleep(backoff.next(), this.#stop.signal);
         // Always from what is committed: a session may have moved the cursors meanwhile.
         if (!reset) cursor = readCursor(db.db, source, rooms);
       }
@@ -219,49 +227,15 @@ export class LiveReplicator {
       .filter((seq) => seq <= after)
       .slice(0, MAX_REFUSED_PER_REQUEST);
     if (told.length > 0) query.set('refused', told.join(','));
-    const url = new URL(`${SYNC_CHANGES_PATH}?${query.toString()}`, peer.sourceUrl);
-    const token = await this.#renew(false);
-    const signal = AbortSignal.any([
-      this.#stop.signal,
-      AbortSignal.timeout(waitMs + (this.#options.requestTimeoutMs ?? 10_000)),
-    ]);
-    const response = await fetch(url, {
-      headers: { [PULL_TOKEN_HEADER]: token, accept: 'application/json' },
-      signal,
-    });
-    const text = await response.text();
-    if (response.ok && told.length > 0) {
+    const body = await this.#source.getOnce(
+      `${SYNC_CHANGES_PATH}?${query.toString()}`,
+      waitMs + (this.#options.requestTimeoutMs ?? 10_000),
+    );
+    if (told.length > 0) {
       const sent = new Set(told);
       this.#refusedUntold = this.#refusedUntold.filter((seq) => !sent.has(seq));
     }
-    if (response.status === 409) throw new CursorAhead(errorMessage(text));
-    if (response.status === 401) throw new TokenRefused(errorMessage(text));
-    if (!response.ok) {
-      throw new Error(`${peer.sourceUrl} answered HTTP ${response.status}: ${errorMessage(text)}`);
-    }
-    return JSON.parse(text) as unknown;
-  }
-
-  /**
-   * The token to show the source: the one held while it has more than PULL_TOKEN_RENEW_MS left
-   * (real clock: central's `exp` is not skewed with this node), else a fresh one from central;
-   * without central a token not yet expired still serves.
-   */
-  async #renew(force: boolean): Promise<string> {
-    if (!force && this.#token.expiresAt - Date.now() >= PULL_TOKEN_RENEW_MS) {
-      return this.#token.token;
-    }
-    const { sourceNodeId, roomIds } = this.#peer;
-    this.#renewal ??= this.#options.central.pullToken(sourceNodeId, roomIds).finally(() => {
-      this.#renewal = undefined;
-    });
-    try {
-      this.#token = await this.#renewal;
-    } catch (error) {
-      if (!force && this.#token.expiresAt > Date.now()) return this.#token.token;
-      throw new Error(`central gave no pull token for ${sourceNodeId}'s feed: ${describe(error)}`);
-    }
-    return this.#token.token;
+    return body;
   }
 }
 

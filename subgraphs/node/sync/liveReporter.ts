@@ -3,6 +3,7 @@
 // window), deleting the entries only once central took them. While central is away the entries
 // wait on disk and replication goes on; they are sent when it is back, each report once
 // (central ignores a sequence it already recorded).
+import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import {
   MAX_APPLIED_PER_REPORT,
@@ -48,8 +49,10 @@ export class LiveReporter {
   async #loop(): Promise<void> {
     const { outbox, log } = this.#options;
     const interval = this.#options.intervalMs ?? 250;
-    const maxBackoff = this.#options.maxBackoffMs ?? 5000;
-    let backoff = interval;
+    const backoff = new Backoff({
+      initialMs: interval,
+      maxMs: Math.max(interval, this.#options.maxBackoffMs ?? 5000),
+    });
     let failing = false;
     while (!this.#stop.signal.aborted) {
       let more = false;
@@ -62,12 +65,11 @@ export class LiveReporter {
         }
         if (failing) log.info('live reports reach central again');
         failing = false;
-        backoff = interval;
+        backoff.reset();
       } catch (error) {
         if (!failing) log.warn(`live reports wait for central: ${describe(error)}`);
         failing = true;
-        backoff = Math.min(backoff * 2, maxBackoff);
-        await this.#sleep(backoff, false);
+        await this.#sleep(backoff.next(), false);
         continue;
       }
       if (more) continue;

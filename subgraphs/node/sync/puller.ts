@@ -5,23 +5,19 @@
 // same SQLite transaction, then reported to central. One
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../lib/log.ts';
-import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
+import { parseWire, WireShapeError } from '../../../lib/wire.ts';
 import {
-  MAX_APPLIED_PER_REPORT,
   MAX_REFUSED_PER_REQUEST,
   SYNC_CHANGES_PATH,
   SYNC_DIGESTS_PATH,
-  type AppliedChange,
   type HeldVersion,
   type ChangeBatch,
-  type PullTokenResponse,
-  type QuarantinedVersion,
+  RoomDigestsSchema,
   type RoomDigests,
   sourceLabel,
   type SyncJob,
-  type SyncReport,
-  type SyncReportResponse,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralClient } from '../centralClient.ts';
 import type { NodeDb } from '../db/open.ts';
@@ -29,7 +25,16 @@ import type { HybridLogicalClock } from '../hlc.ts';
 import type { MessageStore } from '../messageStore.ts';
 import { BatchApplier, sentAtOf, type AppliedBatch } from './batchApplier.ts';
 import { readCursor } from './cursors.ts';
-import { describe, errorMessage } from './errorText.ts';
+import { describe } from './errorText.ts';
+import { ReportQueue } from './reportQueue.ts';
+import { ReportRefused, SessionError, SessionStopped } from './sessionErrors.ts';
+import {
+  CursorAheadAtSource,
+  PullTokens,
+  SourceClient,
+  SourceError,
+  SourceRequestAborted,
+} from './sourceClient.ts';
 import { differingRooms, roomDigests } from './digest.ts';
 import { dueBatch } from './deferredVersions.ts';
 import { Quarantine } from './quarantine.ts';
@@ -90,28 +95,6 @@ export interface SessionOutcome {
   readonly error?: string;
 }
 
-/** Why a session stopped early; its message is what central records as the session's error. */
-class SessionError extends Error {
-  override readonly name = 'SessionError';
-}
-
-/** The source refused the cursor as ahead of its log (409): its log was reset. */
-class CursorAheadAtSource extends SessionError {}
-
-/** The source answered 503: busy for a moment (e.g. central's keys out of reach); try again. */
-class SourceBusy extends SessionError {}
-
-/** The source refused the pull token (401): one fresh token is worth a try (central rotated keys). */
-class TokenRefused extends SessionError {}
-
-/** Stop without a FAILED report: the node is closing, or central no longer runs the session. */
-class SessionStopped extends Error {
-  override readonly name = 'SessionStopped';
-}
-
-/** Central did not take a report after every attempt: the session is handed back (Session.handBack). */
-class ReportRefused extends SessionStopped {}
-
 /** How many finished session ids are remembered, so a job re-sent by central is not run twice. */
 const REMEMBERED_SESSIONS = 1000;
 /** FULL: further pull rounds when digests differ because the source changed during the session. */
@@ -137,7 +120,7 @@ export class Puller {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #tails = new Map<string, Promise<unknown>>();
-  readonly #known = new Set<string>();
+  readonly #known = new LRUCache<string, true>({ max: REMEMBERED_SESSIONS });
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   readonly #quarantine: Quarantine;
@@ -186,11 +169,7 @@ export class Puller {
   }
 
   #remember(sessionId: string): void {
-    if (this.#known.size >= REMEMBERED_SESSIONS) {
-      const oldest = this.#known.values().next();
-      if (!oldest.done) this.#known.delete(oldest.value);
-    }
-    this.#known.add(sessionId);
+    this.#known.set(sessionId, true);
   }
 
   async #run(job: SyncJob): Promise<SessionOutcome> {
@@ -214,7 +193,14 @@ export class Puller {
           (outcome.digestsMatch === false ? ', digests differ' : ''),
       );
       return outcome;
-    } catch (error) {
+    } catch (caught) {
+      // The source client's errors are the session's: a clear reason, or the node closing.
+      const error =
+        caught instanceof SourceError
+          ? new SessionError(caught.message)
+          : caught instanceof SourceRequestAborted
+            ? new SessionStopped('the node is shutting down')
+            : caught;
       if (error instanceof SessionStopped) {
         if (this.#closing.signal.aborted) {
           await session.reportFinal('FAILED', 'the target node shut down during the session', true);
@@ -244,7 +230,7 @@ class Session {
   readonly #options: PullerOptions;
   readonly #closing: AbortSignal;
   readonly #batchSize: number;
-  readonly #timeoutMs: number;
+  readonly #source: SourceClient;
   readonly #applier: BatchApplier;
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
@@ -261,23 +247,7 @@ class Session {
   #quarantinedCount = 0;
   #total: number | undefined;
   #headSeq: number | undefined;
-  /** Applied but not yet accepted by central (a report failed): sent with the next one. */
-  #unreported: AppliedChange[] = [];
-  /** FULL: versions that changed nothing here, not yet accepted by central (for its index). */
-  #unreportedHeld: HeldVersion[] = [];
-  /** Quarantined, and released from quarantine, not yet accepted by central. */
-  #unreportedQuarantined: QuarantinedVersion[] = [];
-  #unreportedReleased: string[] = [];
-  /** The tail of the report queue: reports are sent one at a time, in order. */
-  #reports: Promise<unknown> = Promise.resolve();
-  /** The IN_PROGRESS report sent in the background, until it settles. */
-  #inFlight: Promise<void> | undefined;
-  /** Why the background report failed, or central's stop: thrown at the next step. */
-  #reportFailure: Error | undefined;
-  /** What the source's feed is shown; from the job, renewed through central before it expires. */
-  #pullToken: PullTokenResponse;
-  /** A renewal on its way: requests sent meanwhile (the one asked ahead) share it. */
-  #renewal: Promise<PullTokenResponse> | undefined;
+  readonly #reports: ReportQueue;
 
   constructor(
     job: SyncJob,
@@ -297,8 +267,39 @@ class Session {
       Number.isSafeInteger(job.batchSize) && job.batchSize > 0
         ? job.batchSize
         : (options.batchSize ?? 1000);
-    this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#pullToken = { token: job.pullToken, expiresAt: job.pullTokenExpiresAt };
+    // The pull token comes with the job and is renewed through central before it runs out.
+    const tokens = new PullTokens({
+      central: options.central,
+      sourceNodeId: job.sourceNodeId,
+      roomIds: job.roomIds,
+      initial: { token: job.pullToken, expiresAt: job.pullTokenExpiresAt },
+      sourceLabel: sourceLabel(job),
+      onStaleUse: (error) =>
+        options.log.warn(
+          `sync ${job.sessionId}: could not renew the pull token yet: ${describe(error)}`,
+        ),
+    });
+    this.#reports = new ReportQueue({
+      sessionId: job.sessionId,
+      central: options.central,
+      attempts: options.reportAttempts ?? 3,
+      maxBacklog: REPORT_BACKLOG,
+      closing,
+      progress: () => ({
+        messagesSynced: this.#appliedCount,
+        messagesChecked: this.#checked,
+        ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
+        cursor: this.#cursor,
+        ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
+      }),
+    });
+    this.#source = new SourceClient({
+      sourceUrl: job.sourceUrl,
+      sourceLabel: sourceLabel(job),
+      tokens,
+      signal: closing,
+      timeoutMs: options.requestTimeoutMs ?? 30_000,
+    });
   }
 
   async run(): Promise<SessionOutcome> {
@@ -317,7 +318,7 @@ class Session {
       await this.#pullUntilEmpty(true);
     }
 
-    await this.#settleReports();
+    await this.#reports.settle();
     let digestsMatch: boolean | undefined;
     if (full) {
       for (let round = 1; ; round += 1) {
@@ -330,9 +331,9 @@ class Session {
         }
       }
     }
-    await this.#settleReports();
+    await this.#reports.settle();
     // Nothing is left to stop if central answers `continue: false` to the last report.
-    await this.#report({
+    await this.#reports.report({
       status: 'COMPLETED',
       ...(digestsMatch === undefined ? {} : { digestsMatch }),
     });
@@ -357,7 +358,7 @@ class Session {
 
   /** Best effort: central fails sessions it never hears the end of when the node reconnects. */
   async reportFinal(status: 'FAILED', error: string, shuttingDown: boolean): Promise<void> {
-    const report = this.#report({ status, error }, shuttingDown ? 1 : undefined);
+    const report = this.#reports.report({ status, error }, shuttingDown ? 1 : undefined);
     const bounded = shuttingDown
       ? Promise.race([
           report,
@@ -396,7 +397,7 @@ class Session {
   async #offerBack(reason: string, deadline: number, closed: Promise<'closed'>): Promise<void> {
     for (let attempt = 0; !this.#closing.aborted; attempt += 1) {
       try {
-        const sent = this.#report({ status: 'FAILED', error: reason, resume: true }, 1);
+        const sent = this.#reports.report({ status: 'FAILED', error: reason, resume: true }, 1);
         sent.catch(() => {});
         if ((await Promise.race([sent, closed])) === 'closed') return;
         this.#options.log.info(`sync ${this.#job.sessionId}: handed back to central`);
@@ -429,7 +430,7 @@ class Session {
       const { batch, refused, senders, acknowledged, sentAt } = await next;
       if (first && batch.remaining !== undefined) this.#total = this.#checked + batch.remaining;
       first = false;
-      this.#throwIfReportFailed();
+      this.#reports.throwIfFailed();
       const empty = batch.versions.length === 0 && refused.length === 0;
       // A batch that did not reach the source's head has more behind it: ask now. One that did
       // is followed by a request sent after the apply, which acknowledges it (an incremental
@@ -450,7 +451,7 @@ class Session {
         next = this.#fetchBatch(this.#cursor, false);
         continue;
       }
-      await this.#reportInBackground();
+      await this.#reports.inBackground();
       if (!ahead) next = this.#fetchBatch(this.#cursor, false);
     }
   }
@@ -548,10 +549,8 @@ class Session {
     this.#checked += batch.versions.length + refused.length;
     this.#refusedUntold.push(...outcome.refusedSeqs);
     this.#appliedCount += applied.length;
-    this.#unreported.push(...applied);
     this.#quarantinedCount += quarantined.length;
-    this.#unreportedQuarantined.push(...quarantined);
-    this.#unreportedReleased.push(...released);
+    this.#reports.add({ applied, quarantined, released });
     for (const q of quarantined) {
       this.#options.log.warn(
         `sync ${this.#job.sessionId}: ${q.reason.endsWith(DEFERRED_SUFFIX) ? 'deferred' : 'quarantined'} message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${sourceLabel(this.#job)}: ${q.reason}`,
@@ -560,9 +559,10 @@ class Session {
     if (this.#job.syncType === 'FULL') {
       // Refused versions are no one's to index: only what this node holds is reported as held.
       const skip = new Set([...applied.map((change) => change.messageId), ...outcome.refusedIds]);
+      const held: HeldVersion[] = [];
       for (const v of batch.versions) {
         if (skip.has(v.id)) continue;
-        this.#unreportedHeld.push({
+        held.push({
           messageId: v.id,
           roomId: v.roomId,
           senderId: v.senderId,
@@ -574,6 +574,7 @@ class Session {
           hlc: v.hlc,
         });
       }
+      this.#reports.add({ held });
     }
     if (this.#total !== undefined && this.#total < this.#checked) this.#total = this.#checked;
   }
@@ -616,7 +617,7 @@ class Session {
       source,
       pseudo.seqs.filter((seq) => !still.has(seq)),
     );
-    this.#unreportedReleased.push(...settled);
+    this.#reports.add({ released: settled });
   }
 
   async #compareDigests(): Promise<string[]> {
@@ -627,200 +628,8 @@ class Session {
     return differingRooms(ours, theirs, this.#job.roomIds);
   }
 
-  /**
-   * Sends an IN_PROGRESS report unless one is on its way (the next one then carries this batch
-   * too, so a slow central gets fewer, larger reports). Waits only when the unreported backlog is
-   * large, which bounds the memory it holds.
-   */
-  async #reportInBackground(): Promise<void> {
-    if (this.#inFlight) {
-      const backlog =
-        this.#unreported.length +
-        this.#unreportedHeld.length +
-        this.#unreportedQuarantined.length +
-        this.#unreportedReleased.length;
-      if (backlog < REPORT_BACKLOG) return;
-      await this.#inFlight;
-      this.#throwIfReportFailed();
-    }
-    const sent = this.#report({ status: 'IN_PROGRESS' }).then(
-      (response) => {
-        if (!response.continue) {
-          this.#reportFailure ??= new SessionStopped('central no longer runs this session');
-        }
-      },
-      (error: unknown) => {
-        this.#reportFailure ??= error instanceof Error ? error : new SessionError(String(error));
-      },
-    );
-    this.#inFlight = sent;
-    void sent.finally(() => {
-      if (this.#inFlight === sent) this.#inFlight = undefined;
-    });
-  }
-
-  /** A report sent in the background failed, or central said stop: the session ends here. */
-  #throwIfReportFailed(): void {
-    if (this.#reportFailure !== undefined) throw this.#reportFailure;
-  }
-
-  /** Waits for the report in the background, then throws what it failed with, if anything. */
-  async #settleReports(): Promise<void> {
-    await this.#inFlight;
-    this.#throwIfReportFailed();
-  }
-
-  /**
-   * Reports go out one at a time, in order: each takes what is unreported when it starts, at
-   * most MAX_APPLIED_PER_REPORT of each list (the rest goes in the next one).
-   */
-  #report(
-    fields: Pick<SyncReport, 'status'> &
-      Partial<Pick<SyncReport, 'digestsMatch' | 'error' | 'resume'>>,
-    attempts = this.#options.reportAttempts ?? 3,
-  ): Promise<SyncReportResponse> {
-    const sent = this.#reports.then(() => this.#send(fields, attempts));
-    this.#reports = sent.catch(() => {});
-    return sent;
-  }
-
-  async #send(
-    fields: Pick<SyncReport, 'status'> &
-      Partial<Pick<SyncReport, 'digestsMatch' | 'error' | 'resume'>>,
-    attempts: number,
-  ): Promise<SyncReportResponse> {
-    // A final report follows as many progress reports as the backlog needs.
-    while (
-      fields.status !== 'IN_PROGRESS' &&
-      (this.#unreported.length > MAX_APPLIED_PER_REPORT ||
-        this.#unreportedHeld.length > MAX_APPLIED_PER_REPORT ||
-        this.#unreportedQuarantined.length > MAX_APPLIED_PER_REPORT ||
-        this.#unreportedReleased.length > MAX_APPLIED_PER_REPORT)
-    ) {
-      const response = await this.#send({ status: 'IN_PROGRESS' }, attempts);
-      if (!response.continue) return response;
-    }
-    const applied = this.#unreported.slice(0, MAX_APPLIED_PER_REPORT);
-    const held = this.#unreportedHeld.slice(0, MAX_APPLIED_PER_REPORT);
-    const quarantined = this.#unreportedQuarantined.slice(0, MAX_APPLIED_PER_REPORT);
-    const released = this.#unreportedReleased.slice(0, MAX_APPLIED_PER_REPORT);
-    const report: SyncReport = {
-      sessionId: this.#job.sessionId,
-      messagesSynced: this.#appliedCount,
-      messagesChecked: this.#checked,
-      ...(this.#total === undefined ? {} : { messagesTotal: this.#total }),
-      applied,
-      ...(held.length === 0 ? {} : { held }),
-      ...(quarantined.length === 0 ? {} : { quarantined }),
-      ...(released.length === 0 ? {} : { released }),
-      cursor: this.#cursor,
-      ...(this.#headSeq === undefined ? {} : { sourceHeadSeq: this.#headSeq }),
-      ...fields,
-    };
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const response = await this.#options.central.reportSync(report);
-        this.#unreported = this.#unreported.slice(applied.length);
-        this.#unreportedHeld = this.#unreportedHeld.slice(held.length);
-        this.#unreportedQuarantined = this.#unreportedQuarantined.slice(quarantined.length);
-        this.#unreportedReleased = this.#unreportedReleased.slice(released.length);
-        return response;
-      } catch (error) {
-        if (attempt >= attempts || this.#closing.aborted) {
-          // Without central the session cannot be tracked: stop pulling. What was applied is
-          // safe (cursor committed with it); central fails the session when the node reconnects.
-          throw new ReportRefused(`central did not take the report: ${describe(error)}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
-      }
-    }
-  }
-
   async #get(pathAndQuery: string): Promise<unknown> {
-    const attempts = this.#options.sourceAttempts ?? 4;
-    let renewedAfterRefusal = false;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.#getOnce(pathAndQuery, await this.#token(false));
-      } catch (error) {
-        if (error instanceof TokenRefused && !renewedAfterRefusal) {
-          renewedAfterRefusal = true;
-          await this.#token(true);
-          continue;
-        }
-        if (!(error instanceof SourceBusy) || attempt >= attempts) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
-        if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
-      }
-    }
-  }
-
-  /**
-   * The pull token to show the source: the one held, unless it has less than
-   * PULL_TOKEN_RENEW_MS left (or `force`), then a fresh one from central. Without central a token
-   * not yet expired still serves; an expired one ends the session. Timed by the real clock: the
-   * node's `now` may be skewed (fault injection), central's `exp` is not.
-   */
-  async #token(force: boolean): Promise<string> {
-    if (!force && this.#pullToken.expiresAt - Date.now() >= PULL_TOKEN_RENEW_MS) {
-      return this.#pullToken.token;
-    }
-    const { sourceNodeId, roomIds, sessionId } = this.#job;
-    this.#renewal ??= this.#options.central.pullToken(sourceNodeId, roomIds).finally(() => {
-      this.#renewal = undefined;
-    });
-    try {
-      this.#pullToken = await this.#renewal;
-    } catch (error) {
-      if (!force && this.#pullToken.expiresAt > Date.now()) {
-        this.#options.log.warn(
-          `sync ${sessionId}: could not renew the pull token yet: ${describe(error)}`,
-        );
-        return this.#pullToken.token;
-      }
-      throw new SessionError(
-        `central gave no pull token for ${sourceLabel(this.#job)}'s feed: ${describe(error)}`,
-      );
-    }
-    return this.#pullToken.token;
-  }
-
-  async #getOnce(pathAndQuery: string, token: string): Promise<unknown> {
-    const url = new URL(pathAndQuery, this.#job.sourceUrl);
-    const source = `source node ${sourceLabel(this.#job)} at ${this.#job.sourceUrl}`;
-    if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing]);
-    try {
-      const response = await fetch(url, {
-        headers: { [PULL_TOKEN_HEADER]: token, accept: 'application/json' },
-        signal,
-      });
-      const text = await response.text();
-      if (response.status === 409 && url.pathname === SYNC_CHANGES_PATH) {
-        throw new CursorAheadAtSource(`${source}: ${errorMessage(text)}`);
-      }
-      if (response.status === 401) {
-        throw new TokenRefused(`${source} refused the pull token: ${errorMessage(text)}`);
-      }
-      if (!response.ok) {
-        const Failure = response.status === 503 ? SourceBusy : SessionError;
-        throw new Failure(
-          `${source} answered ${url.pathname} with HTTP ${response.status}: ${errorMessage(text)}`,
-        );
-      }
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw new SessionError(`${source} answered ${url.pathname} with a body that is not JSON`);
-      }
-    } catch (error) {
-      if (error instanceof SessionError) throw error;
-      if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
-      if (error instanceof Error && error.name === 'TimeoutError') {
-        throw new SessionError(`${source} did not answer within ${this.#timeoutMs} ms`);
-      }
-      throw new SessionError(`${source} is unreachable: ${describe(error)}`);
-    }
+    return this.#source.get(pathAndQuery, this.#options.sourceAttempts ?? 4);
   }
 }
 
@@ -837,17 +646,12 @@ function emptyOutcome(sessionId: string, status: SessionOutcome['status']): Sess
 }
 
 function parseDigests(body: unknown): RoomDigests {
-  const digests = (body as { digests?: unknown } | null)?.digests;
-  if (typeof digests !== 'object' || digests === null || Array.isArray(digests)) {
-    throw new SessionError('the source answered the digests without a "digests" object');
+  try {
+    return parseWire(RoomDigestsSchema, body);
+  } catch (error) {
+    if (!(error instanceof WireShapeError)) throw error;
+    throw new SessionError(`the source answered malformed digests: ${error.message}`);
   }
-  for (const [roomId, entry] of Object.entries(digests)) {
-    const { digest, count } = (entry ?? {}) as { digest?: unknown; count?: unknown };
-    if (typeof digest !== 'string' || typeof count !== 'number') {
-      throw new SessionError(`the source's digest of room ${roomId} lacks digest or count`);
-    }
-  }
-  return { digests: digests as RoomDigests['digests'] };
 }
 
 /** The innermost cause's message: drizzle wraps SQLite's error in one that quotes the query. */

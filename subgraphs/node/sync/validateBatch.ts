@@ -4,6 +4,7 @@
 // is quarantined by the puller (sync/quarantine.ts) while the rest of the batch applies. Every
 // refusal names what is wrong, with its place (`versions[3]: ...`, `contentHash: ...`), so a
 // FAILED session or a quarantined version tells an operator exactly why.
+import { LOWERCASE_UUID } from '../../../lib/ids.ts';
 import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
 import { illFormedContent, sha256Hex } from '../content.ts';
 import { decodeHlc, HlcError } from '../hlc.ts';
@@ -58,7 +59,6 @@ export interface ExaminedBatch {
 /** Ends the reason of a version deferred for its clock (not refused). */
 export const DEFERRED_SUFFIX = ': deferred until it is within the bound';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_ID_CHARS = 200;
 
@@ -199,7 +199,7 @@ function checkVersion(v: Record<string, unknown>, seq: number): WireVersion {
     fail(`op: expected one of ${changeOps.join(', ')}, got ${quote(op)}`);
   }
   const id = v['id'];
-  if (typeof id !== 'string' || !UUID.test(id)) {
+  if (typeof id !== 'string' || !LOWERCASE_UUID.test(id)) {
     fail(`id: expected a lowercase UUID, got ${quote(id)}`);
   }
   const roomId = idString(v['roomId'], 'roomId');

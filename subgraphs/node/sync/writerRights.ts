@@ -13,8 +13,10 @@ import type {
   AuthorityQuery,
   MembershipInterval,
 } from '../../../lib/syncProtocol.ts';
+import { CentralRefusedError } from '../centralClient.ts';
 import type { NodeDb } from '../db/open.ts';
 import type { HeldIdentity } from '../messageStore.ts';
+import type { HeldMemberships } from './heldMemberships.ts';
 
 /** Central's answer to an AuthorityQuery (SYNC_AUTHORITY_PATH); rejects when central cannot say. */
 export type AuthorityLookup = (query: AuthorityQuery) => Promise<AuthorityAnswer>;
@@ -56,6 +58,8 @@ export interface WriterRightsOptions {
   readonly maxRooms?: number;
   /** Milliseconds, for `trustMs` only: monotonic, so a clock step does not stretch trust. */
   readonly clock?: () => number;
+  /** What this node holds of its rooms' memberships: the word while central does not answer. */
+  readonly held?: HeldMemberships;
 }
 
 export const WRITER_TRUST_MS = 60_000;
@@ -83,9 +87,11 @@ export class WriterRights {
   readonly #clock: () => number;
   readonly #histories: LRUCache<string, KnownHistory>;
   readonly #storage: LRUCache<string, KnownStorage>;
+  readonly #heldRooms: HeldMemberships | undefined;
 
   constructor(db: NodeDb, lookup: AuthorityLookup, options: WriterRightsOptions = {}) {
     this.#lookup = lookup;
+    this.#heldRooms = options.held;
     const statement = db.sqlite.prepare<[string], { id: string; origin_node: string }>(
       'SELECT id, origin_node FROM messages WHERE id IN (SELECT value FROM json_each(?))',
     );
@@ -111,31 +117,51 @@ export class WriterRights {
     const storage = new Map<string, ReadonlySet<string>>();
     const rooms = new Set<string>();
     const senders: { roomId: string; userId: string; at: number }[] = [];
+    /** The versions that need central's word: what the held memberships must settle without it. */
+    const unsettled: WrittenVersion[] = [];
     for (const v of versions) {
       const heldOrigin = held.get(v.id);
       if (heldOrigin === v.originNode) continue;
       const known = this.#storage.get(v.roomId);
+      // The room's memberships held and refreshed within the trust time are central's word too.
+      const fresh = this.#heldRooms?.fresh(v.roomId, this.#trustMs);
       // A refusal is never taken from the cache: a node registered since may store the room.
       if (known && now - known.askedAt <= this.#trustMs && known.nodes.has(v.originNode)) {
         if (!rooms.has(v.roomId)) storage.set(v.roomId, known.nodes);
+      } else if (fresh?.storage.has(v.originNode)) {
+        if (!rooms.has(v.roomId)) storage.set(v.roomId, fresh.storage);
       } else {
         rooms.add(v.roomId);
+        unsettled.push(v);
       }
       // Held with another origin (a retry-safe post made on two nodes): the sender's membership
       // was judged when the held copy came; only the other origin's right is new.
       if (heldOrigin !== undefined) continue;
       const key = memberKey(v.roomId, v.senderId, v.createdAt);
       if (members.has(key)) continue;
-      if (this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now)) {
+      if (
+        this.#isKnownMember(v.roomId, v.senderId, v.createdAt, now) ||
+        fresh?.member(v.senderId, v.createdAt) === true
+      ) {
         members.set(key, true);
       } else {
         // Asked once: `false` marks it until the answer replaces it.
         members.set(key, false);
         senders.push({ roomId: v.roomId, userId: v.senderId, at: v.createdAt });
+        if (unsettled.at(-1) !== v) unsettled.push(v);
       }
     }
     if (rooms.size === 0 && senders.length === 0) return { members, storage };
-    const answer = await this.#lookup({ roomIds: [...rooms], senders });
+    let answer: AuthorityAnswer;
+    try {
+      answer = await this.#lookup({ roomIds: [...rooms], senders });
+    } catch (error) {
+      // Central refused the question itself: no held word stands in for that.
+      if (error instanceof CentralRefusedError) throw error;
+      const word = this.#heldWord(unsettled, rooms, members, storage);
+      if (!word) throw error;
+      return word;
+    }
     for (const room of rooms) {
       const nodes = new Set(answer.storageNodes[room] ?? []);
       storage.set(room, nodes);
@@ -153,6 +179,37 @@ export class WriterRights {
           askedAt: now,
         });
       }
+    }
+    return { members, storage };
+  }
+
+  /**
+   * Central did not answer: the batch's word from the memberships held of this node's rooms, if
+   * they settle every version that needed central (a member for sure, an origin among the held
+   * storage nodes); otherwise undefined, and the batch waits for central. Never a refusal: a
+   * refusal is central's to give.
+   */
+  #heldWord(
+    unsettled: readonly WrittenVersion[],
+    rooms: ReadonlySet<string>,
+    members: Map<string, boolean>,
+    storage: Map<string, ReadonlySet<string>>,
+  ): SendersWord | undefined {
+    const held = this.#heldRooms;
+    if (!held) return undefined;
+    for (const v of unsettled) {
+      const nodes = held.storage(v.roomId);
+      if (rooms.has(v.roomId) && !nodes?.has(v.originNode)) return undefined;
+      const key = memberKey(v.roomId, v.senderId, v.createdAt);
+      if (members.get(key) === false && !held.member(v.roomId, v.senderId, v.createdAt)) {
+        return undefined;
+      }
+    }
+    for (const v of unsettled) {
+      const nodes = held.storage(v.roomId);
+      if (rooms.has(v.roomId) && nodes) storage.set(v.roomId, nodes);
+      const key = memberKey(v.roomId, v.senderId, v.createdAt);
+      if (members.get(key) === false) members.set(key, true);
     }
     return { members, storage };
   }

@@ -1,10 +1,11 @@
 // Page cursors of `Room.messages`. Opaque to clients (base64url), but simply the message id
 // inside: ids are UUIDv7, so "after this cursor" is "id greater than this id", which stays valid
-// when messages arrive by sync or are deleted (tombstones keep their place).
-import { appError } from '../../lib/errors.ts';
+// when messages arrive by sync or are deleted (tombstones keep their place). Made by the nodes
+// and by the gateway (a subscription resumed after a message id), read by the nodes.
+import { appError } from './errors.ts';
+import { LOWERCASE_UUID } from './ids.ts';
 
 const PREFIX = 'msg:';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodeCursor(messageId: string): string {
   return Buffer.from(PREFIX + messageId, 'utf8').toString('base64url');
@@ -16,7 +17,7 @@ export function decodeCursor(cursor: string, argument: string): string {
     ? Buffer.from(cursor, 'base64url').toString('utf8')
     : '';
   const id = text.startsWith(PREFIX) ? text.slice(PREFIX.length) : '';
-  if (!UUID.test(id))
+  if (!LOWERCASE_UUID.test(id))
     throw appError('BAD_USER_INPUT', `${argument} is not a cursor returned by Room.messages`);
   return id;
 }

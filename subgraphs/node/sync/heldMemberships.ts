@@ -1,0 +1,205 @@
+// The membership histories and storage nodes of the rooms this node replicates, held so that a new
+// message from a peer can be judged while central cannot be reached (writerRights.ts asks central
+// first, and falls back on this only when central does not answer). Refreshed from central every
+// `refreshMs` and whenever the set of rooms grows, in one AuthorityQuery (`roomMembers`) per 1000
+// rooms. What it vouches for while central is away:
+// - a closed interval is history: it covers its times for good;
+// - an open interval ("still a member" at central's `asOf`) covers message times up to `asOf` plus
+//   central's margin plus `staleMs`, the same allowance the write path gives a member while central
+//   is unreachable (membership.ts): a post an honest node took is applied by its peers too.
+// Anything else (a user with no interval covering the time, an origin not among the held storage
+// nodes, a room not held) is not decided here: the version waits for central, it is never refused
+// on this word, since a join may have happened since the refresh.
+import type { Logger } from '../../../lib/log.ts';
+import type { MembershipInterval } from '../../../lib/syncProtocol.ts';
+import type { AuthorityLookup } from './writerRights.ts';
+
+/** Rooms per AuthorityQuery (central's MAX_AUTHORITY_ROOMS). */
+const ROOMS_PER_QUERY = 1000;
+
+export interface HeldMembershipsOptions {
+  readonly lookup: AuthorityLookup;
+  /** Between refreshes. @default 10000 */
+  readonly refreshMs?: number;
+  /** How far past central's `asOf` (and margin) an open membership still counts. @default 300000 */
+  readonly staleMs?: number;
+  /** Milliseconds, for the age of a refresh only: monotonic. @default performance.now */
+  readonly clock?: () => number;
+  readonly log: Logger;
+}
+
+interface HeldRoom {
+  readonly members: ReadonlyMap<string, readonly MembershipInterval[]>;
+  readonly storage: ReadonlySet<string>;
+  /** Central's `asOf` plus its margin: open intervals are certain up to here. */
+  readonly certainUntil: number;
+  /** `clock()` when central answered. */
+  readonly fetchedAt: number;
+}
+
+/** A held room's word while fresh: its storage nodes, and whether a user was surely a member. */
+export interface HeldRoomWord {
+  readonly storage: ReadonlySet<string>;
+  member(userId: string, at: number): boolean;
+}
+
+export class HeldMemberships {
+  readonly #options: HeldMembershipsOptions;
+  readonly #held = new Map<string, HeldRoom>();
+  #rooms: readonly string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+  #failing = false;
+
+  constructor(options: HeldMembershipsOptions) {
+    this.#options = options;
+  }
+
+  /** The rooms to hold (the live peers' rooms): a room not held before is fetched at once. */
+  hold(roomIds: Iterable<string>): void {
+    const rooms = [...new Set(roomIds)].sort();
+    const wanted = new Set(rooms);
+    for (const room of this.#held.keys()) if (!wanted.has(room)) this.#held.delete(room);
+    const grew = rooms.some((room) => !this.#held.has(room));
+    this.#rooms = rooms;
+    if (grew) void this.refresh();
+    else this.#schedule();
+  }
+
+  /** Fetches every held room's memberships again; resolves when done (failures are logged). */
+  refresh(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    clearTimeout(this.#timer);
+    this.#running = this.#fetch().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.refresh();
+      } else {
+        this.#schedule();
+      }
+    });
+    return this.#running;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** The oldest held room's certain-until time (epoch ms, central's clock); NaN when none is held. */
+  get certainUntil(): number {
+    if (this.#rooms.length === 0) return Number.NaN;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const room of this.#rooms) {
+      const held = this.#held.get(room);
+      if (!held) return Number.NaN;
+      oldest = Math.min(oldest, held.certainUntil);
+    }
+    return oldest;
+  }
+
+  /**
+   * True when what is held makes the user a member at `at`, an open interval counting up to
+   * central's asOf + margin + `extraMs` (default: the stale allowance, for when central does not
+   * answer); undefined when it cannot say.
+   */
+  member(
+    roomId: string,
+    userId: string,
+    at: number,
+    extraMs = this.#options.staleMs ?? 300_000,
+  ): true | undefined {
+    const held = this.#held.get(roomId);
+    const intervals = held?.members.get(userId);
+    if (!held || !intervals) return undefined;
+    const openUntil = held.certainUntil + extraMs;
+    const covered = intervals.some(
+      (interval) =>
+        interval.from <= at && at <= (interval.until === null ? openUntil : interval.until),
+    );
+    return covered ? true : undefined;
+  }
+
+  /** The room's storage nodes at the last refresh, or undefined when the room is not held. */
+  storage(roomId: string): ReadonlySet<string> | undefined {
+    return this.#held.get(roomId)?.storage;
+  }
+
+  /**
+   * Central's word on the room as fresh as a cached answer (at most `maxAgeMs` old), or
+   * undefined: then it is worth exactly what asking central now would give, for times up to
+   * its asOf + margin (writerRights.ts uses it so as not to ask).
+   */
+  fresh(roomId: string, maxAgeMs: number): HeldRoomWord | undefined {
+    const held = this.#held.get(roomId);
+    if (!held || this.#clock() - held.fetchedAt > maxAgeMs) return undefined;
+    return {
+      storage: held.storage,
+      member: (userId, at) => this.member(roomId, userId, at, 0) === true,
+    };
+  }
+
+  #clock(): number {
+    return (this.#options.clock ?? (() => performance.now()))();
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#running || this.#rooms.length === 0) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.refresh(), this.#options.refreshMs ?? 10_000);
+    this.#timer.unref();
+  }
+
+  async #fetch(): Promise<void> {
+    const rooms = this.#rooms;
+    try {
+      for (let i = 0; i < rooms.length && !this.#closed; i += ROOMS_PER_QUERY) {
+        const chunk = rooms.slice(i, i + ROOMS_PER_QUERY);
+        const answer = await this.#options.lookup({
+          roomIds: chunk,
+          senders: [],
+          roomMembers: true,
+        });
+        const { roomMemberships, asOf, marginMs } = answer;
+        // A central that predates `roomMembers` answers without: nothing is held then.
+        if (!roomMemberships || asOf === undefined || marginMs === undefined) return;
+        const members = new Map<string, Map<string, readonly MembershipInterval[]>>();
+        for (const history of roomMemberships) {
+          const room =
+            members.get(history.roomId) ?? new Map<string, readonly MembershipInterval[]>();
+          members.set(history.roomId, room);
+          room.set(history.userId, history.intervals);
+        }
+        const wanted = new Set(this.#rooms);
+        const fetchedAt = this.#clock();
+        for (const room of chunk) {
+          if (!wanted.has(room)) continue;
+          this.#held.set(room, {
+            members: members.get(room) ?? new Map<string, readonly MembershipInterval[]>(),
+            storage: new Set(answer.storageNodes[room] ?? []),
+            certainUntil: asOf + marginMs,
+            fetchedAt,
+          });
+        }
+      }
+      if (this.#failing) this.#options.log.info('room memberships are refreshed again');
+      this.#failing = false;
+    } catch (error) {
+      if (!this.#failing) {
+        this.#options.log.warn(
+          `could not refresh the memberships of this node's rooms (the last ones are kept): ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+      this.#failing = true;
+    }
+  }
+}
