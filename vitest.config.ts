@@ -15,7 +15,7 @@ export default defineConfig({
     // Then one PostgreSQL cluster for the whole run, a database per file in it.
     globalSetup: ['tests/setup/build.ts', 'tests/setup/postgres.ts'],
     // Fast in-process tests, multi-process cluster tests (`*.e2e.test.ts`) and the slow suites
-    // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load) are separate projects:
+    // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load, several instances) are separate projects:
     // `npm test` runs unit and e2e, `npm run test:slow` the slow ones, `.ci/run` both.
     projects: [
       {

@@ -19,6 +19,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     footprint: () => import('./footprint.ts'),
     hedgedReads: () => import('./hedgedReads.ts'),
     search: () => import('./search.ts'),
+    scaleOut: () => import('./scaleOut.ts'),
   };
 
 // Stopped by a signal, the benchmarks' own clean-up never runs: kill what they started, then

@@ -1,7 +1,8 @@
-// The README's production deployment, run as written: the commands of its shell block start
-// central on a real PostgreSQL (DATABASE_URL), a node with the API key registerNode returned, and a
-// gateway; the test only swaps in what differs on a test machine (ports, host names, paths, the
-// database URL, the key). If the README's commands stop working, this fails.
+// The README's production deployment, run as written: the commands of its shell block start two
+// centrals on one real PostgreSQL database (DATABASE_URL), a node naming both with the API key
+// registerNode returned, and two gateways naming both; the test only swaps in what differs on a
+// test machine (ports, host names, paths, the database URL, the key). If the README's commands
+// stop working, this fails.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -91,34 +92,52 @@ beforeAll(async () => {
 });
 
 describe("README's production deployment", () => {
-  it('has the three commands: central on PostgreSQL, a node, a gateway', () => {
+  it('has the commands of two centrals on PostgreSQL, a node and two gateways', () => {
     expect(commands.map((c) => /(?:^|\s)switchboard (\w+)/.exec(c)?.[1])).toEqual([
+      'central',
       'central',
       'node',
       'gateway',
+      'gateway',
     ]);
+    // The node and the gateways name both centrals.
+    for (const line of commands.filter((c) => !/switchboard central/.test(c)))
+      expect(line).toContain('--central-url http://central-1:4001,http://central-2:4001');
   });
 
-  it('runs as written: one endpoint serves a room on the node, state kept in PostgreSQL', async () => {
-    const ports = { central: await freePort(), node: await freePort(), gateway: await freePort() };
-    const local = (line: string) =>
+  it('runs as written: both gateways serve a room on the node, through either central', async () => {
+    const ports = {
+      centrals: [await freePort(), await freePort()],
+      node: await freePort(),
+      gateways: [await freePort(), await freePort()],
+    };
+    const centralUrls = ports.centrals.map((port) => `http://127.0.0.1:${port}`);
+    const gatewayUrls = ports.gateways.map((port) => `http://127.0.0.1:${port}`);
+    /** The README's line as run on this machine; `k`: which of the identical lines it is. */
+    const local = (line: string, k: number) =>
       line
         .replaceAll('postgres://switchboard@db/switchboard', databaseUrl)
-        .replaceAll('http://central:4001', `http://127.0.0.1:${ports.central}`)
+        .replaceAll('http://central-1:4001', centralUrls[0] as string)
+        .replaceAll('http://central-2:4001', centralUrls[1] as string)
         .replaceAll('http://node-a:4002', `http://127.0.0.1:${ports.node}`)
-        .replaceAll('--port 4001', `--port ${ports.central}`)
+        .replaceAll('--port 4001', `--port ${ports.centrals[k]}`)
         .replaceAll('--port 4002', `--port ${ports.node}`)
-        .replaceAll('--port 4000', `--port ${ports.gateway}`)
+        .replaceAll('--port 4000', `--port ${ports.gateways[k]}`)
         .replaceAll('/var/lib/switchboard', workDir);
-    const [centralLine, nodeLine, gatewayLine] = commands.map(local) as [string, string, string];
+    const of = (command: string) =>
+      commands.filter((c) => c.includes(`switchboard ${command} `)).map(local);
     const env = { SECRET, SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD };
 
-    const central = runLine(centralLine, env, workDir);
-    await ready(central);
-    const centralUrl = `http://127.0.0.1:${ports.central}`;
+    // The first central migrates the database and creates the admin; the second finds both.
+    const centrals: Started[] = [];
+    for (const line of of('central')) {
+      const central = runLine(line, env, workDir);
+      await ready(central);
+      centrals.push(central);
+    }
     const adminToken = ok(
       await gql<{ login: { token: string } }>(
-        centralUrl,
+        centralUrls[1] as string,
         'mutation($p: String!) { login(username: "admin", password: $p) { token } }',
         { p: ADMIN_PASSWORD },
         { gatewaySecret: SECRET },
@@ -127,52 +146,55 @@ describe("README's production deployment", () => {
     // The README's comment step: registerNode as admin returns the node's key.
     const { apiKey, node } = ok(
       await gql<{ registerNode: { apiKey: string; node: { id: string } } }>(
-        centralUrl,
+        centralUrls[0] as string,
         'mutation($u: String!) { registerNode(name: "node-a", url: $u) { apiKey node { id } } }',
         { u: `http://127.0.0.1:${ports.node}` },
         { token: adminToken, gatewaySecret: SECRET },
       ),
     ).registerNode;
+    const [nodeLine] = of('node') as [string];
     expect(nodeLine).toContain('sbk_...');
     const nodeProc = runLine(nodeLine.replace('sbk_...', apiKey), env, workDir);
     await ready(nodeProc);
-    const gateway = runLine(gatewayLine, env, workDir);
-    await ready(gateway);
-    const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
-    await expect
-      .poll(
-        async () =>
-          ((await (await fetch(`${gatewayUrl}/ready`)).json()) as { routableNodes: number })
-            .routableNodes,
-        { timeout: 30_000, message: 'the gateway never routed to node-a' },
-      )
-      .toBe(1);
+    const gateways = of('gateway').map((line) => runLine(line, env, workDir));
+    for (const gateway of gateways) await ready(gateway);
+    for (const gatewayUrl of gatewayUrls)
+      await expect
+        .poll(
+          async () =>
+            ((await (await fetch(`${gatewayUrl}/ready`)).json()) as { routableNodes: number })
+              .routableNodes,
+          { timeout: 30_000, message: `${gatewayUrl} never routed to node-a` },
+        )
+        .toBe(1);
 
+    const [first, second] = gatewayUrls as [string, string];
     const room = ok(
       await gql<{ createRoom: { id: string } }>(
-        gatewayUrl,
+        first,
         'mutation($h: ID) { createRoom(name: "prod", homeNodeId: $h) { id } }',
         { h: node.id },
         { token: adminToken, gatewaySecret: null },
       ),
     ).createRoom.id;
-    ok(
-      await gql(
+    const postOn = (gatewayUrl: string, content: string) =>
+      gql(
         gatewayUrl,
-        'mutation($r: ID!) { postMessage(roomId: $r, content: "deployed") { id } }',
-        { r: room },
+        'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id } }',
+        { r: room, c: content },
         { token: adminToken, gatewaySecret: null },
-      ),
-    );
-    const read = ok(
-      await gql<{ room: { name: string; messages: { edges: Array<{ node: any }> } } }>(
-        gatewayUrl,
-        'query($r: ID!) { room(id: $r) { name messages { edges { node { content sender { displayName } } } } } }',
-        { r: room },
-        { token: adminToken, gatewaySecret: null },
-      ),
-    );
-    expect(read.room.messages.edges.map((e) => e.node)).toEqual([
+      );
+    const readOn = async (gatewayUrl: string) =>
+      ok(
+        await gql<{ room: { messages: { edges: Array<{ node: { content: string } }> } } }>(
+          gatewayUrl,
+          'query($r: ID!) { room(id: $r) { name messages { edges { node { content sender { displayName } } } } } }',
+          { r: room },
+          { token: adminToken, gatewaySecret: null },
+        ),
+      ).room.messages.edges.map((e) => e.node);
+    ok(await postOn(first, 'deployed'));
+    expect(await readOn(second)).toEqual([
       { content: 'deployed', sender: { displayName: 'Administrator' } },
     ]);
 
@@ -186,8 +208,19 @@ describe("README's production deployment", () => {
       await client.end();
     }
 
+    // With central-1 gone, the gateway and the node that name it first go on with central-2.
+    const [central1, central2] = centrals as [Started, Started];
+    central1.child.kill('SIGTERM');
+    expect(await central1.exited, central1.output()).toBe(0);
+    await expect
+      .poll(async () => (await postOn(first, 'after central-1 stopped')).errors ?? [], {
+        timeout: 30_000,
+      })
+      .toEqual([]);
+    expect((await readOn(second)).map((m) => m.content)).toContain('after central-1 stopped');
+
     // "Every process stops cleanly on SIGTERM."
-    for (const started of [gateway, nodeProc, central]) {
+    for (const started of [...gateways, nodeProc, central2]) {
       started.child.kill('SIGTERM');
       expect(await started.exited, started.output()).toBe(0);
     }
