@@ -12,8 +12,13 @@ export default defineConfig({
   },
   test: {
     // Compiles dist/ (and the web bundle) when a source is newer: test children run compiled code.
-    // Then one PostgreSQL cluster for the whole run, a database per file in it.
-    globalSetup: ['tests/setup/build.ts', 'tests/setup/postgres.ts'],
+    // Then one PostgreSQL cluster for the whole run, a database per file in it, and central's
+    // PGlite database migrated once, which files copy instead of creating their own.
+    globalSetup: [
+      'tests/setup/build.ts',
+      'tests/setup/postgres.ts',
+      'tests/setup/centralTemplate.ts',
+    ],
     // Fast in-process tests, multi-process cluster tests (`*.e2e.test.ts`) and the slow suites
     // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load) are separate projects:
     // `npm test` runs unit and e2e, `npm run test:slow` the slow ones, `.ci/run` both.

@@ -2,6 +2,7 @@
 // (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir.
 import { cp } from 'node:fs/promises';
 import { ADMIN_PASSWORD } from './central.ts';
+import { seedCentralDataDir } from './centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 import { startProcess, type Proc } from './processes.ts';
@@ -60,6 +61,7 @@ export class Cluster {
     );
     if (options.centralDataFrom !== undefined)
       await cp(options.centralDataFrom, cluster.dataDir, { recursive: true });
+    else await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral(0);
     cluster.adminToken = ok(
       await gql<{ login: { token: string } }>(
