@@ -8,7 +8,28 @@ import postgres from './postgres.ts';
 
 type Teardown = () => Promise<void>;
 
+// vitest runs a global setup once for the root project and again for every project that extends
+// it (`npm test`: three times), each time in this same process. The first call does the work; the
+// others share it, and only the first one's teardown undoes it.
+const STARTED = Symbol.for('switchboard.tests.globalSetup');
+const shared = globalThis as { [STARTED]?: Promise<Teardown> };
+
 export default async function setup(): Promise<Teardown> {
+  const started = shared[STARTED];
+  if (started !== undefined) {
+    await started;
+    return async () => {};
+  }
+  const starting = start();
+  shared[STARTED] = starting;
+  const teardown = await starting;
+  return async () => {
+    delete shared[STARTED];
+    await teardown();
+  };
+}
+
+async function start(): Promise<Teardown> {
   const parts = await Promise.allSettled([build(), postgres(), centralTemplate()]);
   const teardowns = parts
     .map((part) => (part.status === 'fulfilled' ? part.value : undefined))
