@@ -1,7 +1,8 @@
-// vitest's global setup: central's embedded PGlite database, migrated once per run. A first start
-// of PGlite (its initdb, then every migration) costs seconds of a loaded 2-core machine, and about
-// forty files start a central on PGlite; they copy this folder instead (tests/helpers/centralData.ts).
-// Only the schema is in it: each central still creates its own admin and signing keys at start.
+// Part of vitest's global setup (global.ts): central's embedded PGlite database, migrated once per
+// run. A first start of PGlite (its initdb, then every migration) costs seconds of a loaded 2-core
+// machine, and about forty files start a central on PGlite; they copy this folder instead
+// (tests/helpers/centralData.ts). Only the schema is in it: each central still creates its own
+// admin and signing keys at start.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
