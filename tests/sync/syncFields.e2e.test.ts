@@ -126,8 +126,14 @@ describe('per-message sync fields across two copies', () => {
     expect(synced).toMatchObject({ content: 'one', syncStatus: 'SYNCED' });
     expect(synced.lastSyncAttempt).toEqual(expect.any(String));
 
-    const moved = (await sessions()).filter(
-      (s) => s.sourceNode.id === a.id && s.targetNode.id === b.id && s.status === 'COMPLETED',
+    // The session that carried it is recorded at central off the path: it may still be open.
+    const moved = await until(
+      async () =>
+        (await sessions()).filter(
+          (s) => s.sourceNode.id === a.id && s.targetNode.id === b.id && s.status === 'COMPLETED',
+        ),
+      (list) => list.some((s) => s.messagesSynced === 1 && s.messagesChecked === 1),
+      'the session that moved it to B to be COMPLETED',
     );
     expect(moved.map((s) => [s.messagesSynced, s.messagesChecked])).toContainEqual([1, 1]);
 
