@@ -33,10 +33,10 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
           exclude: ['tests/**/*.slow.test.ts', 'dist/**'],
-          // One at a time. Two at once (in the unit pool) ran the suite in 15m50 instead of 24m50 on
-          // a machine loaded by others, but clients.e2e and faults/regressions.e2e then failed on
-          // timing: to be tried again on a quiet machine (test clusters already give load room:
-          // OFFLINE after 2 s, a 3 s node deadline, tests/helpers/cluster.ts).
+          // One at a time. Two at once (in the unit pool) ran the suite in 16-25 min where one at a
+          // time took 42 min, on a machine loaded by others, but clients.e2e and
+          // faults/regressions.e2e then failed on timing: to be tried again on a quiet machine
+          // (test clusters already give load room: OFFLINE after 2 s, a 3 s node deadline).
           fileParallelism: false,
         },
       },
