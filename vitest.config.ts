@@ -11,9 +11,10 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    // Compiles dist/ (and the web bundle) when a source is newer: test children run compiled code.
-    // Then one PostgreSQL cluster for the whole run, a database per file in it.
-    globalSetup: ['tests/setup/build.ts', 'tests/setup/postgres.ts'],
+    // At once: dist/ (and the web bundle) compiled when a source is newer, since test children run
+    // compiled code; one PostgreSQL cluster for the whole run, a database per file in it; and
+    // central's PGlite database migrated once, which files copy instead of creating their own.
+    globalSetup: ['tests/setup/global.ts'],
     // Fast in-process tests, multi-process cluster tests (`*.e2e.test.ts`) and the slow suites
     // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load, several instances) are separate projects:
     // `npm test` runs unit and e2e, `npm run test:slow` the slow ones, `.ci/run` both.
@@ -32,8 +33,10 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
           exclude: ['tests/**/*.slow.test.ts', 'dist/**'],
-          // Each file runs a whole cluster of processes: two at once on 2 cores starve heartbeats
-          // (nodes flap OFFLINE) and turn load into failures that say nothing about the code.
+          // One at a time. Two at once (in the unit pool) ran the suite in 16-25 min where one at a
+          // time took 42 min, on a machine loaded by others, but clients.e2e and
+          // faults/regressions.e2e then failed on timing: to be tried again on a quiet machine
+          // (test clusters already give load room: OFFLINE after 2 s, a 3 s node deadline).
           fileParallelism: false,
         },
       },
@@ -43,7 +46,7 @@ export default defineConfig({
           name: 'slow',
           include: ['tests/**/*.slow.test.ts'],
           exclude: ['dist/**'],
-          // Clusters under faults and load: one at a time, as e2e.
+          // Clusters under faults and load: one at a time, their timing is what they test.
           fileParallelism: false,
         },
       },

@@ -72,11 +72,15 @@ function runLine(line: string, env: Record<string, string>, cwd: string): Starte
 }
 
 async function ready(started: Started): Promise<void> {
-  for (const deadline = Date.now() + 60_000; !/ready at http/.test(started.output()); ) {
-    if (started.child.exitCode !== null) throw new Error(`exited early:\n${started.output()}`);
-    if (Date.now() > deadline) throw new Error(`never ready:\n${started.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // A process that exited will never be ready: stop waiting at once and show what it said.
+  const state = () =>
+    /ready at http/.test(started.output())
+      ? 'ready'
+      : started.child.exitCode !== null
+        ? 'exited'
+        : 'starting';
+  await expect.poll(state, { timeout: 60_000, message: started.output() }).not.toBe('starting');
+  expect(state(), started.output()).toBe('ready');
 }
 
 let commands: string[];

@@ -10,6 +10,7 @@ import { ASSERTION_HEADER } from '../../lib/gatewayAssertion.ts';
 import type { RoomDigests } from '../../lib/syncProtocol.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -89,6 +90,7 @@ export class FaultCluster {
 
   static async start(leftovers: Leftovers, clockOffsets: Record<string, number> = {}) {
     const cluster = new FaultCluster(leftovers, await leftovers.tempDir('switchboard-faults-'));
+    await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral();
     cluster.adminToken = await cluster.login('admin', ADMIN_PASSWORD);
     cluster.#toNodes = await registerTestGateway(cluster.centralUrl, cluster.secret);

@@ -9,6 +9,7 @@ import { Cluster } from '../helpers/cluster.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startProcess } from '../helpers/processes.ts';
+import { until } from '../helpers/until.ts';
 
 const TIMEOUT_MS = 1000;
 const OPERATION_TIMEOUT_MS = 500;
@@ -29,8 +30,12 @@ async function gatewayViaProxy(env: Record<string, string>): Promise<string> {
   );
   const url = (await gateway.waitForLine(/ready at (http:\/\/[^\s]+)\/graphql/))[1] as string;
   // Routing comes from central's event stream; wait until this gateway routes to node-a.
-  while (!(await readyNodes(url)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'))
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(
+    async () => (await readyNodes(url)).some((n) => n.name === 'node-a' && n.status === 'ONLINE'),
+    (routed) => routed,
+    'the gateway behind the proxy to route to node-a',
+    30_000,
+  );
   return url;
 }
 

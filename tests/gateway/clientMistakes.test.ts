@@ -13,6 +13,7 @@ import { startNode } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 let central: TestCentral;
@@ -51,14 +52,14 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 30_000; ; ) {
-    const routable =
+  await until(
+    () =>
       gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
-        .length === 2;
-    if (routable) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to both nodes');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+        .length,
+    (routable) => routable === 2,
+    'the gateway to route to both nodes',
+    30_000,
+  );
   alice = await central.createUser('alice');
   room = ok(
     await gql<{ createRoom: { id: string } }>(

@@ -8,6 +8,7 @@ import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -44,15 +45,15 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 30_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok').length;
-    if (routable === 2) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to both nodes');
-    // Polling the gateway's own routing table until it took both nodes in.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // The gateway's own routing table takes both nodes in once central's events arrive.
+  await until(
+    () =>
+      gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
+        .length,
+    (routable) => routable === 2,
+    'the gateway to route to both nodes',
+    30_000,
+  );
 });
 
 function entry(name: string) {

@@ -9,6 +9,7 @@ import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -80,13 +81,14 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  const routable = () =>
-    gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
-      .length;
-  for (const deadline = Date.now() + 30_000; routable() < 2; ) {
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the two nodes');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(
+    () =>
+      gateway.routing.report().nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok')
+        .length,
+    (routable) => routable === 2,
+    'the gateway to route to the two nodes',
+    30_000,
+  );
   alice = await central.createUser('alice');
   const [a, b] = nodes as [NodeServer, NodeServer];
   room = ok(

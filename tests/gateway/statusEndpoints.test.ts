@@ -8,6 +8,7 @@ import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
@@ -41,14 +42,13 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 60_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok');
-    if (routable) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the node');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(
+    () =>
+      gateway.routing.report().nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok'),
+    (routable) => routable,
+    'the gateway to route to the node',
+    60_000,
+  );
   member = await central.createUser('mallory');
   // One routed request, so that the per-node series have a sample.
   const room = ok(

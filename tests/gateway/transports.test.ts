@@ -10,6 +10,7 @@ import { startNode, type NodeOptions, type NodeServer } from '../../subgraphs/no
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 let central: TestCentral;
@@ -43,14 +44,13 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 30_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok');
-    if (routable) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the node');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(
+    () =>
+      gateway.routing.report().nodes.some((n) => n.status === 'ONLINE' && n.schema.state === 'ok'),
+    (routable) => routable,
+    'the gateway to route to the node',
+    30_000,
+  );
   alice = await central.createUser('alice');
   bob = await central.createUser('bob');
   room = ok(

@@ -1,11 +1,13 @@
-// Starts a real central on port 0 (PGlite in a temp dir, or a given PostgreSQL database) and
-// offers the few calls most tests need: log in, create users, register nodes.
+// Starts a real central on port 0 (PGlite in a temp dir, seeded from the run's migrated template,
+// or a given PostgreSQL database) and offers the few calls most tests need: log in, create users,
+// register nodes.
 import { createLogger, silentLogger } from '../../lib/log.ts';
 import {
   startCentral,
   type CentralOptions,
   type CentralServer,
 } from '../../subgraphs/central/server.ts';
+import { seedCentralDataDir } from './centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 
@@ -25,15 +27,18 @@ export async function startTestCentral(
   leftovers: Leftovers,
   options: Partial<CentralOptions> = {},
 ): Promise<TestCentral> {
+  const dataDir =
+    options.databaseUrl !== undefined
+      ? undefined
+      : (options.dataDir ?? (await leftovers.tempDir('switchboard-central-')));
+  if (dataDir !== undefined) await seedCentralDataDir(dataDir);
   const central = leftovers.add(
     await startCentral({
       port: 0,
       adminPassword: ADMIN_PASSWORD,
       gatewaySecret: TEST_GATEWAY_SECRET,
       logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger('central') : silentLogger,
-      ...(options.databaseUrl === undefined
-        ? { dataDir: await leftovers.tempDir('switchboard-central-') }
-        : {}),
+      ...(dataDir === undefined ? {} : { dataDir }),
       ...options,
     }),
     (c) => c.close(),

@@ -2,6 +2,7 @@
 // (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir.
 import { cp } from 'node:fs/promises';
 import { ADMIN_PASSWORD } from './central.ts';
+import { seedCentralDataDir } from './centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 import { startProcess, type Proc } from './processes.ts';
@@ -18,9 +19,19 @@ export interface ClusterNode {
 
 export interface ClusterOptions {
   readonly nodes?: readonly string[];
-  /** @default 200: quick OFFLINE detection for failover tests */
+  /** @default 200 */
   readonly heartbeatIntervalMs?: number;
-  /** @default 1000 */
+  /**
+   * Central's --offline-after-ms. @default the larger of 2000 and 3 heartbeat intervals: a node
+   * killed by a failover test is OFFLINE within seconds, and one merely starved of CPU for a
+   * moment (two test files run at once on 2 cores) does not flap OFFLINE.
+   */
+  readonly offlineAfterMs?: number;
+  /**
+   * The gateway's --node-timeout-ms. @default 3000: a dead node is found by its refused
+   * connections at once; the deadline only has to spare a live node slowed by the other file
+   * running beside this one.
+   */
   readonly nodeTimeoutMs?: number;
   /**
    * A stopped central's data dir to copy and start from, instead of a new database: benchmarks
@@ -60,6 +71,7 @@ export class Cluster {
     );
     if (options.centralDataFrom !== undefined)
       await cp(options.centralDataFrom, cluster.dataDir, { recursive: true });
+    else await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral(0);
     cluster.adminToken = ok(
       await gql<{ login: { token: string } }>(
@@ -77,6 +89,7 @@ export class Cluster {
 
   /** Starts central on `port` (0: any) and its data dir: a restart binds the port it had. */
   async startCentral(port = Number(new URL(this.centralUrl).port)): Promise<void> {
+    const heartbeatIntervalMs = this.#options.heartbeatIntervalMs ?? 200;
     this.central = startProcess(
       this.leftovers,
       'central',
@@ -84,7 +97,10 @@ export class Cluster {
       {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
-        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(this.#options.heartbeatIntervalMs ?? 200),
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs),
+        SWITCHBOARD_OFFLINE_AFTER_MS: String(
+          this.#options.offlineAfterMs ?? Math.max(2000, 3 * heartbeatIntervalMs),
+        ),
       },
     );
     this.centralUrl = (await this.central.waitForLine(ready))[1] as string;
@@ -97,7 +113,7 @@ export class Cluster {
       ['gateway', '--port', '0', '--central-url', this.centralUrl],
       {
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
-        SWITCHBOARD_NODE_TIMEOUT_MS: String(this.#options.nodeTimeoutMs ?? 1000),
+        SWITCHBOARD_NODE_TIMEOUT_MS: String(this.#options.nodeTimeoutMs ?? 3000),
       },
     );
     this.gatewayUrl = (await this.gateway.waitForLine(ready))[1] as string;

@@ -32,6 +32,7 @@ import { Leftovers } from '../helpers/leftovers.ts';
 import { askPullToken } from '../helpers/pullTokens.ts';
 import { snapshot } from '../node/helpers.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 
 const leftovers = new Leftovers();
 let central: TestCentral;
@@ -372,10 +373,12 @@ describe('subscriptions', () => {
     const client = wsClient(leftovers, gateway.url, shortLived);
     const events = collect<{ messageAdded: { content: string } }>(client, ADDED, { r: room });
     // Wait until the subscription is live upstream before posting, so the event is not missed.
-    for (const deadline = Date.now() + 10_000; gateway.subscriptions.stats().clients < 1; ) {
-      if (Date.now() > deadline) throw new Error('the subscription never started');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await expect
+      .poll(() => gateway.subscriptions.stats().clients, {
+        timeout: 10_000,
+        message: 'the subscription never started',
+      })
+      .toBeGreaterThanOrEqual(1);
     ok(
       await gql(
         gateway.url,
@@ -642,10 +645,12 @@ describe('private rooms', () => {
     await mutate(alice.token, REMOVE, { r: secret, u: carol.id });
     // The nodes reuse a "member" answer for --membership-cache-ms (5 s): the bounded staleness of
     // a removal there. Central and the gateway know at once.
-    for (const deadline = Date.now() + 30_000; (await carolReads()) !== 'NOT_FOUND'; ) {
-      if (Date.now() > deadline) throw new Error('the nodes never noticed carol was removed');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await until(
+      carolReads,
+      (answer) => answer === 'NOT_FOUND',
+      'the nodes to notice carol was removed',
+      30_000,
+    );
 
     // A session's log as sync reports leave it at central (the nodes here run without sync): one
     // entry in the private room, one in the lobby.

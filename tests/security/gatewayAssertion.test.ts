@@ -6,7 +6,7 @@
 import { generateKeyPair, createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../lib/log.ts';
 import {
   ASSERTION_TYP,
@@ -82,12 +82,14 @@ async function subscribeOutcome(url: string, params: Record<string, unknown>): P
   }).finally(() => void client.dispose());
 }
 
-/** Polls a condition that no event signals (as access.test.ts does), for at most 30 s. */
-async function until(condition: () => boolean, failure: string): Promise<void> {
-  for (const deadline = Date.now() + 30_000; !condition(); ) {
-    if (Date.now() > deadline) throw new Error(failure);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Waits for a condition that no event signals (as access.test.ts does), for at most 30 s. */
+function until(condition: () => boolean, failure: string): Promise<void> {
+  return vi.waitFor(
+    () => {
+      if (!condition()) throw new Error(failure);
+    },
+    { timeout: 30_000, interval: 50 },
+  );
 }
 
 beforeAll(async () => {

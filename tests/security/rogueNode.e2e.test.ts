@@ -23,6 +23,7 @@ import {
   RecordingProxy,
   type CapturedRequest,
 } from '../helpers/recordingHttpProxy.ts';
+import { until } from '../helpers/until.ts';
 
 interface Row {
   id: string;
@@ -62,23 +63,6 @@ const PARAM_HEADER: Record<string, string> = {
   gatewaySecret: 'x-gateway-secret',
   gatewayAssertion: 'x-gateway-assertion',
 };
-
-async function until<T>(
-  read: () => Promise<T> | T,
-  check: (value: T) => boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!check(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    last = await read();
-  }
-  return last;
-}
 
 /** A raw request: status and body (JSON when it is), whatever the answer. */
 async function call(

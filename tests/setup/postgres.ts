@@ -1,6 +1,6 @@
-// vitest's global setup: one PostgreSQL cluster for the whole run. Test workers inherit its address
-// through the environment, and `startPostgres()` (tests/helpers/postgres.ts) gives each file its
-// own databases in it instead of an initdb per file.
+// Part of vitest's global setup (global.ts): one PostgreSQL cluster for the whole run. Test workers
+// inherit its address through the environment, and `startPostgres()` (tests/helpers/postgres.ts)
+// gives each file its own databases in it instead of an initdb per file.
 import { postgresBinDir, SHARED_POSTGRES_ENV, startPostgresCluster } from '../helpers/postgres.ts';
 
 export default async function setup(): Promise<(() => Promise<void>) | undefined> {

@@ -15,6 +15,7 @@ import { registerTestGateway, type TestGateway } from '../helpers/gatewayAsserti
 import { gql, ok } from '../helpers/graphql.ts';
 import { HostileNode } from '../helpers/hostileNode.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 import { postAsNode } from './nodeSide.ts';
 
 interface Session {
@@ -35,22 +36,6 @@ interface LogPage {
   };
 }
 const SESSION = 'id status syncType trigger messagesSynced sourceNode { id } targetNode { id }';
-
-async function until<T>(
-  read: () => Promise<T> | T,
-  check: (value: T) => boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    last = await read();
-  }
-  return last;
-}
 
 describe('live replication across real processes', () => {
   const leftovers = new Leftovers();

@@ -30,6 +30,7 @@ import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { askPullToken, feedDigests, pullToken } from '../helpers/pullTokens.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 import { heartbeat } from './nodeSide.ts';
 
 interface Row {
@@ -70,23 +71,6 @@ function random(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
-}
-
-/** Polls `read` until `check` holds; returns the last value read. */
-async function until<T>(
-  read: () => Promise<T> | T,
-  check: (value: T) => boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    last = await read();
-  }
-  return last;
 }
 
 describe('sync across real processes', () => {

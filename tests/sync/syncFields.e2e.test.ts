@@ -9,6 +9,7 @@ import { Cluster, type ClusterNode } from '../helpers/cluster.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { until } from '../helpers/until.ts';
 
 interface SyncFields {
   readonly content: string;
@@ -30,15 +31,6 @@ interface Session {
 const FIELDS = 'content syncStatus lastSyncAttempt';
 const SESSION =
   'id status syncType messagesSynced messagesChecked messagesTotal sourceNode { id } targetNode { id }';
-
-/** Polls `read` until `check` holds (the test's timeout bounds it); returns the last value. */
-async function until<T>(read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('per-message sync fields across two copies', () => {
   const leftovers = new Leftovers();
@@ -128,13 +120,20 @@ describe('per-message sync fields across two copies', () => {
     await until(
       () => copies(id),
       ([onA, onB]) => onA?.syncStatus === 'SYNCED' && onB?.syncStatus === 'SYNCED',
+      'both copies SYNCED',
     );
     const synced = await expectOneAnswer(id);
     expect(synced).toMatchObject({ content: 'one', syncStatus: 'SYNCED' });
     expect(synced.lastSyncAttempt).toEqual(expect.any(String));
 
-    const moved = (await sessions()).filter(
-      (s) => s.sourceNode.id === a.id && s.targetNode.id === b.id && s.status === 'COMPLETED',
+    // The session that carried it is recorded at central off the path: it may still be open.
+    const moved = await until(
+      async () =>
+        (await sessions()).filter(
+          (s) => s.sourceNode.id === a.id && s.targetNode.id === b.id && s.status === 'COMPLETED',
+        ),
+      (list) => list.some((s) => s.messagesSynced === 1 && s.messagesChecked === 1),
+      'the session that moved it to B to be COMPLETED',
     );
     expect(moved.map((s) => [s.messagesSynced, s.messagesChecked])).toContainEqual([1, 1]);
 
@@ -151,6 +150,7 @@ describe('per-message sync fields across two copies', () => {
       () => copies(id),
       ([onA, onB]) =>
         onB?.content === 'two' && onA?.syncStatus === 'SYNCED' && onB.syncStatus === 'SYNCED',
+      'the edit on B and both copies SYNCED',
     );
     const edited = await expectOneAnswer(id);
     expect(edited.lastSyncAttempt! > synced.lastSyncAttempt!).toBe(true);
@@ -163,8 +163,10 @@ describe('per-message sync fields across two copies', () => {
       ),
     ).triggerSync;
     expect(full).toHaveLength(2);
-    const done = await until(sessions, (list) =>
-      full.every((f) => list.some((s) => s.id === f.id && s.status === 'COMPLETED')),
+    const done = await until(
+      sessions,
+      (list) => full.every((f) => list.some((s) => s.id === f.id && s.status === 'COMPLETED')),
+      'both FULL sessions COMPLETED',
     );
     // Nothing changed either target, and each examined the one version of the room.
     for (const f of full) {

@@ -1,0 +1,46 @@
+// vitest's global setup: its parts at once, since each mostly waits on a child process or on
+// PGlite and together they take about as long as the longest: dist/ brought up to date with the
+// sources (build.ts), the run's PostgreSQL cluster (postgres.ts), and central's migrated PGlite
+// database that files copy (centralTemplate.ts).
+import build from './build.ts';
+import centralTemplate from './centralTemplate.ts';
+import postgres from './postgres.ts';
+
+type Teardown = () => Promise<void>;
+
+// vitest runs a global setup once for the root project and again for every project that extends
+// it (`npm test`: three times), each time in this same process. The first call does the work; the
+// others share it, and only the first one's teardown undoes it.
+const STARTED = Symbol.for('switchboard.tests.globalSetup');
+const shared = globalThis as { [STARTED]?: Promise<Teardown> };
+
+export default async function setup(): Promise<Teardown> {
+  const started = shared[STARTED];
+  if (started !== undefined) {
+    await started;
+    return async () => {};
+  }
+  const starting = start();
+  shared[STARTED] = starting;
+  const teardown = await starting;
+  return async () => {
+    delete shared[STARTED];
+    await teardown();
+  };
+}
+
+async function start(): Promise<Teardown> {
+  const parts = await Promise.allSettled([build(), postgres(), centralTemplate()]);
+  const teardowns = parts
+    .map((part) => (part.status === 'fulfilled' ? part.value : undefined))
+    .filter((value): value is Teardown => typeof value === 'function');
+  const teardown = async () => {
+    for (const stop of teardowns.reverse()) await stop();
+  };
+  const failed = parts.find((part) => part.status === 'rejected');
+  if (failed !== undefined) {
+    await teardown();
+    throw failed.reason;
+  }
+  return teardown;
+}
