@@ -139,6 +139,8 @@ export interface NodeServer {
   /** Central's id of this node: the `originNode` of messages posted here. */
   readonly nodeId: string;
   readonly store: MessageStore;
+  /** The rooms this node takes writes for (heldRooms.ts); tests writing to `store` set it. */
+  readonly held: HeldRooms;
   /** The mutations' write queue (group commit). */
   readonly writes: GroupCommit;
   readonly events: MessageEvents;
@@ -491,6 +493,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     name: options.name,
     nodeId,
     store: services.store,
+    held: services.held,
     writes: services.writes,
     events,
     clock,

@@ -199,6 +199,8 @@ describe('a node beyond the drift bound', () => {
   it('refuses writes while its HLC, resumed from a fast clock, is beyond the bound ahead of central', async () => {
     const a = await startClockedNode('clock-hlc-ahead');
     const room = await roomOn(a.node);
+    // Written to the store directly below: the node must know it holds the room (heldRooms.ts).
+    await a.node.held.require(room);
     // A version stamped while the clock ran 100 s fast (before this node measured, or by an
     // older version of it): the HLC never runs back, so every later write would be as far ahead.
     a.skewMs = 100_000;

@@ -126,8 +126,16 @@ beforeEach(() => {
   authorityQueries.length = 0;
 });
 
+/**
+ * A room of these tests exists only here, not at central: both nodes take local writes for it
+ * (heldRooms.ts: a node writes only rooms central says it holds; the test says it instead).
+ */
+const testRooms = new Set<string>();
 function newRoom(): string {
-  return `room-${randomUUID()}`;
+  const room = `room-${randomUUID()}`;
+  testRooms.add(room);
+  for (const n of [a, b]) n.node.held.apply([...testRooms]);
+  return room;
 }
 
 /** A job for target B as central sends it, with a pull token from central's real signer. */
