@@ -2,6 +2,7 @@
 // by the sessions (puller.ts) and the live streams (liveReplicator.ts): it shows a pull token,
 // renews it through central before it runs out (PullTokens), and turns the source's answers into
 // errors a caller can act on (cursor ahead, token refused, busy).
+import { connectCode } from '../../../lib/connectionErrors.ts';
 import { Backoff } from '../../../lib/backoff.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import { SYNC_CHANGES_PATH, type PullTokenResponse } from '../../../lib/syncProtocol.ts';
@@ -18,6 +19,16 @@ export class CursorAheadAtSource extends SourceError {}
 
 /** The source answered 503: busy for a moment (e.g. central's keys out of reach); try again. */
 export class SourceBusy extends SourceError {}
+
+/**
+ * The connection dropped under the request (reset, closed mid-answer): typically a keep-alive
+ * socket the source closed as it was reused. A read is safe to send again; a source that is down
+ * refuses the next connection, which is not retried.
+ */
+export class SourceDropped extends SourceError {}
+
+/** Socket errors that end a request whose connection stood: see SourceDropped. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /** The source refused the pull token (401): one fresh token is worth a try (central rotated keys). */
 export class TokenRefused extends SourceError {}
@@ -100,8 +111,9 @@ export class SourceClient {
   }
 
   /**
-   * GET with retries: while the source answers 503 (up to `attempts` tries, with backoff), and
-   * once with a fresh token after the source refused the one held. Reads are safe to repeat.
+   * GET with retries: while the source answers 503 or the connection drops under the request (up
+   * to `attempts` tries, with backoff), and once with a fresh token after the source refused the
+   * one held. Reads are safe to repeat.
    */
   async get(pathAndQuery: string, attempts: number): Promise<unknown> {
     let renewedAfterRefusal = false;
@@ -115,7 +127,8 @@ export class SourceClient {
           await this.#options.tokens.token(true);
           continue;
         }
-        if (!(error instanceof SourceBusy) || attempt >= attempts) throw error;
+        const transient = error instanceof SourceBusy || error instanceof SourceDropped;
+        if (!transient || attempt >= attempts) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoff.next()));
         if (this.#options.signal.aborted) throw new SourceRequestAborted('closing');
       }
@@ -159,7 +172,9 @@ export class SourceClient {
       if (error instanceof Error && error.name === 'TimeoutError') {
         throw new SourceError(`${source} did not answer within ${timeoutMs} ms`);
       }
-      throw new SourceError(`${source} is unreachable: ${describe(error)}`);
+      const code = connectCode(error);
+      const Failure = code !== undefined && DROPPED.has(code) ? SourceDropped : SourceError;
+      throw new Failure(`${source} is unreachable: ${describe(error)}`);
     }
   }
 }
