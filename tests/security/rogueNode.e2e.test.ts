@@ -665,6 +665,28 @@ describe('a rogue node gets nothing more (issue 14)', () => {
       .soft(await contents(roomX, [mX]), 'the other room, read through the gateway')
       .toEqual({ [mX]: 'stays in its room' });
 
+    // A target's live stream from the hostile source may have quarantined the batch first: its
+    // window's records reach central off the path (once a second), after the sessions ended.
+    const forgedIds = forged.map((x) => x.version.id);
+    for (const node of [a, b]) {
+      await expect
+        .poll(
+          async () => {
+            const answer = await asAdmin<{
+              quarantinedVersions: Array<{ messageId: string; targetNode: { name: string } }>;
+            }>(
+              'query($n: ID) { quarantinedVersions(nodeId: $n) { messageId targetNode { name } } }',
+              { n: node.id },
+            );
+            return (answer.data?.quarantinedVersions ?? [])
+              .filter((q) => q.targetNode.name === node.name)
+              .map((q) => q.messageId);
+          },
+          { timeout: 15_000, message: `${node.name}: every forged version recorded at central` },
+        )
+        .toEqual(expect.arrayContaining(forgedIds));
+    }
+
     for (const node of [a, b]) {
       const answer = await asAdmin<{
         quarantinedVersions: Array<{
