@@ -1,6 +1,7 @@
 // Runs a transaction again when PostgreSQL rolled it back for a deadlock or a serialization
 // conflict: nothing of it was kept, so running it again is safe, and the caller (a node's report)
 // should not see a 500 for what is a scheduling accident between two centrals.
+import { fullJitterDelay } from '../../../lib/backoff.ts';
 import { isRetryableConflict } from './errors.ts';
 
 export interface RetryOptions {
@@ -25,7 +26,8 @@ export async function retryOnConflict<T>(
       if (attempt >= attempts || !isRetryableConflict(error)) throw error;
       options.onRetry?.(error, attempt);
       // Full jitter: two transactions that collided do not collide again in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * base * 2 ** attempt));
+      const delay = fullJitterDelay(attempt, { initialMs: base, maxMs: base * 2 ** attempts });
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }

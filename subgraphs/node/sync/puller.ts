@@ -5,6 +5,7 @@
 // same SQLite transaction, then reported to central. One
 // session at a time per source (others wait in order); sessions from different sources run
 // side by side, their applies serialized by SQLite's single writer.
+import { Backoff } from '../../../lib/backoff.ts';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../lib/log.ts';
 import { parseWire, WireShapeError } from '../../../lib/wire.ts';
@@ -112,7 +113,7 @@ const SHUTDOWN_REPORT_MS = 1000;
  * ONLINE), so the pair is never left waiting behind it.
  */
 const HAND_BACK_MS = 120_000;
-/** The hand-back's backoff: from 500 ms, doubling, at most this. */
+/** The hand-back's backoff (lib/backoff.ts, with jitter): from 500 ms, at most this. */
 const HAND_BACK_MAX_DELAY_MS = 5000;
 
 export class Puller {
@@ -395,7 +396,8 @@ class Session {
   }
 
   async #offerBack(reason: string, deadline: number, closed: Promise<'closed'>): Promise<void> {
-    for (let attempt = 0; !this.#closing.aborted; attempt += 1) {
+    const backoff = new Backoff({ initialMs: 500, maxMs: HAND_BACK_MAX_DELAY_MS });
+    while (!this.#closing.aborted) {
       try {
         const sent = this.#reports.report({ status: 'FAILED', error: reason, resume: true }, 1);
         sent.catch(() => {});
@@ -410,7 +412,7 @@ class Session {
           return;
         }
       }
-      const delay = Math.min(HAND_BACK_MAX_DELAY_MS, 500 * 2 ** attempt);
+      const delay = backoff.next();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, delay))), closed]);
       clearTimeout(timer);
