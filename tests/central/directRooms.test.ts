@@ -32,7 +32,12 @@ describe.each(backends)('direct conversations on %s', (_name, setup) => {
   afterAll(() => leftovers.dispose());
   beforeAll(async () => {
     const databaseUrl = await setup(leftovers);
-    t = await startTestCentral(leftovers, databaseUrl === undefined ? {} : { databaseUrl });
+    // The node below is one heartbeat, not a process that keeps beating: a loaded machine must
+    // not let it go OFFLINE before the tests have opened their rooms (liveness is tested elsewhere).
+    t = await startTestCentral(leftovers, {
+      offlineAfterMs: 10 * 60_000,
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+    });
     // A direct room is homed on an ONLINE node: one heartbeat makes this one ONLINE.
     const node = await t.registerNode('home-a');
     const beat = await fetch(`${t.url}/internal/heartbeat`, {
