@@ -215,7 +215,7 @@ export const ChangeBatchEnvelopeSchema = batchObject({
   nextAfter: batchSeq,
   headSeq: batchSeq,
   remaining: batchSeq.optional(),
-  versions: z.array(batchObject({ seq: batchSeq, id: z.unknown() }), {
+  versions: z.array(batchObject({ seq: batchSeq, id: z.unknown().optional() }), {
     error: gotKind('expected an array'),
   }),
 });
