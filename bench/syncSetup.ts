@@ -149,10 +149,19 @@ export class BenchCluster {
     return url;
   }
 
-  /** Polls `check` every `everyMs` until it holds. */
+  /**
+   * Polls `check` every `everyMs` until it holds. A poll whose reused keep-alive connection was
+   * reset under it (central closed it idle as the request left: seen on a loaded machine) is
+   * simply polled again.
+   */
   async until(check: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50) {
     const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
+    const poll = () =>
+      check().catch((error: unknown) => {
+        if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNRESET') return false;
+        throw error;
+      });
+    while (!(await poll())) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }

@@ -4,13 +4,24 @@
 // answered and move on when it fails (lib/centralEndpoints.ts). The link also says whether the
 // gateway follows central at all: a stream is open and some central answered within `staleMs`
 // (a stream to a central that hangs stays open: it is probed, and left when it stops answering).
+//
+// Central's replies and events are read with their zod schemas (lib/gatewayProtocol.ts), not
+// trusted: a malformed reply fails the lookup as CENTRAL_UNAVAILABLE naming the field at fault
+// (and counts against that central), a malformed event is passed over with a log line.
+import type { JWK } from 'jose';
+import type { z } from 'zod';
 import {
+  GATEWAY_EVENT_TYPES,
   GATEWAY_PREFIX,
   GATEWAY_SECRET_HEADER,
+  GatewayEventSchema,
+  GatewayEventTypeSchema,
+  RoomPlacementsReplySchema,
+  RoutingNodesReplySchema,
+  type GatewayEvent,
   type RoomPlacement,
   type RoutingNode,
 } from '../lib/gatewayProtocol.ts';
-import type { JWK } from 'jose';
 import {
   centralEndpoints,
   describe,
@@ -20,9 +31,10 @@ import {
 import { appError } from '../lib/errors.ts';
 import { GATEWAY_KEYS_ROUTE } from '../lib/gatewayAssertion.ts';
 import type { Logger } from '../lib/log.ts';
-import type { CentralEvent } from '../subgraphs/central/events.ts';
+import { readEvents } from '../lib/sseReader.ts';
+import { parseWire, WireShapeError } from '../lib/wire.ts';
 
-export type { RoomPlacement, RoutingNode, CentralEvent };
+export type { RoomPlacement, RoutingNode, GatewayEvent };
 
 export interface CentralLinkOptions {
   /** One URL, several (failover in that order), or endpoints shared with the gateway's other parts. */
@@ -54,15 +66,16 @@ export interface CentralLinkState {
 }
 
 export interface CentralLink {
-  nodes(): Promise<RoutingNode[]>;
-  rooms(ids: readonly string[]): Promise<RoomPlacement[]>;
+  nodes(): Promise<readonly RoutingNode[]>;
+  rooms(ids: readonly string[]): Promise<readonly RoomPlacement[]>;
   /** Registers (or renews) this gateway's public key, which nodes check its assertions with. */
   registerKey(jwk: JWK): Promise<void>;
   /**
    * Streams central's events until `stop()`. `onConnected` runs on every (re)connection, so the
-   * caller can reload what it may have missed while disconnected.
+   * caller can reload what it may have missed while disconnected. Only the events a gateway acts
+   * on reach `onEvent` (GatewayEventSchema).
    */
-  watch(onEvent: (event: CentralEvent) => void, onConnected: () => void): { stop(): void };
+  watch(onEvent: (event: GatewayEvent) => void, onConnected: () => void): { stop(): void };
   state(): CentralLinkState;
   /**
    * Calls `listener` when the link goes down (for two seconds in a row) or comes back (as
@@ -119,17 +132,32 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     return response;
   }
 
-  /** Unreachable, timing out or failing (5xx) everywhere: the client is told CENTRAL_UNAVAILABLE. */
-  async function getJson<T>(path: string): Promise<T> {
+  /**
+   * Central's reply to GET `path` as `schema` reads it. Unreachable, timing out, failing (5xx) or
+   * answering a malformed reply everywhere: the client is told CENTRAL_UNAVAILABLE.
+   */
+  async function getReply<S extends z.ZodType>(schema: S, path: string): Promise<z.output<S>> {
     const route = path.split('?')[0] ?? path;
     try {
-      return await central.call(async (url) => (await (await fetchOk(url, path)).json()) as T, {
-        idempotent: true,
-        answered: isAnswer,
-      });
+      return await central.call(
+        async (url) => {
+          const text = await (await fetchOk(url, path)).text();
+          try {
+            return parseWire(schema, parseJson(text));
+          } catch (error) {
+            if (!(error instanceof WireShapeError)) throw error;
+            // Central's bug or another release's shape: told once per reply, with the central.
+            options.log.warn(`central ${url} answered ${route} malformed: ${error.message}`);
+            throw new WireShapeError(`central answered ${route} malformed: ${error.message}`);
+          }
+        },
+        { idempotent: true, answered: isAnswer },
+      );
     } catch (error) {
       if (isAnswer(error)) throw new Error((error as Error).message);
       if (error instanceof CentralAnswerError) throw appError('CENTRAL_UNAVAILABLE', error.message);
+      if (error instanceof WireShapeError)
+        throw appError('CENTRAL_UNAVAILABLE', error.message, { cause: error });
       const timedOut = (error as Error).name === 'TimeoutError';
       throw appError(
         'CENTRAL_UNAVAILABLE',
@@ -205,6 +233,20 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     tick();
   }
 
+  /** The event in `data` if it is one the gateway acts on; a malformed one is logged. */
+  function readEvent(data: string): GatewayEvent | undefined {
+    try {
+      const value = parseJson(data);
+      const typed = GatewayEventTypeSchema.safeParse(value);
+      if (typed.success && !GATEWAY_EVENT_TYPES.has(typed.data.type)) return undefined;
+      return parseWire(GatewayEventSchema, value, 'event');
+    } catch (error) {
+      if (!(error instanceof WireShapeError)) throw error;
+      options.log.warn(`ignored a malformed central event: ${error.message}`);
+      return undefined;
+    }
+  }
+
   // A stream on a central everyone has just left (a request or probe found it failing) moves too.
   central.onSwitch((url) => {
     for (const stream of streams)
@@ -227,12 +269,13 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
         { idempotent: true, answered: isAnswer },
       );
     },
-    nodes: async () => (await getJson<{ nodes: RoutingNode[] }>(`${GATEWAY_PREFIX}nodes`)).nodes,
+    nodes: async () => (await getReply(RoutingNodesReplySchema, `${GATEWAY_PREFIX}nodes`)).nodes,
     rooms: async (ids) =>
       ids.length === 0
         ? []
         : (
-            await getJson<{ rooms: RoomPlacement[] }>(
+            await getReply(
+              RoomPlacementsReplySchema,
               `${GATEWAY_PREFIX}rooms?ids=${ids.map(encodeURIComponent).join(',')}`,
             )
           ).rooms,
@@ -281,28 +324,23 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
             central.answered(url);
             onConnected();
             state();
-            let buffer = '';
-            const decoder = new TextDecoder();
-            for await (const chunk of response.body) {
-              resetIdle();
-              central.answered(url);
-              buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-              let end: number;
-              while ((end = buffer.indexOf('\n\n')) >= 0) {
-                const block = buffer.slice(0, end);
-                buffer = buffer.slice(end + 2);
-                for (const line of block.split('\n')) {
-                  if (!line.startsWith('data: ')) continue;
-                  try {
-                    onEvent(JSON.parse(line.slice(6)) as CentralEvent);
-                  } catch (error) {
-                    options.log.warn(
-                      `ignored a malformed central event: ${(error as Error).message}`,
-                    );
-                  }
-                }
+            // Any bytes, keep-alive comments too, show that central is there.
+            const alive = new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, out) {
+                resetIdle();
+                central.answered(url);
+                out.enqueue(chunk);
+              },
+            });
+            await readEvents(response.body.pipeThrough(alive), (_name, data) => {
+              const event = readEvent(data);
+              if (event === undefined) return;
+              try {
+                onEvent(event);
+              } catch (error) {
+                options.log.warn(`central event ${event.type} failed: ${(error as Error).message}`);
               }
-            }
+            });
             if (!stopped) options.log.warn(`central ${url} closed the event stream; reconnecting`);
           } catch (error) {
             if (stopped) return;
@@ -338,4 +376,13 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
       };
     },
   };
+}
+
+/** JSON.parse, failing as a WireShapeError: a body that is not JSON is malformed like any other. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new WireShapeError(`not JSON (${(error as Error).message})`);
+  }
 }

@@ -6,9 +6,9 @@ import { fullJitterDelay } from '../lib/backoff.ts';
 import { answersOk } from '../lib/httpClient.ts';
 import type { Logger } from '../lib/log.ts';
 import type {
-  CentralEvent,
   CentralLink,
   CentralLinkState,
+  GatewayEvent,
   RoomPlacement,
   RoutingNode,
 } from './centralLink.ts';
@@ -79,7 +79,7 @@ export class RoutingTable {
   constructor(options: RoutingTableOptions) {
     this.#options = options;
     this.#placements = new DataLoader(async (ids) => {
-      let rows: RoomPlacement[];
+      let rows: readonly RoomPlacement[];
       try {
         rows = await options.link.rooms(ids);
       } catch (error) {
@@ -177,7 +177,7 @@ export class RoutingTable {
     }
   }
 
-  #onEvent(event: CentralEvent): void {
+  #onEvent(event: GatewayEvent): void {
     switch (event.type) {
       case 'nodeStatusChanged': {
         const entry = this.#entries.get(event.nodeId);
@@ -185,7 +185,7 @@ export class RoutingTable {
           void this.reload().catch(() => {});
           return;
         }
-        this.#upsert({ ...entry.node, status: event.status as RoutingNode['status'] });
+        this.#upsert({ ...entry.node, status: event.status });
         return;
       }
       case 'nodeChanged':

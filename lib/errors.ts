@@ -2,6 +2,7 @@
 // GraphQLError that Switchboard raises is built here, so `extensions.code` is always one of these
 // and docs/errors.md can be generated from the same table.
 import { GraphQLError } from 'graphql';
+import { z } from 'zod';
 
 export const errorCodes = {
   UNAUTHENTICATED: {
@@ -166,4 +167,21 @@ function toError(value: unknown): Error {
 /** A JSON body in GraphQL response shape, for failures outside GraphQL execution (body limits...). */
 export function errorBody(code: ErrorCode, message: string): string {
   return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+/** What `errorBody` writes, as a reader checks it: at least the first error's message. */
+const ErrorBodySchema = z.object({
+  errors: z.array(z.object({ message: z.string() })).min(1),
+});
+
+/** The first error's message of an `errorBody` (or any GraphQL error response) text, if it is one. */
+export function errorBodyMessage(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const body = ErrorBodySchema.safeParse(value);
+  return body.success ? body.data.errors[0]?.message : undefined;
 }

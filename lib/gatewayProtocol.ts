@@ -10,13 +10,15 @@ import { nonEmptyString, wireObject } from './wire.ts';
 export const GATEWAY_SECRET_HEADER = 'x-gateway-secret';
 export const GATEWAY_PREFIX = '/internal/gateway/';
 
+const NodeStatusSchema = z.enum(['ONLINE', 'OFFLINE', 'DEGRADED'], {
+  error: 'expected ONLINE, OFFLINE or DEGRADED',
+});
+
 export const RoutingNodeSchema = wireObject({
   id: nonEmptyString,
   name: z.string({ error: 'expected a string' }),
   url: z.string({ error: 'expected a string' }),
-  status: z.enum(['ONLINE', 'OFFLINE', 'DEGRADED'], {
-    error: 'expected ONLINE, OFFLINE or DEGRADED',
-  }),
+  status: NodeStatusSchema,
 }).readonly();
 export type RoutingNode = z.infer<typeof RoutingNodeSchema>;
 
@@ -37,6 +39,36 @@ export const RoutingNodesReplySchema = wireObject({
 export const RoomPlacementsReplySchema = wireObject({
   rooms: z.array(RoomPlacementSchema, { error: 'expected an array' }).readonly(),
 }).readonly();
+
+/**
+ * The events of central's stream (GET `${GATEWAY_PREFIX}events`, one JSON object per `data:`) that
+ * a gateway acts on. Central sends others too (sync sessions; kinds a newer central adds), which
+ * a gateway passes over: GatewayEventTypeSchema reads only the type, to tell them apart.
+ */
+export const GatewayEventSchema = z
+  .discriminatedUnion(
+    'type',
+    [
+      wireObject({
+        type: z.literal('nodeStatusChanged'),
+        nodeId: nonEmptyString,
+        status: NodeStatusSchema,
+      }).readonly(),
+      wireObject({ type: z.literal('nodeChanged'), nodeId: nonEmptyString }).readonly(),
+      wireObject({ type: z.literal('roomChanged'), roomId: nonEmptyString }).readonly(),
+    ],
+    { error: 'expected a nodeStatusChanged, nodeChanged or roomChanged event' },
+  )
+  .readonly();
+export type GatewayEvent = z.infer<typeof GatewayEventSchema>;
+
+/** Any event of the stream, by its type alone. */
+export const GatewayEventTypeSchema = wireObject({ type: nonEmptyString });
+
+/** The types GatewayEventSchema reads; the gateway passes over events of any other. */
+export const GATEWAY_EVENT_TYPES: ReadonlySet<string> = new Set(
+  GatewayEventSchema.unwrap().options.map((option) => option.unwrap().shape.type.value),
+);
 
 /**
  * The client's address as the gateway saw it, passed on to central for login throttling. Central

@@ -3,13 +3,17 @@
 // node's API key in X-Node-API-Key; calls to a peer's feed carry a pull token from central
 // (lib/pullToken.ts), never the key. Nothing here is reachable through the gateway.
 //
-// The small messages are zod schemas, their types derived from them (`z.infer`), so a reader
-// validates exactly what the type promises. Change batches and reports keep their hand-written
-// validators (node/sync/validateBatch.ts, central/sync/validateReport.ts): they judge each version
-// on its own (quarantine) and check hashes, clocks and bounds a schema does not express.
+// The messages are zod schemas, their types derived from them (`z.infer`), so a reader validates
+// exactly what the type promises. Change batches and reports are read in two steps: their shapes
+// by the schemas here, then what ties fields together (seq order, content hashes, clocks, scope)
+// by their readers (node/sync/validateBatch.ts, central/sync/validateReport.ts), which also judge
+// each version on its own (quarantine) and word faults as operators know them.
 import { z } from 'zod';
 import { MAX_PULL_TOKEN_ROOMS } from './pullToken.ts';
-import { count, epochMs, httpUrl, nonEmptyString, wireObject } from './wire.ts';
+import { LOWERCASE_UUID } from './ids.ts';
+import { count, epochMs, httpUrl, kindOf, nonEmptyString, quoteValue, wireObject } from './wire.ts';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * Central, GET, Server-Sent Events, caller = a node. Central pushes every session in which the
@@ -141,22 +145,80 @@ export const PullTokenResponseSchema = wireObject({
 }).readonly();
 export type PullTokenResponse = z.infer<typeof PullTokenResponseSchema>;
 
-/** One version of a message as it travels; times are epoch milliseconds. */
-export interface WireVersion {
+/** Most characters of an id (room, sender, node) in a change batch. */
+export const MAX_BATCH_ID_CHARS = 200;
+
+/** "<what>, got <the value received>": how a change batch's faults read. */
+const got =
+  (what: string) =>
+  (issue: { readonly input?: unknown }): string =>
+    `${what}, got ${quoteValue(issue.input)}`;
+const gotKind =
+  (what: string) =>
+  (issue: { readonly input?: unknown }): string =>
+    `${what}, got ${kindOf(issue.input)}`;
+
+const batchId = z
+  .string({ error: got(`expected a non-empty string of at most ${MAX_BATCH_ID_CHARS} characters`) })
+  .min(1, { error: got(`expected a non-empty string of at most ${MAX_BATCH_ID_CHARS} characters`) })
+  .max(MAX_BATCH_ID_CHARS, {
+    error: got(`expected a non-empty string of at most ${MAX_BATCH_ID_CHARS} characters`),
+  });
+/** A seq, or any other count: a non-negative integer. */
+const batchSeq = z
+  .number({ error: got('expected a non-negative integer') })
+  .refine((n) => Number.isSafeInteger(n) && n >= 0, {
+    error: got('expected a non-negative integer'),
+  });
+const batchEpochMs = z
+  .number({ error: got('expected epoch milliseconds (a non-negative integer)') })
+  .refine((n) => Number.isSafeInteger(n) && n >= 0, {
+    error: got('expected epoch milliseconds (a non-negative integer)'),
+  });
+const batchObject = <T extends z.core.$ZodLooseShape>(shape: T) =>
+  z.object(shape, { error: gotKind('expected an object') });
+
+/**
+ * One version of a message as it travels; times are epoch milliseconds. The schema checks its
+ * fields' types and formats; the reader (node/sync/validateBatch.ts) then checks what ties them
+ * together: the content's hash, a tombstone's empty content, the HLC's format and clock.
+ */
+export const WireVersionSchema = batchObject({
   /** The source's change-log seq of this version. */
-  readonly seq: number;
-  readonly op: 'create' | 'update' | 'delete';
-  readonly id: string;
-  readonly roomId: string;
-  readonly senderId: string;
-  readonly content: string;
-  readonly contentHash: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly deletedAt: number | null;
-  readonly hlc: string;
-  readonly originNode: string;
-}
+  seq: batchSeq,
+  op: z.enum(['create', 'update', 'delete'], {
+    error: got('expected one of create, update, delete'),
+  }),
+  id: z
+    .string({ error: got('expected a lowercase UUID') })
+    .regex(LOWERCASE_UUID, { error: got('expected a lowercase UUID') }),
+  roomId: batchId,
+  senderId: batchId,
+  content: z.string({ error: gotKind('expected a string') }),
+  contentHash: z
+    .string({ error: got('expected 64 lowercase hex digits') })
+    .regex(SHA256_HEX, { error: got('expected 64 lowercase hex digits') }),
+  createdAt: batchEpochMs,
+  updatedAt: batchEpochMs,
+  deletedAt: batchEpochMs.nullable(),
+  hlc: z.string({ error: gotKind('expected a string') }),
+  originNode: batchId,
+});
+export type WireVersion = Readonly<z.infer<typeof WireVersionSchema>>;
+
+/**
+ * A change batch as far as it must be whole to be judged at all: its source, its seqs, and each
+ * version an object with a seq (other fields are judged per version, WireVersionSchema).
+ */
+export const ChangeBatchEnvelopeSchema = batchObject({
+  sourceNodeId: batchId,
+  nextAfter: batchSeq,
+  headSeq: batchSeq,
+  remaining: batchSeq.optional(),
+  versions: z.array(batchObject({ seq: batchSeq, id: z.unknown().optional() }), {
+    error: gotKind('expected an array'),
+  }),
+});
 
 export interface ChangeBatch {
   readonly sourceNodeId: string;
@@ -190,26 +252,67 @@ export const RoomDigestsSchema = wireObject({
 }).readonly();
 export type RoomDigests = z.infer<typeof RoomDigestsSchema>;
 
-/** What the target applied, for central's index and sync log. */
-export interface AppliedChange {
-  readonly messageId: string;
-  readonly roomId: string;
-  readonly senderId: string;
-  readonly contentHash: string;
-  readonly originNode: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly deleted: boolean;
-  readonly action: SyncAction;
+// The entries of a report, as central reads them: faults read `applied[3].contentHash must be ...`
+// (node/sync/validateReport.ts).
+const MAX_REPORT_ID_CHARS = 128;
+/** Longest `error` and quarantine `reason` central keeps; longer ones are cut, not refused. */
+export const MAX_REPORT_TEXT_CHARS = 2000;
+
+const reportId = z
+  .string({ error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .min(1, { error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .max(MAX_REPORT_ID_CHARS, { error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` });
+const reportCount = z
+  .number({
+    error: (issue) => `must be a non-negative integer, got ${JSON.stringify(issue.input)}`,
+  })
+  .refine((n) => Number.isSafeInteger(n) && n >= 0, {
+    error: (issue) => `must be a non-negative integer, got ${JSON.stringify(issue.input)}`,
+  });
+const reportObject = <T extends z.core.$ZodLooseShape>(shape: T) =>
+  z.object(shape, { error: 'must be an object' });
+
+/** A version a target received and already held: an AppliedChange without an action. */
+export const HeldVersionSchema = reportObject({
+  messageId: reportId,
+  roomId: reportId,
+  senderId: reportId,
+  contentHash: z
+    .string({ error: 'must be a lowercase hex SHA-256 (64 characters)' })
+    .regex(SHA256_HEX, { error: 'must be a lowercase hex SHA-256 (64 characters)' }),
+  originNode: reportId,
+  createdAt: reportCount,
+  updatedAt: reportCount,
+  deleted: z.boolean({ error: 'must be a boolean' }),
   /**
    * The HLC of the version applied. Optional; when sent, central's index orders versions by it
    * (as the nodes do) instead of by `updatedAt`.
    */
-  readonly hlc?: string;
-}
+  hlc: z
+    .string({ error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters when present` })
+    .min(1, { error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters when present` })
+    .max(MAX_REPORT_ID_CHARS, {
+      error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters when present`,
+    })
+    .optional(),
+});
+export type HeldVersion = Readonly<z.infer<typeof HeldVersionSchema>>;
 
-/** A version a target received and already held: an AppliedChange without an action. */
-export type HeldVersion = Omit<AppliedChange, 'action'>;
+/** What the target applied, for central's index and sync log. */
+export const AppliedChangeSchema = HeldVersionSchema.extend({
+  action: z.enum(['CREATE', 'UPDATE', 'DELETE'], {
+    error: 'must be one of CREATE, UPDATE, DELETE',
+  }),
+});
+export type AppliedChange = Readonly<z.infer<typeof AppliedChangeSchema>>;
+
+/** A message id in a report's `released`. */
+export const ReleasedIdSchema = z
+  .string({ error: `must be a message id of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .min(1, { error: `must be a message id of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .max(MAX_REPORT_ID_CHARS, {
+    error: `must be a message id of 1-${MAX_REPORT_ID_CHARS} characters`,
+  });
 
 /**
  * Most entries of `applied`, and of `held`, one report may carry (central refuses more): a target
@@ -283,48 +386,68 @@ export interface AuthorityQuery {
  * a room, central's clock margin already applied: a message created at `at` is a member's iff
  * some interval has `from <= at` and (`until` null or `at <= until`).
  */
-export interface MembershipInterval {
-  readonly from: number;
+export const MembershipIntervalSchema = wireObject({
+  from: z.number({ error: 'expected epoch milliseconds' }),
   /** null: the user is still a member (as of the answer's `asOf`). */
-  readonly until: number | null;
-}
+  until: z.number({ error: 'expected epoch milliseconds or null' }).nullable(),
+}).readonly();
+export type MembershipInterval = z.infer<typeof MembershipIntervalSchema>;
 
 /** One (room, user)'s membership history as central's writer checks read it. */
-export interface MembershipHistory {
-  readonly roomId: string;
-  readonly userId: string;
+export const MembershipHistorySchema = wireObject({
+  roomId: z.string({ error: 'expected a string' }),
+  userId: z.string({ error: 'expected a string' }),
   /** In order of `from`; empty when the user never was a member (or either does not exist). */
-  readonly intervals: readonly MembershipInterval[];
-}
+  intervals: z.array(MembershipIntervalSchema, { error: 'expected an array' }).readonly(),
+}).readonly();
+export type MembershipHistory = z.infer<typeof MembershipHistorySchema>;
 
-export interface AuthorityAnswer {
+const histories = z.array(MembershipHistorySchema, { error: 'expected an array' }).readonly();
+
+/**
+ * Central's answer to SYNC_AUTHORITY_PATH. The reader checks what the schema cannot: one entry
+ * of `senders` per sender asked, and `asOf` and `marginMs` with any histories.
+ */
+export const AuthorityAnswerSchema = wireObject({
   /** roomId -> the nodes storing it now (home first); a room central does not know is absent. */
-  readonly storageNodes: Readonly<Record<string, readonly string[]>>;
+  storageNodes: z
+    .record(
+      z.string(),
+      z.array(z.string({ error: 'expected a node id' }), { error: 'expected an array' }).readonly(),
+      { error: 'expected an object of node id lists' },
+    )
+    .readonly(),
   /** In the order of the query's `senders`: whether that user was a member at that time. */
-  readonly senders: readonly boolean[];
+  senders: z.array(z.boolean({ error: 'expected a boolean' }), { error: 'expected an array' }),
   /** With `intervals`: the history of each distinct (roomId, userId) among `senders`. */
-  readonly memberships?: readonly MembershipHistory[];
+  memberships: histories.optional(),
   /**
    * With `intervals` (epoch ms, central's clock): every join or leave not in `memberships` is
    * stamped after this. So an open interval certainly covers times up to `asOf + marginMs` (a
    * leave now still counts for the margin after it); later times need central again.
    */
-  readonly asOf?: number;
+  asOf: z.number({ error: 'expected epoch milliseconds' }).optional(),
   /** With `intervals`: the margin central applies around a membership's start and end. */
-  readonly marginMs?: number;
+  marginMs: z.number({ error: 'expected milliseconds' }).optional(),
   /** With `roomMembers`: the history of every user with a membership in an asked room. */
-  readonly roomMemberships?: readonly MembershipHistory[];
-}
+  roomMemberships: histories.optional(),
+}).readonly();
+export type AuthorityAnswer = z.infer<typeof AuthorityAnswerSchema>;
 
 /** A version the target refused and kept aside (quarantined) instead of applying, and why. */
-export interface QuarantinedVersion {
-  readonly messageId: string;
-  readonly roomId: string;
-  readonly hlc: string;
+export const QuarantinedVersionSchema = reportObject({
+  messageId: reportId,
+  roomId: reportId,
+  hlc: reportId,
   /** The source's change-log seq of the version. */
-  readonly seq: number;
-  readonly reason: string;
-}
+  seq: reportCount,
+  /** Cut to MAX_REPORT_TEXT_CHARS, not refused, when longer. */
+  reason: z
+    .string({ error: 'must be a non-empty string' })
+    .min(1, { error: 'must be a non-empty string' })
+    .transform((reason) => reason.slice(0, MAX_REPORT_TEXT_CHARS)),
+});
+export type QuarantinedVersion = Readonly<z.infer<typeof QuarantinedVersionSchema>>;
 
 export const SyncReportResponseSchema = wireObject({
   /** False when central no longer considers the session running (e.g. it was failed): stop. */

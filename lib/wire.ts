@@ -7,14 +7,35 @@ export class WireShapeError extends Error {
   override readonly name = 'WireShapeError';
 }
 
-/** `root.field[2].inner: message` for the first issue; just the message at the root. */
-export function describeIssue(issue: z.core.$ZodIssue, root = ''): string {
+/** Where an issue lies: `root.field[2].inner`; '' at the root when there is no `root`. */
+export function issuePlace(path: readonly PropertyKey[], root = ''): string {
   let at = root;
-  for (const key of issue.path) {
+  for (const key of path) {
     at =
       typeof key === 'number' ? `${at}[${key}]` : at === '' ? String(key) : `${at}.${String(key)}`;
   }
+  return at;
+}
+
+/** `root.field[2].inner: message` for the first issue; just the message at the root. */
+export function describeIssue(issue: z.core.$ZodIssue, root = ''): string {
+  const at = issuePlace(issue.path, root);
   return at === '' ? issue.message : `${at}: ${issue.message}`;
+}
+
+/** What a value is, for a message: null, an array, an object, or its typeof. */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** A value as a message shows what was received: a string quoted (cut at 80), else its kind. */
+export function quoteValue(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return kindOf(value);
 }
 
 /** The value as `schema` reads it, or a WireShapeError naming the first fault under `root`. */

@@ -4,6 +4,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { and, eq } from 'drizzle-orm';
 import { errorBody } from '../../lib/errors.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
+import {
+  HEARTBEAT_PATH,
+  MEMBERSHIP_PATH,
+  type HeartbeatResponse,
+  type MembershipResponse,
+} from '../../lib/nodeApi.ts';
 import { GATEWAY_JWKS_PATH } from '../../lib/gatewayAssertion.ts';
 import { JWKS_PATH } from '../../lib/userAuth.ts';
 import { NOTICE_ACK_PATH, PLACEMENT_PATH, validateNoticeAck } from '../../lib/nodeNotices.ts';
@@ -21,7 +27,7 @@ import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
 import * as valid from './validation.ts';
 
-/** Wire shapes of the internal API, shared with the node's client. */
+/** Wire shapes of the internal API, shared with the node's client (replies: lib/nodeApi.ts). */
 /** What a node sends with each heartbeat. */
 export interface HeartbeatRequest {
   /** Where the node is reached. */
@@ -29,22 +35,7 @@ export interface HeartbeatRequest {
   /** Its clock as it measured it; absent from a node older than that. */
   readonly clock?: HeartbeatClock;
 }
-export interface HeartbeatResponse {
-  readonly nodeId: string;
-  readonly name: string;
-  readonly heartbeatIntervalMs: number;
-  /**
-   * Central's clock when it answered, epoch ms: the node measures its own clock's offset from it
-   * (subgraphs/node/clockOffset.ts). Absent from a central older than that.
-   */
-  readonly centralTime?: number;
-}
-export interface MembershipResponse {
-  readonly roomExists: boolean;
-  readonly member: boolean;
-  /** A PRIVATE room: the node tells a non-member NOT_FOUND, as central does. */
-  readonly private: boolean;
-}
+export type { HeartbeatResponse, MembershipResponse };
 
 export const INTERNAL_PREFIX = '/internal/';
 
@@ -80,7 +71,7 @@ export async function handleInternal(
     )
   )
     return true;
-  if (url.pathname === '/internal/heartbeat' && req.method === 'POST') {
+  if (url.pathname === HEARTBEAT_PATH && req.method === 'POST') {
     let reportedUrl: string | undefined;
     let clock: HeartbeatClock | undefined;
     try {
@@ -127,7 +118,7 @@ export async function handleInternal(
     sendJson(res, 200, {});
     return true;
   }
-  if (url.pathname === '/internal/membership' && req.method === 'GET') {
+  if (url.pathname === MEMBERSHIP_PATH && req.method === 'GET') {
     const roomId = url.searchParams.get('roomId') ?? '';
     const userId = url.searchParams.get('userId') ?? '';
     const [room] = await services.db

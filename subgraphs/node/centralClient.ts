@@ -4,10 +4,28 @@
 // With several centrals (`--central-url a,b`), each request goes to the one that last answered and
 // on to the next when it cannot be reached, times out or fails (5xx); a report or request that
 // must not be repeated only when it provably never left (lib/centralEndpoints.ts).
+//
+// Central's replies are read with their zod schemas (lib/nodeApi.ts, lib/syncProtocol.ts), not
+// trusted: a malformed one is a CentralUnavailableError naming the path and the field at fault
+// (`central answered /internal/heartbeat malformed: nodeId: expected a non-empty string`), and
+// counts against that central like a failure.
+import { z } from 'zod';
 import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
-import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
-import { NOTICE_ACK_PATH, PLACEMENT_PATH, validatePlacementNotice } from '../../lib/nodeNotices.ts';
+import { errorBodyMessage } from '../../lib/errors.ts';
 import {
+  HEARTBEAT_PATH,
+  HeartbeatResponseSchema,
+  MEMBERSHIP_PATH,
+  MembershipResponseSchema,
+  type HeartbeatResponse,
+  type MembershipResponse,
+} from '../../lib/nodeApi.ts';
+import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { NOTICE_ACK_PATH, PLACEMENT_PATH, PlacementNoticeSchema } from '../../lib/nodeNotices.ts';
+import {
+  AuthorityAnswerSchema,
+  LiveReportResponseSchema,
+  PullTokenResponseSchema,
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
@@ -15,20 +33,17 @@ import {
   SYNC_LIVE_REPORT_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
+  SyncReportResponseSchema,
   type AuthorityAnswer,
   type AuthorityQuery,
-  type MembershipHistory,
   type LiveReport,
   type LiveReportResponse,
   type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
 } from '../../lib/syncProtocol.ts';
-import type {
-  HeartbeatRequest,
-  HeartbeatResponse,
-  MembershipResponse,
-} from '../central/internalApi.ts';
+import { parseWire, WireShapeError } from '../../lib/wire.ts';
+import type { HeartbeatRequest } from '../central/internalApi.ts';
 import type { HeartbeatClock } from '../central/nodeClock.ts';
 
 export type { HeartbeatResponse, MembershipResponse };
@@ -144,35 +159,46 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
       const text = await response.text().catch(() => '');
       if (response.status >= 400 && response.status < 500) {
         throw new CentralRefusedError(
-          `central answered ${url.pathname} with HTTP ${response.status}${errorMessage(text)}`,
+          `central answered ${url.pathname} with HTTP ${response.status}${errorMessageOf(text)}`,
           response.status,
         );
       }
       throw new CentralUnavailableError(
-        `central answered ${url.pathname} with HTTP ${response.status}${errorMessage(text)}`,
+        `central answered ${url.pathname} with HTTP ${response.status}${errorMessageOf(text)}`,
       );
     }
     return response;
   }
 
   /**
-   * `idempotent`: central may see it twice (reads, heartbeats, live reports, which central records
-   * once per sequence); otherwise it goes to another central only if it never left.
+   * Central's reply to `path` as `schema` reads it (any JSON for `z.unknown()`). `idempotent`:
+   * central may see it twice (reads, heartbeats, live reports, which central records once per
+   * sequence); otherwise it goes to another central only if it never left.
    */
-  async function call(
+  async function call<S extends z.ZodType>(
+    schema: S,
     path: string,
     init: RequestInit = {},
     idempotent = init.method === undefined,
-  ): Promise<unknown> {
+  ): Promise<z.output<S>> {
     return central.call(
       async (base) => {
         const response = await send(base, path, init, AbortSignal.timeout(timeoutMs));
         const text = await response.text().catch(() => '');
+        let body: unknown;
         try {
-          return JSON.parse(text) as unknown;
+          body = JSON.parse(text) as unknown;
         } catch {
           throw new CentralUnavailableError(
             `central answered ${new URL(path, base).pathname} with a body that is not JSON`,
+          );
+        }
+        try {
+          return parseWire(schema, body);
+        } catch (error) {
+          if (!(error instanceof WireShapeError)) throw error;
+          throw new CentralUnavailableError(
+            `central answered ${new URL(path, base).pathname} malformed: ${error.message}`,
           );
         }
       },
@@ -187,118 +213,72 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
     central,
     async heartbeat(publicUrl, clock) {
       const request: HeartbeatRequest = { url: publicUrl, ...(clock ? { clock } : {}) };
-      const body = await call(
-        '/internal/heartbeat',
+      return call(
+        HeartbeatResponseSchema,
+        HEARTBEAT_PATH,
         { method: 'POST', body: JSON.stringify(request) },
         true,
       );
-      if (
-        !isRecord(body) ||
-        typeof body['nodeId'] !== 'string' ||
-        body['nodeId'] === '' ||
-        typeof body['name'] !== 'string' ||
-        typeof body['heartbeatIntervalMs'] !== 'number' ||
-        !(body['heartbeatIntervalMs'] > 0)
-      ) {
-        throw new CentralUnavailableError(
-          'central answered the heartbeat without nodeId, name and heartbeatIntervalMs',
-        );
-      }
-      const centralTime = body['centralTime'];
-      return {
-        nodeId: body['nodeId'],
-        name: body['name'],
-        heartbeatIntervalMs: body['heartbeatIntervalMs'],
-        ...(typeof centralTime === 'number' && Number.isFinite(centralTime) ? { centralTime } : {}),
-      };
     },
     async membership(roomId, userId) {
       const query = new URLSearchParams({ roomId, userId });
-      const body = await call(`/internal/membership?${query.toString()}`);
-      if (
-        !isRecord(body) ||
-        typeof body['roomExists'] !== 'boolean' ||
-        typeof body['member'] !== 'boolean'
-      ) {
-        throw new CentralUnavailableError(
-          'central answered the membership check without roomExists and member',
-        );
-      }
-      // An older central says nothing of visibility: every room was public then.
-      return {
-        roomExists: body['roomExists'],
-        member: body['member'],
-        private: body['private'] === true,
-      };
+      return call(MembershipResponseSchema, `${MEMBERSHIP_PATH}?${query.toString()}`);
     },
     async pullToken(sourceNodeId, roomIds) {
       // A second token for the same pull is as good as the first.
-      const body = await call(
+      return call(
+        PullTokenResponseSchema,
         SYNC_PULL_TOKEN_PATH,
         { method: 'POST', body: JSON.stringify({ sourceNodeId, roomIds }) },
         true,
       );
-      if (
-        !isRecord(body) ||
-        typeof body['token'] !== 'string' ||
-        typeof body['expiresAt'] !== 'number'
-      ) {
-        throw new CentralUnavailableError(
-          'central answered the pull token without token and expiresAt',
-        );
-      }
-      return { token: body['token'], expiresAt: body['expiresAt'] };
     },
-    async reportSync(report) {
-      const body = await call(SYNC_REPORT_PATH, { method: 'POST', body: JSON.stringify(report) });
-      if (!isRecord(body) || typeof body['continue'] !== 'boolean') {
-        throw new CentralUnavailableError('central answered the sync report without "continue"');
-      }
-      return { continue: body['continue'] };
-    },
-    async liveReport(report) {
-      const body = await call(
+    reportSync: (report) =>
+      call(SyncReportResponseSchema, SYNC_REPORT_PATH, {
+        method: 'POST',
+        body: JSON.stringify(report),
+      }),
+    liveReport: (report) =>
+      call(
+        LiveReportResponseSchema,
         SYNC_LIVE_REPORT_PATH,
         { method: 'POST', body: JSON.stringify(report) },
         true,
-      );
-      if (!isRecord(body) || typeof body['recorded'] !== 'boolean') {
-        throw new CentralUnavailableError('central answered the live report without "recorded"');
-      }
-      return { recorded: body['recorded'] };
-    },
+      ),
     async syncAuthority(query) {
       // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a
       // central that predates them answers without, which the node copes with.
-      const body = await call(
+      const answer = await call(
+        AuthorityAnswerSchema,
         SYNC_AUTHORITY_PATH,
         { method: 'POST', body: JSON.stringify({ ...query, intervals: true }) },
         true,
       );
-      return parseAuthorityAnswer(body, query.senders.length);
+      return checkAuthorityAnswer(answer, query.senders.length);
     },
     async requestPull(sourceNodeId) {
-      await call(SYNC_PULL_REQUEST_PATH, {
+      await call(z.unknown(), SYNC_PULL_REQUEST_PATH, {
         method: 'POST',
         body: JSON.stringify({ sourceNodeId }),
       });
     },
     async roomsChanged(roomIds) {
-      await call(SYNC_CHANGED_PATH, { method: 'POST', body: JSON.stringify({ roomIds }) });
+      await call(z.unknown(), SYNC_CHANGED_PATH, {
+        method: 'POST',
+        body: JSON.stringify({ roomIds }),
+      });
     },
     async placement() {
-      const body = await call(PLACEMENT_PATH);
-      try {
-        return validatePlacementNotice(body).rooms;
-      } catch (error) {
-        throw new CentralUnavailableError(
-          `central answered ${PLACEMENT_PATH} with ${(error as Error).message}`,
-        );
-      }
+      return (await call(PlacementNoticeSchema, PLACEMENT_PATH)).rooms;
     },
     async ackNotice(fenceId) {
       // Acknowledging a notice twice changes nothing: any central may take it again.
-      await call(NOTICE_ACK_PATH, { method: 'POST', body: JSON.stringify({ fenceId }) }, true);
+      await call(
+        z.unknown(),
+        NOTICE_ACK_PATH,
+        { method: 'POST', body: JSON.stringify({ fenceId }) },
+        true,
+      );
     },
     async openSyncJobs(signal) {
       // The stream stays open for as long as the node runs: only the wait for the response
@@ -365,83 +345,32 @@ function untilEnd(
   });
 }
 
-/** Central's word on writers, or CentralUnavailableError: a half answer is no answer. */
-function parseAuthorityAnswer(body: unknown, senders: number): AuthorityAnswer {
-  const storage = isRecord(body) ? body['storageNodes'] : undefined;
-  const members = isRecord(body) ? body['senders'] : undefined;
-  if (
-    !isRecord(storage) ||
-    !Object.values(storage).every(
-      (nodes) => Array.isArray(nodes) && nodes.every((id) => typeof id === 'string'),
-    ) ||
-    !Array.isArray(members) ||
-    members.length !== senders ||
-    !members.every((member) => typeof member === 'boolean')
-  ) {
+/**
+ * Central's word on writers, past what its schema checks, or CentralUnavailableError: a half
+ * answer is no answer.
+ */
+function checkAuthorityAnswer(answer: AuthorityAnswer, senders: number): AuthorityAnswer {
+  if (answer.senders.length !== senders)
     throw new CentralUnavailableError(
-      `central answered ${SYNC_AUTHORITY_PATH} without storageNodes and ${senders} sender answers`,
+      `central answered ${SYNC_AUTHORITY_PATH} with ${answer.senders.length} sender answers, not ${senders}`,
     );
-  }
-  const answer = {
-    storageNodes: storage as Record<string, readonly string[]>,
-    senders: members.map((member) => member === true),
-  };
-  const histories = isRecord(body) ? body['memberships'] : undefined;
-  const roomHistories = isRecord(body) ? body['roomMemberships'] : undefined;
-  if (histories === undefined && roomHistories === undefined) return answer;
-  const asOf = isRecord(body) ? body['asOf'] : undefined;
-  const marginMs = isRecord(body) ? body['marginMs'] : undefined;
-  const historyList = (list: unknown): list is MembershipHistory[] | undefined =>
-    list === undefined || (Array.isArray(list) && list.every(isMembershipHistory));
-  if (
-    !historyList(histories) ||
-    !historyList(roomHistories) ||
-    typeof asOf !== 'number' ||
-    typeof marginMs !== 'number' ||
-    !Number.isFinite(asOf) ||
-    !Number.isFinite(marginMs)
-  ) {
+  const { memberships, roomMemberships, asOf, marginMs } = answer;
+  const storageNodes = answer.storageNodes;
+  const senderAnswers = answer.senders;
+  if (memberships === undefined && roomMemberships === undefined)
+    return { storageNodes, senders: senderAnswers };
+  if (asOf === undefined || marginMs === undefined)
     throw new CentralUnavailableError(
-      `central answered ${SYNC_AUTHORITY_PATH} with memberships that are not histories`,
+      `central answered ${SYNC_AUTHORITY_PATH} with memberships but without asOf and marginMs`,
     );
-  }
   return {
-    ...answer,
-    ...(histories === undefined ? {} : { memberships: histories }),
-    ...(roomHistories === undefined ? {} : { roomMemberships: roomHistories }),
+    storageNodes,
+    senders: senderAnswers,
+    ...(memberships === undefined ? {} : { memberships }),
+    ...(roomMemberships === undefined ? {} : { roomMemberships }),
     asOf,
     marginMs,
   };
-}
-
-function isMembershipHistory(value: unknown): value is MembershipHistory {
-  return (
-    isRecord(value) &&
-    typeof value['roomId'] === 'string' &&
-    typeof value['userId'] === 'string' &&
-    Array.isArray(value['intervals']) &&
-    value['intervals'].every(
-      (interval) =>
-        isRecord(interval) &&
-        Number.isFinite(interval['from']) &&
-        (interval['until'] === null || Number.isFinite(interval['until'])),
-    )
-  );
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** ": <message>" of an error answer in the GraphQL error shape; nothing for anything else. */
-function errorMessage(text: string): string {
-  try {
-    const message = (JSON.parse(text) as { errors?: Array<{ message?: unknown }> }).errors?.[0]
-      ?.message;
-    return typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
-  } catch {
-    return '';
-  }
 }
 
 function describe(error: unknown): string {
@@ -449,4 +378,10 @@ function describe(error: unknown): string {
   // fetch hides the socket error (ECONNREFUSED...) in `cause`.
   const cause = error.cause;
   return cause instanceof Error ? cause.message : error.message;
+}
+
+/** ": <message>" of an error answer in the GraphQL error shape; nothing for anything else. */
+function errorMessageOf(text: string): string {
+  const message = errorBodyMessage(text);
+  return message === undefined ? '' : `: ${message.slice(0, 300)}`;
 }

@@ -298,5 +298,9 @@ describe('examineChangeBatch', () => {
     expect(() => examineChangeBatch(batch([42]), expected)).toThrow(
       'versions[0]: expected an object, got number',
     );
+    // Order is judged before any version's other fields: these have none.
+    expect(() => examineChangeBatch(batch([{ seq: 2 }, { seq: 1 }]), expected)).toThrow(
+      'versions[1].seq: 1 is not greater than the previous seq 2',
+    );
   });
 });

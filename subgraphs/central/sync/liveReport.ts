@@ -5,8 +5,14 @@
 // reportScope.ts), and only once: the session keeps the sequence of the last report recorded, and
 // a report at or below it (a retry after a lost answer) records nothing.
 import { eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
 import { appError } from '../../../lib/errors.ts';
-import type { LiveReport, SyncReport } from '../../../lib/syncProtocol.ts';
+import { UUID } from '../../../lib/ids.ts';
+import {
+  AppliedChangeSchema,
+  type LiveReport,
+  type SyncReport,
+} from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import { retryOnConflict } from '../db/transactionRetry.ts';
 import { messageSyncLog, nodes, syncPairs, syncSessions, type NodeRow } from '../db/schema.ts';
@@ -14,62 +20,64 @@ import type { SyncSessionRow } from '../db/schema.ts';
 import { recordQuarantined, releaseQuarantined, upsertIndex, type Tx } from './report.ts';
 import { lockPair, markNodesSynced, raiseSourceHead } from './reportLocks.ts';
 import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
-import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
+import {
+  boundedList,
+  optionalCount,
+  parseReport,
+  quarantineLists,
+  reportCount,
+} from './validateReport.ts';
 
 export class InvalidLiveReportError extends Error {
   override readonly name = 'InvalidLiveReportError';
 }
 
+/** A live report as it travels; its entries are a session report's, checked by the same rules. */
+const LiveReportBodySchema = z.object(
+  {
+    windowId: z
+      .string({ error: 'must be a window id (UUID)' })
+      .regex(UUID, { error: 'must be a window id (UUID)' }),
+    sourceNodeId: z
+      .string({ error: 'must be a string of 1-128 characters' })
+      .min(1, { error: 'must be a string of 1-128 characters' })
+      .max(128, { error: 'must be a string of 1-128 characters' }),
+    sequence: z
+      .number({ error: 'must be a positive integer' })
+      .refine((n) => Number.isSafeInteger(n) && n >= 1, { error: 'must be a positive integer' }),
+    final: z.boolean({ error: 'must be a boolean' }),
+    cursorBefore: z
+      .number({ error: 'must be a non-negative integer' })
+      .refine((n) => Number.isSafeInteger(n) && n >= 0, {
+        error: 'must be a non-negative integer',
+      }),
+    cursor: reportCount,
+    sourceHeadSeq: optionalCount,
+    applied: boundedList(AppliedChangeSchema, 'changes', 'must be an array'),
+    ...quarantineLists,
+  },
+  { error: 'must be a JSON object' },
+);
+
 /** Returns the report typed, or throws InvalidLiveReportError naming the field. */
 export function validateLiveReport(value: unknown): LiveReport {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidLiveReportError('the report must be a JSON object');
-  }
-  const body = value as Record<string, unknown>;
-  // The entries are a session report's: checked by the same rules, under the window's id.
-  let entries: SyncReport;
-  try {
-    entries = validateSyncReport({
-      sessionId: body['windowId'],
-      status: 'IN_PROGRESS',
-      messagesSynced: 0,
-      applied: body['applied'],
-      quarantined: body['quarantined'],
-      released: body['released'],
-      cursor: body['cursor'],
-      sourceHeadSeq: body['sourceHeadSeq'],
-    });
-  } catch (error) {
-    if (!(error instanceof InvalidSyncReportError)) throw error;
-    throw new InvalidLiveReportError(
-      error.message.replace(/^sessionId must be a session id/, 'windowId must be a window id'),
-    );
-  }
-  const sourceNodeId = body['sourceNodeId'];
-  if (typeof sourceNodeId !== 'string' || sourceNodeId.length === 0 || sourceNodeId.length > 128) {
-    throw new InvalidLiveReportError('sourceNodeId must be a string of 1-128 characters');
-  }
-  const sequence = body['sequence'];
-  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 1) {
-    throw new InvalidLiveReportError('sequence must be a positive integer');
-  }
-  if (typeof body['final'] !== 'boolean')
-    throw new InvalidLiveReportError('final must be a boolean');
-  const cursorBefore = body['cursorBefore'];
-  if (typeof cursorBefore !== 'number' || !Number.isSafeInteger(cursorBefore) || cursorBefore < 0) {
-    throw new InvalidLiveReportError('cursorBefore must be a non-negative integer');
-  }
+  const body = parseReport(
+    LiveReportBodySchema,
+    value,
+    (message) => new InvalidLiveReportError(message),
+  );
+  const { quarantined, released } = body;
   return {
-    windowId: entries.sessionId,
-    sourceNodeId,
-    sequence,
-    final: body['final'],
-    cursorBefore,
-    cursor: entries.cursor,
-    sourceHeadSeq: entries.sourceHeadSeq ?? entries.cursor,
-    applied: entries.applied,
-    ...(entries.quarantined === undefined ? {} : { quarantined: entries.quarantined }),
-    ...(entries.released === undefined ? {} : { released: entries.released }),
+    windowId: body.windowId.toLowerCase(),
+    sourceNodeId: body.sourceNodeId,
+    sequence: body.sequence,
+    final: body.final,
+    cursorBefore: body.cursorBefore,
+    cursor: body.cursor,
+    sourceHeadSeq: body.sourceHeadSeq ?? body.cursor,
+    applied: body.applied,
+    ...(quarantined == null ? {} : { quarantined }),
+    ...(released == null ? {} : { released }),
   };
 }
 

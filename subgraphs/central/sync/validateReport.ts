@@ -1,121 +1,87 @@
 // Checks a SyncReport body before anything is written: every problem is named with its path, so
-// a node with a bug (or an impostor) learns exactly what was refused.
+// a node with a bug (or an impostor) learns exactly what was refused. The shapes are zod schemas
+// (the entries' in lib/syncProtocol.ts); the rules that tie fields together are code after them.
+import { z } from 'zod';
+import { UUID } from '../../../lib/ids.ts';
 import {
+  AppliedChangeSchema,
+  HeldVersionSchema,
   MAX_APPLIED_PER_REPORT,
-  type AppliedChange,
-  type HeldVersion,
-  type QuarantinedVersion,
-  type SyncAction,
+  MAX_REPORT_TEXT_CHARS,
+  QuarantinedVersionSchema,
+  ReleasedIdSchema,
   type SyncReport,
 } from '../../../lib/syncProtocol.ts';
-import { UUID } from '../../../lib/ids.ts';
+import { issuePlace } from '../../../lib/wire.ts';
 
 export class InvalidSyncReportError extends Error {
   override readonly name = 'InvalidSyncReportError';
 }
 
-const MAX_ID = 128;
-const MAX_ERROR = 2000;
-const SHA256 = /^[0-9a-f]{64}$/;
-const STATUSES = new Set(['IN_PROGRESS', 'COMPLETED', 'FAILED']);
-const ACTIONS = new Set<string>(['CREATE', 'UPDATE', 'DELETE'] satisfies SyncAction[]);
+/** A list of at most MAX_APPLIED_PER_REPORT `what`; `error` when it is not a list. */
+export const boundedList = <T extends z.ZodType>(item: T, what: string, error: string) =>
+  z.array(item, { error }).max(MAX_APPLIED_PER_REPORT, {
+    error: `must hold at most ${MAX_APPLIED_PER_REPORT} ${what} per report`,
+  });
 
-type Obj = Record<string, unknown>;
+export const reportCount = z
+  .number({
+    error: (issue) => `must be a non-negative integer, got ${JSON.stringify(issue.input)}`,
+  })
+  .refine((n) => Number.isSafeInteger(n) && n >= 0, {
+    error: (issue) => `must be a non-negative integer, got ${JSON.stringify(issue.input)}`,
+  });
 
-function fail(path: string, rule: string): never {
-  throw new InvalidSyncReportError(`${path} ${rule}`);
-}
+/** A count a report may leave out (absent or null). */
+export const optionalCount = reportCount.nullish();
 
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+const optionalBoolean = z.boolean({ error: 'must be a boolean when present' }).nullish();
 
-function count(obj: Obj, key: string, path: string): number {
-  const value = obj[key];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
-    fail(`${path}${key}`, `must be a non-negative integer, got ${JSON.stringify(value)}`);
-  return value;
-}
+/** The lists of quarantined versions and released message ids: older nodes send neither. */
+export const quarantineLists = {
+  quarantined: boundedList(
+    QuarantinedVersionSchema,
+    'versions',
+    'must be an array when present',
+  ).nullish(),
+  released: boundedList(ReleasedIdSchema, 'message ids', 'must be an array when present').nullish(),
+};
 
-function optionalCount(obj: Obj, key: string, path: string): number | undefined {
-  return obj[key] === undefined || obj[key] === null ? undefined : count(obj, key, path);
-}
+/** The report as it travels. Unknown fields are dropped (a newer node may send more). */
+const SyncReportBodySchema = z.object(
+  {
+    sessionId: z
+      .string({ error: 'must be a session id (UUID)' })
+      .regex(UUID, { error: 'must be a session id (UUID)' }),
+    status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED'], {
+      error: 'must be one of IN_PROGRESS, COMPLETED, FAILED',
+    }),
+    messagesSynced: reportCount,
+    messagesChecked: optionalCount,
+    messagesTotal: optionalCount,
+    applied: boundedList(AppliedChangeSchema, 'changes', 'must be an array'),
+    held: boundedList(HeldVersionSchema, 'versions', 'must be an array when present').optional(),
+    cursor: reportCount,
+    sourceHeadSeq: optionalCount,
+    digestsMatch: optionalBoolean,
+    error: z.string({ error: 'must be a string when present' }).nullish(),
+    resume: optionalBoolean,
+    ...quarantineLists,
+  },
+  { error: 'must be a JSON object' },
+);
 
-function id(obj: Obj, key: string, path: string): string {
-  const value = obj[key];
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID)
-    fail(`${path}${key}`, `must be a string of 1-${MAX_ID} characters`);
-  return value;
-}
-
-function appliedChange(value: unknown, path: string): AppliedChange {
-  const version = heldVersion(value, path);
-  const action = (value as Obj)['action'];
-  if (typeof action !== 'string' || !ACTIONS.has(action))
-    fail(`${path}.action`, `must be one of ${[...ACTIONS].join(', ')}`);
-  return { ...version, action: action as SyncAction };
-}
-
-function heldVersion(value: unknown, path: string): HeldVersion {
-  if (!isObject(value)) fail(path, 'must be an object');
-  const prefix = `${path}.`;
-  const contentHash = value['contentHash'];
-  if (typeof contentHash !== 'string' || !SHA256.test(contentHash))
-    fail(`${prefix}contentHash`, 'must be a lowercase hex SHA-256 (64 characters)');
-  if (typeof value['deleted'] !== 'boolean') fail(`${prefix}deleted`, 'must be a boolean');
-  const hlc = value['hlc'];
-  if (hlc !== undefined && (typeof hlc !== 'string' || hlc.length === 0 || hlc.length > MAX_ID))
-    fail(`${prefix}hlc`, `must be a string of 1-${MAX_ID} characters when present`);
-  const change: HeldVersion = {
-    messageId: id(value, 'messageId', prefix),
-    roomId: id(value, 'roomId', prefix),
-    senderId: id(value, 'senderId', prefix),
-    contentHash,
-    originNode: id(value, 'originNode', prefix),
-    createdAt: count(value, 'createdAt', prefix),
-    updatedAt: count(value, 'updatedAt', prefix),
-    deleted: value['deleted'],
-    ...(hlc === undefined ? {} : { hlc }),
-  };
-  return change;
-}
-
-function quarantinedVersion(value: unknown, path: string): QuarantinedVersion {
-  if (!isObject(value)) fail(path, 'must be an object');
-  const prefix = `${path}.`;
-  const hlc = value['hlc'];
-  if (typeof hlc !== 'string' || hlc.length === 0 || hlc.length > MAX_ID)
-    fail(`${prefix}hlc`, `must be a string of 1-${MAX_ID} characters`);
-  const reason = value['reason'];
-  if (typeof reason !== 'string' || reason.length === 0)
-    fail(`${prefix}reason`, 'must be a non-empty string');
-  return {
-    messageId: id(value, 'messageId', prefix),
-    roomId: id(value, 'roomId', prefix),
-    hlc,
-    seq: count(value, 'seq', prefix),
-    reason: reason.slice(0, MAX_ERROR),
-  };
-}
-
-function optionalList<T>(
-  value: Obj,
-  key: string,
-  what: string,
-  item: (entry: unknown, path: string) => T,
-): T[] | undefined {
-  const list = value[key];
-  if (list === undefined || list === null) return undefined;
-  if (!Array.isArray(list)) fail(key, 'must be an array when present');
-  if (list.length > MAX_APPLIED_PER_REPORT)
-    fail(key, `must hold at most ${MAX_APPLIED_PER_REPORT} ${what} per report`);
-  return list.map((entry, i) => item(entry, `${key}[${i}]`));
-}
-
-function messageId(value: unknown, path: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID)
-    fail(path, `must be a message id of 1-${MAX_ID} characters`);
-  return value;
+/** The value as `schema` reads it, or InvalidSyncReportError naming the first fault's place. */
+export function parseReport<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  fault: (message: string) => Error = (message) => new InvalidSyncReportError(message),
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const place = issue ? issuePlace(issue.path) : '';
+  throw fault(`${place === '' ? 'the report' : place} ${issue?.message ?? 'is invalid'}`);
 }
 
 /**
@@ -124,50 +90,25 @@ function messageId(value: unknown, path: string): string {
  * failure report always lands.
  */
 export function validateSyncReport(value: unknown): SyncReport {
-  if (!isObject(value)) fail('the report', 'must be a JSON object');
-  const sessionId = value['sessionId'];
-  if (typeof sessionId !== 'string' || !UUID.test(sessionId))
-    fail('sessionId', 'must be a session id (UUID)');
-  const status = value['status'];
-  if (typeof status !== 'string' || !STATUSES.has(status))
-    fail('status', `must be one of ${[...STATUSES].join(', ')}`);
-  const applied = value['applied'];
-  if (!Array.isArray(applied)) fail('applied', 'must be an array');
-  if (applied.length > MAX_APPLIED_PER_REPORT)
-    fail('applied', `must hold at most ${MAX_APPLIED_PER_REPORT} changes per report`);
-  const held = value['held'];
-  if (held !== undefined && !Array.isArray(held)) fail('held', 'must be an array when present');
-  if (held !== undefined && held.length > MAX_APPLIED_PER_REPORT)
-    fail('held', `must hold at most ${MAX_APPLIED_PER_REPORT} versions per report`);
-  const digestsMatch = value['digestsMatch'];
-  if (digestsMatch !== undefined && digestsMatch !== null && typeof digestsMatch !== 'boolean')
-    fail('digestsMatch', 'must be a boolean when present');
-  const error = value['error'];
-  if (error !== undefined && error !== null && typeof error !== 'string')
-    fail('error', 'must be a string when present');
-  const resume = value['resume'];
-  if (resume !== undefined && resume !== null && typeof resume !== 'boolean')
-    fail('resume', 'must be a boolean when present');
-  if (resume === true && status !== 'FAILED') fail('resume', 'may only be true with FAILED');
-  const quarantined = optionalList(value, 'quarantined', 'versions', quarantinedVersion);
-  const released = optionalList(value, 'released', 'message ids', messageId);
-  const messagesTotal = optionalCount(value, 'messagesTotal', '');
-  const messagesChecked = optionalCount(value, 'messagesChecked', '');
-  const sourceHeadSeq = optionalCount(value, 'sourceHeadSeq', '');
+  const body = parseReport(SyncReportBodySchema, value);
+  if (body.resume === true && body.status !== 'FAILED')
+    throw new InvalidSyncReportError('resume may only be true with FAILED');
+  const { messagesChecked, messagesTotal, held, sourceHeadSeq, digestsMatch, error } = body;
+  const { quarantined, released } = body;
   return {
-    sessionId: sessionId.toLowerCase(),
-    status: status as SyncReport['status'],
-    messagesSynced: count(value, 'messagesSynced', ''),
-    ...(messagesChecked === undefined ? {} : { messagesChecked }),
-    ...(messagesTotal === undefined ? {} : { messagesTotal }),
-    applied: applied.map((change, i) => appliedChange(change, `applied[${i}]`)),
-    ...(held === undefined ? {} : { held: held.map((v, i) => heldVersion(v, `held[${i}]`)) }),
-    cursor: count(value, 'cursor', ''),
-    ...(sourceHeadSeq === undefined ? {} : { sourceHeadSeq }),
-    ...(typeof digestsMatch === 'boolean' ? { digestsMatch } : {}),
-    ...(typeof error === 'string' ? { error: error.slice(0, MAX_ERROR) } : {}),
-    ...(resume === true ? { resume } : {}),
-    ...(quarantined === undefined ? {} : { quarantined }),
-    ...(released === undefined ? {} : { released }),
+    sessionId: body.sessionId.toLowerCase(),
+    status: body.status,
+    messagesSynced: body.messagesSynced,
+    ...(messagesChecked == null ? {} : { messagesChecked }),
+    ...(messagesTotal == null ? {} : { messagesTotal }),
+    applied: body.applied,
+    ...(held === undefined ? {} : { held }),
+    cursor: body.cursor,
+    ...(sourceHeadSeq == null ? {} : { sourceHeadSeq }),
+    ...(digestsMatch == null ? {} : { digestsMatch }),
+    ...(error == null ? {} : { error: error.slice(0, MAX_REPORT_TEXT_CHARS) }),
+    ...(body.resume === true ? { resume: true } : {}),
+    ...(quarantined == null ? {} : { quarantined }),
+    ...(released == null ? {} : { released }),
   };
 }

@@ -4,11 +4,17 @@
 // is quarantined by the puller (sync/quarantine.ts) while the rest of the batch applies. Every
 // refusal names what is wrong, with its place (`versions[3]: ...`, `contentHash: ...`), so a
 // FAILED session or a quarantined version tells an operator exactly why.
-import { LOWERCASE_UUID } from '../../../lib/ids.ts';
-import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
+import type { z } from 'zod';
+import {
+  ChangeBatchEnvelopeSchema,
+  MAX_BATCH_ID_CHARS,
+  WireVersionSchema,
+  type ChangeBatch,
+  type WireVersion,
+} from '../../../lib/syncProtocol.ts';
+import { issuePlace, quoteValue } from '../../../lib/wire.ts';
 import { illFormedContent, sha256Hex } from '../content.ts';
 import { decodeHlc, HlcError } from '../hlc.ts';
-import { changeOps } from '../db/schema.ts';
 
 export class InvalidBatchError extends Error {
   override readonly name = 'InvalidBatchError';
@@ -59,9 +65,6 @@ export interface ExaminedBatch {
 /** Ends the reason of a version deferred for its clock (not refused). */
 export const DEFERRED_SUFFIX = ': deferred until it is within the bound';
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-const MAX_ID_CHARS = 200;
-
 /**
  * Splits a batch into the versions that pass and the ones refused, or throws InvalidBatchError
  * when the batch itself is at fault: not an object of the right shape, another source (with
@@ -71,21 +74,25 @@ const MAX_ID_CHARS = 200;
  * well-formed Unicode, a content hash that is not SHA-256 of the content, a tombstone with
  * content, a malformed HLC, and with `expected`: a room outside the job. A version whose HLC is
  * too far ahead is refused with `deferUntil`: kept to be applied later, not quarantined.
+ *
+ * Shapes are ChangeBatchEnvelopeSchema and WireVersionSchema (lib/syncProtocol.ts); what ties
+ * fields together (order, hashes, clocks, rooms) is checked here after them.
  */
 export function examineChangeBatch(value: unknown, expected?: BatchExpectations): ExaminedBatch {
-  const batch = record(value, 'batch');
-  const sourceNodeId = idString(batch['sourceNodeId'], 'sourceNodeId');
-  const nextAfter = seqNumber(batch['nextAfter'], 'nextAfter');
-  const headSeq = seqNumber(batch['headSeq'], 'headSeq');
+  const {
+    sourceNodeId,
+    nextAfter,
+    headSeq,
+    remaining,
+    versions: list,
+  } = parse(ChangeBatchEnvelopeSchema, value, 'batch');
   if (headSeq < nextAfter) fail(`headSeq ${headSeq} is less than nextAfter ${nextAfter}`);
-  const remaining =
-    batch['remaining'] === undefined ? undefined : seqNumber(batch['remaining'], 'remaining');
-  const list = batch['versions'];
-  if (!Array.isArray(list)) fail(`versions: expected an array, got ${kind(list)}`);
+  // The versions as received: a refused one is kept as it came.
+  const items = (value as { readonly versions: readonly unknown[] }).versions;
 
   if (expected) {
     if (sourceNodeId !== expected.sourceNodeId) {
-      fail(`sourceNodeId: expected ${expected.sourceNodeId}, got ${quote(sourceNodeId)}`);
+      fail(`sourceNodeId: expected ${expected.sourceNodeId}, got ${quoteValue(sourceNodeId)}`);
     }
     if (nextAfter < expected.after) {
       fail(`nextAfter ${nextAfter} is less than the cursor ${expected.after} it was asked after`);
@@ -96,35 +103,28 @@ export function examineChangeBatch(value: unknown, expected?: BatchExpectations)
   }
 
   // The batch's own order first: a version is only worth judging in a batch that is what was asked.
-  const items: Record<string, unknown>[] = [];
-  const seqs: number[] = [];
   const seen = new Set<string>();
   let previousSeq = expected?.after ?? 0;
-  for (const [i, item] of (list as unknown[]).entries()) {
+  for (const [i, { seq, id }] of list.entries()) {
     const at = `versions[${i}]`;
-    const v = record(item, at);
-    const seq = seqNumber(v['seq'], `${at}.seq`);
     if (seq === 0) fail(`${at}.seq: must be at least 1`);
     if (seq <= previousSeq) {
       fail(`${at}.seq: ${seq} is not greater than the previous seq ${previousSeq}`);
     }
     if (seq > nextAfter) fail(`${at}.seq: ${seq} is beyond nextAfter ${nextAfter}`);
     previousSeq = seq;
-    const id = v['id'];
     if (typeof id === 'string') {
       if (seen.has(id)) fail(`${at}.id: message ${id} appears twice in the batch`);
       seen.add(id);
     }
-    items.push(v);
-    seqs.push(seq);
   }
 
   const rooms = expected ? new Set(expected.roomIds) : undefined;
   const versions: WireVersion[] = [];
   const refused: RefusedVersion[] = [];
-  for (const [i, v] of items.entries()) {
+  for (const [i, item] of items.entries()) {
     try {
-      const version = checkVersion(v, seqs[i]!);
+      const version = checkVersion(item);
       if (rooms && !rooms.has(version.roomId)) {
         fail(`roomId: room ${version.roomId} is not one of the session's rooms`);
       }
@@ -143,7 +143,7 @@ export function examineChangeBatch(value: unknown, expected?: BatchExpectations)
             reason:
               `hlc: ${version.hlc} is ${ahead} ms ahead of this node's clock ` +
               `(at most ${expected.maxDriftMs} ms allowed)${DEFERRED_SUFFIX}`,
-            json: JSON.stringify(v),
+            json: JSON.stringify(item),
             deferUntil: physical - expected.maxDriftMs,
           });
           continue;
@@ -152,14 +152,15 @@ export function examineChangeBatch(value: unknown, expected?: BatchExpectations)
       versions.push(version);
     } catch (error) {
       if (!(error instanceof InvalidBatchError)) throw error;
+      const v = item as Record<string, unknown>;
       refused.push({
         index: i,
-        seq: seqs[i]!,
+        seq: list[i]!.seq,
         messageId: label(v['id']),
         roomId: label(v['roomId']),
         hlc: label(v['hlc']),
         reason: error.message,
-        json: JSON.stringify(v),
+        json: JSON.stringify(item),
       });
     }
   }
@@ -188,112 +189,44 @@ export function validateChangeBatch(value: unknown, expected?: BatchExpectations
 
 /** A refused version's id, room or HLC as a quarantine row keeps it: a bounded string, or ''. */
 function label(value: unknown): string {
-  return typeof value === 'string' ? value.slice(0, MAX_ID_CHARS) : '';
+  return typeof value === 'string' ? value.slice(0, MAX_BATCH_ID_CHARS) : '';
 }
 
-/** Checks one version's fields; its seq was checked with the batch. Messages name the field. */
-function checkVersion(v: Record<string, unknown>, seq: number): WireVersion {
-  const op = v['op'];
-  const knownOp = changeOps.find((known) => known === op);
-  if (knownOp === undefined) {
-    fail(`op: expected one of ${changeOps.join(', ')}, got ${quote(op)}`);
-  }
-  const id = v['id'];
-  if (typeof id !== 'string' || !LOWERCASE_UUID.test(id)) {
-    fail(`id: expected a lowercase UUID, got ${quote(id)}`);
-  }
-  const roomId = idString(v['roomId'], 'roomId');
-  const senderId = idString(v['senderId'], 'senderId');
-  const content = v['content'];
-  if (typeof content !== 'string') fail(`content: expected a string, got ${kind(content)}`);
+/** One version, its shape by schema, then what ties its fields together. Messages name the field. */
+function checkVersion(item: unknown): WireVersion {
+  const version = parse(WireVersionSchema, item);
+  const { content, contentHash, deletedAt, hlc } = version;
   const illFormed = illFormedContent(content);
   if (illFormed !== undefined) fail(`content: ${illFormed}`);
-  const contentHash = v['contentHash'];
-  if (typeof contentHash !== 'string' || !SHA256_HEX.test(contentHash)) {
-    fail(`contentHash: expected 64 lowercase hex digits, got ${quote(contentHash)}`);
-  }
   if (sha256Hex(content) !== contentHash) {
     fail(`contentHash: ${contentHash} is not the SHA-256 of the content`);
   }
-  const createdAt = epochMs(v['createdAt'], 'createdAt');
-  const updatedAt = epochMs(v['updatedAt'], 'updatedAt');
-  const rawDeletedAt = v['deletedAt'];
-  const deletedAt = rawDeletedAt === null ? null : epochMs(rawDeletedAt, 'deletedAt');
   if (deletedAt !== null && content !== '') {
     fail('content: a deleted message (deletedAt set) must have empty content');
   }
-  if (knownOp === 'delete' && deletedAt === null) {
+  if (version.op === 'delete' && deletedAt === null) {
     fail('deletedAt: op is delete but deletedAt is null');
   }
-  const hlc = v['hlc'];
-  if (typeof hlc !== 'string') fail(`hlc: expected a string, got ${kind(hlc)}`);
   try {
     decodeHlc(hlc);
   } catch (error) {
     if (error instanceof HlcError) fail(`hlc: ${error.message}`);
     throw error;
   }
-  const originNode = idString(v['originNode'], 'originNode');
-  return {
-    seq,
-    op: knownOp,
-    id,
-    roomId,
-    senderId,
-    content,
-    contentHash,
-    createdAt,
-    updatedAt,
-    deletedAt,
-    hlc,
-    originNode,
-  };
+  return version;
+}
+
+/** The value as `schema` reads it, or InvalidBatchError: `place: what is wrong` (`root` at the root). */
+function parse<S extends z.ZodType>(schema: S, value: unknown, root = ''): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const place = issue ? issuePlace(issue.path) : '';
+  const at = place === '' ? root : place;
+  const message = issue?.message ?? 'invalid';
+  return fail(at === '' ? message : `${at}: ${message}`);
 }
 
 function fail(message: string): never {
   throw new InvalidBatchError(message);
-}
-
-function record(value: unknown, at: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail(`${at}: expected an object, got ${kind(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function idString(value: unknown, at: string): string {
-  if (typeof value !== 'string' || value === '' || value.length > MAX_ID_CHARS) {
-    fail(
-      `${at}: expected a non-empty string of at most ${MAX_ID_CHARS} characters, got ${quote(value)}`,
-    );
-  }
-  return value;
-}
-
-/** A seq, or any other count: a non-negative integer. */
-function seqNumber(value: unknown, at: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    fail(`${at}: expected a non-negative integer, got ${quote(value)}`);
-  }
-  return value;
-}
-
-function epochMs(value: unknown, at: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    fail(`${at}: expected epoch milliseconds (a non-negative integer), got ${quote(value)}`);
-  }
-  return value;
-}
-
-function kind(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
-}
-
-function quote(value: unknown): string {
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return kind(value);
 }
