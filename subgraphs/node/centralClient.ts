@@ -7,12 +7,14 @@
 import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
 import { NOTICE_ACK_PATH, PLACEMENT_PATH, validatePlacementNotice } from '../../lib/nodeNotices.ts';
+import { parseWire } from '../../lib/wire.ts';
 import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
   SYNC_PULL_REQUEST_PATH,
   SYNC_LIVE_REPORT_PATH,
+  SYNC_LIVE_REPORTS_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
   type AuthorityAnswer,
@@ -20,6 +22,8 @@ import {
   type MembershipHistory,
   type LiveReport,
   type LiveReportResponse,
+  type LiveReportResult,
+  LiveReportsResponseSchema,
   type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
@@ -75,6 +79,11 @@ export interface CentralClient {
   reportSync(report: SyncReport): Promise<SyncReportResponse>;
   /** A report of a live window (what a live stream applied). */
   liveReport(report: LiveReport): Promise<LiveReportResponse>;
+  /**
+   * The next reports of several live windows in one request: each one's result, in order. A
+   * central that predates it answers 404 (CentralRefusedError): send them one by one then.
+   */
+  liveReports(reports: readonly LiveReport[]): Promise<readonly LiveReportResult[]>;
   /**
    * Who may write what, for versions a session received: the rooms' storage nodes now, and
    * whether each sender was a member of its room when the message was made.
@@ -266,6 +275,25 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         throw new CentralUnavailableError('central answered the live report without "recorded"');
       }
       return { recorded: body['recorded'] };
+    },
+    async liveReports(reports) {
+      const body = await call(
+        SYNC_LIVE_REPORTS_PATH,
+        { method: 'POST', body: JSON.stringify({ reports }) },
+        true,
+      );
+      let results: readonly LiveReportResult[];
+      try {
+        ({ results } = parseWire(LiveReportsResponseSchema, body, 'live reports answer'));
+      } catch (error) {
+        throw new CentralUnavailableError(describe(error));
+      }
+      if (results.length !== reports.length) {
+        throw new CentralUnavailableError(
+          `central answered ${results.length} results for ${reports.length} live reports`,
+        );
+      }
+      return results;
     },
     async syncAuthority(query) {
       // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a
