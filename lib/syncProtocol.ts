@@ -83,6 +83,19 @@ export const MAX_FEED_WAIT_MS = 25_000;
 export const SYNC_LIVE_REPORT_PATH = '/internal/sync/live-report';
 
 /**
+ * Central, POST LiveReports -> LiveReportsResponse, caller = the target of live streams. The next
+ * report of each of the caller's windows (any sources, at most one per window) in one request,
+ * recorded in one transaction: central's cost per report is mostly per request, so a node sends
+ * one a round whatever the number of its sources. Each report is judged on its own (a gap or a
+ * window of another node refuses that report only) and answered in `results`, in request order.
+ * A central older than it answers 404: the node then sends SYNC_LIVE_REPORT_PATH per report.
+ */
+export const SYNC_LIVE_REPORTS_PATH = '/internal/sync/live-reports';
+
+/** Most reports one LiveReports carries; a node with more windows sends several requests. */
+export const MAX_LIVE_REPORTS_PER_REQUEST = 64;
+
+/**
  * Central, POST AuthorityQuery -> AuthorityAnswer, caller = a node (a session's target) checking
  * that the versions it received were written by someone who could write them: which nodes store
  * each room now, and whether each new message's sender was a member of its room when it was made
@@ -519,3 +532,27 @@ export const LiveReportResponseSchema = wireObject({
   recorded: z.boolean({ error: 'expected a boolean' }),
 }).readonly();
 export type LiveReportResponse = z.infer<typeof LiveReportResponseSchema>;
+
+export interface LiveReports {
+  readonly reports: readonly LiveReport[];
+}
+
+/** What became of one report of a LiveReports: recorded (or a retry), or refused with a code. */
+export const LiveReportResultSchema = z.union([
+  wireObject({
+    windowId: z.string(),
+    sequence: z.number(),
+    recorded: z.boolean({ error: 'expected a boolean' }),
+  }).readonly(),
+  wireObject({
+    windowId: z.string(),
+    sequence: z.number(),
+    error: wireObject({ code: z.string(), message: z.string() }).readonly(),
+  }).readonly(),
+]);
+export type LiveReportResult = z.infer<typeof LiveReportResultSchema>;
+
+export const LiveReportsResponseSchema = wireObject({
+  results: z.array(LiveReportResultSchema, { error: 'expected { "results": [...] }' }).readonly(),
+}).readonly();
+export type LiveReportsResponse = z.infer<typeof LiveReportsResponseSchema>;

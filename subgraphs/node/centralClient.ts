@@ -31,6 +31,7 @@ import {
   SYNC_JOBS_PATH,
   SYNC_PULL_REQUEST_PATH,
   SYNC_LIVE_REPORT_PATH,
+  SYNC_LIVE_REPORTS_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
   SyncReportResponseSchema,
@@ -38,6 +39,8 @@ import {
   type AuthorityQuery,
   type LiveReport,
   type LiveReportResponse,
+  type LiveReportResult,
+  LiveReportsResponseSchema,
   type PullTokenResponse,
   type SyncReport,
   type SyncReportResponse,
@@ -90,6 +93,11 @@ export interface CentralClient {
   reportSync(report: SyncReport): Promise<SyncReportResponse>;
   /** A report of a live window (what a live stream applied). */
   liveReport(report: LiveReport): Promise<LiveReportResponse>;
+  /**
+   * The next reports of several live windows in one request: each one's result, in order. A
+   * central that predates it answers 404 (CentralRefusedError): send them one by one then.
+   */
+  liveReports(reports: readonly LiveReport[]): Promise<readonly LiveReportResult[]>;
   /**
    * Who may write what, for versions a session received: the rooms' storage nodes now, and
    * whether each sender was a member of its room when the message was made.
@@ -245,6 +253,20 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
         { method: 'POST', body: JSON.stringify(report) },
         true,
       ),
+    async liveReports(reports) {
+      const { results } = await call(
+        LiveReportsResponseSchema,
+        SYNC_LIVE_REPORTS_PATH,
+        { method: 'POST', body: JSON.stringify({ reports }) },
+        true,
+      );
+      if (results.length !== reports.length) {
+        throw new CentralUnavailableError(
+          `central answered ${results.length} results for ${reports.length} live reports`,
+        );
+      }
+      return results;
+    },
     async syncAuthority(query) {
       // Always with the senders' histories: the node keeps them (sync/writerRights.ts), and a
       // central that predates them answers without, which the node copes with.

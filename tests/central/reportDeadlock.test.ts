@@ -1,5 +1,6 @@
 // Many sync reports at once on real PostgreSQL, through two centrals sharing the database: the
-// sessions of every ordered pair of four nodes and a live window per pair, all applying the same
+// sessions of every ordered pair of four nodes and a live window per pair (half of the targets
+// sending all their windows' reports in one request), all applying the same
 // messages in shuffled orders and raising the same sources' heads. Each report's transaction used
 // to lock index rows in the report's order and the source's sync_pairs rows after its own pair's,
 // and PostgreSQL answered "deadlock detected" (a 500 to the target). Now every report locks in one
@@ -10,7 +11,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/log.ts';
-import { SYNC_LIVE_REPORT_PATH, type AppliedChange, type SyncJob } from '../../lib/syncProtocol.ts';
+import {
+  SYNC_LIVE_REPORT_PATH,
+  SYNC_LIVE_REPORTS_PATH,
+  type AppliedChange,
+  type SyncJob,
+} from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -133,33 +139,49 @@ describe('sync reports recorded at once through two centrals on PostgreSQL', () 
       }),
     );
     // A live window per pair beside its session: its reports go in order, the windows at once.
-    const windows = sessions.map(({ job, target }, s) => async () => {
-      const windowId = randomUUID();
-      // Distinct messages across the window's reports: each is logged once in it.
-      const picked = shuffled(messages);
-      const answers = [];
+    // Half the targets send their windows' reports all in one request (the batch endpoint,
+    // shuffled: the locks follow their keys, not the request's order), the others one by one.
+    const targets = nodes.map((target) =>
+      sessions.flatMap((session, s) => (session.target === target ? [{ ...session, s }] : [])),
+    );
+    const windows = targets.map((pairs, t) => async () => {
+      const target = nodes[t] as TestNode;
+      const ids = pairs.map(() => randomUUID());
+      // Distinct messages across a window's reports: each is logged once in it.
+      const picked = pairs.map(() => shuffled(messages));
+      const answers: Array<{ status: number; body: unknown }> = [];
       for (let sequence = 1; sequence <= LIVE_REPORTS; sequence += 1) {
-        const head = 2000 + sequence * 10 + s;
-        heads.set(job.sourceNodeId, Math.max(heads.get(job.sourceNodeId) ?? 0, head));
-        answers.push(
-          await postAsNode(
-            (s + sequence) % 2 === 0 ? one.url : two.url,
-            target.apiKey,
-            SYNC_LIVE_REPORT_PATH,
-            {
-              windowId,
-              sourceNodeId: job.sourceNodeId,
-              sequence,
-              final: sequence === LIVE_REPORTS,
-              cursorBefore: 0,
-              cursor: sequence,
-              sourceHeadSeq: head,
-              applied: picked
-                .slice((sequence - 1) * PER_LIVE_REPORT, sequence * PER_LIVE_REPORT)
-                .map((m) => change(m, 'UPDATE', 10_000 + s * 100 + sequence)),
-            },
-          ),
-        );
+        const reports = pairs.map(({ job, s }, k) => {
+          const head = 2000 + sequence * 10 + s;
+          heads.set(job.sourceNodeId, Math.max(heads.get(job.sourceNodeId) ?? 0, head));
+          return {
+            windowId: ids[k],
+            sourceNodeId: job.sourceNodeId,
+            sequence,
+            final: sequence === LIVE_REPORTS,
+            cursorBefore: 0,
+            cursor: sequence,
+            sourceHeadSeq: head,
+            applied: (picked[k] ?? [])
+              .slice((sequence - 1) * PER_LIVE_REPORT, sequence * PER_LIVE_REPORT)
+              .map((m) => change(m, 'UPDATE', 10_000 + s * 100 + sequence)),
+          };
+        });
+        const url = (t + sequence) % 2 === 0 ? one.url : two.url;
+        if (t % 2 === 0) {
+          const sent = await postAsNode(url, target.apiKey, SYNC_LIVE_REPORTS_PATH, {
+            reports: shuffled(reports),
+          });
+          const results = (sent.body as { results?: Array<{ recorded?: boolean }> }).results ?? [];
+          expect(results).toHaveLength(reports.length);
+          for (const result of results)
+            answers.push({ status: sent.status, body: { recorded: result.recorded } });
+        } else {
+          const sent = await Promise.all(
+            reports.map((body) => postAsNode(url, target.apiKey, SYNC_LIVE_REPORT_PATH, body)),
+          );
+          answers.push(...sent);
+        }
       }
       return answers;
     });

@@ -7,12 +7,14 @@
 // on the event bus; replicas of central react to those events (dispatch to the targets whose
 // stream they hold), so the database stays the one source of truth.
 import { eq } from 'drizzle-orm';
-import { appError } from '../../../lib/errors.ts';
+import { appError, codeOf } from '../../../lib/errors.ts';
 import type { MembershipNotice, PlacementNotice } from '../../../lib/nodeNotices.ts';
 import type {
   LivePeer,
   LiveReport,
   LiveReportResponse,
+  LiveReportResult,
+  LiveReportsResponse,
   SyncJob,
   SyncReport,
   SyncReportResponse,
@@ -24,7 +26,7 @@ import type { CentralServices } from '../context.ts';
 import { syncSessions, type NodeRow, type SyncSessionRow } from '../db/schema.ts';
 import type { CentralEvent, NodeNotice } from '../events.ts';
 import { writableRoomsOf } from '../nodeNotices.ts';
-import { recordLiveReport } from './liveReport.ts';
+import { recordLiveReport, recordLiveReports } from './liveReport.ts';
 import { recordReport } from './report.ts';
 import type { RefusedEntry } from './reportScope.ts';
 import {
@@ -507,6 +509,49 @@ export class SyncCoordinator {
     if (refused.length > 0) this.#logRefused(node, session, refused);
     await this.#publish(session);
     return { recorded: true };
+  }
+
+  /**
+   * Records the reports of `node`'s live windows sent in one request (one transaction) and
+   * publishes each window recorded; each report's outcome in request order. `invalid` are the
+   * positions of reports that failed validation, answered as they are.
+   */
+  async liveReports(
+    node: NodeRow,
+    reports: ReadonlyArray<LiveReport | LiveReportResult>,
+  ): Promise<LiveReportsResponse> {
+    const valid = reports.filter((r): r is LiveReport => !('error' in r));
+    const outcomes = await recordLiveReports(
+      this.#db,
+      node,
+      valid,
+      this.#onConflict(
+        node,
+        valid.length === 1 ? (valid[0]?.windowId ?? '') : `${valid.length} windows`,
+      ),
+    );
+    const results: LiveReportResult[] = [];
+    let next = 0;
+    for (const entry of reports) {
+      if ('error' in entry) {
+        results.push(entry);
+        continue;
+      }
+      const outcome = outcomes[next];
+      next += 1;
+      const { windowId, sequence } = entry;
+      if (!outcome) throw new Error(`no outcome for live report ${sequence} of ${windowId}`);
+      if (outcome.error) {
+        const code = codeOf(outcome.error) ?? 'INTERNAL_SERVER_ERROR';
+        results.push({ windowId, sequence, error: { code, message: outcome.error.message } });
+        continue;
+      }
+      const { session, refused } = outcome;
+      if (session && refused.length > 0) this.#logRefused(node, session, refused);
+      if (session) await this.#publish(session);
+      results.push({ windowId, sequence, recorded: session !== null });
+    }
+    return { results };
   }
 
   /** A report's transaction rolled back by PostgreSQL (deadlock, serialization) runs again: said once per retry. */

@@ -12,8 +12,12 @@ import {
   SYNC_JOBS_PATH,
   SYNC_PULL_REQUEST_PATH,
   SYNC_LIVE_REPORT_PATH,
+  SYNC_LIVE_REPORTS_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
+  MAX_LIVE_REPORTS_PER_REQUEST,
+  type LiveReport,
+  type LiveReportResult,
 } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import type { NodeRow } from '../db/schema.ts';
@@ -78,6 +82,48 @@ export async function handleSyncApi(
       return true;
     }
     await answer(res, () => options.coordinator.liveReport(node, report));
+    return true;
+  }
+  if (pathname === SYNC_LIVE_REPORTS_PATH && req.method === 'POST') {
+    const body = await readJson(req, res, options.maxReportBytes ?? 32 * 1024 * 1024);
+    if (body === undefined) return true;
+    const listed = (body as { reports?: unknown } | null)?.reports;
+    if (
+      !Array.isArray(listed) ||
+      listed.length === 0 ||
+      listed.length > MAX_LIVE_REPORTS_PER_REQUEST
+    ) {
+      sendJson(
+        res,
+        400,
+        errorBody(
+          'BAD_USER_INPUT',
+          `body must be { "reports": [...] } with 1 to ${MAX_LIVE_REPORTS_PER_REQUEST} live reports`,
+        ),
+      );
+      return true;
+    }
+    // Each report is judged on its own: an invalid one is refused, the others are recorded.
+    const reports = listed.map((entry: unknown, i): LiveReport | LiveReportResult => {
+      try {
+        return validateLiveReport(entry);
+      } catch (error) {
+        if (!(error instanceof InvalidLiveReportError)) throw error;
+        const raw = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
+          string,
+          unknown
+        >;
+        return {
+          windowId: typeof raw['windowId'] === 'string' ? raw['windowId'] : '',
+          sequence: typeof raw['sequence'] === 'number' ? raw['sequence'] : 0,
+          error: {
+            code: 'BAD_USER_INPUT',
+            message: `invalid live report (reports[${i}]): ${error.message}`,
+          },
+        };
+      }
+    });
+    await answer(res, () => options.coordinator.liveReports(node, reports));
     return true;
   }
   if (pathname === SYNC_CHANGED_PATH && req.method === 'POST') {

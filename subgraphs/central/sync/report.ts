@@ -224,15 +224,39 @@ export async function upsertIndex(
   applied: readonly HeldVersion[],
   holders: readonly string[],
 ): Promise<Map<string, string>> {
+  return upsertIndexOf(tx, [{ versions: applied, holders }]);
+}
+
+/**
+ * upsertIndex for several reports at once (live windows of one request, liveReport.ts): each
+ * group's versions are held by its own nodes. One statement, rows locked in id order across all
+ * groups (reportLocks.ts step 2); a message in several groups is written once, with the winning
+ * version and every group's holders. The groups must agree on each message's room, sender and
+ * createdAt (scopeReport and liveReport.ts refuse entries that do not).
+ */
+export async function upsertIndexOf(
+  tx: Tx,
+  groups: ReadonlyArray<{
+    readonly versions: readonly HeldVersion[];
+    readonly holders: readonly string[];
+  }>,
+): Promise<Map<string, string>> {
   // One INSERT ... ON CONFLICT may not touch a row twice: fold repeated ids first.
-  const versions = new Map<string, HeldVersion>();
-  for (const change of applied) {
-    const seen = versions.get(change.messageId);
-    if (!seen || replaces(seen, change)) versions.set(change.messageId, change);
+  const versions = new Map<string, { version: HeldVersion; holders: Set<string> }>();
+  for (const group of groups) {
+    for (const change of group.versions) {
+      const seen = versions.get(change.messageId);
+      if (!seen)
+        versions.set(change.messageId, { version: change, holders: new Set(group.holders) });
+      else {
+        if (replaces(seen.version, change)) seen.version = change;
+        for (const nodeId of group.holders) seen.holders.add(nodeId);
+      }
+    }
   }
   if (versions.size === 0) return new Map();
   const rows = JSON.stringify(
-    [...versions.values()].map((change) => ({
+    [...versions.values()].map(({ version: change, holders }) => ({
       id: change.messageId,
       room: change.roomId,
       sender: change.senderId,
@@ -242,11 +266,8 @@ export async function upsertIndex(
       updated: change.updatedAt,
       deleted: change.deleted,
       hlc: change.hlc ?? null,
+      held: [...holders].sort(),
     })),
-  );
-  const held = sql.join(
-    [...new Set(holders)].sort().map((nodeId) => sql`${nodeId}`),
-    sql`, `,
   );
   const dm = distributedMessages;
   const wins = sql`(case
@@ -262,7 +283,7 @@ export async function upsertIndex(
     with x as (
       select * from json_to_recordset(${rows}::json) as x(id text, room text, sender text,
              hash text, origin text, created double precision, updated double precision,
-             deleted boolean, hlc text)),
+             deleted boolean, hlc text, held json)),
     bad as (
       select x.id, concat_ws(', ',
                case when ${dm.roomId} <> x.room then 'roomId' end,
@@ -275,7 +296,8 @@ export async function upsertIndex(
     written as (
       insert into ${dm} (id, room_id, sender_id, content_hash, originating_node_id,
                          storage_node_ids, created_at, updated_at, deleted, hlc)
-      select x.id, x.room, x.sender, x.hash, x.origin, array[${held}]::text[],
+      select x.id, x.room, x.sender, x.hash, x.origin,
+             array(select json_array_elements_text(x.held))::text[],
              to_timestamp(x.created / 1000.0), to_timestamp(x.updated / 1000.0), x.deleted, x.hlc
         from x where x.id not in (select id from bad)
        -- Rows are locked in id order, whatever order the report listed them in: two reports

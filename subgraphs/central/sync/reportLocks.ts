@@ -7,10 +7,13 @@
 //
 //   1. its pair, as an advisory lock (reports of one pair run one after another: the quarantine
 //      rows, the pair's cursor and a retried report of the same session need nothing finer);
+//      a request of several live windows (liveReport.ts) takes all its pairs' locks first, in the
+//      order of their lock keys, which every such request follows;
 //   2. the index rows it writes, by message id (upsertIndex sorts them);
 //   3. its own session row, which no other report locks (a session's reports are of one pair), and
 //      the log rows it inserts, which no one else waits for;
 //   4. the sync_pairs rows of its source, by target id, before its own pair's upsert (raiseSourceHead);
+//      with several sources, source after source in id order, then the own pairs in that order;
 //   5. the nodes rows whose lastSyncAt it sets, by id (markNodesSynced).
 //
 // A transaction that waits only ever waits for one that is further along the same order, so no
@@ -28,6 +31,27 @@ export async function lockPair(tx: Tx, sourceNodeId: string, targetNodeId: strin
   await tx.execute(
     sql`select pg_advisory_xact_lock(${PAIR_LOCK_SPACE}, hashtext(${`${sourceNodeId}>${targetNodeId}`}))`,
   );
+}
+
+/**
+ * Step 1 for several pairs: their locks in the order of the lock keys, so that two requests
+ * sharing pairs take them in the same order (and a single pair's lockPair is one of them). Pairs
+ * whose keys collide are one lock, taken once.
+ */
+export async function lockPairs(
+  tx: Tx,
+  pairs: ReadonlyArray<{ readonly sourceNodeId: string; readonly targetNodeId: string }>,
+): Promise<void> {
+  if (pairs.length === 1 && pairs[0])
+    return lockPair(tx, pairs[0].sourceNodeId, pairs[0].targetNodeId);
+  if (pairs.length === 0) return;
+  const keys = JSON.stringify(pairs.map((p) => `${p.sourceNodeId}>${p.targetNodeId}`));
+  // The subquery's order is the order the locks are taken in: a plain scan of it, row by row.
+  await tx.execute(sql`
+    select pg_advisory_xact_lock(${PAIR_LOCK_SPACE}, k.h)
+      from (select distinct hashtext(key) as h
+              from json_array_elements_text(${keys}::json) as key
+             order by h) as k`);
 }
 
 /**

@@ -25,33 +25,45 @@ export interface ScopedReport {
   readonly refused: readonly RefusedEntry[];
 }
 
+/** Where rooms are stored now: roomId -> its storage nodes (rooms that do not exist are absent). */
+export type Placement = ReadonlyMap<string, readonly string[]>;
+
+/**
+ * The storage nodes of `roomIds`: two small queries (the rooms named, the registered nodes),
+ * whatever the number of reports that share them (liveReport.ts reads once per request).
+ */
+export async function loadPlacement(tx: Tx, roomIds: Iterable<string>): Promise<Placement> {
+  const ids = [...new Set(roomIds)];
+  if (ids.length === 0) return new Map();
+  const placed = await tx
+    .select({
+      id: rooms.id,
+      homeNodeId: rooms.homeNodeId,
+      replicaNodeIds: rooms.replicaNodeIds,
+    })
+    .from(rooms)
+    .where(inArray(rooms.id, ids));
+  // Replicas are matched against the registered nodes (a null list means every node).
+  const allNodes =
+    placed.length === 0 ? [] : await tx.select({ id: nodes.id }).from(nodes).where(activeNode);
+  return new Map(placed.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
+}
+
 /** The rooms of `roomIds` the session covers and its target stores now, with why the others are not. */
 async function roomsInScope(
   tx: Tx,
   session: SyncSessionRow,
   roomIds: ReadonlySet<string>,
+  known?: Placement,
 ): Promise<Map<string, string | null>> {
   const verdicts = new Map<string, string | null>();
   if (roomIds.size === 0) return verdicts;
-  // A session dispatched before central recorded sessions' rooms: the rooms both store now.
+  // A session dispatched before central recorded sessions' rooms (or a live window): the rooms
+  // both store now.
   const covered = session.roomIds === null ? null : new Set(session.roomIds);
   // Only the session's rooms are looked up: a report naming thousands of others costs nothing.
-  const candidates = covered === null ? null : [...roomIds].filter((id) => covered.has(id));
-  const placed =
-    candidates?.length === 0
-      ? []
-      : await tx
-          .select({
-            id: rooms.id,
-            homeNodeId: rooms.homeNodeId,
-            replicaNodeIds: rooms.replicaNodeIds,
-          })
-          .from(rooms)
-          .where(candidates === null ? undefined : inArray(rooms.id, candidates));
-  // Replicas are matched against the registered nodes (a null list means every node).
-  const allNodes =
-    placed.length === 0 ? [] : await tx.select({ id: nodes.id }).from(nodes).where(activeNode);
-  const storage = new Map(placed.map((r) => [r.id, storageNodeIdsOf(r, allNodes)]));
+  const candidates = covered === null ? [...roomIds] : [...roomIds].filter((id) => covered.has(id));
+  const storage = known ?? (await loadPlacement(tx, candidates));
   for (const roomId of roomIds) {
     const holders = storage.get(roomId);
     const inSession =
@@ -68,19 +80,21 @@ const IMMUTABLE = ['roomId', 'senderId', 'createdAt'] as const;
 
 /**
  * Splits the report into what central records and what it refuses, as far as the rooms and the
- * report itself tell: two small queries (the rooms named, the nodes), whatever the report's size.
+ * report itself tell: two small queries (the rooms named, the nodes), whatever the report's size,
+ * or none when the caller read the rooms' placement already (`known`, covering every room named).
  */
 export async function scopeReport(
   tx: Tx,
   session: SyncSessionRow,
   report: SyncReport,
+  known?: Placement,
 ): Promise<ScopedReport> {
   const held = report.held ?? [];
   const quarantined = report.quarantined ?? [];
   const roomIds = new Set<string>();
   for (const list of [report.applied, held, quarantined])
     for (const entry of list) roomIds.add(entry.roomId);
-  const verdicts = await roomsInScope(tx, session, roomIds);
+  const verdicts = await roomsInScope(tx, session, roomIds, known);
   const refused: RefusedEntry[] = [];
   const inScope = <T extends { messageId: string; roomId: string }>(
     list: RefusedEntry['list'],

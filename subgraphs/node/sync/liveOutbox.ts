@@ -21,8 +21,9 @@ export const WINDOW_MAX_VERSIONS = 5000;
 /**
  * An open window's next report waits until this long after its last one (or after the reporter
  * first saw it), unless it gathered REPORT_GATHER_VERSIONS first or closed: central's cost is
- * mostly per report, and with many pairs each carrying a few changes a second, a report every
- * round would make central's work per change grow with the number of pairs.
+ * mostly per request, and with many pairs each carrying a few changes a second, a report every
+ * round would make central's work per change grow with the number of pairs. When one window is
+ * due, every window with something unreported reports with it (one request for all).
  */
 export const REPORT_GATHER_MS = 1000;
 export const REPORT_GATHER_VERSIONS = 2000;
@@ -175,21 +176,30 @@ export class LiveOutbox {
     const s = this.#statements;
     const reports: LiveReport[] = [];
     const now = this.#now();
-    for (const window of s.windows.all()) {
+    const windows = s.windows.all();
+    // One window due takes the others along: they go to central in the same request (the
+    // reporter sends a round's reports together), so a node's requests follow its rounds, not
+    // its windows, whose gathering times would otherwise drift apart.
+    const anyDue = windows.some((window) => {
+      if (window.pending_report !== null) return false;
+      let previous = this.#lastReport.get(window.id);
+      if (!previous) {
+        previous = { at: now, versions: 0, full: false };
+        this.#lastReport.set(window.id, previous);
+      }
+      if (window.closed_at !== null) return true;
+      const ripe =
+        previous.full ||
+        window.versions - previous.versions >= REPORT_GATHER_VERSIONS ||
+        now - previous.at >= REPORT_GATHER_MS;
+      // A quiet window past its time is not due: it would take the others along every round.
+      return ripe && s.unassigned.get(window.id) !== undefined;
+    });
+    for (const window of windows) {
       let sequence = window.pending_report;
       let final = window.pending_final === 1;
       if (sequence === null) {
-        let previous = this.#lastReport.get(window.id);
-        if (!previous) {
-          previous = { at: now, versions: 0, full: false };
-          this.#lastReport.set(window.id, previous);
-        }
-        const due =
-          window.closed_at !== null ||
-          previous.full ||
-          window.versions - previous.versions >= REPORT_GATHER_VERSIONS ||
-          now - previous.at >= REPORT_GATHER_MS;
-        if (!due) continue;
+        if (!anyDue) continue;
         const made = this.#sqlite
           .transaction(() => {
             const assigned = s.assign.run(window.next_report, window.id, MAX_APPLIED_PER_REPORT);

@@ -1,21 +1,23 @@
-// Drains the live outbox to central, off the replication path: every REPORT_INTERVAL_MS it
-// closes idle windows and sends each window's next report (one request per report, in order per
-// window), deleting the entries only once central took them. While central is away the entries
+// Drains the live outbox to central, off the replication path: every round it closes idle windows
+// and sends the next report of every window that has one, all in one request (per
+// MAX_LIVE_REPORTS_PER_REQUEST windows; in order per window: at most one report of a window per
+// round), deleting the entries only once central took them. While central is away the entries
 // wait on disk and replication goes on; they are sent when it is back, each report once
 // (central ignores a sequence it already recorded).
 import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
 import {
   MAX_APPLIED_PER_REPORT,
+  MAX_LIVE_REPORTS_PER_REQUEST,
   type LiveReport,
-  type LiveReportResponse,
 } from '../../../lib/syncProtocol.ts';
-import { CentralRefusedError } from '../centralClient.ts';
 import type { LiveOutbox } from './liveOutbox.ts';
+import type { SendLiveReports } from './liveReportSender.ts';
 
 export interface LiveReporterOptions {
   readonly outbox: LiveOutbox;
-  readonly send: (report: LiveReport) => Promise<LiveReportResponse>;
+  /** Sends reports of distinct windows in one request; answers each one's result, in order. */
+  readonly send: SendLiveReports;
   readonly log: Logger;
   /** Pause between rounds while windows are open. @default 250 */
   readonly intervalMs?: number;
@@ -58,10 +60,10 @@ export class LiveReporter {
       let more = false;
       try {
         outbox.closeIdle();
-        for (const report of outbox.reports()) {
+        for (const batch of batches(outbox.reports())) {
           if (this.#stop.signal.aborted) break;
-          await this.#sendOne(report);
-          if (report.applied.length >= MAX_APPLIED_PER_REPORT) more = true;
+          await this.#send(batch);
+          if (batch.some((report) => report.applied.length >= MAX_APPLIED_PER_REPORT)) more = true;
         }
         if (failing) log.info('live reports reach central again');
         failing = false;
@@ -78,18 +80,19 @@ export class LiveReporter {
     }
   }
 
-  async #sendOne(report: LiveReport): Promise<void> {
-    try {
-      await this.#options.send(report);
-    } catch (error) {
-      if (!(error instanceof CentralRefusedError)) throw error;
-      // Central will never take this report as it is (e.g. the window's session belongs to
-      // another pair): keeping it would stop every later one.
-      this.#options.log.error(
-        `central refused live report ${report.sequence} of window ${report.windowId} from ${report.sourceNodeId}; dropped: ${error.message}`,
-      );
+  async #send(batch: readonly LiveReport[]): Promise<void> {
+    const results = await this.#options.send(batch);
+    for (const [i, report] of batch.entries()) {
+      const result = results[i];
+      if (result && 'error' in result) {
+        // Central will never take this report as it is (e.g. the window's session belongs to
+        // another pair): keeping it would stop every later one.
+        this.#options.log.error(
+          `central refused live report ${report.sequence} of window ${report.windowId} from ${report.sourceNodeId}; dropped: ${result.error.code}: ${result.error.message}`,
+        );
+      }
+      this.#options.outbox.taken(report);
     }
-    this.#options.outbox.taken(report);
   }
 
   #sleep(ms: number, untilWoken: boolean): Promise<void> {
@@ -109,6 +112,27 @@ export class LiveReporter {
       if (this.#stop.signal.aborted) done();
     });
   }
+}
+
+/** Reports per request: at most MAX_LIVE_REPORTS_PER_REQUEST, and a few full reports' entries. */
+function* batches(reports: readonly LiveReport[]): Generator<LiveReport[]> {
+  let batch: LiveReport[] = [];
+  let entries = 0;
+  for (const report of reports) {
+    const size =
+      report.applied.length + (report.quarantined?.length ?? 0) + (report.released?.length ?? 0);
+    if (
+      batch.length > 0 &&
+      (batch.length >= MAX_LIVE_REPORTS_PER_REQUEST || entries + size > MAX_APPLIED_PER_REPORT)
+    ) {
+      yield batch;
+      batch = [];
+      entries = 0;
+    }
+    batch.push(report);
+    entries += size;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 function describe(error: unknown): string {

@@ -13,12 +13,16 @@ import { BatchApplier } from './batchApplier.ts';
 import { LiveOutbox } from './liveOutbox.ts';
 import { LiveReplicator } from './liveReplicator.ts';
 import { LiveReporter } from './liveReporter.ts';
+import { liveReportSender } from './liveReportSender.ts';
 
 export interface LiveStreamsOptions {
   readonly db: NodeDb;
   readonly store: MessageStore;
   readonly clock: HybridLogicalClock;
-  readonly central: Pick<CentralClient, 'pullToken' | 'syncAuthority' | 'liveReport'>;
+  readonly central: Pick<
+    CentralClient,
+    'pullToken' | 'syncAuthority' | 'liveReport' | 'liveReports'
+  >;
   /** The node's one judge of writers, shared with the scheduled sessions. */
   readonly writers?: WriterRights;
   /** Versions asked per request. @default 1000 */
@@ -48,7 +52,7 @@ export class LiveStreams {
     this.#outbox = new LiveOutbox(options.db, options.now);
     this.#reporter = new LiveReporter({
       outbox: this.#outbox,
-      send: (report) => options.central.liveReport(report),
+      send: liveReportSender(options.central, options.log),
       log: options.log,
       ...(options.reportIntervalMs === undefined ? {} : { intervalMs: options.reportIntervalMs }),
     });
