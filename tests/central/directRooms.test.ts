@@ -32,7 +32,13 @@ describe.each(backends)('direct conversations on %s', (_name, setup) => {
   afterAll(() => leftovers.dispose());
   beforeAll(async () => {
     const databaseUrl = await setup(leftovers);
-    t = await startTestCentral(leftovers, databaseUrl === undefined ? {} : { databaseUrl });
+    // A heartbeat interval far beyond the file's run: the one heartbeat below keeps the node
+    // ONLINE throughout (with the default, 4.5 s of a loaded machine made it OFFLINE again, and
+    // every later openDirectRoom failed for want of an ONLINE node to home the room on).
+    t = await startTestCentral(leftovers, {
+      heartbeatIntervalMs: 600_000,
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+    });
     // A direct room is homed on an ONLINE node: one heartbeat makes this one ONLINE.
     const node = await t.registerNode('home-a');
     const beat = await fetch(`${t.url}/internal/heartbeat`, {
