@@ -17,6 +17,7 @@ import {
   users,
 } from '../../subgraphs/central/db/schema.ts';
 import { wereMembers } from '../../subgraphs/central/membership.ts';
+import { seedEmptyPglite } from '../helpers/centralData.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../../subgraphs/central/migrations', import.meta.url));
@@ -42,6 +43,8 @@ describe('the membership history migration', () => {
     );
 
     const dataDir = await leftovers.tempDir('switchboard-central-');
+    // initdb's output copied from the run's template: PGlite's initdb costs seconds.
+    await seedEmptyPglite(path.join(dataDir, 'central-pglite'));
     const client = new PGlite(path.join(dataDir, 'central-pglite'));
     const before = drizzle(client);
     await migrate(before, { migrationsFolder: older });

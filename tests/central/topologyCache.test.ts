@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../../subgraphs/central/db/open.ts';
 import { nodes, rooms } from '../../subgraphs/central/db/schema.ts';
 import { TopologyCache } from '../../subgraphs/central/sync/topology.ts';
+import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
 const leftovers = new Leftovers();
@@ -15,10 +16,10 @@ const node = (id: string) => ({ id, name: id, url: `http://${id}`, apiKeyHash: `
 describe('TopologyCache', () => {
   it('reads the rooms once between invalidations, the nodes every time', async () => {
     const queries: string[] = [];
-    const central = await openCentralDb({
-      dataDir: await leftovers.tempDir('switchboard-topology-'),
-      onQuery: (sql) => queries.push(sql),
-    });
+    // From the run's migrated template: a first PGlite start (initdb, every migration) is seconds.
+    const dataDir = await leftovers.tempDir('switchboard-topology-');
+    await seedCentralDataDir(dataDir);
+    const central = await openCentralDb({ dataDir, onQuery: (sql) => queries.push(sql) });
     leftovers.defer(() => central.close());
     const { db } = central;
     await db.insert(nodes).values([node('a'), node('b')]);

@@ -317,13 +317,17 @@ describe('Apollo Client 4', () => {
     const ids = triggered.data?.triggerSync.map((s) => s.id) ?? [];
     expect(ids.length).toBeGreaterThan(0);
     for (const id of ids) {
+      // WAIT, not expect.poll's 1 s default: a FULL sync of two node processes takes longer than
+      // that on a loaded machine.
       await expect
-        .poll(() =>
-          sessions.values.some(
-            (v) =>
-              v.data?.syncSessionUpdated.id === id &&
-              v.data.syncSessionUpdated.status === 'COMPLETED',
-          ),
+        .poll(
+          () =>
+            sessions.values.some(
+              (v) =>
+                v.data?.syncSessionUpdated.id === id &&
+                v.data.syncSessionUpdated.status === 'COMPLETED',
+            ),
+          WAIT,
         )
         .toBe(true);
     }

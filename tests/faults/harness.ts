@@ -66,6 +66,18 @@ export interface FaultNode {
   url: string;
 }
 
+export interface FaultClusterOptions {
+  /** Per node name: its --clock-offset-ms. @default none */
+  readonly clockOffsets?: Readonly<Record<string, number>>;
+  /**
+   * Central's --offline-after-ms. @default 3 heartbeats (600 ms): what the fault seeds run with.
+   * A file beside another on a loaded machine starves a node longer than that, and it flaps.
+   */
+  readonly offlineAfterMs?: number;
+  /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
+  readonly nodeEnv?: Readonly<Record<string, string>>;
+}
+
 /** Central + 3 nodes + gateway, with one inbound and one outbound TCP proxy per node. */
 export class FaultCluster {
   readonly leftovers: Leftovers;
@@ -78,18 +90,24 @@ export class FaultCluster {
   gatewayUrl = '';
   adminToken = '';
   #toNodes: TestGateway | undefined;
+  readonly #options: FaultClusterOptions;
 
-  private constructor(leftovers: Leftovers, dataDir: string) {
+  private constructor(leftovers: Leftovers, dataDir: string, options: FaultClusterOptions) {
     this.leftovers = leftovers;
     this.dataDir = dataDir;
+    this.#options = options;
   }
 
   get centralUrl(): string {
     return `http://127.0.0.1:${this.centralPort}`;
   }
 
-  static async start(leftovers: Leftovers, clockOffsets: Record<string, number> = {}) {
-    const cluster = new FaultCluster(leftovers, await leftovers.tempDir('switchboard-faults-'));
+  static async start(leftovers: Leftovers, options: FaultClusterOptions = {}) {
+    const cluster = new FaultCluster(
+      leftovers,
+      await leftovers.tempDir('switchboard-faults-'),
+      options,
+    );
     await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral();
     cluster.adminToken = await cluster.login('admin', ADMIN_PASSWORD);
@@ -109,7 +127,7 @@ export class FaultCluster {
         apiKey: registered.apiKey,
         inbound,
         outbound,
-        clockOffsetMs: clockOffsets[name] ?? 0,
+        clockOffsetMs: options.clockOffsets?.[name] ?? 0,
         proc: undefined,
         url: '',
       });
@@ -168,6 +186,9 @@ export class FaultCluster {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
         SWITCHBOARD_HEARTBEAT_INTERVAL_MS: '200',
+        ...(this.#options.offlineAfterMs === undefined
+          ? {}
+          : { SWITCHBOARD_OFFLINE_AFTER_MS: String(this.#options.offlineAfterMs) }),
       },
     );
     const url = (await this.central.waitForLine(READY))[1] as string;
@@ -198,7 +219,7 @@ export class FaultCluster {
         node.inbound.url,
         `--clock-offset-ms=${node.clockOffsetMs}`,
       ],
-      { SWITCHBOARD_NODE_API_KEY: node.apiKey },
+      { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
     );
     node.url = (await node.proc.waitForLine(READY))[1] as string;
     node.inbound.retarget(Number(new URL(node.url).port));
@@ -368,7 +389,7 @@ async function runSeedIn(leftovers: Leftovers, options: SeedOptions): Promise<Se
   const skew = Math.round((rand() < 0.5 ? -1 : 1) * (60_000 + rand() * 180_000));
   const faults: string[] = [`skew ${skewed} ${skew}ms`];
   log(`seed ${seed}: ${faults[0]}`);
-  const cluster = await FaultCluster.start(leftovers, { [skewed]: skew });
+  const cluster = await FaultCluster.start(leftovers, { clockOffsets: { [skewed]: skew } });
 
   const { users, holders } = await setupRooms(cluster);
   const token = (user: string) => users[user]?.token ?? '';

@@ -5,7 +5,7 @@
 // syncSessionUpdated subscribers get a CENTRAL_UNAVAILABLE notice, then CENTRAL_AVAILABLE and live
 // events once a central is back. In-process: real servers on port 0, real PostgreSQL.
 import type { Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { createLogger, silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
@@ -111,14 +111,17 @@ beforeAll(async () => {
     }),
     (g) => g.close(),
   );
-  for (const deadline = Date.now() + 60_000; ; ) {
-    const routable = gateway.routing
-      .report()
-      .nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok').length;
-    if (routable === 2) break;
-    if (Date.now() > deadline) throw new Error('the gateway never routed to both nodes');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // A hook, where expect.poll is not allowed: vi.waitFor retries the same way.
+  await vi.waitFor(
+    () =>
+      expect(
+        gateway.routing
+          .report()
+          .nodes.filter((n) => n.status === 'ONLINE' && n.schema.state === 'ok').length,
+        'the gateway never routed to both nodes',
+      ).toBe(2),
+    { timeout: 60_000, interval: 50 },
+  );
   roomId = ok(
     await gql<{ createRoom: { id: string } }>(
       gateway.url,

@@ -4,7 +4,7 @@
 // node and real gateways; a name is changed in central's database, where a rename would write it.
 import { eq } from 'drizzle-orm';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/userAuth.ts';
@@ -70,11 +70,15 @@ async function routedGateway(userProfileTtlMs: number): Promise<GatewayServer> {
     }),
     (g) => g.close(),
   );
-  const routable = () => gateway.routing.report().nodes.some((n) => n.schema.state === 'ok');
-  for (const deadline = Date.now() + 30_000; !routable(); ) {
-    if (Date.now() > deadline) throw new Error('the gateway never routed to the node');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // Also called from a hook, where expect.poll is not allowed: vi.waitFor retries the same way.
+  await vi.waitFor(
+    () =>
+      expect(
+        gateway.routing.report().nodes.some((n) => n.schema.state === 'ok'),
+        'the gateway never routed to the node',
+      ).toBe(true),
+    { timeout: 30_000, interval: 50 },
+  );
   return gateway;
 }
 

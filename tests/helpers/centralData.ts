@@ -7,6 +7,9 @@ import path from 'node:path';
 /** Set by the global setup for test workers: a stopped central's migrated data dir. */
 export const CENTRAL_TEMPLATE_ENV = 'SWITCHBOARD_TEST_CENTRAL_TEMPLATE';
 
+/** Set by the global setup for test workers: a PGlite database as initdb left it, unmigrated. */
+export const EMPTY_PGLITE_TEMPLATE_ENV = 'SWITCHBOARD_TEST_EMPTY_PGLITE_TEMPLATE';
+
 /**
  * Copies the template's database into `dataDir` when it holds none yet (a restart on the same dir
  * keeps its data). Without the template (outside vitest: benchmarks, the fault runner) nothing is
@@ -19,4 +22,14 @@ export async function seedCentralDataDir(dataDir: string): Promise<void> {
     const target = path.join(dataDir, entry);
     if (!existsSync(target)) await cp(path.join(template, entry), target, { recursive: true });
   }
+}
+
+/**
+ * Copies the run's unmigrated PGlite database to `pgliteDir` (a database's own folder, not a data
+ * dir), so that opening it skips initdb; without the template PGlite runs initdb there itself.
+ */
+export async function seedEmptyPglite(pgliteDir: string): Promise<void> {
+  const template = process.env[EMPTY_PGLITE_TEMPLATE_ENV];
+  if (template === undefined || template === '') return;
+  await cp(template, pgliteDir, { recursive: true });
 }

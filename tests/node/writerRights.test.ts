@@ -332,7 +332,7 @@ describe('while central does not answer: the memberships held of the node rooms'
     // The refresh the notice began (while central was down) may still be on its way: wait for one
     // that central answered.
     void held.refresh();
-    await vi.waitFor(() => expect(held.storage(ROOM)).toBeDefined());
+    await vi.waitFor(() => expect(held.storage(ROOM)).toBeDefined(), { timeout: 30_000 });
     down = true;
     const word = await judge.learn([version({ senderId: 'alice', createdAt: AS_OF })]);
     expect(judge.judge(version({ senderId: 'alice', createdAt: AS_OF }), undefined, word)).toBe(

@@ -8,6 +8,7 @@ import { openCentralDb } from '../../subgraphs/central/db/open.ts';
 import { loginAttempts } from '../../subgraphs/central/db/schema.ts';
 import { LoginThrottle } from '../../subgraphs/central/loginThrottle.ts';
 import { startTestCentral } from '../helpers/central.ts';
+import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 
@@ -100,10 +101,10 @@ describe('login throttling under concurrency', () => {
 
 describe('per-username backoff', () => {
   it('slows addresses that failed for a username past its threshold, doubling up to the cap, and never a clean address', async () => {
-    const opened = leftovers.add(
-      await openCentralDb({ dataDir: await leftovers.tempDir('switchboard-throttle-') }),
-      (d) => d.close(),
-    );
+    // From the run's migrated template: a first PGlite start (initdb, every migration) is seconds.
+    const dataDir = await leftovers.tempDir('switchboard-throttle-');
+    await seedCentralDataDir(dataDir);
+    const opened = leftovers.add(await openCentralDb({ dataDir }), (d) => d.close());
     let clock = Date.parse('2026-12-01T10:00:00Z');
     const throttle = new LoginThrottle(opened.db, {
       maxFailuresPerUsernameAndAddress: 4,
