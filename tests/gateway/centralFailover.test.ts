@@ -106,7 +106,9 @@ beforeAll(async () => {
       centralUrl: [urlA, urlB],
       gatewaySecret: TEST_GATEWAY_SECRET,
       metricsToken: METRICS_TOKEN,
-      centralTimeoutMs: 3000,
+      // The default deadline (10 s), not a tighter one: the centrals below stop (refused at once),
+      // they do not hang, and on a loaded machine a living central took over 3 s to answer a login,
+      // which counted it as down and told the shared subscriber CENTRAL_UNAVAILABLE.
       logger: log(),
     }),
     (g) => g.close(),
