@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { connectCode } from '../lib/connectionErrors.ts';
 import { silentLogger } from '../lib/log.ts';
 import { greatestHlc } from '../subgraphs/node/changeLog.ts';
 import { openNodeDb } from '../subgraphs/node/db/open.ts';
@@ -22,6 +23,9 @@ import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { startPostgres, type PostgresCluster } from '../tests/helpers/postgres.ts';
 import { startProcess, type Proc } from '../tests/helpers/processes.ts';
 import { centralDataTemplate } from './lib.ts';
+
+/** A connection that stood and was then dropped: a read on it may simply be asked again. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 const READY = /ready at (http:\/\/[^\s]+)\/graphql/;
 
@@ -150,18 +154,18 @@ export class BenchCluster {
   }
 
   /**
-   * Polls `check` every `everyMs` until it holds. A poll whose reused keep-alive connection was
-   * reset under it (central closed it idle as the request left: seen on a loaded machine) is
-   * simply polled again.
+   * Polls `check` every `everyMs` until it holds. A check whose connection was reset under it
+   * counts as not yet (the checks are reads): on a loaded machine central may close an idle
+   * keep-alive socket just as fetch reuses it, which failed whole benchmark runs.
    */
   async until(check: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50) {
     const deadline = Date.now() + timeoutMs;
-    const poll = () =>
+    const holds = () =>
       check().catch((error: unknown) => {
-        if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNRESET') return false;
+        if (RESET_CODES.has(connectCode(error) ?? '')) return false;
         throw error;
       });
-    while (!(await poll())) {
+    while (!(await holds())) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }

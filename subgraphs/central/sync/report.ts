@@ -313,6 +313,10 @@ export async function upsertIndexOf(
         storage_node_ids = array(select distinct unnest(${dm.storageNodeIds} || excluded.storage_node_ids) order by 1)
       where ${dm.roomId} = excluded.room_id and ${dm.senderId} = excluded.sender_id
         and ${dm.createdAt} = excluded.created_at
+        -- A version the index already has, on nodes it already lists (a FULL sync's held
+        -- versions, mostly), changes nothing: writing the row again anyway cost a new tuple and
+        -- an entry in each of its indexes, more than inserting it had.
+        and (${wins} or not ${dm.storageNodeIds} @> excluded.storage_node_ids)
       returning 1)
     select id, changed from bad`);
   // PGlite and node-postgres both answer { rows }; drizzle types the raw result per driver.

@@ -85,9 +85,10 @@ export class ChangeFeed {
   readonly #nodeId: string;
   readonly #now: () => number;
   /**
-   * The last cursor each peer acknowledged (for a room set), so an acknowledgement only looks at
-   * the changes since the previous one instead of the whole log. Lost on restart: the first
-   * acknowledgement afterwards scans from 0, which is merely slower.
+   * The highest cursor each peer acknowledged (for a room set): everything of those rooms up to
+   * it was marked, so an acknowledgement only looks at the changes beyond it instead of the whole
+   * log. Lost on restart: the first acknowledgement afterwards scans from 0, which is merely
+   * slower.
    */
   readonly #acked = new LRUCache<string, number>({ max: 1000 });
 
@@ -228,8 +229,11 @@ export class ChangeFeed {
     }
 
     const key = `${request.peerNodeId}|${rooms}`;
-    const previous = this.#acked.get(key) ?? 0;
-    const from = previous <= upTo ? previous : 0;
+    // A lower cursor than the highest one is nothing new: a peer reading the same rooms twice at
+    // once (its live stream and a session) acknowledges both cursors in turn. Starting over from 0
+    // then, as this once did, scanned the whole log at every other request of a FULL sync: its
+    // cost grew with the square of the log.
+    const from = this.#acked.get(key) ?? 0;
     // A session's batches follow each other: when its sends cover the whole range, they marked
     // everything already, and a second pass over the range would only read.
     let covered = from;
@@ -237,7 +241,7 @@ export class ChangeFeed {
       if (send.after_seq <= covered) covered = Math.max(covered, send.up_to_seq);
     }
     if (covered < upTo) this.#acknowledgeUnrecorded(from, upTo, rooms);
-    this.#acked.set(key, upTo);
+    if (upTo > from) this.#acked.set(key, upTo);
     this.#refuse(request.refused ?? [], upTo, rooms);
   }
 
