@@ -13,6 +13,7 @@ import { stopOnSignals } from '../../lib/process.ts';
 import { openCentralDb } from './db/open.ts';
 import { DEFAULT_INSTANCE_LEASE_MS } from './instanceLease.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './nodeLiveness.ts';
+import { DEFAULT_PASSWORD_HASH_COST, PASSWORD_HASH_COST_RANGE } from './passwords.ts';
 import { DEFAULT_STUCK_AFTER_MS } from './sync/coordinator.ts';
 import { startCentral } from './server.ts';
 import { rotateSigningKey } from './tokens.ts';
@@ -188,6 +189,25 @@ export const centralOptions = {
     default: 2 as number,
     parse: parsers.positiveInt,
   }),
+  passwordHashCost: option({
+    flag: 'password-hash-cost',
+    env: 'SWITCHBOARD_PASSWORD_HASH_COST',
+    description:
+      'scrypt cost of new password hashes, as log2 of N (10-20); existing hashes keep theirs. Lower only for tests',
+    default: DEFAULT_PASSWORD_HASH_COST as number,
+    parse: (raw: string, name: string): number => {
+      const n = Number(raw);
+      if (
+        !/^\d+$/.test(raw) ||
+        n < PASSWORD_HASH_COST_RANGE.min ||
+        n > PASSWORD_HASH_COST_RANGE.max
+      )
+        throw new ConfigError(
+          `${name} must be an integer ${PASSWORD_HASH_COST_RANGE.min}-${PASSWORD_HASH_COST_RANGE.max}, got "${raw}"`,
+        );
+      return n;
+    },
+  }),
   help: sharedOptions.help,
 };
 
@@ -256,6 +276,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       windowMs: config.loginWindowMs,
     },
     passwordHashConcurrency: config.passwordHashConcurrency,
+    passwordHashCost: config.passwordHashCost,
     logger: log,
     ...database,
     ...(config.adminPassword === undefined ? {} : { adminPassword: config.adminPassword }),

@@ -10,8 +10,36 @@ import { ConcurrencyLimit } from '../../lib/concurrencyLimit.ts';
 
 // N=2^15, r=8: 32 MiB and ~150 ms per hash on a 2-core machine; slow enough to hurt a brute
 // force, fast enough for interactive logins (which are also throttled).
-const DEFAULTS = { N: 32_768, r: 8, p: 1 } as const;
+export const DEFAULT_PASSWORD_HASH_COST = 15;
+/** The cost (log2 of scrypt's N) a deployment may choose: below 10 a hash is too cheap to guess. */
+export const PASSWORD_HASH_COST_RANGE = { min: 10, max: 20 } as const;
+const R = 8;
+const P = 1;
 const KEY_LENGTH = 32;
+
+/**
+ * The cost of new hashes, for the whole process (like the hash slots below): set from central's
+ * `--password-hash-cost`. Hashes keep their own parameters, so a change only affects new ones.
+ * Test suites lower it: a suite creates and logs in hundreds of users, and at the default those
+ * hashes were a large share of its CPU.
+ */
+let cost = DEFAULT_PASSWORD_HASH_COST;
+
+export function setPasswordHashCost(next: number): void {
+  if (
+    !Number.isSafeInteger(next) ||
+    next < PASSWORD_HASH_COST_RANGE.min ||
+    next > PASSWORD_HASH_COST_RANGE.max
+  )
+    throw new RangeError(
+      `the password hash cost must be an integer ${PASSWORD_HASH_COST_RANGE.min}-${PASSWORD_HASH_COST_RANGE.max}, got ${next}`,
+    );
+  cost = next;
+}
+
+function currentParams(): { N: number; r: number; p: number } {
+  return { N: 2 ** cost, r: R, p: P };
+}
 
 /**
  * scrypt runs on libuv's thread pool (4 threads), which file I/O, DNS and WebCrypto (token
@@ -39,9 +67,10 @@ function scrypt(
 }
 
 export async function hashPassword(password: string): Promise<string> {
+  const params = currentParams();
   const salt = randomBytes(16);
-  const key = await scrypt(password, salt, DEFAULTS);
-  return `scrypt$${DEFAULTS.N}$${DEFAULTS.r}$${DEFAULTS.p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  const key = await scrypt(password, salt, params);
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -56,8 +85,17 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
+const dummies = new Map<number, Promise<string>>();
+
 /**
- * A hash of a random password, verified against when a username does not exist so that the
- * answer takes as long as for a real user (no user enumeration by timing).
+ * A hash of a random password at the current cost, verified against when a username does not
+ * exist so that the answer takes as long as for a real user (no user enumeration by timing).
  */
-export const dummyPasswordHash: Promise<string> = hashPassword(randomBytes(16).toString('hex'));
+export function dummyPasswordHash(): Promise<string> {
+  let dummy = dummies.get(cost);
+  if (dummy === undefined) {
+    dummy = hashPassword(randomBytes(16).toString('hex'));
+    dummies.set(cost, dummy);
+  }
+  return dummy;
+}

@@ -34,7 +34,7 @@ import { startWindowSweep } from './sync/windowSweep.ts';
 import { buildCentralSchema } from './schema.ts';
 import { createTokenSigner } from './tokens.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './loginThrottle.ts';
-import { passwordHashSlots } from './passwords.ts';
+import { passwordHashSlots, setPasswordHashCost } from './passwords.ts';
 import {
   CLIENT_ADDRESS_HEADER,
   GATEWAY_SECRET_HEADER,
@@ -89,6 +89,11 @@ export interface CentralOptions {
    */
   readonly passwordHashConcurrency?: number;
   /**
+   * scrypt cost (log2 N, 10-20) of new password hashes, for the whole process; existing hashes
+   * keep theirs. @default 15
+   */
+  readonly passwordHashCost?: number;
+  /**
    * Lease of this central process, renewed every third of it: after a crash, this long (plus a
    * third) passes before another central takes over the sync sessions it sent. @default 15000
    */
@@ -122,6 +127,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
   }
   if (options.passwordHashConcurrency !== undefined)
     passwordHashSlots.setLimit(options.passwordHashConcurrency);
+  if (options.passwordHashCost !== undefined) setPasswordHashCost(options.passwordHashCost);
   const db = await openCentralDb({
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),

@@ -37,6 +37,10 @@ export async function startTestCentral(
       port: 0,
       adminPassword: ADMIN_PASSWORD,
       gatewaySecret: TEST_GATEWAY_SECRET,
+      // The suite's cost (tests/setup/global.ts), as children get it from the environment.
+      ...(process.env['SWITCHBOARD_PASSWORD_HASH_COST'] === undefined
+        ? {}
+        : { passwordHashCost: Number(process.env['SWITCHBOARD_PASSWORD_HASH_COST']) }),
       logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger('central') : silentLogger,
       ...(dataDir === undefined ? {} : { dataDir }),
       ...options,

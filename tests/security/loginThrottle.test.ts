@@ -7,6 +7,7 @@ import { count, eq } from 'drizzle-orm';
 import { openCentralDb } from '../../subgraphs/central/db/open.ts';
 import { loginAttempts } from '../../subgraphs/central/db/schema.ts';
 import { LoginThrottle } from '../../subgraphs/central/loginThrottle.ts';
+import { DEFAULT_PASSWORD_HASH_COST } from '../../subgraphs/central/passwords.ts';
 import { startTestCentral } from '../helpers/central.ts';
 import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
@@ -65,6 +66,9 @@ describe('login throttling under concurrency', () => {
     let userLookups = 0;
     const central = await startTestCentral(leftovers, {
       loginThrottle: limits,
+      // Hashes as slow as in production (the suite lowers the cost): the test is about requests
+      // that must not wait behind them.
+      passwordHashCost: DEFAULT_PASSWORD_HASH_COST,
       onQuery: (statement) => {
         if (/from "users" where "users"\."username" = /.test(statement)) userLookups++;
       },

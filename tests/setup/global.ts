@@ -29,7 +29,16 @@ export default async function setup(): Promise<Teardown> {
   };
 }
 
+/**
+ * scrypt cost of the password hashes central makes in tests (in-process centrals and children,
+ * which inherit the environment; central's template too): 2^10 instead of 2^15. The suite makes
+ * hundreds of users and logins, and at the production cost their hashes were a large share of
+ * its CPU; the hashing code is the same at any cost.
+ */
+const TEST_PASSWORD_HASH_COST = '10';
+
 async function start(): Promise<Teardown> {
+  process.env['SWITCHBOARD_PASSWORD_HASH_COST'] ??= TEST_PASSWORD_HASH_COST;
   const parts = await Promise.allSettled([build(), postgres(), centralTemplate()]);
   const teardowns = parts
     .map((part) => (part.status === 'fulfilled' ? part.value : undefined))

@@ -47,7 +47,7 @@ export const userResolvers: Resolvers = {
       const [row] = await ctx.db.select().from(users).where(eq(users.username, username));
       const ok = await verifyPassword(
         args.password,
-        row?.passwordHash ?? (await dummyPasswordHash),
+        row?.passwordHash ?? (await dummyPasswordHash()),
       );
       // A wrong password needs nothing more: the reservation stays, counted as a failure.
       if (!row || !ok) throw appError('UNAUTHENTICATED', 'wrong username or password');
