@@ -179,12 +179,16 @@ describe('two centrals on one PostgreSQL', () => {
   });
 
   it('a comeback heard by both at once queues the pair once and is published once', async () => {
-    await goesOffline(y.id);
     const events: string[] = [];
     const unsubscribe = other.central.services.events.subscribe((event) => {
       if (event.type === 'nodeStatusChanged' && event.nodeId === y.id) events.push(event.status);
     });
     leftovers.defer(unsubscribe);
+    // The other central hears this transition through NOTIFY, some time after it commits: wait
+    // for it, so it is not taken for an event of the comeback.
+    await goesOffline(y.id);
+    await expect.poll(() => events.at(-1), { timeout: 15_000 }).toBe('OFFLINE');
+    events.length = 0;
     const seen = yJobs.jobs.length;
     const beats = await Promise.all(
       [t, other, t, other].map((c) => heartbeat(c.url, y.apiKey, urlOf('node-y'))),
