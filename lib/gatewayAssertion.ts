@@ -13,6 +13,7 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
+import { z } from 'zod';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
 import { failoverKeySet } from './remoteKeys.ts';
@@ -44,22 +45,25 @@ export const nodeAudience = (nodeId: string): string => `node:${nodeId}`;
 const KID = /^gw-[A-Za-z0-9_-]{8,64}$/;
 const ED25519_X = /^[A-Za-z0-9_-]{43}$/;
 
-/** A gateway's public key as central accepts it: an Ed25519 JWK with a `gw-` key id, nothing else. */
-export function parseGatewayJwk(value: unknown): JWK | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const jwk = value as Record<string, unknown>;
-  if (
-    jwk['kty'] !== 'OKP' ||
-    jwk['crv'] !== 'Ed25519' ||
-    typeof jwk['x'] !== 'string' ||
-    !ED25519_X.test(jwk['x']) ||
-    typeof jwk['kid'] !== 'string' ||
-    !KID.test(jwk['kid']) ||
-    'd' in jwk
-  )
-    return undefined;
-  return { kty: 'OKP', crv: 'Ed25519', x: jwk['x'], kid: jwk['kid'], alg: 'EdDSA', use: 'sig' };
-}
+/**
+ * A gateway's public key as central accepts it: an Ed25519 JWK with a `gw-` key id, nothing else
+ * (fields it does not know are dropped; a private part refuses the key).
+ */
+const GatewayJwkSchema = z
+  .object({
+    kty: z.literal('OKP'),
+    crv: z.literal('Ed25519'),
+    x: z.string().regex(ED25519_X),
+    kid: z.string().regex(KID),
+    d: z.never().optional(),
+  })
+  .transform(
+    ({ x, kid }) =>
+      ({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }) satisfies JWK,
+  );
+
+/** The body of POST `${GATEWAY_PREFIX}${GATEWAY_KEYS_ROUTE}`: the key a gateway registers or renews. */
+export const GatewayKeyRequestSchema = z.object({ jwk: GatewayJwkSchema }).readonly();
 
 export interface GatewaySignerOptions {
   /** Assertions kept for reuse; the oldest is dropped first. @default 10000 */

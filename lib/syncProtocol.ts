@@ -372,27 +372,73 @@ export interface SyncReport {
   readonly released?: readonly string[];
 }
 
-export interface AuthorityQuery {
-  /** Rooms whose storage nodes the caller needs. */
-  readonly roomIds: readonly string[];
-  /** Senders of new messages to check: was `userId` a member of `roomId` at `at` (epoch ms)? */
-  readonly senders: readonly {
-    readonly roomId: string;
-    readonly userId: string;
-    readonly at: number;
-  }[];
-  /**
-   * Also answer each asked (room, sender)'s whole membership history (`memberships`, `asOf`,
-   * `marginMs`), so that the caller can judge that sender's later messages without asking again.
-   */
-  readonly intervals?: boolean;
-  /**
-   * Also answer the whole membership history of every user who ever had a membership in each of
-   * `roomIds` (`roomMemberships`, with `asOf` and `marginMs`): what a node holds of its rooms so
-   * that it can judge new messages while central cannot be reached.
-   */
-  readonly roomMembers?: boolean;
-}
+/** Most rooms, and most sender checks, one AuthorityQuery may carry (central refuses more). */
+export const MAX_AUTHORITY_ROOMS = 1000;
+export const MAX_AUTHORITY_SENDERS = 5000;
+
+// Worded as central's 400 names them after the field: `roomIds[3] must be ...`
+// (central/sync/authority.ts).
+const authorityId = z
+  .string({ error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .min(1, { error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` })
+  .max(MAX_REPORT_ID_CHARS, { error: `must be a string of 1-${MAX_REPORT_ID_CHARS} characters` });
+/** Any fault of a sender check is the check's, named at its index: one message for all. */
+const SENDER_CHECK = 'must be { roomId, userId, at } with at in epoch milliseconds';
+const senderCheckId = z
+  .string({ error: SENDER_CHECK })
+  .min(1, { error: SENDER_CHECK })
+  .max(MAX_REPORT_ID_CHARS, { error: SENDER_CHECK });
+
+/** Fields in the order they are judged: the first fault named is the first of these. */
+export const AuthorityQuerySchema = z
+  .object(
+    {
+      /**
+       * Also answer each asked (room, sender)'s whole membership history (`memberships`, `asOf`,
+       * `marginMs`), so that the caller can judge that sender's later messages without asking again.
+       */
+      intervals: z.boolean({ error: 'must be a boolean when given' }).optional(),
+      /**
+       * Also answer the whole membership history of every user who ever had a membership in each of
+       * `roomIds` (`roomMemberships`, with `asOf` and `marginMs`): what a node holds of its rooms so
+       * that it can judge new messages while central cannot be reached.
+       */
+      roomMembers: z.boolean({ error: 'must be a boolean when given' }).optional(),
+      /** Rooms whose storage nodes the caller needs. */
+      roomIds: z
+        .array(authorityId, {
+          error: `must be an array of at most ${MAX_AUTHORITY_ROOMS} room ids`,
+        })
+        .max(MAX_AUTHORITY_ROOMS, {
+          error: `must be an array of at most ${MAX_AUTHORITY_ROOMS} room ids`,
+        })
+        .readonly(),
+      /** Senders of new messages to check: was `userId` a member of `roomId` at `at` (epoch ms)? */
+      senders: z
+        .array(
+          z
+            .object(
+              {
+                roomId: senderCheckId,
+                userId: senderCheckId,
+                at: z
+                  .number({ error: SENDER_CHECK })
+                  .refine((n) => Number.isSafeInteger(n) && n >= 0, { error: SENDER_CHECK }),
+              },
+              { error: SENDER_CHECK },
+            )
+            .readonly(),
+          { error: `must be an array of at most ${MAX_AUTHORITY_SENDERS} checks` },
+        )
+        .max(MAX_AUTHORITY_SENDERS, {
+          error: `must be an array of at most ${MAX_AUTHORITY_SENDERS} checks`,
+        })
+        .readonly(),
+    },
+    { error: 'must be a JSON object { roomIds, senders }' },
+  )
+  .readonly();
+export type AuthorityQuery = z.infer<typeof AuthorityQuerySchema>;
 
 /**
  * A range of message times (epoch ms, both ends included) in which a user counts as a member of

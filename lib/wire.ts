@@ -23,6 +23,21 @@ export function describeIssue(issue: z.core.$ZodIssue, root = ''): string {
   return at === '' ? issue.message : `${at}: ${issue.message}`;
 }
 
+/**
+ * `field[2].inner message` for the first issue, `whole message` at the root: how central's 400s
+ * name a fault of a node's request (the schemas' messages read after the field). `depth` cuts the
+ * place: 2 names an entry of a list as a whole (`senders[2] must be ...`).
+ */
+export function describeField(
+  issue: z.core.$ZodIssue | undefined,
+  whole: string,
+  depth = Number.POSITIVE_INFINITY,
+): string {
+  if (issue === undefined) return `${whole} is invalid`;
+  const place = issuePlace(issue.path.slice(0, depth));
+  return `${place === '' ? whole : place} ${issue.message}`;
+}
+
 /** What a value is, for a message: null, an array, an object, or its typeof. */
 export function kindOf(value: unknown): string {
   if (value === null) return 'null';

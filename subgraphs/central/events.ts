@@ -3,33 +3,75 @@
 // every change, whichever replica made it.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { z } from 'zod';
 import { Backoff } from '../../lib/backoff.ts';
+import { GatewayEventSchema } from '../../lib/gatewayProtocol.ts';
 import type { Logger } from '../../lib/log.ts';
-import type { SyncSessionSnapshot } from './sync/snapshot.ts';
+import { describeIssue, nonEmptyString } from '../../lib/wire.ts';
+import { SyncSessionSnapshotSchema } from './sync/snapshot.ts';
 
-export type CentralEvent =
-  | { readonly type: 'nodeStatusChanged'; readonly nodeId: string; readonly status: string }
-  | { readonly type: 'nodeChanged'; readonly nodeId: string }
-  | { readonly type: 'roomChanged'; readonly roomId: string }
+/** What a node is told and acknowledges: its writable rooms now, or a member removed. */
+const NodeNoticeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('placement') }).readonly(),
+  z
+    .object({ kind: z.literal('membership'), roomId: nonEmptyString, userId: nonEmptyString })
+    .readonly(),
+]);
+export type NodeNotice = z.infer<typeof NodeNoticeSchema>;
+
+/**
+ * Central's events as they travel between centrals (NOTIFY). The first three are also what central
+ * streams to gateways, read there by the same schemas (lib/gatewayProtocol.ts).
+ */
+const CentralEventSchema = z.discriminatedUnion('type', [
+  ...GatewayEventSchema.unwrap().options,
   /**
    * Carries the session as it was at that change: a subscriber sees every state (PENDING, then
    * IN_PROGRESS...) even when the row has moved on by the time the event is delivered.
    */
-  | { readonly type: 'syncSessionUpdated'; readonly session: SyncSessionSnapshot }
+  z
+    .object({ type: z.literal('syncSessionUpdated'), session: SyncSessionSnapshotSchema })
+    .readonly(),
   /** For the centrals holding these nodes' job streams: send them `notice` (nodeNotices.ts). */
-  | {
-      readonly type: 'nodeNotice';
-      readonly nodeIds: readonly string[];
-      readonly fenceId: string;
-      readonly notice: NodeNotice;
-    }
+  z
+    .object({
+      type: z.literal('nodeNotice'),
+      nodeIds: z.array(nonEmptyString).readonly(),
+      fenceId: nonEmptyString,
+      notice: NodeNoticeSchema,
+    })
+    .readonly(),
   /** A node acknowledged the notice `fenceId`. */
-  | { readonly type: 'noticeAcked'; readonly nodeId: string; readonly fenceId: string };
+  z
+    .object({ type: z.literal('noticeAcked'), nodeId: nonEmptyString, fenceId: nonEmptyString })
+    .readonly(),
+]);
+export type CentralEvent = z.infer<typeof CentralEventSchema>;
 
-/** What a node is told and acknowledges: its writable rooms now, or a member removed. */
-export type NodeNotice =
-  | { readonly kind: 'placement' }
-  | { readonly kind: 'membership'; readonly roomId: string; readonly userId: string };
+/**
+ * A NOTIFY payload as an event, or why it is none. An event of a type this central does not know
+ * (a newer central's, during a rolling upgrade) is no fault: `unknown`, skipped without a warning.
+ */
+export function readEventPayload(
+  payload: string,
+): { readonly event: CentralEvent } | { readonly unknown: string } | { readonly fault: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch (error) {
+    return { fault: `not JSON (${(error as Error).message})` };
+  }
+  const result = CentralEventSchema.safeParse(value);
+  if (result.success) return { event: result.data };
+  const type = (value as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && !KNOWN_TYPES.has(type)) return { unknown: type };
+  const issue = result.error.issues[0];
+  return { fault: issue ? describeIssue(issue, 'event') : 'invalid' };
+}
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(
+  CentralEventSchema.options.map((option) => option.unwrap().shape.type.value),
+);
 
 export type EventListener = (event: CentralEvent) => void;
 
@@ -102,11 +144,12 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
     const client = new pg.Client({ connectionString: databaseUrl });
     client.on('notification', (message) => {
       if (message.channel !== CHANNEL || message.payload === undefined) return;
-      try {
-        void local.publish(JSON.parse(message.payload) as CentralEvent);
-      } catch (error) {
-        log.warn(`ignored malformed event: ${(error as Error).message}`);
-      }
+      // Never thrown into pg's notification handler: one bad payload must not cost the others.
+      const read = readEventPayload(message.payload);
+      if ('event' in read) void local.publish(read.event);
+      else if ('fault' in read)
+        log.warn(`ignored a malformed event on ${message.channel}: ${read.fault}`);
+      else log.debug(`ignored an event of unknown type ${read.unknown} on ${message.channel}`);
     });
     client.on('error', (error) => {
       log.warn(`event listener lost its connection (${error.message}); reconnecting`);

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { asc, inArray } from 'drizzle-orm';
 import { errorBody } from '../../lib/errors.ts';
-import { GATEWAY_KEYS_ROUTE, parseGatewayJwk } from '../../lib/gatewayAssertion.ts';
+import { GATEWAY_KEYS_ROUTE, GatewayKeyRequestSchema } from '../../lib/gatewayAssertion.ts';
 import {
   GATEWAY_PREFIX,
   GATEWAY_SECRET_HEADER,
@@ -83,16 +83,15 @@ export async function handleGatewayApi(
     return true;
   }
   if (route === GATEWAY_KEYS_ROUTE && req.method === 'POST') {
-    let jwk;
+    let request;
     try {
-      const body = JSON.parse((await readBody(req, 4 * 1024)).toString('utf8') || '{}') as {
-        jwk?: unknown;
-      };
-      jwk = parseGatewayJwk(body.jwk);
+      request = GatewayKeyRequestSchema.safeParse(
+        JSON.parse((await readBody(req, 4 * 1024)).toString('utf8') || '{}'),
+      );
     } catch {
-      jwk = undefined;
+      request = undefined;
     }
-    if (!jwk?.kid) {
+    if (!request?.success) {
       sendJson(
         res,
         400,
@@ -103,7 +102,8 @@ export async function handleGatewayApi(
       );
       return true;
     }
-    const outcome = await registerGatewayKey(services.db, { ...jwk, kid: jwk.kid });
+    const { jwk } = request.data;
+    const outcome = await registerGatewayKey(services.db, jwk);
     if (outcome === 'conflict') {
       sendJson(res, 409, errorBody('CONFLICT', `key id ${jwk.kid} is held by another key`));
       return true;

@@ -6,36 +6,24 @@ import { errorBody } from '../../lib/errors.ts';
 import { readBody, sendJson } from '../../lib/http.ts';
 import {
   HEARTBEAT_PATH,
+  HeartbeatRequestSchema,
   MEMBERSHIP_PATH,
+  type HeartbeatRequest,
   type HeartbeatResponse,
   type MembershipResponse,
 } from '../../lib/nodeApi.ts';
 import { GATEWAY_JWKS_PATH } from '../../lib/gatewayAssertion.ts';
 import { JWKS_PATH } from '../../lib/userAuth.ts';
 import { NOTICE_ACK_PATH, PLACEMENT_PATH, validateNoticeAck } from '../../lib/nodeNotices.ts';
+import { describeField } from '../../lib/wire.ts';
 import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { gatewayJwks } from './gatewayKeys.ts';
 import { authenticateNode } from './nodeAuth.ts';
-import {
-  InvalidHeartbeatClockError,
-  parseHeartbeatClock,
-  type HeartbeatClock,
-} from './nodeClock.ts';
 import { writableRoomsOf } from './nodeNotices.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
 import * as valid from './validation.ts';
-
-/** Wire shapes of the internal API, shared with the node's client (replies: lib/nodeApi.ts). */
-/** What a node sends with each heartbeat. */
-export interface HeartbeatRequest {
-  /** Where the node is reached. */
-  readonly url: string;
-  /** Its clock as it measured it; absent from a node older than that. */
-  readonly clock?: HeartbeatClock;
-}
-export type { HeartbeatResponse, MembershipResponse };
 
 export const INTERNAL_PREFIX = '/internal/';
 
@@ -72,24 +60,32 @@ export async function handleInternal(
   )
     return true;
   if (url.pathname === HEARTBEAT_PATH && req.method === 'POST') {
+    let request: HeartbeatRequest;
     let reportedUrl: string | undefined;
-    let clock: HeartbeatClock | undefined;
     try {
-      const body = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8') || '{}') as {
-        url?: unknown;
-        clock?: unknown;
-      };
-      reportedUrl = typeof body.url === 'string' ? valid.nodeUrl(body.url) : undefined;
-      clock = parseHeartbeatClock(body.clock);
-    } catch (error) {
-      const message =
-        error instanceof InvalidHeartbeatClockError
-          ? `heartbeat body: ${error.message}`
-          : 'heartbeat body must be JSON with an http(s) "url"';
-      sendJson(res, 400, errorBody('BAD_USER_INPUT', message));
+      const body: unknown = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8') || '{}');
+      const read = HeartbeatRequestSchema.safeParse(body);
+      if (!read.success) {
+        const issue = read.error.issues[0];
+        // A clock fault is named (a node's measurement is wrong); anything else is the body's.
+        const message =
+          issue?.path[0] === 'clock'
+            ? `heartbeat body: ${describeField(issue, 'clock')}`
+            : 'heartbeat body must be JSON with an http(s) "url"';
+        sendJson(res, 400, errorBody('BAD_USER_INPUT', message));
+        return true;
+      }
+      request = read.data;
+      reportedUrl = request.url === undefined ? undefined : valid.nodeUrl(request.url);
+    } catch {
+      sendJson(
+        res,
+        400,
+        errorBody('BAD_USER_INPUT', 'heartbeat body must be JSON with an http(s) "url"'),
+      );
       return true;
     }
-    await recordHeartbeat(services, node, reportedUrl, clock);
+    await recordHeartbeat(services, node, reportedUrl, request.clock);
     const body: HeartbeatResponse = {
       nodeId: node.id,
       name: node.name,

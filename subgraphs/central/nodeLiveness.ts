@@ -4,10 +4,11 @@
 // sync pairs queued (see SyncCoordinator.nodeBack). A heartbeat also carries the node's clock
 // offset (nodeClock.ts); its going beyond the node's bound, or back, is published the same way.
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
+import type { HeartbeatClock } from '../../lib/nodeApi.ts';
 import { nodeLabel } from '../../lib/syncProtocol.ts';
 import type { CentralServices } from './context.ts';
 import { nodes, type NodeRow } from './db/schema.ts';
-import { describeClock, isClockSkewed, type HeartbeatClock } from './nodeClock.ts';
+import { describeClock, isClockSkewed } from './nodeClock.ts';
 
 /** Default heartbeat interval: with three missed beats for OFFLINE, a dead node is OFFLINE in 3-5 s. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1500;

@@ -17,6 +17,8 @@ import {
   HeartbeatResponseSchema,
   MEMBERSHIP_PATH,
   MembershipResponseSchema,
+  type HeartbeatClock,
+  type HeartbeatRequest,
   type HeartbeatResponse,
   type MembershipResponse,
 } from '../../lib/nodeApi.ts';
@@ -46,8 +48,6 @@ import {
   type SyncReportResponse,
 } from '../../lib/syncProtocol.ts';
 import { parseWire, WireShapeError } from '../../lib/wire.ts';
-import type { HeartbeatRequest } from '../central/internalApi.ts';
-import type { HeartbeatClock } from '../central/nodeClock.ts';
 
 export type { HeartbeatResponse, MembershipResponse };
 

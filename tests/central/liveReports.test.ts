@@ -15,18 +15,17 @@ import {
   type LiveReport,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
-import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { heartbeat, postAsNode } from '../sync/nodeSide.ts';
+import { createPlacedRoom, onlineNodes, type ProtocolNode } from '../helpers/syncCluster.ts';
+import { postAsNode } from '../sync/nodeSide.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
 
-type TestNode = { id: string; apiKey: string };
 let t: TestCentral;
-let a: TestNode;
-let b: TestNode;
-let c: TestNode;
+let a: ProtocolNode;
+let b: ProtocolNode;
+let c: ProtocolNode;
 let room: string;
 let alice: { id: string; token: string };
 
@@ -53,7 +52,7 @@ function change(
   };
 }
 
-function window(source: TestNode, sequence: number, applied: AppliedChange[]): LiveReport {
+function window(source: ProtocolNode, sequence: number, applied: AppliedChange[]): LiveReport {
   return {
     windowId: uuidv7(),
     sourceNodeId: source.id,
@@ -81,23 +80,13 @@ const logged = async () =>
 
 beforeAll(async () => {
   t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
-  const nodes: TestNode[] = [];
-  for (const name of ['batch-a', 'batch-b', 'batch-c']) {
-    const url = `http://127.0.0.1:1/${name}`;
-    const node = await t.registerNode(name, url);
-    expect((await heartbeat(t.url, node.apiKey, url)).status).toBe(200);
-    nodes.push(node);
-  }
-  [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+  [a, b, c] = (await onlineNodes(t, ['batch-a', 'batch-b', 'batch-c'])) as [
+    ProtocolNode,
+    ProtocolNode,
+    ProtocolNode,
+  ];
   alice = await t.createUser('alice');
-  room = ok(
-    await gql<{ createRoom: { id: string } }>(
-      t.url,
-      'mutation($h: ID, $r: [ID!]) { createRoom(name: "batched", homeNodeId: $h, replicaNodeIds: $r) { id } }',
-      { h: a.id, r: [b.id, c.id] },
-      { token: alice.token },
-    ),
-  ).createRoom.id;
+  room = await createPlacedRoom(t, alice, a.id, [b.id, c.id], 'batched');
 });
 
 describe('live reports of several windows in one request', () => {

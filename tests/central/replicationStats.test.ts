@@ -135,17 +135,31 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('dashboard data at central, on 
 
   it('refuses a malformed clock with BAD_USER_INPUT and changes nothing', async () => {
     expect((await beat(b, { offsetMs: 5, maxDriftMs: 1000 })).status).toBe(200);
-    for (const clock of [
-      'ahead',
-      { offsetMs: '5', maxDriftMs: 1000 },
-      { offsetMs: 5 },
-      { offsetMs: 5, maxDriftMs: 0 },
-      { offsetMs: 1e15, maxDriftMs: 1000 },
-    ]) {
+    const offset = 'clock.offsetMs must be null or a number of milliseconds within ±31622400000';
+    for (const [clock, message] of [
+      ['ahead', 'clock must be an object {offsetMs, maxDriftMs}'],
+      [{ offsetMs: '5', maxDriftMs: 1000 }, offset],
+      [{ offsetMs: 5 }, 'clock.maxDriftMs must be a positive integer'],
+      [{ offsetMs: 5, maxDriftMs: 0 }, 'clock.maxDriftMs must be a positive integer'],
+      [{ offsetMs: 1e15, maxDriftMs: 1000 }, offset],
+      [{ maxDriftMs: 1000 }, offset],
+    ] as const) {
       const answer = await beat(b, clock);
       expect(answer.status).toBe(400);
       expect(answer.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+      expect(answer.body.errors[0].message).toBe(`heartbeat body: ${message}`);
     }
+    // A url that is not an http(s) URL, or not a string, is the body's fault: the clock is not read.
+    for (const url of ['ftp://127.0.0.1/b', 5])
+      expect(
+        await postAsNode(t.url, b.apiKey, '/internal/heartbeat', {
+          url,
+          clock: { offsetMs: 7, maxDriftMs: 1000 },
+        }),
+      ).toMatchObject({
+        status: 400,
+        body: { errors: [{ message: 'heartbeat body must be JSON with an http(s) "url"' }] },
+      });
     expect(await clockOf(b)).toMatchObject({
       clockOffsetMs: 5,
       clockMaxDriftMs: 1000,

@@ -18,10 +18,10 @@ import {
   type SyncJob,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
-import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
-import { heartbeat, openJobStream, postAsNode, report } from '../sync/nodeSide.ts';
+import { createPlacedRoom, onlineNodes, type ProtocolNode } from '../helpers/syncCluster.ts';
+import { openJobStream, postAsNode, report } from '../sync/nodeSide.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -32,15 +32,10 @@ const PER_REPORT = 20;
 const LIVE_REPORTS = 3;
 const PER_LIVE_REPORT = 6;
 
-interface TestNode {
-  readonly id: string;
-  readonly apiKey: string;
-}
-
 const lines: string[] = [];
 let one: TestCentral;
 let two: TestCentral;
-let nodes: TestNode[];
+let nodes: ProtocolNode[];
 let room: string;
 let sender: string;
 const messages = Array.from({ length: REPORTS * PER_REPORT }, () => randomUUID());
@@ -82,32 +77,23 @@ beforeAll(async () => {
   const options = { databaseUrl, heartbeatIntervalMs: 600_000, logger };
   one = await startTestCentral(leftovers, options);
   two = await startTestCentral(leftovers, options);
-  nodes = [];
-  for (const name of ['n1', 'n2', 'n3', 'n4']) {
-    const url = `http://127.0.0.1:1/${name}`;
-    const node = await one.registerNode(name, url);
-    expect(
-      (await heartbeat(nodes.length % 2 === 0 ? one.url : two.url, node.apiKey, url)).status,
-    ).toBe(200);
-    nodes.push(node);
-  }
+  // Half of the nodes beat through each central.
+  nodes = await onlineNodes(one, ['n1', 'n2', 'n3', 'n4'], [one, two]);
   const alice = await one.createUser('alice');
   sender = alice.id;
-  room = ok(
-    await gql<{ createRoom: { id: string } }>(
-      one.url,
-      'mutation($h: ID, $r: [ID!]) { createRoom(name: "r", homeNodeId: $h, replicaNodeIds: $r) { id } }',
-      { h: nodes[0]?.id, r: nodes.slice(1).map((n) => n.id) },
-      { token: alice.token },
-    ),
-  ).createRoom.id;
+  room = await createPlacedRoom(
+    one,
+    alice,
+    (nodes[0] as ProtocolNode).id,
+    nodes.slice(1).map((n) => n.id),
+  );
 });
 
 describe('sync reports recorded at once through two centrals on PostgreSQL', () => {
   it('take no deadlock and record every log and index row exactly once', async () => {
     // Each node's job stream on one of the two centrals: the catch-up at connect runs a session of
     // every ordered pair, dispatched by either central.
-    const sessions: Array<{ job: SyncJob; target: TestNode; central: TestCentral }> = [];
+    const sessions: Array<{ job: SyncJob; target: ProtocolNode; central: TestCentral }> = [];
     for (const [i, target] of nodes.entries()) {
       const central = i % 2 === 0 ? one : two;
       const stream = await openJobStream(leftovers, central.url, target.apiKey);
@@ -145,7 +131,7 @@ describe('sync reports recorded at once through two centrals on PostgreSQL', () 
       sessions.flatMap((session, s) => (session.target === target ? [{ ...session, s }] : [])),
     );
     const windows = targets.map((pairs, t) => async () => {
-      const target = nodes[t] as TestNode;
+      const target = nodes[t] as ProtocolNode;
       const ids = pairs.map(() => randomUUID());
       // Distinct messages across a window's reports: each is logged once in it.
       const picked = pairs.map(() => shuffled(messages));

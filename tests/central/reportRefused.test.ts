@@ -7,14 +7,14 @@
 import { and, eq } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, silentLogger } from '../../lib/log.ts';
 import { syncPairs, syncSessions } from '../../subgraphs/central/db/schema.ts';
-import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
+import type { NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
+import { createPlacedRoom, startSyncingNode } from '../helpers/syncCluster.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -28,30 +28,6 @@ let alice: { id: string; token: string };
 let room: string;
 /** B's log: it says when it gave a session up. */
 const bLines: string[] = [];
-
-async function startSyncingNode(name: string, lines?: string[]): Promise<NodeServer> {
-  const { apiKey } = await central.registerNode(name);
-  const write = (line: string) => {
-    lines?.push(line);
-    if (process.env['SWITCHBOARD_TEST_LOG']) process.stderr.write(`${line}\n`);
-  };
-  return leftovers.add(
-    await startNode({
-      name,
-      dataDir: await leftovers.tempDir(`switchboard-${name}-`),
-      centralUrl: central.url,
-      apiKey,
-      liveReplication: false,
-      // A report waits this long for central before it counts as refused.
-      centralTimeoutMs: 2000,
-      logger:
-        lines !== undefined || process.env['SWITCHBOARD_TEST_LOG']
-          ? createLogger(name, { write })
-          : silentLogger,
-    }),
-    (n) => n.close(),
-  );
-}
 
 const post = async (content: string) =>
   ok(
@@ -88,17 +64,13 @@ beforeAll(async () => {
   // is the target handing it back.
   central = await startTestCentral(leftovers, { databaseUrl, syncStuckAfterMs: 600_000 });
   gateway = await registerTestGateway(central.url);
-  a = await startSyncingNode('refused-a');
-  b = await startSyncingNode('refused-b', bLines);
+  // Live replication off: only sessions move changes. A report waits 2 s for central before it
+  // counts as refused.
+  const options = { liveReplication: false, centralTimeoutMs: 2000 };
+  a = await startSyncingNode(leftovers, central, 'refused-a', options);
+  b = await startSyncingNode(leftovers, central, 'refused-b', { ...options, lines: bLines });
   alice = await central.createUser('alice');
-  room = ok(
-    await gql<{ createRoom: { id: string } }>(
-      central.url,
-      'mutation($h: ID, $r: [ID!]) { createRoom(name: "r", homeNodeId: $h, replicaNodeIds: $r) { id } }',
-      { h: a.nodeId, r: [b.nodeId] },
-      { token: alice.token },
-    ),
-  ).createRoom.id;
+  room = await createPlacedRoom(central, alice, a.nodeId, [b.nodeId]);
 });
 
 describe('a target whose reports central does not take', () => {

@@ -2,13 +2,13 @@
 // pull tokens) and two real nodes with sync on. A write on one node reaches the other through
 // change detection alone; a manual FULL sync completes with matching digests.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLogger, silentLogger } from '../../lib/log.ts';
-import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
+import type { NodeServer } from '../../subgraphs/node/server.ts';
 import { roomDigests } from '../../subgraphs/node/sync/digest.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { createPlacedRoom, startSyncingNode } from '../helpers/syncCluster.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -19,20 +19,6 @@ let a: NodeServer;
 let b: NodeServer;
 let alice: { id: string; token: string };
 let room: string;
-
-async function startSyncingNode(name: string): Promise<NodeServer> {
-  const { apiKey } = await central.registerNode(name);
-  return leftovers.add(
-    await startNode({
-      name,
-      dataDir: await leftovers.tempDir(`switchboard-${name}-`),
-      centralUrl: central.url,
-      apiKey,
-      logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger(name) : silentLogger,
-    }),
-    (n) => n.close(),
-  );
-}
 
 /** Re-checks real state until it holds (the test's timeout bounds the wait). */
 async function eventually<T>(read: () => T | Promise<T>, holds: (value: T) => boolean): Promise<T> {
@@ -62,17 +48,10 @@ function arrives(node: NodeServer, id: string, holds: (content: string) => boole
 beforeAll(async () => {
   central = await startTestCentral(leftovers);
   gateway = await registerTestGateway(central.url);
-  a = await startSyncingNode('live-a');
-  b = await startSyncingNode('live-b');
+  a = await startSyncingNode(leftovers, central, 'live-a');
+  b = await startSyncingNode(leftovers, central, 'live-b');
   alice = await central.createUser('alice');
-  room = ok(
-    await gql<{ createRoom: { id: string } }>(
-      central.url,
-      'mutation($h: ID, $r: [ID!]) { createRoom(name: "live", homeNodeId: $h, replicaNodeIds: $r) { id } }',
-      { h: a.nodeId, r: [b.nodeId] },
-      { token: alice.token },
-    ),
-  ).createRoom.id;
+  room = await createPlacedRoom(central, alice, a.nodeId, [b.nodeId], 'live');
 });
 
 describe('sync with a real central', () => {

@@ -370,14 +370,31 @@ describe('gateway keys at central', () => {
           'content-type': 'application/json',
           ...(secret === null ? {} : { 'x-gateway-secret': secret }),
         },
-        body: JSON.stringify(body),
+        body: typeof body === 'string' ? body : JSON.stringify(body),
       });
     expect((await register({ jwk }, null)).status).toBe(401);
     expect((await register({ jwk }, captured()[0] ?? 'x')).status).toBe(401);
-    expect(
-      (await register({ jwk: { ...(await exportJWK(privateKey)), kid: jwk.kid } })).status,
-    ).toBe(400);
-    expect((await register({ jwk: { ...jwk, kid: 'not-a-gateway-kid' } })).status).toBe(400);
+    const refused = {
+      errors: [
+        {
+          message:
+            'body must be JSON {"jwk": <Ed25519 public JWK with a "gw-" kid>}, private parts never',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    };
+    for (const body of [
+      { jwk: { ...(await exportJWK(privateKey)), kid: jwk.kid } },
+      { jwk: { ...jwk, kid: 'not-a-gateway-kid' } },
+      { jwk: { ...jwk, crv: 'P-256' } },
+      { jwk: { ...jwk, x: 'short' } },
+      {},
+      'not json {',
+    ]) {
+      const answer = await register(body);
+      expect(answer.status).toBe(400);
+      expect(await answer.json()).toMatchObject(refused);
+    }
     expect((await register({ jwk })).status).toBe(200);
     const other = await exportJWK((await generateKeyPair('EdDSA', { crv: 'Ed25519' })).publicKey);
     expect((await register({ jwk: { ...other, kid: jwk.kid } })).status).toBe(409);

@@ -12,7 +12,7 @@ import {
   ReleasedIdSchema,
   type SyncReport,
 } from '../../../lib/syncProtocol.ts';
-import { issuePlace } from '../../../lib/wire.ts';
+import { describeField } from '../../../lib/wire.ts';
 
 export class InvalidSyncReportError extends Error {
   override readonly name = 'InvalidSyncReportError';
@@ -79,9 +79,7 @@ export function parseReport<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const place = issue ? issuePlace(issue.path) : '';
-  throw fault(`${place === '' ? 'the report' : place} ${issue?.message ?? 'is invalid'}`);
+  throw fault(describeField(result.error.issues[0], 'the report'));
 }
 
 /**

@@ -11,11 +11,11 @@
 // nodes, a room not held) is not decided here: the version waits for central, it is never refused
 // on this word, since a join may have happened since the refresh.
 import type { Logger } from '../../../lib/log.ts';
-import type { MembershipInterval } from '../../../lib/syncProtocol.ts';
+import { MAX_AUTHORITY_ROOMS, type MembershipInterval } from '../../../lib/syncProtocol.ts';
 import type { AuthorityLookup } from './writerRights.ts';
 
-/** Rooms per AuthorityQuery (central's MAX_AUTHORITY_ROOMS). */
-const ROOMS_PER_QUERY = 1000;
+/** Rooms per AuthorityQuery: as many as central takes. */
+const ROOMS_PER_QUERY = MAX_AUTHORITY_ROOMS;
 
 export interface HeldMembershipsOptions {
   readonly lookup: AuthorityLookup;
