@@ -56,7 +56,7 @@ export type PullRequest = z.infer<typeof PullRequestSchema>;
 export const SYNC_PULL_TOKEN_PATH = '/internal/sync/pull-token';
 
 /**
- * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&refused=<seq,...>][&count=1][&wait=<ms>]
+ * Source node, GET ?after=<seq>&limit=<n>&rooms=<id,id,...>[&ack=<seq>][&refused=<seq,...>][&count=1][&wait=<ms>][&echoes=0]
  * -> ChangeBatch, caller = a peer node with a pull token for exactly these rooms. `ack` (default
  * `after`, at most `after`) acknowledges: every change up to it is held by the caller, so the
  * source may mark those messages SYNCED. A caller asking ahead while it applies the previous batch
@@ -64,7 +64,9 @@ export const SYNC_PULL_TOKEN_PATH = '/internal/sync/pull-token';
  * MAX_REFUSED_PER_REQUEST) of versions the caller refused and quarantined instead of holding: the
  * source marks them FAILED rather than SYNCED. `wait` (at most MAX_FEED_WAIT_MS) makes it a long
  * poll: when no version of the rooms lies after `after`, the answer waits until one is committed
- * (or the wait ends: an empty batch).
+ * (or the wait ends: an empty batch). `echoes=0` leaves out the versions the source applied from the
+ * caller (the caller holds them or newer); `nextAfter` still moves past them. Live streams send it;
+ * FULL sessions do not, since they compare and repair everything.
  */
 export const SYNC_CHANGES_PATH = '/internal/sync/changes';
 

@@ -87,6 +87,11 @@ export interface ApplyRemoteOptions {
    * the source records for the send. @default now
    */
   readonly sentAt?: number;
+  /**
+   * The node the versions came from: their change-log rows name it, and the feed leaves them out
+   * of that node's live stream (it sent them). Omitted: rows are served to every peer.
+   */
+  readonly receivedFrom?: string;
 }
 
 export interface ApplyResult {
@@ -269,9 +274,12 @@ function prepareStatements(db: NodeDatabase) {
               last_sync_attempt = max(coalesce(last_sync_attempt, 0), ?)
         WHERE id IN (SELECT value FROM json_each(?))`,
     ),
-    appendChange: sqlite.prepare<[string, string, ChangeOp, string, string, string, number]>(
-      `INSERT INTO change_log (message_id, room_id, op, hlc, origin_node, content_hash, at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    appendChange: sqlite.prepare<
+      [string, string, ChangeOp, string, string, string, number, string | null]
+    >(
+      `INSERT INTO change_log (message_id, room_id, op, hlc, origin_node, content_hash, at,
+                               received_from)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
   };
 }
@@ -559,7 +567,7 @@ export class MessageStore {
           : version.deletedAt !== null && !currentDeleted
             ? 'delete'
             : 'update';
-        this.#log(row, op, at);
+        this.#log(row, op, at, options.receivedFrom);
         events.push({ kind: current ? 'changed' : 'added', message: row, source: 'remote' });
         written.push({ version, op });
       }
@@ -621,8 +629,11 @@ export class MessageStore {
     return result;
   }
 
-  /** Appends the change-log row of a write (`at`: epoch ms); called inside its transaction. */
-  #log(row: MessageRow, op: ChangeOp, at: number): void {
+  /**
+   * Appends the change-log row of a write (`at`: epoch ms; `receivedFrom`: the peer a synced
+   * version came from); called inside its transaction.
+   */
+  #log(row: MessageRow, op: ChangeOp, at: number, receivedFrom?: string): void {
     this.#statements.appendChange.run(
       row.id,
       row.roomId,
@@ -631,6 +642,7 @@ export class MessageStore {
       decodeHlc(row.hlc).node,
       row.contentHash,
       at,
+      receivedFrom ?? null,
     );
   }
 

@@ -50,6 +50,11 @@ export const changeLog = sqliteTable(
     originNode: text('origin_node').notNull(),
     contentHash: text('content_hash').notNull(),
     at: timestamp('at').notNull(),
+    /**
+     * The peer this version was applied from (null: written here). A live stream leaves these
+     * rows out for that peer: it sent them, so it holds them or newer (docs/sync.md, "Echoes").
+     */
+    receivedFrom: text('received_from'),
   },
   (t) => [index('change_log_message_id_idx').on(t.messageId)],
 );

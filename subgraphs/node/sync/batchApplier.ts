@@ -77,6 +77,7 @@ export class BatchApplier {
     this.#store.applyRemote(versions, {
       // examineChangeBatch checked every version (hash, tombstone, clock) before this.
       checked: true,
+      receivedFrom: source,
       ...(input.sentAt === undefined ? {} : { sentAt: input.sentAt }),
       admit: (version, held) => {
         const wire = byId.get(version.id);

@@ -30,6 +30,12 @@ export interface ChangeRequest {
    * instead of SYNCED, unless the message changed since.
    */
   readonly refused?: readonly number[];
+  /**
+   * Leave out the versions this node applied from `peerNodeId` (its echoes): the peer sent them,
+   * so it holds them or newer. A live stream asks this; a FULL session does not, since it
+   * compares and repairs everything.
+   */
+  readonly skipEchoes?: boolean;
 }
 
 /** The cursor names a change this log never had: the log was reset (e.g. a wiped data dir). */
@@ -118,14 +124,21 @@ export class ChangeFeed {
         // Only each message's newest change: a message changed three times is served once, at
         // its newest seq, even when its older changes lie in earlier batches' range. Skipped rows
         // are covered by that newer row, so everything up to `nextAfter` is served or superseded.
+        // Without echoes the rows from the peer are passed over like superseded ones: the
+        // cursor still moves past them.
+        const echoesOf = request.skipEchoes === true ? request.peerNodeId : null;
         const latest = sqlite
-          .prepare<[number, string, number], { seq: number; message_id: string; op: string }>(
+          .prepare<
+            [number, string, string | null, string | null, number],
+            { seq: number; message_id: string; op: string }
+          >(
             `SELECT c.seq, c.message_id, c.op FROM change_log c
               WHERE c.seq > ? AND c.${IN_ROOMS}
+                AND (? IS NULL OR c.received_from IS NOT ?)
                 AND c.seq = (SELECT max(l.seq) FROM change_log l WHERE l.message_id = c.message_id)
               ORDER BY c.seq LIMIT ?`,
           )
-          .all(request.after, rooms, request.limit);
+          .all(request.after, rooms, echoesOf, echoesOf, request.limit);
         // A short batch reached the head: the caller has seen everything up to it.
         let nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
 
@@ -160,10 +173,10 @@ export class ChangeFeed {
         const remaining = request.countRemaining
           ? (sqlite
               .prepare<
-                [number, string],
+                [number, string, string | null, string | null],
                 { n: number }
-              >(`SELECT count(DISTINCT message_id) AS n FROM change_log WHERE seq > ? AND ${IN_ROOMS}`)
-              .get(request.after, rooms)?.n ?? 0)
+              >(`SELECT count(DISTINCT message_id) AS n FROM change_log WHERE seq > ? AND ${IN_ROOMS} AND (? IS NULL OR received_from IS NOT ?)`)
+              .get(request.after, rooms, echoesOf, echoesOf)?.n ?? 0)
           : undefined;
         return {
           sourceNodeId: this.#nodeId,

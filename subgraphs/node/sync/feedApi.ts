@@ -176,6 +176,7 @@ export function createFeedApi(options: FeedApiOptions): FeedHandler {
       peerNodeId: grant.peerNodeId,
       countRemaining: url.searchParams.get('count') === '1',
       refused,
+      skipEchoes: url.searchParams.get('echoes') === '0',
     };
     try {
       let batch = feed.read(request);
@@ -217,13 +218,17 @@ async function longPoll(
   res.on('close', onClose);
   try {
     const deadline = Date.now() + waitMs;
+    let reading = request;
     for (;;) {
       const outcome = await waiters.wait(request.roomIds, deadline - Date.now(), gone.signal);
       if (outcome === 'closed') return 'closed';
-      const batch = feed.read(request);
+      const batch = feed.read(reading);
       if (outcome === 'timeout' || batch.versions.length > 0 || Date.now() >= deadline) {
         return batch;
       }
+      // Only the caller's echoes were committed: the next read starts past them instead of
+      // reading them again, and the answer, whenever it comes, carries the cursor beyond them.
+      if (batch.nextAfter > reading.after) reading = { ...reading, after: batch.nextAfter };
     }
   } finally {
     res.off('close', onClose);

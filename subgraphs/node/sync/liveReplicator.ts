@@ -221,6 +221,8 @@ export class LiveReplicator {
       limit: String(limit),
       rooms: peer.roomIds.join(','),
       wait: String(waitMs),
+      // What this node sent the source is here already (or newer): not sent back.
+      echoes: '0',
     });
     // Only seqs at or below what this request acknowledges (its `after`) may be told.
     const told = this.#refusedUntold
