@@ -16,7 +16,6 @@ import { NOTICE_ACK_PATH, PLACEMENT_PATH, validateNoticeAck } from '../../lib/no
 import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { gatewayJwks } from './gatewayKeys.ts';
-import { authenticateNode } from './nodeAuth.ts';
 import {
   InvalidHeartbeatClockError,
   parseHeartbeatClock,
@@ -56,7 +55,7 @@ export async function handleInternal(
   }
   if (!url.pathname.startsWith(INTERNAL_PREFIX)) return false;
 
-  const node = await authenticateNode(services.db, req);
+  const node = await services.nodeAuth.authenticate(req);
   if (!node) {
     sendJson(res, 401, errorBody('UNAUTHENTICATED', 'a valid X-Node-API-Key header is required'));
     return true;

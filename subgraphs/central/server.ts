@@ -22,6 +22,7 @@ import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
+import { NodeAuthenticator } from './nodeAuth.ts';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   MISSED_HEARTBEATS_FOR_OFFLINE,
@@ -165,6 +166,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     offlineAfterMs: options.offlineAfterMs ?? MISSED_HEARTBEATS_FOR_OFFLINE * heartbeatIntervalMs,
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
+    nodeAuth: new NodeAuthenticator(db.db, events),
     gatewaySecretDigest:
       options.gatewaySecret === undefined ? undefined : gatewaySecretDigest(options.gatewaySecret),
   };
@@ -283,6 +285,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
         await subscriptions.close();
         await closeServer(http);
         await apollo.stop();
+        services.nodeAuth.close();
         await events.close();
         await db.close();
       })()),
