@@ -44,7 +44,7 @@ export class NodeAuthenticator {
   }
 
   /** The node the request's key belongs to, or null. */
-  async authenticate(req: IncomingMessage): Promise<NodeRow | null> {
+  async authenticate(req: Pick<IncomingMessage, 'headers'>): Promise<NodeRow | null> {
     const header = req.headers[NODE_KEY_HEADER];
     const key = Array.isArray(header) ? header[0] : header;
     if (!key || key.length > 512) return null;
@@ -74,8 +74,11 @@ export class NodeAuthenticator {
   /** The node's row is read again at its next request. */
   forget(nodeId: string): void {
     this.#generation += 1;
-    for (const [digest, node] of this.#cache.entries())
-      if (node.id === nodeId) this.#cache.delete(digest);
+    // Collected first: the cache is not changed while it is walked.
+    const digests = [...this.#cache.entries()]
+      .filter(([, node]) => node.id === nodeId)
+      .map(([digest]) => digest);
+    for (const digest of digests) this.#cache.delete(digest);
   }
 
   close(): void {
