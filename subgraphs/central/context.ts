@@ -8,6 +8,7 @@ import type { EventBus } from './events.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
 import type { SyncCoordinator } from './sync/coordinator.ts';
 import type { LoginThrottle } from './loginThrottle.ts';
+import type { NodeAuthenticator } from './nodeAuth.ts';
 import type { TokenSigner } from './tokens.ts';
 
 /** Shared by every request: built once when central starts. */
@@ -22,6 +23,8 @@ export interface CentralServices {
   readonly offlineAfterMs: number;
   readonly sync: SyncCoordinator;
   readonly loginThrottle: LoginThrottle;
+  /** Nodes' keys, their rows kept briefly; forget a node here when changing its row's key or state. */
+  readonly nodeAuth: NodeAuthenticator;
   /** SHA-256 (hex) of the gateway secret (it never leaves central); none without a secret. */
   readonly gatewaySecretDigest: string | undefined;
 }

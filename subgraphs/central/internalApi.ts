@@ -19,7 +19,6 @@ import { describeField } from '../../lib/wire.ts';
 import type { CentralServices } from './context.ts';
 import { roomMembers, rooms } from './db/schema.ts';
 import { gatewayJwks } from './gatewayKeys.ts';
-import { authenticateNode } from './nodeAuth.ts';
 import { writableRoomsOf } from './nodeNotices.ts';
 import { recordHeartbeat } from './nodeLiveness.ts';
 import { handleSyncApi } from './sync/httpApi.ts';
@@ -44,7 +43,7 @@ export async function handleInternal(
   }
   if (!url.pathname.startsWith(INTERNAL_PREFIX)) return false;
 
-  const node = await authenticateNode(services.db, req);
+  const node = await services.nodeAuth.authenticate(req);
   if (!node) {
     sendJson(res, 401, errorBody('UNAUTHENTICATED', 'a valid X-Node-API-Key header is required'));
     return true;

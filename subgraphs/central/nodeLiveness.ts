@@ -65,6 +65,9 @@ export async function recordHeartbeat(
         .returning({ id: nodes.id });
   // Another heartbeat made the same comeback meanwhile: this one is only seen.
   if (!stayed && !cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
+  // The next requests are authenticated with the row as written (the clock compared below at the
+  // next heartbeat is this one's), not re-read: nodeAuth.ts.
+  services.nodeAuth.remember({ ...node, ...seen, status: 'ONLINE' });
   if (url !== undefined) {
     services.log.info(`node ${nodeLabel(node)} now reachable at ${url}`);
     await services.events.publish({ type: 'nodeChanged', nodeId: node.id });

@@ -25,7 +25,7 @@ import type { CentralEvent } from './events.ts';
 import { noticeAndWait } from './nodeNotices.ts';
 import { storageNodeIdsOf, type PlacedRoom } from './placement.ts';
 
-type Services = Pick<CentralServices, 'db' | 'events' | 'log' | 'sync'>;
+type Services = Pick<CentralServices, 'db' | 'events' | 'log' | 'sync' | 'nodeAuth'>;
 
 /** How long a leaving holder's drain may take before the change is given up (and retried). */
 export const DRAIN_DEADLINE_MS = 120_000;
@@ -337,6 +337,7 @@ export async function decommission(services: Services, node: NodeRow): Promise<N
     return row;
   });
   services.sync.forgetNode(node.id);
+  services.nodeAuth.forget(node.id);
   await services.events.publish({ type: 'nodeChanged', nodeId: node.id });
   await services.events.publish({ type: 'nodeStatusChanged', nodeId: node.id, status: 'OFFLINE' });
   for (const { room } of finals)

@@ -22,6 +22,7 @@ import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
+import { NodeAuthenticator } from './nodeAuth.ts';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   MISSED_HEARTBEATS_FOR_OFFLINE,
@@ -103,6 +104,12 @@ export interface CentralOptions {
    * and queued again. @default 60000
    */
   readonly syncStuckAfterMs?: number;
+  /**
+   * How long a node's row authenticates its key without a select (nodeAuth.ts): the longest
+   * another central's rotation or removal may take to apply here if its event were lost.
+   * @default 5000
+   */
+  readonly nodeAuthTtlMs?: number;
   /** Largest graphql-ws message. @default 1048576 */
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
@@ -165,6 +172,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     offlineAfterMs: options.offlineAfterMs ?? MISSED_HEARTBEATS_FOR_OFFLINE * heartbeatIntervalMs,
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
+    nodeAuth: new NodeAuthenticator(db.db, events, options.nodeAuthTtlMs),
     gatewaySecretDigest:
       options.gatewaySecret === undefined ? undefined : gatewaySecretDigest(options.gatewaySecret),
   };
@@ -283,6 +291,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
         await subscriptions.close();
         await closeServer(http);
         await apollo.stop();
+        services.nodeAuth.close();
         await events.close();
         await db.close();
       })()),

@@ -53,6 +53,9 @@ export const nodeResolvers: Resolvers = {
         .where(eq(nodes.id, valid.id(args.nodeId, 'nodeId')))
         .returning();
       if (!node) throw appError('NOT_FOUND', `no node with id ${args.nodeId}`);
+      // The old key is refused here from now on, and by other centrals when the event reaches them.
+      ctx.nodeAuth.forget(node.id);
+      await ctx.events.publish({ type: 'nodeChanged', nodeId: node.id });
       ctx.log.info(`node ${nodeLabel(node)}: API key rotated; the old key no longer works`);
       return { node, apiKey };
     },
@@ -69,8 +72,10 @@ export const nodeResolvers: Resolvers = {
           ? await ctx.db.select().from(nodes).where(eq(nodes.id, id))
           : await ctx.db.update(nodes).set(changes).where(eq(nodes.id, id)).returning();
       if (!node) throw appError('NOT_FOUND', `no node with id ${args.id}`);
-      if (Object.keys(changes).length > 0)
+      if (Object.keys(changes).length > 0) {
+        ctx.nodeAuth.forget(node.id);
         await ctx.events.publish({ type: 'nodeChanged', nodeId: node.id });
+      }
       return node;
     },
     removeNode: async (_parent, args, ctx) => {

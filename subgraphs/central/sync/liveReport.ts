@@ -23,8 +23,8 @@ import type { CentralDatabase } from '../db/open.ts';
 import { retryOnConflict } from '../db/transactionRetry.ts';
 import { messageSyncLog, nodes, syncPairs, syncSessions, type NodeRow } from '../db/schema.ts';
 import type { SyncSessionRow } from '../db/schema.ts';
-import { recordQuarantined, releaseQuarantined, upsertIndexOf, type Tx } from './report.ts';
-import { lockPairs, markNodesSynced, raiseSourceHead } from './reportLocks.ts';
+import { recordQuarantine, upsertIndexOf, type Tx } from './report.ts';
+import { lockPairs, markNodesSynced, raiseSourceHeads } from './reportLocks.ts';
 import {
   loadPlacement,
   scopeReport,
@@ -267,10 +267,15 @@ function recordOnce(
     );
     for (const item of accepted) item.scoped = withoutRewrites(item.scoped, rewrites);
     await insertLog(tx, accepted, now);
-    for (const { session, scoped, report } of accepted) {
-      await recordQuarantined(tx, session, scoped.quarantined, now);
-      await releaseQuarantined(tx, session, report.released ?? [], now);
-    }
+    await recordQuarantine(
+      tx,
+      accepted.map(({ session, scoped, report }) => ({
+        session,
+        quarantined: scoped.quarantined,
+        released: report.released ?? [],
+      })),
+      now,
+    );
     const updated = await updateWindows(tx, accepted, now);
     await recordPairs(tx, target.id, accepted, now);
     for (const [k, i] of acceptedAt.entries()) {
@@ -467,8 +472,13 @@ async function recordPairs(
     });
   }
   const sources = [...bySource.keys()].sort();
-  for (const sourceNodeId of sources)
-    await raiseSourceHead(tx, sourceNodeId, bySource.get(sourceNodeId)?.head ?? 0);
+  await raiseSourceHeads(
+    tx,
+    sources.map((sourceNodeId) => ({
+      sourceNodeId,
+      headSeq: bySource.get(sourceNodeId)?.head ?? 0,
+    })),
+  );
   await tx
     .insert(syncPairs)
     .values(

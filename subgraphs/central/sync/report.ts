@@ -2,7 +2,7 @@
 // row per applied change, the message index, the quarantined versions, the pair's cursor and the
 // nodes' lastSyncAt. Either all of it is visible or none, so the index never runs ahead of (or
 // behind) the log. Only what the report may say is recorded (./reportScope.ts).
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import { retryOnConflict } from '../db/transactionRetry.ts';
@@ -98,8 +98,11 @@ function recordReportOnce(
       })
       .where(and(eq(syncSessions.id, session.id), eq(syncSessions.status, 'IN_PROGRESS')))
       .returning();
-    await recordQuarantined(tx, session, scoped.quarantined, now);
-    await releaseQuarantined(tx, session, report.released ?? [], now);
+    await recordQuarantine(
+      tx,
+      [{ session, quarantined: scoped.quarantined, released: report.released ?? [] }],
+      now,
+    );
     if (!updated) {
       // A late report's counts still belong to the session that carried it.
       if (scoped.quarantined.length === 0 && scoped.refused.length === 0)
@@ -145,16 +148,31 @@ function recordReportOnce(
 
 export type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
 
-/** One bulk insert; a version the pair already has open (a FULL sync met it again) adds nothing. */
-export async function recordQuarantined(
+/** A session's quarantined versions and released messages, as one report gives them. */
+export interface QuarantineChange {
+  readonly session: SyncSessionRow;
+  readonly quarantined: readonly QuarantinedVersion[];
+  readonly released: readonly string[];
+}
+
+/**
+ * The quarantined versions of the reports' sessions are recorded (a version already aside for
+ * the pair is not recorded twice), then the pairs' open rows of the released messages are
+ * released: the target applied a newer, valid version from the same source. Rows of other pairs
+ * stay: their versions are still aside. At most two statements, whatever the number of sessions
+ * (liveReport.ts records several windows at once).
+ */
+export async function recordQuarantine(
   tx: Tx,
-  session: SyncSessionRow,
-  quarantined: readonly QuarantinedVersion[],
+  changes: readonly QuarantineChange[],
   now: Date,
 ): Promise<void> {
-  if (quarantined.length === 0) return;
-  const rows = JSON.stringify(
+  const qv = quarantinedVersions;
+  const aside = changes.flatMap(({ session, quarantined }) =>
     quarantined.map((q) => ({
+      id: session.id,
+      src: session.sourceNodeId,
+      tgt: session.targetNodeId,
       m: q.messageId,
       r: q.roomId,
       s: q.seq,
@@ -162,40 +180,24 @@ export async function recordQuarantined(
       why: q.reason,
     })),
   );
-  const qv = quarantinedVersions;
-  await tx.execute(sql`
-    insert into ${qv} (session_id, source_node_id, target_node_id, message_id, room_id, seq, hlc,
-                       reason, quarantined_at)
-    select ${session.id}, ${session.sourceNodeId}, ${session.targetNodeId}, x.m, x.r, x.s, x.h,
-           x.why, ${now.toISOString()}::timestamptz
-      from json_to_recordset(${rows}::json) as x(m text, r text, s bigint, h text, why text)
-    on conflict (source_node_id, target_node_id, message_id, hlc) where released_at is null
-    do nothing`);
-}
-
-/**
- * The pair's open quarantine rows of these messages are released: the target applied a newer,
- * valid version from the same source. Rows of other pairs stay: their versions are still aside.
- */
-export async function releaseQuarantined(
-  tx: Tx,
-  session: SyncSessionRow,
-  released: readonly string[],
-  now: Date,
-): Promise<void> {
-  if (released.length === 0) return;
-  const qv = quarantinedVersions;
-  await tx
-    .update(qv)
-    .set({ releasedAt: now })
-    .where(
-      and(
-        eq(qv.sourceNodeId, session.sourceNodeId),
-        eq(qv.targetNodeId, session.targetNodeId),
-        isNull(qv.releasedAt),
-        sql`${qv.messageId} in (select json_array_elements_text(${JSON.stringify(released)}::json))`,
-      ),
-    );
+  if (aside.length > 0)
+    await tx.execute(sql`
+      insert into ${qv} (session_id, source_node_id, target_node_id, message_id, room_id, seq, hlc,
+                         reason, quarantined_at)
+      select x.id, x.src, x.tgt, x.m, x.r, x.s, x.h, x.why, ${now.toISOString()}::timestamptz
+        from json_to_recordset(${JSON.stringify(aside)}::json)
+             as x(id text, src text, tgt text, m text, r text, s bigint, h text, why text)
+      on conflict (source_node_id, target_node_id, message_id, hlc) where released_at is null
+      do nothing`);
+  const released = changes.flatMap(({ session, released }) =>
+    released.map((m) => ({ src: session.sourceNodeId, tgt: session.targetNodeId, m })),
+  );
+  if (released.length > 0)
+    await tx.execute(sql`
+      update ${qv} set released_at = ${now.toISOString()}::timestamptz
+        from json_to_recordset(${JSON.stringify(released)}::json) as x(src text, tgt text, m text)
+       where ${qv.sourceNodeId} = x.src and ${qv.targetNodeId} = x.tgt
+         and ${qv.messageId} = x.m and ${qv.releasedAt} is null`);
 }
 
 /**

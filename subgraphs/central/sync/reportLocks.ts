@@ -13,7 +13,8 @@
 //   3. its own session row, which no other report locks (a session's reports are of one pair), and
 //      the log rows it inserts, which no one else waits for;
 //   4. the sync_pairs rows of its source, by target id, before its own pair's upsert (raiseSourceHead);
-//      with several sources, source after source in id order, then the own pairs in that order;
+//      with several sources, source after source in id order (raiseSourceHeads, one statement),
+//      then the own pairs in that order;
 //   5. the nodes rows whose lastSyncAt it sets, by id (markNodesSynced).
 //
 // A transaction that waits only ever waits for one that is further along the same order, so no
@@ -81,6 +82,33 @@ export async function raiseSourceHead(
         inArray(syncPairs.targetNodeId, behind),
       ),
     );
+}
+
+/**
+ * Step 4 for several sources (a request of live windows): one statement whatever their number,
+ * locking the rows behind their source's head in (source, target) order, which is the order the
+ * sources' raiseSourceHead calls one after another would take.
+ */
+export async function raiseSourceHeads(
+  tx: Tx,
+  heads: ReadonlyArray<{ readonly sourceNodeId: string; readonly headSeq: number }>,
+): Promise<void> {
+  if (heads.length === 1 && heads[0])
+    return raiseSourceHead(tx, heads[0].sourceNodeId, heads[0].headSeq);
+  if (heads.length === 0) return;
+  const rows = JSON.stringify(heads.map((h) => ({ s: h.sourceNodeId, h: h.headSeq })));
+  const p = syncPairs;
+  await tx.execute(sql`
+    update ${p} set source_head_seq = greatest(${p.sourceHeadSeq}, x.h)
+      from json_to_recordset(${rows}::json) as x(s text, h bigint)
+     where ${p.sourceNodeId} = x.s
+       and (${p.sourceNodeId}, ${p.targetNodeId}) in (
+             select b.source_node_id, b.target_node_id
+               from ${p} as b
+               join json_to_recordset(${rows}::json) as y(s text, h bigint)
+                 on b.source_node_id = y.s and b.source_head_seq < y.h
+              order by b.source_node_id, b.target_node_id
+                for no key update of b)`);
 }
 
 /** Step 5: the rows locked by id, then updated. */

@@ -1,0 +1,164 @@
+// Central's statements per request do not grow with the number of nodes (#15): a live-report
+// request of 8 windows from 8 sources runs as many statements as one of 2 windows from 2
+// sources, both opening and continuing windows; a node's requests read its row once per TTL of
+// the authentication cache, and a rotated key is refused at once all the same. A real central
+// (PGlite) whose statements are counted through the driver's log; its periodic work and the
+// authentication cache's TTL are set far apart so that what is counted is the requests'.
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SYNC_LIVE_REPORTS_PATH,
+  type AppliedChange,
+  type LiveReport,
+} from '../../lib/syncProtocol.ts';
+import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { gql, ok } from '../helpers/graphql.ts';
+import { Leftovers } from '../helpers/leftovers.ts';
+import { heartbeat, postAsNode } from '../sync/nodeSide.ts';
+
+const leftovers = new Leftovers();
+afterAll(() => leftovers.dispose());
+
+type TestNode = { id: string; apiKey: string };
+const QUIET_MS = 600_000;
+const queries: string[] = [];
+let t: TestCentral;
+let target: TestNode;
+let sources: TestNode[];
+let room: string;
+let alice: { id: string; token: string };
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+const hlc = (ms: number, node: string) => `${String(ms).padStart(15, '0')}:00000000:${node}`;
+let tick = 0;
+
+function change(origin: string): AppliedChange {
+  tick += 1;
+  const messageId = uuidv7();
+  return {
+    messageId,
+    roomId: room,
+    senderId: alice.id,
+    contentHash: sha(`${messageId}@${tick}`),
+    originNode: origin,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000 + tick,
+    deleted: false,
+    action: 'CREATE',
+    hlc: hlc(1_700_000_000_000 + tick, origin),
+  };
+}
+
+function report(source: TestNode, windowId: string, sequence: number): LiveReport {
+  return {
+    windowId,
+    sourceNodeId: source.id,
+    sequence,
+    final: false,
+    cursorBefore: 0,
+    cursor: sequence * 10,
+    sourceHeadSeq: sequence * 10 + tick,
+    applied: [change(source.id), change(source.id)],
+  };
+}
+
+/** The statements central ran for `send` (the run of a request, from sending to its answer). */
+async function statementsOf(send: () => Promise<unknown>): Promise<string[]> {
+  const from = queries.length;
+  await send();
+  return queries.slice(from);
+}
+
+beforeAll(async () => {
+  t = await startTestCentral(leftovers, {
+    heartbeatIntervalMs: QUIET_MS,
+    instanceLeaseMs: QUIET_MS,
+    syncLiveWindowStaleMs: QUIET_MS,
+    // Kept for the whole test: what is counted does not depend on how fast the machine runs it.
+    nodeAuthTtlMs: QUIET_MS,
+    onQuery: (sql) => queries.push(sql),
+  });
+  const nodes: TestNode[] = [];
+  for (let i = 0; i < 9; i += 1) {
+    const url = `http://127.0.0.1:1/count-${i}`;
+    const node = await t.registerNode(`count-${i}`, url);
+    expect((await heartbeat(t.url, node.apiKey, url)).status).toBe(200);
+    nodes.push(node);
+  }
+  [target, ...sources] = nodes as [TestNode, ...TestNode[]];
+  // Its first heartbeat was a comeback, whose event forgot the row: this one keeps it.
+  expect((await heartbeat(t.url, target.apiKey, 'http://127.0.0.1:1/count-0')).status).toBe(200);
+  alice = await t.createUser('alice');
+  // Stored by every node (no replica list).
+  room = ok(
+    await gql<{ createRoom: { id: string } }>(
+      t.url,
+      'mutation($h: ID) { createRoom(name: "counted", homeNodeId: $h) { id } }',
+      { h: target.id },
+      { token: alice.token },
+    ),
+  ).createRoom.id;
+});
+
+describe('statements per request', () => {
+  it('records a live-report request of 8 windows with as many statements as one of 2', async () => {
+    const send = async (reports: LiveReport[]) => {
+      const sent = await postAsNode(t.url, target.apiKey, SYNC_LIVE_REPORTS_PATH, { reports });
+      expect(sent.status).toBe(200);
+      expect(sent.body.results.map((r: { recorded?: boolean }) => r.recorded)).toEqual(
+        reports.map(() => true),
+      );
+    };
+    const counts = async (n: number) => {
+      const windows = sources.slice(0, n).map((source) => ({ source, id: uuidv7() }));
+      const opening = await statementsOf(() => send(windows.map((w) => report(w.source, w.id, 1))));
+      const continuing = await statementsOf(() =>
+        send(windows.map((w) => report(w.source, w.id, 2))),
+      );
+      return { opening, continuing };
+    };
+    const two = await counts(2);
+    const eight = await counts(8);
+    expect(eight.opening).toHaveLength(two.opening.length);
+    expect(eight.continuing).toHaveLength(two.continuing.length);
+    // The same statements, not only as many (a bulk one per step, in the same order).
+    // (A statement's start names it; its lists of parameters and rows differ in length.)
+    const shape = (sql: string) =>
+      (sql.replace(/\s+/g, ' ').trim().split('$')[0] ?? '').slice(0, 60);
+    expect(eight.continuing.map(shape)).toEqual(two.continuing.map(shape));
+    // The node's row was not read for any of them: it was authenticated from the cache.
+    expect(
+      [two, eight].flatMap((c) => [...c.opening, ...c.continuing]).filter(isKeyLookup),
+    ).toEqual([]);
+  });
+
+  it('reads a node row once for many requests, and refuses a rotated key at once', async () => {
+    const node = sources[0];
+    if (!node) throw new Error('no source node');
+    const url = 'http://127.0.0.1:1/count-1';
+    // Kept by the cache, then rotated: the old key is refused at once, not after the TTL.
+    expect((await heartbeat(t.url, node.apiKey, url)).status).toBe(200);
+    const rotated = ok(
+      await gql<{ rotateNodeApiKey: { apiKey: string } }>(
+        t.url,
+        'mutation($id: ID!) { rotateNodeApiKey(nodeId: $id) { apiKey } }',
+        { id: node.id },
+        { token: t.adminToken },
+      ),
+    ).rotateNodeApiKey.apiKey;
+    expect((await heartbeat(t.url, node.apiKey, url)).status).toBe(401);
+    // The new key's row is read once, and the next requests do not read it.
+    const beats = await statementsOf(async () => {
+      for (let i = 0; i < 10; i += 1)
+        expect((await heartbeat(t.url, rotated, url)).status).toBe(200);
+    });
+    expect(beats.filter(isKeyLookup)).toHaveLength(1);
+    // A heartbeat of a node ONLINE already is then its one update.
+    expect(beats).toHaveLength(1 + 10);
+  });
+});
+
+function isKeyLookup(sql: string): boolean {
+  return /from "nodes" where .*"api_key_hash"/i.test(sql);
+}
