@@ -25,6 +25,13 @@ interface Entry {
   node: RoutingNode;
   schema: SchemaState;
   check: Promise<void> | undefined;
+  /**
+   * Counts the schema checks started: only the latest one's answer counts. Not the node object,
+   * which every event and reload replace even when its url and status are unchanged; a check
+   * whose node object was replaced meanwhile was dropped, and the node stayed `pending` for good
+   * (seen when central's events came through PostgreSQL's NOTIFY, in their own time).
+   */
+  checks: number;
 }
 
 export interface RoutingTableOptions {
@@ -159,7 +166,7 @@ export class RoutingTable {
   #upsert(node: RoutingNode): void {
     const entry = this.#entries.get(node.id);
     if (!entry) {
-      const created: Entry = { node, schema: { state: 'pending' }, check: undefined };
+      const created: Entry = { node, schema: { state: 'pending' }, check: undefined, checks: 0 };
       this.#entries.set(node.id, created);
       this.health.track(node.id, node.name);
       if (node.status === 'ONLINE') this.#checkSchema(created);
@@ -201,10 +208,12 @@ export class RoutingTable {
 
   #checkSchema(entry: Entry, attempt = 0): void {
     const node = entry.node;
+    const check = ++entry.checks;
+    const latest = () => entry.checks === check && this.#entries.get(node.id) === entry;
     entry.check = (async () => {
       try {
         const actual = canonicalSdl(await this.#options.fetchSdl(node));
-        if (entry.node !== node) return;
+        if (!latest()) return;
         if (actual === this.#options.expectedSdl) {
           entry.schema = { state: 'ok' };
           this.#options.log.info(`node ${node.name} routable at ${node.url}`);
@@ -216,7 +225,7 @@ export class RoutingTable {
           );
         }
       } catch (error) {
-        if (entry.node !== node) return;
+        if (!latest()) return;
         entry.schema = { state: 'unreachable', reason: (error as Error).message };
         // A node reports ONLINE as soon as it heartbeats, which may be a moment before it
         // serves: ask again, less and less often, while it stays ONLINE.
@@ -225,13 +234,7 @@ export class RoutingTable {
           `node ${node.name}: schema check failed (${(error as Error).message}); again in ${delay} ms`,
         );
         setTimeout(() => {
-          if (
-            entry.node === node &&
-            node.status === 'ONLINE' &&
-            this.#entries.get(node.id) === entry
-          ) {
-            this.#checkSchema(entry, attempt + 1);
-          }
+          if (latest() && entry.node.status === 'ONLINE') this.#checkSchema(entry, attempt + 1);
         }, delay).unref();
       }
     })();

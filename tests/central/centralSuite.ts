@@ -29,7 +29,7 @@ export function defineCentralSuite(name: string, backend: Backend): void {
       t = await startTestCentral(leftovers, {
         heartbeatIntervalMs: HEARTBEAT_MS,
         onQuery: (sql) => queries.push(sql),
-        ...(databaseUrl === undefined ? {} : { databaseUrl }),
+        ...(databaseUrl === undefined ? { pglite: true } : { databaseUrl }),
       });
     });
 

@@ -37,7 +37,7 @@ describe.each(backends)('direct conversations on %s', (_name, setup) => {
     // every later openDirectRoom failed for want of an ONLINE node to home the room on).
     t = await startTestCentral(leftovers, {
       heartbeatIntervalMs: 600_000,
-      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+      ...(databaseUrl === undefined ? { pglite: true } : { databaseUrl }),
     });
     // A direct room is homed on an ONLINE node: one heartbeat makes this one ONLINE.
     const node = await t.registerNode('home-a');

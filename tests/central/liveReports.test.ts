@@ -2,7 +2,7 @@
 // from different sources recorded together, each judged on its own. A retry of the request
 // records nothing; a gap, a window of another node, a report from the target itself or an invalid
 // report is refused in its result with a code, changes nothing, and leaves the others recorded.
-// A real central (PGlite); the targets are its HTTP API called with the nodes' keys, as their
+// A real central (on the run's PostgreSQL); the targets are its HTTP API called with the nodes' keys, as their
 // reporters would.
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';

@@ -14,7 +14,6 @@ import {
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { startPostgres } from '../helpers/postgres.ts';
 import { postAsNode } from '../sync/nodeSide.ts';
 
 const covers = (intervals: readonly MembershipInterval[], at: number) =>
@@ -35,13 +34,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('membership histories, on %s', 
   beforeAll(async () => {
     t = await startTestCentral(leftovers, {
       heartbeatIntervalMs: 600_000,
-      ...(backend === 'PostgreSQL'
-        ? {
-            databaseUrl: await leftovers
-              .add(await startPostgres(), (cluster) => cluster.stop())
-              .createDatabase('central_intervals'),
-          }
-        : {}),
+      pglite: backend === 'PGlite',
     });
     const node = await t.registerNode('node-a');
     apiKey = node.apiKey;

@@ -14,7 +14,6 @@ import type { CentralEvent } from '../../subgraphs/central/events.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { startPostgres } from '../helpers/postgres.ts';
 import { heartbeat, postAsNode } from '../sync/nodeSide.ts';
 
 interface FakeNode {
@@ -80,13 +79,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('dashboard data at central, on 
   beforeAll(async () => {
     t = await startTestCentral(leftovers, {
       heartbeatIntervalMs: 600_000,
-      ...(backend === 'PostgreSQL'
-        ? {
-            databaseUrl: await leftovers
-              .add(await startPostgres(), (cluster) => cluster.stop())
-              .createDatabase('central_dashboard'),
-          }
-        : {}),
+      pglite: backend === 'PGlite',
     });
     const online = async (name: string): Promise<FakeNode> => {
       const url = `http://127.0.0.1:1/${name}`;

@@ -169,6 +169,7 @@ describe('session owners on PostgreSQL', () => {
 describe('stuck and handed-back sessions (PGlite)', () => {
   it('fails a session its ONLINE target stopped reporting on, and sends its continuation', async () => {
     const t = await startTestCentral(leftovers, {
+      pglite: true,
       heartbeatIntervalMs: 600_000,
       instanceLeaseMs: 600,
       syncStuckAfterMs: 1000,
@@ -196,7 +197,7 @@ describe('stuck and handed-back sessions (PGlite)', () => {
   });
 
   it('queues the continuation of a session its target hands back; resume only with FAILED', async () => {
-    const t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
+    const t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, pglite: true });
     const { x, y } = await twoNodes(t);
     const stream = await openJobStream(leftovers, t.url, y.apiKey);
     const job = await stream.waitForJob((j) => j.sourceNodeId === x.id);

@@ -26,7 +26,6 @@ import { toSnapshot } from '../../subgraphs/central/sync/snapshot.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { startPostgres } from '../helpers/postgres.ts';
 import { collect, wsClient } from '../helpers/subscriptions.ts';
 import { heartbeat, openJobStream, postAsNode, report, roomsChanged } from '../sync/nodeSide.ts';
 
@@ -143,16 +142,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('central sync coordination on %
   let ab: string; // on A and B only
 
   beforeAll(async () => {
-    const s = await setup(
-      leftovers,
-      backend === 'PostgreSQL'
-        ? {
-            databaseUrl: await leftovers
-              .add(await startPostgres(), (cluster) => cluster.stop())
-              .createDatabase('central_sync'),
-          }
-        : {},
-    );
+    const s = await setup(leftovers, { pglite: backend === 'PGlite' });
     t = s.t;
     [a, b, c] = [await s.online('node-a'), await s.online('node-b'), await s.online('node-c')];
     d = await t.registerNode('node-d'); // never heartbeats: OFFLINE

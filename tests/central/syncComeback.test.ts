@@ -114,7 +114,7 @@ describe('a node back ONLINE by heartbeat', () => {
   beforeAll(async () => {
     // Heartbeats only when the test sends them, and a schedule that never fires in a test run: a
     // session that shows up can only come from the comeback.
-    t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
+    t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, pglite: true });
     await twoNodes();
   });
 

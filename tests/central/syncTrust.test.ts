@@ -16,7 +16,6 @@ import { distributedMessages, rooms, settings } from '../../subgraphs/central/db
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
-import { startPostgres } from '../helpers/postgres.ts';
 import { heartbeat, openJobStream, postAsNode, report } from '../sync/nodeSide.ts';
 
 interface FakeNode {
@@ -103,13 +102,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('what central believes, on %s',
   beforeAll(async () => {
     t = await startTestCentral(leftovers, {
       heartbeatIntervalMs: 600_000,
-      ...(backend === 'PostgreSQL'
-        ? {
-            databaseUrl: await leftovers
-              .add(await startPostgres(), (cluster) => cluster.stop())
-              .createDatabase('central_trust'),
-          }
-        : {}),
+      pglite: backend === 'PGlite',
     });
     const online = async (name: string): Promise<FakeNode> => {
       const url = `http://127.0.0.1:1/${name}`;

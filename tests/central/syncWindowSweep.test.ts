@@ -1,7 +1,7 @@
 // A live window whose target stops reporting (restored from nothing, its outbox gone, so its last
 // report never comes) does not stay IN_PROGRESS: central's sweep fails it with the reason once it
 // has had no report for the stale bound. Should the target still hold it after all, its later
-// reports record as usual and its last one completes it. A real central (PGlite); the target is
+// reports record as usual and its last one completes it. A real central (PostgreSQL); the target is
 // its HTTP API called with the node's key, as the node's outbox would.
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

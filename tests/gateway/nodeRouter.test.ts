@@ -366,3 +366,44 @@ describe('NodeRouter _entities', () => {
     expect(outcomesOf(requests, 'node-a')).toEqual(['ok']);
   });
 });
+
+describe('RoutingTable schema checks', () => {
+  it("keeps a check's answer when a reload refreshes its node meanwhile (same url, same status)", async () => {
+    // node-a's first schema check waits until the reload below has replaced every node's entry
+    // with central's fresh copy, as events and reloads do at any time.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const routing = leftovers.add(
+      new RoutingTable({
+        link: createCentralLink({
+          centralUrl: central.url,
+          gatewaySecret: TEST_GATEWAY_SECRET,
+          log: silentLogger,
+        }),
+        expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
+        fetchSdl: async (n) => {
+          if (n.name === 'node-a') await held;
+          return ok(
+            await asGateway.gql<{ _service: { sdl: string } }>(
+              { url: n.url, nodeId: n.id },
+              '{ _service { sdl } }',
+            ),
+          )._service.sdl;
+        },
+        log: silentLogger,
+      }),
+      (r) => r.stop(),
+    );
+    const schemaOfA = () => routing.report().nodes.find((n) => n.name === 'node-a')?.schema.state;
+    await routing.start();
+    expect(schemaOfA()).toBe('pending');
+    await routing.reload();
+    release();
+    await expect.poll(schemaOfA).toBe('ok');
+    expect((await routing.candidates()).map((n) => n.name).sort()).toEqual([
+      'node-a',
+      'node-b',
+      'node-c',
+    ]);
+  });
+});

@@ -13,8 +13,13 @@ let cluster: Cluster;
 const { createUser, createRoom, join, post, stats, waitForStats } = gatewayCalls(() => cluster);
 
 beforeAll(async () => {
-  // As in subscriptions.e2e.test.ts: slowness is not what is tested, so nodes do not flap.
-  cluster = await Cluster.start(leftovers, { nodeTimeoutMs: 5000, heartbeatIntervalMs: 1000 });
+  // As in subscriptions.e2e.test.ts: slowness is not what is tested, so nodes do not flap. Central
+  // on PGlite, as this load was measured and tuned against.
+  cluster = await Cluster.start(leftovers, {
+    nodeTimeoutMs: 5000,
+    heartbeatIntervalMs: 1000,
+    pglite: true,
+  });
 });
 afterAll(() => leftovers.dispose());
 

@@ -1,6 +1,6 @@
 // Senders' names reused by the gateway for a moment (gateway/userProfileCache.ts) instead of one
 // central round trip per page of messages: what is reused, that a changed name shows once the
-// bound has passed, and that nothing about who may ask changes. Real central (PGlite), a real
+// bound has passed, and that nothing about who may ask changes. Real central (PostgreSQL), a real
 // node and real gateways; a name is changed in central's database, where a rename would write it.
 import { eq } from 'drizzle-orm';
 import { importJWK, SignJWT, type JWK } from 'jose';

@@ -1,13 +1,14 @@
-// Starts a real central on port 0 (PGlite in a temp dir, seeded from the run's migrated template,
-// or a given PostgreSQL database) and offers the few calls most tests need: log in, create users,
-// register nodes.
+// Starts a real central on port 0 and offers the few calls most tests need: log in, create users,
+// register nodes. Its database: a given one (databaseUrl, or a PGlite dataDir); else a copy of the
+// run's migrated template in the shared PostgreSQL cluster, as production runs central; PGlite in
+// a temp dir (seeded from its own migrated template) when asked for, or without that cluster.
 import { createLogger, silentLogger } from '../../lib/log.ts';
 import {
   startCentral,
   type CentralOptions,
   type CentralServer,
 } from '../../subgraphs/central/server.ts';
-import { seedCentralDataDir } from './centralData.ts';
+import { centralTestDatabase, seedCentralDataDir } from './centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 
@@ -23,12 +24,24 @@ export interface TestCentral {
   registerNode(name: string, url?: string): Promise<{ id: string; apiKey: string }>;
 }
 
+export interface TestCentralOptions extends Partial<CentralOptions> {
+  /**
+   * Embedded PGlite (in a temp dir unless `dataDir` is given), for tests of PGlite or of both
+   * backends. Implied by `dataDir`. @default false: a database in the run's PostgreSQL cluster
+   */
+  readonly pglite?: boolean;
+}
+
 export async function startTestCentral(
   leftovers: Leftovers,
-  options: Partial<CentralOptions> = {},
+  testOptions: TestCentralOptions = {},
 ): Promise<TestCentral> {
+  const { pglite = false, ...options } = testOptions;
+  const databaseUrl =
+    options.databaseUrl ??
+    (pglite || options.dataDir !== undefined ? undefined : await centralTestDatabase(leftovers));
   const dataDir =
-    options.databaseUrl !== undefined
+    databaseUrl !== undefined
       ? undefined
       : (options.dataDir ?? (await leftovers.tempDir('switchboard-central-')));
   if (dataDir !== undefined) await seedCentralDataDir(dataDir);
@@ -43,6 +56,7 @@ export async function startTestCentral(
         : { passwordHashCost: Number(process.env['SWITCHBOARD_PASSWORD_HASH_COST']) }),
       logger: process.env['SWITCHBOARD_TEST_LOG'] ? createLogger('central') : silentLogger,
       ...(dataDir === undefined ? {} : { dataDir }),
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
       ...options,
     }),
     (c) => c.close(),

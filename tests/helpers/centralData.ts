@@ -1,8 +1,15 @@
-// Central's data dir for tests, seeded from the run's migrated PGlite database (made once by the
-// global setup tests/setup/centralTemplate.ts) instead of a first start from nothing in each file.
+// Central's database for tests, copied from one the global setup migrated once instead of a first
+// start from nothing in each file: by default a PostgreSQL database in the run's shared cluster
+// (tests/setup/postgres.ts), else (asked for, or outside vitest) a PGlite data dir
+// (tests/setup/centralTemplate.ts).
 import { existsSync } from 'node:fs';
 import { cp, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { Leftovers } from './leftovers.ts';
+import { SHARED_POSTGRES_ENV, startPostgres } from './postgres.ts';
+
+/** Set by the global setup for test workers: central's migrated database in the shared cluster. */
+export const CENTRAL_PG_TEMPLATE_ENV = 'SWITCHBOARD_TEST_CENTRAL_PG_TEMPLATE';
 
 /** Set by the global setup for test workers: a stopped central's migrated data dir. */
 export const CENTRAL_TEMPLATE_ENV = 'SWITCHBOARD_TEST_CENTRAL_TEMPLATE';
@@ -32,4 +39,19 @@ export async function seedEmptyPglite(pgliteDir: string): Promise<void> {
   const template = process.env[EMPTY_PGLITE_TEMPLATE_ENV];
   if (template === undefined || template === '') return;
   await cp(template, pgliteDir, { recursive: true });
+}
+
+/**
+ * A fresh database for a central, copied from the run's migrated template in the shared cluster
+ * and dropped with `leftovers` (register it before the central, which must stop first). Undefined
+ * without the shared cluster (no PostgreSQL binaries, or outside vitest): the caller falls back to
+ * PGlite.
+ */
+export async function centralTestDatabase(leftovers: Leftovers): Promise<string | undefined> {
+  const template = process.env[CENTRAL_PG_TEMPLATE_ENV];
+  const shared = process.env[SHARED_POSTGRES_ENV];
+  if (template === undefined || template === '' || shared === undefined || shared === '')
+    return undefined;
+  const databases = leftovers.add(await startPostgres(), (cluster) => cluster.stop());
+  return databases.createDatabase('central', template);
 }

@@ -1,8 +1,11 @@
 // A real cluster for end-to-end tests: central, chat nodes and the gateway, each its own process
-// (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir.
+// (`switchboard central|node|gateway`) on ports picked at start, in a temp data dir. Central runs
+// on a copy of the run's migrated database in the shared PostgreSQL cluster under vitest, as in
+// production; on PGlite in the data dir when asked, when started from a data dir, or outside vitest
+// (benchmarks).
 import { cp } from 'node:fs/promises';
 import { ADMIN_PASSWORD } from './central.ts';
-import { seedCentralDataDir } from './centralData.ts';
+import { centralTestDatabase, seedCentralDataDir } from './centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from './graphql.ts';
 import type { Leftovers } from './leftovers.ts';
 import { startProcess, type Proc } from './processes.ts';
@@ -38,6 +41,11 @@ export interface ClusterOptions {
    * make one per run, since a first start of embedded PGlite takes seconds. @default none
    */
   readonly centralDataFrom?: string;
+  /**
+   * Central on embedded PGlite in the data dir (implied by `centralDataFrom`). @default false
+   * under vitest (a database in the run's PostgreSQL cluster); PGlite without that cluster.
+   */
+  readonly pglite?: boolean;
   /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
   readonly nodeEnv?: Readonly<Record<string, string>>;
 }
@@ -55,6 +63,8 @@ export class Cluster {
   gateway!: Proc;
   gatewayUrl!: string;
   adminToken!: string;
+  /** Central's PostgreSQL database (--database-url); undefined when it runs on PGlite. */
+  centralDatabaseUrl: string | undefined;
   readonly #options: ClusterOptions;
 
   private constructor(leftovers: Leftovers, dataDir: string, options: ClusterOptions) {
@@ -71,7 +81,10 @@ export class Cluster {
     );
     if (options.centralDataFrom !== undefined)
       await cp(options.centralDataFrom, cluster.dataDir, { recursive: true });
-    else await seedCentralDataDir(cluster.dataDir);
+    else if (options.pglite !== true)
+      cluster.centralDatabaseUrl = await centralTestDatabase(leftovers);
+    if (cluster.centralDatabaseUrl === undefined && options.centralDataFrom === undefined)
+      await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral(0);
     cluster.adminToken = ok(
       await gql<{ login: { token: string } }>(
@@ -87,13 +100,20 @@ export class Cluster {
     return cluster;
   }
 
-  /** Starts central on `port` (0: any) and its data dir: a restart binds the port it had. */
+  /** Starts central on `port` (0: any) and its database: a restart binds the port it had. */
   async startCentral(port = Number(new URL(this.centralUrl).port)): Promise<void> {
     const heartbeatIntervalMs = this.#options.heartbeatIntervalMs ?? 200;
     this.central = startProcess(
       this.leftovers,
       'central',
-      ['central', '--port', String(port), '--data-dir', this.dataDir],
+      [
+        'central',
+        '--port',
+        String(port),
+        ...(this.centralDatabaseUrl === undefined
+          ? ['--data-dir', this.dataDir]
+          : ['--database-url', this.centralDatabaseUrl]),
+      ],
       {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,

@@ -30,6 +30,8 @@ export interface StartPostgresOptions {
    * benchmarks that compare with writers that sync to disk. Tests turn them off. @default false
    */
   readonly durable?: boolean;
+  /** PostgreSQL's max_connections (a cluster of one's own only). @default 200 */
+  readonly maxConnections?: number;
 }
 
 export function postgresBinDir(): string | undefined {
@@ -134,7 +136,7 @@ export async function startPostgresCluster(
     '-l',
     path.join(root, 'server.log'),
     '-o',
-    `-c listen_addresses='' -k ${root} -c max_connections=200` +
+    `-c listen_addresses='' -k ${root} -c max_connections=${options.maxConnections ?? 200}` +
       (options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'),
     'start',
   ]);

@@ -2,7 +2,7 @@
 // which has no batch endpoint (404 for SYNC_LIVE_REPORTS_PATH, as for any unknown path). The
 // reports then go one request each to SYNC_LIVE_REPORT_PATH, with each one's result as the batch
 // would give it (recorded, or refused with its status), and the batch is not tried again on every
-// round. A real central (PGlite) behind a pass-through that answers the batch path as the old
+// round. A real central (PostgreSQL) behind a pass-through that answers the batch path as the old
 // release did; the node's real central client.
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';

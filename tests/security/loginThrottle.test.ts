@@ -1,7 +1,7 @@
-// Login throttling under concurrency (issue 14, finding 6), on a real central with embedded
-// PGlite: concurrent guesses cannot exceed the limit, an attacker's address cannot lock the owner
-// out, the per-username backoff grows and is capped, and password hashing in flight does not hold
-// up unrelated requests.
+// Login throttling under concurrency (issue 14, finding 6), on a real central (on the run's
+// PostgreSQL; the backoff's throttle alone on embedded PGlite): concurrent guesses cannot exceed
+// the limit, an attacker's address cannot lock the owner out, the per-username backoff grows and is
+// capped, and password hashing in flight does not hold up unrelated requests.
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, eq } from 'drizzle-orm';
 import { openCentralDb } from '../../subgraphs/central/db/open.ts';

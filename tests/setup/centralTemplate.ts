@@ -1,6 +1,7 @@
 // Part of vitest's global setup (global.ts): central's embedded PGlite database, migrated once per
 // run. A first start of PGlite (its initdb, then every migration) costs seconds of a loaded 2-core
-// machine, and about forty files start a central on PGlite; they copy this folder instead
+// machine; the centrals on PGlite (tests of both backends or of PGlite, the fault and load tests;
+// the others run on the shared PostgreSQL, postgres.ts) copy this folder instead
 // (tests/helpers/centralData.ts). Only the schema is in it: each central still creates its own
 // admin and signing keys at start. The database as initdb left it, before any migration, is kept
 // too, for the test of a migration on a database made by older migrations.

@@ -1,7 +1,8 @@
 // vitest's global setup: its parts at once, since each mostly waits on a child process or on
 // PGlite and together they take about as long as the longest: dist/ brought up to date with the
-// sources (build.ts), the run's PostgreSQL cluster (postgres.ts), and central's migrated PGlite
-// database that files copy (centralTemplate.ts).
+// sources (build.ts), the run's PostgreSQL cluster with central's migrated database that tests'
+// centrals copy (postgres.ts), and central's migrated PGlite database for those that ask for PGlite
+// (centralTemplate.ts).
 import build from './build.ts';
 import centralTemplate from './centralTemplate.ts';
 import postgres from './postgres.ts';
