@@ -1,6 +1,7 @@
 // The search syntax and one node's full-text index on a real SQLite file: the triggers keep the
 // index in step with every write (local and applied by sync), diacritics fold, the parser never
 // lets FTS5 syntax through, and cursors page through hits without gaps or repeats.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -180,13 +181,24 @@ describe('the full-text index', () => {
     });
     const m = store.post({ roomId: ROOM, senderId: ALICE, content: 'older message' });
     db.close();
-    // Back to the schema before 0007: no index, and the migration not yet recorded as applied.
+    // Back to the schema before the search migration: no index, no later column, and neither
+    // it nor the migrations after it recorded as applied (drizzle records each by its journal
+    // time).
+    const journal = JSON.parse(
+      await readFile(
+        new URL('../../subgraphs/node/migrations/meta/_journal.json', import.meta.url),
+        'utf8',
+      ),
+    ) as { entries: { tag: string; when: number }[] };
+    const searchMigration = journal.entries.find((e) => e.tag === '0008_message_search');
+    expect(searchMigration).toBeDefined();
     const raw = new Database(file);
     for (const t of ['insert', 'update', 'delete']) raw.exec(`DROP TRIGGER messages_fts_${t}`);
     raw.exec('DROP TABLE messages_fts');
-    raw.exec(
-      'DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)',
-    );
+    raw.exec('ALTER TABLE change_log DROP COLUMN received_from');
+    raw
+      .prepare('DELETE FROM __drizzle_migrations WHERE created_at >= ?')
+      .run(searchMigration?.when);
     raw.close();
     const reopened = leftovers.add(openNodeDb(file), (d) => d.close());
     const search = new MessageSearch(reopened.db.$client);
