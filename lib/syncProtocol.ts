@@ -377,6 +377,8 @@ export interface SyncReport {
 /** Most rooms, and most sender checks, one AuthorityQuery may carry (central refuses more). */
 export const MAX_AUTHORITY_ROOMS = 1000;
 export const MAX_AUTHORITY_SENDERS = 5000;
+/** Longest `roomMembersTag` central takes (its own are about 90 characters). */
+export const MAX_ROOM_MEMBERS_TAG_CHARS = 200;
 
 // Worded as central's 400 names them after the field: `roomIds[3] must be ...`
 // (central/sync/authority.ts).
@@ -406,6 +408,18 @@ export const AuthorityQuerySchema = z
        * that it can judge new messages while central cannot be reached.
        */
       roomMembers: z.boolean({ error: 'must be a boolean when given' }).optional(),
+      /**
+       * With `roomMembers`: the `roomMembersTag` of the caller's last full answer for these rooms.
+       * Central answers `roomMembershipsUnchanged` instead of the histories when nothing they
+       * depend on changed since (central/sync/roomMembersTags.ts); a tag it did not issue, or too
+       * old, gets the full answer. A central that predates tags ignores it.
+       */
+      roomMembersTag: z
+        .string({ error: `must be a string of at most ${MAX_ROOM_MEMBERS_TAG_CHARS} characters` })
+        .max(MAX_ROOM_MEMBERS_TAG_CHARS, {
+          error: `must be a string of at most ${MAX_ROOM_MEMBERS_TAG_CHARS} characters`,
+        })
+        .optional(),
       /** Rooms whose storage nodes the caller needs. */
       roomIds: z
         .array(authorityId, {
@@ -492,6 +506,17 @@ export const AuthorityAnswerSchema = wireObject({
   marginMs: z.number({ error: 'expected milliseconds' }).optional(),
   /** With `roomMembers`: the history of every user with a membership in an asked room. */
   roomMemberships: histories.optional(),
+  /**
+   * With `roomMembers`, from a central that tags its answers: what to send back as the query's
+   * `roomMembersTag` at the next refresh of the same rooms.
+   */
+  roomMembersTag: z.string({ error: 'expected a string' }).optional(),
+  /**
+   * Only in answer to a matching `roomMembersTag` (so never to a caller that sent none): the
+   * tagged answer's `roomMemberships` and `storageNodes` still hold, now as of this answer's
+   * `asOf`. `roomMemberships` is absent and `storageNodes` empty then.
+   */
+  roomMembershipsUnchanged: z.literal(true, { error: 'expected true' }).optional(),
 }).readonly();
 export type AuthorityAnswer = z.infer<typeof AuthorityAnswerSchema>;
 

@@ -9,6 +9,7 @@ import { createLoaders, type Loaders } from './loaders.ts';
 import type { SyncCoordinator } from './sync/coordinator.ts';
 import type { LoginThrottle } from './loginThrottle.ts';
 import type { NodeAuthenticator } from './nodeAuth.ts';
+import type { RoomMembersTags } from './sync/roomMembersTags.ts';
 import type { TokenSigner } from './tokens.ts';
 
 /** Shared by every request: built once when central starts. */
@@ -25,6 +26,8 @@ export interface CentralServices {
   readonly loginThrottle: LoginThrottle;
   /** Nodes' keys, their rows kept briefly; forget a node here when changing its row's key or state. */
   readonly nodeAuth: NodeAuthenticator;
+  /** Tags of the nodes' membership refreshes: an unchanged one is answered without reading. */
+  readonly roomMembersTags: RoomMembersTags;
   /** SHA-256 (hex) of the gateway secret (it never leaves central); none without a secret. */
   readonly gatewaySecretDigest: string | undefined;
 }

@@ -50,7 +50,12 @@ export async function handleInternal(
   }
   if (
     await handleSyncApi(
-      { db: services.db, coordinator: services.sync, tokens: services.tokens },
+      {
+        db: services.db,
+        coordinator: services.sync,
+        tokens: services.tokens,
+        roomMembersTags: services.roomMembersTags,
+      },
       node,
       req,
       res,

@@ -30,6 +30,7 @@ import {
 } from './nodeLiveness.ts';
 import { startInstanceLease } from './instanceLease.ts';
 import { SyncCoordinator } from './sync/coordinator.ts';
+import { RoomMembersTags } from './sync/roomMembersTags.ts';
 import { startSyncScheduler } from './sync/scheduler.ts';
 import { startWindowSweep } from './sync/windowSweep.ts';
 import { buildCentralSchema } from './schema.ts';
@@ -110,6 +111,12 @@ export interface CentralOptions {
    * @default 5000
    */
   readonly nodeAuthTtlMs?: number;
+  /**
+   * How long after a node's full membership refresh central may answer its next ones "unchanged"
+   * (sync/roomMembersTags.ts): the longest a change whose event were lost stays unseen by nodes.
+   * @default 60000
+   */
+  readonly roomMembersTagMaxAgeMs?: number;
   /** Largest graphql-ws message. @default 1048576 */
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
@@ -173,6 +180,12 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
     nodeAuth: new NodeAuthenticator(db.db, events, options.nodeAuthTtlMs),
+    roomMembersTags: new RoomMembersTags(
+      events,
+      options.roomMembersTagMaxAgeMs === undefined
+        ? {}
+        : { maxAgeMs: options.roomMembersTagMaxAgeMs },
+    ),
     gatewaySecretDigest:
       options.gatewaySecret === undefined ? undefined : gatewaySecretDigest(options.gatewaySecret),
   };
@@ -292,6 +305,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
         await closeServer(http);
         await apollo.stop();
         services.nodeAuth.close();
+        services.roomMembersTags.close();
         await events.close();
         await db.close();
       })()),

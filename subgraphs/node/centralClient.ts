@@ -377,9 +377,14 @@ function checkAuthorityAnswer(answer: AuthorityAnswer, senders: number): Authori
       `central answered ${SYNC_AUTHORITY_PATH} with ${answer.senders.length} sender answers, not ${senders}`,
     );
   const { memberships, roomMemberships, asOf, marginMs } = answer;
+  const { roomMembersTag, roomMembershipsUnchanged } = answer;
   const storageNodes = answer.storageNodes;
   const senderAnswers = answer.senders;
-  if (memberships === undefined && roomMemberships === undefined)
+  if (
+    memberships === undefined &&
+    roomMemberships === undefined &&
+    roomMembershipsUnchanged === undefined
+  )
     return { storageNodes, senders: senderAnswers };
   if (asOf === undefined || marginMs === undefined)
     throw new CentralUnavailableError(
@@ -390,6 +395,8 @@ function checkAuthorityAnswer(answer: AuthorityAnswer, senders: number): Authori
     senders: senderAnswers,
     ...(memberships === undefined ? {} : { memberships }),
     ...(roomMemberships === undefined ? {} : { roomMemberships }),
+    ...(roomMembersTag === undefined ? {} : { roomMembersTag }),
+    ...(roomMembershipsUnchanged === undefined ? {} : { roomMembershipsUnchanged }),
     asOf,
     marginMs,
   };

@@ -3,13 +3,17 @@
 // sources, both opening and continuing windows; a node's requests read its row once per TTL of
 // the authentication cache, and a rotated key is refused at once all the same. A real central
 // (PGlite) whose statements are counted through the driver's log; its periodic work and the
-// authentication cache's TTL are set far apart so that what is counted is the requests'.
+// authentication cache's TTL are set far apart so that what is counted is the requests'. A node's
+// periodic membership refresh reads nothing while its tag matches (no membership, room or node
+// changed), and the full history once something did.
 import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  SYNC_AUTHORITY_PATH,
   SYNC_LIVE_REPORTS_PATH,
   type AppliedChange,
+  type AuthorityAnswer,
   type LiveReport,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
@@ -162,6 +166,78 @@ describe('statements per request', () => {
     expect(beats).toHaveLength(1 + 10);
   });
 });
+
+describe("a node's membership refresh", () => {
+  it('reads nothing while its tag matches, and the full history again after a join', async () => {
+    const refresh = async (tag?: string) => {
+      const sent = await postAsNode(t.url, target.apiKey, SYNC_AUTHORITY_PATH, {
+        roomIds: [room],
+        senders: [],
+        intervals: true,
+        roomMembers: true,
+        ...(tag === undefined ? {} : { roomMembersTag: tag }),
+      });
+      expect(sent.status).toBe(200);
+      return sent.body as AuthorityAnswer;
+    };
+    const members = (answer: AuthorityAnswer) =>
+      (answer.roomMemberships ?? []).map((h) => [h.userId, h.intervals.at(-1)?.until]);
+    // Without a tag (a node that predates them): the full answer, read as always, and a tag.
+    let first!: AuthorityAnswer;
+    const full = await statementsOf(async () => (first = await refresh()));
+    expect(full.filter(isHistoryRead)).toHaveLength(1);
+    expect(members(first)).toEqual([[alice.id, null]]);
+    expect(first.storageNodes[room]).toContain(target.id);
+    expect(first.roomMembersTag).toEqual(expect.any(String));
+    expect(first.roomMembershipsUnchanged).toBeUndefined();
+    // With it, nothing changed: no statement at all, and a new asOf for what the node holds.
+    let second!: AuthorityAnswer;
+    const unchanged = await statementsOf(
+      async () => (second = await refresh(first.roomMembersTag)),
+    );
+    expect(unchanged).toEqual([]);
+    expect(second).toMatchObject({ roomMembershipsUnchanged: true, marginMs: first.marginMs });
+    expect(second.roomMemberships).toBeUndefined();
+    expect(second.asOf).toEqual(expect.any(Number));
+    // A tag this central did not issue is no error: the full answer.
+    const forged = await refresh(`${first.roomMembersTag}x`);
+    expect(forged.roomMembershipsUnchanged).toBeUndefined();
+    expect(members(forged)).toEqual([[alice.id, null]]);
+
+    // bob joins: the next refresh with the tag held gets the new history.
+    const bob = await t.createUser('bob-refresh');
+    ok(
+      await gql(
+        t.url,
+        'mutation($r: ID!) { joinRoom(roomId: $r) { id } }',
+        { r: room },
+        {
+          token: bob.token,
+        },
+      ),
+    );
+    let third!: AuthorityAnswer;
+    const after = await statementsOf(async () => (third = await refresh(forged.roomMembersTag)));
+    expect(after.filter(isHistoryRead)).toHaveLength(1);
+    expect(third.roomMembershipsUnchanged).toBeUndefined();
+    expect(members(third)).toEqual(
+      expect.arrayContaining([
+        [alice.id, null],
+        [bob.id, null],
+      ]),
+    );
+    expect(third.roomMembersTag).not.toBe(forged.roomMembersTag);
+    // And its tag is answered without reading again.
+    const again = await statementsOf(async () =>
+      expect((await refresh(third.roomMembersTag)).roomMembershipsUnchanged).toBe(true),
+    );
+    expect(again).toEqual([]);
+  });
+});
+
+function isHistoryRead(sql: string): boolean {
+  return /json_agg/i.test(sql);
+}
 
 function isKeyLookup(sql: string): boolean {
   return /from "nodes" where .*"api_key_hash"/i.test(sql);

@@ -424,3 +424,87 @@ describe('the memberships held of the node rooms, while fresh', () => {
     expect(asked).toHaveLength(4);
   });
 });
+
+describe("the memberships held of the node rooms, refreshed with central's tag", () => {
+  const MARGIN = 60_000;
+  const full = (asOf: number, tag?: string): AuthorityAnswer => ({
+    storageNodes: { [ROOM]: [HERE, PEER] },
+    senders: [],
+    roomMemberships: [{ roomId: ROOM, userId: 'alice', intervals: [{ from: 0, until: null }] }],
+    asOf,
+    marginMs: MARGIN,
+    ...(tag === undefined ? {} : { roomMembersTag: tag }),
+  });
+  const unchanged = (asOf: number, tag: string): AuthorityAnswer => ({
+    storageNodes: {},
+    senders: [],
+    roomMembershipsUnchanged: true,
+    roomMembersTag: tag,
+    asOf,
+    marginMs: MARGIN,
+  });
+  /** A tagging central: the full answer without the tag, "unchanged" with it. */
+  const tagging = (asked: AuthorityQuery[]) => (query: AuthorityQuery) => {
+    asked.push(query);
+    return Promise.resolve(
+      query.roomMembersTag === 'tag-1' ? unchanged(1_010_000, 'tag-1') : full(1_000_000, 'tag-1'),
+    );
+  };
+  /** Held, then refreshed at least once more (hold's own fetch, then the one asked for). */
+  const holdAndRefresh = async (held: HeldMemberships) => {
+    held.hold([ROOM]);
+    await held.refresh();
+    await held.refresh();
+  };
+
+  it('sends back the tag of its last full answer and keeps what it holds, now as of the new asOf', async () => {
+    const asked: AuthorityQuery[] = [];
+    const held = new HeldMemberships({ log: silentLogger, lookup: tagging(asked) });
+    leftovers.add(held, (h) => h.close());
+    await holdAndRefresh(held);
+    expect(asked.slice(0, 2).map((q) => q.roomMembersTag)).toEqual([undefined, 'tag-1']);
+    expect(held.certainUntil).toBe(1_010_000 + MARGIN);
+    expect(held.storage(ROOM)).toEqual(new Set([HERE, PEER]));
+    expect(held.member(ROOM, 'alice', 1_010_000 + MARGIN, 0)).toBe(true);
+  });
+
+  it('sends no tag for a room it forgot: it is fetched in full again', async () => {
+    const asked: AuthorityQuery[] = [];
+    const held = new HeldMemberships({ log: silentLogger, lookup: tagging(asked) });
+    leftovers.add(held, (h) => h.close());
+    await holdAndRefresh(held);
+    const before = asked.length;
+    // A removal notice: whatever central would say of the tag, the room is read anew.
+    held.forgetRoom(ROOM);
+    expect(held.storage(ROOM)).toBeUndefined();
+    await vi.waitFor(() => expect(held.storage(ROOM)).toBeDefined(), { timeout: 30_000 });
+    expect(asked.slice(before).some((q) => q.roomMembersTag === undefined)).toBe(true);
+  });
+
+  it('takes no "unchanged" it did not ask for', async () => {
+    const held = new HeldMemberships({
+      log: silentLogger,
+      lookup: () => Promise.resolve(unchanged(1_010_000, 'tag-1')),
+    });
+    leftovers.add(held, (h) => h.close());
+    await holdAndRefresh(held);
+    expect(held.storage(ROOM)).toBeUndefined();
+    expect(held.certainUntil).toBeNaN();
+  });
+
+  it('facing a central that does not tag, asks for the full answer every time', async () => {
+    const asked: AuthorityQuery[] = [];
+    const held = new HeldMemberships({
+      log: silentLogger,
+      lookup: (query) => {
+        asked.push(query);
+        return Promise.resolve(full(1_000_000));
+      },
+    });
+    leftovers.add(held, (h) => h.close());
+    await holdAndRefresh(held);
+    expect(asked.length).toBeGreaterThanOrEqual(2);
+    expect(asked.every((q) => q.roomMembersTag === undefined)).toBe(true);
+    expect(held.certainUntil).toBe(1_000_000 + MARGIN);
+  });
+});

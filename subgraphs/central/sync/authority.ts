@@ -2,7 +2,8 @@
 // store each room now, and whether each new message's sender was a member of its room when the
 // message was made. Two queries whatever the size of the question, which is bounded; asked for
 // `intervals`, one more: the senders' membership histories, which the node keeps to judge their
-// later messages itself.
+// later messages itself. A node's periodic refresh of its rooms (`roomMembers`) whose tag still
+// matches is answered without any (roomMembersTags.ts).
 import { inArray } from 'drizzle-orm';
 import {
   AuthorityQuerySchema,
@@ -19,6 +20,7 @@ import {
   type MembershipHistories,
 } from '../membership.ts';
 import { storageNodeIdsOf } from '../placement.ts';
+import type { RoomMembersTags } from './roomMembersTags.ts';
 
 export class InvalidAuthorityQueryError extends Error {
   override readonly name = 'InvalidAuthorityQueryError';
@@ -38,8 +40,31 @@ export function validateAuthorityQuery(value: unknown): AuthorityQuery {
 export async function answerAuthority(
   db: CentralDatabase,
   query: AuthorityQuery,
+  tags?: RoomMembersTags,
 ): Promise<AuthorityAnswer> {
   const asked = [...new Set(query.roomIds)];
+  // A refresh of rooms nothing has changed in since its tag: nothing to read (roomMembersTags.ts).
+  // Only a pure refresh: sender checks are answered from the history as always.
+  if (
+    tags !== undefined &&
+    query.roomMembers === true &&
+    query.roomMembersTag !== undefined &&
+    query.senders.length === 0 &&
+    asked.length > 0 &&
+    tags.matches(query.roomMembersTag, asked)
+  ) {
+    return {
+      storageNodes: {},
+      senders: [],
+      ...(query.intervals === true ? { memberships: [] } : {}),
+      roomMembershipsUnchanged: true,
+      roomMembersTag: query.roomMembersTag,
+      asOf: tags.unchangedAsOf(),
+      marginMs: MEMBERSHIP_CLOCK_MARGIN_MS,
+    };
+  }
+  // Taken before the reads: an event during them leaves the tag already stale.
+  const tag = query.roomMembers === true && asked.length > 0 ? tags?.begin(asked) : undefined;
   const [placed, allNodes, senders, histories, roomHistories] = await Promise.all([
     asked.length === 0
       ? Promise.resolve([])
@@ -77,6 +102,7 @@ export async function answerAuthority(
     senders,
     ...(histories ? { memberships: histories.histories } : {}),
     ...(roomHistories ? { roomMemberships: roomHistories.histories } : {}),
+    ...(roomHistories && tag !== undefined ? { roomMembersTag: tag } : {}),
     asOf,
     marginMs: MEMBERSHIP_CLOCK_MARGIN_MS,
   };

@@ -29,6 +29,7 @@ import {
 } from './authority.ts';
 import type { SyncCoordinator } from './coordinator.ts';
 import { InvalidLiveReportError, validateLiveReport } from './liveReport.ts';
+import type { RoomMembersTags } from './roomMembersTags.ts';
 import { loadTopology } from './topology.ts';
 import { InvalidSyncReportError, validateSyncReport } from './validateReport.ts';
 
@@ -36,6 +37,8 @@ export interface SyncApiOptions {
   readonly db: CentralDatabase;
   readonly coordinator: SyncCoordinator;
   readonly tokens: Pick<TokenSigner, 'signPull'>;
+  /** Lets a membership refresh that changed nothing be answered without reading. */
+  readonly roomMembersTags?: RoomMembersTags;
   /** Largest accepted report body. @default 33554432 (32 MiB) */
   readonly maxReportBytes?: number;
   /** Comment lines on idle job streams keep proxies from closing them. @default 15000 */
@@ -177,7 +180,7 @@ export async function handleSyncApi(
       sendJson(res, 400, errorBody('BAD_USER_INPUT', `invalid authority query: ${error.message}`));
       return true;
     }
-    sendJson(res, 200, await answerAuthority(options.db, query));
+    sendJson(res, 200, await answerAuthority(options.db, query, options.roomMembersTags));
     return true;
   }
   if (pathname === SYNC_PULL_TOKEN_PATH && req.method === 'POST') {

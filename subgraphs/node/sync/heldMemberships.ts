@@ -2,7 +2,10 @@
 // message from a peer can be judged while central cannot be reached (writerRights.ts asks central
 // first, and falls back on this only when central does not answer). Refreshed from central every
 // `refreshMs` and whenever the set of rooms grows, in one AuthorityQuery (`roomMembers`) per 1000
-// rooms. What it vouches for while central is away:
+// rooms. Each query sends back the tag of the last full answer for its rooms: central answers
+// "unchanged" (a new asOf, nothing read) when no membership, room or node changed since, and the
+// full histories at least once a minute all the same (central/sync/roomMembersTags.ts). What it
+// vouches for while central is away:
 // - a closed interval is history: it covers its times for good;
 // - an open interval ("still a member" at central's `asOf`) covers message times up to `asOf` plus
 //   central's margin plus `staleMs`, the same allowance the write path gives a member while central
@@ -35,6 +38,8 @@ interface HeldRoom {
   readonly certainUntil: number;
   /** `clock()` when central answered. */
   readonly fetchedAt: number;
+  /** Central's tag on the full answer this came from: sent back, it may be answered "unchanged". */
+  readonly tag: string | undefined;
 }
 
 /** A held room's word while fresh: its storage nodes, and whether a user was surely a member. */
@@ -169,18 +174,49 @@ export class HeldMemberships {
     this.#timer.unref();
   }
 
+  /** The tag every room of `chunk` was last fetched under, if they share one (one full answer). */
+  #tagOf(chunk: readonly string[]): string | undefined {
+    const tag = this.#held.get(chunk[0] ?? '')?.tag;
+    if (tag === undefined) return undefined;
+    return chunk.every((room) => this.#held.get(room)?.tag === tag) ? tag : undefined;
+  }
+
+  /** The rooms still held from the answer tagged `tag` are as fresh as a new one. */
+  #renew(chunk: readonly string[], tag: string, certainUntil: number): void {
+    const fetchedAt = this.#clock();
+    for (const room of chunk) {
+      const held = this.#held.get(room);
+      // Forgotten or fetched anew since the query was sent: this answer does not speak for it.
+      if (!held || held.tag !== tag) continue;
+      this.#held.set(room, {
+        ...held,
+        certainUntil: Math.max(held.certainUntil, certainUntil),
+        fetchedAt,
+      });
+    }
+  }
+
   async #fetch(): Promise<void> {
     const rooms = this.#rooms;
     const changes = this.#changes;
     try {
       for (let i = 0; i < rooms.length && !this.#closed; i += ROOMS_PER_QUERY) {
         const chunk = rooms.slice(i, i + ROOMS_PER_QUERY);
+        const tag = this.#tagOf(chunk);
         const answer = await this.#options.lookup({
           roomIds: chunk,
           senders: [],
           roomMembers: true,
+          ...(tag === undefined ? {} : { roomMembersTag: tag }),
         });
         const { roomMemberships, asOf, marginMs } = answer;
+        if (answer.roomMembershipsUnchanged === true) {
+          // Central vouches for what it answered under `tag`, now up to the new asOf.
+          if (tag === undefined || asOf === undefined || marginMs === undefined) return;
+          if (changes !== this.#changes) return;
+          this.#renew(chunk, tag, asOf + marginMs);
+          continue;
+        }
         // A central that predates `roomMembers` answers without: nothing is held then.
         if (!roomMemberships || asOf === undefined || marginMs === undefined) return;
         const members = new Map<string, Map<string, readonly MembershipInterval[]>>();
@@ -201,6 +237,7 @@ export class HeldMemberships {
             storage: new Set(answer.storageNodes[room] ?? []),
             certainUntil: asOf + marginMs,
             fetchedAt,
+            tag: answer.roomMembersTag,
           });
         }
       }
