@@ -849,8 +849,14 @@ export async function check(
     if (entry.op !== 'delete') continue;
     for (const [name, nodeRows] of rows) {
       const row = nodeRows.get(entry.message_id);
-      if (row && row.deleted_at === null)
-        violations.push(`resurrected: ${entry.message_id} was deleted, live on ${name}`);
+      if (row && row.deleted_at === null) {
+        // Whether that node still stores the room says which kind of fault it is.
+        const holds = holders.get(row.room_id)?.includes(name) ?? false;
+        violations.push(
+          `resurrected: ${entry.message_id} was deleted, live on ${name}` +
+            (holds ? '' : ` (which no longer stores room ${row.room_id})`),
+        );
+      }
     }
   }
 
