@@ -173,8 +173,21 @@ interface TestRouter {
  * health per test). A node that failed is probed again only after a minute: within a test it
  * stays down in the router's view, whatever its proxy does after.
  */
-async function newRouter(): Promise<TestRouter> {
-  const routing = leftovers.add(
+/** A node's SDL as the gateway asks for it. */
+async function sdlOf(n: { url: string; id: string }): Promise<string> {
+  return ok(
+    await asGateway.gql<{ _service: { sdl: string } }>(
+      { url: n.url, nodeId: n.id },
+      '{ _service { sdl } }',
+    ),
+  )._service.sdl;
+}
+
+/** A routing table on the test's central, stopped at the end. */
+function newRoutingTable(
+  options: Partial<ConstructorParameters<typeof RoutingTable>[0]> = {},
+): RoutingTable {
+  return leftovers.add(
     new RoutingTable({
       link: createCentralLink({
         centralUrl: central.url,
@@ -182,18 +195,16 @@ async function newRouter(): Promise<TestRouter> {
         log: silentLogger,
       }),
       expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
-      fetchSdl: async (n) =>
-        ok(
-          await asGateway.gql<{ _service: { sdl: string } }>(
-            { url: n.url, nodeId: n.id },
-            '{ _service { sdl } }',
-          ),
-        )._service.sdl,
+      fetchSdl: sdlOf,
       log: silentLogger,
-      probeIntervalMs: 60_000,
+      ...options,
     }),
     (r) => r.stop(),
   );
+}
+
+async function newRouter(): Promise<TestRouter> {
+  const routing = newRoutingTable({ probeIntervalMs: 60_000 });
   await routing.start();
   await expect.poll(async () => (await routing.candidates()).length, { timeout: 30_000 }).toBe(3);
   const requests: TestRouter['requests'] = [];
@@ -373,27 +384,12 @@ describe('RoutingTable schema checks', () => {
     // with central's fresh copy, as events and reloads do at any time.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const routing = leftovers.add(
-      new RoutingTable({
-        link: createCentralLink({
-          centralUrl: central.url,
-          gatewaySecret: TEST_GATEWAY_SECRET,
-          log: silentLogger,
-        }),
-        expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
-        fetchSdl: async (n) => {
-          if (n.name === 'node-a') await held;
-          return ok(
-            await asGateway.gql<{ _service: { sdl: string } }>(
-              { url: n.url, nodeId: n.id },
-              '{ _service { sdl } }',
-            ),
-          )._service.sdl;
-        },
-        log: silentLogger,
-      }),
-      (r) => r.stop(),
-    );
+    const routing = newRoutingTable({
+      fetchSdl: async (n) => {
+        if (n.name === 'node-a') await held;
+        return sdlOf(n);
+      },
+    });
     const schemaOfA = () => routing.report().nodes.find((n) => n.name === 'node-a')?.schema.state;
     await routing.start();
     expect(schemaOfA()).toBe('pending');
