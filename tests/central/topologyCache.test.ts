@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../../subgraphs/central/db/open.ts';
 import { nodes, rooms } from '../../subgraphs/central/db/schema.ts';
+import { writableRoomsOf } from '../../subgraphs/central/nodeNotices.ts';
 import { TopologyCache } from '../../subgraphs/central/sync/topology.ts';
 import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -49,5 +50,20 @@ describe('TopologyCache', () => {
     expect(third.sharedRooms('a', 'c')).toEqual(['r1', 'r2']);
     expect(third.storage.get('r1')).toEqual(['a', 'b', 'c']);
     expect(roomReads()).toBe(2);
+
+    // The rooms a node takes writes for, from the kept placement: the same list, in the same
+    // order, as the tables give (the coordinator compares the two to decide whether to resend).
+    // A node listed among a room's former holders is leaving it and takes no writes there.
+    await db.insert(rooms).values([
+      { id: 'r0', name: 'r0', homeNodeId: 'b', replicaNodeIds: ['c'] },
+      { id: 'r3', name: 'r3', homeNodeId: 'a', replicaNodeIds: ['b'], formerHolderIds: ['b'] },
+    ]);
+    cache.invalidate();
+    const fourth = await cache.get();
+    for (const id of ['a', 'b', 'c'])
+      expect(fourth.writableRoomsOf(id)).toEqual(await writableRoomsOf(db, id));
+    expect(fourth.writableRoomsOf('b')).toEqual(['r0', 'r1', 'r2']);
+    expect(fourth.writableRoomsOf('a')).toEqual(['r1', 'r2', 'r3']);
+    expect(fourth.writableRoomsOf('c')).toEqual(['r0', 'r1', 'r2']);
   });
 });

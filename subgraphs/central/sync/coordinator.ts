@@ -131,6 +131,8 @@ export class SyncCoordinator {
   readonly #chains = new Map<string, Promise<void>>();
   readonly #dispatchQueued = new Set<string>();
   readonly #peersQueued = new Set<string>();
+  /** One topology read shared by the peer refreshes queued since the last event (#refreshPeers). */
+  #refreshTopology: Promise<Topology> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closing = false;
   /** Valid while the coordinator hears events: they invalidate it (#onEvent). */
@@ -316,10 +318,10 @@ export class SyncCoordinator {
    * Sends the node its live peers: every ONLINE node it shares rooms with, each with a pull token
    * for exactly those rooms. Only when the set changed since the last one sent on that stream.
    */
-  async #sendPeers(nodeId: string): Promise<void> {
+  async #sendPeers(nodeId: string, shared?: Promise<Topology>): Promise<void> {
     const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
     if (!attached?.open) return;
-    const topology = await this.topology();
+    const topology = await (shared ?? this.topology());
     const sources = topology
       .peersOf(nodeId)
       .filter((peer) => peer.status === 'ONLINE' && peer.id !== nodeId)
@@ -350,12 +352,21 @@ export class SyncCoordinator {
 
   /**
    * Sends the node the rooms it takes writes for, when they changed since the last set sent on
-   * that stream, or always with a `fenceId` (someone waits for the node to act on it).
+   * that stream, or always with a `fenceId` (someone waits for the node to act on it). A fenced
+   * send reads the tables: its waiter may have written the placement so recently that the
+   * `roomChanged` invalidating the cached topology has not come back yet.
    */
-  async #sendPlacement(nodeId: string, fenceId?: string): Promise<void> {
+  async #sendPlacement(
+    nodeId: string,
+    fenceId?: string,
+    shared?: Promise<Topology>,
+  ): Promise<void> {
     const attached = [...(this.#streams.get(nodeId) ?? [])].at(-1);
     if (!attached?.open) return;
-    const rooms = await writableRoomsOf(this.#db, nodeId);
+    const rooms =
+      fenceId === undefined
+        ? (await (shared ?? this.topology())).writableRoomsOf(nodeId)
+        : await writableRoomsOf(this.#db, nodeId);
     const fingerprint = JSON.stringify(rooms);
     if (fenceId === undefined && fingerprint === attached.placement) return;
     if (!attached.open) return;
@@ -380,17 +391,38 @@ export class SyncCoordinator {
     }
   }
 
-  /** Topology may have changed: every attached node gets its peers again (if they changed). */
+  /**
+   * Topology may have changed: every attached node gets its peers and writable rooms again (if
+   * they changed). The nodes' refreshes share one topology read (#refreshTopology), not one each:
+   * with N nodes attached, a status change would otherwise read the nodes 2N times and cost
+   * central O(N) per event, O(N^2) as every node comes and goes.
+   */
   #refreshPeers(): void {
     for (const nodeId of this.#streams.keys()) {
       if (this.#peersQueued.has(nodeId)) continue;
       this.#peersQueued.add(nodeId);
       void this.#serial(nodeId, async () => {
         this.#peersQueued.delete(nodeId);
-        await this.#sendPeers(nodeId);
-        await this.#sendPlacement(nodeId);
+        const topology = this.#sharedTopology();
+        await this.#sendPeers(nodeId, topology);
+        await this.#sendPlacement(nodeId, undefined, topology);
       });
     }
+  }
+
+  /**
+   * The topology read once for the refreshes queued since the last event. Every event that
+   * queues refreshes drops it first (#onEvent), and a refresh takes it when it runs, so none uses
+   * a read older than the event that queued it. A failed read is not kept.
+   */
+  #sharedTopology(): Promise<Topology> {
+    if (this.#refreshTopology) return this.#refreshTopology;
+    const read = this.topology();
+    this.#refreshTopology = read;
+    read.catch(() => {
+      if (this.#refreshTopology === read) this.#refreshTopology = undefined;
+    });
+    return read;
   }
 
   /**
@@ -629,6 +661,12 @@ export class SyncCoordinator {
   #onEvent(event: CentralEvent): void {
     if (this.#closing) return;
     if (event.type === 'nodeChanged' || event.type === 'roomChanged') this.#topology.invalidate();
+    if (
+      event.type === 'nodeChanged' ||
+      event.type === 'roomChanged' ||
+      event.type === 'nodeStatusChanged'
+    )
+      this.#refreshTopology = undefined;
     if (event.type === 'syncSessionUpdated') {
       // A new PENDING session, or the end of one that may have a successor queued behind it.
       // A live window's progress asks nothing of the dispatcher.

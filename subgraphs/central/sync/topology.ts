@@ -13,12 +13,18 @@ export interface Topology {
   sharedRooms(a: string, b: string): string[];
   /** The other nodes that share at least one room with `nodeId`. */
   peersOf(nodeId: string): NodeRow[];
+  /**
+   * The rooms `nodeId` takes writes for, in room id order: those it stores and is not leaving
+   * (nodeNotices.ts `writableRoomsOf` reads the same from the tables).
+   */
+  writableRoomsOf(nodeId: string): string[];
 }
 
 interface PlacedRoomRow {
   readonly id: string;
   readonly homeNodeId: string;
   readonly replicaNodeIds: string[] | null;
+  readonly formerHolderIds: string[];
 }
 
 /** Where each room is stored, worked out for one set of registered nodes. */
@@ -27,6 +33,8 @@ interface Storage {
   readonly nodeKey: string;
   readonly storage: ReadonlyMap<string, readonly string[]>;
   readonly byNode: ReadonlyMap<string, ReadonlySet<string>>;
+  /** roomId -> nodes leaving it (still holders until their copy is pulled). */
+  readonly leaving: ReadonlyMap<string, readonly string[]>;
 }
 
 // Async functions, so that each returns a Promise: a drizzle query is a thenable that runs again
@@ -37,7 +45,12 @@ async function readNodes(db: CentralDatabase): Promise<NodeRow[]> {
 
 async function readRooms(db: CentralDatabase): Promise<PlacedRoomRow[]> {
   return await db
-    .select({ id: rooms.id, homeNodeId: rooms.homeNodeId, replicaNodeIds: rooms.replicaNodeIds })
+    .select({
+      id: rooms.id,
+      homeNodeId: rooms.homeNodeId,
+      replicaNodeIds: rooms.replicaNodeIds,
+      formerHolderIds: rooms.formerHolderIds,
+    })
     .from(rooms)
     .orderBy(asc(rooms.id));
 }
@@ -56,11 +69,14 @@ function storageOf(allRooms: readonly PlacedRoomRow[], allNodes: readonly NodeRo
       byNode.set(id, set);
     }
   }
-  return { nodeKey: nodeKeyOf(allNodes), storage, byNode };
+  const leaving = new Map(
+    allRooms.filter((r) => r.formerHolderIds.length > 0).map((r) => [r.id, r.formerHolderIds]),
+  );
+  return { nodeKey: nodeKeyOf(allNodes), storage, byNode, leaving };
 }
 
 function topologyOf(allNodes: readonly NodeRow[], placed: Storage): Topology {
-  const { storage, byNode } = placed;
+  const { storage, byNode, leaving } = placed;
   const sharedRooms = (a: string, b: string): string[] => {
     const left = byNode.get(a);
     const right = byNode.get(b);
@@ -72,6 +88,13 @@ function topologyOf(allNodes: readonly NodeRow[], placed: Storage): Topology {
     storage,
     sharedRooms,
     peersOf: (nodeId) => allNodes.filter((n) => sharedRooms(nodeId, n.id).length > 0),
+    // `storage` keeps the rooms' read order (by id), so the list compares equal to the tables' one.
+    writableRoomsOf: (nodeId) =>
+      [...storage]
+        .filter(
+          ([roomId, holders]) => holders.includes(nodeId) && !leaving.get(roomId)?.includes(nodeId),
+        )
+        .map(([roomId]) => roomId),
   };
 }
 
