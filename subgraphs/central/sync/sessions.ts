@@ -81,6 +81,12 @@ function pendingOf(pair: Pair): SQL | undefined {
   );
 }
 
+/**
+ * The target's PENDING sessions that could be claimed now: not those whose pair already runs a
+ * session (claimSession would be refused by the unique index). The end of that session kicks the
+ * dispatcher again; without the filter every kick retried each blocked claim, two statements and a
+ * refused insert apiece, which grew with the number of peers a target has.
+ */
 export function pendingSessionsOf(
   db: CentralDatabase,
   targetNodeId: string,
@@ -88,7 +94,13 @@ export function pendingSessionsOf(
   return db
     .select()
     .from(syncSessions)
-    .where(and(eq(syncSessions.targetNodeId, targetNodeId), eq(syncSessions.status, 'PENDING')))
+    .where(
+      and(
+        eq(syncSessions.targetNodeId, targetNodeId),
+        eq(syncSessions.status, 'PENDING'),
+        sql`not exists (select 1 from ${syncSessions} as running where running.source_node_id = ${syncSessions.sourceNodeId} and running.target_node_id = ${syncSessions.targetNodeId} and running.status = 'IN_PROGRESS' and running.live_report_seq is null)`,
+      ),
+    )
     .orderBy(asc(syncSessions.startedAt), asc(syncSessions.id));
 }
 
