@@ -11,6 +11,7 @@
 // `node --import tsx bench/replicationScale.ts [--full] [--seconds=N] [--rate=N] [--sizes=3,6,12]`
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../subgraphs/central/nodeLiveness.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { centralDataTemplate, numberArg, report, round } from './lib.ts';
@@ -66,7 +67,10 @@ async function measureSize(
     const names = Array.from({ length: nodeCount }, (_, i) => `node-${i + 1}`);
     const cluster = await Cluster.start(leftovers, {
       nodes: names,
-      heartbeatIntervalMs: 1000,
+      // Production's heartbeat (and so its OFFLINE bound, 3 intervals): 36 processes on 2 cores
+      // late by a second or two must not read as nodes going OFFLINE and coming back, each
+      // comeback a round of catch-up sessions that the production setting would not see.
+      heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       centralDataFrom: await centralDataTemplate(),
     });
     const rooms = await createLoadRooms(cluster, {
