@@ -19,14 +19,18 @@ export const WINDOW_IDLE_MS = 1000;
 /** A window closes once it holds this many versions (the next change opens another). */
 export const WINDOW_MAX_VERSIONS = 5000;
 /**
- * An open window's next report waits until this long after its last one (or after the reporter
- * first saw it), unless it gathered REPORT_GATHER_VERSIONS first or closed: central's cost is
- * mostly per request, and with many pairs each carrying a few changes a second, a report every
- * round would make central's work per change grow with the number of pairs. When one window is
- * due, every window with something unreported reports with it (one request for all).
+ * When the node's open windows report (all together, in one request): once REPORT_GATHER_VERSIONS
+ * new versions were gathered across them, or REPORT_GATHER_MS after a window's last report (or
+ * after the reporter first saw it) at the latest, or at once when a window closed or filled a
+ * report. Central's cost is mostly per request: with the node's rate of changes, not the clock,
+ * deciding when a request goes, central's work per change does not grow with the number of nodes
+ * the same changes are spread over (a cluster twice the size sends each node's requests half as
+ * often), as long as a node gathers REPORT_GATHER_VERSIONS within REPORT_GATHER_MS; below that
+ * rate a node sends a request every REPORT_GATHER_MS, each carrying what it has, and a window's
+ * progress reaches central (and `syncSessionUpdated`) that much later.
  */
-export const REPORT_GATHER_MS = 1000;
-export const REPORT_GATHER_VERSIONS = 2000;
+export const REPORT_GATHER_MS = 2000;
+export const REPORT_GATHER_VERSIONS = 64;
 
 export interface LiveChanges {
   readonly applied: readonly AppliedChange[];
@@ -180,21 +184,25 @@ export class LiveOutbox {
     // One window due takes the others along: they go to central in the same request (the
     // reporter sends a round's reports together), so a node's requests follow its rounds, not
     // its windows, whose gathering times would otherwise drift apart.
-    const anyDue = windows.some((window) => {
-      if (window.pending_report !== null) return false;
+    let anyDue = false;
+    let gathered = 0;
+    for (const window of windows) {
+      if (window.pending_report !== null) continue;
       let previous = this.#lastReport.get(window.id);
       if (!previous) {
         previous = { at: now, versions: 0, full: false };
         this.#lastReport.set(window.id, previous);
       }
-      if (window.closed_at !== null) return true;
-      const ripe =
-        previous.full ||
-        window.versions - previous.versions >= REPORT_GATHER_VERSIONS ||
-        now - previous.at >= REPORT_GATHER_MS;
+      if (window.closed_at !== null) {
+        anyDue = true;
+        continue;
+      }
       // A quiet window past its time is not due: it would take the others along every round.
-      return ripe && s.unassigned.get(window.id) !== undefined;
-    });
+      if (s.unassigned.get(window.id) === undefined) continue;
+      if (previous.full || now - previous.at >= REPORT_GATHER_MS) anyDue = true;
+      gathered += window.versions - previous.versions;
+    }
+    if (gathered >= REPORT_GATHER_VERSIONS) anyDue = true;
     for (const window of windows) {
       let sequence = window.pending_report;
       let final = window.pending_final === 1;
