@@ -1,8 +1,8 @@
 // Applies one examined batch from a source: writer rights judged per version inside the
 // transaction, the valid versions written, the refused ones quarantined, quarantined versions a
 // newer valid one replaced released, and the cursors of the batch's rooms moved to its
-// `nextAfter`, all in ONE SQLite transaction. Shared by the scheduled sessions (puller.ts) and the
-// live streams (liveReplicator.ts), which differ only in what they do with the result.
+// `nextAfter`, all in ONE SQLite transaction. Shared by the scheduled sessions (pullSession.ts)
+// and the live streams (liveReplicator.ts), which differ only in what they do with the result.
 import type {
   AppliedChange,
   ChangeBatch,

@@ -1,6 +1,6 @@
 // Versions deferred for their clock (an HLC too far ahead of this node's: sync/validateBatch.ts)
 // come back in two ways. A session from their source applies the ones whose time has come after
-// each batch, through the same checks and apply as the batch (puller.ts). And, since their
+// each batch, through the same checks and apply as the batch (pullSession.ts). And, since their
 // source may have nothing new to send for a long while (it refuses writes while its clock is
 // off), every clock sample (each heartbeat) looks for due ones and asks central for a session
 // from their source: the version is applied within a heartbeat of becoming acceptable.

@@ -1,5 +1,5 @@
-// How sync's log lines and session errors quote a failure: shared by the sessions (puller.ts) and
-// the live streams (liveReplicator.ts), which read the same peers' answers.
+// How sync's log lines and session errors quote a failure: shared by the sessions
+// (pullSession.ts) and the live streams (liveReplicator.ts), which read the same peers' answers.
 
 /** The message of an `errorBody` answer, or the start of whatever else came. */
 export function errorMessage(text: string): string {

@@ -1,4 +1,4 @@
-// How a sync session ends early, shared by the session (puller.ts) and its report queue.
+// How a sync session ends early, shared by the session (pullSession.ts) and its report queue.
 
 /** Why a session stopped early; its message is what central records as the session's error. */
 export class SessionError extends Error {

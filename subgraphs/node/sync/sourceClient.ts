@@ -1,5 +1,5 @@
 // This node's HTTP client of a source node's feed (SYNC_CHANGES_PATH, SYNC_DIGESTS_PATH), shared
-// by the sessions (puller.ts) and the live streams (liveReplicator.ts): it shows a pull token,
+// by the sessions (pullSession.ts) and the live streams (liveReplicator.ts): it shows a pull token,
 // renews it through central before it runs out (PullTokens), and turns the source's answers into
 // errors a caller can act on (cursor ahead, token refused, busy).
 import { connectCode } from '../../../lib/connectionErrors.ts';
