@@ -43,9 +43,20 @@ export const SYNC_CHANGED_PATH = '/internal/sync/changed';
 export const SYNC_PULL_REQUEST_PATH = '/internal/sync/pull-request';
 
 /** What a node calls a node or a room in a request body: 1 to 128 characters. */
-const requestId = z.string().min(1).max(128);
+const requestId = z
+  .string({ error: 'must be a string of 1-128 characters' })
+  .min(1, { error: 'must be a string of 1-128 characters' })
+  .max(128, { error: 'must be a string of 1-128 characters' });
 
-export const PullRequestSchema = wireObject({ sourceNodeId: requestId }).readonly();
+/**
+ * A request body to central: an object whose fields are read by their schemas (unknown ones are
+ * dropped). Central answers a fault 400 naming its field (`roomIds[2] must be ...`): the messages
+ * here read after the field's name.
+ */
+const requestObject = <T extends z.core.$ZodLooseShape>(shape: T) =>
+  z.object(shape, { error: 'must be a JSON object' });
+
+export const PullRequestSchema = requestObject({ sourceNodeId: requestId }).readonly();
 export type PullRequest = z.infer<typeof PullRequestSchema>;
 
 /**
@@ -144,12 +155,19 @@ export function nodeLabel(node: { readonly name: string; readonly id: string }):
   return `${node.name} (${node.id})`;
 }
 
-/** Ids that travel in a pull token's comma-separated room list: no commas. */
-const listedId = requestId.refine((id) => !id.includes(','));
+/**
+ * Ids that travel in a pull token's comma-separated room list: no commas (a comma would make two
+ * room lists digest alike; no id has one, the feed splits on it).
+ */
+const listedId = requestId.refine((id) => !id.includes(','), { error: 'must not contain a comma' });
 
-export const PullTokenRequestSchema = wireObject({
+export const PullTokenRequestSchema = requestObject({
   sourceNodeId: listedId,
-  roomIds: z.array(listedId).min(1).max(MAX_PULL_TOKEN_ROOMS).readonly(),
+  roomIds: z
+    .array(listedId, { error: `must be a list of 1 to ${MAX_PULL_TOKEN_ROOMS} room ids` })
+    .min(1, { error: `must be a list of 1 to ${MAX_PULL_TOKEN_ROOMS} room ids` })
+    .max(MAX_PULL_TOKEN_ROOMS, { error: `must be a list of 1 to ${MAX_PULL_TOKEN_ROOMS} room ids` })
+    .readonly(),
 }).readonly();
 export type PullTokenRequest = z.infer<typeof PullTokenRequestSchema>;
 
@@ -544,8 +562,11 @@ export type SyncReportResponse = z.infer<typeof SyncReportResponseSchema>;
 /** Most rooms one RoomsChanged may name. */
 export const MAX_CHANGED_ROOMS = 1000;
 
-export const RoomsChangedSchema = wireObject({
-  roomIds: z.array(requestId).max(MAX_CHANGED_ROOMS).readonly(),
+export const RoomsChangedSchema = requestObject({
+  roomIds: z
+    .array(requestId, { error: `must be a list of at most ${MAX_CHANGED_ROOMS} room ids` })
+    .max(MAX_CHANGED_ROOMS, { error: `must be a list of at most ${MAX_CHANGED_ROOMS} room ids` })
+    .readonly(),
 }).readonly();
 export type RoomsChanged = z.infer<typeof RoomsChangedSchema>;
 
@@ -609,6 +630,24 @@ export type LiveReportResponse = z.infer<typeof LiveReportResponseSchema>;
 export interface LiveReports {
   readonly reports: readonly LiveReport[];
 }
+
+/**
+ * A LiveReports as central first reads it: the list, its entries unread. Each entry is then read
+ * on its own (central/sync/liveReport.ts): a malformed one is refused in its result and the others
+ * are recorded, as a node drops only a refused report (a 400 for the whole request would be
+ * retried forever and stop every later report of the node).
+ */
+export const LiveReportsRequestSchema = requestObject({
+  reports: z
+    .array(z.unknown(), {
+      error: `must be a list of 1 to ${MAX_LIVE_REPORTS_PER_REQUEST} live reports`,
+    })
+    .min(1, { error: `must be a list of 1 to ${MAX_LIVE_REPORTS_PER_REQUEST} live reports` })
+    .max(MAX_LIVE_REPORTS_PER_REQUEST, {
+      error: `must be a list of 1 to ${MAX_LIVE_REPORTS_PER_REQUEST} live reports`,
+    })
+    .readonly(),
+}).readonly();
 
 /** What became of one report of a LiveReports: recorded (or a retry), or refused with a code. */
 export const LiveReportResultSchema = z.union([

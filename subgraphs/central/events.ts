@@ -74,15 +74,26 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(
 );
 
 export type EventListener = (event: CentralEvent) => void;
+/** Events may have been missed: see EventBus.onGap. */
+export type GapListener = () => void;
 
 export interface EventBus {
   publish(event: CentralEvent): Promise<void>;
   /** Returns the function that unsubscribes. */
   subscribe(listener: EventListener): () => void;
+  /**
+   * `listener` runs when events may have been missed: the bus lost its way to the events (the
+   * LISTEN connection dropped) and has it back. Whatever is kept until an event says it changed
+   * must be read again then, or it stays wrong until its age runs out (or for good). Never on the
+   * in-process bus: it loses nothing. Returns the function that unsubscribes.
+   */
+  onGap(listener: GapListener): () => void;
   close(): Promise<void>;
 }
 
 const CHANNEL = 'switchboard_events';
+/** The LISTEN connection's application_name (pg_stat_activity). */
+export const EVENT_LISTENER_APPLICATION_NAME = 'switchboard-central-events';
 /** Connections publishing at once; more publishes wait in the pool's queue. */
 const PUBLISH_CONNECTIONS = 4;
 
@@ -98,6 +109,9 @@ export function createLocalEventBus(): EventBus {
       emitter.on('event', listener);
       return () => emitter.off('event', listener);
     },
+    onGap() {
+      return () => {};
+    },
     close() {
       emitter.removeAllListeners();
       return Promise.resolve();
@@ -111,8 +125,11 @@ export function createLocalEventBus(): EventBus {
  */
 export async function createPostgresEventBus(databaseUrl: string, log: Logger): Promise<EventBus> {
   const local = createLocalEventBus();
+  const gapListeners = new Set<GapListener>();
   let closed = false;
   let listener: pg.Client | undefined;
+  /** Set once LISTEN first succeeded: every later LISTEN follows a drop, hence a gap. */
+  let listened = false;
   // NOTIFY goes through a pool of its own: one pg.Client takes one query at a time (pg warns, and
   // pg@9 refuses, when a second is sent before the first is answered), and events are published
   // from many requests at once. Its own, not the database's: reports waiting on locks can hold
@@ -141,7 +158,11 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
   };
 
   const connect = async (): Promise<void> => {
-    const client = new pg.Client({ connectionString: databaseUrl });
+    // Named, so that an operator (or a test) finds it among the database's connections.
+    const client = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: EVENT_LISTENER_APPLICATION_NAME,
+    });
     client.on('notification', (message) => {
       if (message.channel !== CHANNEL || message.payload === undefined) return;
       // Never thrown into pg's notification handler: one bad payload must not cost the others.
@@ -164,6 +185,18 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
       throw error;
     }
     listener = client;
+    if (listened) {
+      // Only now: events NOTIFYed before this LISTEN are lost for good, those after it arrive.
+      log.info('event listener is back: events may have been missed, what they keep is read again');
+      for (const gap of [...gapListeners]) {
+        try {
+          gap();
+        } catch (error) {
+          log.error('a listener of the event gap failed', error);
+        }
+      }
+    }
+    listened = true;
   };
   await connect();
 
@@ -172,8 +205,13 @@ export async function createPostgresEventBus(databaseUrl: string, log: Logger): 
       await publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(event)]);
     },
     subscribe: (l) => local.subscribe(l),
+    onGap(gap) {
+      gapListeners.add(gap);
+      return () => void gapListeners.delete(gap);
+    },
     async close() {
       closed = true;
+      gapListeners.clear();
       await local.close();
       await Promise.allSettled([listener?.end(), publisher.end()]);
     },

@@ -119,13 +119,24 @@ export async function handleGatewayApi(
   return true;
 }
 
-/** Server-sent events: one `data:` line per central event, a comment line as keep-alive. */
+/**
+ * Server-sent events: one `data:` line per central event, a comment line as keep-alive. Ended
+ * when this central may have missed events (the bus's gap): the gateway then connects again and
+ * reloads what it routes by, as after any drop of the stream.
+ */
 function streamEvents(services: CentralServices, req: IncomingMessage, res: ServerResponse): void {
   let unsubscribe = () => {};
-  const stream = openSseStream(req, res, { onClose: () => unsubscribe() });
+  let unsubscribeGap = () => {};
+  const stream = openSseStream(req, res, {
+    onClose: () => {
+      unsubscribe();
+      unsubscribeGap();
+    },
+  });
   unsubscribe = services.events.subscribe((event) => {
     // Between centrals and nodes only (nodeNotices.ts): nothing a gateway routes by.
     if (event.type === 'nodeNotice' || event.type === 'noticeAcked') return;
     stream.send(event);
   });
+  unsubscribeGap = services.events.onGap(() => stream.end());
 }

@@ -10,8 +10,11 @@
 //     at once there;
 //   - on every central, when the event that change publishes arrives (nodeChanged,
 //     nodeStatusChanged): with several centrals on one PostgreSQL, that is the NOTIFY's delay;
-//   - in any case after NODE_AUTH_TTL_MS: the bound of staleness if an event were lost (a listener
-//     reconnecting), for another central's rotation or removal.
+//   - on every central, all of them, when its event listener is back after a drop (the bus's gap):
+//     the events sent meanwhile are lost;
+//   - in any case after NODE_AUTH_TTL_MS: the bound of staleness if an event were lost otherwise
+//     (a central dying between its commit and its NOTIFY), for another central's rotation or
+//     removal.
 // Misses are not kept: an unknown key costs its select each time, as before.
 import type { IncomingMessage } from 'node:http';
 import { and, eq } from 'drizzle-orm';
@@ -33,6 +36,7 @@ export class NodeAuthenticator {
   /** Bumped by every forget: a select that began before one does not store its (older) row. */
   #generation = 0;
   readonly #unsubscribe: () => void;
+  readonly #unsubscribeGap: () => void;
 
   constructor(db: CentralDatabase, events: EventBus, ttlMs = NODE_AUTH_TTL_MS) {
     this.#db = db;
@@ -41,6 +45,7 @@ export class NodeAuthenticator {
       if (event.type === 'nodeChanged' || event.type === 'nodeStatusChanged')
         this.forget(event.nodeId);
     });
+    this.#unsubscribeGap = events.onGap(() => this.forgetAll());
   }
 
   /** The node the request's key belongs to, or null. */
@@ -81,8 +86,15 @@ export class NodeAuthenticator {
     for (const digest of digests) this.#cache.delete(digest);
   }
 
+  /** Every row is read again at its node's next request. */
+  forgetAll(): void {
+    this.#generation += 1;
+    this.#cache.clear();
+  }
+
   close(): void {
     this.#unsubscribe();
+    this.#unsubscribeGap();
     this.#cache.clear();
   }
 }

@@ -2,8 +2,10 @@
 // from different sources recorded together, each judged on its own. A retry of the request
 // records nothing; a gap, a window of another node, a report from the target itself or an invalid
 // report is refused in its result with a code, changes nothing, and leaves the others recorded.
-// A real central (on the run's PostgreSQL); the targets are its HTTP API called with the nodes' keys, as their
-// reporters would.
+// Two windows of one pair in one request (an old window's last report and the next one's first)
+// quarantine and release in request order: the later window's effect wins. A real central (on the
+// run's PostgreSQL); the targets are its HTTP API called with the nodes' keys, as their reporters
+// would.
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
@@ -13,6 +15,7 @@ import {
   SYNC_LIVE_REPORTS_PATH,
   type AppliedChange,
   type LiveReport,
+  type QuarantinedVersion,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -195,5 +198,92 @@ describe('live reports of several windows in one request', () => {
     expect(
       (await postAsNode(t.url, undefined, SYNC_LIVE_REPORTS_PATH, { reports: [] })).status,
     ).toBe(401);
+  });
+});
+
+describe("two windows of one pair in one request: their quarantine in the request's order", () => {
+  const aside = (messageId: string, at: number, seq: number): QuarantinedVersion => ({
+    messageId,
+    roomId: room,
+    hlc: hlc(1_700_000_000_000 + at, a.id),
+    seq,
+    reason: `refused ${messageId}@${at}`,
+  });
+  /** The message's quarantine rows of a -> b, oldest first: [hlc, still aside]. */
+  const quarantineOf = (messageId: string) =>
+    rows<{ hlc: string; open: boolean }>(sql`
+      select hlc, released_at is null as open from quarantined_versions
+       where message_id = ${messageId} and source_node_id = ${a.id} and target_node_id = ${b.id}
+       order by id`);
+  /** The old window (reported once already) ends, the next one starts, in one request. */
+  async function endAndStart(
+    old: LiveReport,
+    last: Partial<LiveReport>,
+    first: Partial<LiveReport>,
+  ): Promise<void> {
+    const next = { ...window(a, 1, []), ...first };
+    const sent = await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, {
+      reports: [{ ...old, sequence: 2, final: true, cursor: 20, applied: [], ...last }, next],
+    });
+    expect(sent.status).toBe(200);
+    expect(sent.body.results.map((r: { recorded?: boolean }) => r.recorded)).toEqual([true, true]);
+  }
+
+  it('keeps aside what the later window quarantined after the earlier one released it', async () => {
+    const m = uuidv7();
+    const old = { ...window(a, 1, []), quarantined: [aside(m, 100, 1)] };
+    expect(
+      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
+    ).toBe(200);
+    expect(await quarantineOf(m)).toEqual([{ hlc: aside(m, 100, 1).hlc, open: true }]);
+
+    // The old window applied a valid newer version (released), then the next window met an
+    // invalid newer one still: that one is aside.
+    await endAndStart(old, { released: [m] }, { quarantined: [aside(m, 200, 2)] });
+    expect(await quarantineOf(m)).toEqual([
+      { hlc: aside(m, 100, 1).hlc, open: false },
+      { hlc: aside(m, 200, 2).hlc, open: true },
+    ]);
+  });
+
+  it('keeps aside a version the earlier window released and the later one quarantined again', async () => {
+    const m = uuidv7();
+    const version = aside(m, 300, 3);
+    const old = { ...window(a, 1, []), quarantined: [version] };
+    expect(
+      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
+    ).toBe(200);
+
+    await endAndStart(old, { released: [m] }, { quarantined: [version] });
+    // As one statement per window had it: the old row released, the version aside again.
+    expect(await quarantineOf(m)).toEqual([
+      { hlc: version.hlc, open: false },
+      { hlc: version.hlc, open: true },
+    ]);
+  });
+
+  it('releases what the earlier window quarantined and the later one released', async () => {
+    const m = uuidv7();
+    const old = window(a, 1, []);
+    expect(
+      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
+    ).toBe(200);
+
+    await endAndStart(old, { quarantined: [aside(m, 400, 4)] }, { released: [m] });
+    expect(await quarantineOf(m)).toEqual([{ hlc: aside(m, 400, 4).hlc, open: false }]);
+  });
+
+  it('records a version quarantined twice in one request, before a release, once', async () => {
+    const m = uuidv7();
+    const version = aside(m, 500, 5);
+    const old = { ...window(a, 1, []), quarantined: [version] };
+    expect(
+      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
+    ).toBe(200);
+
+    // Still aside when the old window names it again (a FULL sync met it): nothing new, and the
+    // next window's release releases that one row.
+    await endAndStart(old, { quarantined: [version] }, { released: [m] });
+    expect(await quarantineOf(m)).toEqual([{ hlc: version.hlc, open: false }]);
   });
 });

@@ -173,7 +173,12 @@ export class SyncCoordinator {
       this.#alone ? RESTART_REASON : OWNER_GONE_REASON,
     );
     await this.#resume(cut);
-    this.#unsubscribe = this.#events.subscribe((event) => this.#onEvent(event));
+    const unsubscribe = this.#events.subscribe((event) => this.#onEvent(event));
+    const unsubscribeGap = this.#events.onGap(() => this.#onGap());
+    this.#unsubscribe = () => {
+      unsubscribe();
+      unsubscribeGap();
+    };
     this.#armSweep();
   }
 
@@ -682,6 +687,18 @@ export class SyncCoordinator {
     } else if (event.type === 'nodeNotice') {
       this.#notice(event.nodeIds, event.fenceId, event.notice);
     }
+  }
+
+  /**
+   * Events may have been missed (the bus's listener reconnected): whatever they would have said,
+   * as if they all came. The placement is read again, every attached node is sent its peers and
+   * placement if they changed, and its PENDING sessions are looked for.
+   */
+  #onGap(): void {
+    if (this.#closing) return;
+    this.#topology.invalidate();
+    for (const target of this.#streams.keys()) this.#kick(target);
+    this.#refreshPeers();
   }
 
   #kick(targetNodeId: string): void {

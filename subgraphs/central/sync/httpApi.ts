@@ -3,9 +3,9 @@
 // change notifications, writer authority and pull tokens.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
+import { z } from 'zod';
 import { errorBody, errorCodes, isErrorCode } from '../../../lib/errors.ts';
 import { PayloadTooLargeError, readBody, sendJson } from '../../../lib/http.ts';
-import { MAX_PULL_TOKEN_ROOMS } from '../../../lib/pullToken.ts';
 import {
   SYNC_AUTHORITY_PATH,
   SYNC_CHANGED_PATH,
@@ -15,10 +15,14 @@ import {
   SYNC_LIVE_REPORTS_PATH,
   SYNC_PULL_TOKEN_PATH,
   SYNC_REPORT_PATH,
-  MAX_LIVE_REPORTS_PER_REQUEST,
+  LiveReportsRequestSchema,
+  PullRequestSchema,
+  PullTokenRequestSchema,
+  RoomsChangedSchema,
   type LiveReport,
   type LiveReportResult,
 } from '../../../lib/syncProtocol.ts';
+import { describeField } from '../../../lib/wire.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import type { NodeRow } from '../db/schema.ts';
 import type { TokenSigner } from '../tokens.ts';
@@ -45,7 +49,14 @@ export interface SyncApiOptions {
   readonly keepAliveMs?: number;
 }
 
-const MAX_CHANGED_ROOMS = 1000;
+/**
+ * How the result of a report refused as malformed names it: its window and sequence as sent when
+ * they are a string and a number, else '' and 0 (the node matches results by position, and the
+ * result's shape wants both).
+ */
+const RefusedReportNameSchema = z
+  .object({ windowId: z.string().catch(''), sequence: z.number().catch(0) })
+  .catch({ windowId: '', sequence: 0 });
 
 /** Serves the request if it is a sync endpoint; returns false otherwise. */
 export async function handleSyncApi(
@@ -90,35 +101,16 @@ export async function handleSyncApi(
   if (pathname === SYNC_LIVE_REPORTS_PATH && req.method === 'POST') {
     const body = await readJson(req, res, options.maxReportBytes ?? 32 * 1024 * 1024);
     if (body === undefined) return true;
-    const listed = (body as { reports?: unknown } | null)?.reports;
-    if (
-      !Array.isArray(listed) ||
-      listed.length === 0 ||
-      listed.length > MAX_LIVE_REPORTS_PER_REQUEST
-    ) {
-      sendJson(
-        res,
-        400,
-        errorBody(
-          'BAD_USER_INPUT',
-          `body must be { "reports": [...] } with 1 to ${MAX_LIVE_REPORTS_PER_REQUEST} live reports`,
-        ),
-      );
-      return true;
-    }
+    const request = parseBody(res, LiveReportsRequestSchema, body, 'live reports');
+    if (request === undefined) return true;
     // Each report is judged on its own: an invalid one is refused, the others are recorded.
-    const reports = listed.map((entry: unknown, i): LiveReport | LiveReportResult => {
+    const reports = request.reports.map((entry, i): LiveReport | LiveReportResult => {
       try {
         return validateLiveReport(entry);
       } catch (error) {
         if (!(error instanceof InvalidLiveReportError)) throw error;
-        const raw = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
-          string,
-          unknown
-        >;
         return {
-          windowId: typeof raw['windowId'] === 'string' ? raw['windowId'] : '',
-          sequence: typeof raw['sequence'] === 'number' ? raw['sequence'] : 0,
+          ...RefusedReportNameSchema.parse(entry),
           error: {
             code: 'BAD_USER_INPUT',
             message: `invalid live report (reports[${i}]): ${error.message}`,
@@ -132,37 +124,19 @@ export async function handleSyncApi(
   if (pathname === SYNC_CHANGED_PATH && req.method === 'POST') {
     const body = await readJson(req, res, 256 * 1024);
     if (body === undefined) return true;
-    const roomIds = (body as { roomIds?: unknown } | null)?.roomIds;
-    if (
-      !Array.isArray(roomIds) ||
-      roomIds.length > MAX_CHANGED_ROOMS ||
-      !roomIds.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 128)
-    ) {
-      sendJson(
-        res,
-        400,
-        errorBody(
-          'BAD_USER_INPUT',
-          `body must be { "roomIds": [...] } with at most ${MAX_CHANGED_ROOMS} room ids`,
-        ),
-      );
-      return true;
-    }
+    const request = parseBody(res, RoomsChangedSchema, body, 'rooms changed');
+    if (request === undefined) return true;
     await answer(res, async () => ({
-      sessionIds: (await options.coordinator.roomsChanged(node, roomIds as string[])).map(
-        (s) => s.id,
-      ),
+      sessionIds: (await options.coordinator.roomsChanged(node, request.roomIds)).map((s) => s.id),
     }));
     return true;
   }
   if (pathname === SYNC_PULL_REQUEST_PATH && req.method === 'POST') {
     const body = await readJson(req, res, 16 * 1024);
     if (body === undefined) return true;
-    const sourceNodeId = (body as { sourceNodeId?: unknown } | null)?.sourceNodeId;
-    if (typeof sourceNodeId !== 'string' || sourceNodeId === '' || sourceNodeId.length > 128) {
-      sendJson(res, 400, errorBody('BAD_USER_INPUT', 'body must be { "sourceNodeId": "<id>" }'));
-      return true;
-    }
+    const request = parseBody(res, PullRequestSchema, body, 'pull request');
+    if (request === undefined) return true;
+    const { sourceNodeId } = request;
     await answer(res, async () => ({
       sessionIds: (await options.coordinator.pullRequested(node, sourceNodeId)).map((s) => s.id),
     }));
@@ -202,27 +176,9 @@ async function servePullToken(
   body: unknown,
   res: ServerResponse,
 ): Promise<void> {
-  const { sourceNodeId, roomIds } = (body ?? {}) as { sourceNodeId?: unknown; roomIds?: unknown };
-  // A comma would make two room lists digest alike; no room id has one (the feed splits on it).
-  const id = (value: unknown): value is string =>
-    typeof value === 'string' && value.length > 0 && value.length <= 128 && !value.includes(',');
-  if (
-    !id(sourceNodeId) ||
-    !Array.isArray(roomIds) ||
-    roomIds.length === 0 ||
-    roomIds.length > MAX_PULL_TOKEN_ROOMS ||
-    !roomIds.every(id)
-  ) {
-    sendJson(
-      res,
-      400,
-      errorBody(
-        'BAD_USER_INPUT',
-        `body must be { "sourceNodeId": "<node id>", "roomIds": [...] } with 1 to ${MAX_PULL_TOKEN_ROOMS} room ids`,
-      ),
-    );
-    return;
-  }
+  const request = parseBody(res, PullTokenRequestSchema, body, 'pull token request');
+  if (request === undefined) return;
+  const { sourceNodeId, roomIds } = request;
   if (sourceNodeId === node.id) {
     sendJson(res, 400, errorBody('BAD_USER_INPUT', 'a node does not pull from itself'));
     return;
@@ -250,6 +206,26 @@ async function servePullToken(
     200,
     await options.tokens.signPull({ sourceNodeId, targetNodeId: node.id, roomIds }),
   );
+}
+
+/** The body as `schema` reads it; else answered 400 naming the first fault's field, and undefined. */
+function parseBody<S extends z.ZodType>(
+  res: ServerResponse,
+  schema: S,
+  body: unknown,
+  what: string,
+): z.output<S> | undefined {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  sendJson(
+    res,
+    400,
+    errorBody(
+      'BAD_USER_INPUT',
+      `invalid ${what}: ${describeField(result.error.issues[0], 'the body')}`,
+    ),
+  );
+  return undefined;
 }
 
 async function readJson(

@@ -23,7 +23,8 @@ import type { CentralDatabase } from '../db/open.ts';
 import { retryOnConflict } from '../db/transactionRetry.ts';
 import { messageSyncLog, nodes, syncPairs, syncSessions, type NodeRow } from '../db/schema.ts';
 import type { SyncSessionRow } from '../db/schema.ts';
-import { recordQuarantine, upsertIndexOf, type Tx } from './report.ts';
+import { recordQuarantine } from './quarantineRecord.ts';
+import { upsertIndexOf, type Tx } from './report.ts';
 import { lockPairs, markNodesSynced, raiseSourceHeads } from './reportLocks.ts';
 import {
   loadPlacement,

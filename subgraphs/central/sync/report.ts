@@ -3,17 +3,17 @@
 // nodes' lastSyncAt. Either all of it is visible or none, so the index never runs ahead of (or
 // behind) the log. Only what the report may say is recorded (./reportScope.ts).
 import { and, eq, sql } from 'drizzle-orm';
-import type { HeldVersion, QuarantinedVersion, SyncReport } from '../../../lib/syncProtocol.ts';
+import type { HeldVersion, SyncReport } from '../../../lib/syncProtocol.ts';
 import type { CentralDatabase } from '../db/open.ts';
 import { retryOnConflict } from '../db/transactionRetry.ts';
 import {
   distributedMessages,
   messageSyncLog,
-  quarantinedVersions,
   syncPairs,
   syncSessions,
   type SyncSessionRow,
 } from '../db/schema.ts';
+import { recordQuarantine } from './quarantineRecord.ts';
 import { lockPair, markNodesSynced, raiseSourceHead } from './reportLocks.ts';
 import { scopeReport, withoutRewrites, type RefusedEntry } from './reportScope.ts';
 
@@ -147,58 +147,6 @@ function recordReportOnce(
 }
 
 export type Tx = Parameters<Parameters<CentralDatabase['transaction']>[0]>[0];
-
-/** A session's quarantined versions and released messages, as one report gives them. */
-export interface QuarantineChange {
-  readonly session: SyncSessionRow;
-  readonly quarantined: readonly QuarantinedVersion[];
-  readonly released: readonly string[];
-}
-
-/**
- * The quarantined versions of the reports' sessions are recorded (a version already aside for
- * the pair is not recorded twice), then the pairs' open rows of the released messages are
- * released: the target applied a newer, valid version from the same source. Rows of other pairs
- * stay: their versions are still aside. At most two statements, whatever the number of sessions
- * (liveReport.ts records several windows at once).
- */
-export async function recordQuarantine(
-  tx: Tx,
-  changes: readonly QuarantineChange[],
-  now: Date,
-): Promise<void> {
-  const qv = quarantinedVersions;
-  const aside = changes.flatMap(({ session, quarantined }) =>
-    quarantined.map((q) => ({
-      id: session.id,
-      src: session.sourceNodeId,
-      tgt: session.targetNodeId,
-      m: q.messageId,
-      r: q.roomId,
-      s: q.seq,
-      h: q.hlc,
-      why: q.reason,
-    })),
-  );
-  if (aside.length > 0)
-    await tx.execute(sql`
-      insert into ${qv} (session_id, source_node_id, target_node_id, message_id, room_id, seq, hlc,
-                         reason, quarantined_at)
-      select x.id, x.src, x.tgt, x.m, x.r, x.s, x.h, x.why, ${now.toISOString()}::timestamptz
-        from json_to_recordset(${JSON.stringify(aside)}::json)
-             as x(id text, src text, tgt text, m text, r text, s bigint, h text, why text)
-      on conflict (source_node_id, target_node_id, message_id, hlc) where released_at is null
-      do nothing`);
-  const released = changes.flatMap(({ session, released }) =>
-    released.map((m) => ({ src: session.sourceNodeId, tgt: session.targetNodeId, m })),
-  );
-  if (released.length > 0)
-    await tx.execute(sql`
-      update ${qv} set released_at = ${now.toISOString()}::timestamptz
-        from json_to_recordset(${JSON.stringify(released)}::json) as x(src text, tgt text, m text)
-       where ${qv.sourceNodeId} = x.src and ${qv.targetNodeId} = x.tgt
-         and ${qv.messageId} = x.m and ${qv.releasedAt} is null`);
-}
 
 /**
  * Whether version `b` replaces `a` in the index: a tombstone is never replaced by a live version

@@ -9,8 +9,9 @@
 // (memberships and rooms: roomChanged; placement and the set of nodes: nodeChanged,
 // nodeStatusChanged), whichever central published it, since every central hears every event. A tag
 // matches only the central that issued it, at the same generation, for the same rooms, and for at
-// most `maxAgeMs` after its full read: an event that never arrives (a listener reconnecting, a
-// central dying between a commit and its publish) is worth at most that much staleness.
+// most `maxAgeMs` after its full read. Events missed while this central's listener reconnected
+// bump the generation too, once it is back (the bus's gap); an event that never arrives otherwise
+// (a central dying between a commit and its publish) is worth at most `maxAgeMs` of staleness.
 import { createHash, randomUUID } from 'node:crypto';
 import type { EventBus } from '../events.ts';
 import { MEMBERSHIP_WRITE_SLACK_MS } from '../membership.ts';
@@ -38,6 +39,7 @@ export class RoomMembersTags {
   readonly #now: () => number;
   #generation = 0;
   readonly #unsubscribe: () => void;
+  readonly #unsubscribeGap: () => void;
 
   constructor(events: EventBus, options: RoomMembersTagsOptions = {}) {
     this.#maxAgeMs = options.maxAgeMs ?? ROOM_MEMBERS_TAG_MAX_AGE_MS;
@@ -46,6 +48,9 @@ export class RoomMembersTags {
       // Sessions and acknowledgements change no membership, room or node: the frequent ones.
       if (event.type !== 'syncSessionUpdated' && event.type !== 'noticeAcked')
         this.#generation += 1;
+    });
+    this.#unsubscribeGap = events.onGap(() => {
+      this.#generation += 1;
     });
   }
 
@@ -73,6 +78,7 @@ export class RoomMembersTags {
 
   close(): void {
     this.#unsubscribe();
+    this.#unsubscribeGap();
   }
 }
 

@@ -72,6 +72,16 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
     if (event.type !== 'nodeChanged' || !leading) return;
     arm(event.nodeId).catch((error: unknown) => log.error('re-arming a sync timer failed', error));
   });
+  // A nodeChanged missed while the bus's listener reconnected (an interval changed, a node added
+  // or removed) would leave its timer as it was: every timer is armed again from its node's row.
+  const unsubscribeGap = events.onGap(() => {
+    if (!leading) return;
+    const rearm = async () => {
+      const active = await db.select({ id: nodes.id }).from(nodes).where(activeNode);
+      for (const id of new Set([...timers.keys(), ...active.map((n) => n.id)])) await arm(id);
+    };
+    rearm().catch((error: unknown) => log.error('re-arming the sync timers failed', error));
+  });
 
   const tryLead = async (): Promise<void> => {
     if (closed || leading) return;
@@ -121,6 +131,7 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
       closed = true;
       if (retry) clearInterval(retry);
       unsubscribe();
+      unsubscribeGap();
       stopLeading();
       await lockClient?.end().catch(() => {});
     },
