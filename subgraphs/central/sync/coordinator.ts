@@ -697,6 +697,7 @@ export class SyncCoordinator {
   #onGap(): void {
     if (this.#closing) return;
     this.#topology.invalidate();
+    this.#refreshTopology = undefined;
     for (const target of this.#streams.keys()) this.#kick(target);
     this.#refreshPeers();
   }
