@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
-import { LongestFirst } from './tests/setup/sequencer.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -41,8 +40,12 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
           exclude: ['tests/**/*.slow.test.ts', 'dist/**'],
-          // In parallel like unit files (two at once, or one beside a unit file): a cluster file
-          // mostly waits on its processes' timers, and one at a time left a core idle for minutes.
+          // One at a time, beside a unit file. Two at once failed clients.e2e and
+          // faults/regressions.e2e on causes since fixed (expect.poll's 1 s default deadline for a
+          // FULL sync; the seeds' 600 ms OFFLINE and a 5 s membership cache outliving a sync), but
+          // on a machine at load 20 two cluster starts at once still outlast the 120 s hook
+          // timeout: to be tried again on a quieter machine.
+          fileParallelism: false,
         },
       },
       {
@@ -56,9 +59,6 @@ export default defineConfig({
         },
       },
     ],
-    // Longest files first, whatever their project (LongestFirst): the e2e files, a minute each,
-    // start beside the unit files instead of after them, and the short ones fill the end.
-    sequence: { sequencer: LongestFirst },
     setupFiles: ['tests/helpers/errorCodeCheck.ts'],
     // expect.poll gives up after 1 s by default: shorter than a sync session or a routing change
     // of real processes takes on a loaded 2-core machine. A poll that holds returns at once, so
