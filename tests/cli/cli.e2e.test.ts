@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { seedCentralDataDir } from '../helpers/centralData.ts';
 import { gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startProcess } from '../helpers/processes.ts';
@@ -27,10 +28,14 @@ async function switchboard(args: string[], env: Record<string, string> = {}) {
 
 describe('switchboard CLI', () => {
   it('lists its commands and documents every option of each', async () => {
-    const top = await switchboard(['--help']);
+    // At once: each is a process start, mostly module loading.
+    const [top, central, gateway] = await Promise.all([
+      switchboard(['--help']),
+      switchboard(['central', '--help']),
+      switchboard(['gateway', '--help']),
+    ]);
     expect(top.code).toBe(0);
     for (const command of ['central', 'node', 'gateway']) expect(top.stdout).toContain(command);
-    const central = await switchboard(['central', '--help']);
     expect(central.code).toBe(0);
     for (const flag of [
       '--port',
@@ -42,7 +47,6 @@ describe('switchboard CLI', () => {
     ]) {
       expect(central.stdout).toContain(flag);
     }
-    const gateway = await switchboard(['gateway', '--help']);
     for (const flag of ['--central-url', '--gateway-secret', '--node-timeout-ms'])
       expect(gateway.stdout).toContain(flag);
   });
@@ -60,8 +64,12 @@ describe('switchboard CLI', () => {
       [['gateway'], {}, /missing --gateway-secret \(or SWITCHBOARD_GATEWAY_SECRET\)/],
       [['nonsense'], {}, /unknown command "nonsense"/],
     ];
-    for (const [args, env, reason] of cases) {
-      const result = await switchboard(args, { SWITCHBOARD_GATEWAY_SECRET: '', ...env });
+    const results = await Promise.all(
+      cases.map(([args, env]) => switchboard(args, { SWITCHBOARD_GATEWAY_SECRET: '', ...env })),
+    );
+    for (const [i, [, , reason]] of cases.entries()) {
+      const result = results[i];
+      if (result === undefined) throw new Error(`no result for case ${i}`);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(reason);
       expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -70,6 +78,10 @@ describe('switchboard CLI', () => {
 
   it('runs central on embedded PGlite, prints the generated admin password once, and stops on SIGTERM', async () => {
     const dataDir = await leftovers.tempDir();
+    // The run's migrated PGlite database, without users: central still makes its admin on this
+    // first start. From nothing (initdb and every migration in WebAssembly) the start took tens of
+    // seconds of a loaded machine, past the 60 s wait for its password line once.
+    await seedCentralDataDir(dataDir);
     const first = startProcess(
       leftovers,
       'central',

@@ -93,10 +93,13 @@ export class Cluster {
         { p: ADMIN_PASSWORD },
       ),
     ).login.token;
-    await Promise.all(
-      (options.nodes ?? ['node-a', 'node-b', 'node-c']).map((name) => cluster.addNode(name)),
-    );
-    await cluster.startGateway();
+    const names = options.nodes ?? ['node-a', 'node-b', 'node-c'];
+    await Promise.all(names.map((name) => cluster.registerNode(name)));
+    // The nodes and the gateway start at once: each start is mostly module loading, seconds of a
+    // loaded core, and one after the other they made a cluster start three of those long. The
+    // gateway knows the registered nodes from central and routes to each once it is ONLINE and
+    // its schema checked, which startGateway waits for.
+    await Promise.all([...names.map((name) => cluster.startNode(name)), cluster.startGateway()]);
     return cluster;
   }
 
@@ -145,6 +148,12 @@ export class Cluster {
    * announces instead of its own, e.g. a proxy in front of it.
    */
   async addNode(name: string, options: { publicUrl?: string } = {}): Promise<ClusterNode> {
+    await this.registerNode(name, options);
+    return this.startNode(name);
+  }
+
+  /** Registers a node at central, without starting its process (`startNode`). */
+  async registerNode(name: string, options: { publicUrl?: string } = {}): Promise<ClusterNode> {
     const registered = ok(
       await gql<{ registerNode: { node: { id: string }; apiKey: string } }>(
         this.centralUrl,
@@ -162,7 +171,6 @@ export class Cluster {
       url: '',
     };
     this.nodes.set(name, node);
-    await this.startNode(name);
     return node;
   }
 

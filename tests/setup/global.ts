@@ -38,8 +38,18 @@ export default async function setup(): Promise<Teardown> {
  */
 const TEST_PASSWORD_HASH_COST = '10';
 
+/**
+ * Apollo's gateway, unless told otherwise, makes a "data collection" meter provider per instance:
+ * it probes the cloud metadata endpoints of AWS, GCP and Azure at start, and sends Apollo its
+ * metrics once an hour and on close. Tests start dozens of gateways (in-process and as
+ * children, which inherit the environment): that was CPU and outbound requests per gateway for
+ * nothing the tests look at.
+ */
+const APOLLO_TELEMETRY_DISABLED = '1';
+
 async function start(): Promise<Teardown> {
   process.env['SWITCHBOARD_PASSWORD_HASH_COST'] ??= TEST_PASSWORD_HASH_COST;
+  process.env['APOLLO_TELEMETRY_DISABLED'] ??= APOLLO_TELEMETRY_DISABLED;
   const parts = await Promise.allSettled([build(), postgres(), centralTemplate()]);
   const teardowns = parts
     .map((part) => (part.status === 'fulfilled' ? part.value : undefined))
