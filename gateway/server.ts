@@ -28,6 +28,7 @@ import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralEndpoints } from '../lib/centralEndpoints.ts';
 import { CentralDataSource } from './centralDataSource.ts';
+import { disableApolloTelemetryByDefault } from './apolloTelemetry.ts';
 import { centralCallerRooms } from './callerRooms.ts';
 import { clientMistakesPlugin, PREFLIGHT_HEADERS } from './httpErrors.ts';
 import { startKeyRegistration } from './keyRegistration.ts';
@@ -188,6 +189,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     link,
     log: log.child('subscriptions'),
   });
+  // Read by ApolloGateway's constructor.
+  disableApolloTelemetryByDefault();
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.supergraphSdl,
     buildService: ({ name }) => {
