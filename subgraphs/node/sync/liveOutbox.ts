@@ -29,8 +29,8 @@ export const WINDOW_MAX_VERSIONS = 5000;
  * rate a node sends a request every REPORT_GATHER_MS, each carrying what it has, and a window's
  * progress reaches central (and `syncSessionUpdated`) that much later.
  */
-export const REPORT_GATHER_MS = 2000;
-export const REPORT_GATHER_VERSIONS = 64;
+export const REPORT_GATHER_MS = 4000;
+export const REPORT_GATHER_VERSIONS = 128;
 
 export interface LiveChanges {
   readonly applied: readonly AppliedChange[];
