@@ -215,6 +215,12 @@ describe("two windows of one pair in one request: their quarantine in the reques
       select hlc, released_at is null as open from quarantined_versions
        where message_id = ${messageId} and source_node_id = ${a.id} and target_node_id = ${b.id}
        order by id`);
+  /** A window's first report, alone in its request: the old window of each case. */
+  async function opened(report: LiveReport): Promise<LiveReport> {
+    const sent = await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [report] });
+    expect(sent.status).toBe(200);
+    return report;
+  }
   /** The old window (reported once already) ends, the next one starts, in one request. */
   async function endAndStart(
     old: LiveReport,
@@ -231,10 +237,7 @@ describe("two windows of one pair in one request: their quarantine in the reques
 
   it('keeps aside what the later window quarantined after the earlier one released it', async () => {
     const m = uuidv7();
-    const old = { ...window(a, 1, []), quarantined: [aside(m, 100, 1)] };
-    expect(
-      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
-    ).toBe(200);
+    const old = await opened({ ...window(a, 1, []), quarantined: [aside(m, 100, 1)] });
     expect(await quarantineOf(m)).toEqual([{ hlc: aside(m, 100, 1).hlc, open: true }]);
 
     // The old window applied a valid newer version (released), then the next window met an
@@ -249,10 +252,7 @@ describe("two windows of one pair in one request: their quarantine in the reques
   it('keeps aside a version the earlier window released and the later one quarantined again', async () => {
     const m = uuidv7();
     const version = aside(m, 300, 3);
-    const old = { ...window(a, 1, []), quarantined: [version] };
-    expect(
-      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
-    ).toBe(200);
+    const old = await opened({ ...window(a, 1, []), quarantined: [version] });
 
     await endAndStart(old, { released: [m] }, { quarantined: [version] });
     // As one statement per window had it: the old row released, the version aside again.
@@ -264,10 +264,7 @@ describe("two windows of one pair in one request: their quarantine in the reques
 
   it('releases what the earlier window quarantined and the later one released', async () => {
     const m = uuidv7();
-    const old = window(a, 1, []);
-    expect(
-      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
-    ).toBe(200);
+    const old = await opened(window(a, 1, []));
 
     await endAndStart(old, { quarantined: [aside(m, 400, 4)] }, { released: [m] });
     expect(await quarantineOf(m)).toEqual([{ hlc: aside(m, 400, 4).hlc, open: false }]);
@@ -276,10 +273,7 @@ describe("two windows of one pair in one request: their quarantine in the reques
   it('records a version quarantined twice in one request, before a release, once', async () => {
     const m = uuidv7();
     const version = aside(m, 500, 5);
-    const old = { ...window(a, 1, []), quarantined: [version] };
-    expect(
-      (await postAsNode(t.url, b.apiKey, SYNC_LIVE_REPORTS_PATH, { reports: [old] })).status,
-    ).toBe(200);
+    const old = await opened({ ...window(a, 1, []), quarantined: [version] });
 
     // Still aside when the old window names it again (a FULL sync met it): nothing new, and the
     // next window's release releases that one row.

@@ -59,9 +59,10 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
     timer.unref();
     timers.set(nodeId, { seconds: node.autoSyncInterval, timer });
   };
+  /** Every active node's timer from its row, and any armed timer whose node is gone dropped. */
   const armAll = async () => {
-    for (const node of await db.select({ id: nodes.id }).from(nodes).where(activeNode))
-      await arm(node.id);
+    const active = await db.select({ id: nodes.id }).from(nodes).where(activeNode);
+    for (const id of new Set([...timers.keys(), ...active.map((n) => n.id)])) await arm(id);
   };
   const stopLeading = () => {
     leading = false;
@@ -76,11 +77,7 @@ export async function startSyncScheduler(options: SyncSchedulerOptions): Promise
   // or removed) would leave its timer as it was: every timer is armed again from its node's row.
   const unsubscribeGap = events.onGap(() => {
     if (!leading) return;
-    const rearm = async () => {
-      const active = await db.select({ id: nodes.id }).from(nodes).where(activeNode);
-      for (const id of new Set([...timers.keys(), ...active.map((n) => n.id)])) await arm(id);
-    };
-    rearm().catch((error: unknown) => log.error('re-arming the sync timers failed', error));
+    armAll().catch((error: unknown) => log.error('re-arming the sync timers failed', error));
   });
 
   const tryLead = async (): Promise<void> => {
