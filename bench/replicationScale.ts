@@ -6,7 +6,8 @@
 // the end, and central's CPU time (utime + stime of its process, /proc/<pid>/stat) per 1000
 // replicated changes, from the load's start until every message arrived (a replicated change is
 // one version arriving at one other node); also central's CPU with no load (heartbeats and the
-// like, which do grow with the nodes; over 5 s) and the per-change figure net of it.
+// like, which do grow with the nodes; over 5 s) and the per-change figure net of it; and how many
+// times central marked a node OFFLINE during the load (a saturated machine's late heartbeats).
 // The summary line gives the 12/3 ratio of central's CPU per change (target: flat, <= 1.2).
 // `node --import tsx bench/replicationScale.ts [--full] [--seconds=N] [--rate=N] [--sizes=3,6,12]`
 import { execFileSync } from 'node:child_process';
@@ -90,6 +91,10 @@ async function measureSize(
 
     let loadFrom = 0;
     let loadStart = 0;
+    // Central's log from the load's start: a node marked OFFLINE under load (late heartbeats) comes
+    // back with a round of catch-up sessions, central work that is saturation, not replication.
+    let logFrom = 0;
+    let offlineMarks = 0;
     let loadCpuMs = 0;
     let windowS = 0;
     const lag = await measureLag(cluster, rooms, {
@@ -100,11 +105,15 @@ async function measureSize(
       onLoad: () => {
         loadFrom = cpuMs(central, options.ticks);
         loadStart = performance.now();
+        logFrom = cluster.central.lines.length;
         return undefined;
       },
       onSettled: () => {
         loadCpuMs = cpuMs(central, options.ticks) - loadFrom;
         windowS = (performance.now() - loadStart) / 1000;
+        offlineMarks = cluster.central.lines
+          .slice(logFrom)
+          .filter((line) => / OFFLINE \(/.test(line)).length;
       },
     });
     const changes = lag.lags.length;
@@ -136,6 +145,7 @@ async function measureSize(
         centralCpuMsPer1000Changes: round(perChangeMs, 1),
         centralIdleCpuMsPerS: round(idleCpuMsPerS, 1),
         centralCpuMsPer1000ChangesNetOfIdle: round(netPerChangeMs, 1),
+        nodesMarkedOfflineDuringLoad: offlineMarks,
       },
     });
     return { nodes: nodeCount, perChangeMs, netPerChangeMs };
