@@ -7,6 +7,7 @@ import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
+import { openJobStream } from '../sync/nodeSide.ts';
 
 const backends: Array<[string, (leftovers: Leftovers) => Promise<string | undefined>]> = [
   ['PGlite', () => Promise.resolve(undefined)],
@@ -47,6 +48,10 @@ describe.each(backends)('direct conversations on %s', (_name, setup) => {
       body: JSON.stringify({ url: 'http://127.0.0.1:1' }),
     });
     expect(beat.status).toBe(200);
+    // The node acknowledges central's notices as a real one does: a member leaving a room waits
+    // for the room's ONLINE nodes to confirm, and a silent one would hold each leave for central's
+    // whole deadline (5 s).
+    await openJobStream(leftovers, t.url, node.apiKey, { ackNotices: true });
     [alice, bob, carol] = await Promise.all([
       t.createUser('alice'),
       t.createUser('bob'),

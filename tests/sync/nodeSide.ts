@@ -2,6 +2,7 @@
 // sessions, announce changes. Real HTTP against a real central; it plays a node whose own code
 // is not under test (the central tests) or an impostor (the end-to-end tests).
 import { NODE_KEY_HEADER } from '../../lib/nodeKeys.ts';
+import { NOTICE_ACK_PATH } from '../../lib/nodeNotices.ts';
 import {
   SYNC_CHANGED_PATH,
   SYNC_JOBS_PATH,
@@ -19,10 +20,20 @@ export interface JobStreamClient {
   close(): Promise<void>;
 }
 
+export interface JobStreamOptions {
+  /**
+   * Acknowledge the notices central waits on (a `membership` or `placement` event with a
+   * `fenceId`) as a node does once it acts on them. Without it the stream stays silent, and a
+   * member's removal from a room this node stores waits out central's deadline (5 s) for it.
+   */
+  readonly ackNotices?: boolean;
+}
+
 export async function openJobStream(
   leftovers: Leftovers,
   centralUrl: string,
   apiKey: string,
+  options: JobStreamOptions = {},
 ): Promise<JobStreamClient> {
   const abort = new AbortController();
   const response = await fetch(`${centralUrl}${SYNC_JOBS_PATH}`, {
@@ -46,8 +57,12 @@ export async function openJobStream(
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const lines = block.split('\n');
-          if (!lines.includes('event: job')) continue;
           const data = lines.find((l) => l.startsWith('data: '));
+          if (options.ackNotices && data && /^event: (membership|placement)$/m.test(block)) {
+            const { fenceId } = JSON.parse(data.slice(6)) as { fenceId?: string };
+            if (fenceId !== undefined) await ackNotice(centralUrl, apiKey, fenceId);
+          }
+          if (!lines.includes('event: job')) continue;
           if (data) jobs.push(JSON.parse(data.slice(6)) as SyncJob);
           for (const l of listeners) l();
         }
@@ -109,6 +124,11 @@ export async function postAsNode(
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+async function ackNotice(centralUrl: string, apiKey: string, fenceId: string): Promise<void> {
+  const acked = await postAsNode(centralUrl, apiKey, NOTICE_ACK_PATH, { fenceId });
+  if (acked.status !== 200) throw new Error(`notice ack refused: HTTP ${acked.status}`);
 }
 
 export const report = (centralUrl: string, apiKey: string, body: unknown) =>
