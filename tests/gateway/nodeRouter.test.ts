@@ -18,7 +18,7 @@ import { NodeRouter } from '../../gateway/nodeRouter.ts';
 import { OperationPreparer } from '../../gateway/operations.ts';
 import { RoutingTable } from '../../gateway/routingTable.ts';
 import { expectedNodeSdl } from '../../gateway/schemaCheck.ts';
-import { composeSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { TcpProxy } from '../faults/tcpProxy.ts';
@@ -34,7 +34,7 @@ import { Leftovers } from '../helpers/leftovers.ts';
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
 
-const supergraph = composeSupergraph();
+const supergraph = loadSupergraph();
 const preparer = new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl)));
 
 /** What the query planner sends the messages subgraph for rooms and messages. */

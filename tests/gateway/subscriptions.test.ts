@@ -18,10 +18,10 @@ import type { EventContext } from '../../gateway/subscriptions/prefetch.ts';
 import { GatewaySubscriptions } from '../../gateway/subscriptions/index.ts';
 import { bridgedFields } from '../../gateway/subscriptions/fieldCatalog.ts';
 import { idAtTime } from '../../gateway/subscriptions/upstreamPool.ts';
-import { composeSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 
-const supergraph = composeSupergraph();
+const supergraph = loadSupergraph();
 const subgraphs = [
   { name: 'central', sdl: supergraph.centralSdl },
   { name: 'messages', sdl: supergraph.nodeSdl },
