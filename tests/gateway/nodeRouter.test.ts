@@ -35,7 +35,8 @@ const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
 
 const supergraph = loadSupergraph();
-const preparer = new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl)));
+const nodeSchema = buildSubgraphSchema(parse(supergraph.nodeSdl));
+const preparer = new OperationPreparer(nodeSchema);
 
 /** What the query planner sends the messages subgraph for rooms and messages. */
 const ENTITIES = `query($representations: [_Any!]!) {
@@ -194,7 +195,7 @@ function newRoutingTable(
         gatewaySecret: TEST_GATEWAY_SECRET,
         log: silentLogger,
       }),
-      expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
+      expectedSdl: expectedNodeSdl(nodeSchema),
       fetchSdl: sdlOf,
       log: silentLogger,
       ...options,
