@@ -2,7 +2,7 @@
 // `npm run build`, which writes dist/supergraph.json, and for tests that compose other SDL.
 // @apollo/composition is a development dependency: nothing in dist/ loads it.
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
@@ -62,5 +62,8 @@ export async function writeSupergraph(file = SUPERGRAPH_FILE): Promise<void> {
     composedBy: COMPOSED_BY,
     supergraphSdl,
   };
-  await writeFile(file, `${JSON.stringify(composed, null, 2)}\n`);
+  // Renamed into place: a gateway starting during a build reads the old file or the new one whole.
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(composed, null, 2)}\n`);
+  await rename(temporary, file);
 }
