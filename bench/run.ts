@@ -20,6 +20,7 @@ const benchmarks: Record<string, () => Promise<{ run: (o: { full: boolean }) => 
     hedgedReads: () => import('./hedgedReads.ts'),
     search: () => import('./search.ts'),
     scaleOut: () => import('./scaleOut.ts'),
+    startup: () => import('./startup.ts'),
   };
 
 // Stopped by a signal, the benchmarks' own clean-up never runs: kill what they started, then

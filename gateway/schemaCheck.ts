@@ -1,8 +1,16 @@
 // Every node must serve exactly schema/node.graphql: the gateway plans against that one schema,
 // so a node with another one (an old or newer build) would answer plans it cannot satisfy. Its
 // `_service { sdl }` is compared with the expected SDL, ignoring descriptions and order.
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { graphqlSync, Kind, parse, print, visit, type ASTNode, type DocumentNode } from 'graphql';
+import {
+  graphqlSync,
+  Kind,
+  parse,
+  print,
+  visit,
+  type ASTNode,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
 
 function nameOf(node: ASTNode): string {
   return 'name' in node && node.name && typeof node.name === 'object' && 'value' in node.name
@@ -42,10 +50,13 @@ export function canonicalSdl(sdl: string): string {
   return print({ ...doc, definitions });
 }
 
-/** What a correct node answers to `_service { sdl }` (asked of a local build), in canonical form. */
-export function expectedNodeSdl(nodeSdl: string): string {
+/**
+ * What a correct node answers to `_service { sdl }`, asked of `nodeSchema` (`buildSubgraphSchema`
+ * of schema/node.graphql), in canonical form.
+ */
+export function expectedNodeSdl(nodeSchema: GraphQLSchema): string {
   const result = graphqlSync({
-    schema: buildSubgraphSchema(parse(nodeSdl)),
+    schema: nodeSchema,
     source: '{ _service { sdl } }',
   });
   const sdl = (result.data?.['_service'] as { sdl?: unknown } | undefined)?.sdl;

@@ -43,7 +43,12 @@ import { expectedNodeSdl } from './schemaCheck.ts';
 import { createStatusEndpoints } from './statusEndpoints.ts';
 import { UserProfileCache } from './userProfileCache.ts';
 import { GatewaySubscriptions, type SubscriptionStats } from './subscriptions/index.ts';
-import { CENTRAL_SUBGRAPH, composeSupergraph, MESSAGES_SUBGRAPH } from './supergraph.ts';
+import {
+  CENTRAL_SUBGRAPH,
+  loadSupergraph,
+  MESSAGES_SUBGRAPH,
+  type Supergraph,
+} from './supergraph.ts';
 import { serveWeb } from './web/serveWeb.ts';
 
 export interface GatewayOptions {
@@ -92,8 +97,11 @@ export interface GatewayOptions {
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
   readonly wsConnectionInitTimeoutMs?: number;
-  /** Replace the SDL files of schema/ (tests). */
-  readonly sdl?: { readonly central?: string; readonly node?: string };
+  /**
+   * Another supergraph than the one `npm run build` composed from schema/ (tests compose one with
+   * scripts/supergraph.ts). @default loadSupergraph()
+   */
+  readonly supergraph?: Supergraph;
   /** @default central's JWKS */
   readonly userKeys?: JWTVerifyGetKey;
   /**
@@ -136,7 +144,11 @@ async function fetchNodeSdl(
 
 export async function startGateway(options: GatewayOptions): Promise<GatewayServer> {
   const log = options.logger ?? createLogger('gateway');
-  const supergraph = composeSupergraph(options.sdl);
+  const supergraph = options.supergraph ?? loadSupergraph();
+  // Each built once and shared (the node schema check, the operation preparer, the subscription
+  // bridge): a build validates the whole SDL as a federation subgraph, tenths of a second each.
+  const nodeSchema = buildSubgraphSchema(parse(supergraph.nodeSdl));
+  const centralSchema = buildSubgraphSchema(parse(supergraph.centralSdl));
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
   const centralTimeoutMs = options.centralTimeoutMs ?? 10_000;
   // One choice of central for every path (federation, routing, keys, streams): when one finds
@@ -152,7 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const signer = await GatewaySigner.create();
   const routing = new RoutingTable({
     link,
-    expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
+    expectedSdl: expectedNodeSdl(nodeSchema),
     fetchSdl: (node) => fetchNodeSdl(node, nodeTimeoutMs, signer),
     log,
     ...(options.hedgeMinMs === undefined ? {} : { hedgeMinMs: options.hedgeMinMs }),
@@ -165,7 +177,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   });
   const router = new NodeRouter({
     routing,
-    preparer: new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl))),
+    preparer: new OperationPreparer(nodeSchema),
     timeoutMs: nodeTimeoutMs,
     signer,
     log,
@@ -179,8 +191,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   });
   const subscriptions = new GatewaySubscriptions({
     subgraphs: [
-      { name: CENTRAL_SUBGRAPH, sdl: supergraph.centralSdl },
-      { name: MESSAGES_SUBGRAPH, sdl: supergraph.nodeSdl },
+      { name: CENTRAL_SUBGRAPH, schema: centralSchema },
+      { name: MESSAGES_SUBGRAPH, schema: nodeSchema },
     ],
     centralUrl: central,
     gatewaySecret: options.gatewaySecret,

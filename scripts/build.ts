@@ -1,5 +1,6 @@
-// `npm run build`: compiles the server code (cli/, lib/, gateway/, subgraphs/) with tsc into dist/
-// and bundles the web pages into dist/web (scripts/buildWeb.ts), so that `bin/switchboard.js` runs
+// `npm run build`: compiles the server code (cli/, lib/, gateway/, subgraphs/) with tsc into dist/,
+// composes the gateway's supergraph into dist/supergraph.json (scripts/supergraph.ts) and bundles
+// the web pages into dist/web (scripts/buildWeb.ts), so that `bin/switchboard.js` runs
 // plain JavaScript and a release needs no TypeScript tooling. `--if-stale` (before `npm start`,
 // `npm test`, the benchmarks, and in vitest's global setup) skips the compiler when dist/ is newer
 // than every source, and lets a type error through with a warning: the children of a test then run
@@ -11,6 +12,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWeb } from './buildWeb.ts';
+import { supergraphIsStale, writeSupergraph } from './supergraph.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = path.join(ROOT, 'dist');
@@ -40,6 +42,8 @@ export interface BuildResult {
   readonly compiled: boolean;
   /** Whether the web bundle was rebuilt. */
   readonly web: boolean;
+  /** Whether the gateway's supergraph was composed (dist/supergraph.json). */
+  readonly supergraph: boolean;
 }
 
 /** The newest mtime of the .ts files under `dir`, and of the folders (a deleted file shows there). */
@@ -126,8 +130,16 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     }
     compiled = true;
   }
+  // By content, not mtimes: an SDL edit, or another @apollo/composition, recomposes.
+  let supergraph = false;
+  if (!options.ifStale || supergraphIsStale()) {
+    const started = Date.now();
+    await writeSupergraph();
+    log(`composed dist/supergraph.json in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    supergraph = true;
+  }
   const web = await buildWeb({ onlyIfStale: true, log });
-  return { compiled, web: web.built };
+  return { compiled, web: web.built, supergraph };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

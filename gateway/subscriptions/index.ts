@@ -2,8 +2,7 @@
 // that answers event lookups from the event itself (before Apollo starts), then the bridge that
 // serves graphql-ws `subscribe` (once the API schema exists).
 import type { GraphQLDataSource } from '@apollo/gateway';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { ExecutionArgs, ExecutionResult, GraphQLSchema } from 'graphql';
 import { ASSERTION_PARAM, type GatewaySigner } from '../../lib/gatewayAssertion.ts';
 import { GATEWAY_SECRET_PARAM } from '../../lib/gatewayProtocol.ts';
 import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
@@ -20,8 +19,8 @@ import { UpstreamPool } from './upstreamPool.ts';
 export type { EventContext } from './prefetch.ts';
 
 export interface GatewaySubscriptionsOptions {
-  /** Each subgraph's name and SDL (central, and the one node schema as "messages"). */
-  readonly subgraphs: ReadonlyArray<{ readonly name: string; readonly sdl: string }>;
+  /** Each subgraph's name and schema (central, and the one node schema as "messages"). */
+  readonly subgraphs: readonly Subgraph[];
   /** The central(s); endpoints shared with the gateway's other parts move together. */
   readonly centralUrl: string | readonly string[] | CentralEndpoints;
   /** Sent to central with its upstream subscriptions (connectionParams), as central requires. */
@@ -56,10 +55,7 @@ export class GatewaySubscriptions {
 
   constructor(options: GatewaySubscriptionsOptions) {
     this.#o = options;
-    this.#subgraphs = options.subgraphs.map((s) => ({
-      name: s.name,
-      schema: buildSubgraphSchema(parse(s.sdl)),
-    }));
+    this.#subgraphs = [...options.subgraphs];
   }
 
   /** The subgraph's data source, answering event lookups from the event when it can. */

@@ -57,6 +57,7 @@ describe('dist/', () => {
     await expect(build({ ifStale: true, log: () => undefined })).resolves.toEqual({
       compiled: false,
       web: false,
+      supergraph: false,
     });
   });
 
@@ -100,6 +101,7 @@ describe('npm pack', () => {
       'dist/gateway/index.js',
       'dist/subgraphs/central/index.js',
       'dist/subgraphs/node/index.js',
+      'dist/supergraph.json',
       'dist/web/dashboard.html',
       'dist/web/ide.html',
       'schema/central.graphql',

@@ -18,7 +18,7 @@ import { NodeRouter } from '../../gateway/nodeRouter.ts';
 import { OperationPreparer } from '../../gateway/operations.ts';
 import { RoutingTable } from '../../gateway/routingTable.ts';
 import { expectedNodeSdl } from '../../gateway/schemaCheck.ts';
-import { composeSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { TcpProxy } from '../faults/tcpProxy.ts';
@@ -34,8 +34,9 @@ import { Leftovers } from '../helpers/leftovers.ts';
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
 
-const supergraph = composeSupergraph();
-const preparer = new OperationPreparer(buildSubgraphSchema(parse(supergraph.nodeSdl)));
+const supergraph = loadSupergraph();
+const nodeSchema = buildSubgraphSchema(parse(supergraph.nodeSdl));
+const preparer = new OperationPreparer(nodeSchema);
 
 /** What the query planner sends the messages subgraph for rooms and messages. */
 const ENTITIES = `query($representations: [_Any!]!) {
@@ -194,7 +195,7 @@ function newRoutingTable(
         gatewaySecret: TEST_GATEWAY_SECRET,
         log: silentLogger,
       }),
-      expectedSdl: expectedNodeSdl(supergraph.nodeSdl),
+      expectedSdl: expectedNodeSdl(nodeSchema),
       fetchSdl: sdlOf,
       log: silentLogger,
       ...options,

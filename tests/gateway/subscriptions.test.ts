@@ -18,13 +18,13 @@ import type { EventContext } from '../../gateway/subscriptions/prefetch.ts';
 import { GatewaySubscriptions } from '../../gateway/subscriptions/index.ts';
 import { bridgedFields } from '../../gateway/subscriptions/fieldCatalog.ts';
 import { idAtTime } from '../../gateway/subscriptions/upstreamPool.ts';
-import { composeSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 
-const supergraph = composeSupergraph();
+const supergraph = loadSupergraph();
 const subgraphs = [
-  { name: 'central', sdl: supergraph.centralSdl },
-  { name: 'messages', sdl: supergraph.nodeSdl },
+  { name: 'central', schema: buildSubgraphSchema(parse(supergraph.centralSdl)) },
+  { name: 'messages', schema: buildSubgraphSchema(parse(supergraph.nodeSdl)) },
 ];
 
 /** A subgraph stand-in that records what it is asked and answers `_entities` by type. */
@@ -118,10 +118,7 @@ async function execute(
 
 describe('bridged fields', () => {
   it('describes every subscription field of the API schema from the subgraph schemas', () => {
-    const fields = bridgedFields(
-      apiSchema,
-      subgraphs.map((s) => ({ name: s.name, schema: buildSubgraphSchema(parse(s.sdl)) })),
-    );
+    const fields = bridgedFields(apiSchema, subgraphs);
     expect([...fields.keys()].sort()).toEqual(
       ['messageAdded', 'messageChanged', 'nodeStatusChanged', 'syncSessionUpdated'].sort(),
     );

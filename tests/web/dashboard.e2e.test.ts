@@ -20,6 +20,7 @@ import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startGateway } from '../../gateway/server.ts';
+import { composeSupergraph } from '../../scripts/supergraph.ts';
 import { SYNC_REPORT_PATH, type QuarantinedVersion } from '../../lib/syncProtocol.ts';
 import { postAsNode } from '../sync/nodeSide.ts';
 
@@ -361,7 +362,7 @@ describe('sync dashboard', () => {
       await startGateway({
         centralUrl: cluster.centralUrl,
         gatewaySecret: cluster.secret,
-        sdl: { central: centralSdl },
+        supergraph: composeSupergraph({ central: centralSdl }),
         logger: silentLogger,
       }),
       (g) => g.close(),

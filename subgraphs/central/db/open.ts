@@ -1,14 +1,11 @@
 // Opens central's database: embedded PGlite in the data dir by default, real PostgreSQL (through
 // `pg`) when a URL is given. Both are driven by the same drizzle Postgres schema and migrations.
+// Each backend's modules are imported when it is opened: a central on PostgreSQL does not load
+// PGlite (half a megabyte of JavaScript) at every start, nor one on PGlite `pg`.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import pg from 'pg';
 import { packagePath } from '../../../lib/packageRoot.ts';
 import * as schema from './schema.ts';
 
@@ -42,6 +39,11 @@ export async function openCentralDb(options: OpenCentralDbOptions): Promise<Cent
     ? { logQuery: (query: string) => options.onQuery?.(query) }
     : false;
   if (options.databaseUrl !== undefined) {
+    const [{ default: pg }, { drizzle: drizzlePg }, { migrate: migratePg }] = await Promise.all([
+      import('pg'),
+      import('drizzle-orm/node-postgres'),
+      import('drizzle-orm/node-postgres/migrator'),
+    ]);
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
     // An idle client that loses its server must not crash the process; the next query reconnects.
     pool.on('error', () => {});
@@ -56,6 +58,11 @@ export async function openCentralDb(options: OpenCentralDbOptions): Promise<Cent
     const db = drizzlePg(pool, { schema, logger }) as unknown as CentralDatabase;
     return { db, kind: 'postgres', databaseUrl: options.databaseUrl, close: () => pool.end() };
   }
+  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
   let client: PGlite;
   if (options.dataDir === undefined) {
     client = new PGlite();
