@@ -13,7 +13,6 @@ import {
   type SessionOutcome,
 } from './pullSession.ts';
 import { Backoff } from '../../../lib/backoff.ts';
-import { CentralRefusedError } from '../centralClient.ts';
 import { MAX_APPLIED_PER_REPORT } from '../../../lib/syncProtocol.ts';
 import { Quarantine } from './quarantine.ts';
 import { SessionOutbox, type LeftoverSession } from './sessionOutbox.ts';
@@ -62,8 +61,7 @@ export class Puller {
    * changes central never took: reported now, as FAILED and handed back (`resume`). Central
    * records the changes in the session's log and index whatever the session's state there; if it
    * still thought the session ran, it fails it and queues the pair's continuation, which resumes
-   * from the cursors committed here. Tried until central takes them (or refuses them for good:
-   * dropped, as the live reporter drops a refused report) or the node closes.
+   * from the cursors committed here. Tried until central takes them or the node closes.
    */
   async #reportLeftovers(sessions: readonly LeftoverSession[]): Promise<void> {
     const closing = this.#closing.signal;
@@ -87,15 +85,6 @@ export class Puller {
           sent += applied.length;
           backoff.reset();
         } catch (error) {
-          if (error instanceof CentralRefusedError) {
-            // Sending the same again will not help (e.g. central no longer knows the session):
-            // kept, they would be sent at every start forever.
-            this.#log.error(
-              `sync ${session.sessionId}: central refused the changes applied before the node stopped; dropped: ${describe(error)}`,
-            );
-            this.#outbox.taken(session.sessionId, session.applied.length - sent);
-            break;
-          }
           this.#log.warn(
             `sync ${session.sessionId}: changes applied before the node stopped wait for central: ${describe(error)}`,
           );
