@@ -180,27 +180,6 @@ export const syncLiveOutbox = sqliteTable(
   (t) => [index('sync_live_outbox_window_idx').on(t.windowId, t.report, t.seq)],
 );
 
-/**
- * What a scheduled session (pullSession.ts) applied and central has not taken yet, written in the
- * transaction that applied it and deleted once a report carrying it was taken. Its reports are
- * made up in memory; without these rows a node killed between the commit and central's answer
- * would hold changes central's log and index never hear of (its cursor is already past them).
- * A node finds its previous process's rows when it starts and reports them then.
- */
-export const syncSessionOutbox = sqliteTable(
-  'sync_session_outbox',
-  {
-    seq: integer('seq').primaryKey({ autoIncrement: true }),
-    /** The SyncSession's id at central. */
-    sessionId: text('session_id').notNull(),
-    /** The AppliedChange as the report carries it, JSON. */
-    entry: text('entry').notNull(),
-    /** The pair's cursor after the batch that applied it. */
-    cursor: integer('cursor').notNull(),
-  },
-  (t) => [index('sync_session_outbox_session_idx').on(t.sessionId, t.seq)],
-);
-
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),

@@ -1,9 +1,8 @@
 // One sync session on the target: pulls the source's change log since the pair's cursor, batch by
 // batch; each batch is validated (a faulty batch is refused whole; a faulty version, or one its
 // writer had no right to write, is quarantined while the rest applies), then applied with the
-// cursor, the quarantine rows and the applied changes' outbox rows (sessionOutbox.ts) in the same
-// SQLite transaction, then reported to central (reportQueue.ts); a FULL session then compares
-// digests. The queue of sessions per source is
+// cursor and the quarantine rows in the same SQLite transaction, then reported to central
+// (reportQueue.ts); a FULL session then compares digests. The queue of sessions per source is
 // puller.ts; requests to the source are sourceClient.ts.
 import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -33,7 +32,6 @@ import { CursorAheadAtSource, PullTokens, SourceClient } from './sourceClient.ts
 import { differingRooms, roomDigests } from './digest.ts';
 import { dueBatch } from './deferredVersions.ts';
 import type { Quarantine } from './quarantine.ts';
-import type { SessionOutbox } from './sessionOutbox.ts';
 import {
   DEFERRED_SUFFIX,
   examineChangeBatch,
@@ -119,7 +117,6 @@ export class PullSession {
   readonly #applier: BatchApplier;
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
-  readonly #outbox: SessionOutbox;
   #cursor = 0;
   #checked = 0;
   /**
@@ -141,11 +138,9 @@ export class PullSession {
     applier: BatchApplier,
     quarantine: Quarantine,
     writers: WriterRights,
-    outbox: SessionOutbox,
     closing: AbortSignal,
   ) {
     this.#job = job;
-    this.#outbox = outbox;
     this.#options = options;
     this.#applier = applier;
     this.#quarantine = quarantine;
@@ -173,7 +168,6 @@ export class PullSession {
       attempts: options.reportAttempts ?? 3,
       maxBacklog: REPORT_BACKLOG,
       closing,
-      onTaken: (applied) => outbox.taken(job.sessionId, applied),
       progress: () => ({
         messagesSynced: this.#appliedCount,
         messagesChecked: this.#checked,
@@ -427,9 +421,6 @@ export class PullSession {
         writers: this.#writers,
         resetCursor: this.#resetCursor,
         ...(sentAt === undefined ? {} : { sentAt }),
-        // Kept until central takes them: a kill before its answer loses no change of its log.
-        inTransaction: (_tx, applied) =>
-          this.#outbox.record(this.#job.sessionId, applied.applied, batch.nextAfter),
       });
     } catch (error) {
       throw new SessionError(

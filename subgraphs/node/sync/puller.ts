@@ -12,10 +12,7 @@ import {
   type PullerOptions,
   type SessionOutcome,
 } from './pullSession.ts';
-import { Backoff } from '../../../lib/backoff.ts';
-import { MAX_APPLIED_PER_REPORT } from '../../../lib/syncProtocol.ts';
 import { Quarantine } from './quarantine.ts';
-import { SessionOutbox, type LeftoverSession } from './sessionOutbox.ts';
 import { ReportRefused, SessionError, SessionStopped } from './sessionErrors.ts';
 import { SourceError, SourceRequestAborted } from './sourceClient.ts';
 import { WriterRights } from './writerRights.ts';
@@ -36,7 +33,6 @@ export class Puller {
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
   readonly #applier: BatchApplier;
-  readonly #outbox: SessionOutbox;
 
   constructor(options: PullerOptions) {
     this.#options = options;
@@ -47,63 +43,6 @@ export class Puller {
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     this.#applier = new BatchApplier(options.db, options.store, this.#now);
-    this.#outbox = new SessionOutbox(options.db);
-    const leftovers = this.#outbox.leftovers();
-    if (leftovers.length > 0) {
-      const reporting = this.#reportLeftovers(leftovers);
-      this.#running.add(reporting);
-      void reporting.finally(() => this.#running.delete(reporting));
-    }
-  }
-
-  /**
-   * Sessions the previous process ran when it stopped (killed, or central away at its end) with
-   * changes central never took: reported now, as FAILED and handed back (`resume`). Central
-   * records the changes in the session's log and index whatever the session's state there; if it
-   * still thought the session ran, it fails it and queues the pair's continuation, which resumes
-   * from the cursors committed here. Tried until central takes them or the node closes.
-   */
-  async #reportLeftovers(sessions: readonly LeftoverSession[]): Promise<void> {
-    const closing = this.#closing.signal;
-    const backoff = new Backoff({ initialMs: 500, maxMs: 5000 });
-    for (const session of sessions) {
-      this.#remember(session.sessionId);
-      let sent = 0;
-      while (sent < session.applied.length && !closing.aborted) {
-        const applied = session.applied.slice(sent, sent + MAX_APPLIED_PER_REPORT);
-        try {
-          await this.#options.central.reportSync({
-            sessionId: session.sessionId,
-            status: 'FAILED',
-            error: 'the target node stopped during the session; resumed in a new session',
-            resume: true,
-            messagesSynced: applied.length,
-            applied,
-            cursor: session.cursor,
-          });
-          this.#outbox.taken(session.sessionId, applied.length);
-          sent += applied.length;
-          backoff.reset();
-        } catch (error) {
-          this.#log.warn(
-            `sync ${session.sessionId}: changes applied before the node stopped wait for central: ${describe(error)}`,
-          );
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, backoff.next());
-            function done() {
-              clearTimeout(timer);
-              closing.removeEventListener('abort', done);
-              resolve();
-            }
-            closing.addEventListener('abort', done, { once: true });
-          });
-        }
-      }
-      if (sent > 0)
-        this.#log.info(
-          `sync ${session.sessionId}: reported ${sent} changes applied before the node stopped`,
-        );
-    }
   }
 
   /**
@@ -147,7 +86,6 @@ export class Puller {
       this.#applier,
       this.#quarantine,
       this.#writers,
-      this.#outbox,
       this.#closing.signal,
     );
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');

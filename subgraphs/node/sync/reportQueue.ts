@@ -35,8 +35,6 @@ export interface ReportQueueOptions {
   /** The node closing: a failed report is not tried again. */
   readonly closing: AbortSignal;
   readonly progress: () => ReportProgress;
-  /** Central took a report carrying the first `applied` unreported changes (sessionOutbox.ts). */
-  readonly onTaken?: (applied: number) => void;
 }
 
 export class ReportQueue {
@@ -153,7 +151,6 @@ export class ReportQueue {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const response = await this.#options.central.reportSync(report);
-        this.#options.onTaken?.(applied.length);
         this.#applied = this.#applied.slice(applied.length);
         this.#held = this.#held.slice(held.length);
         this.#quarantined = this.#quarantined.slice(quarantined.length);
