@@ -641,6 +641,15 @@ describe('private rooms', () => {
         postMessage: { id: string };
       }
     ).postMessage.id;
+    // The replica holds what its home holds, as sync would leave it (the nodes here run without
+    // sync). The gateway reads a room from every storage node and, past a node's hedge bound,
+    // serves the others' answer: with b empty, a loaded machine's slow answer from a would make
+    // the room look empty (a member's replay `after:` carol's message then waits forever).
+    for (const id of [carolsMessage, secretMessage]) {
+      const held = node.a.store.get(id);
+      if (!held) throw new Error(`node-a does not hold ${id}`);
+      node.b.store.applyRemote([held], { receivedFrom: node.a.nodeId });
+    }
     expect(await carolReads()).toBe('read');
     await mutate(alice.token, REMOVE, { r: secret, u: carol.id });
     // The nodes reuse a "member" answer for --membership-cache-ms (5 s): the bounded staleness of
