@@ -99,7 +99,12 @@ export class Puller {
   /** The session and its hand-back are over: what it left goes with the leftovers. */
   #ended(sessionId: string): void {
     this.#active.delete(sessionId);
-    if (!this.#outbox.finish(sessionId) && !this.#closing.signal.aborted) this.#leftovers.kick();
+    try {
+      if (!this.#outbox.finish(sessionId) && !this.#closing.signal.aborted) this.#leftovers.kick();
+    } catch (error) {
+      // Its rows and state stay: the next start reports them.
+      this.#log.error(`sync ${sessionId}: could not look for what the session left`, error);
+    }
   }
 
   async #run(job: SyncJob): Promise<SessionOutcome> {
@@ -150,12 +155,12 @@ export class Puller {
           // Off the source's queue: the next session of this pair (once central queues it) need
           // not wait for central to answer this one. close() still waits for it.
           handsBack();
-          const handBack = session.handBack(error.message);
+          // Ended before close() returns: the outbox is still open then.
+          const handBack = session
+            .handBack(error.message)
+            .finally(() => this.#ended(job.sessionId));
           this.#running.add(handBack);
-          void handBack.finally(() => {
-            this.#running.delete(handBack);
-            this.#ended(job.sessionId);
-          });
+          void handBack.finally(() => this.#running.delete(handBack));
         }
         return session.outcome('STOPPED', error.message);
       }
