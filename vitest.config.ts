@@ -47,9 +47,9 @@ export default defineConfig({
           // before "unit"), longest first from its cache, and the short unit files fill the end.
           // Earlier tries failed on contention, on causes since fixed in the tests (expect.poll's
           // 1 s default deadline, the seeds' 600 ms OFFLINE, a replica left empty beside a hedged
-          // read, a late "no central" notice from the gateway's link). One is left: sync.e2e's
-          // kill -9 case waits for central's record of every change, and a scheduled session's
-          // changes applied before the kill and not yet reported are never recorded (#18).
+          // read, a late "no central" notice from the gateway's link, sync.e2e's kill -9 case
+          // waiting for changes a scheduled session applied before the kill: reported from the
+          // node's session outbox at its next start now, #18).
         },
       },
       {

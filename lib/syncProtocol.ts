@@ -355,6 +355,13 @@ export const MAX_APPLIED_PER_REPORT = 20_000;
 
 export interface SyncReport {
   readonly sessionId: string;
+  /**
+   * 1, 2, 3... per session, on every report that carries entries of the target's session outbox;
+   * a retry sends the same sequence with the same entries. Central records nothing of a report
+   * whose sequence is at or below the last one it recorded (the answer to it was lost): it answers
+   * as it would have, with `repeated`. Absent on reports of older nodes, recorded as they come.
+   */
+  readonly sequence?: number;
   readonly status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
   /** Versions applied (that changed the target), cumulative over the session. */
   readonly messagesSynced: number;
@@ -556,6 +563,11 @@ export type QuarantinedVersion = Readonly<z.infer<typeof QuarantinedVersionSchem
 export const SyncReportResponseSchema = wireObject({
   /** False when central no longer considers the session running (e.g. it was failed): stop. */
   continue: z.boolean({ error: 'expected a boolean' }),
+  /**
+   * True when central had recorded the report's sequence already (a retry): nothing was recorded
+   * again. Absent from older centrals' answers.
+   */
+  repeated: z.boolean({ error: 'expected a boolean when present' }).optional(),
 }).readonly();
 export type SyncReportResponse = z.infer<typeof SyncReportResponseSchema>;
 

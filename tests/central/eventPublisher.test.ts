@@ -86,6 +86,7 @@ const session: SyncSessionSnapshot = {
   messagesQuarantined: 1,
   entriesRefused: 0,
   liveReportSeq: null,
+  reportSeq: null,
   ownerInstanceId: 'instance-1',
   updatedAt: 1_700_000_000_200,
 };

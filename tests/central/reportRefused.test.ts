@@ -4,10 +4,10 @@
 // replication off: only sessions move changes); central's refusal is real too: the pair's
 // sync_pairs row is held by another transaction, so the target's reports wait past its timeout
 // (as behind the lock waits and deadlocks of issue #20), three times, and it gives the session up.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncPairs, syncSessions } from '../../subgraphs/central/db/schema.ts';
+import { messageSyncLog, syncPairs, syncSessions } from '../../subgraphs/central/db/schema.ts';
 import type { NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
@@ -150,6 +150,15 @@ describe('a target whose reports central does not take', () => {
     expect(handedBack?.status).toBe('FAILED');
     expect(handedBack?.error).toMatch(/^central did not take the report/);
     expect(bLines.some((l) => l.includes(`sync ${stuck.id}: handed back to central`))).toBe(true);
+    // The reports B gave up on were recorded once the lock went (their answers came too late):
+    // sent again with their sequences, they recorded nothing twice.
+    const logged = await central.central.services.db
+      .select({ messageId: messageSyncLog.messageId })
+      .from(messageSyncLog)
+      .where(inArray(messageSyncLog.messageId, ids));
+    expect(ids.map((id) => logged.filter((row) => row.messageId === id).length)).toEqual(
+      ids.map(() => 1),
+    );
     // Central's record caught up too: nothing of A's is left for B to pull.
     const pairs = ok(
       await gql<{

@@ -181,9 +181,9 @@ describe('the full-text index', () => {
     });
     const m = store.post({ roomId: ROOM, senderId: ALICE, content: 'older message' });
     db.close();
-    // Back to the schema before the search migration: no index, no later column, and neither
-    // it nor the migrations after it recorded as applied (drizzle records each by its journal
-    // time).
+    // Back to the schema before the search migration: no index, no later column or table, and
+    // neither it nor the migrations after it recorded as applied (drizzle records each by its
+    // journal time).
     const journal = JSON.parse(
       await readFile(
         new URL('../../subgraphs/node/migrations/meta/_journal.json', import.meta.url),
@@ -196,6 +196,8 @@ describe('the full-text index', () => {
     for (const t of ['insert', 'update', 'delete']) raw.exec(`DROP TRIGGER messages_fts_${t}`);
     raw.exec('DROP TABLE messages_fts');
     raw.exec('ALTER TABLE change_log DROP COLUMN received_from');
+    raw.exec('DROP TABLE sync_session_outbox');
+    raw.exec('DROP TABLE sync_session_reports');
     raw
       .prepare('DELETE FROM __drizzle_migrations WHERE created_at >= ?')
       .run(searchMigration?.when);

@@ -234,6 +234,12 @@ export const syncSessions = pgTable(
      */
     liveReportSeq: integer('live_report_seq'),
     /**
+     * A scheduled session: the sequence of the last report recorded that carried one (a repeat of
+     * it or of an earlier one records nothing). Null until such a report; reports of older nodes
+     * carry none.
+     */
+    reportSeq: integer('report_seq'),
+    /**
      * The central instance (central_instances.id) that sent the job: while its lease runs no other
      * central fails the session. Null for live windows (their target drives them) and for sessions
      * dispatched before owners existed (an unknown owner counts as dead).

@@ -509,12 +509,14 @@ export class SyncCoordinator {
       );
     if (session.liveReportSeq !== null)
       throw appError('CONFLICT', `session ${session.id} is a live window: report it as one`);
-    const { updated, refused, recounted } = await recordReport(
+    const { updated, refused, recounted, repeatOf } = await recordReport(
       this.#db,
       session,
       report,
       this.#onConflict(node, session.id),
     );
+    // Recorded before: the same answer as then (as far as the session's state says it).
+    if (repeatOf !== undefined) return { continue: repeatOf === 'IN_PROGRESS', repeated: true };
     if (refused.length > 0) this.#logRefused(node, session, refused);
     if (recounted) await this.#publish(recounted);
     if (!updated) return { continue: false };

@@ -27,6 +27,11 @@ export interface RecordedReport {
    * entries refused): changed all the same, so it is published.
    */
   readonly recounted: SyncSessionRow | null;
+  /**
+   * The report's sequence was recorded before (its answer was lost and the target sent it
+   * again): nothing was recorded; the session's status now, to answer as the first time.
+   */
+  readonly repeatOf?: SyncSessionRow['status'];
 }
 
 export async function recordReport(
@@ -50,6 +55,16 @@ function recordReportOnce(
 ): Promise<RecordedReport> {
   return db.transaction(async (tx) => {
     await lockPair(tx, session.sourceNodeId, session.targetNodeId);
+    // Every report of the session takes the pair's lock first, so the sequence read here is the
+    // last one recorded until this transaction ends: a repeat can never be recorded twice.
+    if (report.sequence !== undefined) {
+      const [current] = await tx
+        .select({ reportSeq: syncSessions.reportSeq, status: syncSessions.status })
+        .from(syncSessions)
+        .where(eq(syncSessions.id, session.id));
+      if (current && current.reportSeq !== null && report.sequence <= current.reportSeq)
+        return { updated: null, refused: [], recounted: null, repeatOf: current.status };
+    }
     const now = new Date();
     const terminal = report.status !== 'IN_PROGRESS';
     const inScope = await scopeReport(tx, session, report);
@@ -83,6 +98,7 @@ function recordReportOnce(
       .update(syncSessions)
       .set({
         ...counters,
+        ...(report.sequence === undefined ? {} : { reportSeq: report.sequence }),
         status: report.status,
         messagesSynced: report.messagesSynced,
         // A report without it comes from a node whose messagesSynced counted what it examined.
@@ -104,12 +120,27 @@ function recordReportOnce(
       now,
     );
     if (!updated) {
-      // A late report's counts still belong to the session that carried it.
-      if (scoped.quarantined.length === 0 && scoped.refused.length === 0)
+      // A late report's counts still belong to the session that carried it. One with a sequence
+      // comes from a target reporting what it applied before central heard (it was killed, or
+      // central was away when the session ended): its counters, cumulative over the session, are
+      // true, and a session failed meanwhile would otherwise keep the smaller ones of the last
+      // report it had. Its sequence is kept so that a repeat of it records nothing.
+      const late = report.sequence !== undefined;
+      if (!late && scoped.quarantined.length === 0 && scoped.refused.length === 0)
         return { updated: null, refused: scoped.refused, recounted: null };
       const [recounted] = await tx
         .update(syncSessions)
-        .set(counters)
+        .set({
+          ...counters,
+          ...(late
+            ? {
+                reportSeq: report.sequence,
+                messagesSynced: sql`greatest(${syncSessions.messagesSynced}, ${report.messagesSynced})`,
+                messagesChecked: sql`greatest(${syncSessions.messagesChecked}, ${report.messagesChecked ?? report.messagesSynced})`,
+                updatedAt: now,
+              }
+            : {}),
+        })
         .where(eq(syncSessions.id, session.id))
         .returning();
       return { updated: null, refused: scoped.refused, recounted: recounted ?? null };

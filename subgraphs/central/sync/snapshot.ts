@@ -50,6 +50,8 @@ export const SyncSessionSnapshotSchema = z
     messagesQuarantined: count,
     entriesRefused: count,
     liveReportSeq: optionalCount,
+    // A central of an earlier release sends none (rolling upgrade): not known, as before.
+    reportSeq: optionalCount.default(null),
     ownerInstanceId: text.nullable(),
     updatedAt: epochMs,
   })

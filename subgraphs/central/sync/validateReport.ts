@@ -53,6 +53,9 @@ const SyncReportBodySchema = z.object(
     sessionId: z
       .string({ error: 'must be a session id (UUID)' })
       .regex(UUID, { error: 'must be a session id (UUID)' }),
+    sequence: reportCount
+      .refine((n) => n >= 1, { error: 'must be a positive integer when present' })
+      .nullish(),
     status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED'], {
       error: 'must be one of IN_PROGRESS, COMPLETED, FAILED',
     }),
@@ -92,9 +95,10 @@ export function validateSyncReport(value: unknown): SyncReport {
   if (body.resume === true && body.status !== 'FAILED')
     throw new InvalidSyncReportError('resume may only be true with FAILED');
   const { messagesChecked, messagesTotal, held, sourceHeadSeq, digestsMatch, error } = body;
-  const { quarantined, released } = body;
+  const { quarantined, released, sequence } = body;
   return {
     sessionId: body.sessionId.toLowerCase(),
+    ...(sequence == null ? {} : { sequence }),
     status: body.status,
     messagesSynced: body.messagesSynced,
     ...(messagesChecked == null ? {} : { messagesChecked }),

@@ -180,6 +180,48 @@ export const syncLiveOutbox = sqliteTable(
   (t) => [index('sync_live_outbox_window_idx').on(t.windowId, t.report, t.seq)],
 );
 
+/**
+ * What a scheduled session (pullSession.ts) applied, quarantined and released and central has
+ * not taken yet: ONE row per applied batch, written in the transaction that applied it, deleted
+ * once central took the report carrying it. A report is made up of rows once (they get its
+ * sequence) and sent again unchanged until taken, so a report central recorded whose answer was
+ * lost (the node killed, or the connection cut) is a repeat central records nothing of.
+ */
+export const syncSessionOutbox = sqliteTable(
+  'sync_session_outbox',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /** The SyncSession's id at central. */
+    sessionId: text('session_id').notNull(),
+    /** The session's report it went into (1, 2, 3...); null until one is made up. */
+    report: integer('report'),
+    /** AppliedChange[], QuarantinedVersion[], message ids: JSON, as the report carries them. */
+    applied: text('applied').notNull(),
+    quarantined: text('quarantined').notNull(),
+    released: text('released').notNull(),
+    /** How many entries each list holds: reports are made up without reading the lists. */
+    appliedCount: integer('applied_count').notNull(),
+    quarantinedCount: integer('quarantined_count').notNull(),
+    releasedCount: integer('released_count').notNull(),
+  },
+  (t) => [index('sync_session_outbox_session_idx').on(t.sessionId, t.report, t.seq)],
+);
+
+/**
+ * Per session with outbox rows (or running): its next report's sequence and its progress as of
+ * its latest batch, so that a later process reports its leftovers with true counters and a
+ * sequence above every one central may have recorded.
+ */
+export const syncSessionReports = sqliteTable('sync_session_reports', {
+  sessionId: text('session_id').primaryKey(),
+  /** The sequence of the next report to make up (1 first). */
+  nextReport: integer('next_report').notNull().default(1),
+  /** The pair's cursor and the session's counters after its latest committed batch. */
+  cursor: integer('cursor').notNull(),
+  messagesSynced: integer('messages_synced').notNull(),
+  messagesChecked: integer('messages_checked').notNull(),
+});
+
 /** Small key/value state of the node, e.g. its id at central. */
 export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),

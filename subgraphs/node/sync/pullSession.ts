@@ -1,8 +1,9 @@
 // One sync session on the target: pulls the source's change log since the pair's cursor, batch by
 // batch; each batch is validated (a faulty batch is refused whole; a faulty version, or one its
 // writer had no right to write, is quarantined while the rest applies), then applied with the
-// cursor and the quarantine rows in the same SQLite transaction, then reported to central
-// (reportQueue.ts); a FULL session then compares digests. The queue of sessions per source is
+// cursor, the quarantine rows and the batch's row of the session outbox (sessionOutbox.ts) in the
+// same SQLite transaction, then reported to central (reportQueue.ts); a FULL session then
+// compares digests. The queue of sessions per source is
 // puller.ts; requests to the source are sourceClient.ts.
 import { Backoff } from '../../../lib/backoff.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -32,6 +33,7 @@ import { CursorAheadAtSource, PullTokens, SourceClient } from './sourceClient.ts
 import { differingRooms, roomDigests } from './digest.ts';
 import { dueBatch } from './deferredVersions.ts';
 import type { Quarantine } from './quarantine.ts';
+import type { OutboxRow, SessionOutbox } from './sessionOutbox.ts';
 import {
   DEFERRED_SUFFIX,
   examineChangeBatch,
@@ -117,6 +119,7 @@ export class PullSession {
   readonly #applier: BatchApplier;
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
+  readonly #outbox: SessionOutbox;
   #cursor = 0;
   #checked = 0;
   /**
@@ -138,9 +141,11 @@ export class PullSession {
     applier: BatchApplier,
     quarantine: Quarantine,
     writers: WriterRights,
+    outbox: SessionOutbox,
     closing: AbortSignal,
   ) {
     this.#job = job;
+    this.#outbox = outbox;
     this.#options = options;
     this.#applier = applier;
     this.#quarantine = quarantine;
@@ -168,6 +173,7 @@ export class PullSession {
       attempts: options.reportAttempts ?? 3,
       maxBacklog: REPORT_BACKLOG,
       closing,
+      outbox,
       progress: () => ({
         messagesSynced: this.#appliedCount,
         messagesChecked: this.#checked,
@@ -411,6 +417,8 @@ export class PullSession {
     if (this.#closing.aborted) throw new SessionStopped('the node is shutting down');
     const source = this.#job.sourceNodeId;
     let outcome: AppliedBatch;
+    let rows: OutboxRow[] = [];
+    const checked = this.#checked + batch.versions.length + refused.length;
     try {
       outcome = this.#applier.apply({
         sourceNodeId: source,
@@ -421,20 +429,28 @@ export class PullSession {
         writers: this.#writers,
         resetCursor: this.#resetCursor,
         ...(sentAt === undefined ? {} : { sentAt }),
+        // Until central took them: a kill before its answer loses nothing of its log and index.
+        inTransaction: (_tx, applied) => {
+          rows = this.#outbox.record(this.#job.sessionId, applied, {
+            cursor: batch.nextAfter,
+            messagesSynced: this.#appliedCount + applied.applied.length,
+            messagesChecked: checked,
+          });
+        },
       });
     } catch (error) {
       throw new SessionError(
         `batch after seq ${this.#cursor} from ${sourceLabel(this.#job)} could not be applied, nothing of it was: ${rootMessage(error)}`,
       );
     }
-    const { applied, quarantined, released } = outcome;
+    const { applied, quarantined } = outcome;
     this.#cursor = batch.nextAfter;
     this.#headSeq = batch.headSeq;
-    this.#checked += batch.versions.length + refused.length;
+    this.#checked = checked;
     this.#refusedUntold.push(...outcome.refusedSeqs);
     this.#appliedCount += applied.length;
     this.#quarantinedCount += quarantined.length;
-    this.#reports.add({ applied, quarantined, released });
+    this.#reports.add({ rows });
     for (const q of quarantined) {
       this.#options.log.warn(
         `sync ${this.#job.sessionId}: ${q.reason.endsWith(DEFERRED_SUFFIX) ? 'deferred' : 'quarantined'} message ${q.messageId || '(no id)'} (seq ${q.seq}) from ${sourceLabel(this.#job)}: ${q.reason}`,
@@ -497,11 +513,21 @@ export class PullSession {
     const still = new Set(
       examined.refused.filter((r) => r.deferUntil !== undefined).map((r) => r.seq),
     );
-    const settled = this.#quarantine.settle(
-      source,
-      pseudo.seqs.filter((seq) => !still.has(seq)),
+    const { rows } = this.#outbox.recordWith(
+      this.#job.sessionId,
+      () =>
+        this.#quarantine.settle(
+          source,
+          pseudo.seqs.filter((seq) => !still.has(seq)),
+        ),
+      (settled) => ({ applied: [], quarantined: [], released: settled }),
+      {
+        cursor: this.#cursor,
+        messagesSynced: this.#appliedCount,
+        messagesChecked: this.#checked,
+      },
     );
-    this.#reports.add({ released: settled });
+    this.#reports.add({ rows });
   }
 
   async #compareDigests(): Promise<string[]> {

@@ -12,7 +12,9 @@ import {
   type PullerOptions,
   type SessionOutcome,
 } from './pullSession.ts';
+import { LeftoverReporter } from './leftoverReporter.ts';
 import { Quarantine } from './quarantine.ts';
+import { SessionOutbox } from './sessionOutbox.ts';
 import { ReportRefused, SessionError, SessionStopped } from './sessionErrors.ts';
 import { SourceError, SourceRequestAborted } from './sourceClient.ts';
 import { WriterRights } from './writerRights.ts';
@@ -33,6 +35,10 @@ export class Puller {
   readonly #quarantine: Quarantine;
   readonly #writers: WriterRights;
   readonly #applier: BatchApplier;
+  readonly #outbox: SessionOutbox;
+  /** Sessions queued, running or handing back: their outbox rows are theirs to report. */
+  readonly #active = new Set<string>();
+  readonly #leftovers: LeftoverReporter;
 
   constructor(options: PullerOptions) {
     this.#options = options;
@@ -43,6 +49,15 @@ export class Puller {
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     this.#applier = new BatchApplier(options.db, options.store, this.#now);
+    this.#outbox = new SessionOutbox(options.db);
+    // A job central sends again for a session left over here is not run (its cursors moved on).
+    for (const sessionId of this.#outbox.sessions(this.#active)) this.#remember(sessionId);
+    this.#leftovers = new LeftoverReporter({
+      outbox: this.#outbox,
+      central: options.central,
+      active: () => this.#active,
+      log: options.log,
+    });
   }
 
   /**
@@ -54,6 +69,7 @@ export class Puller {
       return Promise.resolve(emptyOutcome(job.sessionId, 'SKIPPED'));
     }
     this.#remember(job.sessionId);
+    this.#active.add(job.sessionId);
     const previous = this.#tails.get(job.sourceNodeId) ?? Promise.resolve();
     const run = previous.then(() => this.#run(job));
     const tail = run.catch(() => {});
@@ -72,6 +88,7 @@ export class Puller {
    */
   async close(): Promise<void> {
     this.#closing.abort();
+    this.#leftovers.close();
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
@@ -79,13 +96,34 @@ export class Puller {
     this.#known.set(sessionId, true);
   }
 
+  /** The session and its hand-back are over: what it left goes with the leftovers. */
+  #ended(sessionId: string): void {
+    this.#active.delete(sessionId);
+    try {
+      if (!this.#outbox.finish(sessionId) && !this.#closing.signal.aborted) this.#leftovers.kick();
+    } catch (error) {
+      // Its rows and state stay: the next start reports them.
+      this.#log.error(`sync ${sessionId}: could not look for what the session left`, error);
+    }
+  }
+
   async #run(job: SyncJob): Promise<SessionOutcome> {
+    let handingBack = false;
+    try {
+      return await this.#runSession(job, () => (handingBack = true));
+    } finally {
+      if (!handingBack) this.#ended(job.sessionId);
+    }
+  }
+
+  async #runSession(job: SyncJob, handsBack: () => void): Promise<SessionOutcome> {
     const session = new PullSession(
       job,
       this.#options,
       this.#applier,
       this.#quarantine,
       this.#writers,
+      this.#outbox,
       this.#closing.signal,
     );
     if (this.#closing.signal.aborted) return emptyOutcome(job.sessionId, 'STOPPED');
@@ -116,7 +154,11 @@ export class Puller {
         if (error instanceof ReportRefused && !this.#closing.signal.aborted) {
           // Off the source's queue: the next session of this pair (once central queues it) need
           // not wait for central to answer this one. close() still waits for it.
-          const handBack = session.handBack(error.message);
+          handsBack();
+          // Ended before close() returns: the outbox is still open then.
+          const handBack = session
+            .handBack(error.message)
+            .finally(() => this.#ended(job.sessionId));
           this.#running.add(handBack);
           void handBack.finally(() => this.#running.delete(handBack));
         }
