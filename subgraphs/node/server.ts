@@ -84,6 +84,11 @@ export interface NodeOptions {
   readonly centralWaitMs?: number;
   /** Timeout of each request to central. @default 5000 */
   readonly centralTimeoutMs?: number;
+  /**
+   * After fetching central's gateway keys, how long before an unknown key id may fetch them
+   * again (such an assertion waits that long, then is checked once more). @default 1000
+   */
+  readonly gatewayKeysCooldownMs?: number;
   /** Max offset from central's clock (else writes refused) and of a peer's HLC (else deferred). @default 60000 */
   readonly maxClockDriftMs?: number;
   /** Largest accepted request body. @default 1048576 */
@@ -313,10 +318,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     }),
     assertions: new AssertionVerifier(
       options.gatewayKeys ??
-        remoteGatewayKeys(
-          centralUrls,
-          ...(options.centralTimeoutMs === undefined ? [] : [options.centralTimeoutMs]),
-        ),
+        remoteGatewayKeys(centralUrls, options.centralTimeoutMs, options.gatewayKeysCooldownMs),
       nodeId,
     ),
     limits: {
