@@ -204,6 +204,9 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const inFlight = new Set<Promise<void>>();
   const unavailable = (res: ServerResponse) => {
     res.setHeader('retry-after', '1');
+    // Not to be reused: a request refused unread would otherwise keep its connection busy, and
+    // stopping the server wait out its grace for it.
+    if (closing) res.setHeader('connection', 'close');
     const reason = closing ? 'node is shutting down' : 'node is starting';
     sendJson(res, 503, errorBody('NODE_UNAVAILABLE', reason));
   };
