@@ -78,6 +78,12 @@ export interface GatewayOptions {
    */
   readonly centralTimeoutMs?: number;
   /**
+   * With no answer from any central for this long, the gateway counts central as lost (`/ready`
+   * 503, central_connected 0) even while its event stream is open; a hung central is probed and
+   * left within half of it (gateway/centralLink.ts). @default 5000
+   */
+  readonly centralStaleMs?: number;
+  /**
    * How long central's answer for a user's public profile (`displayName`, `username`) is reused
    * for other requests, e.g. a page of messages' senders (gateway/userProfileCache.ts): a changed
    * name shows within this. 0 asks central every time. @default 2000
@@ -158,6 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
     centralUrl: central,
     gatewaySecret: options.gatewaySecret,
     timeoutMs: centralTimeoutMs,
+    ...(options.centralStaleMs === undefined ? {} : { staleMs: options.centralStaleMs }),
     log: log.child('central'),
   });
   // This process's own key for assertions to nodes; registered at central below.

@@ -1,7 +1,7 @@
 // node:http plumbing shared by every server: Apollo Server 5 has no HTTP framework built in, so
 // this turns an IncomingMessage into an HTTPGraphQLRequest (with a body size limit) and back.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { errorBody } from './errors.ts';
 
@@ -155,7 +155,18 @@ export function graphqlHandler<TContext extends BaseContext>(
 /** Pending connections the kernel queues for accept(); capped by net.core.somaxconn. */
 const LISTEN_BACKLOG = 4096;
 
+/** Per server listening through `listen`, its open connections (see closeServer). */
+const openSockets = new WeakMap<Server, Set<Socket>>();
+
 export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  if (!openSockets.has(server)) {
+    const sockets = new Set<Socket>();
+    openSockets.set(server, sockets);
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // Node's default accept backlog (511) overflows when a burst of clients (a gateway fanning
@@ -173,6 +184,10 @@ export async function closeServer(server: Server, graceMs = 2000): Promise<void>
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // A connection that has sent nothing yet carries no request to finish, but Node counts it as
+  // busy (its first request's headers are awaited), not idle: a client reconnecting just before
+  // the stop (a node whose job stream just ended) held every stop for the whole grace.
+  for (const socket of openSockets.get(server) ?? []) if (socket.bytesRead === 0) socket.destroy();
   const timer = setTimeout(() => server.closeAllConnections(), graceMs);
   timer.unref();
   await closed;

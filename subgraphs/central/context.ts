@@ -22,6 +22,8 @@ export interface CentralServices {
   readonly heartbeatIntervalMs: number;
   /** Silence after which a node is marked OFFLINE. */
   readonly offlineAfterMs: number;
+  /** How long a member's removal waits for the room's nodes to acknowledge it (nodeNotices.ts). */
+  readonly membershipNoticeDeadlineMs: number;
   readonly sync: SyncCoordinator;
   readonly loginThrottle: LoginThrottle;
   /** Nodes' keys, their rows kept briefly; forget a node here when changing its row's key or state. */

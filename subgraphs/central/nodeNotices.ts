@@ -87,9 +87,9 @@ export async function noticeAndWait(
 }
 
 /**
- * How long a removal waits for the room's nodes to drop the member's cached answer: a node that
- * does not acknowledge in this time trusts it at most its --membership-cache-ms (5 s by default)
- * longer.
+ * How long a removal waits for the room's nodes to drop the member's cached answer, unless
+ * central is told otherwise (membershipNoticeDeadlineMs): a node that does not acknowledge in
+ * this time trusts it at most its --membership-cache-ms (5 s by default) longer.
  */
 export const MEMBERSHIP_NOTICE_DEADLINE_MS = 5_000;
 
@@ -99,7 +99,7 @@ export const MEMBERSHIP_NOTICE_DEADLINE_MS = 5_000;
  * that did not acknowledge in time.
  */
 export async function noticeRemoval(
-  services: Services,
+  services: Services & Pick<CentralServices, 'membershipNoticeDeadlineMs'>,
   room: Pick<RoomRow, 'id' | 'homeNodeId' | 'replicaNodeIds'>,
   userId: string,
 ): Promise<string[]> {
@@ -113,7 +113,7 @@ export async function noticeRemoval(
     services,
     online.map((n) => n.id),
     { kind: 'membership', roomId: room.id, userId },
-    MEMBERSHIP_NOTICE_DEADLINE_MS,
+    services.membershipNoticeDeadlineMs,
   );
   return online.filter((n) => !acked.has(n.id)).map((n) => `${n.name} (${n.id})`);
 }

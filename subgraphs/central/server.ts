@@ -28,6 +28,7 @@ import {
   MISSED_HEARTBEATS_FOR_OFFLINE,
   startLivenessSweep,
 } from './nodeLiveness.ts';
+import { MEMBERSHIP_NOTICE_DEADLINE_MS } from './nodeNotices.ts';
 import { startInstanceLease } from './instanceLease.ts';
 import { SyncCoordinator } from './sync/coordinator.ts';
 import { RoomMembersTags } from './sync/roomMembersTags.ts';
@@ -117,6 +118,11 @@ export interface CentralOptions {
    * @default 60000
    */
   readonly roomMembersTagMaxAgeMs?: number;
+  /**
+   * How long a member's removal waits for the room's ONLINE nodes to acknowledge it before
+   * answering (tests with nodes that never acknowledge shorten it). @default 5000
+   */
+  readonly membershipNoticeDeadlineMs?: number;
   /** Largest graphql-ws message. @default 1048576 */
   readonly maxWsPayloadBytes?: number;
   /** How long a graphql-ws connection may take to send connection_init. @default 10000 */
@@ -177,6 +183,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     log,
     heartbeatIntervalMs,
     offlineAfterMs: options.offlineAfterMs ?? MISSED_HEARTBEATS_FOR_OFFLINE * heartbeatIntervalMs,
+    membershipNoticeDeadlineMs: options.membershipNoticeDeadlineMs ?? MEMBERSHIP_NOTICE_DEADLINE_MS,
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
     nodeAuth: new NodeAuthenticator(db.db, events, options.nodeAuthTtlMs),

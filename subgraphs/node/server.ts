@@ -84,6 +84,11 @@ export interface NodeOptions {
   readonly centralWaitMs?: number;
   /** Timeout of each request to central. @default 5000 */
   readonly centralTimeoutMs?: number;
+  /**
+   * After fetching central's gateway keys, how long before an unknown key id may fetch them
+   * again (such an assertion waits that long, then is checked once more). @default 1000
+   */
+  readonly gatewayKeysCooldownMs?: number;
   /** Max offset from central's clock (else writes refused) and of a peer's HLC (else deferred). @default 60000 */
   readonly maxClockDriftMs?: number;
   /** Largest accepted request body. @default 1048576 */
@@ -199,6 +204,9 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
   const inFlight = new Set<Promise<void>>();
   const unavailable = (res: ServerResponse) => {
     res.setHeader('retry-after', '1');
+    // Not to be reused: a request refused unread would otherwise keep its connection busy, and
+    // stopping the server wait out its grace for it.
+    if (closing) res.setHeader('connection', 'close');
     const reason = closing ? 'node is shutting down' : 'node is starting';
     sendJson(res, 503, errorBody('NODE_UNAVAILABLE', reason));
   };
@@ -313,10 +321,7 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
     }),
     assertions: new AssertionVerifier(
       options.gatewayKeys ??
-        remoteGatewayKeys(
-          centralUrls,
-          ...(options.centralTimeoutMs === undefined ? [] : [options.centralTimeoutMs]),
-        ),
+        remoteGatewayKeys(centralUrls, options.centralTimeoutMs, options.gatewayKeysCooldownMs),
       nodeId,
     ),
     limits: {

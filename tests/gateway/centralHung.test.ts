@@ -27,6 +27,9 @@ async function gatewayOn(centralUrl: string[]): Promise<GatewayServer> {
       gatewaySecret: TEST_GATEWAY_SECRET,
       metricsToken: METRICS_TOKEN,
       centralTimeoutMs: 2000,
+      // Lost after 3 s without an answer (5 s by default), the hung one probed for 1.5 s: still
+      // far beyond what a central answers in here, even on a loaded machine.
+      centralStaleMs: 3000,
       logger: silentLogger,
     }),
     (g) => g.close(),

@@ -37,7 +37,7 @@ interface ClockedNode {
   readonly node: NodeServer;
   /** Added to the wall clock only: a skewed clock. */
   skewMs: number;
-  /** Added to both clocks: time passing. */
+  /** Added to both clocks, and to central's time as this node hears it: time passing. */
   elapsedMs: number;
 }
 
@@ -60,6 +60,14 @@ async function startClockedNode(name: string): Promise<ClockedNode> {
   const real = createCentralClient({ centralUrl: central.url, apiKey: registered.apiKey });
   const client: CentralClient = {
     ...real,
+    // Time passing moves central's clock too: a sample taken after a step agrees with the earlier
+    // ones, instead of a later heartbeat undoing the step.
+    async heartbeat(publicUrl, clock) {
+      const reply = await real.heartbeat(publicUrl, clock);
+      return reply.centralTime === undefined
+        ? reply
+        : { ...reply, centralTime: reply.centralTime + clocked.elapsedMs };
+    },
     reportSync(report) {
       reports.push(report);
       return Promise.resolve({ continue: true });
@@ -323,9 +331,10 @@ describe('a version too far ahead is deferred, not dropped', () => {
     expect(await metric(b.node, 'switchboard_node_sync_deferred_versions')).toBe(1);
     expect(pullRequests).not.toContain(sourceId);
 
-    // Real time catches up (about 6 s: 66 s ahead, 60 s allowed). Central's clock is the reference
-    // and cannot be moved from here, so the test waits for the real one: the first heartbeat after
-    // that finds the version due and asks for a session.
+    // Time catches up (6 s: 66 s ahead, 60 s allowed; 7 s pass here, for the clock sample's error)
+    // on the node's clocks and on central's as the node hears it, instead of waiting for the real
+    // one: the first heartbeat after that finds the version due and asks for a session.
+    b.elapsedMs = 7000;
     await expect.poll(() => pullRequests.includes(sourceId), { timeout: 30_000 }).toBe(true);
     const third = await b.node.puller.enqueue(await job());
     expect(third).toMatchObject({ status: 'COMPLETED', applied: 1 });

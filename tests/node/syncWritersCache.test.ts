@@ -44,7 +44,10 @@ const log: WireVersion[] = [];
 let source: { id: string; url: string };
 
 beforeAll(async () => {
-  central = await startTestCentral(leftovers);
+  // Neither node here acknowledges central's notices (the origin never runs, the target runs no
+  // job stream: the cache under test must not hear of bob's leave), so his leave waits out
+  // central's whole deadline: a short one.
+  central = await startTestCentral(leftovers, { membershipNoticeDeadlineMs: 100 });
   proxy = leftovers.add(await RecordingProxy.start(), (p) => p.close());
   proxy.retarget(central.url);
   const origin = await central.registerNode('cache-origin');

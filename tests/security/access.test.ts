@@ -69,6 +69,9 @@ async function startTestNode(name: 'a' | 'b' | 'c') {
       apiKey: registered.apiKey,
       logger: silentLogger,
       sync: false,
+      // A removal reaches a node running without sync only as its "member" answer runs out (5 s
+      // by default): a short one, so that the removals below are seen on the nodes sooner.
+      membershipCacheMs: 1000,
     }),
     (n) => n.close(),
   );
@@ -95,7 +98,9 @@ async function state(): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  central = await startTestCentral(leftovers);
+  // The nodes run without sync, so without the job stream central's removal notices come by:
+  // each removal would wait out central's whole deadline (5 s by default) for their answer.
+  central = await startTestCentral(leftovers, { membershipNoticeDeadlineMs: 100 });
   asGateway = await registerTestGateway(central.url);
   await Promise.all([startTestNode('a'), startTestNode('b'), startTestNode('c')]);
   gateway = leftovers.add(
@@ -652,8 +657,8 @@ describe('private rooms', () => {
     }
     expect(await carolReads()).toBe('read');
     await mutate(alice.token, REMOVE, { r: secret, u: carol.id });
-    // The nodes reuse a "member" answer for --membership-cache-ms (5 s): the bounded staleness of
-    // a removal there. Central and the gateway know at once.
+    // The nodes reuse a "member" answer for --membership-cache-ms (1 s here): the bounded
+    // staleness of a removal there. Central and the gateway know at once.
     await until(
       carolReads,
       (answer) => answer === 'NOT_FOUND',

@@ -50,6 +50,9 @@ async function startTestNode(name: string, publicUrl?: () => string): Promise<No
       apiKey: registered.apiKey,
       logger: silentLogger,
       sync: false,
+      // Assertions by unknown keys are this file's subject: each waits out the node's cooldown
+      // before its second look at central's keys (1 s by default).
+      gatewayKeysCooldownMs: 100,
       ...(publicUrl ? { publicUrl: publicUrl() } : {}),
     }),
     (n) => n.close(),

@@ -5,7 +5,7 @@ import type { Viewer } from '../../../lib/userAuth.ts';
 import { requireAdmin, requireViewer, type CentralContext } from '../context.ts';
 import { activeNode, nodes, roomMembers, rooms, type RoomRow, type UserRow } from '../db/schema.ts';
 import { addMember, removeMember } from '../membership.ts';
-import { MEMBERSHIP_NOTICE_DEADLINE_MS, noticeRemoval } from '../nodeNotices.ts';
+import { noticeRemoval } from '../nodeNotices.ts';
 import { replicaNodesOf } from '../placement.ts';
 import { activeNodes, changePlacement } from '../placementChange.ts';
 import {
@@ -42,7 +42,7 @@ async function changeMembership(
     const silent = await noticeRemoval(ctx, room, userId);
     if (silent.length > 0)
       ctx.log.warn(
-        `room "${room.name}": ${silent.join(', ')} did not confirm a member's removal within ${MEMBERSHIP_NOTICE_DEADLINE_MS} ms; they may take that user's writes for their --membership-cache-ms`,
+        `room "${room.name}": ${silent.join(', ')} did not confirm a member's removal within ${ctx.membershipNoticeDeadlineMs} ms; they may take that user's writes for their --membership-cache-ms`,
       );
   }
 }
