@@ -175,7 +175,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       await saveState(stateFile, state);
     }
     const registered = state;
-    await Promise.all(
+    // The nodes and the gateway start at once: each start is mostly module loading, and the
+    // gateway needs only central, routing to each node once it is ONLINE (waited for below). The
+    // gateway is still supervised last, so that Ctrl-C stops it first.
+    const nodesReady = Promise.all(
       NODE_NAMES.map(async (name, i) => {
         const apiKey = registered.nodes[name]?.apiKey;
         if (!apiKey) throw new ConfigError(`${stateFile} has no API key for ${name}`);
@@ -199,12 +202,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         ).ready;
       }),
     );
-    const gatewayUrl = await start(
+    const gatewayReady = start(
       'gateway',
       port(0),
       (p) => ['gateway', '--port', String(p), '--central-url', centralUrl],
       { SWITCHBOARD_GATEWAY_SECRET: gatewaySecret },
     ).ready;
+    const [, gatewayUrl] = await Promise.all([nodesReady, gatewayReady]);
     await waitUntilRoutable(gatewayUrl, NODE_NAMES.length);
 
     let users: readonly DemoUser[] | undefined;
