@@ -46,6 +46,14 @@ export const demoOptions = {
       return raw;
     },
   }),
+  restartDelayMs: option({
+    flag: 'restart-delay-ms',
+    env: 'SWITCHBOARD_DEMO_RESTART_DELAY_MS',
+    description:
+      'Delay before restarting a component that died (±20%, doubled while it keeps dying)',
+    default: 10_000,
+    parse: parsers.positiveInt,
+  }),
   help: sharedOptions.help,
 };
 
@@ -61,10 +69,10 @@ interface DemoState {
 const READY = /ready at (https?:\/\/\S+)\/graphql/;
 
 /**
- * How the demo restarts a component that died. The first restart waits about 10 s: long enough
- * to watch a killed node go OFFLINE (within 5 s) and its rooms be served by their replicas, which
- * is what README step 5 shows; a component that keeps dying right after start is given up on
- * after 10 + 20 + 40 + 60 + 60 s of tries.
+ * How the demo restarts a component that died. The first restart waits about 10 s (by default:
+ * --restart-delay-ms): long enough to watch a killed node go OFFLINE (within 5 s) and its rooms be
+ * served by their replicas, which is what README step 5 shows; a component that keeps dying right
+ * after start is given up on after 10 + 20 + 40 + 60 + 60 s of tries.
  */
 export const RESTARTS: BackoffOptions = {
   initialDelayMs: 10_000,
@@ -137,7 +145,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       name,
       () => spawnComponent(name, args(listenOn), childEnv, write),
       READY,
-      { ...RESTARTS, log },
+      { ...RESTARTS, initialDelayMs: config.restartDelayMs, log },
     );
     supervised.push(child);
     const ready = child.ready.then((match) => {
@@ -167,7 +175,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       await saveState(stateFile, state);
     }
     const registered = state;
-    await Promise.all(
+    // The nodes and the gateway start at once: each start is mostly module loading, and the
+    // gateway needs only central, routing to each node once it is ONLINE (waited for below). The
+    // gateway is still supervised last, so that Ctrl-C stops it first.
+    const nodesReady = Promise.all(
       NODE_NAMES.map(async (name, i) => {
         const apiKey = registered.nodes[name]?.apiKey;
         if (!apiKey) throw new ConfigError(`${stateFile} has no API key for ${name}`);
@@ -191,12 +202,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         ).ready;
       }),
     );
-    const gatewayUrl = await start(
+    const gatewayReady = start(
       'gateway',
       port(0),
       (p) => ['gateway', '--port', String(p), '--central-url', centralUrl],
       { SWITCHBOARD_GATEWAY_SECRET: gatewaySecret },
     ).ready;
+    const [, gatewayUrl] = await Promise.all([nodesReady, gatewayReady]);
     await waitUntilRoutable(gatewayUrl, NODE_NAMES.length);
 
     let users: readonly DemoUser[] | undefined;

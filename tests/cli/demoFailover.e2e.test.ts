@@ -35,6 +35,13 @@ describe('switchboard demo, README step 5', () => {
       const dataDir = await leftovers.tempDir('switchboard-demo-failover-');
       const demo = startProcess(leftovers, 'demo', ['demo', '--data-dir', dataDir, '--port', '0'], {
         SWITCHBOARD_DEMO_PASSWORD: PASSWORD,
+        // Central (a child of the demo, which passes its environment on) finds a dead node
+        // OFFLINE within about 2 s instead of 4.5, as the cluster tests' centrals do; the demo
+        // restarts it after about 6 s instead of 10, still well after that: every check below
+        // runs while node-b is down, and the restart is waited for (#18).
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: '200',
+        SWITCHBOARD_OFFLINE_AFTER_MS: '2000',
+        SWITCHBOARD_DEMO_RESTART_DELAY_MS: '6000',
       });
       const gatewayUrl = (await demo.waitForLine(BANNER, 120_000))[1] as string;
       // The demo names every process's pid as it starts it: what `kill` needs.

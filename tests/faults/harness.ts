@@ -10,7 +10,7 @@ import { ASSERTION_HEADER } from '../../lib/gatewayAssertion.ts';
 import type { RoomDigests } from '../../lib/syncProtocol.ts';
 import { databaseFile } from '../../subgraphs/node/server.ts';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
-import { seedCentralDataDir } from '../helpers/centralData.ts';
+import { centralTestDatabase, seedCentralDataDir } from '../helpers/centralData.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok, type GraphQLResponse } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -76,6 +76,12 @@ export interface FaultClusterOptions {
   readonly offlineAfterMs?: number;
   /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
   readonly nodeEnv?: Readonly<Record<string, string>>;
+  /**
+   * Central on a database in the run's PostgreSQL cluster (`centralDatabaseUrl`), as the tests'
+   * Cluster runs it, instead of PGlite in the data dir; PGlite when there is no such cluster.
+   * @default false: the fault seeds run on PGlite
+   */
+  readonly postgres?: boolean;
 }
 
 /** Central + 3 nodes + gateway, with one inbound and one outbound TCP proxy per node. */
@@ -86,6 +92,8 @@ export class FaultCluster {
   readonly nodes = new Map<string, FaultNode>();
   central: Proc | undefined;
   centralPort = 0;
+  /** Central's PostgreSQL database (--database-url); undefined when it runs on PGlite. */
+  centralDatabaseUrl: string | undefined;
   gateway!: Proc;
   gatewayUrl = '';
   adminToken = '';
@@ -108,7 +116,9 @@ export class FaultCluster {
       await leftovers.tempDir('switchboard-faults-'),
       options,
     );
-    await seedCentralDataDir(cluster.dataDir);
+    if (options.postgres === true)
+      cluster.centralDatabaseUrl = await centralTestDatabase(leftovers);
+    if (cluster.centralDatabaseUrl === undefined) await seedCentralDataDir(cluster.dataDir);
     await cluster.startCentral();
     cluster.adminToken = await cluster.login('admin', ADMIN_PASSWORD);
     cluster.#toNodes = await registerTestGateway(cluster.centralUrl, cluster.secret);
@@ -132,14 +142,37 @@ export class FaultCluster {
         url: '',
       });
     }
-    await Promise.all(NODE_NAMES.map((name) => cluster.startNode(name)));
-    cluster.gateway = startProcess(
-      leftovers,
-      'gateway',
-      ['gateway', '--port', '0', '--central-url', cluster.centralUrl],
-      { SWITCHBOARD_GATEWAY_SECRET: cluster.secret, SWITCHBOARD_NODE_TIMEOUT_MS: '3000' },
+    // The gateway starts with the nodes, as the tests' Cluster does: it needs only central, and
+    // routes to each node once it is ONLINE. One after the other, a cluster start waited for a
+    // gateway's start (seconds of module loading on a loaded core) after the nodes' (#18).
+    const startGateway = async () => {
+      cluster.gateway = startProcess(
+        leftovers,
+        'gateway',
+        ['gateway', '--port', '0', '--central-url', cluster.centralUrl],
+        { SWITCHBOARD_GATEWAY_SECRET: cluster.secret, SWITCHBOARD_NODE_TIMEOUT_MS: '3000' },
+      );
+      cluster.gatewayUrl = (await cluster.gateway.waitForLine(READY))[1] as string;
+    };
+    await Promise.all([...NODE_NAMES.map((name) => cluster.startNode(name)), startGateway()]);
+    // Routed to every node before the workload's first request through it, as when it started
+    // after them; its /ready lists nodes in detail to an ADMIN token only.
+    await until(
+      async () =>
+        (await (
+          await fetch(`${cluster.gatewayUrl}/ready`, {
+            headers: { authorization: `Bearer ${cluster.adminToken}` },
+          })
+        ).json()) as { nodes?: Array<{ name: string; status: string; schema: { state: string } }> },
+      (report) =>
+        NODE_NAMES.every((name) =>
+          report.nodes?.some(
+            (n) => n.name === name && n.status === 'ONLINE' && n.schema.state === 'ok',
+          ),
+        ),
+      'the gateway to route to every node',
+      60_000,
     );
-    cluster.gatewayUrl = (await cluster.gateway.waitForLine(READY))[1] as string;
     return cluster;
   }
 
@@ -178,10 +211,18 @@ export class FaultCluster {
 
   /** Starts central; a restart binds the same port, so the gateway and proxies keep their URL. */
   async startCentral(): Promise<void> {
+    const restart = this.centralPort !== 0;
     this.central = startProcess(
       this.leftovers,
       'central',
-      ['central', '--port', String(this.centralPort), '--data-dir', this.dataDir],
+      [
+        'central',
+        '--port',
+        String(this.centralPort),
+        ...(this.centralDatabaseUrl === undefined
+          ? ['--data-dir', this.dataDir]
+          : ['--database-url', this.centralDatabaseUrl]),
+      ],
       {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
@@ -193,6 +234,18 @@ export class FaultCluster {
     );
     const url = (await this.central.waitForLine(READY))[1] as string;
     this.centralPort = Number(new URL(url).port);
+    // Leftovers stop the newest first: a restarted central would go before the gateway and the
+    // nodes, wait out its HTTP server's 2 s grace for their open requests, and then each node's
+    // shutdown would wait for a central that is gone. Registered after it, this stops them
+    // first, as they are before the first central (#18).
+    if (restart) this.leftovers.defer(() => this.#stopAllButCentral());
+  }
+
+  /** Stops the gateway, then the nodes at once (SIGTERM), as Leftovers would but before central. */
+  async #stopAllButCentral(): Promise<void> {
+    await this.gateway.kill();
+    const running = [...this.nodes.values()].flatMap((node) => node.proc ?? []);
+    await Promise.all(running.map((proc) => proc.kill()));
   }
 
   async killCentral(): Promise<void> {
