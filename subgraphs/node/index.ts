@@ -15,6 +15,7 @@ import { stopOnSignals } from '../../lib/process.ts';
 import { DEFAULT_GROUP_COMMIT_MS } from './groupCommit.ts';
 import { NodeStartupError } from './heartbeat.ts';
 import { startNode } from './server.ts';
+import { WINDOW_IDLE_MS } from './sync/liveOutbox.ts';
 
 function nodeName(raw: string, name: string): string {
   // The name becomes a file name: keep it to what central accepts for node names.
@@ -158,6 +159,14 @@ export const nodeOptions = {
     default: true,
     parse: parsers.boolean,
   }),
+  syncLiveWindowIdleMs: option({
+    flag: 'sync-live-window-idle-ms',
+    env: 'SWITCHBOARD_SYNC_LIVE_WINDOW_IDLE_MS',
+    description:
+      'A live replication window (a CHANGE sync session) closes after this long without a change from its source',
+    default: WINDOW_IDLE_MS as number,
+    parse: parsers.positiveInt,
+  }),
   groupCommitMs: option({
     flag: 'group-commit-ms',
     env: 'SWITCHBOARD_GROUP_COMMIT_MS',
@@ -230,6 +239,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       syncMaxBatchBytes: config.syncMaxBatchBytes,
       groupCommitMs: config.groupCommitMs,
       liveReplication: config.liveReplication,
+      syncLiveWindowIdleMs: config.syncLiveWindowIdleMs,
       logger: log,
       // Fault tests skew one node's clock; without an offset the node keeps its default clock.
       ...(offset === 0 ? {} : { now: () => Date.now() + offset }),

@@ -103,6 +103,11 @@ export interface NodeOptions {
    * changes move only in scheduled, manual and catch-up sessions. @default true
    */
   readonly liveReplication?: boolean;
+  /**
+   * A live window (a CHANGE session at central) closes after this long without a change from its
+   * source. @default WINDOW_IDLE_MS (sync/liveOutbox.ts)
+   */
+  readonly syncLiveWindowIdleMs?: number;
   /** The wall clock of messages' HLCs and timestamps (tests, fault injection). @default Date.now */
   readonly now?: () => number;
   /** The clock that never steps, against which central's time is kept (tests). @default performance.now */
@@ -468,6 +473,9 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
             writers,
             log: log.child('sync'),
             ...(options.syncBatchSize === undefined ? {} : { batchSize: options.syncBatchSize }),
+            ...(options.syncLiveWindowIdleMs === undefined
+              ? {}
+              : { windowIdleMs: options.syncLiveWindowIdleMs }),
             ...(options.now === undefined ? {} : { now: options.now }),
           })
         : undefined;

@@ -272,7 +272,13 @@ export class FaultCluster {
         node.inbound.url,
         `--clock-offset-ms=${node.clockOffsetMs}`,
       ],
-      { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
+      {
+        // Windows close a second after their last change, not the product's 10 s: the final
+        // check waits for every session, windows too, to end.
+        SWITCHBOARD_SYNC_LIVE_WINDOW_IDLE_MS: '1000',
+        ...this.#options.nodeEnv,
+        SWITCHBOARD_NODE_API_KEY: node.apiKey,
+      },
     );
     node.url = (await node.proc.waitForLine(READY))[1] as string;
     node.inbound.retarget(Number(new URL(node.url).port));

@@ -48,6 +48,11 @@ export interface ClusterOptions {
   readonly pglite?: boolean;
   /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
   readonly nodeEnv?: Readonly<Record<string, string>>;
+  /**
+   * Nodes' --sync-live-window-idle-ms. @default 1000 under vitest, where tests wait for every
+   * session (live windows too) to end; the product's default otherwise (benchmarks measure it).
+   */
+  readonly liveWindowIdleMs?: number;
 }
 
 const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
@@ -193,7 +198,11 @@ export class Cluster {
         ...(node.publicUrl === undefined ? [] : ['--public-url', node.publicUrl]),
         ...args,
       ],
-      { ...this.#options.nodeEnv, SWITCHBOARD_NODE_API_KEY: node.apiKey },
+      {
+        ...windowIdleEnv(this.#options.liveWindowIdleMs),
+        ...this.#options.nodeEnv,
+        SWITCHBOARD_NODE_API_KEY: node.apiKey,
+      },
     );
     node.url = (await node.proc.waitForLine(ready))[1] as string;
     return node;
@@ -254,4 +263,9 @@ export interface ReadyNode {
 export interface ReadyReport {
   readonly status: string;
   readonly nodes: readonly ReadyNode[];
+}
+
+function windowIdleEnv(ms: number | undefined): Record<string, string> {
+  const idle = ms ?? (process.env['VITEST'] === undefined ? undefined : 1000);
+  return idle === undefined ? {} : { SWITCHBOARD_SYNC_LIVE_WINDOW_IDLE_MS: String(idle) };
 }

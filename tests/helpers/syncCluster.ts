@@ -78,6 +78,8 @@ export async function startSyncingNode(
       dataDir: await leftovers.tempDir(`switchboard-${name}-`),
       centralUrl: central.url,
       apiKey,
+      // Tests wait for windows to end: a second after their last change, not the product's 10 s.
+      syncLiveWindowIdleMs: 1000,
       logger:
         lines !== undefined || process.env['SWITCHBOARD_TEST_LOG']
           ? createLogger(name, { write })

@@ -14,8 +14,16 @@ import {
 } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
 
-/** A window closes after this long without a change from its source. */
-export const WINDOW_IDLE_MS = 1000;
+/**
+ * A window closes after this long without a change from its source (the node's
+ * `--sync-live-window-idle-ms`). Each window is a session row at central, opened, reported and
+ * closed: a short idle bound makes a window per burst of a quiet pair, and with many nodes (many
+ * pairs, each with a few changes a second) that per-window work, not the changes, is what central
+ * spends its time on. Measured (bench/replicationScale.ts, 12 nodes, 200 posts/s): 1 s made ~20
+ * windows a second and cost central 657 ms of CPU per 1000 changes; 10 s, 403 ms (3 nodes: ~310
+ * either way). The price: a window shows IN_PROGRESS for up to this long after its last change.
+ */
+export const WINDOW_IDLE_MS = 10_000;
 /** A window closes once it holds this many versions (the next change opens another). */
 export const WINDOW_MAX_VERSIONS = 5000;
 /**

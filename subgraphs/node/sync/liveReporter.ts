@@ -23,6 +23,8 @@ export interface LiveReporterOptions {
   readonly intervalMs?: number;
   /** Longest pause after central failed. @default 5000 */
   readonly maxBackoffMs?: number;
+  /** A window closes after this long without a change. @default WINDOW_IDLE_MS */
+  readonly windowIdleMs?: number;
 }
 
 export class LiveReporter {
@@ -59,7 +61,7 @@ export class LiveReporter {
     while (!this.#stop.signal.aborted) {
       let more = false;
       try {
-        outbox.closeIdle();
+        outbox.closeIdle(this.#options.windowIdleMs);
         for (const batch of batches(outbox.reports())) {
           if (this.#stop.signal.aborted) break;
           await this.#send(batch);

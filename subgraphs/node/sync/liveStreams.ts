@@ -31,6 +31,8 @@ export interface LiveStreamsOptions {
   readonly waitMs?: number;
   /** Pause between the reporter's rounds. @default 250 */
   readonly reportIntervalMs?: number;
+  /** A window closes after this long without a change. @default WINDOW_IDLE_MS (liveOutbox.ts) */
+  readonly windowIdleMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
   readonly log: Logger;
@@ -55,6 +57,7 @@ export class LiveStreams {
       send: liveReportSender(options.central, options.log),
       log: options.log,
       ...(options.reportIntervalMs === undefined ? {} : { intervalMs: options.reportIntervalMs }),
+      ...(options.windowIdleMs === undefined ? {} : { windowIdleMs: options.windowIdleMs }),
     });
   }
 
