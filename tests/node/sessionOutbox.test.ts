@@ -113,6 +113,17 @@ async function startB(): Promise<NodeServer> {
 }
 
 /** B's outbox rows, read from its file while it is stopped. */
+/** Starts B again and waits until its leftover reports emptied its outbox. */
+async function restartBUntilReported(): Promise<void> {
+  const restarted = await startB();
+  await expect
+    .poll(
+      () => restarted.db.sqlite.prepare('SELECT count(*) AS n FROM sync_session_outbox').get(),
+      { timeout: 60_000 },
+    )
+    .toEqual({ n: 0 });
+}
+
 function outboxOnDisk(): { rows: number; applied: number } {
   const raw = new Database(path.join(bDataDir, `${B_NAME}.sqlite`), { readonly: true });
   try {
@@ -220,15 +231,7 @@ describe('a scheduled session whose reports do not reach central', () => {
     expect((await recorded(ids)).perMessage).toEqual([0, 0, 0, 0, 0]);
 
     proxy.mode = 'pass';
-    const restarted = await startB();
-    await expect
-      .poll(
-        () => restarted.db.sqlite.prepare('SELECT count(*) AS n FROM sync_session_outbox').get(),
-        {
-          timeout: 60_000,
-        },
-      )
-      .toEqual({ n: 0 });
+    await restartBUntilReported();
     const after = await recorded(ids);
     expect(after.perMessage).toEqual([1, 1, 1, 1, 1]);
     expect(after.onB).toBe(5);
@@ -257,15 +260,7 @@ describe('a scheduled session whose reports do not reach central', () => {
     expect(outboxOnDisk().applied).toBe(5);
 
     proxy.mode = 'pass';
-    const restarted = await startB();
-    await expect
-      .poll(
-        () => restarted.db.sqlite.prepare('SELECT count(*) AS n FROM sync_session_outbox').get(),
-        {
-          timeout: 60_000,
-        },
-      )
-      .toEqual({ n: 0 });
+    await restartBUntilReported();
     const after = await recorded(ids);
     expect(after.perMessage).toEqual([1, 1, 1, 1, 1]);
     expect(after.onB).toBe(5);
