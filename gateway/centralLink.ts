@@ -79,9 +79,12 @@ export interface CentralLink {
   state(): CentralLinkState;
   /**
    * Calls `listener` when the link goes down (for two seconds in a row) or comes back (as
-   * `state().connected`, checked once a second while watched). Returns the unsubscriber.
+   * `state().connected`, checked once a second while watched), and while down, when `answering`
+   * changes: whether some central still answered within `staleMs` (a feed that just reconnected
+   * to it, say), so the link is down only for want of its own event stream. Returns the
+   * unsubscriber.
    */
-  onStateChange(listener: (connected: boolean) => void): () => void;
+  onStateChange(listener: (connected: boolean, answering: boolean) => void): () => void;
 }
 
 /** Central answered, but not with success: its own word (4xx) or a failure of its own (5xx). */
@@ -110,8 +113,8 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
   let probeTimer: NodeJS.Timeout | undefined;
   let probing = false;
   let wasConnected: boolean | undefined;
-  const stateListeners = new Set<(connected: boolean) => void>();
-  let notified: boolean | undefined;
+  const stateListeners = new Set<(connected: boolean, answering: boolean) => void>();
+  let notified: string | undefined;
   let downTicks = 0;
 
   /** Fails with the raw error (for failover to judge), or CentralAnswerError for a non-2xx. */
@@ -202,10 +205,14 @@ export function createCentralLink(options: CentralLinkOptions): CentralLink {
     const now = state().connected;
     downTicks = now ? 0 : downTicks + 1;
     const settled = now ? true : downTicks >= 2 ? false : undefined;
-    if (settled === undefined || settled === notified) return;
+    if (settled === undefined) return;
+    const last = central.lastAnswerAt;
+    const answering = settled || (last !== undefined && Date.now() - last <= staleMs);
+    const key = `${settled}/${answering}`;
+    if (key === notified) return;
     const first = notified === undefined;
-    notified = settled;
-    if (!first) for (const listener of [...stateListeners]) listener(settled);
+    notified = key;
+    if (!first) for (const listener of [...stateListeners]) listener(settled, answering);
   }
 
   /** Asks the current central's `/ready` when nothing answered lately: a hung central is left. */

@@ -114,7 +114,9 @@ export class GatewaySubscriptions {
       },
       () => pool.reconcile(),
     );
-    this.#unfollow = this.#o.link.onStateChange((connected) => pool.centralState(connected));
+    this.#unfollow = this.#o.link.onStateChange((connected, answering) =>
+      pool.centralState(connected, answering),
+    );
   }
 
   subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {

@@ -261,15 +261,18 @@ class Topic {
   /**
    * The gateway's link says whether any central answers: a central that hangs keeps its feeds
    * open but silent, so its subscribers are told by the link (central topics only). Back up, a
-   * feed still live announces the return; one that ended does when it reconnects.
+   * feed still live announces the return; one that ended does when it reconnects. A live feed
+   * whose central still answers (`answering`: the link is down only because its own event
+   * stream has not reopened yet) is no outage: telling subscribers so would contradict the
+   * CENTRAL_AVAILABLE the feed just announced.
    */
-  centralState(connected: boolean): void {
+  centralState(connected: boolean, answering: boolean): void {
     if (this.roomId !== undefined) return;
     // A feed that ended already tells its own story (onEnd); one still open (live but silent,
     // or stuck connecting) needs this.
     const feed = this.feeds.get(CENTRAL);
     if (!connected) {
-      if (feed) this.#announce(false);
+      if (feed && !(feed.live && answering)) this.#announce(false);
     } else if (feed?.live) this.#announce(true);
     else if (!feed) this.reconcile();
   }
@@ -414,8 +417,8 @@ export class UpstreamPool {
   }
 
   /** The link to central went down or came back (centralLink.ts onStateChange). */
-  centralState(connected: boolean): void {
-    for (const topic of this.#topics.values()) topic.centralState(connected);
+  centralState(connected: boolean, answering: boolean): void {
+    for (const topic of this.#topics.values()) topic.centralState(connected, answering);
   }
 
   /** A node or room changed: open whatever feeds became possible. */

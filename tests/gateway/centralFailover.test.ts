@@ -240,18 +240,13 @@ describe('two centrals behind one --central-url', () => {
     const before = sub.results.length;
     await worksEndToEnd(sub, 'first central back');
     expect(sub.results.length).toBeGreaterThan(before);
-    // Notices each way in turn, the last saying a central delivers, and the subscription never
-    // ended. Usually one pair; a loaded machine may add one more: the subscription's own feed
-    // reconnects (CENTRAL_AVAILABLE) while the gateway's link to central still waits to reopen
-    // its event stream, and the link's "no central answers" (two probe ticks, a second each) then
-    // reaches the subscriber after it, followed by CENTRAL_AVAILABLE once the link follows again.
-    const notices = sub.codes().filter((c) => c !== 'event');
-    expect(notices.length % 2, notices.join()).toBe(0);
-    expect(notices.length, notices.join()).toBeGreaterThanOrEqual(2);
-    expect(notices.length, notices.join()).toBeLessThanOrEqual(4);
-    expect(notices).toEqual(
-      notices.map((_, i) => (i % 2 === 0 ? 'CENTRAL_UNAVAILABLE' : 'CENTRAL_AVAILABLE')),
-    );
+    // One notice each way, and the subscription never ended. The gateway's link to central may
+    // still wait to reopen its own event stream after the subscription's feed is back; it then
+    // counts as down, but the feed's central answers, so subscribers are not told otherwise.
+    expect(sub.codes().filter((c) => c !== 'event')).toEqual([
+      'CENTRAL_UNAVAILABLE',
+      'CENTRAL_AVAILABLE',
+    ]);
     expect(sub.ended()).toBe(false);
   });
 });

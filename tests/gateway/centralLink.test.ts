@@ -2,12 +2,14 @@
 // misbehaving in one way each: an event stream that goes silent (a hung central, a half-open
 // connection) is noticed after `eventIdleMs` and reopened; malformed events are passed over and
 // the stream goes on; a malformed reply fails the lookup as CENTRAL_UNAVAILABLE naming the field,
-// and a second central that answers well is used instead.
+// and a second central that answers well is used instead; while its own stream is down, its
+// listeners hear whether some central still answers (a subscription's feed that reconnected).
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCentralLink, type GatewayEvent } from '../../gateway/centralLink.ts';
+import { CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import { createLogger } from '../../lib/log.ts';
 
 const open: ServerResponse[] = [];
@@ -94,6 +96,66 @@ describe('central event stream', () => {
     expect(ignored[1]).toContain('event.status: expected ONLINE, OFFLINE or DEGRADED');
     expect(ignored[2]).toContain('event.roomId: expected a non-empty string');
     expect(lines.some((l) => l.includes('syncSessionUpdated'))).toBe(false);
+  });
+});
+
+describe('link state', () => {
+  // Central answered a subscription feed that reconnected while the link's own event stream has
+  // not reopened yet: the link is down (no stream, /ready 503), but its listeners hear that some
+  // central still answers, so a live feed is not told "central unavailable" (the gateway's
+  // subscriptions act on it). Only once nothing answered for staleMs do they hear it is gone.
+  it('tells its listeners whether a central still answers while its own stream is down', async () => {
+    let refuse = false;
+    let readyAsked = 0;
+    const url = await serve((req, res) => {
+      if (req.url === '/ready') {
+        readyAsked += 1;
+        res.writeHead(200).end();
+        return;
+      }
+      if (refuse) {
+        res.writeHead(503).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': connected\n\n');
+      open.push(res);
+    });
+    const endpoints = new CentralEndpoints([url], { maxBackoffMs: 200 });
+    const link = createCentralLink({
+      centralUrl: endpoints,
+      gatewaySecret: 'secret',
+      staleMs: 1500,
+      probeMs: 200,
+      log: createLogger('test', { write: () => {} }),
+    });
+    const heard: string[] = [];
+    link.onStateChange((connected, answering) => heard.push(`${connected}/${answering}`));
+    const watch = link.watch(
+      () => {},
+      () => {},
+    );
+    // The stream is silent, so the link probes /ready; the state it settles on after the first
+    // probe is where it starts (no change to its listeners). A second probe means the first is
+    // settled.
+    await expect.poll(() => readyAsked).toBeGreaterThanOrEqual(2);
+    expect(heard).toEqual([]);
+    // The stream goes and cannot reopen; a subscription feed keeps getting answers in its place.
+    refuse = true;
+    for (const res of open.splice(0)) res.destroy();
+    const feed = setInterval(() => endpoints.answered(url), 100);
+    await expect.poll(() => heard, { timeout: 5000 }).toEqual(['false/true']);
+    expect(link.state().connected).toBe(false);
+    // The feed stops answering too: after staleMs, the listeners hear that no central answers.
+    clearInterval(feed);
+    await expect.poll(() => heard, { timeout: 5000 }).toEqual(['false/true', 'false/false']);
+    // Back: the stream reopens and they hear it once.
+    refuse = false;
+    await expect
+      .poll(() => heard, { timeout: 5000 })
+      .toEqual(['false/true', 'false/false', 'true/true']);
+    watch.stop();
+    for (const res of open.splice(0)) res.destroy();
   });
 });
 
