@@ -3,16 +3,12 @@
 // served at a JWKS of its own); an assertion names one node as its audience, lives 60 s and says
 // which user the request acts for, so one captured by a node is worth nothing anywhere else.
 import { randomBytes } from 'node:crypto';
-import {
-  errors as joseErrors,
-  exportJWK,
-  generateKeyPair,
-  jwtVerify,
-  SignJWT,
-  type CryptoKey,
-  type JWK,
-  type JWTVerifyGetKey,
-} from 'jose';
+import type { CryptoKey, JWK, JWTVerifyGetKey } from 'jose';
+import * as joseErrors from 'jose/errors';
+import { exportJWK } from 'jose/key/export';
+import { generateKeyPair } from 'jose/key/generate/keypair';
+import { SignJWT } from 'jose/jwt/sign';
+import { jwtVerify } from 'jose/jwt/verify';
 import { z } from 'zod';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';

@@ -3,7 +3,9 @@
 // set of rooms both store, for 10 minutes; the source checks them with central's JWKS, so a
 // captured token reads those rooms from that source until it expires and opens nothing else.
 import { createHash } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
+import * as joseErrors from 'jose/errors';
+import { jwtVerify } from 'jose/jwt/verify';
 import { TOKEN_ISSUER } from './userAuth.ts';
 
 /** The JWT `typ` header of a pull token: never accepted as a user's token, nor the reverse. */

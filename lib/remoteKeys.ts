@@ -2,12 +2,8 @@
 // answers: one cached set per central, asked in the order of the shared endpoints. A set that
 // cannot be fetched (no connection, a timeout, not a 200) moves everyone to the next central;
 // a key that is not in the set is an answer like any other and moves nothing.
-import {
-  createRemoteJWKSet,
-  errors as joseErrors,
-  type RemoteJWKSet,
-  type RemoteJWKSetOptions,
-} from 'jose';
+import * as joseErrors from 'jose/errors';
+import { createRemoteJWKSet, type RemoteJWKSet, type RemoteJWKSetOptions } from 'jose/jwks/remote';
 import { describe, type CentralEndpoints } from './centralEndpoints.ts';
 
 export type FailoverKeySet = Pick<RemoteJWKSet, 'coolingDown'> &

@@ -1,7 +1,11 @@
 // graphql-ws (the graphql-transport-ws protocol) on an existing node:http server, so HTTP and
 // subscriptions share one port and one path. Queries and mutations sent on the socket can be
 // handed to the server's HTTP pipeline (`execute`), so they meet the same limits and errors.
+// ws and graphql-ws are loaded at the first upgrade request, not at start: most processes (most
+// tests' nodes and centrals) never get a WebSocket, and loading both cost each start about 50 ms
+// of CPU (issue 18).
 import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   GraphQLError,
   OperationTypeNode,
@@ -12,8 +16,7 @@ import {
   type FormattedExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import { appError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { parseOperation, validateOperation } from './operationDocument.ts';
@@ -86,11 +89,66 @@ export interface SubscriptionServer {
   close(): Promise<void>;
 }
 
+interface Started {
+  readonly wss: WebSocketServer;
+  readonly dispose: () => Promise<void>;
+}
+
 export function attachSubscriptionServer<TContext, TAuth = never>(
   options: SubscriptionServerOptions<TContext, TAuth>,
 ): SubscriptionServer {
+  let started: Promise<Started> | undefined;
+  let wss: WebSocketServer | undefined;
+  let closed = false;
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Until ws takes the socket, an error on it (the client gone) must not go unhandled.
+    const drop = () => socket.destroy();
+    socket.on('error', drop);
+    started ??= start(options).then((s) => {
+      wss = s.wss;
+      return s;
+    });
+    started.then(
+      (running) => {
+        socket.off('error', drop);
+        // Closed meanwhile: as a connection accepted just before close() is ended by it.
+        if (closed) socket.destroy();
+        // Its path, method and headers are checked here (a wrong path is answered 400).
+        else
+          running.wss.handleUpgrade(request, socket, head, (ws) =>
+            running.wss.emit('connection', ws, request),
+          );
+      },
+      (error: unknown) => {
+        options.log.error('the WebSocket server could not start', error);
+        socket.destroy();
+      },
+    );
+  };
+  options.server.on('upgrade', onUpgrade);
+  return {
+    connections: () => wss?.clients.size ?? 0,
+    async close() {
+      closed = true;
+      options.server.off('upgrade', onUpgrade);
+      const running = await started?.catch(() => undefined);
+      if (!running) return;
+      for (const client of running.wss.clients) client.terminate();
+      await running.dispose();
+    },
+  };
+}
+
+/** ws's server (without a server of its own: upgrades are handed to it) and graphql-ws on it. */
+async function start<TContext, TAuth>(
+  options: SubscriptionServerOptions<TContext, TAuth>,
+): Promise<Started> {
+  const [{ WebSocketServer }, { useServer }] = await Promise.all([
+    import('ws'),
+    import('graphql-ws/use/ws'),
+  ]);
   const wss = new WebSocketServer({
-    server: options.server,
+    noServer: true,
     path: options.path ?? '/graphql',
     maxPayload: options.maxPayloadBytes ?? 1_048_576,
   });
@@ -184,9 +242,8 @@ export function attachSubscriptionServer<TContext, TAuth = never>(
     wss,
   );
   return {
-    connections: () => wss.clients.size,
-    async close() {
-      for (const client of wss.clients) client.terminate();
+    wss,
+    dispose: async () => {
       await disposable.dispose();
     },
   };

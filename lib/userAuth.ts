@@ -1,6 +1,8 @@
 // User identity: central signs short-lived JWTs (EdDSA); every other process verifies them with
 // central's public keys (JWKS), so no shared secret has to be copied to nodes or gateways.
-import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
+import * as joseErrors from 'jose/errors';
+import { jwtVerify } from 'jose/jwt/verify';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
 import { failoverKeySet } from './remoteKeys.ts';

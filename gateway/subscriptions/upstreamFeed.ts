@@ -1,8 +1,27 @@
 // One upstream subscription: a graphql-ws client of its own on one subgraph instance, one
 // operation. It does not reconnect by itself: the topic that owns it decides where to go next
 // (another storage node, the same one from a cursor) when it ends.
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client, createClient } from 'graphql-ws';
+import type WebSocket from 'ws';
+
+interface ClientLibraries {
+  readonly createClient: typeof createClient;
+  readonly WebSocket: typeof WebSocket;
+}
+
+let clientLibraries: Promise<ClientLibraries> | undefined;
+
+/**
+ * graphql-ws's client and ws, loaded with the first feed rather than at start: most gateways
+ * (most tests') never open one, and loading them cost each start about 50 ms of CPU (issue 18).
+ */
+function loadClientLibraries(): Promise<ClientLibraries> {
+  clientLibraries ??= Promise.all([import('graphql-ws'), import('ws')]).then(([client, ws]) => ({
+    createClient: client.createClient,
+    WebSocket: ws.default,
+  }));
+  return clientLibraries;
+}
 
 export interface UpstreamFeedOptions {
   /** The subgraph's base URL; the feed connects to `${url}/graphql` over WebSocket. */
@@ -50,42 +69,53 @@ function describe(error: unknown): Error {
 export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
   let ended = false;
   let connected = false;
-  const client: Client = createClient({
-    url: options.url.replace(/^http/, 'ws') + '/graphql',
-    webSocketImpl: WebSocket,
-    connectionParams: options.connectionParams,
-    retryAttempts: 0,
-    lazy: true,
-    lazyCloseTimeout: 0,
-    on: {
-      connected: () => {
-        if (ended || connected) return;
-        connected = true;
-        options.onConnected?.();
-      },
-    },
-  });
+  let client: Client | undefined;
+  let unsubscribe: (() => void) | undefined;
   // graphql-ws's dispose waits for a connection in progress and rejects when that fails: a feed
   // closed while connecting to a server that is down must not leave an unhandled rejection.
-  const dispose = () => void Promise.resolve(client.dispose()).catch(() => {});
+  const dispose = () => {
+    if (client) void Promise.resolve(client.dispose()).catch(() => {});
+  };
   const end = (error: Error) => {
     if (ended) return;
     ended = true;
     dispose();
     options.onEnd(error, connected);
   };
-  const unsubscribe = client.subscribe<Record<string, unknown>>(
-    { query: options.query, variables: options.variables },
-    {
-      next: (result) => {
-        if (ended) return;
-        if (result.errors?.length) end(describe(result.errors));
-        else if (result.data) options.onData(result.data);
+  const subscribe = ({ createClient, WebSocket }: ClientLibraries) => {
+    if (ended) return;
+    client = createClient({
+      url: options.url.replace(/^http/, 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: options.connectionParams,
+      retryAttempts: 0,
+      lazy: true,
+      lazyCloseTimeout: 0,
+      on: {
+        connected: () => {
+          if (ended || connected) return;
+          connected = true;
+          options.onConnected?.();
+        },
       },
-      error: (error) => end(describe(error)),
-      complete: () => end(new Error('upstream completed the subscription')),
-    },
-  );
+    });
+    unsubscribe = client.subscribe<Record<string, unknown>>(
+      { query: options.query, variables: options.variables },
+      {
+        next: (result) => {
+          if (ended) return;
+          if (result.errors?.length) end(describe(result.errors));
+          else if (result.data) options.onData(result.data);
+        },
+        error: (error) => end(describe(error)),
+        complete: () => end(new Error('upstream completed the subscription')),
+      },
+    );
+  };
+  // Not loaded, or no client made of the URL: the feed ends with why, as when its socket fails.
+  loadClientLibraries()
+    .then(subscribe)
+    .catch((error: unknown) => end(describe(error)));
   return {
     url: options.url,
     get live() {
@@ -94,7 +124,7 @@ export function openUpstreamFeed(options: UpstreamFeedOptions): UpstreamFeed {
     close() {
       if (ended) return;
       ended = true;
-      unsubscribe();
+      unsubscribe?.();
       dispose();
     },
   };

@@ -2,17 +2,12 @@
 // replica signs with the same key and restarts keep issued tokens valid; other processes verify
 // with the public half served at /.well-known/jwks.json.
 import { randomUUID } from 'node:crypto';
-import {
-  createLocalJWKSet,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  SignJWT,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTVerifyGetKey,
-  type CryptoKey,
-} from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet } from 'jose/jwks/local';
+import { exportJWK } from 'jose/key/export';
+import { generateKeyPair } from 'jose/key/generate/keypair';
+import { importJWK } from 'jose/key/import';
+import { SignJWT } from 'jose/jwt/sign';
 import { eq } from 'drizzle-orm';
 import {
   PULL_TOKEN_TTL_SECONDS,

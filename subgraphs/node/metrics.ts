@@ -1,7 +1,7 @@
 // `GET /metrics` of a chat node (Prometheus text): its clock against central's, which an operator
 // alerts on (a node beyond the bound takes no writes), and the versions it holds deferred for
 // their clock. A registry per node, so several nodes in one process (tests) keep their own.
-import { Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { ClockOffset } from './clockOffset.ts';
 
 export interface NodeMetricsSources {
@@ -12,7 +12,18 @@ export interface NodeMetricsSources {
   readonly heldMembershipsUntil?: () => number;
 }
 
-export function nodeMetrics(sources: NodeMetricsSources): Registry {
+/**
+ * The node's registry, built at the first scrape. Every gauge is read when scraped, so none has
+ * anything to count before then; prom-client (with @opentelemetry/api) is 40-110 ms of CPU to
+ * load, which a node's start paid whether or not anything ever scraped it (issue 18).
+ */
+export function nodeMetrics(sources: NodeMetricsSources): () => Promise<Registry> {
+  let registry: Promise<Registry> | undefined;
+  return () => (registry ??= buildRegistry(sources));
+}
+
+async function buildRegistry(sources: NodeMetricsSources): Promise<Registry> {
+  const { Gauge, Registry } = await import('prom-client');
   const registry = new Registry();
   const registers = [registry];
   const { clock } = sources;

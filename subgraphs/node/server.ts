@@ -444,7 +444,8 @@ export async function startNode(options: NodeOptions): Promise<NodeServer> {
       });
     }
     if (route === '/metrics' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.metrics());
+      const registry = await metrics();
+      res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
       return;
     }
     if (await handleFeed(req, res)) return;
