@@ -47,24 +47,9 @@ async function readyNodes(url: string): Promise<Array<{ name: string; status: st
 }
 
 beforeAll(async () => {
-  cluster = await Cluster.start(leftovers, { nodes: ['node-a'] });
-  roomId = ok(
-    await gql<{ createRoom: { id: string } }>(
-      cluster.gatewayUrl,
-      'mutation($h: ID) { createRoom(name: "deadline", homeNodeId: $h) { id } }',
-      { h: cluster.node('node-a').id },
-      { token: cluster.adminToken },
-    ),
-  ).createRoom.id;
-  messageId = ok(
-    await gql<{ postMessage: { id: string } }>(
-      cluster.gatewayUrl,
-      'mutation($r: ID!) { postMessage(roomId: $r, content: "still here") { id } }',
-      { r: roomId },
-      { token: cluster.adminToken },
-    ),
-  ).postMessage.id;
-
+  // No gateway of the cluster's own: the two behind the proxy are the ones under test, and the
+  // room and message are made through the first while central still answers.
+  cluster = await Cluster.start(leftovers, { nodes: ['node-a'], gateway: false });
   proxy = await TcpProxy.start(Number(new URL(cluster.centralUrl).port));
   leftovers.defer(() => proxy.close());
   [gatewayUrl, wholeDeadlineUrl] = await Promise.all([
@@ -72,6 +57,23 @@ beforeAll(async () => {
     // Central's own deadline left at its default (10 s): the whole-operation deadline ends first.
     gatewayViaProxy({ SWITCHBOARD_OPERATION_TIMEOUT_MS: String(OPERATION_TIMEOUT_MS) }),
   ]);
+
+  roomId = ok(
+    await gql<{ createRoom: { id: string } }>(
+      gatewayUrl,
+      'mutation($h: ID) { createRoom(name: "deadline", homeNodeId: $h) { id } }',
+      { h: cluster.node('node-a').id },
+      { token: cluster.adminToken },
+    ),
+  ).createRoom.id;
+  messageId = ok(
+    await gql<{ postMessage: { id: string } }>(
+      gatewayUrl,
+      'mutation($r: ID!) { postMessage(roomId: $r, content: "still here") { id } }',
+      { r: roomId },
+      { token: cluster.adminToken },
+    ),
+  ).postMessage.id;
 });
 
 afterAll(() => leftovers.dispose());

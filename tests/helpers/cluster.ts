@@ -53,6 +53,11 @@ export interface ClusterOptions {
    * session (live windows too) to end; the product's default otherwise (benchmarks measure it).
    */
   readonly liveWindowIdleMs?: number;
+  /**
+   * Whether to start the cluster's gateway. false: a test that runs only gateways of its own
+   * (`gateway` and `gatewayUrl` stay unset) does not pay for a process it never asks. @default true
+   */
+  readonly gateway?: boolean;
 }
 
 const ready = /ready at (http:\/\/[^\s]+)\/graphql/;
@@ -104,7 +109,10 @@ export class Cluster {
     // loaded core, and one after the other they made a cluster start three of those long. The
     // gateway knows the registered nodes from central and routes to each once it is ONLINE and
     // its schema checked, which startGateway waits for.
-    await Promise.all([...names.map((name) => cluster.startNode(name)), cluster.startGateway()]);
+    await Promise.all([
+      ...names.map((name) => cluster.startNode(name)),
+      ...(options.gateway === false ? [] : [cluster.startGateway()]),
+    ]);
     return cluster;
   }
 
