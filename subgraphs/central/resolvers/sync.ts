@@ -17,6 +17,7 @@ import { listSyncPairs } from '../sync/pairs.ts';
 import { fromSnapshot } from '../sync/snapshot.ts';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import * as valid from '../validation.ts';
+import { latestSnapshots } from '../sync/snapshotOrder.ts';
 
 const MAX_SESSIONS = 500;
 const MAX_INDEX_PAGE = 500;
@@ -156,11 +157,13 @@ export const syncResolvers: Resolvers = {
             ? undefined
             : valid.id(args.nodeId, 'nodeId');
         const queue = createEventQueue<CentralEvent>(() => unsubscribe());
+        // A session never goes back: a snapshot published late (behind a newer one) is dropped.
+        const latest = latestSnapshots();
         const unsubscribe = ctx.events.subscribe((event) => {
           if (event.type !== 'syncSessionUpdated') return;
           const { sourceNodeId, targetNodeId } = event.session;
-          if (nodeId === undefined || nodeId === sourceNodeId || nodeId === targetNodeId)
-            queue.push(event);
+          if (nodeId !== undefined && nodeId !== sourceNodeId && nodeId !== targetNodeId) return;
+          if (latest(event.session)) queue.push(event);
         });
         return queue;
       },
