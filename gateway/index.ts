@@ -4,7 +4,6 @@ import { helpText, option, parseConfig, parsers, sharedOptions } from '../lib/co
 import { createLogger } from '../lib/log.ts';
 import { defaultQueryLimits } from '../lib/queryLimits.ts';
 import { stopOnSignals } from '../lib/process.ts';
-import { startGateway } from './server.ts';
 
 export const gatewayOptions = {
   port: option({
@@ -144,6 +143,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
   const config = parseConfig(gatewayOptions, argv, env);
   const log = createLogger('gateway');
+  // Loaded once the flags are read: `--help` and a flag's error do not pay for the server.
+  const { startGateway } = await import('./server.ts');
   const gateway = await startGateway({
     port: config.port,
     host: config.host,

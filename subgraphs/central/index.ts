@@ -10,13 +10,10 @@ import {
 } from '../../lib/config.ts';
 import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
-import { openCentralDb } from './db/open.ts';
 import { DEFAULT_INSTANCE_LEASE_MS } from './instanceLease.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './nodeLiveness.ts';
 import { DEFAULT_PASSWORD_HASH_COST, PASSWORD_HASH_COST_RANGE } from './passwords.ts';
 import { DEFAULT_STUCK_AFTER_MS } from './sync/coordinator.ts';
-import { startCentral } from './server.ts';
-import { rotateSigningKey } from './tokens.ts';
 
 export const centralOptions = {
   port: option({
@@ -235,6 +232,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       ? { dataDir: path.resolve(config.dataDir) }
       : { databaseUrl: config.databaseUrl };
   if (config.rotateSigningKey) {
+    const [{ openCentralDb }, { rotateSigningKey }] = await Promise.all([
+      import('./db/open.ts'),
+      import('./tokens.ts'),
+    ]);
     const opened = await openCentralDb(database);
     try {
       const rotated = await rotateSigningKey(opened.db, {
@@ -253,6 +254,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     return;
   }
+  // Loaded once the flags are read: `--help` and a flag's error do not pay for the server.
+  const { startCentral } = await import('./server.ts');
   const central = await startCentral({
     port: config.port,
     host: config.host,

@@ -14,7 +14,6 @@ import { createLogger } from '../../lib/log.ts';
 import { stopOnSignals } from '../../lib/process.ts';
 import { DEFAULT_GROUP_COMMIT_MS } from './groupCommit.ts';
 import { NodeStartupError } from './heartbeat.ts';
-import { startNode } from './server.ts';
 import { WINDOW_IDLE_MS } from './sync/liveOutbox.ts';
 
 function nodeName(raw: string, name: string): string {
@@ -217,6 +216,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const offset = config.clockOffsetMs;
   let node;
   try {
+    // Loaded once the flags are read: `--help` and a flag's error do not pay for the server.
+    const { startNode } = await import('./server.ts');
     node = await startNode({
       name: config.name,
       dataDir: path.resolve(config.dataDir),
