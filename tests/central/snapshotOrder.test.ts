@@ -33,7 +33,7 @@ function snapshot(
     reportSeq: null,
     ownerInstanceId: null,
     updatedAt: 0,
-  } as SyncSessionSnapshot;
+  };
 }
 
 describe('latestSnapshots', () => {

@@ -187,15 +187,10 @@ describe('switchboard demo', () => {
       const [pid] = pidLines();
       expect(pid).toBeGreaterThan(0);
 
-      const login = async (username: string) =>
-        ok(
-          await gql<{ login: { token: string } }>(
-            gatewayUrl,
-            'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
-            { u: username, p: PASSWORD },
-          ),
-        ).login.token;
-      const [admin, alice] = [await login('admin'), await login('alice')];
+      const [admin, alice] = [
+        await loginAs(gatewayUrl, 'admin'),
+        await loginAs(gatewayUrl, 'alice'),
+      ];
       const readRooms = () =>
         gql<{ rooms: PlacedRoomView[] }>(
           gatewayUrl,
