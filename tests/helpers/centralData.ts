@@ -3,8 +3,9 @@
 // (tests/setup/postgres.ts), else (asked for, or outside vitest) a PGlite data dir
 // (tests/setup/centralTemplate.ts).
 import { existsSync } from 'node:fs';
-import { cp, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { copyTree } from './copyTree.ts';
 import type { Leftovers } from './leftovers.ts';
 import { SHARED_POSTGRES_ENV, startPostgres } from './postgres.ts';
 
@@ -27,7 +28,7 @@ export async function seedCentralDataDir(dataDir: string): Promise<void> {
   if (template === undefined || template === '') return;
   for (const entry of await readdir(template)) {
     const target = path.join(dataDir, entry);
-    if (!existsSync(target)) await cp(path.join(template, entry), target, { recursive: true });
+    if (!existsSync(target)) await copyTree(path.join(template, entry), target);
   }
 }
 
@@ -38,7 +39,7 @@ export async function seedCentralDataDir(dataDir: string): Promise<void> {
 export async function seedEmptyPglite(pgliteDir: string): Promise<void> {
   const template = process.env[EMPTY_PGLITE_TEMPLATE_ENV];
   if (template === undefined || template === '') return;
-  await cp(template, pgliteDir, { recursive: true });
+  await copyTree(template, pgliteDir);
 }
 
 /**
