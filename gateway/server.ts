@@ -1,7 +1,6 @@
 // Builds and starts the gateway: Apollo Server 5 + @apollo/gateway on node:http, with central as
 // a plain remote subgraph and the chat nodes behind one routing data source. Tests import this.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginInlineTraceDisabled,
@@ -27,6 +26,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralEndpoints } from '../lib/centralEndpoints.ts';
+import { ApolloGateway } from './apolloGateway.ts';
 import { CentralDataSource } from './centralDataSource.ts';
 import { disableApolloTelemetryByDefault } from './apolloTelemetry.ts';
 import { centralCallerRooms } from './callerRooms.ts';
