@@ -25,7 +25,8 @@ export default tseslint.config(
   {
     // What every process loads before it is ready (issue 18): jose's index imports all of JWE, JWS
     // and key handling, about 40 ms of CPU at each start of central, a node or the gateway; the
-    // server code imports only the subpaths it uses (jose/jwt/verify, jose/errors, ...).
+    // server code imports only the subpaths it uses (jose/jwt/verify, jose/errors, ...). And
+    // @apollo/gateway's index loads OpenTelemetry's metrics SDK that only Apollo's telemetry uses.
     files: ['cli/**/*.ts', 'lib/**/*.ts', 'gateway/**/*.ts', 'subgraphs/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -35,6 +36,12 @@ export default tseslint.config(
             {
               name: 'jose',
               message: "Import from jose's subpaths (jose/jwt/verify, jose/errors, ...).",
+              allowTypeImports: true,
+            },
+            {
+              // gateway/apolloGateway.ts loads it with Apollo's telemetry packages deferred.
+              name: '@apollo/gateway',
+              message: "Import @apollo/gateway's values from gateway/apolloGateway.ts.",
               allowTypeImports: true,
             },
           ],

@@ -5,12 +5,13 @@
 // next one when the current one cannot be reached, times out or fails (5xx); a mutation only when
 // it provably never left (lib/centralEndpoints.ts).
 import { STATUS_CODES } from 'node:http';
-import { RemoteGraphQLDataSource } from '@apollo/gateway';
+import type { RemoteGraphQLDataSource as RemoteSource } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import { centralEndpoints, type CentralEndpoints } from '../lib/centralEndpoints.ts';
 import { appError } from '../lib/errors.ts';
 import { GATEWAY_SECRET_HEADER } from '../lib/gatewayProtocol.ts';
 import { headerValue, postJson, type PostedResponse } from '../lib/httpClient.ts';
+import { RemoteGraphQLDataSource } from './apolloGateway.ts';
 import { forwardedHeaders, type GatewayContext } from './context.ts';
 
 export interface CentralDataSourceOptions {
@@ -60,7 +61,7 @@ export class CentralDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   override willSendRequest({
     request,
     context,
-  }: Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['willSendRequest']>>[0]) {
+  }: Parameters<NonNullable<RemoteSource<GatewayContext>['willSendRequest']>>[0]) {
     for (const [key, value] of Object.entries(forwardedHeaders(context as GatewayContext))) {
       request.http?.headers.set(key, value);
     }

@@ -1,14 +1,11 @@
 // Builds and starts the gateway: Apollo Server 5 + @apollo/gateway on node:http, with central as
 // a plain remote subgraph and the chat nodes behind one routing data source. Tests import this.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse } from 'graphql';
 import type { JWTVerifyGetKey } from 'jose';
 import { ASSERTION_HEADER, GatewaySigner } from '../lib/gatewayAssertion.ts';
 import { queryLimitRules, type QueryLimits } from '../lib/queryLimits.ts';
@@ -25,8 +22,10 @@ import {
 } from '../lib/http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { attachSubscriptionServer } from '../lib/subscriptionServer.ts';
+import { subgraphSchema } from '../lib/subgraphSchema.ts';
 import { remoteUserKeys, TokenVerifier } from '../lib/userAuth.ts';
 import { CentralEndpoints } from '../lib/centralEndpoints.ts';
+import { ApolloGateway } from './apolloGateway.ts';
 import { CentralDataSource } from './centralDataSource.ts';
 import { disableApolloTelemetryByDefault } from './apolloTelemetry.ts';
 import { centralCallerRooms } from './callerRooms.ts';
@@ -152,9 +151,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayServ
   const log = options.logger ?? createLogger('gateway');
   const supergraph = options.supergraph ?? loadSupergraph();
   // Each built once and shared (the node schema check, the operation preparer, the subscription
-  // bridge): a build validates the whole SDL as a federation subgraph, tenths of a second each.
-  const nodeSchema = buildSubgraphSchema(parse(supergraph.nodeSdl));
-  const centralSchema = buildSubgraphSchema(parse(supergraph.centralSdl));
+  // bridge), from the SDL printed as subgraphs when the supergraph was composed.
+  const nodeSchema = subgraphSchema(supergraph.printedSdl.node);
+  const centralSchema = subgraphSchema(supergraph.printedSdl.central);
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
   const centralTimeoutMs = options.centralTimeoutMs ?? 10_000;
   // One choice of central for every path (federation, routing, keys, streams): when one finds

@@ -6,7 +6,8 @@
 // machine). The file records a hash of the SDL it was
 // composed from; the gateway reads the SDL files too (it serves and checks them) and refuses a
 // supergraph composed from other ones, so a schema edit without a build fails clearly at start
-// instead of planning queries against an old schema.
+// instead of planning queries against an old schema. Central and the nodes read it too, for their
+// schemas printed as federation subgraphs (lib/subgraphSchema.ts), under the same check.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { packagePath } from '../lib/packageRoot.ts';
@@ -26,6 +27,16 @@ export interface Supergraph {
   /** The SDL every node must serve (schema/node.graphql). */
   readonly nodeSdl: string;
   readonly centralSdl: string;
+  /**
+   * Each SDL as a federation subgraph schema, printed: what central and the nodes answer to
+   * `_service { sdl }`, and what lib/subgraphSchema.ts builds their schemas from.
+   */
+  readonly printedSdl: PrintedSubgraphs;
+}
+
+export interface PrintedSubgraphs {
+  readonly central: string;
+  readonly node: string;
 }
 
 /** dist/supergraph.json. */
@@ -35,6 +46,7 @@ export interface ComposedSupergraph {
   /** The composition library and its version, e.g. `@apollo/composition@2.14.4`. */
   readonly composedBy: string;
   readonly supergraphSdl: string;
+  readonly printedSdl: PrintedSubgraphs;
 }
 
 /** Identifies the pair of SDL texts a supergraph was composed from. */
@@ -59,12 +71,22 @@ export function loadSupergraph(file = SUPERGRAPH_FILE): Supergraph {
   const rebuild = 'run `npm run build`, which composes it from schema/*.graphql';
   if (!existsSync(file)) throw new CompositionError(`${file} is missing: ${rebuild}`);
   const composed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ComposedSupergraph>;
-  if (typeof composed.supergraphSdl !== 'string')
-    throw new CompositionError(`${file} holds no supergraphSdl: ${rebuild}`);
+  if (
+    typeof composed.supergraphSdl !== 'string' ||
+    typeof composed.printedSdl?.central !== 'string' ||
+    typeof composed.printedSdl.node !== 'string'
+  )
+    throw new CompositionError(`${file} holds no supergraphSdl or printedSdl: ${rebuild}`);
   if (composed.sources !== sourcesHash(centralSdl, nodeSdl))
     throw new CompositionError(
       `${file} was composed from other schemas than schema/central.graphql and ` +
         `schema/node.graphql: ${rebuild}`,
     );
-  return { supergraphSdl: composed.supergraphSdl, nodeSdl, centralSdl };
+  const { central, node } = composed.printedSdl;
+  return {
+    supergraphSdl: composed.supergraphSdl,
+    nodeSdl,
+    centralSdl,
+    printedSdl: { central, node },
+  };
 }

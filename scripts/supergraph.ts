@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { graphqlSync, parse } from 'graphql';
 import {
   CENTRAL_SUBGRAPH,
   CompositionError,
@@ -17,10 +18,12 @@ import {
   type Supergraph,
 } from '../gateway/supergraph.ts';
 
-const composition = createRequire(import.meta.url)('@apollo/composition/package.json') as {
-  version: string;
-};
-const COMPOSED_BY = `@apollo/composition@${composition.version}`;
+const versionOf = (name: string): string =>
+  (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
+// The subgraphs are printed by @apollo/subgraph (printSubgraph).
+const COMPOSED_BY = ['@apollo/composition', '@apollo/subgraph']
+  .map((name) => `${name}@${versionOf(name)}`)
+  .join(' ');
 
 /** Composes schema/*.graphql, or the SDL given instead of either file. */
 export function composeSupergraph(sdl: { central?: string; node?: string } = {}): Supergraph {
@@ -37,7 +40,27 @@ export function composeSupergraph(sdl: { central?: string; node?: string } = {})
       `the schemas in schema/ do not compose: ${(result.errors ?? []).map((e) => e.message).join('; ')}`,
     );
   }
-  return { supergraphSdl: result.supergraphSdl, nodeSdl, centralSdl };
+  return {
+    supergraphSdl: result.supergraphSdl,
+    nodeSdl,
+    centralSdl,
+    printedSdl: { central: printSubgraph(centralSdl), node: printSubgraph(nodeSdl) },
+  };
+}
+
+/**
+ * `sdl` as @apollo/subgraph completes and validates it into a federation subgraph, printed: what
+ * that schema answers to `_service { sdl }` (lib/subgraphSchema.ts builds from it).
+ */
+export function printSubgraph(sdl: string): string {
+  const result = graphqlSync({
+    schema: buildSubgraphSchema(parse(sdl)),
+    source: '{ _service { sdl } }',
+  });
+  const printed = (result.data?.['_service'] as { sdl?: unknown } | undefined)?.sdl;
+  if (typeof printed !== 'string')
+    throw new CompositionError(`a subgraph schema did not answer _service { sdl }`);
+  return printed;
 }
 
 /** Whether `file` lacks the supergraph of today's schema/*.graphql by today's composition. */
@@ -47,7 +70,10 @@ export function supergraphIsStale(file = SUPERGRAPH_FILE): boolean {
   try {
     const composed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ComposedSupergraph>;
     return (
-      composed.sources !== sourcesHash(centralSdl, nodeSdl) || composed.composedBy !== COMPOSED_BY
+      composed.sources !== sourcesHash(centralSdl, nodeSdl) ||
+      composed.composedBy !== COMPOSED_BY ||
+      typeof composed.printedSdl?.central !== 'string' ||
+      typeof composed.printedSdl.node !== 'string'
     );
   } catch {
     return true;
@@ -56,11 +82,12 @@ export function supergraphIsStale(file = SUPERGRAPH_FILE): boolean {
 
 /** Composes schema/*.graphql into `file` (dist/supergraph.json). */
 export async function writeSupergraph(file = SUPERGRAPH_FILE): Promise<void> {
-  const { supergraphSdl, centralSdl, nodeSdl } = composeSupergraph();
+  const { supergraphSdl, centralSdl, nodeSdl, printedSdl } = composeSupergraph();
   const composed: ComposedSupergraph = {
     sources: sourcesHash(centralSdl, nodeSdl),
     composedBy: COMPOSED_BY,
     supergraphSdl,
+    printedSdl,
   };
   // Renamed into place: a gateway starting during a build reads the old file or the new one whole.
   const temporary = `${file}.${process.pid}.tmp`;

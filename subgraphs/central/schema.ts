@@ -1,10 +1,11 @@
-// Central's executable subgraph schema: the SDL of schema/central.graphql plus its resolvers.
-import { readFileSync } from 'node:fs';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse, type GraphQLSchema } from 'graphql';
+// Central's executable subgraph schema: the SDL of schema/central.graphql plus its resolvers, built
+// from that SDL printed as a federation subgraph by `npm run build` (lib/subgraphSchema.ts says
+// why; the build's dist/supergraph.json holds it, refused when composed from other SDL).
+import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
-import { packagePath } from '../../lib/packageRoot.ts';
+import { subgraphSchema } from '../../lib/subgraphSchema.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
 import { quarantineResolvers } from './resolvers/quarantine.ts';
 import { replicationResolvers } from './resolvers/replication.ts';
@@ -12,10 +13,8 @@ import { roomResolvers } from './resolvers/rooms.ts';
 import { syncResolvers } from './resolvers/sync.ts';
 import { userResolvers } from './resolvers/users.ts';
 
-export const centralSdl = readFileSync(packagePath('schema', 'central.graphql'), 'utf8');
-
-export function buildCentralSchema(): GraphQLSchema {
-  const resolvers = mergeResolvers(
+export function centralResolvers(): ReturnType<typeof mergeResolvers> {
+  return mergeResolvers(
     userResolvers,
     roomResolvers,
     nodeResolvers,
@@ -26,5 +25,8 @@ export function buildCentralSchema(): GraphQLSchema {
       DateTime: DateTimeScalar,
     },
   );
-  return buildSubgraphSchema({ typeDefs: parse(centralSdl), resolvers: resolvers as never });
+}
+
+export function buildCentralSchema(): GraphQLSchema {
+  return subgraphSchema(loadSupergraph().printedSdl.central, centralResolvers() as never);
 }

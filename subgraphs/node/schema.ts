@@ -1,15 +1,14 @@
-// The node's executable subgraph schema: the SDL of schema/node.graphql plus its resolvers.
-import { readFileSync } from 'node:fs';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse, type GraphQLSchema } from 'graphql';
+// The node's executable subgraph schema: the SDL of schema/node.graphql plus its resolvers, built
+// from that SDL printed as a federation subgraph by `npm run build` (lib/subgraphSchema.ts says
+// why; the build's dist/supergraph.json holds it, refused when composed from other SDL).
+import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
-import { packagePath } from '../../lib/packageRoot.ts';
+import { subgraphSchema } from '../../lib/subgraphSchema.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
 import { Message, Mutation, Query } from './resolvers/messages.ts';
 import { Room } from './resolvers/rooms.ts';
 import { Subscription } from './resolvers/subscriptions.ts';
-
-export const nodeSdl = readFileSync(packagePath('schema', 'node.graphql'), 'utf8');
 
 export const nodeResolvers: Resolvers = {
   DateTime: DateTimeScalar,
@@ -21,5 +20,5 @@ export const nodeResolvers: Resolvers = {
 };
 
 export function buildNodeSchema(): GraphQLSchema {
-  return buildSubgraphSchema({ typeDefs: parse(nodeSdl), resolvers: nodeResolvers as never });
+  return subgraphSchema(loadSupergraph().printedSdl.node, nodeResolvers as never);
 }

@@ -1,0 +1,93 @@
+// The gateway's one way to @apollo/gateway's values (issue 18; eslint keeps the others to type
+// imports). Apollo's package index loads its telemetry module (dist/utilities/opentelemetry.js),
+// which requires the OpenTelemetry metrics SDK, its OTLP exporter and four cloud resource detectors
+// when it loads: about 320 CommonJS modules, a third of a second of CPU at every gateway start,
+// for one function only, the anonymous data collection Apollo runs when its telemetry is on
+// (gateway/apolloTelemetry.ts: off unless the operator asks). So before the package loads, each
+// of those packages is put in Node's require cache (documented: entries may be added) as a
+// stand-in whose first use loads them all for real; with telemetry off, nothing ever uses them.
+import { createRequire, Module } from 'node:module';
+import type * as ApolloGatewayPackage from '@apollo/gateway';
+
+const require = createRequire(import.meta.url);
+
+/** What only Apollo's data collection (createDataCollectionMeterProvider) uses. */
+const DEFERRED_TELEMETRY_PACKAGES = [
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/resources',
+  '@opentelemetry/resource-detector-alibaba-cloud',
+  '@opentelemetry/resource-detector-aws',
+  '@opentelemetry/resource-detector-gcp',
+  '@opentelemetry/resource-detector-azure',
+  '@opentelemetry/exporter-metrics-otlp-http',
+] as const;
+
+const gatewayEntry = require.resolve('@apollo/gateway');
+// Resolved as Apollo's modules resolve them: a copy nested under @apollo/gateway would win.
+const requireAsGateway = createRequire(gatewayEntry);
+const deferredFiles = DEFERRED_TELEMETRY_PACKAGES.map((name) => requireAsGateway.resolve(name));
+const standIns = new Set<NodeJS.Module>();
+
+/**
+ * Loads every deferred package for real (once): the stand-ins leave the cache first, so that the
+ * real packages, which require one another, get each other and not a stand-in.
+ */
+const loadDeferred = (() => {
+  let loaded: Map<string, object> | undefined;
+  return (): Map<string, object> => {
+    if (loaded) return loaded;
+    for (const file of deferredFiles) {
+      const cached = require.cache[file];
+      if (cached && standIns.has(cached)) delete require.cache[file];
+    }
+    standIns.clear();
+    loaded = new Map(deferredFiles.map((file) => [file, requireAsGateway(file) as object]));
+    return loaded;
+  };
+})();
+
+/** A module whose exports answer as the real package's, loading it at the first question. */
+function standIn(file: string): NodeJS.Module {
+  const real = (): object => loadDeferred().get(file) ?? {};
+  const exports = new Proxy(
+    {},
+    {
+      get: (_target, key): unknown => Reflect.get(real(), key),
+      has: (_target, key) => Reflect.has(real(), key),
+      ownKeys: () => Reflect.ownKeys(real()),
+      // Reported configurable: the real exports are getters defined non-configurable, which a
+      // proxy over an empty target may not claim to have.
+      getOwnPropertyDescriptor: (_target, key) => {
+        const descriptor = Reflect.getOwnPropertyDescriptor(real(), key);
+        return descriptor && { ...descriptor, configurable: true };
+      },
+    },
+  );
+  const module = new Module(file) as NodeJS.Module;
+  module.filename = file;
+  module.exports = exports;
+  module.loaded = true;
+  return module;
+}
+
+// Only before @apollo/gateway's first load (a test may have loaded it directly), and never over
+// a package something already loaded.
+if (!require.cache[gatewayEntry] && deferredFiles.every((file) => !require.cache[file])) {
+  for (const file of deferredFiles) {
+    const module = standIn(file);
+    standIns.add(module);
+    require.cache[file] = module;
+  }
+}
+
+/** Whether any deferred package was loaded for real (Apollo's telemetry being on, or a test). */
+export function deferredTelemetryLoaded(): boolean {
+  return deferredFiles.some((file) => {
+    const cached = require.cache[file];
+    return cached !== undefined && !standIns.has(cached);
+  });
+}
+
+const apolloGateway = require('@apollo/gateway') as typeof ApolloGatewayPackage;
+
+export const { ApolloGateway, RemoteGraphQLDataSource } = apolloGateway;

@@ -1,0 +1,76 @@
+// gateway/apolloGateway.ts loads @apollo/gateway with the OpenTelemetry packages that only Apollo's
+// telemetry uses left as stand-ins (issue 18): a gateway with telemetry off loads its supergraph
+// without them, and with it on (or at any use) they are the real packages. Each case is a fresh
+// process running dist/ (the global setup built it): unit files share their worker's require
+// cache, where another file may have loaded @apollo/gateway already.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { DIST } from '../../scripts/build.ts';
+
+const run = promisify(execFile);
+
+/** Runs `body` (an ES module, top-level await allowed) in a fresh Node process; its stdout's JSON. */
+async function inFreshProcess(body: string, env: Record<string, string>): Promise<unknown> {
+  const script = `
+import { createRequire } from 'node:module';
+const { ApolloGateway, deferredTelemetryLoaded } = await import(
+  ${JSON.stringify(`${DIST}/gateway/apolloGateway.js`)}
+);
+const { loadSupergraph } = await import(${JSON.stringify(`${DIST}/gateway/supergraph.js`)});
+const requireAsGateway = createRequire(createRequire(import.meta.url).resolve('@apollo/gateway'));
+const out = {};
+${body}
+process.stdout.write(JSON.stringify(out));
+// Not gateway.stop(): with telemetry on, that would send Apollo its metrics.
+process.exit(0);
+`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: DIST,
+    env: { ...process.env, ...env },
+  });
+  return JSON.parse(stdout);
+}
+
+describe('@apollo/gateway with its telemetry packages deferred', () => {
+  it('telemetry off: the gateway loads its supergraph without them; a use loads the real ones', async () => {
+    const out = await inFreshProcess(
+      `
+const gateway = new ApolloGateway({ supergraphSdl: loadSupergraph().supergraphSdl });
+await gateway.load();
+out.schema = gateway.schema !== undefined;
+out.loadedAfterStart = deferredTelemetryLoaded();
+const sdk = requireAsGateway('@opentelemetry/sdk-metrics');
+out.loadedAfterRequire = deferredTelemetryLoaded();
+out.meterProvider = typeof sdk.MeterProvider;
+out.loadedAfterUse = deferredTelemetryLoaded();
+out.sameExports =
+  sdk.MeterProvider === requireAsGateway('@opentelemetry/sdk-metrics').MeterProvider &&
+  JSON.stringify(Object.keys(sdk)) ===
+    JSON.stringify(Object.keys(requireAsGateway('@opentelemetry/sdk-metrics')));
+`,
+      { APOLLO_TELEMETRY_DISABLED: '1' },
+    );
+    expect(out).toEqual({
+      schema: true,
+      loadedAfterStart: false,
+      // Requiring a stand-in is not using it.
+      loadedAfterRequire: false,
+      meterProvider: 'function',
+      loadedAfterUse: true,
+      sameExports: true,
+    });
+  });
+
+  it("telemetry on: Apollo's data collection is built from the real packages", async () => {
+    const out = await inFreshProcess(
+      `
+out.before = deferredTelemetryLoaded();
+new ApolloGateway({ supergraphSdl: loadSupergraph().supergraphSdl });
+out.after = deferredTelemetryLoaded();
+`,
+      { APOLLO_TELEMETRY_DISABLED: 'false' },
+    );
+    expect(out).toEqual({ before: false, after: true });
+  });
+});
