@@ -14,7 +14,8 @@ export default defineConfig({
     // At once: dist/ (and the web bundle) compiled when a source is newer, since test children run
     // compiled code; one PostgreSQL cluster for the whole run, a database per file in it, and
     // central's database migrated once in it, which tests' centrals copy; and central's PGlite
-    // database migrated once, for those that ask for PGlite.
+    // database migrated, for those that ask for PGlite (kept between runs until its migrations or
+    // dependencies change).
     globalSetup: ['tests/setup/global.ts'],
     // Fast in-process tests, multi-process cluster tests (`*.e2e.test.ts`) and the slow suites
     // (`*.slow.test.ts`: fault seeds, fuzz, the subscription load, several instances) are separate projects:
