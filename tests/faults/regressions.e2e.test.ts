@@ -98,10 +98,30 @@ describe('fault regressions', () => {
       await db.exec('DELETE FROM distributed_messages');
       await db.close();
     }
+    const restartedAt = Date.now();
     await cluster.startCentral();
-    await online();
+    // Heard by the central just started, not merely ONLINE in the rows it found: those say what
+    // the killed one last knew, and its first sweep may still mark them OFFLINE (their silence
+    // while it was down), failing the FULL sessions of a trigger sent before.
+    await until(
+      async () =>
+        ok(
+          await cluster.central$<{
+            nodes: Array<{ status: string; lastSeenAt: string | null }>;
+          }>('{ nodes { status lastSeenAt } }'),
+        ).nodes,
+      (nodes) =>
+        nodes.every((n) => n.status === 'ONLINE' && Date.parse(n.lastSeenAt ?? '') > restartedAt),
+      'every node heard by the new central',
+      30_000,
+    );
 
-    ok(await cluster.central$('mutation { triggerSync(syncType: FULL) { id } }'));
+    const triggered = ok(
+      await cluster.central$<{ triggerSync: unknown[] }>(
+        'mutation { triggerSync(syncType: FULL) { id } }',
+      ),
+    ).triggerSync;
+    expect(triggered.length).toBeGreaterThan(0);
     await until(active, (n) => n === 0, 'the FULL sync to end', 60_000);
     const index = ok(
       await cluster.central$<{
