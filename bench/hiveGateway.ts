@@ -1,7 +1,7 @@
 // Hive Gateway (`@graphql-hive/gateway`, The Guild's federation gateway) as a real process in front
 // of the same subgraphs: central and ONE chat node (Hive cannot route one subgraph to N nodes, so
 // it is compared on queries one node can answer). The supergraph is composed here like ours
-// (gateway/supergraph.ts: @apollo/composition over schema/central.graphql and schema/node.graphql),
+// (lib/supergraph.ts: @apollo/composition over schema/central.graphql and schema/node.graphql),
 // with the messages subgraph's URL pointing at that node. Hive forwards the client's
 // Authorization header to central with the gateway secret, and to the node only a gateway
 // assertion the client sends along (nodes take nothing else), through `propagateHeaders`.

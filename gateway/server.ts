@@ -47,7 +47,7 @@ import {
   loadSupergraph,
   MESSAGES_SUBGRAPH,
   type Supergraph,
-} from './supergraph.ts';
+} from '../lib/supergraph.ts';
 import { serveWeb } from './web/serveWeb.ts';
 
 export interface GatewayOptions {

@@ -1,4 +1,4 @@
-// Composes the gateway's supergraph (gateway/supergraph.ts says why at build time): for
+// Composes the gateway's supergraph (lib/supergraph.ts says why at build time): for
 // `npm run build`, which writes dist/supergraph.json, and for tests that compose other SDL.
 // @apollo/composition is a development dependency: nothing in dist/ loads it.
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import {
   SUPERGRAPH_FILE,
   type ComposedSupergraph,
   type Supergraph,
-} from '../gateway/supergraph.ts';
+} from '../lib/supergraph.ts';
 
 const versionOf = (name: string): string =>
   (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;

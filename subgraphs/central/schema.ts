@@ -5,7 +5,7 @@ import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { mergeResolvers } from '../../lib/mergeResolvers.ts';
 import { subgraphSchema } from '../../lib/subgraphSchema.ts';
-import { loadSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../lib/supergraph.ts';
 import { nodeResolvers } from './resolvers/nodes.ts';
 import { quarantineResolvers } from './resolvers/quarantine.ts';
 import { replicationResolvers } from './resolvers/replication.ts';

@@ -4,7 +4,7 @@
 import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar } from '../../lib/dateTime.ts';
 import { subgraphSchema } from '../../lib/subgraphSchema.ts';
-import { loadSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../lib/supergraph.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
 import { Message, Mutation, Query } from './resolvers/messages.ts';
 import { Room } from './resolvers/rooms.ts';

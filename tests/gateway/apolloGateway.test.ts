@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 const { ApolloGateway, deferredTelemetryLoaded } = await import(
   ${JSON.stringify(`${DIST}/gateway/apolloGateway.js`)}
 );
-const { loadSupergraph } = await import(${JSON.stringify(`${DIST}/gateway/supergraph.js`)});
+const { loadSupergraph } = await import(${JSON.stringify(`${DIST}/lib/supergraph.js`)});
 const requireAsGateway = createRequire(createRequire(import.meta.url).resolve('@apollo/gateway'));
 const out = {};
 ${body}

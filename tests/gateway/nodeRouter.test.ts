@@ -18,7 +18,7 @@ import { NodeRouter } from '../../gateway/nodeRouter.ts';
 import { OperationPreparer } from '../../gateway/operations.ts';
 import { RoutingTable } from '../../gateway/routingTable.ts';
 import { expectedNodeSdl } from '../../gateway/schemaCheck.ts';
-import { loadSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../lib/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startNode, type NodeServer } from '../../subgraphs/node/server.ts';
 import { TcpProxy } from '../faults/tcpProxy.ts';

@@ -18,7 +18,7 @@ import type { EventContext } from '../../gateway/subscriptions/prefetch.ts';
 import { GatewaySubscriptions } from '../../gateway/subscriptions/index.ts';
 import { bridgedFields } from '../../gateway/subscriptions/fieldCatalog.ts';
 import { idAtTime } from '../../gateway/subscriptions/upstreamPool.ts';
-import { loadSupergraph } from '../../gateway/supergraph.ts';
+import { loadSupergraph } from '../../lib/supergraph.ts';
 import { silentLogger } from '../../lib/log.ts';
 
 const supergraph = loadSupergraph();

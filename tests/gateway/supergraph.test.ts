@@ -11,7 +11,7 @@ import {
   readSchemaFiles,
   SUPERGRAPH_FILE,
   type ComposedSupergraph,
-} from '../../gateway/supergraph.ts';
+} from '../../lib/supergraph.ts';
 import { composeSupergraph, supergraphIsStale } from '../../scripts/supergraph.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 

@@ -20,7 +20,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { loadSupergraph, readSchemaFiles } from '../../gateway/supergraph.ts';
+import { loadSupergraph, readSchemaFiles } from '../../lib/supergraph.ts';
 import { subgraphSchema } from '../../lib/subgraphSchema.ts';
 import { printSubgraph } from '../../scripts/supergraph.ts';
 import { buildCentralSchema, centralResolvers } from '../../subgraphs/central/schema.ts';

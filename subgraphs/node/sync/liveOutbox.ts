@@ -36,14 +36,15 @@ export const WINDOW_MAX_VERSIONS = 5000;
  * often), as long as a node gathers REPORT_GATHER_VERSIONS within REPORT_GATHER_MS; below that
  * rate a node sends a request every REPORT_GATHER_MS, each carrying what it has, and a window's
  * progress reaches central (and `syncSessionUpdated`) that much later.
+ *
+ * A busy node's requests are larger than the count: what arrives while the previous one is in
+ * flight adds to it. With 128 / 4 s the 3-node scale benchmark (133 changes/s per node) sent about
+ * 195 versions a request and the 12-node one (33/s per node, at the clock's boundary) about 128:
+ * 1.5x the requests for the same changes, and central's CPU per change followed
+ * (bench/replicationScale.ts). With 256 the count dominates at both sizes and a busy node sends
+ * half as many requests; the clock's bound stays at the same rate (32/s), and an open window's
+ * progress reaches central at most 8 s late.
  */
-// What decides the size of a request is the count plus what arrives while the previous request is
-// in flight: a busy node's requests are larger than the count. With 128 versions, the 3-node
-// scale benchmark (133 changes/s per node) sent about 195 versions per request and the 12-node one
-// (33/s per node, at the boundary of 128 per 4 s) about 128: 1.5x the requests for the same
-// changes, and central's CPU per change followed (bench/replicationScale.ts). With 256 the count
-// dominates at both sizes and every node sends half as many requests; the clock's bound stays at
-// the same rate (32/s), so an open window's progress reaches central at most 8 s late.
 export const REPORT_GATHER_MS = 8000;
 export const REPORT_GATHER_VERSIONS = 256;
 

@@ -7,10 +7,11 @@
 // composed from; the gateway reads the SDL files too (it serves and checks them) and refuses a
 // supergraph composed from other ones, so a schema edit without a build fails clearly at start
 // instead of planning queries against an old schema. Central and the nodes read it too, for their
-// schemas printed as federation subgraphs (lib/subgraphSchema.ts), under the same check.
+// schemas printed as federation subgraphs (lib/subgraphSchema.ts), under the same check: so it
+// lives in lib/, not in the gateway's folder.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { packagePath } from '../lib/packageRoot.ts';
+import { packagePath } from './packageRoot.ts';
 
 export const CENTRAL_SUBGRAPH = 'central';
 export const MESSAGES_SUBGRAPH = 'messages';
