@@ -105,10 +105,15 @@ describe('sync dashboard', () => {
     // Two series per pair (p50, p99), the same pairs.
     expect(await number(lag, 'data-series')).toBe(2 * (await number(throughput, 'data-series')));
     expect(await number(lag, 'data-points')).toBeGreaterThan(0);
-    // uPlot drew them: a canvas and a legend line per pair.
+    // uPlot drew them: a canvas and a legend line per pair. React sets the figure's attributes at
+    // commit and uPlot rebuilds the chart in an effect after it, so the legend can trail by a frame.
     expect(await throughput.locator('canvas').count()).toBe(1);
-    const legend = await throughput.locator('.u-legend .u-series').allInnerTexts();
-    expect(legend.some((line) => line.includes('node-a → node-b'))).toBe(true);
+    await expect
+      .poll(async () => {
+        const legend = await throughput.locator('.u-legend .u-series').allInnerTexts();
+        return legend.some((line) => line.includes('node-a → node-b'));
+      })
+      .toBe(true);
     // More posts: the page reads the newest buckets again on the sessions' events, no reload.
     const before = await number(throughput, 'data-versions');
     for (let i = 0; i < 4; i++) {
