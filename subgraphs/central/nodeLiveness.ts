@@ -3,6 +3,7 @@
 // published for `nodeStatusChanged` and the gateway's routing; a node coming back also has its
 // sync pairs queued (see SyncCoordinator.nodeBack). A heartbeat also carries the node's clock
 // offset (nodeClock.ts); its going beyond the node's bound, or back, is published the same way.
+import { performance } from 'node:perf_hooks';
 import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { HeartbeatClock } from '../../lib/nodeApi.ts';
 import { nodeLabel } from '../../lib/syncProtocol.ts';
@@ -137,21 +138,73 @@ export async function sweepSilentNodes(services: CentralServices, graceMs = 0): 
   }
 }
 
+/**
+ * Event-loop utilisation over a sweep period from which central counts the whole period as time it
+ * could not hear its nodes: its loop never waited for input, so heartbeats sent meanwhile sat
+ * unread in its sockets (a saturated 12-node bench showed them read 2-5 s late in such bursts).
+ */
+export const SATURATED_UTILIZATION = 0.9;
+
+/**
+ * Time central itself could not read its input over the last window: sweep periods its event loop
+ * was saturated, and the delay of sweeps that ran late because it was held up (a long GC, a
+ * descheduled process). That much of a node's silence is central's, so the sweep adds it to the
+ * threshold. Capped, so that a central that stays saturated still finds a dead node, late by at
+ * most the cap. Without this an overloaded central marks healthy nodes OFFLINE in bursts, and
+ * every comeback's catch-up sessions and live-stream restarts load it further.
+ */
+export class DeafTime {
+  readonly #spans: { endsAt: number; ms: number }[] = [];
+  readonly #windowMs: number;
+  readonly #capMs: number;
+
+  /** `windowMs`: how far back deaf time counts; `capMs`: the most grace it gives. */
+  constructor(windowMs: number, capMs: number) {
+    this.#windowMs = windowMs;
+    this.#capMs = capMs;
+  }
+
+  /**
+   * A sweep period of `elapsedMs` ended at `at`: its loop utilisation (0-1), and how late the
+   * sweep's timer fired.
+   */
+  record(at: number, elapsedMs: number, utilization: number, lateMs: number): void {
+    const deafMs = utilization >= SATURATED_UTILIZATION ? Math.max(elapsedMs, lateMs) : lateMs;
+    if (deafMs > 0) this.#spans.push({ endsAt: at, ms: deafMs });
+    while ((this.#spans[0]?.endsAt ?? at) < at - this.#windowMs) this.#spans.shift();
+  }
+
+  /** What to add to the OFFLINE threshold now. */
+  graceMs(): number {
+    const total = this.#spans.reduce((sum, span) => sum + span.ms, 0);
+    return Math.min(this.#capMs, total);
+  }
+}
+
 /** Sweeps every `sweepIntervalMs(offlineAfterMs)`; returns the function that stops it. */
 export function startLivenessSweep(services: CentralServices): () => Promise<void> {
   const periodMs = sweepIntervalMs(services.offlineAfterMs);
+  // Grace of at most one threshold: a node dead while central is saturated is OFFLINE within
+  // twice the threshold. Deaf time counts over the longest silence the sweep may judge.
+  const deaf = new DeafTime(2 * services.offlineAfterMs, services.offlineAfterMs);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
+  let loopFrom = performance.eventLoopUtilization();
+  let periodFrom = Date.now();
   const schedule = () => {
     if (stopped) return;
     const due = Date.now() + periodMs;
     timer = setTimeout(() => {
-      // A sweep that runs late means central's own event loop was held up (load, a long GC):
-      // heartbeats that arrived meanwhile still wait behind this timer, unrecorded. That much
-      // of the silence is central's, not the nodes', and must not make them flap OFFLINE.
-      const stalledMs = Math.max(0, Date.now() - due);
-      running = sweepSilentNodes(services, stalledMs)
+      const now = Date.now();
+      // A sweep that runs late means central's own event loop was held up; one whose period the
+      // loop spent busy means it read no input meanwhile. Either way, heartbeats that arrived
+      // wait unrecorded: that much of the silence is central's, not the nodes'.
+      const loop = performance.eventLoopUtilization(loopFrom);
+      loopFrom = performance.eventLoopUtilization();
+      deaf.record(now, now - periodFrom, loop.utilization, Math.max(0, now - due));
+      periodFrom = now;
+      running = sweepSilentNodes(services, deaf.graceMs())
         .catch((error: unknown) => services.log.error('liveness sweep failed', error))
         .finally(schedule);
     }, periodMs);
