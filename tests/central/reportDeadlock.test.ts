@@ -3,9 +3,10 @@
 // sending all their windows' reports in one request), all applying the same
 // messages in shuffled orders and raising the same sources' heads. Each report's transaction used
 // to lock index rows in the report's order and the source's sync_pairs rows after its own pair's,
-// and PostgreSQL answered "deadlock detected" (a 500 to the target). Now every report locks in one
-// order (subgraphs/central/sync/reportLocks.ts): all are taken, none is rolled back, and every log
-// row and index row is there exactly once. The nodes are real HTTP clients speaking the protocol
+// and PostgreSQL answered "deadlock detected" (a 500 to the target); later, rarely, its own pair's
+// row last when it was past the report's head (#15: reportLockOrder.test.ts makes that interleaving
+// happen every time). Now every report locks in one order (subgraphs/central/sync/reportLocks.ts):
+// all are taken, none is rolled back, and every log row and index row is there exactly once. The nodes are real HTTP clients speaking the protocol
 // (tests/sync/nodeSide.ts).
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';

@@ -455,7 +455,8 @@ async function updateWindows(
 
 /**
  * The pairs' cursors and their sources' heads, as the windows' reports move them: the sources'
- * rows first, in (source, target) order, then the pairs' own (reportLocks.ts steps 4 and 5).
+ * rows, the pairs' own among them, locked in (source, target) order first, then the pairs' own
+ * upserted (reportLocks.ts step 4), then the nodes of the windows ending (step 5).
  */
 async function recordPairs(
   tx: Tx,
@@ -479,6 +480,7 @@ async function recordPairs(
       sourceNodeId,
       headSeq: bySource.get(sourceNodeId)?.head ?? 0,
     })),
+    targetNodeId,
   );
   await tx
     .insert(syncPairs)

@@ -146,9 +146,10 @@ function recordReportOnce(
       return { updated: null, refused: scoped.refused, recounted: recounted ?? null };
     }
     const completed = report.status === 'COMPLETED';
-    // Before the pair's own row: all of the source's rows are locked in one order (reportLocks.ts).
+    // The source's rows, the pair's own among them, are locked in target order before the pair's
+    // upsert writes its own (reportLocks.ts step 4); without a head the upsert is the only one.
     if (report.sourceHeadSeq !== undefined)
-      await raiseSourceHead(tx, session.sourceNodeId, report.sourceHeadSeq);
+      await raiseSourceHead(tx, session.sourceNodeId, report.sourceHeadSeq, session.targetNodeId);
     await tx
       .insert(syncPairs)
       .values({

@@ -12,15 +12,22 @@
 //   2. the index rows it writes, by message id (upsertIndex sorts them);
 //   3. its own session row, which no other report locks (a session's reports are of one pair), and
 //      the log rows it inserts, which no one else waits for;
-//   4. the sync_pairs rows of its source, by target id, before its own pair's upsert (raiseSourceHead);
-//      with several sources, source after source in id order (raiseSourceHeads, one statement),
-//      then the own pairs in that order;
+//   4. the sync_pairs rows of its source, by target id, in one statement (raiseSourceHead): those
+//      behind the reported head, which it raises, and its own pair's row whatever its head, which
+//      the cursor's upsert then writes; with several sources, source after source in id order
+//      (raiseSourceHeads, one statement), each with its own pair among them. The own pair's row
+//      is locked in that pass, not by the upsert after it: a row at or past the head (another
+//      report raised it further) used to be skipped by the pass and locked last, after rows of
+//      greater target ids, and a report raising the same source in target order that held it
+//      then waited for one of those: "deadlock detected" (#15). An own pair without a row yet is
+//      inserted by the upsert: no other report sees it before the commit, and only the pair's own
+//      reports, which wait at step 1, could insert it too;
 //   5. the nodes rows whose lastSyncAt it sets, by id (markNodesSynced).
 //
 // A transaction that waits only ever waits for one that is further along the same order, so no
 // cycle can form among reports. What other writers may still cause (a liveness sweep updating
 // several nodes rows) is retried (db/transactionRetry.ts).
-import { and, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { nodes, syncPairs } from '../db/schema.ts';
 import type { Tx } from './report.ts';
 
@@ -57,19 +64,24 @@ export async function lockPairs(
 
 /**
  * Step 4: the source's newest seq is the same for every target pulling from it, so every pair of
- * the source that is behind it moves up ("how far behind" improves for the others too). The rows
- * are locked in target order in one statement; rows already at or past `headSeq` are not touched.
+ * the source that is behind it moves up ("how far behind" improves for the others too). One
+ * statement locks, in target order, the rows behind `headSeq` and the row of the report's own pair
+ * (`ownTargetNodeId`), whose cursor the caller upserts next; only the rows behind are written.
  */
 export async function raiseSourceHead(
   tx: Tx,
   sourceNodeId: string,
   headSeq: number,
+  ownTargetNodeId: string,
 ): Promise<void> {
-  const behind = tx
+  const locked = tx
     .select({ target: syncPairs.targetNodeId })
     .from(syncPairs)
     .where(
-      and(sql`${syncPairs.sourceNodeId} = ${sourceNodeId}`, lt(syncPairs.sourceHeadSeq, headSeq)),
+      and(
+        sql`${syncPairs.sourceNodeId} = ${sourceNodeId}`,
+        or(lt(syncPairs.sourceHeadSeq, headSeq), eq(syncPairs.targetNodeId, ownTargetNodeId)),
+      ),
     )
     .orderBy(syncPairs.targetNodeId)
     .for('no key update');
@@ -79,34 +91,38 @@ export async function raiseSourceHead(
     .where(
       and(
         sql`${syncPairs.sourceNodeId} = ${sourceNodeId}`,
-        inArray(syncPairs.targetNodeId, behind),
+        inArray(syncPairs.targetNodeId, locked),
+        lt(syncPairs.sourceHeadSeq, headSeq),
       ),
     );
 }
 
 /**
- * Step 4 for several sources (a request of live windows): one statement whatever their number,
- * locking the rows behind their source's head in (source, target) order, which is the order the
- * sources' raiseSourceHead calls one after another would take.
+ * Step 4 for several sources (a request of live windows, all of one target): one statement
+ * whatever their number, locking in (source, target) order each source's rows behind its head and
+ * its pair with `ownTargetNodeId`, which is the order the sources' raiseSourceHead calls one after
+ * another would take.
  */
 export async function raiseSourceHeads(
   tx: Tx,
   heads: ReadonlyArray<{ readonly sourceNodeId: string; readonly headSeq: number }>,
+  ownTargetNodeId: string,
 ): Promise<void> {
   if (heads.length === 1 && heads[0])
-    return raiseSourceHead(tx, heads[0].sourceNodeId, heads[0].headSeq);
+    return raiseSourceHead(tx, heads[0].sourceNodeId, heads[0].headSeq, ownTargetNodeId);
   if (heads.length === 0) return;
   const rows = JSON.stringify(heads.map((h) => ({ s: h.sourceNodeId, h: h.headSeq })));
   const p = syncPairs;
   await tx.execute(sql`
     update ${p} set source_head_seq = greatest(${p.sourceHeadSeq}, x.h)
       from json_to_recordset(${rows}::json) as x(s text, h bigint)
-     where ${p.sourceNodeId} = x.s
+     where ${p.sourceNodeId} = x.s and ${p.sourceHeadSeq} < x.h
        and (${p.sourceNodeId}, ${p.targetNodeId}) in (
              select b.source_node_id, b.target_node_id
                from ${p} as b
                join json_to_recordset(${rows}::json) as y(s text, h bigint)
-                 on b.source_node_id = y.s and b.source_head_seq < y.h
+                 on b.source_node_id = y.s
+                and (b.source_head_seq < y.h or b.target_node_id = ${ownTargetNodeId})
               order by b.source_node_id, b.target_node_id
                 for no key update of b)`);
 }
