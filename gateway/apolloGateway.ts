@@ -6,6 +6,12 @@
 // (gateway/apolloTelemetry.ts: off unless the operator asks). So before the package loads, each
 // of those packages is put in Node's require cache (documented: entries may be added) as a
 // stand-in whose first use loads them all for real; with telemetry off, nothing ever uses them.
+//
+// make-fetch-happen, the same way: RemoteGraphQLDataSource's constructor asks it for a default
+// fetcher (and Apollo's Uplink manager, unused with a static supergraph, does too) that every data
+// source of ours replaces with its own (gateway/centralDataSource.ts; the nodes' router is no
+// RemoteGraphQLDataSource). It brings cacache, minipass, @npmcli/agent, socks, semver and more:
+// about 90 CommonJS modules, 0.1 s of CPU at every gateway start, for a fetcher nothing calls.
 import { createRequire, Module } from 'node:module';
 import type * as ApolloGatewayPackage from '@apollo/gateway';
 
@@ -78,6 +84,61 @@ if (!require.cache[gatewayEntry] && deferredFiles.every((file) => !require.cache
     standIns.add(module);
     require.cache[file] = module;
   }
+}
+
+/** make-fetch-happen's function: `fetch(url, options)`, and `defaults(...)` making another. */
+type FetchHappen = ((url: unknown, options?: unknown) => unknown) & {
+  defaults: (...args: unknown[]) => FetchHappen;
+};
+
+const fetchFile = requireAsGateway.resolve('make-fetch-happen');
+let fetchStandIn: NodeJS.Module | undefined;
+
+/** The real make-fetch-happen, loaded at the first call (the stand-in leaves the cache first). */
+const realFetch = (() => {
+  let loaded: FetchHappen | undefined;
+  return (): FetchHappen => {
+    if (loaded) return loaded;
+    if (fetchStandIn && require.cache[fetchFile] === fetchStandIn) delete require.cache[fetchFile];
+    fetchStandIn = undefined;
+    loaded = requireAsGateway(fetchFile) as FetchHappen;
+    return loaded;
+  };
+})();
+
+/**
+ * A fetch function as make-fetch-happen's: calling it, or one that `defaults` made, calls the real
+ * one (made from `real` when first called). Making defaults loads nothing.
+ */
+function lazyFetch(real: () => FetchHappen): FetchHappen {
+  let made: FetchHappen | undefined;
+  const resolve = (): FetchHappen => (made ??= real());
+  const fetch = ((url: unknown, options?: unknown) => resolve()(url, options)) as FetchHappen;
+  fetch.defaults = (...args: unknown[]) => lazyFetch(() => resolve().defaults(...args));
+  return fetch;
+}
+
+if (!require.cache[gatewayEntry] && !require.cache[fetchFile]) {
+  const exports = lazyFetch(realFetch);
+  // Its other exports (minipass-fetch's classes) load it too, at their first read. Enumerable,
+  // as the real ones: TypeScript's __importStar copies what `for...in` sees (as getters).
+  for (const key of ['FetchError', 'Headers', 'Request', 'Response'])
+    Object.defineProperty(exports, key, {
+      enumerable: true,
+      get: () => (realFetch() as unknown as Record<string, unknown>)[key],
+    });
+  const module = new Module(fetchFile) as NodeJS.Module;
+  module.filename = fetchFile;
+  module.exports = exports;
+  module.loaded = true;
+  require.cache[fetchFile] = module;
+  fetchStandIn = module;
+}
+
+/** Whether make-fetch-happen was loaded for real (something called Apollo's default fetcher). */
+export function deferredFetchLoaded(): boolean {
+  const cached = require.cache[fetchFile];
+  return cached !== undefined && cached !== fetchStandIn;
 }
 
 /** Whether any deferred package was loaded for real (Apollo's telemetry being on, or a test). */

@@ -1,6 +1,7 @@
 // gateway/apolloGateway.ts loads @apollo/gateway with the OpenTelemetry packages that only Apollo's
-// telemetry uses left as stand-ins (issue 18): a gateway with telemetry off loads its supergraph
-// without them, and with it on (or at any use) they are the real packages. Each case is a fresh
+// telemetry uses, and make-fetch-happen that only Apollo's default fetcher uses, left as stand-ins
+// (issue 18): a gateway with telemetry off loads its supergraph without them, and with it on (or
+// at any use) they are the real packages. Each case is a fresh
 // process running dist/ (the global setup built it): unit files share their worker's require
 // cache, where another file may have loaded @apollo/gateway already.
 import { execFile } from 'node:child_process';
@@ -14,7 +15,7 @@ const run = promisify(execFile);
 async function inFreshProcess(body: string, env: Record<string, string>): Promise<unknown> {
   const script = `
 import { createRequire } from 'node:module';
-const { ApolloGateway, deferredTelemetryLoaded } = await import(
+const { ApolloGateway, RemoteGraphQLDataSource, deferredFetchLoaded, deferredTelemetryLoaded } = await import(
   ${JSON.stringify(`${DIST}/gateway/apolloGateway.js`)}
 );
 const { loadSupergraph } = await import(${JSON.stringify(`${DIST}/lib/supergraph.js`)});
@@ -72,5 +73,40 @@ out.after = deferredTelemetryLoaded();
       { APOLLO_TELEMETRY_DISABLED: 'false' },
     );
     expect(out).toEqual({ before: false, after: true });
+  });
+
+  it("make-fetch-happen: loaded at the first call of Apollo's default fetcher, not before", async () => {
+    const out = await inFreshProcess(
+      `
+const { createServer } = await import('node:http');
+const gateway = new ApolloGateway({ supergraphSdl: loadSupergraph().supergraphSdl });
+await gateway.load();
+// A data source with its own fetcher (as ours), and one with Apollo's default.
+new RemoteGraphQLDataSource({ url: 'http://127.0.0.1:1/graphql', fetcher: async () => null });
+const source = new RemoteGraphQLDataSource({ url: 'http://127.0.0.1:1/graphql' });
+const withDefaults = source.fetcher.defaults({ headers: { 'x-made': 'by defaults' } });
+out.loadedBeforeCall = deferredFetchLoaded();
+const server = createServer((req, res) => res.end(req.method + ' ' + req.headers['x-made']));
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const response = await withDefaults('http://127.0.0.1:' + server.address().port + '/', {
+  method: 'POST',
+  body: '{}',
+});
+out.answer = response.status + ' ' + (await response.text());
+server.close();
+out.loadedAfterCall = deferredFetchLoaded();
+const real = requireAsGateway('make-fetch-happen');
+out.realCached = typeof real.defaults === 'function' && real === requireAsGateway('make-fetch-happen');
+out.sameHeaders = real.Headers === requireAsGateway('minipass-fetch').Headers;
+`,
+      { APOLLO_TELEMETRY_DISABLED: '1' },
+    );
+    expect(out).toEqual({
+      loadedBeforeCall: false,
+      answer: '200 POST by defaults',
+      loadedAfterCall: true,
+      realCached: true,
+      sameHeaders: true,
+    });
   });
 });
