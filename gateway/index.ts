@@ -169,6 +169,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
     logger: log,
   });
-  log.info(`ready at ${gateway.url}/graphql`);
+  // The handler first: whoever waits for the ready line may stop the process at once, and a
+  // SIGTERM before the handler would kill it without its clean shutdown.
   stopOnSignals(log, () => gateway.close());
+  log.info(`ready at ${gateway.url}/graphql`);
 }

@@ -294,6 +294,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     log.warn(
       'no SWITCHBOARD_GATEWAY_SECRET: no gateway can connect, and central and the nodes refuse every GraphQL operation',
     );
-  log.info(`ready at ${central.url}/graphql`);
+  // The handler first: whoever waits for the ready line may stop the process at once, and a
+  // SIGTERM before the handler would kill it without its clean shutdown.
   stopOnSignals(log, () => central.close());
+  log.info(`ready at ${central.url}/graphql`);
 }

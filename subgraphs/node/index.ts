@@ -254,6 +254,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     throw error;
   }
-  log.info(`ready at ${node.url}/graphql`);
+  // The handler first: whoever waits for the ready line may stop the process at once, and a
+  // SIGTERM before the handler would kill it without its clean shutdown.
   stopOnSignals(log, () => node.close());
+  log.info(`ready at ${node.url}/graphql`);
 }
