@@ -191,7 +191,6 @@ export function startLivenessSweep(services: CentralServices): () => Promise<voi
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let loopFrom = performance.eventLoopUtilization();
-  let periodFrom = Date.now();
   const schedule = () => {
     if (stopped) return;
     const due = Date.now() + periodMs;
@@ -200,10 +199,10 @@ export function startLivenessSweep(services: CentralServices): () => Promise<voi
       // A sweep that runs late means central's own event loop was held up; one whose period the
       // loop spent busy means it read no input meanwhile. Either way, heartbeats that arrived
       // wait unrecorded: that much of the silence is central's, not the nodes'.
+      // The loop's busy and idle time since the last tick: together, the period's length.
       const loop = performance.eventLoopUtilization(loopFrom);
       loopFrom = performance.eventLoopUtilization();
-      deaf.record(now, now - periodFrom, loop.utilization, Math.max(0, now - due));
-      periodFrom = now;
+      deaf.record(now, loop.active + loop.idle, loop.utilization, Math.max(0, now - due));
       running = sweepSilentNodes(services, deaf.graceMs())
         .catch((error: unknown) => services.log.error('liveness sweep failed', error))
         .finally(schedule);

@@ -107,20 +107,20 @@ describe('node liveness defaults', () => {
 describe('DeafTime', () => {
   it('counts a saturated period whole, an idle one by its lateness, over a window, up to a cap', () => {
     const deaf = new DeafTime(2000, 1000);
-    deaf.record(10_000, 450, 0.5, 0);
-    expect(deaf.graceMs()).toBe(0);
-    deaf.record(10_500, 500, 0.2, 300);
-    expect(deaf.graceMs()).toBe(300);
-    deaf.record(11_000, 500, 0.95, 0);
-    expect(deaf.graceMs()).toBe(800);
-    deaf.record(11_500, 500, 1, 0);
-    expect(deaf.graceMs()).toBe(1000);
-    // Spans count while they ended within the last 2 s: at 13 000 both saturated ones do.
-    deaf.record(13_000, 1500, 0.1, 0);
-    expect(deaf.graceMs()).toBe(1000);
-    deaf.record(13_400, 400, 0.1, 0);
-    expect(deaf.graceMs()).toBe(500);
-    deaf.record(13_600, 200, 0.1, 0);
-    expect(deaf.graceMs()).toBe(0);
+    // [period ended at, its length, loop utilisation, timer lateness] -> grace after it.
+    const periods: Array<[number, number, number, number, number]> = [
+      [10_000, 450, 0.5, 0, 0],
+      [10_500, 500, 0.2, 300, 300],
+      [11_000, 500, 0.95, 0, 800],
+      [11_500, 500, 1, 0, 1000],
+      // Spans count while they ended within the last 2 s: at 13 000 both saturated ones do.
+      [13_000, 1500, 0.1, 0, 1000],
+      [13_400, 400, 0.1, 0, 500],
+      [13_600, 200, 0.1, 0, 0],
+    ];
+    for (const [at, elapsedMs, utilization, lateMs, graceMs] of periods) {
+      deaf.record(at, elapsedMs, utilization, lateMs);
+      expect(deaf.graceMs(), `after the period ending at ${at}`).toBe(graceMs);
+    }
   });
 });
