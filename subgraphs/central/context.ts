@@ -5,6 +5,7 @@ import { appError } from '../../lib/errors.ts';
 import { viewerFromAuthorization, type Viewer } from '../../lib/userAuth.ts';
 import type { CentralDatabase } from './db/open.ts';
 import type { EventBus } from './events.ts';
+import type { HeartbeatBatch } from './heartbeatBatch.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
 import type { SyncCoordinator } from './sync/coordinator.ts';
 import type { LoginThrottle } from './loginThrottle.ts';
@@ -26,6 +27,8 @@ export interface CentralServices {
   readonly membershipNoticeDeadlineMs: number;
   readonly sync: SyncCoordinator;
   readonly loginThrottle: LoginThrottle;
+  /** Heartbeats that change nothing but the time and clock, written at the next liveness sweep. */
+  readonly heartbeats: HeartbeatBatch;
   /** Nodes' keys, their rows kept briefly; forget a node here when changing its row's key or state. */
   readonly nodeAuth: NodeAuthenticator;
   /** Tags of the nodes' membership refreshes: an unchanged one is answered without reading. */

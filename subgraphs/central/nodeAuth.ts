@@ -76,6 +76,23 @@ export class NodeAuthenticator {
       this.#cache.set(node.apiKeyHash, node, { noUpdateTTL: true });
   }
 
+  /** Changes with every forget: what a caller read before a change must not be stored after it. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Rows just read from the database (the heartbeats' batched write answers them), stored as a
+   * select would store them, with a fresh TTL: unless something was forgotten since `generation`,
+   * or the key the node authenticates with is no longer the row's (a rotation: the old key's row
+   * then runs out).
+   */
+  refresh(rows: readonly NodeRow[], generation: number): void {
+    if (generation !== this.#generation) return;
+    for (const row of rows)
+      if (this.#cache.has(row.apiKeyHash)) this.#cache.set(row.apiKeyHash, row);
+  }
+
   /** The node's row is read again at its next request. */
   forget(nodeId: string): void {
     this.#generation += 1;

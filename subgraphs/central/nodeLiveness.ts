@@ -3,12 +3,14 @@
 // published for `nodeStatusChanged` and the gateway's routing; a node coming back also has its
 // sync pairs queued (see SyncCoordinator.nodeBack). A heartbeat also carries the node's clock
 // offset (nodeClock.ts); its going beyond the node's bound, or back, is published the same way.
+// The heartbeats of nodes ONLINE already are written together, once per sweep (heartbeatBatch.ts).
 import { performance } from 'node:perf_hooks';
-import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { HeartbeatClock } from '../../lib/nodeApi.ts';
 import { nodeLabel } from '../../lib/syncProtocol.ts';
 import type { CentralServices } from './context.ts';
-import { nodes, type NodeRow } from './db/schema.ts';
+import { activeNode, nodes, type NodeRow } from './db/schema.ts';
+import type { Seen } from './heartbeatBatch.ts';
 import { describeClock, isClockSkewed } from './nodeClock.ts';
 
 /** Default heartbeat interval: with three missed beats for OFFLINE, a dead node is OFFLINE in 3-5 s. */
@@ -28,7 +30,8 @@ export function sweepIntervalMs(offlineAfterMs: number): number {
 /**
  * Records a heartbeat. `reportedUrl` is where the node says it can be reached: it knows that better
  * than whoever registered it (it may listen on a port picked at start), and only its own key can
- * change it.
+ * change it. The usual heartbeat, of a node ONLINE already that changes nothing else, is kept and
+ * written with the others at the sweep's next tick (heartbeatBatch.ts); any other is written now.
  */
 export async function recordHeartbeat(
   services: CentralServices,
@@ -37,38 +40,62 @@ export async function recordHeartbeat(
   clock?: HeartbeatClock,
 ): Promise<void> {
   const url = reportedUrl !== undefined && reportedUrl !== node.url ? reportedUrl : undefined;
-  const clockNow =
-    clock === undefined
-      ? undefined
-      : { clockOffsetMs: clock.offsetMs, clockMaxDriftMs: clock.maxDriftMs };
-  const seen = {
+  const seen: Seen = {
     lastSeenAt: new Date(),
-    ...(url === undefined ? {} : { url }),
     // Part of the update every heartbeat makes anyway: the clock costs no write of its own.
-    ...clockNow,
+    ...(clock === undefined
+      ? {}
+      : { clockOffsetMs: clock.offsetMs, clockMaxDriftMs: clock.maxDriftMs }),
   };
+  const skewChanges = clock !== undefined && isClockSkewed(node) !== isClockSkewed(clockOf(seen));
+  // `node.status` is this central's latest knowledge: its auth cache forgets a node whose status
+  // an event says changed. Were the row OFFLINE after all (another central's sweep, its event
+  // still on the way), the batched write finds it so and writes the comeback (flushHeartbeats).
+  if (node.status === 'ONLINE' && node.lastSeenAt !== null && url === undefined && !skewChanges) {
+    services.heartbeats.add({ node, seen });
+    services.nodeAuth.remember({ ...node, ...seen });
+    return;
+  }
+  await writeHeartbeat(services, node, seen, url);
+}
+
+/** The clock a beat carries, as the skew checks read it from a row. */
+function clockOf(seen: Seen): Pick<NodeRow, 'clockOffsetMs' | 'clockMaxDriftMs'> {
+  return {
+    clockOffsetMs: seen.clockOffsetMs ?? null,
+    clockMaxDriftMs: seen.clockMaxDriftMs ?? null,
+  };
+}
+
+/** Writes one heartbeat now, acting on what it changes (comeback, URL, clock skew). */
+async function writeHeartbeat(
+  services: CentralServices,
+  node: NodeRow,
+  seen: Seen,
+  url: string | undefined,
+): Promise<void> {
+  const written = { ...seen, ...(url === undefined ? {} : { url }) };
   // The comeback is detected by the conditional UPDATE itself, not by the row read when the
   // request was authenticated: with several centrals on one database, or two heartbeats in flight,
   // exactly one of them changes the status and so acts on the transition.
-  // The usual heartbeat, of a node ONLINE already, is this one statement; only a node that is not
-  // ONLINE goes on to the conditional UPDATE that decides the comeback.
   const [stayed] = await services.db
     .update(nodes)
-    .set(seen)
+    .set(written)
     .where(and(eq(nodes.id, node.id), eq(nodes.status, 'ONLINE')))
     .returning({ id: nodes.id });
   const [cameBack] = stayed
     ? []
     : await services.db
         .update(nodes)
-        .set({ status: 'ONLINE', ...seen })
+        .set({ status: 'ONLINE', ...written })
         .where(and(eq(nodes.id, node.id), ne(nodes.status, 'ONLINE')))
         .returning({ id: nodes.id });
   // Another heartbeat made the same comeback meanwhile: this one is only seen.
-  if (!stayed && !cameBack) await services.db.update(nodes).set(seen).where(eq(nodes.id, node.id));
+  if (!stayed && !cameBack)
+    await services.db.update(nodes).set(written).where(eq(nodes.id, node.id));
   // The next requests are authenticated with the row as written (the clock compared below at the
   // next heartbeat is this one's), not re-read: nodeAuth.ts.
-  services.nodeAuth.remember({ ...node, ...seen, status: 'ONLINE' });
+  services.nodeAuth.remember({ ...node, ...written, status: 'ONLINE' });
   if (url !== undefined) {
     services.log.info(`node ${nodeLabel(node)} now reachable at ${url}`);
     await services.events.publish({ type: 'nodeChanged', nodeId: node.id });
@@ -90,7 +117,8 @@ export async function recordHeartbeat(
   // The node read when the request was authenticated has the clock of the previous heartbeat: a
   // change of the skew state is told once, in the log and to nodeStatusChanged (the dashboard's
   // alert), unless the comeback above told it already.
-  if (clockNow !== undefined) {
+  if (seen.clockMaxDriftMs !== undefined) {
+    const clockNow = clockOf(seen);
     const wasSkewed = isClockSkewed(node);
     const skewed = isClockSkewed(clockNow);
     if (skewed !== wasSkewed) {
@@ -111,11 +139,75 @@ export async function recordHeartbeat(
 }
 
 /**
+ * Writes the kept heartbeats (heartbeatBatch.ts) in one statement: the rows of nodes still ONLINE,
+ * locked in id order like every multi-row writer of `nodes` (sync/reportLocks.ts). A time never
+ * goes back (another central may have written a later beat). A node the statement finds not ONLINE
+ * (marked OFFLINE meanwhile, by this central or another) is written on its own: its comeback.
+ * The rows it answers refresh the nodes' authentication (nodeAuth.ts): they are read as a select
+ * would read them, so beating nodes cost no select of their own either.
+ */
+export async function flushHeartbeats(services: CentralServices): Promise<void> {
+  const beats = services.heartbeats.take();
+  if (beats.length === 0) return;
+  const generation = services.nodeAuth.generation;
+  const rows = JSON.stringify(
+    beats.map(({ node, seen }) => ({
+      id: node.id,
+      seen: seen.lastSeenAt.toISOString(),
+      c: seen.clockMaxDriftMs !== undefined,
+      o: seen.clockOffsetMs ?? null,
+      d: seen.clockMaxDriftMs ?? null,
+    })),
+  );
+  const x = sql`json_to_recordset(${rows}::json) as x(id text, seen timestamptz, c boolean, o double precision, d integer)`;
+  const locked = services.db
+    .select({ id: nodes.id })
+    .from(nodes)
+    .where(
+      and(
+        inArray(
+          nodes.id,
+          beats.map((b) => b.node.id),
+        ),
+        eq(nodes.status, 'ONLINE'),
+        activeNode,
+      ),
+    )
+    .orderBy(nodes.id)
+    .for('no key update');
+  let written: NodeRow[];
+  try {
+    written = await services.db
+      .update(nodes)
+      .set({
+        lastSeenAt: sql`greatest(${nodes.lastSeenAt}, x.seen)`,
+        clockOffsetMs: sql`case when x.c then x.o else ${nodes.clockOffsetMs} end`,
+        clockMaxDriftMs: sql`case when x.c then x.d else ${nodes.clockMaxDriftMs} end`,
+      })
+      .from(x)
+      .where(and(sql`${nodes.id} = x.id`, inArray(nodes.id, locked), eq(nodes.status, 'ONLINE')))
+      .returning();
+  } catch (error) {
+    // Kept for the next tick: a beat is late by one tick, not lost.
+    services.heartbeats.restore(beats);
+    throw error;
+  }
+  services.nodeAuth.refresh(written, generation);
+  const done = new Set(written.map((row) => row.id));
+  for (const { node, seen } of beats)
+    if (!done.has(node.id)) await writeHeartbeat(services, node, seen, undefined);
+}
+
+/**
  * Marks silent nodes OFFLINE. Safe with several central replicas: each row changes once.
  * `graceMs` is added to the threshold: silence that central itself caused by not running.
  */
 export async function sweepSilentNodes(services: CentralServices, graceMs = 0): Promise<void> {
+  // Silence is judged as of now, before the kept beats are written: a write that takes long (a
+  // saturated central) must not make the nodes look silent for the time it took.
   const now = Date.now();
+  // The kept beats first: a node whose beat waits here is not silent.
+  await flushHeartbeats(services);
   const cutoff = new Date(now - services.offlineAfterMs - graceMs);
   const silent = await services.db
     .update(nodes)
@@ -214,5 +306,9 @@ export function startLivenessSweep(services: CentralServices): () => Promise<voi
     stopped = true;
     clearTimeout(timer);
     await running;
+    // The last kept beats: a central stopping must not leave its nodes looking silent longer.
+    await flushHeartbeats(services).catch((error: unknown) =>
+      services.log.warn(`could not write the last heartbeats: ${(error as Error).message}`),
+    );
   };
 }

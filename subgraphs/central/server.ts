@@ -22,6 +22,7 @@ import { openCentralDb, type CentralDb } from './db/open.ts';
 import { createLocalEventBus, createPostgresEventBus } from './events.ts';
 import { handleGatewayApi } from './gatewayApi.ts';
 import { handleInternal } from './internalApi.ts';
+import { HeartbeatBatch } from './heartbeatBatch.ts';
 import { NodeAuthenticator } from './nodeAuth.ts';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -186,6 +187,7 @@ export async function startCentral(options: CentralOptions): Promise<CentralServ
     membershipNoticeDeadlineMs: options.membershipNoticeDeadlineMs ?? MEMBERSHIP_NOTICE_DEADLINE_MS,
     sync,
     loginThrottle: new LoginThrottle(db.db, options.loginThrottle),
+    heartbeats: new HeartbeatBatch(),
     nodeAuth: new NodeAuthenticator(db.db, events, options.nodeAuthTtlMs),
     roomMembersTags: new RoomMembersTags(
       events,

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodes } from '../../subgraphs/central/db/schema.ts';
 import {
   DeafTime,
+  flushHeartbeats,
   sweepIntervalMs,
   sweepSilentNodes,
 } from '../../subgraphs/central/nodeLiveness.ts';
@@ -121,6 +122,47 @@ describe('DeafTime', () => {
     for (const [at, elapsedMs, utilization, lateMs, graceMs] of periods) {
       deaf.record(at, elapsedMs, utilization, lateMs);
       expect(deaf.graceMs(), `after the period ending at ${at}`).toBe(graceMs);
+    }
+  });
+});
+
+describe('heartbeats of ONLINE nodes, written together', () => {
+  it('writes a kept beat at the next tick, and a node found OFFLINE there comes back', async () => {
+    // A central whose own tick is minutes away: the test's call is the tick.
+    const c = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000 });
+    const heartbeat = async (apiKey: string) => {
+      const response = await fetch(`${c.url}/internal/heartbeat`, {
+        method: 'POST',
+        headers: { 'x-node-api-key': apiKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'http://127.0.0.1:1' }),
+      });
+      expect(response.status).toBe(200);
+    };
+    const node = await c.registerNode('batched');
+    // The first heartbeat is written at once (a first one is never kept); the second is kept.
+    await heartbeat(node.apiKey);
+    const row = async () =>
+      (await c.central.services.db.select().from(nodes).where(eq(nodes.id, node.id)))[0];
+    const first = (await row())?.lastSeenAt;
+    await heartbeat(node.apiKey);
+    expect(c.central.services.heartbeats.size).toBe(1);
+    // Another central marks it OFFLINE meanwhile (its event not here yet): the kept beat, written
+    // at this central's tick, finds the row OFFLINE and makes the comeback, told once.
+    await c.central.services.db
+      .update(nodes)
+      .set({ status: 'OFFLINE' })
+      .where(eq(nodes.id, node.id));
+    const events: string[] = [];
+    const unsubscribe = c.central.services.events.subscribe((event) => {
+      if (event.type === 'nodeStatusChanged' && event.nodeId === node.id) events.push(event.status);
+    });
+    try {
+      await flushHeartbeats(c.central.services);
+      expect(await row()).toMatchObject({ status: 'ONLINE' });
+      expect((await row())?.lastSeenAt?.getTime()).toBeGreaterThan(first?.getTime() ?? Infinity);
+      expect(events).toEqual(['ONLINE']);
+    } finally {
+      unsubscribe();
     }
   });
 });

@@ -11,6 +11,7 @@ import {
   type LiveReport,
 } from '../../lib/syncProtocol.ts';
 import type { CentralEvent } from '../../subgraphs/central/events.ts';
+import { flushHeartbeats } from '../../subgraphs/central/nodeLiveness.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -66,8 +67,11 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('dashboard data at central, on 
       url: node.url,
       ...(clock === undefined ? {} : { clock }),
     });
-  const clockOf = async (node: FakeNode): Promise<NodeClock> =>
-    ok(
+  // What central shows after its liveness sweep's next tick, which writes the heartbeats of ONLINE
+  // nodes together (heartbeatBatch.ts); this central's own tick is minutes away.
+  const clockOf = async (node: FakeNode): Promise<NodeClock> => {
+    await flushHeartbeats(t.central.services);
+    return ok(
       await gql<{ node: NodeClock }>(
         t.url,
         'query($id: ID!) { node(id: $id) { name clockOffsetMs clockMaxDriftMs clockSkewed } }',
@@ -75,6 +79,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('dashboard data at central, on 
         { token: alice.token },
       ),
     ).node;
+  };
 
   beforeAll(async () => {
     t = await startTestCentral(leftovers, {

@@ -8,7 +8,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncJob } from '../../lib/syncProtocol.ts';
 import { nodes } from '../../subgraphs/central/db/schema.ts';
-import { sweepSilentNodes } from '../../subgraphs/central/nodeLiveness.ts';
+import { flushHeartbeats, sweepSilentNodes } from '../../subgraphs/central/nodeLiveness.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -48,8 +48,13 @@ const session = async (id: string) =>
     ),
   ).syncSession;
 
-/** Silence as the sweep sees it, without waiting for it: the node is OFFLINE afterwards. */
-async function goesOffline(nodeId: string): Promise<void> {
+/**
+ * Silence as the sweep sees it, without waiting for it: the node is OFFLINE afterwards. The
+ * heartbeats `centrals` kept to write at their next tick (heartbeatBatch.ts) came before the
+ * silence: written first, or a later tick would write them over it.
+ */
+async function goesOffline(nodeId: string, centrals: readonly TestCentral[] = [t]): Promise<void> {
+  for (const c of centrals) await flushHeartbeats(c.central.services);
   await t.central.services.db
     .update(nodes)
     .set({ lastSeenAt: new Date(Date.now() - 3_600_000) })
@@ -186,7 +191,7 @@ describe('two centrals on one PostgreSQL', () => {
     leftovers.defer(unsubscribe);
     // The other central hears this transition through NOTIFY, some time after it commits: wait
     // for it, so it is not taken for an event of the comeback.
-    await goesOffline(y.id);
+    await goesOffline(y.id, [t, other]);
     await expect.poll(() => events.at(-1), { timeout: 15_000 }).toBe('OFFLINE');
     events.length = 0;
     const seen = yJobs.jobs.length;
@@ -199,7 +204,7 @@ describe('two centrals on one PostgreSQL', () => {
     expect(await session(job.sessionId)).toMatchObject({ trigger: 'CHANGE' });
     // A later transition, published after the heartbeats answered, arrives after anything they
     // published: by then every ONLINE event of the comeback is in.
-    await goesOffline(y.id);
+    await goesOffline(y.id, [t, other]);
     await expect.poll(() => events.at(-1), { timeout: 15_000 }).toBe('OFFLINE');
     expect(events).toEqual(['ONLINE', 'OFFLINE']);
     await complete(job);
