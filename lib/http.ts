@@ -151,15 +151,35 @@ export function graphqlHandler<TContext extends BaseContext>(
   };
 }
 
-/** Listens and resolves with the port actually bound (tests pass port 0). */
 /** Pending connections the kernel queues for accept(); capped by net.core.somaxconn. */
 const LISTEN_BACKLOG = 4096;
 
 /** Per server listening through `listen`, its open connections (see closeServer). */
 const openSockets = new WeakMap<Server, Set<Socket>>();
 
+/**
+ * Idle keep-alive connections: our servers tell clients 5 s (Node's default, in `Keep-Alive:
+ * timeout=5`) but keep them 65 s. A client closes an idle socket a little before the time it is
+ * told (undici: 1-2 s before; ours at 4 s, lib/httpClient.ts). When the server closed at that same
+ * time, a client whose idle timer fired a second or two late (a loaded machine) sent its next
+ * request on a socket the server was closing, and the request failed with "other side closed":
+ * hundreds of the replication benchmark's posts per run, writes a client cannot safely send again.
+ * With the server holding on a minute longer than it says, the client always closes first.
+ */
+export const KEEP_ALIVE_TOLD_S = 5;
+export const KEEP_ALIVE_KEPT_MS = 65_000;
+
+/** Listens and resolves with the port actually bound (tests pass port 0). */
 export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  server.keepAliveTimeout = KEEP_ALIVE_KEPT_MS;
+  // An idle connection must not be cut by the headers timer before the keep-alive one either.
+  server.headersTimeout = KEEP_ALIVE_KEPT_MS + 1_000;
   if (!openSockets.has(server)) {
+    // First of the request listeners, before the server's own handler may answer synchronously.
+    // A response that sets `keep-alive` itself keeps Node from writing its own (the 65 s).
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) =>
+      res.setHeader('keep-alive', `timeout=${KEEP_ALIVE_TOLD_S}`),
+    );
     const sockets = new Set<Socket>();
     openSockets.set(server, sockets);
     server.on('connection', (socket: Socket) => {
