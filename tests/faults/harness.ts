@@ -82,6 +82,18 @@ export interface FaultClusterOptions {
    * @default false: the fault seeds run on PGlite
    */
   readonly postgres?: boolean;
+  /**
+   * Whether to start the gateway. false: a file that speaks to nodes and central directly (as
+   * the regressions do) does not pay for a process it never asks. @default true (the seeds
+   * send part of their workload through it)
+   */
+  readonly gateway?: boolean;
+  /**
+   * Central's and so the nodes' heartbeat interval. @default 200: three beats per the seeds' 600
+   * ms OFFLINE bound. A file with a longer bound needs fewer (each beat an HTTP request and an
+   * UPDATE at central).
+   */
+  readonly heartbeatIntervalMs?: number;
 }
 
 /** Central + 3 nodes + gateway, with one inbound and one outbound TCP proxy per node. */
@@ -94,7 +106,8 @@ export class FaultCluster {
   centralPort = 0;
   /** Central's PostgreSQL database (--database-url); undefined when it runs on PGlite. */
   centralDatabaseUrl: string | undefined;
-  gateway!: Proc;
+  /** Unset when started with `gateway: false`. */
+  gateway: Proc | undefined;
   gatewayUrl = '';
   adminToken = '';
   #toNodes: TestGateway | undefined;
@@ -154,7 +167,19 @@ export class FaultCluster {
       );
       cluster.gatewayUrl = (await cluster.gateway.waitForLine(READY))[1] as string;
     };
-    await Promise.all([...NODE_NAMES.map((name) => cluster.startNode(name)), startGateway()]);
+    await Promise.all([
+      ...NODE_NAMES.map((name) => cluster.startNode(name)),
+      ...(options.gateway === false ? [] : [startGateway()]),
+    ]);
+    if (options.gateway === false) {
+      await until(
+        () => cluster.nodeStatuses(),
+        (s) => NODE_NAMES.every((n) => s[n] === 'ONLINE'),
+        'every node ONLINE',
+        60_000,
+      );
+      return cluster;
+    }
     // Routed to every node before the workload's first request through it, as when it started
     // after them; its /ready lists nodes in detail to an ADMIN token only.
     await until(
@@ -226,7 +251,7 @@ export class FaultCluster {
       {
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
-        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: '200',
+        SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(this.#options.heartbeatIntervalMs ?? 200),
         ...(this.#options.offlineAfterMs === undefined
           ? {}
           : { SWITCHBOARD_OFFLINE_AFTER_MS: String(this.#options.offlineAfterMs) }),
@@ -243,7 +268,7 @@ export class FaultCluster {
 
   /** Stops the gateway, then the nodes at once (SIGTERM), as Leftovers would but before central. */
   async #stopAllButCentral(): Promise<void> {
-    await this.gateway.kill();
+    await this.gateway?.kill();
     const running = [...this.nodes.values()].flatMap((node) => node.proc ?? []);
     await Promise.all(running.map((proc) => proc.kill()));
   }

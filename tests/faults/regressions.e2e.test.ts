@@ -30,6 +30,10 @@ describe('fault regressions', () => {
       // its while it is down, and with PGlite that was a WebAssembly PostgreSQL opened in this
       // process, then central's own PGlite opened again, seconds each on a loaded machine (#18).
       postgres: true,
+      // Posts and reads go to the nodes and central directly: no gateway process. Beats every
+      // 500 ms, four per OFFLINE bound as in the other cluster tests, not the seeds' 200 (#18).
+      gateway: false,
+      heartbeatIntervalMs: 500,
     });
     space = await setupRooms(cluster);
     room = [...space.holders].find(([, names]) => names.join() === 'node-a,node-b')?.[0] ?? '';

@@ -117,6 +117,9 @@ export class Cluster {
       ...names.map((name) => cluster.startNode(name)),
       ...(options.gateway === false ? [] : [cluster.startGateway()]),
     ]);
+    // Without a gateway nothing above waited for the nodes' first heartbeats: a started cluster
+    // has every node ONLINE either way.
+    if (options.gateway === false) await cluster.waitUntilOnline(names);
     return cluster;
   }
 
@@ -232,6 +235,27 @@ export class Cluster {
     const node = this.nodes.get(name);
     if (!node) throw new Error(`no node ${name} in this cluster`);
     return node;
+  }
+
+  /** Waits until central lists every named node ONLINE (for a cluster without its gateway). */
+  async waitUntilOnline(names: readonly string[]): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      const { nodes } = ok(
+        await gql<{ nodes: Array<{ name: string; status: string }> }>(
+          this.centralUrl,
+          '{ nodes { name status } }',
+          {},
+          { token: this.adminToken },
+        ),
+      );
+      if (names.every((name) => nodes.some((n) => n.name === name && n.status === 'ONLINE')))
+        return;
+      last = nodes;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`central never listed ${names.join(', ')} ONLINE: ${JSON.stringify(last)}`);
   }
 
   /** Waits until the gateway routes to every named node (ONLINE, schema checked), via /ready. */

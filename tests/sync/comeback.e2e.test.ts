@@ -70,7 +70,8 @@ describe('a replica frozen until OFFLINE', () => {
   };
 
   beforeAll(async () => {
-    cluster = await Cluster.start(leftovers);
+    // Posts go to the home node directly: no gateway process.
+    cluster = await Cluster.start(leftovers, { gateway: false });
     toNodes = await registerTestGateway(cluster.centralUrl);
     home = cluster.node('node-a');
     replica = cluster.node('node-b');
