@@ -5,12 +5,13 @@
 // see `clusterParent`), listening only on a Unix socket in that dir (no port to collide with),
 // trust auth, stopped and deleted by `stop()`.
 import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { memoryDir } from './memoryDir.ts';
 
 const run = promisify(execFile);
 
@@ -50,23 +51,21 @@ export function postgresBinDir(): string | undefined {
 export const SHARED_POSTGRES_ENV = 'SWITCHBOARD_TEST_POSTGRES_URL';
 
 /**
- * Where a cluster's temp dir goes. A throwaway one goes to /dev/shm (tmpfs) when there is one:
- * fsync is off anyway, and on the disk (ext4) the kernel's side of its writes (CREATE DATABASE
- * copies a template per test file, DROP DATABASE checkpoints and unlinks) was most of
- * PostgreSQL's CPU in the tests: 26.4 -> 12.7 CPU-s of its processes over the unit project. A
+ * Where a cluster's temp dir goes. A throwaway one goes to memory when there is room: fsync is off
+ * anyway, and on the disk (ext4) the kernel's side of its writes (CREATE DATABASE copies a
+ * template per test file, DROP DATABASE checkpoints and unlinks) was most of PostgreSQL's CPU in
+ * the tests: 26.4 -> 12.7 CPU-s of its processes over the unit project, at most about 90 MB. A
  * durable one (benchmarks that compare with writers syncing to disk) stays on the disk.
  */
 function clusterParent(durable: boolean): string {
-  const memory = '/dev/shm';
-  if (durable) return tmpdir();
-  try {
-    accessSync(memory, constants.W_OK);
-    if (statSync(memory).isDirectory()) return memory;
-  } catch {
-    // No tmpfs there (not Linux, or a container without it): the temp dir it is.
-  }
-  return tmpdir();
+  return (durable ? undefined : memoryDir(CLUSTER_ROOM)) ?? tmpdir();
 }
+
+/**
+ * Free room a throwaway cluster asks of memory: about ten times its peak over the unit project (90
+ * MB), for the cluster files' databases beside them.
+ */
+const CLUSTER_ROOM = 1024 ** 3;
 
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const shared = process.env[SHARED_POSTGRES_ENV];
