@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roomMembers, roomMembershipHistory, rooms } from '../../subgraphs/central/db/schema.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
@@ -14,7 +15,10 @@ const backends: Array<[string, (leftovers: Leftovers) => Promise<string | undefi
   [
     'PostgreSQL',
     async (leftovers) =>
-      leftovers.add(await startPostgres(), (c) => c.stop()).createDatabase('direct_rooms'),
+      sharedCentralDatabase(
+        leftovers.add(await startPostgres(), (c) => c.stop()),
+        'direct_rooms',
+      ),
   ],
 ];
 

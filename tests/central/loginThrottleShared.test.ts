@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, eq } from 'drizzle-orm';
 import { loginAttempts } from '../../subgraphs/central/db/schema.ts';
 import { startTestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { codes, gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.ts';
@@ -36,7 +37,7 @@ function loginFrom(url: string, address: string, username: string, password: str
 
 describe('login throttling across central replicas', () => {
   it('counts failures made on one replica at the other, and after a restart', async () => {
-    const databaseUrl = await postgres.createDatabase('throttle_shared');
+    const databaseUrl = await sharedCentralDatabase(postgres, 'throttle_shared');
     const a = await startTestCentral(leftovers, { databaseUrl, loginThrottle: limits });
     const b = await startTestCentral(leftovers, { databaseUrl, loginThrottle: limits });
     await a.createUser('carol');
@@ -56,7 +57,7 @@ describe('login throttling across central replicas', () => {
   });
 
   it('evaluates at most the limit of 30 concurrent guesses spread over two replicas', async () => {
-    const databaseUrl = await postgres.createDatabase('throttle_concurrent');
+    const databaseUrl = await sharedCentralDatabase(postgres, 'throttle_concurrent');
     const tenGuesses = {
       ...limits,
       maxFailuresPerUsernameAndAddress: 10,

@@ -19,6 +19,7 @@ import {
   type SyncJob,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { createPlacedRoom, onlineNodes, type ProtocolNode } from '../helpers/syncCluster.ts';
@@ -70,9 +71,10 @@ function change(messageId: string, action: AppliedChange['action'], at: number):
 }
 
 beforeAll(async () => {
-  const databaseUrl = await leftovers
-    .add(await startPostgres(), (cluster) => cluster.stop())
-    .createDatabase('report_deadlock');
+  const databaseUrl = await sharedCentralDatabase(
+    leftovers.add(await startPostgres(), (cluster) => cluster.stop()),
+    'report_deadlock',
+  );
   // Warnings and errors of both centrals: a report rolled back and run again says so.
   const logger = createLogger('central', { level: 'warn', write: (line) => lines.push(line) });
   const options = { databaseUrl, heartbeatIntervalMs: 600_000, logger };

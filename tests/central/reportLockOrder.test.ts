@@ -22,6 +22,7 @@ import {
   type LiveReport,
 } from '../../lib/syncProtocol.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { createPlacedRoom, onlineNodes, type ProtocolNode } from '../helpers/syncCluster.ts';
@@ -46,9 +47,10 @@ let targets: ProtocolNode[];
 let sessionId: string;
 
 beforeAll(async () => {
-  databaseUrl = await leftovers
-    .add(await startPostgres(), (cluster) => cluster.stop())
-    .createDatabase('report_lock_order');
+  databaseUrl = await sharedCentralDatabase(
+    leftovers.add(await startPostgres(), (cluster) => cluster.stop()),
+    'report_lock_order',
+  );
   const logger = createLogger('central', { level: 'warn', write: (line) => lines.push(line) });
   central = await startTestCentral(leftovers, {
     databaseUrl,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageSyncLog, syncPairs, syncSessions } from '../../subgraphs/central/db/schema.ts';
 import type { NodeServer } from '../../subgraphs/node/server.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { registerTestGateway, type TestGateway } from '../helpers/gatewayAssertions.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
@@ -57,9 +58,10 @@ const sessionsAB = () =>
     .where(and(eq(syncSessions.sourceNodeId, a.nodeId), eq(syncSessions.targetNodeId, b.nodeId)));
 
 beforeAll(async () => {
-  databaseUrl = await leftovers
-    .add(await startPostgres(), (cluster) => cluster.stop())
-    .createDatabase('report_refused');
+  databaseUrl = await sharedCentralDatabase(
+    leftovers.add(await startPostgres(), (cluster) => cluster.stop()),
+    'report_refused',
+  );
   // Central's own detection of silent sessions is out of the way: what recovers the session here
   // is the target handing it back.
   central = await startTestCentral(leftovers, { databaseUrl, syncStuckAfterMs: 600_000 });

@@ -9,6 +9,7 @@ import { centralInstances } from '../../subgraphs/central/db/schema.ts';
 import { OWNER_GONE_REASON } from '../../subgraphs/central/sync/coordinator.ts';
 import { stuckReason } from '../../subgraphs/central/sync/sessions.ts';
 import { ADMIN_PASSWORD, startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { codes, gql, ok, TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
@@ -77,9 +78,10 @@ const inProgress = (sessionId: string) => ({
 
 describe('session owners on PostgreSQL', () => {
   it('a central that starts leaves the sessions of a live central running; once that one is killed, it takes them over', async () => {
-    const databaseUrl = await leftovers
-      .add(await startPostgres(), (cluster) => cluster.stop())
-      .createDatabase('session_owners');
+    const databaseUrl = await sharedCentralDatabase(
+      leftovers.add(await startPostgres(), (cluster) => cluster.stop()),
+      'session_owners',
+    );
     // The owner-to-be is a process of its own, so that it can die without ending its lease.
     const doomed = startProcess(
       leftovers,

@@ -10,6 +10,7 @@ import type { SyncJob } from '../../lib/syncProtocol.ts';
 import { nodes } from '../../subgraphs/central/db/schema.ts';
 import { flushHeartbeats, sweepSilentNodes } from '../../subgraphs/central/nodeLiveness.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { gql, ok } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
@@ -174,9 +175,10 @@ describe('a node back ONLINE by heartbeat', () => {
 describe('two centrals on one PostgreSQL', () => {
   let other: TestCentral;
   beforeAll(async () => {
-    const databaseUrl = await leftovers
-      .add(await startPostgres(), (cluster) => cluster.stop())
-      .createDatabase('central_comeback');
+    const databaseUrl = await sharedCentralDatabase(
+      leftovers.add(await startPostgres(), (cluster) => cluster.stop()),
+      'central_comeback',
+    );
     t = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, databaseUrl });
     other = await startTestCentral(leftovers, { heartbeatIntervalMs: 600_000, databaseUrl });
     // Y's stream is held by the other central: the comeback seen by one reaches it as an event.

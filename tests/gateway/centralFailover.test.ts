@@ -15,6 +15,7 @@ import { Leftovers } from '../helpers/leftovers.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { wsClient } from '../helpers/subscriptions.ts';
 import { ADMIN_PASSWORD } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-failover-tests';
 const leftovers = new Leftovers();
@@ -93,7 +94,7 @@ function listen(client: Client, query: string, variables: Record<string, unknown
 beforeAll(async () => {
   const postgres = await startPostgres();
   leftovers.defer(() => postgres.stop());
-  databaseUrl = await postgres.createDatabase('central_failover');
+  databaseUrl = await sharedCentralDatabase(postgres, 'central_failover');
   centrals.a = await startCentralAt();
   centrals.b = await startCentralAt();
   urlA = centrals.a.url;

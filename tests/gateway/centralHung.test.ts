@@ -9,6 +9,7 @@ import { startGateway, type GatewayServer } from '../../gateway/server.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { TcpProxy } from '../faults/tcpProxy.ts';
 import { startTestCentral, type TestCentral } from '../helpers/central.ts';
+import { sharedCentralDatabase } from '../helpers/centralData.ts';
 import { TEST_GATEWAY_SECRET } from '../helpers/graphql.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
 import { wsClient } from '../helpers/subscriptions.ts';
@@ -61,7 +62,7 @@ async function gauge(gateway: GatewayServer): Promise<string | undefined> {
 beforeAll(async () => {
   const postgres = await startPostgres();
   leftovers.defer(() => postgres.stop());
-  const databaseUrl = await postgres.createDatabase('central_hung');
+  const databaseUrl = await sharedCentralDatabase(postgres, 'central_hung');
   first = await startTestCentral(leftovers, { databaseUrl, logger: silentLogger });
   second = await startTestCentral(leftovers, { databaseUrl, logger: silentLogger });
   proxy = await TcpProxy.start(first.central.port);
