@@ -44,11 +44,9 @@ export class HeartbeatBatch {
     this.#pending.set(beat.node.id, { node: beat.node, seen: { ...beat.seen, ...clock } });
   }
 
-  /** The beats kept so far, in node id order (the order their rows are locked in); forgets them. */
+  /** The beats kept so far; forgets them. (Their rows are locked in id order by the write's SQL.) */
   take(): PendingBeat[] {
-    const beats = [...this.#pending.values()].sort((a, b) =>
-      a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0,
-    );
+    const beats = [...this.#pending.values()];
     this.#pending.clear();
     return beats;
   }

@@ -239,23 +239,20 @@ export class Cluster {
 
   /** Waits until central lists every named node ONLINE (for a cluster without its gateway). */
   async waitUntilOnline(names: readonly string[]): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      const { nodes } = ok(
-        await gql<{ nodes: Array<{ name: string; status: string }> }>(
-          this.centralUrl,
-          '{ nodes { name status } }',
-          {},
-          { token: this.adminToken },
-        ),
-      );
-      if (names.every((name) => nodes.some((n) => n.name === name && n.status === 'ONLINE')))
-        return;
-      last = nodes;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`central never listed ${names.join(', ')} ONLINE: ${JSON.stringify(last)}`);
+    await this.#poll(
+      async () =>
+        ok(
+          await gql<{ nodes: Array<{ name: string; status: string }> }>(
+            this.centralUrl,
+            '{ nodes { name status } }',
+            {},
+            { token: this.adminToken },
+          ),
+        ).nodes,
+      (nodes) => names.every((name) => nodes.some((n) => n.name === name && n.status === 'ONLINE')),
+      `central never listed ${names.join(', ')} ONLINE`,
+      30_000,
+    );
   }
 
   /** Waits until the gateway routes to every named node (ONLINE, schema checked), via /ready. */
@@ -276,17 +273,37 @@ export class Cluster {
     check: (report: ReadyReport) => boolean,
     timeoutMs = 30_000,
   ): Promise<ReadyReport> {
+    return this.#poll(
+      async () => {
+        const response = await fetch(`${this.gatewayUrl}/ready`, {
+          headers: { authorization: `Bearer ${this.adminToken}` },
+        });
+        return (await response.json()) as ReadyReport;
+      },
+      check,
+      'gateway /ready never satisfied the check',
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Reads every 50 ms until `check` holds; after `timeoutMs` fails with `failure` and the last value.
+   * Not vitest's waitFor: benchmarks run clusters outside vitest.
+   */
+  async #poll<T>(
+    read: () => Promise<T>,
+    check: (value: T) => boolean,
+    failure: string,
+    timeoutMs: number,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
-    let last: ReadyReport | undefined;
+    let last: T | undefined;
     while (Date.now() < deadline) {
-      const response = await fetch(`${this.gatewayUrl}/ready`, {
-        headers: { authorization: `Bearer ${this.adminToken}` },
-      });
-      last = (await response.json()) as ReadyReport;
+      last = await read();
       if (check(last)) return last;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error(`gateway /ready never satisfied the check: ${JSON.stringify(last)}`);
+    throw new Error(`${failure}: ${JSON.stringify(last)}`);
   }
 }
 
