@@ -52,6 +52,8 @@ export interface ClusterOptions {
   readonly pglite?: boolean;
   /** Extra environment of every node process (e.g. a longer SWITCHBOARD_MEMBERSHIP_CACHE_MS). */
   readonly nodeEnv?: Readonly<Record<string, string>>;
+  /** Extra environment of central's process (e.g. smaller SWITCHBOARD_SYNC_BATCH_SIZE). */
+  readonly centralEnv?: Readonly<Record<string, string>>;
   /**
    * Nodes' --sync-live-window-idle-ms. @default 1000 under vitest, where tests wait for every
    * session (live windows too) to end; the product's default otherwise (benchmarks measure it).
@@ -138,6 +140,7 @@ export class Cluster {
           : ['--database-url', this.centralDatabaseUrl]),
       ],
       {
+        ...this.#options.centralEnv,
         SWITCHBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
         SWITCHBOARD_GATEWAY_SECRET: this.secret,
         SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs),

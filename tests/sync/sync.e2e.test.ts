@@ -73,6 +73,17 @@ function random(seed: number): () => number {
   };
 }
 
+/**
+ * The bulk rooms' size, and the batch sizes everything moves in: the product's defaults (1000 per
+ * batch, 5000 in FULL sessions and at most from a source's feed) and central's log pages, all
+ * divided by ten with the bulk. 1,000 messages in batches of 100 are the same ten batches, the
+ * same live windows and kill -9 mid-stream, the same pages of a session's log as 10,000 in batches
+ * of 1000, for a tenth of the writes, pulls, reports and index rows: 20,000 bulk messages were
+ * most of this file's CPU (#18).
+ */
+const BULK = 1000;
+const BATCH = 100;
+
 describe('sync across real processes', () => {
   const leftovers = new Leftovers();
   afterAll(() => leftovers.dispose());
@@ -158,8 +169,8 @@ describe('sync across real processes', () => {
         pageInfo: { hasNextPage: boolean; endCursor: string | null };
       } = ok(
         await central<{ syncSession: { log: any } }>(
-          'query($id: ID!, $a: String) { syncSession(id: $id) { log(first: 1000, after: $a) { edges { node { messageId } } pageInfo { hasNextPage endCursor } } } }',
-          { id, a: after },
+          'query($id: ID!, $a: String, $f: Int) { syncSession(id: $id) { log(first: $f, after: $a) { edges { node { messageId } } pageInfo { hasNextPage endCursor } } } }',
+          { id, a: after, f: BATCH },
         ),
       ).syncSession.log;
       ids.push(...page.edges.map((e) => e.node.messageId));
@@ -192,7 +203,16 @@ describe('sync across real processes', () => {
     ) as Promise<Map<string, Row[][]>>;
 
   beforeAll(async () => {
-    cluster = await Cluster.start(leftovers);
+    cluster = await Cluster.start(leftovers, {
+      centralEnv: {
+        SWITCHBOARD_SYNC_BATCH_SIZE: String(BATCH),
+        SWITCHBOARD_SYNC_FULL_BATCH_SIZE: String(5 * BATCH),
+      },
+      nodeEnv: {
+        SWITCHBOARD_SYNC_BATCH_SIZE: String(BATCH),
+        SWITCHBOARD_SYNC_MAX_BATCH_SIZE: String(5 * BATCH),
+      },
+    });
     toNodes = await registerTestGateway(cluster.centralUrl);
     [a, b, c] = ['node-a', 'node-b', 'node-c'].map((n) => cluster.node(n)) as [
       ClusterNode,
@@ -469,14 +489,14 @@ describe('sync across real processes', () => {
     expect(again).toEqual(rows);
   });
 
-  describe('with thousands of messages', () => {
+  describe(`with ${BULK} messages a room, ${BULK / BATCH} batches`, () => {
     const bulk = new Map<string, string[]>();
 
     beforeAll(async () => {
       // Written by node A's own store while it is down: fast, and with a real change log.
       await cluster.killNode('node-a', 'SIGTERM');
       const db = openNodeDb(databaseFile(cluster.dataDir, 'node-a'));
-      // Test data only: without an fsync per commit, 20,000 posts take seconds, not minutes.
+      // Test data only: without an fsync per commit, thousands of posts take a moment, not minutes.
       db.sqlite.pragma('synchronous = OFF');
       try {
         const latest = greatestHlc(db.db);
@@ -489,10 +509,10 @@ describe('sync across real processes', () => {
           events: new MessageEvents(silentLogger),
         });
         // One transaction per room: each post's own becomes a savepoint in it (better-sqlite3),
-        // the same rows and change log, without 20,000 commits (#18).
+        // the same rows and change log, without a commit each (#18).
         for (const [roomId, count] of [
-          [r4, 10_000],
-          [r5, 10_000],
+          [r4, BULK],
+          [r5, BULK],
         ] as const) {
           const ids: string[] = [];
           db.sqlite.transaction(() => {
@@ -510,7 +530,7 @@ describe('sync across real processes', () => {
     }, 120_000);
 
     it('kill -9 of the target mid-stream: its live stream resumes from the cursor and every message lands once', async () => {
-      // A came back with 10,000 new messages of r5: C's live stream from A is pulling them now.
+      // A came back with BULK new messages of r5: C's live stream from A is pulling them now.
       await until(
         () => sqliteRows(c, [r5]).length,
         (n) => n > 0,
@@ -537,13 +557,13 @@ describe('sync across real processes', () => {
             .filter((id) => wanted.has(id));
         },
         (ids) => new Set(ids).size === wanted.size,
-        "central to record all of C's 10,000",
+        `central to record all of C's ${BULK}`,
       );
       expect(loggedOnC).toHaveLength(wanted.size);
-      expect(before).toBeLessThanOrEqual(10_000);
+      expect(before).toBeLessThanOrEqual(BULK);
     }, 120_000);
 
-    it('INCREMENTAL after 10 new messages on a node holding 10,000 moves exactly those 10', async () => {
+    it(`INCREMENTAL after 10 new messages on a node holding ${BULK} moves exactly those 10`, async () => {
       ok(
         await central(
           `mutation($n: ID) { triggerSync(nodeId: $n, syncType: INCREMENTAL) { id } }`,
@@ -552,8 +572,8 @@ describe('sync across real processes', () => {
       );
       await until(
         () => sqliteRows(b, [r4]).length,
-        (n) => n === 10_000,
-        'B to hold the 10,000',
+        (n) => n === BULK,
+        `B to hold the ${BULK}`,
       );
       await until(active, (list) => list.length === 0, 'quiet');
       const before = new Set(
@@ -565,7 +585,7 @@ describe('sync across real processes', () => {
       for (let i = 0; i < 10; i++) fresh.push(await post(a, 'alice', r4, `new ${i}`));
       await until(
         () => sqliteRows(b, [r4]).length,
-        (n) => n === 10_010,
+        (n) => n === BULK + 10,
         'B to hold the 10 new',
       );
       await until(active, (list) => list.length === 0, 'quiet');
