@@ -10,9 +10,10 @@
 //
 // Left out of the bundle, loaded from node_modules at run time: the packages that find files of
 // their own next to their code (better-sqlite3's native addon, PGlite's WebAssembly and data),
-// optional packages that are not installed (pg-native, ws's bufferutil and utf-8-validate), and
-// the packages gateway/apolloGateway.ts defers (gateway/deferredPackages.ts): Apollo's bundled code
-// requires those through Node's require cache, where that module put its stand-ins.
+// optional packages that are not installed (pg-native, ws's bufferutil and utf-8-validate,
+// node-fetch's encoding), and the packages gateway/apolloGateway.ts defers
+// (gateway/deferredPackages.ts): Apollo's bundled code requires those through Node's require
+// cache, where that module put its stand-ins.
 import { existsSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -41,6 +42,7 @@ export const EXTERNAL_PACKAGES = [
   'pg-native',
   'bufferutil',
   'utf-8-validate',
+  'encoding',
   ...DEFERRED_PACKAGES,
 ];
 
