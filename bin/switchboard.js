@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the CLI from dist/bundle/ (`npm run build`: tsc compiles the sources into dist/, esbuild
 // bundles that into a few files, scripts/bundle.ts): plain JavaScript, no TypeScript tooling at run
-// time, and a start that reads a few files instead of hundreds of modules (issue 18: 0.5-0.7 CPU-s
-// less per start). Stack traces point into the TypeScript sources through the bundle's source maps,
+// time, and a start that reads a few files instead of hundreds of modules (issue 18: about 40% of
+// a start's CPU). Stack traces point into the TypeScript sources through the bundle's source maps,
 // which lead through tsc's.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
