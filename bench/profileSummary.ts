@@ -3,7 +3,9 @@
 // dominates. Profile the benchmark's child processes with
 //   SWITCHBOARD_TEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof --cpu-prof-name={name}.cpuprofile"
 // then `node --import tsx bench/profileSummary.ts /tmp/prof/<file>.cpuprofile [top]`.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   readonly id: number;
@@ -11,6 +13,7 @@ interface ProfileNode {
     readonly functionName: string;
     readonly url: string;
     readonly lineNumber: number;
+    readonly columnNumber?: number;
   };
   readonly children?: readonly number[];
 }
@@ -36,13 +39,53 @@ function where(url: string): string {
   return project >= 0 ? url.slice(url.indexOf('/', project + 6) + 1) : url;
 }
 
+/**
+ * The profile with each frame of a file that has a linked source map (the processes' bundle,
+ * dist/bundle/, scripts/bundle.ts) moved to where the map leads: our .ts file or the library's
+ * own file in node_modules, so that the tables below name them rather than a chunk of the bundle.
+ */
+export function mapToSources(profile: Profile): Profile {
+  const maps = new Map<string, { map: SourceMap; url: string } | undefined>();
+  const mapOf = (url: string) => {
+    if (!maps.has(url)) {
+      let found: { map: SourceMap; url: string } | undefined;
+      const file = url.startsWith('file://') ? fileURLToPath(url) : undefined;
+      if (file !== undefined && existsSync(`${file}.map`)) {
+        const payload = JSON.parse(readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<
+          typeof SourceMap
+        >[0];
+        found = { map: new SourceMap(payload), url: `${url}.map` };
+      }
+      maps.set(url, found);
+    }
+    return maps.get(url);
+  };
+  const nodes = profile.nodes.map((node) => {
+    const { url, lineNumber, columnNumber = 0 } = node.callFrame;
+    const linked = url === '' ? undefined : mapOf(url);
+    const entry = linked?.map.findEntry(lineNumber, columnNumber);
+    if (!linked || !entry || !('originalSource' in entry)) return node;
+    return {
+      ...node,
+      callFrame: {
+        ...node.callFrame,
+        url: new URL(entry.originalSource, linked.url).href,
+        lineNumber: entry.originalLine,
+        columnNumber: entry.originalColumn,
+      },
+    };
+  });
+  return { ...profile, nodes };
+}
+
 export interface Window {
   /** Seconds from the profile's start. */
   readonly from?: number;
   readonly to?: number;
 }
 
-export function summarise(profile: Profile, top = 25, window: Window = {}): string {
+export function summarise(bundled: Profile, top = 25, window: Window = {}): string {
+  const profile = mapToSources(bundled);
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map<number, number>();
   let at = 0;

@@ -4,7 +4,7 @@
 // first start that is not counted), each node on a fresh data dir (as in the tests), the gateway
 // against that central. Every process is started alone, one after the other, so that the roles do
 // not compete for the cores while measured.
-// `node --import tsx bench/startup.ts [--runs=N]` (after `npm run build`: it runs dist/).
+// `node --import tsx bench/startup.ts [--runs=N]` (after `npm run build`: it runs dist/bundle/).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ADMIN_PASSWORD } from '../tests/helpers/central.ts';

@@ -12,21 +12,13 @@
 // source of ours replaces with its own (gateway/centralDataSource.ts; the nodes' router is no
 // RemoteGraphQLDataSource). It brings cacache, minipass, @npmcli/agent, socks, semver and more:
 // about 150 CommonJS modules, 0.1 s of CPU at every gateway start, for a fetcher nothing calls.
+//
+// The same in the processes' bundle (scripts/bundle.ts), which holds Apollo but not these packages
+// (gateway/deferredPackages.ts): Apollo's bundled code requires them through Node's require cache.
 import { createRequire, Module } from 'node:module';
-import type * as ApolloGatewayPackage from '@apollo/gateway';
+import { DEFERRED_FETCH_PACKAGE, DEFERRED_TELEMETRY_PACKAGES } from './deferredPackages.ts';
 
 const require = createRequire(import.meta.url);
-
-/** What only Apollo's data collection (createDataCollectionMeterProvider) uses. */
-const DEFERRED_TELEMETRY_PACKAGES = [
-  '@opentelemetry/sdk-metrics',
-  '@opentelemetry/resources',
-  '@opentelemetry/resource-detector-alibaba-cloud',
-  '@opentelemetry/resource-detector-aws',
-  '@opentelemetry/resource-detector-gcp',
-  '@opentelemetry/resource-detector-azure',
-  '@opentelemetry/exporter-metrics-otlp-http',
-] as const;
 
 const gatewayEntry = require.resolve('@apollo/gateway');
 // Resolved as Apollo's modules resolve them: a copy nested under @apollo/gateway would win.
@@ -91,7 +83,7 @@ type FetchHappen = ((url: unknown, options?: unknown) => unknown) & {
   defaults: (...args: unknown[]) => FetchHappen;
 };
 
-const fetchFile = requireAsGateway.resolve('make-fetch-happen');
+const fetchFile = requireAsGateway.resolve(DEFERRED_FETCH_PACKAGE);
 let fetchStandIn: NodeJS.Module | undefined;
 
 /** The real make-fetch-happen, loaded at the first call (the stand-in leaves the cache first). */
@@ -149,6 +141,12 @@ export function deferredTelemetryLoaded(): boolean {
   });
 }
 
-const apolloGateway = require('@apollo/gateway') as typeof ApolloGatewayPackage;
+// Imported, not required, and only now: after the stand-ins are in the cache (a static import
+// would run before this module's body). In dist/, Node loads the package with its CommonJS loader,
+// whose require finds the stand-ins; in the bundle (scripts/bundle.ts), esbuild bundles it, one copy
+// of Apollo and graphql with the rest of the gateway, and leaves the deferred packages out, so that
+// Apollo's bundled code requires them through Node and finds the stand-ins the same way. `default`
+// (module.exports): Node's import also offers the names it detects, esbuild's chunk only that.
+const apolloGateway = (await import('@apollo/gateway')).default;
 
 export const { ApolloGateway, RemoteGraphQLDataSource } = apolloGateway;

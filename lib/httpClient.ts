@@ -2,20 +2,15 @@
 // through undici's request API on one keep-alive agent. The fetch API does the same on the same
 // sockets, but its Request/Response objects, web streams and abort plumbing cost the gateway about
 // a third of its CPU per federated query (bench/README.md, profile of `npm run bench -- gateway`).
-import { createRequire } from 'node:module';
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
-
+import type { Dispatcher } from 'undici';
 // Two of undici's files, not its index: the index loads all of undici (fetch, WebSocket,
 // EventSource, caches, cookies, mocks: about 95 CommonJS modules) where an Agent and its request
 // API are about a third of them, 0.05 s of CPU less at every gateway start (issue 18). Deep paths
 // of the pinned 6.29.1, which has no "exports" map; tests/lib/httpClient.test.ts checks that the
-// index stays unloaded.
-const require = createRequire(import.meta.url);
-const Agent = require('undici/lib/dispatcher/agent') as typeof UndiciAgent;
-const dispatchRequest = require('undici/lib/api/api-request') as (
-  this: Dispatcher,
-  options: Dispatcher.RequestOptions,
-) => Promise<Dispatcher.ResponseData>;
+// index stays unloaded. Imported (their types: lib/undiciFiles.d.ts), not required through
+// createRequire: so esbuild puts them in the processes' bundle (scripts/bundle.ts) as well.
+import Agent from 'undici/lib/dispatcher/agent.js';
+import dispatchRequest from 'undici/lib/api/api-request.js';
 
 /** undici's `request(url, { dispatcher: agent, ...options })`, as its index makes it. */
 function request(

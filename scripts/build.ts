@@ -1,10 +1,12 @@
 // `npm run build`: compiles the server code (cli/, lib/, gateway/, subgraphs/) with tsc into dist/,
+// bundles that with esbuild into dist/bundle/ (scripts/bundle.ts), which `bin/switchboard.js` runs,
 // composes the gateway's supergraph into dist/supergraph.json (scripts/supergraph.ts) and bundles
-// the web pages into dist/web (scripts/buildWeb.ts), so that `bin/switchboard.js` runs
-// plain JavaScript and a release needs no TypeScript tooling. `--if-stale` (before `npm start`,
-// `npm test`, the benchmarks, and in vitest's global setup) skips the compiler when dist/ is newer
-// than every source, and lets a type error through with a warning: the children of a test then run
-// what tsc emitted, as they did under tsx, while `npm run check:types` and a release build fail.
+// the web pages into dist/web (scripts/buildWeb.ts), so that the processes run plain JavaScript
+// and a release needs no TypeScript tooling. `--if-stale` (before `npm start`, `npm test`, the
+// benchmarks, and in vitest's global setup) skips the compiler when dist/ is newer than every
+// source, and the bundler when dist/bundle/ is newer than dist/, and lets a type error through with
+// a warning: the children of a test then run what tsc emitted, as they did under tsx, while
+// `npm run check:types` and a release build fail.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWeb } from './buildWeb.ts';
+import { BUNDLE_DIST, bundleIsStale, writeBundle } from './bundle.ts';
 import { supergraphIsStale, writeSupergraph } from './supergraph.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +43,8 @@ export interface BuildOptions {
 export interface BuildResult {
   /** Whether tsc ran. */
   readonly compiled: boolean;
+  /** Whether the processes' bundle (dist/bundle/) was rebuilt. */
+  readonly bundled: boolean;
   /** Whether the web bundle was rebuilt. */
   readonly web: boolean;
   /** Whether the gateway's supergraph was composed (dist/supergraph.json). */
@@ -91,7 +96,9 @@ async function removeOrphans(dir: string): Promise<number> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (full !== path.join(DIST, 'web')) removed += await removeOrphans(full);
+      // Not the bundles: their files have no source of their own name.
+      if (full !== path.join(DIST, 'web') && !full.startsWith(BUNDLE_DIST))
+        removed += await removeOrphans(full);
       continue;
     }
     const compiled = /\.js(\.map)?$/.exec(entry.name);
@@ -130,6 +137,12 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     }
     compiled = true;
   }
+  // After every compile (the bundle is made from dist/), and when the bundle is missing or older.
+  let bundled = false;
+  if (compiled || !options.ifStale || bundleIsStale(statSync(STAMP).mtimeMs)) {
+    await writeBundle(log);
+    bundled = true;
+  }
   // By content, not mtimes: an SDL edit, or another @apollo/composition, recomposes.
   let supergraph = false;
   if (!options.ifStale || supergraphIsStale()) {
@@ -139,7 +152,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     supergraph = true;
   }
   const web = await buildWeb({ onlyIfStale: true, log });
-  return { compiled, web: web.built, supergraph };
+  return { compiled, bundled, web: web.built, supergraph };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

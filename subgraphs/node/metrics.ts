@@ -23,7 +23,9 @@ export function nodeMetrics(sources: NodeMetricsSources): () => Promise<Registry
 }
 
 async function buildRegistry(sources: NodeMetricsSources): Promise<Registry> {
-  const { Gauge, Registry } = await import('prom-client');
+  // `default` (module.exports): Node's import of this CommonJS package also offers the names it
+  // detects, the bundle's chunk of it only that (scripts/bundle.ts).
+  const { Gauge, Registry } = (await import('prom-client')).default;
   const registry = new Registry();
   const registers = [registry];
   const { clock } = sources;

@@ -1,4 +1,5 @@
-// What a release runs: the compiled code in dist/ (built by vitest's global setup), its runtime
+// What a release ships: the compiled code in dist/ (built by vitest's global setup), which the
+// processes' bundle (dist/bundle/, tests/build/bundle.test.ts) is made from, its runtime
 // `dependencies`, the files `npm pack` puts in the tarball, and bin/switchboard.js without dist/.
 // The slow half, installing a packed release with `npm ci --omit=dev` and starting it, is
 // `npm run check:release` (scripts/checkRelease.ts), run by .ci/run.
@@ -23,11 +24,14 @@ const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as {
   devDependencies: Record<string, string>;
 };
 
-/** Compiled server code: everything under dist/ but the browser bundle, which imports nothing. */
+/** Not tsc's output: the browser bundle, which imports nothing, and the processes' bundle. */
+const BUNDLES = new Set([packagePath('dist', 'web'), packagePath('dist', 'bundle')]);
+
+/** Compiled server code: everything tsc wrote under dist/. */
 function compiledFiles(dir = packagePath('dist')): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return full === packagePath('dist', 'web') ? [] : compiledFiles(full);
+    if (entry.isDirectory()) return BUNDLES.has(full) ? [] : compiledFiles(full);
     return entry.name.endsWith('.js') ? [full] : [];
   });
 }
@@ -56,11 +60,14 @@ describe('dist/', () => {
     expect(compileIsStale()).toBe(false);
     await expect(build({ ifStale: true, log: () => undefined })).resolves.toEqual({
       compiled: false,
+      bundled: false,
       web: false,
       supergraph: false,
     });
   });
 
+  // The bundle holds most of these packages, but is made from this code, and loads the rest
+  // (tests/build/bundle.test.ts): what dist/ imports is what the bundle needs installed or holds.
   it('imports only runtime dependencies and Node builtins, and uses every runtime dependency', () => {
     const imports = bareImports();
     // A real check needs real imports: the CLI, the servers and their databases.
@@ -97,6 +104,9 @@ describe('npm pack', () => {
     const files = report.files.map((f) => f.path);
     for (const needed of [
       'bin/switchboard.js',
+      'dist/bundle/main.js',
+      'dist/bundle/main.js.map',
+      'dist/bundle/bundle.json',
       'dist/cli/main.js',
       'dist/gateway/index.js',
       'dist/subgraphs/central/index.js',
@@ -122,15 +132,32 @@ describe('npm pack', () => {
 });
 
 describe('bin/switchboard.js', () => {
-  it('says what to run when dist/ is missing', async () => {
+  /** Runs a copy of bin/switchboard.js beside a copy of `files` of dist/. */
+  async function runCopy(files: string[]): Promise<{ code: number; stderr: string } | undefined> {
     const dir = await leftovers.tempDir();
     await mkdir(path.join(dir, 'bin'));
     await copyFile(packagePath('bin', 'switchboard.js'), path.join(dir, 'bin', 'switchboard.js'));
     await copyFile(packagePath('package.json'), path.join(dir, 'package.json'));
-    const failure = await run(process.execPath, [path.join(dir, 'bin', 'switchboard.js'), '--help'])
+    for (const file of files) {
+      await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+      await copyFile(packagePath(file), path.join(dir, file));
+    }
+    return run(process.execPath, [path.join(dir, 'bin', 'switchboard.js'), '--help'])
       .then(() => undefined)
       .catch((error: unknown) => error as { code: number; stderr: string });
+  }
+
+  it('says what to run when dist/ is missing', async () => {
+    const failure = await runCopy([]);
     expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain('npm run build');
+  });
+
+  it("runs the bundle, not tsc's output: without dist/bundle/ it stops the same way", async () => {
+    // Enough of tsc's output to answer --help (the CLI and the one module it imports).
+    const failure = await runCopy(['dist/cli/main.js', 'dist/lib/config.js']);
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain('dist/bundle/main.js is missing');
     expect(failure?.stderr).toContain('npm run build');
   });
 });
