@@ -113,8 +113,10 @@ export async function writeBundle(
 ): Promise<BundleResult> {
   const started = Date.now();
   checkDeferredResolveAlike();
-  // Built beside the old bundle and swapped in at the end: a running process that has yet to
-  // import one of its chunks (the gateway's Apollo chunk) never meets half a bundle.
+  // Built beside the old bundle and swapped in at the end: a build that fails or is stopped
+  // leaves the old bundle whole, never half a new one. (A process still running from the old
+  // bundle that has yet to import a chunk whose name changed fails to load it: rebuilding under
+  // running processes is not supported.)
   const tmp = `${BUNDLE_DIST}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   try {

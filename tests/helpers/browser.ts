@@ -83,16 +83,16 @@ export async function openFencedPage(browser: Browser): Promise<FencedPage> {
  * No test reads them back; they are for a person looking at the pages, and each full-page PNG is
  * Chromium's CPU (measured on dashboard.e2e, its 11: about 2.4 of 31 CPU-s) in every run (#18).
  */
-export const SCREENSHOTS = !['', '0'].includes(process.env['SWITCHBOARD_TEST_SCREENSHOTS'] ?? '');
+const SCREENSHOTS = !['', '0'].includes(process.env['SWITCHBOARD_TEST_SCREENSHOTS'] ?? '');
 
 /**
- * Saves a full-page screenshot as test-output/web/<name>.png (when SCREENSHOTS) and returns its
- * path.
+ * Saves a full-page screenshot as test-output/web/<name>.png and returns its path; when
+ * SCREENSHOTS is off, saves nothing and returns undefined.
  */
-export async function screenshot(page: Page, name: string): Promise<string> {
+export async function screenshot(page: Page, name: string): Promise<string | undefined> {
+  if (!SCREENSHOTS) return undefined;
   const dir = path.join(TEST_OUTPUT, 'web');
   const file = path.join(dir, `${name.replace(/[^\w.-]+/g, '-')}.png`);
-  if (!SCREENSHOTS) return file;
   await mkdir(dir, { recursive: true });
   await page.screenshot({ path: file, fullPage: true });
   return file;
