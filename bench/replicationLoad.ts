@@ -2,7 +2,11 @@
 // and 12 nodes). Rooms spread over a cluster's nodes; posts at a steady rate (open loop: sent on
 // schedule whether or not earlier ones answered) DIRECTLY to each room's home node (not through
 // the gateway: replication is node to node, and the gateway would only add load to the machine),
-// round-robin over the rooms, so over the nodes too.
+// round-robin over the rooms, so over the nodes too. Posts go through lib/httpClient.ts (undici's
+// request API on keep-alive sockets), not the fetch API: the load shares the machine's 2 cores with
+// the cluster it measures, and fetch's Request/Response and web-stream plumbing cost this process
+// about 0.6 of a core at 500 posts/s (0.3 with undici), so much that it fell behind its own
+// schedule (320-400 of 500 posts/s in a 5 s run on 12-03's evening machine).
 // Lag: from the message's `createdAt` on its origin (the origin's clock, stamped in the commit's
 // transaction) to the arrival of `messageAdded` from each OTHER node storing the room at this
 // process, on the same machine clock; every node is subscribed directly over graphql-ws (with a
@@ -12,6 +16,7 @@
 import Database from 'better-sqlite3';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { postJson } from '../lib/httpClient.ts';
 import { databaseFile } from '../subgraphs/node/server.ts';
 import type { Cluster } from '../tests/helpers/cluster.ts';
 import { registerTestGateway, type TestGateway } from '../tests/helpers/gatewayAssertions.ts';
@@ -119,17 +124,18 @@ export async function steadyLoad(
     const home = rooms.homes[room] as string;
     const request = nodeHeaders(cluster, home)
       .then((headers) =>
-        fetch(`${cluster.node(home).url}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body: JSON.stringify({
+        postJson(
+          `${cluster.node(home).url}/graphql`,
+          JSON.stringify({
             query: POST,
             variables: { r: rooms.roomIds[room], c: `${options.tag} ${i}` },
           }),
-        }),
+          headers,
+          30_000,
+        ),
       )
-      .then(async (response) => {
-        const body = (await response.json()) as {
+      .then((response) => {
+        const body = JSON.parse(response.body) as {
           data?: { postMessage: { id: string } };
           errors?: unknown;
         };
