@@ -2,7 +2,11 @@
 // and 12 nodes). Rooms spread over a cluster's nodes; posts at a steady rate (open loop: sent on
 // schedule whether or not earlier ones answered) DIRECTLY to each room's home node (not through
 // the gateway: replication is node to node, and the gateway would only add load to the machine),
-// round-robin over the rooms, so over the nodes too.
+// round-robin over the rooms, so over the nodes too. Posts go through lib/httpClient.ts (undici's
+// request API on keep-alive sockets), not the fetch API: the load shares the machine's 2 cores with
+// the cluster it measures, and fetch's Request/Response and web-stream plumbing cost this process
+// about 0.6 of a core at 500 posts/s (0.3 with undici), so much that it fell behind its own
+// schedule (320-400 of 500 posts/s in a 5 s run on 12-03's evening machine).
 // Lag: from the message's `createdAt` on its origin (the origin's clock, stamped in the commit's
 // transaction) to the arrival of `messageAdded` from each OTHER node storing the room at this
 // process, on the same machine clock; every node is subscribed directly over graphql-ws (with a
@@ -12,6 +16,7 @@
 import Database from 'better-sqlite3';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { postJson } from '../lib/httpClient.ts';
 import { databaseFile } from '../subgraphs/node/server.ts';
 import type { Cluster } from '../tests/helpers/cluster.ts';
 import { registerTestGateway, type TestGateway } from '../tests/helpers/gatewayAssertions.ts';
@@ -119,17 +124,18 @@ export async function steadyLoad(
     const home = rooms.homes[room] as string;
     const request = nodeHeaders(cluster, home)
       .then((headers) =>
-        fetch(`${cluster.node(home).url}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body: JSON.stringify({
+        postJson(
+          `${cluster.node(home).url}/graphql`,
+          JSON.stringify({
             query: POST,
             variables: { r: rooms.roomIds[room], c: `${options.tag} ${i}` },
           }),
-        }),
+          headers,
+          30_000,
+        ),
       )
-      .then(async (response) => {
-        const body = (await response.json()) as {
+      .then((response) => {
+        const body = JSON.parse(response.body) as {
           data?: { postMessage: { id: string } };
           errors?: unknown;
         };
@@ -272,7 +278,44 @@ function missingInFiles(
   return missing;
 }
 
+/** Each posted message's lag at every other node storing its room, and at its origin (sorted). */
+function lagsOf(
+  posted: ReadonlyMap<string, Posted>,
+  arrivals: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  rooms: LoadRooms,
+): { lags: number[]; floor: number[]; missingEvents: number } {
+  const lags: number[] = [];
+  const floor: number[] = [];
+  let missingEvents = 0;
+  for (const [id, { origin, room }] of posted) {
+    const perNode = arrivals.get(id);
+    for (const node of rooms.storage[room] ?? []) {
+      const lag = perNode?.get(node);
+      if (lag === undefined) missingEvents++;
+      else if (node === origin) floor.push(lag);
+      else lags.push(lag);
+    }
+  }
+  lags.sort((a, b) => a - b);
+  floor.sort((a, b) => a - b);
+  return { lags, floor, missingEvents };
+}
+
+/** The warm-up load's figures as a benchmark reports them (null without one). */
+export function warmFigures(warm: LagRun['warm']): Record<string, number> | null {
+  if (!warm) return null;
+  return {
+    accepted: warm.posted.size,
+    failedPosts: warm.failed,
+    achievedRate: warm.rate,
+    p50Ms: warm.p50Ms,
+    p99Ms: warm.p99Ms,
+  };
+}
+
 export interface LagRun {
+  /** The warm-up load (`warmSeconds` at the same rate), when there was one. */
+  readonly warm: (LoadResult & { readonly p50Ms: number; readonly p99Ms: number }) | undefined;
   readonly load: LoadResult;
   /** Origin createdAt -> event at each other storage node, sorted. */
   readonly lags: readonly number[];
@@ -286,9 +329,13 @@ export interface LagRun {
 
 /**
  * Subscribes, warms up, runs the load and waits (up to `settleMs`) until every message reached
- * every node storing its room. `onLoad` runs as the load starts (its promise, e.g. sampling until
- * the load ends, is awaited); `onSettled` once every message arrived or the wait ran out, before
- * the files are read.
+ * every node storing its room. With `warmSeconds`, the same load runs that long first and is
+ * waited for (up to `settleMs`), and its lags are returned apart (`warm`): processes that were
+ * idle since they started run their hot paths unoptimised by V8 for the first seconds, and a
+ * 60 s run at 500 posts/s on 2 cores spent its first ~8 s catching up (per-second p50 100-485 ms,
+ * then 40-90 ms), which put the cold start, not the replication path, in the p99. `onLoad` runs
+ * as the measured load starts (its promise, e.g. sampling until the load ends, is awaited);
+ * `onSettled` once every message arrived or the wait ran out, before the files are read.
  */
 export async function measureLag(
   cluster: Cluster,
@@ -298,6 +345,7 @@ export async function measureLag(
     seconds: number;
     tag: string;
     settleMs: number;
+    warmSeconds?: number;
     onLoad?: (loading: Promise<LoadResult>) => Promise<unknown> | undefined;
     onSettled?: () => Promise<void> | void;
   },
@@ -314,34 +362,41 @@ export async function measureLag(
     await warmUp(cluster, rooms, tag, ready);
     // The warm-up's own replication ends before the measurement starts.
     await new Promise((resolve) => setTimeout(resolve, 2000));
+    const arrived = async (load: LoadResult) => {
+      const complete = () =>
+        [...load.posted].every(
+          ([id, p]) => (arrivals.get(id)?.size ?? 0) === rooms.storage[p.room]?.length,
+        );
+      const deadline = Date.now() + options.settleMs;
+      while (!complete() && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    let warm: LagRun['warm'];
+    if (options.warmSeconds) {
+      // Its content starts with the tag too, so its arrivals are timed like the measured ones'.
+      const load = await steadyLoad(cluster, rooms, {
+        ...options,
+        seconds: options.warmSeconds,
+        tag: `${tag} warm`,
+      });
+      await arrived(load);
+      const { lags } = lagsOf(load.posted, arrivals, rooms);
+      warm = { ...load, p50Ms: percentile(lags, 50), p99Ms: percentile(lags, 99) };
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
     const loading = steadyLoad(cluster, rooms, options);
     await options.onLoad?.(loading);
     const load = await loading;
-    const complete = () =>
-      [...load.posted].every(
-        ([id, p]) => (arrivals.get(id)?.size ?? 0) === rooms.storage[p.room]?.length,
-      );
-    const deadline = Date.now() + options.settleMs;
-    while (!complete() && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await arrived(load);
     await options.onSettled?.();
 
-    const lags: number[] = [];
-    const floor: number[] = [];
-    let missingEvents = 0;
-    for (const [id, { origin, room }] of load.posted) {
-      const perNode = arrivals.get(id);
-      for (const node of rooms.storage[room] ?? []) {
-        const lag = perNode?.get(node);
-        if (lag === undefined) missingEvents++;
-        else if (node === origin) floor.push(lag);
-        else lags.push(lag);
-      }
-    }
-    lags.sort((a, b) => a - b);
-    floor.sort((a, b) => a - b);
-    const files = missingInFiles(cluster, rooms, load.posted);
+    const { lags, floor } = lagsOf(load.posted, arrivals, rooms);
+    // Nothing may be missing of either load.
+    const everyPost = new Map([...(warm?.posted ?? []), ...load.posted]);
+    const { missingEvents } = lagsOf(everyPost, arrivals, rooms);
+    const files = missingInFiles(cluster, rooms, everyPost);
     return {
+      warm,
       load,
       lags,
       floor,
