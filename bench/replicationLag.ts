@@ -16,7 +16,7 @@ import {
   sampleRss,
   type RssSample,
 } from './lib.ts';
-import { createLoadRooms, measureLag, warmFigures } from './replicationLoad.ts';
+import { createLoadRooms, measureLag, warmFigures, warmSecondsArg } from './replicationLoad.ts';
 
 export const NODES = ['node-a', 'node-b', 'node-c'] as const;
 const ROOMS = 30;
@@ -39,7 +39,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
   const seconds = numberArg('seconds') ?? (full ? 60 : 5);
   const rate = numberArg('rate') ?? 500;
   // The same load first, measured apart (replicationLoad.ts says why).
-  const warmSeconds = numberArg('warm') ?? (full ? 10 : 2);
+  const warmSeconds = warmSecondsArg(full);
   const settleMs = 30_000;
   const leftovers = new Leftovers();
   const tag = 'lag';

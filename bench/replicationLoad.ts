@@ -21,7 +21,7 @@ import { databaseFile } from '../subgraphs/node/server.ts';
 import type { Cluster } from '../tests/helpers/cluster.ts';
 import { registerTestGateway, type TestGateway } from '../tests/helpers/gatewayAssertions.ts';
 import { gql, ok } from '../tests/helpers/graphql.ts';
-import { percentile, round } from './lib.ts';
+import { numberArg, percentile, round } from './lib.ts';
 
 const POST =
   'mutation($r: ID!, $c: String!) { postMessage(roomId: $r, content: $c) { id createdAt } }';
@@ -301,6 +301,11 @@ function lagsOf(
   return { lags, floor, missingEvents };
 }
 
+/** `--warm=N`, else 10 s of warm-up load for `--full` and 2 s for the quick pass. */
+export function warmSecondsArg(full: boolean): number {
+  return numberArg('warm') ?? (full ? 10 : 2);
+}
+
 /** The warm-up load's figures as a benchmark reports them (null without one). */
 export function warmFigures(warm: LagRun['warm']): Record<string, number> | null {
   if (!warm) return null;
@@ -375,7 +380,7 @@ export async function measureLag(
     if (options.warmSeconds) {
       // Its content starts with the tag too, so its arrivals are timed like the measured ones'.
       const load = await steadyLoad(cluster, rooms, {
-        ...options,
+        rate: options.rate,
         seconds: options.warmSeconds,
         tag: `${tag} warm`,
       });
@@ -390,10 +395,11 @@ export async function measureLag(
     await arrived(load);
     await options.onSettled?.();
 
-    const { lags, floor } = lagsOf(load.posted, arrivals, rooms);
-    // Nothing may be missing of either load.
+    const { lags, floor, missingEvents: missingMeasured } = lagsOf(load.posted, arrivals, rooms);
+    // Nothing may be missing of either load (the warm-up's counted again: it was waited for only
+    // up to `settleMs`).
+    const missingWarm = warm ? lagsOf(warm.posted, arrivals, rooms).missingEvents : 0;
     const everyPost = new Map([...(warm?.posted ?? []), ...load.posted]);
-    const { missingEvents } = lagsOf(everyPost, arrivals, rooms);
     const files = missingInFiles(cluster, rooms, everyPost);
     return {
       warm,
@@ -402,7 +408,7 @@ export async function measureLag(
       floor,
       p50Ms: percentile(lags, 50),
       p99Ms: percentile(lags, 99),
-      missingEvents,
+      missingEvents: missingMeasured + missingWarm,
       missingInFiles: Object.values(files).reduce((a, b) => a + b, 0),
     };
   } finally {

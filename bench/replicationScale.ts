@@ -6,18 +6,20 @@
 // the end, and central's CPU time (utime + stime of its process, /proc/<pid>/stat) per 1000
 // replicated changes, from the load's start until every message arrived (a replicated change is
 // one version arriving at one other node), after the same load for 10 s (quick pass: 2 s) whose
-// figures are reported apart as `warmup` (replicationLoad.ts says why); also central's CPU with no load (heartbeats and the
-// like, which do grow with the nodes; over 5 s) and the per-change figure net of it; and how many
-// times central marked a node OFFLINE during the load (a saturated machine's late heartbeats).
+// figures are reported apart as `warmup` (replicationLoad.ts says why); also central's CPU with
+// no load (heartbeats and the like, which do grow with the nodes; over 5 s) and the per-change
+// figure net of it; and how many times central marked a node OFFLINE during the load (a saturated
+// machine's late heartbeats).
 // The summary line gives the 12/3 ratio of central's CPU per change (target: flat, <= 1.2).
-// `node --import tsx bench/replicationScale.ts [--full] [--seconds=N] [--rate=N] [--sizes=3,6,12] [--warm=N]`
+// `node --import tsx bench/replicationScale.ts [--full] [--seconds=N] [--rate=N] [--sizes=3,6,12]
+//  [--warm=N]`
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../subgraphs/central/nodeLiveness.ts';
 import { Cluster } from '../tests/helpers/cluster.ts';
 import { Leftovers } from '../tests/helpers/leftovers.ts';
 import { centralDataTemplate, numberArg, report, round } from './lib.ts';
-import { createLoadRooms, measureLag, warmFigures } from './replicationLoad.ts';
+import { createLoadRooms, measureLag, warmFigures, warmSecondsArg } from './replicationLoad.ts';
 
 const ROOMS = 36;
 const COPIES = 3;
@@ -170,7 +172,7 @@ export async function run({ full }: { full: boolean }): Promise<void> {
       await measureSize(nodes, {
         rate,
         seconds,
-        warmSeconds: numberArg('warm') ?? (full ? 10 : 2),
+        warmSeconds: warmSecondsArg(full),
         idleSeconds: Math.min(seconds, 5),
         settleMs: 30_000,
         ticks,
