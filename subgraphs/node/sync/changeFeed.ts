@@ -4,6 +4,7 @@
 // batch, `headSeq` and the acknowledgement all see the same state of the log. Serving writes one
 // `sync_sends` row per batch, never a row per version: the acknowledgement turns it into the
 // messages' sync fields, one statement per served batch.
+import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { ChangeBatch, WireVersion } from '../../../lib/syncProtocol.ts';
 import type { NodeDb } from '../db/open.ts';
@@ -86,8 +87,74 @@ const SEND_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** How many sends are recorded between two prunings of the old ones. */
 const PRUNE_EVERY_SENDS = 256;
 
+/**
+ * The feed's statements, prepared once: a live stream asks the feed for every batch, and preparing
+ * them per request was 4% of a node's CPU in the test suite's cluster files (#18).
+ */
+function prepareStatements(sqlite: Database.Database) {
+  return {
+    headSeq: sqlite.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM change_log'),
+    // Only each message's newest change: a message changed three times is served once, at its
+    // newest seq, even when its older changes lie in earlier batches' range. Skipped rows are
+    // covered by that newer row, so everything up to `nextAfter` is served or superseded. Without
+    // echoes the rows from the peer are passed over like superseded ones: the cursor still moves
+    // past them.
+    latest: sqlite.prepare<
+      [number, string, string | null, string | null, number],
+      { seq: number; message_id: string; op: string }
+    >(
+      `SELECT c.seq, c.message_id, c.op FROM change_log c
+        WHERE c.seq > ? AND c.${IN_ROOMS}
+          AND (? IS NULL OR c.received_from IS NOT ?)
+          AND c.seq = (SELECT max(l.seq) FROM change_log l WHERE l.message_id = c.message_id)
+        ORDER BY c.seq LIMIT ?`,
+    ),
+    messages: sqlite.prepare<[string], MessageColumns>(
+      `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at,
+              deleted_at, hlc, origin_node
+         FROM messages WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
+    remaining: sqlite.prepare<[number, string, string | null, string | null], { n: number }>(
+      `SELECT count(DISTINCT message_id) AS n FROM change_log
+        WHERE seq > ? AND ${IN_ROOMS} AND (? IS NULL OR received_from IS NOT ?)`,
+    ),
+    insertSend: sqlite.prepare<[string, string, number, number, number]>(
+      'INSERT INTO sync_sends (peer_node_id, rooms, after_seq, up_to_seq, sent_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    pruneSends: sqlite.prepare<[number]>('DELETE FROM sync_sends WHERE sent_at < ?'),
+    sends: sqlite.prepare<[string, number, string], SendRow>(
+      `SELECT id, after_seq, up_to_seq, sent_at FROM sync_sends
+        WHERE peer_node_id = ? AND up_to_seq <= ? AND rooms = ? ORDER BY sent_at`,
+    ),
+    markSent: sqlite.prepare<[number, number, number, string, number]>(
+      `UPDATE messages
+          SET sync_status = CASE sync_status WHEN 'PENDING' THEN 'SYNCED' ELSE sync_status END,
+              last_sync_attempt = max(coalesce(last_sync_attempt, 0), ?)
+        WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
+          AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
+    ),
+    deleteSends: sqlite.prepare<[string]>(
+      'DELETE FROM sync_sends WHERE id IN (SELECT value FROM json_each(?))',
+    ),
+    markUnrecorded: sqlite.prepare<[number, number, string, number]>(
+      `UPDATE messages SET sync_status = 'SYNCED'
+        WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
+          AND sync_status = 'PENDING'
+          AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
+    ),
+    markRefused: sqlite.prepare<[string, string]>(
+      `UPDATE messages SET sync_status = 'FAILED'
+        WHERE id IN (SELECT l.message_id FROM change_log l
+                      WHERE l.seq IN (SELECT value FROM json_each(?)) AND l.${IN_ROOMS}
+                        AND l.seq = (SELECT max(c.seq) FROM change_log c
+                                      WHERE c.message_id = l.message_id))`,
+    ),
+  };
+}
+
 export class ChangeFeed {
-  readonly #db: NodeDb;
+  readonly #sql: ReturnType<typeof prepareStatements>;
+  readonly #read: Database.Transaction<(request: ChangeRequest, rooms: string) => ChangeBatch>;
   readonly #nodeId: string;
   readonly #now: () => number;
   /**
@@ -102,7 +169,10 @@ export class ChangeFeed {
   #sendsSincePrune = 0;
 
   constructor(options: ChangeFeedOptions) {
-    this.#db = options.db;
+    this.#sql = prepareStatements(options.db.sqlite);
+    this.#read = options.db.sqlite.transaction((request: ChangeRequest, rooms: string) =>
+      this.#readBatch(request, rooms),
+    );
     this.#nodeId = options.nodeId;
     this.#now = options.now ?? Date.now;
     this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
@@ -110,98 +180,65 @@ export class ChangeFeed {
 
   /** Reads the batch after `request.after` and acknowledges `request.acknowledged`. */
   read(request: ChangeRequest): ChangeBatch {
-    const sqlite = this.#db.sqlite;
     // Sorted: the acknowledgement finds the sends of the same room set by this text.
     const rooms = JSON.stringify([...new Set(request.roomIds)].sort());
-    return sqlite
-      .transaction(() => {
-        const headSeq =
-          sqlite.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM change_log').get()
-            ?.seq ?? 0;
-        if (request.after > headSeq) throw new CursorAheadError(request.after, headSeq);
-        this.#acknowledge(request, rooms);
+    return this.#read.immediate(request, rooms);
+  }
 
-        // Only each message's newest change: a message changed three times is served once, at
-        // its newest seq, even when its older changes lie in earlier batches' range. Skipped rows
-        // are covered by that newer row, so everything up to `nextAfter` is served or superseded.
-        // Without echoes the rows from the peer are passed over like superseded ones: the
-        // cursor still moves past them.
-        const echoesOf = request.skipEchoes === true ? request.peerNodeId : null;
-        const latest = sqlite
-          .prepare<
-            [number, string, string | null, string | null, number],
-            { seq: number; message_id: string; op: string }
-          >(
-            `SELECT c.seq, c.message_id, c.op FROM change_log c
-              WHERE c.seq > ? AND c.${IN_ROOMS}
-                AND (? IS NULL OR c.received_from IS NOT ?)
-                AND c.seq = (SELECT max(l.seq) FROM change_log l WHERE l.message_id = c.message_id)
-              ORDER BY c.seq LIMIT ?`,
-          )
-          .all(request.after, rooms, echoesOf, echoesOf, request.limit);
-        // A short batch reached the head: the caller has seen everything up to it.
-        let nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
+  /** `read`'s work, in its transaction: the batch, `headSeq` and the acknowledgement agree. */
+  #readBatch(request: ChangeRequest, rooms: string): ChangeBatch {
+    const sql = this.#sql;
+    const headSeq = sql.headSeq.get()?.seq ?? 0;
+    if (request.after > headSeq) throw new CursorAheadError(request.after, headSeq);
+    this.#acknowledge(request, rooms);
 
-        const ids = JSON.stringify(latest.map((change) => change.message_id));
-        const rows = sqlite
-          .prepare<[string], MessageColumns>(
-            `SELECT id, room_id, sender_id, content, content_hash, created_at, updated_at,
-                    deleted_at, hlc, origin_node
-               FROM messages WHERE id IN (SELECT value FROM json_each(?))`,
-          )
-          .all(ids);
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        const versions: WireVersion[] = [];
-        let bytes = 0;
-        for (const [index, change] of latest.entries()) {
-          const row = byId.get(change.message_id);
-          if (!row) continue;
-          const version = toWire(row, change.seq, toOp(change.op));
-          bytes += Buffer.byteLength(JSON.stringify(version));
-          if (versions.length > 0 && bytes > this.#maxBatchBytes) {
-            // Cut before this change: the caller resumes from the last one it was sent.
-            nextAfter = latest[index - 1]?.seq ?? request.after;
-            break;
-          }
-          versions.push(version);
-        }
-        const sentAt = this.#now();
-        if (versions.length > 0) {
-          this.#recordSend(request.peerNodeId, rooms, request.after, nextAfter, sentAt);
-        }
+    const echoesOf = request.skipEchoes === true ? request.peerNodeId : null;
+    const latest = sql.latest.all(request.after, rooms, echoesOf, echoesOf, request.limit);
+    // A short batch reached the head: the caller has seen everything up to it.
+    let nextAfter = latest.length < request.limit ? headSeq : (latest.at(-1)?.seq ?? headSeq);
 
-        const remaining = request.countRemaining
-          ? (sqlite
-              .prepare<
-                [number, string, string | null, string | null],
-                { n: number }
-              >(`SELECT count(DISTINCT message_id) AS n FROM change_log WHERE seq > ? AND ${IN_ROOMS} AND (? IS NULL OR received_from IS NOT ?)`)
-              .get(request.after, rooms, echoesOf, echoesOf)?.n ?? 0)
-          : undefined;
-        return {
-          sourceNodeId: this.#nodeId,
-          versions,
-          nextAfter,
-          headSeq,
-          ...(remaining === undefined ? {} : { remaining }),
-          sentAt,
-        };
-      })
-      .immediate();
+    const ids = JSON.stringify(latest.map((change) => change.message_id));
+    const rows = sql.messages.all(ids);
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const versions: WireVersion[] = [];
+    let bytes = 0;
+    for (const [index, change] of latest.entries()) {
+      const row = byId.get(change.message_id);
+      if (!row) continue;
+      const version = toWire(row, change.seq, toOp(change.op));
+      bytes += Buffer.byteLength(JSON.stringify(version));
+      if (versions.length > 0 && bytes > this.#maxBatchBytes) {
+        // Cut before this change: the caller resumes from the last one it was sent.
+        nextAfter = latest[index - 1]?.seq ?? request.after;
+        break;
+      }
+      versions.push(version);
+    }
+    const sentAt = this.#now();
+    if (versions.length > 0) {
+      this.#recordSend(request.peerNodeId, rooms, request.after, nextAfter, sentAt);
+    }
+
+    const remaining = request.countRemaining
+      ? (sql.remaining.get(request.after, rooms, echoesOf, echoesOf)?.n ?? 0)
+      : undefined;
+    return {
+      sourceNodeId: this.#nodeId,
+      versions,
+      nextAfter,
+      headSeq,
+      ...(remaining === undefined ? {} : { remaining }),
+      sentAt,
+    };
   }
 
   /** One row for the whole batch: what the acknowledgement needs to date its versions. */
   #recordSend(peer: string, rooms: string, after: number, upTo: number, at: number): void {
-    const sqlite = this.#db.sqlite;
-    sqlite
-      .prepare(
-        'INSERT INTO sync_sends (peer_node_id, rooms, after_seq, up_to_seq, sent_at) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(peer, rooms, after, upTo, at);
+    this.#sql.insertSend.run(peer, rooms, after, upTo, at);
     this.#sendsSincePrune += 1;
     if (this.#sendsSincePrune >= PRUNE_EVERY_SENDS) {
       this.#sendsSincePrune = 0;
-      sqlite.prepare('DELETE FROM sync_sends WHERE sent_at < ?').run(at - SEND_RETENTION_MS);
+      this.#sql.pruneSends.run(at - SEND_RETENTION_MS);
     }
   }
 
@@ -218,27 +255,13 @@ export class ChangeFeed {
   #acknowledge(request: ChangeRequest, rooms: string): void {
     const upTo = Math.min(request.acknowledged ?? request.after, request.after);
     if (upTo <= 0) return;
-    const sqlite = this.#db.sqlite;
-    const sends = sqlite
-      .prepare<[string, number, string], SendRow>(
-        `SELECT id, after_seq, up_to_seq, sent_at FROM sync_sends
-          WHERE peer_node_id = ? AND up_to_seq <= ? AND rooms = ? ORDER BY sent_at`,
-      )
-      .all(request.peerNodeId, upTo, rooms);
-    const markSent = sqlite.prepare<[number, number, number, string, number]>(
-      `UPDATE messages
-          SET sync_status = CASE sync_status WHEN 'PENDING' THEN 'SYNCED' ELSE sync_status END,
-              last_sync_attempt = max(coalesce(last_sync_attempt, 0), ?)
-        WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
-          AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
-    );
+    const sql = this.#sql;
+    const sends = sql.sends.all(request.peerNodeId, upTo, rooms);
     for (const send of sends) {
-      markSent.run(send.sent_at, send.after_seq, send.up_to_seq, rooms, send.up_to_seq);
+      sql.markSent.run(send.sent_at, send.after_seq, send.up_to_seq, rooms, send.up_to_seq);
     }
     if (sends.length > 0) {
-      sqlite
-        .prepare('DELETE FROM sync_sends WHERE id IN (SELECT value FROM json_each(?))')
-        .run(JSON.stringify(sends.map((send) => send.id)));
+      sql.deleteSends.run(JSON.stringify(sends.map((send) => send.id)));
     }
 
     const key = `${request.peerNodeId}|${rooms}`;
@@ -260,14 +283,7 @@ export class ChangeFeed {
 
   /** SYNCED for what the acknowledged range holds that no recorded send covers. */
   #acknowledgeUnrecorded(from: number, upTo: number, rooms: string): void {
-    this.#db.sqlite
-      .prepare(
-        `UPDATE messages SET sync_status = 'SYNCED'
-          WHERE id IN (SELECT message_id FROM change_log WHERE seq > ? AND seq <= ? AND ${IN_ROOMS})
-            AND sync_status = 'PENDING'
-            AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.message_id = messages.id AND c.seq > ?)`,
-      )
-      .run(from, upTo, rooms, upTo);
+    this.#sql.markUnrecorded.run(from, upTo, rooms, upTo);
   }
 
   // A refused version was sent but is not held there: FAILED wins over SYNCED for that version
@@ -276,15 +292,7 @@ export class ChangeFeed {
   #refuse(seqs: readonly number[], upTo: number, rooms: string): void {
     const refused = seqs.filter((seq) => seq > 0 && seq <= upTo);
     if (refused.length > 0) {
-      this.#db.sqlite
-        .prepare(
-          `UPDATE messages SET sync_status = 'FAILED'
-            WHERE id IN (SELECT l.message_id FROM change_log l
-                          WHERE l.seq IN (SELECT value FROM json_each(?)) AND l.${IN_ROOMS}
-                            AND l.seq = (SELECT max(c.seq) FROM change_log c
-                                          WHERE c.message_id = l.message_id))`,
-        )
-        .run(JSON.stringify(refused), rooms);
+      this.#sql.markRefused.run(JSON.stringify(refused), rooms);
     }
   }
 }
