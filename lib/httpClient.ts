@@ -1,7 +1,9 @@
-// JSON POSTs from one of our processes to another (the gateway to central and to the nodes),
-// through undici's request API on one keep-alive agent. The fetch API does the same on the same
-// sockets, but its Request/Response objects, web streams and abort plumbing cost the gateway about
-// a third of its CPU per federated query (bench/README.md, profile of `npm run bench -- gateway`).
+// Requests from one of our processes to another (the gateway to central and to the nodes, a node
+// to central and to its peers' feeds), through undici's request API on one keep-alive agent. The
+// fetch API does the same on the same sockets, but its Request/Response objects, web streams and
+// abort plumbing cost the gateway about a third of its CPU per federated query (bench/README.md,
+// profile of `npm run bench -- gateway`), and a node's calls (heartbeats, reports, live streams'
+// long polls) about a seventh of its CPU in the test suite's cluster files (#18).
 import type { Dispatcher } from 'undici';
 // Two of undici's files, not its index: the index loads all of undici (fetch, WebSocket,
 // EventSource, caches, cookies, mocks: about 95 CommonJS modules) where an Agent and its request
@@ -45,10 +47,36 @@ const agent = new Agent({ keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 1_
  * abandons the request (a hedged read another node answered): the error's name is then
  * `AbortError`.
  */
-export async function postJson(
+export function postJson(
   url: string | URL,
   body: string,
   headers: Readonly<Record<string, string>>,
+  timeoutMs: number,
+  cancel?: AbortSignal,
+): Promise<PostedResponse> {
+  return requestText(
+    url,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+      body,
+    },
+    timeoutMs,
+    cancel,
+  );
+}
+
+/**
+ * One request whose whole answer is read as text, whatever its status: `postJson`'s deadline,
+ * cancelling and errors, for any method (a node's GETs of a peer's feed, its calls to central).
+ */
+export async function requestText(
+  url: string | URL,
+  init: {
+    readonly method?: 'GET' | 'POST';
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly body?: string;
+  },
   timeoutMs: number,
   cancel?: AbortSignal,
 ): Promise<PostedResponse> {
@@ -56,9 +84,9 @@ export async function postJson(
   const signal = cancel ? AbortSignal.any([deadline, cancel]) : deadline;
   try {
     const response = await request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
-      body,
+      method: init.method ?? 'GET',
+      ...(init.headers === undefined ? {} : { headers: init.headers }),
+      ...(init.body === undefined ? {} : { body: init.body }),
       signal,
     });
     return {

@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { centralEndpoints, type CentralEndpoints } from '../../lib/centralEndpoints.ts';
 import { errorBodyMessage } from '../../lib/errors.ts';
+import { requestText, type PostedResponse } from '../../lib/httpClient.ts';
 import {
   HEARTBEAT_PATH,
   HeartbeatResponseSchema,
@@ -126,54 +127,81 @@ export interface CentralClientOptions {
   readonly timeoutMs?: number;
 }
 
+/** What a call sends: a GET, or a POST of a JSON body. */
+interface CallInit {
+  readonly method?: 'POST';
+  readonly body?: string;
+}
+
 export function createCentralClient(options: CentralClientOptions): CentralClient {
   const timeoutMs = options.timeoutMs ?? 5000;
   const central = centralEndpoints(options.centralUrl);
   const answered = (error: unknown) =>
     error instanceof CentralRejectedError || error instanceof CentralRefusedError;
 
-  async function send(
-    base: string,
-    path: string,
-    init: RequestInit,
-    signal: AbortSignal,
-  ): Promise<Response> {
-    const url = new URL(path, base);
+  /** The error for an answer that is not 2xx, or undefined for a 2xx. */
+  function refusal(base: string, path: string, status: number, text: string): Error | undefined {
+    if (status >= 200 && status <= 299) return undefined;
+    if (status === 401)
+      return new CentralRejectedError(`central at ${base} refused this node's API key`);
+    const said = `central answered ${new URL(path, base).pathname} with HTTP ${status}${errorMessageOf(text)}`;
+    return status >= 400 && status < 500
+      ? new CentralRefusedError(said, status)
+      : new CentralUnavailableError(said);
+  }
+
+  function unreachable(base: string, error: unknown): CentralUnavailableError {
+    const reason =
+      error instanceof Error && error.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : describe(error);
+    return new CentralUnavailableError(`central at ${base} is unreachable: ${reason}`, {
+      cause: error,
+    });
+  }
+
+  /** A request whose whole answer is read: every call but the job stream. */
+  async function send(base: string, path: string, init: CallInit): Promise<string> {
+    let response: PostedResponse;
+    try {
+      response = await requestText(
+        new URL(path, base),
+        {
+          ...init,
+          headers: { [NODE_KEY_HEADER]: options.apiKey, 'content-type': 'application/json' },
+        },
+        timeoutMs,
+      );
+    } catch (error) {
+      throw unreachable(base, error);
+    }
+    const refused = refusal(base, path, response.status, response.body);
+    if (refused) throw refused;
+    return response.body;
+  }
+
+  /**
+   * The job stream: through fetch, whose body is a web stream the SSE reader takes as it comes
+   * (one request per node's run, so fetch's cost per request does not matter here).
+   */
+  async function openStream(base: string, path: string, signal: AbortSignal): Promise<Response> {
     let response: Response;
     try {
-      response = await fetch(url, {
-        ...init,
+      response = await fetch(new URL(path, base), {
         headers: {
           [NODE_KEY_HEADER]: options.apiKey,
           'content-type': 'application/json',
-          ...init.headers,
+          accept: 'text/event-stream',
         },
         signal,
       });
     } catch (error) {
-      const reason =
-        error instanceof Error && error.name === 'TimeoutError'
-          ? `no answer within ${timeoutMs} ms`
-          : describe(error);
-      throw new CentralUnavailableError(`central at ${base} is unreachable: ${reason}`, {
-        cause: error,
-      });
-    }
-    if (response.status === 401) {
-      await response.body?.cancel().catch(() => {});
-      throw new CentralRejectedError(`central at ${base} refused this node's API key`);
+      throw unreachable(base, error);
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
-      if (response.status >= 400 && response.status < 500) {
-        throw new CentralRefusedError(
-          `central answered ${url.pathname} with HTTP ${response.status}${errorMessageOf(text)}`,
-          response.status,
-        );
-      }
-      throw new CentralUnavailableError(
-        `central answered ${url.pathname} with HTTP ${response.status}${errorMessageOf(text)}`,
-      );
+      const refused = refusal(base, path, response.status, text);
+      if (refused) throw refused;
     }
     return response;
   }
@@ -186,13 +214,12 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
   async function call<S extends z.ZodType>(
     schema: S,
     path: string,
-    init: RequestInit = {},
+    init: CallInit = {},
     idempotent = init.method === undefined,
   ): Promise<z.output<S>> {
     return central.call(
       async (base) => {
-        const response = await send(base, path, init, AbortSignal.timeout(timeoutMs));
-        const text = await response.text().catch(() => '');
+        const text = await send(base, path, init);
         let body: unknown;
         try {
           body = JSON.parse(text) as unknown;
@@ -319,10 +346,9 @@ export function createCentralClient(options: CentralClientOptions): CentralClien
             if (url !== base) moved.abort(new Error(`central moved to ${url}`));
           });
           try {
-            const response = await send(
+            const response = await openStream(
               base,
               SYNC_JOBS_PATH,
-              { headers: { accept: 'text/event-stream' } },
               AbortSignal.any([signal, connecting.signal, moved.signal]),
             );
             if (!response.body)

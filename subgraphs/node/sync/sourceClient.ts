@@ -4,6 +4,7 @@
 // errors a caller can act on (cursor ahead, token refused, busy).
 import { connectCode } from '../../../lib/connectionErrors.ts';
 import { Backoff } from '../../../lib/backoff.ts';
+import { requestText } from '../../../lib/httpClient.ts';
 import { PULL_TOKEN_HEADER, PULL_TOKEN_RENEW_MS } from '../../../lib/pullToken.ts';
 import { SYNC_CHANGES_PATH, type PullTokenResponse } from '../../../lib/syncProtocol.ts';
 import type { CentralClient } from '../centralClient.ts';
@@ -142,20 +143,21 @@ export class SourceClient {
     const source = `source node ${this.#options.sourceLabel} at ${sourceUrl}`;
     if (closing.aborted) throw new SourceRequestAborted('closing');
     const token = await this.#options.tokens.token(false);
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), closing]);
     try {
-      const response = await fetch(url, {
-        headers: { [PULL_TOKEN_HEADER]: token, accept: 'application/json' },
-        signal,
-      });
-      const text = await response.text();
+      const response = await requestText(
+        url,
+        { headers: { [PULL_TOKEN_HEADER]: token, accept: 'application/json' } },
+        timeoutMs,
+        closing,
+      );
+      const text = response.body;
       if (response.status === 409 && url.pathname === SYNC_CHANGES_PATH) {
         throw new CursorAheadAtSource(`${source}: ${errorMessage(text)}`);
       }
       if (response.status === 401) {
         throw new TokenRefused(`${source} refused the pull token: ${errorMessage(text)}`);
       }
-      if (!response.ok) {
+      if (response.status < 200 || response.status > 299) {
         const Failure = response.status === 503 ? SourceBusy : SourceError;
         throw new Failure(
           `${source} answered ${url.pathname} with HTTP ${response.status}: ${errorMessage(text)}`,
