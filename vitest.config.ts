@@ -41,8 +41,9 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/**/*.e2e.test.ts'],
           exclude: ['tests/**/*.slow.test.ts', 'dist/**'],
-          // Two files at once, like unit files, in the same group: a cluster file mostly waits on
-          // its processes' timers, and one at a time (vitest runs a project with
+          // Several files at once (maxWorkers, below), like unit files, in the same group: a
+          // cluster file mostly waits on its processes' timers, and one at a time (vitest runs a
+          // project with
           // `fileParallelism: false` in a group of its own, after the others) left a core idle
           // for six minutes. vitest's default order runs this project's files first ("e2e" sorts
           // before "unit"), longest first from its cache, and the short unit files fill the end.
@@ -80,7 +81,11 @@ export default defineConfig({
     expect: { poll: { timeout: 30_000, interval: 50 } },
     // Servers, SQLite files and PostgreSQL clusters are real: give them room on a 2-core machine.
     pool: 'forks',
-    maxWorkers: 2,
+    // Three files at once on 2 cores: a file spends much of its time waiting on its processes'
+    // timers, a cluster's start or a browser. Once the nodes' calls stopped going through fetch
+    // (12-03 night, about 18 CPU-s less per run), three took `npm test` from 3:59 (two, twice) to
+    // 3:22-3:46 wall; four took 3:43 (README, Tests).
+    maxWorkers: 3,
     // Generous: a hung test still fails, but a loaded 2-core machine is not mistaken for a bug.
     testTimeout: 120_000,
     hookTimeout: 120_000,
