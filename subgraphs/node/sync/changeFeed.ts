@@ -189,8 +189,8 @@ export class ChangeFeed {
     // (and their `lastSyncAttempt` older) until the peer's next acknowledgement marks them again
     // (#acknowledgeUnrecorded). So that commit skips the fsync every other write of the node pays
     // (db/open.ts), unless it records versions the peer refused: a peer tells those once, and
-    // FAILED must not be lost. A live stream reads the feed at every batch: these fsyncs were a
-    // third of a busy node's commits. In WAL mode the next FULL commit makes these frames durable
+    // FAILED must not be lost. A live stream reads the feed at every batch: these are a large
+    // share of a busy node's commits. In WAL mode the next FULL commit makes these frames durable
     // too, and a torn tail never corrupts the file. (Through exec, not a prepared statement:
     // SQLite applies this pragma when it compiles it.)
     const relaxed = (request.refused?.length ?? 0) === 0;
