@@ -104,6 +104,10 @@ describe("the gateway's own view of node health", () => {
         timeout: 30_000,
       })
       .toBe(true);
+    // Healthy in the gateway's view before the freeze: the router asks only healthy nodes, so a
+    // node-c already suspect (slow once on a loaded machine) would send the reads to node-b
+    // alone, and none would need a hedge.
+    await expect.poll(async () => (await healthOf('node-c')).state).toBe('healthy');
     const node = cluster.node('node-c');
     node.proc.child.kill('SIGSTOP');
     try {
