@@ -2,15 +2,12 @@
 // at once, as its live stream and a session do: each acknowledgement looks only at the log beyond
 // the highest cursor acknowledged, never from 0 again (which made a FULL sync's cost grow with
 // the square of the log), and every message acknowledged still becomes SYNCED.
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/log.ts';
-import { openNodeDb, type NodeDb } from '../../subgraphs/node/db/open.ts';
-import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
-import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
-import { MessageStore } from '../../subgraphs/node/messageStore.ts';
+import type { NodeDb } from '../../subgraphs/node/db/open.ts';
+import type { MessageStore } from '../../subgraphs/node/messageStore.ts';
 import { ChangeFeed } from '../../subgraphs/node/sync/changeFeed.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { openNodeStore } from '../helpers/nodeStore.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -26,13 +23,7 @@ async function feedWithRanges(): Promise<{
   feed: ChangeFeed;
   ranges: Array<[number, number]>;
 }> {
-  const file = path.join(await leftovers.tempDir('switchboard-feed-ack-'), 'node.sqlite');
-  const db = leftovers.add(openNodeDb(file), (d) => d.close());
-  const store = new MessageStore({
-    db: db.db,
-    clock: new HybridLogicalClock({ nodeId: NODE }),
-    events: new MessageEvents(silentLogger),
-  });
+  const { db, store } = await openNodeStore(leftovers, NODE, 'switchboard-feed-ack-');
   const ranges: Array<[number, number]> = [];
   // The statement that marks what no recorded send covers: its (from, upTo] is recorded.
   const sqlite = new Proxy(db.sqlite, {

@@ -2,15 +2,11 @@
 // leaves the node's connection as it found it: every other write (posts, applied batches, whose
 // change-log rows peers pull) stays synchronous = FULL, even after a read that failed. A read
 // that records versions the peer refused (FAILED, told once) keeps its fsync.
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/log.ts';
-import { openNodeDb, type NodeDb } from '../../subgraphs/node/db/open.ts';
-import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
-import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
-import { MessageStore } from '../../subgraphs/node/messageStore.ts';
+import type { NodeDb } from '../../subgraphs/node/db/open.ts';
 import { ChangeFeed, CursorAheadError } from '../../subgraphs/node/sync/changeFeed.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { openNodeStore } from '../helpers/nodeStore.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -20,14 +16,8 @@ const PEER = '0190f0a0-0000-7000-8000-0000000000b2';
 const ROOM = 'room-1';
 const FULL = 2;
 
-async function source(): Promise<{ db: NodeDb; store: MessageStore; feed: ChangeFeed }> {
-  const file = path.join(await leftovers.tempDir('switchboard-feed-sync-'), 'node.sqlite');
-  const db = leftovers.add(openNodeDb(file), (d) => d.close());
-  const store = new MessageStore({
-    db: db.db,
-    clock: new HybridLogicalClock({ nodeId: SOURCE }),
-    events: new MessageEvents(silentLogger),
-  });
+async function source() {
+  const { db, store } = await openNodeStore(leftovers, SOURCE, 'switchboard-feed-sync-');
   return { db, store, feed: new ChangeFeed({ db, nodeId: SOURCE }) };
 }
 

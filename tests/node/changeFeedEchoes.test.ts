@@ -1,15 +1,10 @@
 // Echoes (docs/sync.md): a live stream asks its source with `skipEchoes`, and the source leaves out
 // the versions it applied from that very peer, which holds them or newer, while the cursor still
 // moves past them. Every other reader (another peer, a FULL session) is served them as before.
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/log.ts';
-import { openNodeDb } from '../../subgraphs/node/db/open.ts';
-import { HybridLogicalClock } from '../../subgraphs/node/hlc.ts';
-import { MessageEvents } from '../../subgraphs/node/messageEvents.ts';
-import { MessageStore } from '../../subgraphs/node/messageStore.ts';
 import { ChangeFeed } from '../../subgraphs/node/sync/changeFeed.ts';
 import { Leftovers } from '../helpers/leftovers.ts';
+import { openNodeStore } from '../helpers/nodeStore.ts';
 
 const leftovers = new Leftovers();
 afterAll(() => leftovers.dispose());
@@ -19,14 +14,8 @@ const B = '0190f0a0-0000-7000-8000-0000000000b2';
 const C = '0190f0a0-0000-7000-8000-0000000000c3';
 const ROOM = 'room-1';
 
-async function node(nodeId: string): Promise<{ store: MessageStore; feed: ChangeFeed }> {
-  const file = path.join(await leftovers.tempDir('switchboard-feed-echo-'), 'node.sqlite');
-  const db = leftovers.add(openNodeDb(file), (d) => d.close());
-  const store = new MessageStore({
-    db: db.db,
-    clock: new HybridLogicalClock({ nodeId }),
-    events: new MessageEvents(silentLogger),
-  });
+async function node(nodeId: string) {
+  const { db, store } = await openNodeStore(leftovers, nodeId, 'switchboard-feed-echo-');
   return { store, feed: new ChangeFeed({ db, nodeId }) };
 }
 

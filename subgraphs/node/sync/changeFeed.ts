@@ -153,7 +153,7 @@ function prepareStatements(sqlite: Database.Database) {
 }
 
 export class ChangeFeed {
-  readonly #db: NodeDb;
+  readonly #sqlite: Database.Database;
   readonly #sql: ReturnType<typeof prepareStatements>;
   readonly #read: Database.Transaction<(request: ChangeRequest, rooms: string) => ChangeBatch>;
   readonly #nodeId: string;
@@ -170,7 +170,7 @@ export class ChangeFeed {
   #sendsSincePrune = 0;
 
   constructor(options: ChangeFeedOptions) {
-    this.#db = options.db;
+    this.#sqlite = options.db.sqlite;
     this.#sql = prepareStatements(options.db.sqlite);
     this.#read = options.db.sqlite.transaction((request: ChangeRequest, rooms: string) =>
       this.#readBatch(request, rooms),
@@ -194,7 +194,7 @@ export class ChangeFeed {
     // too, and a torn tail never corrupts the file. (Through exec, not a prepared statement:
     // SQLite applies this pragma when it compiles it.)
     const relaxed = (request.refused?.length ?? 0) === 0;
-    const sqlite = this.#db.sqlite;
+    const sqlite = this.#sqlite;
     if (relaxed) sqlite.exec('PRAGMA synchronous = NORMAL');
     try {
       return this.#read.immediate(request, rooms);
