@@ -5,7 +5,7 @@ import * as joseErrors from 'jose/errors';
 import { jwtVerify } from 'jose/jwt/verify';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
-import { failoverKeySet } from './remoteKeys.ts';
+import { failoverKeySet, keySetUnavailable, KEYS_STALE_IF_ERROR_MS } from './remoteKeys.ts';
 
 export const TOKEN_ISSUER = 'switchboard-central';
 export const TOKEN_AUDIENCE = 'switchboard';
@@ -74,11 +74,7 @@ export async function verifyUserToken(token: string, keys: JWTVerifyGetKey): Pro
     };
   } catch (error) {
     // Central's keys could not be had: the token may well be valid, so say what failed.
-    if (
-      error instanceof joseErrors.JWKSTimeout ||
-      error instanceof joseErrors.JWKSInvalid ||
-      (error instanceof TypeError && error.message === 'fetch failed')
-    ) {
+    if (keySetUnavailable(error)) {
       throw appError('CENTRAL_UNAVAILABLE', "central's signing keys could not be fetched", {
         httpStatus: true,
         cause: error,
@@ -155,17 +151,21 @@ export class TokenVerifier {
 }
 
 /**
- * Central's public keys, fetched on first use and again when a token names an unknown key id;
- * from the next central when one cannot be reached (lib/remoteKeys.ts).
+ * Central's public keys, fetched on first use, again in the background before they are a minute
+ * old, and when a token names an unknown key id; from the next central when one cannot be
+ * reached, and while none can, the last set fetched for `staleIfErrorMs` (lib/remoteKeys.ts).
  */
 export function remoteUserKeys(
   central: string | readonly string[] | CentralEndpoints,
   timeoutMs = 5_000,
+  staleIfErrorMs = KEYS_STALE_IF_ERROR_MS,
 ): JWTVerifyGetKey {
   return failoverKeySet(centralEndpoints(central), JWKS_PATH, {
-    cooldownDuration: 5_000,
-    // Refetched at least every minute, so a key revoked at central stops verifying here soon.
-    cacheMaxAge: 60_000,
-    timeoutDuration: timeoutMs,
+    cooldownMs: 5_000,
+    timeoutMs,
+    // Refetched at least every minute while central answers, so a key revoked at central stops
+    // verifying here soon.
+    maxAgeMs: 60_000,
+    staleIfErrorMs,
   });
 }
