@@ -1,5 +1,5 @@
 // Node API keys: 32 random bytes, url-safe; only their SHA-256 is ever stored.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const NODE_KEY_HEADER = 'x-node-api-key';
 
@@ -7,8 +7,9 @@ export function generateApiKey(): string {
   return `sbk_${randomBytes(32).toString('base64url')}`;
 }
 
+/** Every request from a node is authenticated by it: the one-shot hash, ~4x cheaper than a Hash object. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** Constant-time comparison of two hex digests of equal length. */
