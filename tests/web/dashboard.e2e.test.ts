@@ -95,12 +95,15 @@ describe('sync dashboard', () => {
     const lag = page.locator('figure[data-chart="lag"]');
     const number = async (figure: typeof throughput, name: string) =>
       Number(await figure.getAttribute(name));
-    // The six posts reached the two other nodes by live replication: every pair from node-a and
-    // node-b applied versions, and those were new messages, so their lag is measured too.
+    // The six posts reached the two other nodes by live replication: each is applied once on each
+    // of them (12 versions), and those were new messages, so their lag is measured too. Which pairs
+    // carry them varies: a stream serves what its source received from a third node too, so on a
+    // loaded machine node-c may get node-a's posts from node-b first (once seen in a full run:
+    // 3 pairs). node-a and node-b each sent to someone: at least two pairs.
     await expect
-      .poll(() => number(throughput, 'data-series'), { timeout: 30_000 })
-      .toBeGreaterThanOrEqual(4);
-    await expect.poll(() => number(throughput, 'data-versions')).toBeGreaterThanOrEqual(12);
+      .poll(() => number(throughput, 'data-versions'), { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(12);
+    expect(await number(throughput, 'data-series')).toBeGreaterThanOrEqual(2);
     expect(await number(throughput, 'data-points')).toBeGreaterThan(0);
     // Two series per pair (p50, p99), the same pairs.
     expect(await number(lag, 'data-series')).toBe(2 * (await number(throughput, 'data-series')));
@@ -111,7 +114,7 @@ describe('sync dashboard', () => {
     await expect
       .poll(async () => {
         const legend = await throughput.locator('.u-legend .u-series').allInnerTexts();
-        return legend.some((line) => line.includes('node-a → node-b'));
+        return legend.some((line) => /node-[ab] → node-[abc]/.test(line));
       })
       .toBe(true);
     // More posts: the page reads the newest buckets again on the sessions' events, no reload.
