@@ -12,7 +12,7 @@ import { jwtVerify } from 'jose/jwt/verify';
 import { z } from 'zod';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
-import { failoverKeySet, keySetUnavailable, KEYS_STALE_IF_ERROR_MS } from './remoteKeys.ts';
+import { failoverKeySet, keySetUnavailable } from './remoteKeys.ts';
 import type { Viewer } from './userAuth.ts';
 
 /** HTTP header of the assertion on every request from a gateway to a node. */
@@ -280,7 +280,7 @@ export class AssertionVerifier {
 /**
  * Central's gateway keys, fetched on first use, again in the background before they are a minute
  * old, and when an assertion names an unknown kid. While central cannot answer, the last set it
- * gave keeps verifying for `staleIfErrorMs` (lib/remoteKeys.ts). A gateway that registered its
+ * gave keeps verifying for KEYS_STALE_IF_ERROR_MS (lib/remoteKeys.ts). A gateway that registered its
  * key less than a cooldown after this node last fetched the set would otherwise be refused until
  * the cooldown ends: an unknown kid then waits for it (at most `cooldownMs`) and looks once more,
  * so a freshly started gateway is never refused for it.
@@ -289,7 +289,6 @@ export function remoteGatewayKeys(
   central: string | readonly string[] | CentralEndpoints,
   timeoutMs = 5_000,
   cooldownMs = 1_000,
-  staleIfErrorMs = KEYS_STALE_IF_ERROR_MS,
 ): JWTVerifyGetKey {
   const jwks = failoverKeySet(centralEndpoints(central), GATEWAY_JWKS_PATH, {
     // Short, as an unknown kid can only come from the internal network.
@@ -298,7 +297,6 @@ export function remoteGatewayKeys(
     // Keys of gateways that stopped renewing leave central's set after 10 min; a node's copy
     // follows within a minute while central answers.
     maxAgeMs: 60_000,
-    staleIfErrorMs,
   });
   return async (header, token) => {
     try {

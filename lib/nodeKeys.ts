@@ -7,7 +7,10 @@ export function generateApiKey(): string {
   return `sbk_${randomBytes(32).toString('base64url')}`;
 }
 
-/** Every request from a node is authenticated by it: the one-shot hash, ~4x cheaper than a Hash object. */
+/**
+ * Every request from a node is authenticated by it: the one-shot hash, ~4x cheaper than a Hash
+ * object.
+ */
 export function hashApiKey(key: string): string {
   return hash('sha256', key, 'hex');
 }

@@ -5,7 +5,7 @@
 //
 // A set is refetched in the background before it is `maxAgeMs` old, so no request waits on
 // central for it; while central cannot answer, the last set it gave keeps verifying for up to
-// `staleIfErrorMs` (retried every `retryMs`). Before, every request after the minute waited on the
+// `staleIfErrorMs` (retried every RETRY_MS). Before, every request after the minute waited on the
 // refetch, and a central slow for a few seconds (a saturated machine) failed writes on every node
 // at once with CENTRAL_UNAVAILABLE although the keys had not changed.
 import * as joseErrors from 'jose/errors';
@@ -22,6 +22,9 @@ export type FailoverKeySet = Pick<RemoteJWKSet, 'coolingDown'> &
  */
 export const KEYS_STALE_IF_ERROR_MS = 5 * 60_000;
 
+/** Least time between two background fetches of one central's set. */
+const RETRY_MS = 1_000;
+
 export interface FailoverKeySetOptions {
   /** Least time between two fetches for an unknown key id (jose's `cooldownDuration`). */
   readonly cooldownMs: number;
@@ -30,26 +33,23 @@ export interface FailoverKeySetOptions {
   /**
    * While central answers, a set is never used older than this: it is refetched in the
    * background from three quarters of it on.
-   * @default 60000
    */
-  readonly maxAgeMs?: number;
+  readonly maxAgeMs: number;
   /**
    * While central cannot answer, the last set it gave is still used until it is this old; after
    * that a request must fetch it (and fails when central cannot answer).
    * @default KEYS_STALE_IF_ERROR_MS
    */
   readonly staleIfErrorMs?: number;
-  /** Least time between two background fetches. @default 1000 */
-  readonly retryMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
 
-/** Whether the set could not be fetched at all (rather than lacking the key). */
+/** Whether the set could not be fetched at all (rather than lacking the key): try the next central. */
 function unreachable(error: unknown): boolean {
   return (
     error instanceof joseErrors.JWKSTimeout ||
-    error instanceof TypeError ||
+    (error instanceof TypeError && error.message === 'fetch failed') ||
     (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
   );
 }
@@ -60,12 +60,7 @@ function unreachable(error: unknown): boolean {
  * token may well be valid.
  */
 export function keySetUnavailable(error: unknown): boolean {
-  return (
-    error instanceof joseErrors.JWKSTimeout ||
-    error instanceof joseErrors.JWKSInvalid ||
-    (error instanceof TypeError && error.message === 'fetch failed') ||
-    (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
-  );
+  return unreachable(error) || error instanceof joseErrors.JWKSInvalid;
 }
 
 /** One central's copy of the set and when it was last fetched from it. */
@@ -83,10 +78,9 @@ export function failoverKeySet(
   options: FailoverKeySetOptions,
 ): FailoverKeySet {
   const now = options.now ?? Date.now;
-  const maxAgeMs = options.maxAgeMs ?? 60_000;
+  const { maxAgeMs } = options;
   const refreshAfterMs = (maxAgeMs * 3) / 4;
   const staleIfErrorMs = Math.max(options.staleIfErrorMs ?? KEYS_STALE_IF_ERROR_MS, maxAgeMs);
-  const retryMs = options.retryMs ?? 1_000;
   const sets = new Map(
     central.urls.map((url): [string, CentralSet] => [
       url,
@@ -107,14 +101,15 @@ export function failoverKeySet(
   );
   const setOf = (url: string) => sets.get(url) as CentralSet;
 
-  const fetched = (entry: CentralSet, error: unknown) => {
+  /** A failed fetch from a central that could not answer moves everyone to the next one. */
+  const fetchFailed = (entry: CentralSet, error: unknown) => {
     if (unreachable(error)) central.failed(entry.url, `${path}: ${describe(error)}`);
   };
 
   /** Fetches the set again without anyone waiting for it; the copy in use stays until it lands. */
   const refreshInBackground = (entry: CentralSet) => {
     const started = now();
-    if (entry.refreshing || started - entry.lastAttempt < retryMs) return;
+    if (entry.refreshing || started - entry.lastAttempt < RETRY_MS) return;
     entry.refreshing = true;
     entry.lastAttempt = started;
     entry.set
@@ -123,7 +118,7 @@ export function failoverKeySet(
         () => {
           entry.fetchedAt = started;
         },
-        (error: unknown) => fetched(entry, error),
+        (error: unknown) => fetchFailed(entry, error),
       )
       .finally(() => {
         entry.refreshing = false;
@@ -153,7 +148,7 @@ export function failoverKeySet(
         return await verifyWith(entry, ...args);
       } catch (error) {
         if (!unreachable(error)) throw error;
-        fetched(entry, error);
+        fetchFailed(entry, error);
         lastError = error;
       }
     }

@@ -5,7 +5,7 @@ import * as joseErrors from 'jose/errors';
 import { jwtVerify } from 'jose/jwt/verify';
 import { centralEndpoints, type CentralEndpoints } from './centralEndpoints.ts';
 import { appError } from './errors.ts';
-import { failoverKeySet, keySetUnavailable, KEYS_STALE_IF_ERROR_MS } from './remoteKeys.ts';
+import { failoverKeySet, keySetUnavailable } from './remoteKeys.ts';
 
 export const TOKEN_ISSUER = 'switchboard-central';
 export const TOKEN_AUDIENCE = 'switchboard';
@@ -153,12 +153,11 @@ export class TokenVerifier {
 /**
  * Central's public keys, fetched on first use, again in the background before they are a minute
  * old, and when a token names an unknown key id; from the next central when one cannot be
- * reached, and while none can, the last set fetched for `staleIfErrorMs` (lib/remoteKeys.ts).
+ * reached, and while none can, the last set fetched for KEYS_STALE_IF_ERROR_MS (lib/remoteKeys.ts).
  */
 export function remoteUserKeys(
   central: string | readonly string[] | CentralEndpoints,
   timeoutMs = 5_000,
-  staleIfErrorMs = KEYS_STALE_IF_ERROR_MS,
 ): JWTVerifyGetKey {
   return failoverKeySet(centralEndpoints(central), JWKS_PATH, {
     cooldownMs: 5_000,
@@ -166,6 +165,5 @@ export function remoteUserKeys(
     // Refetched at least every minute while central answers, so a key revoked at central stops
     // verifying here soon.
     maxAgeMs: 60_000,
-    staleIfErrorMs,
   });
 }

@@ -172,7 +172,7 @@ describe('failoverKeySet', () => {
     clock = 120_000;
     await expect(jwtVerify(token, keys)).resolves.toBeTruthy();
     await central.requested(2);
-    // Retried at most once per retry interval (1 s by default), not per verification.
+    // Retried at most once a second, not per verification.
     await expect(jwtVerify(token, keys)).resolves.toBeTruthy();
     expect(central.requests).toBe(2);
     // Later, asked again (once the failed attempt has ended), and the stale set still verifies.
