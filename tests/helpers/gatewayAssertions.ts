@@ -54,15 +54,16 @@ export async function registerTestGateway(
   const assertionFor = async (nodeId: string, token?: string) => {
     if (Date.now() - registeredAt > RENEW_MS) {
       // Best effort: central may be down (fault tests); the key stays served for 10 min.
-      renewing ??= link.registerKey(signer.publicJwk).then(
-        () => {
-          registeredAt = Date.now();
-        },
-        () => {},
-      );
-      const renewal = renewing;
-      await renewal;
-      if (renewing === renewal) renewing = undefined;
+      renewing ??= link
+        .registerKey(signer.publicJwk)
+        .then(
+          () => {
+            registeredAt = Date.now();
+          },
+          () => {},
+        )
+        .finally(() => (renewing = undefined));
+      await renewing;
     }
     return signer.assertion(nodeId, token === undefined ? null : viewerOfToken(token));
   };
